@@ -1,0 +1,210 @@
+// pybind11 declarations only: argument conversion, GIL release around every loop, no numerics.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "maasfin/graph.hpp"
+#include "maasfin/kernels.hpp"
+#include "maasfin/layers/activation.hpp"
+#include "maasfin/layers/dense.hpp"
+#include "maasfin/layers/dropout.hpp"
+#include "maasfin/layers/merge.hpp"
+#include "maasfin/trainer.hpp"
+
+namespace py = pybind11;
+using namespace maasfin;
+
+namespace {
+using FArray = py::array_t<float, py::array::c_style>;
+using IArray = py::array_t<std::int64_t, py::array::c_style>;
+
+std::vector<const float*> pointers(const std::vector<FArray>& xs) {
+    std::vector<const float*> p;
+    for (const auto& a : xs) p.push_back(a.data());
+    return p;
+}
+
+Batches batches(const std::vector<FArray>& x, const FArray& y, const std::optional<FArray>& w,
+                const std::optional<IArray>& order, Index batch_size) {
+    Batches b;
+    b.x = pointers(x);
+    b.y = y.data();
+    b.N = y.shape(0);
+    b.y_cols = y.ndim() > 1 ? y.size() / y.shape(0) : 1;
+    b.w = w ? w->data() : nullptr;
+    b.order = order ? order->data() : nullptr;
+    b.batch_size = batch_size;
+    return b;
+}
+
+py::array_t<float> predict(const Graph& g, const std::vector<FArray>& x, Index batch_size) {
+    const Index N = x.empty() ? 0 : x[0].shape(0);
+    std::vector<py::ssize_t> shape{N};
+    for (Index d : g.output_shape()) shape.push_back(d);
+    py::array_t<float> out(shape);
+    auto ptrs = pointers(x);
+    float* dst = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        g.predict(ptrs, N, dst, batch_size);
+    }
+    return out;
+}
+
+// A NumPy view of the arena that keeps the graph alive.
+py::array_t<float> arena_view(py::object graph, float* data, Index n) {
+    return py::array_t<float>({n}, {sizeof(float)}, data, graph);
+}
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "maasfin C++ core";
+
+    m.def("first_nonfinite", [](const FArray& a) { return first_nonfinite(a.data(), a.size()); },
+          "Flat index of the first NaN/inf, or -1.");
+    m.def("activation_names", &activation_names);
+    m.def("loss_names", &loss_names);
+    m.def("onednn_version", &kernels::onednn_version);
+
+    py::enum_<kernels::Backend>(m, "Backend")
+        .value("automatic", kernels::Backend::automatic)
+        .value("reference", kernels::Backend::reference)
+        .value("onednn", kernels::Backend::onednn);
+    m.def("set_backend", &kernels::set_backend);
+    m.def("get_backend", &kernels::backend);
+    m.def("set_onednn_min_macs", &kernels::set_onednn_min_macs);
+    m.def("onednn_min_macs", &kernels::onednn_min_macs);
+    m.def("set_primitive_cache_capacity", &kernels::set_primitive_cache_capacity);
+    m.def("primitive_cache_size", &kernels::primitive_cache_size);
+    m.def("set_num_threads", &kernels::set_num_threads);
+    m.def("num_threads", &kernels::num_threads);
+
+    // Kernel entry points for the backend-agreement tests.
+    m.def("dense_fwd", [](const FArray& src, const FArray& w, std::optional<FArray> b, const std::string& act) {
+        const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
+        py::array_t<float> dst({N, D});
+        float* out = dst.mutable_data();
+        py::gil_scoped_release nogil;
+        kernels::dense_fwd(src.data(), w.data(), b ? b->data() : nullptr, out, nullptr, N, K, D,
+                           parse_activation(act));
+        return dst;
+    });
+    m.def("dense_bwd", [](const FArray& src, const FArray& w, const FArray& dy) {
+        const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
+        py::array_t<float> dx({N, K}), dw({K, D}), db({D});
+        float *pdx = dx.mutable_data(), *pdw = dw.mutable_data(), *pdb = db.mutable_data();
+        {
+            py::gil_scoped_release nogil;
+            kernels::dense_bwd(src.data(), w.data(), dy.data(), pdx, pdw, pdb, N, K, D);
+        }
+        return py::make_tuple(dx, dw, db);
+    });
+    m.def("eltwise_fwd", [](const FArray& src, const std::string& act) {
+        const Index N = src.shape(0), D = src.size() / std::max<Index>(1, src.shape(0));
+        py::array_t<float> dst({N, D});
+        kernels::eltwise_fwd(parse_activation(act), src.data(), dst.mutable_data(), N, D);
+        return dst;
+    });
+    m.def("eltwise_bwd", [](const FArray& src, const FArray& dst, const FArray& dy, const std::string& act) {
+        const Index N = src.shape(0), D = src.size() / std::max<Index>(1, src.shape(0));
+        py::array_t<float> dx({N, D});
+        kernels::eltwise_bwd(parse_activation(act), src.data(), dst.data(), dy.data(), dx.mutable_data(), N, D);
+        return dx;
+    });
+
+    py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer")
+        .def_property("name", &Layer::name, &Layer::set_name)
+        .def("kind", &Layer::kind)
+        .def("config", &Layer::config);
+    py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
+        .def(py::init([](Index units, const std::string& act, bool use_bias, const std::string& ki,
+                         const std::string& bi) {
+                 return std::make_shared<Dense>(units, parse_activation(act), use_bias,
+                                                parse_initializer(ki), parse_initializer(bi));
+             }),
+             py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
+             py::arg("bias_initializer"));
+    py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
+        .def(py::init([](const std::string& act) { return std::make_shared<ActivationLayer>(parse_activation(act)); }));
+    py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
+        .def(py::init<float, std::uint64_t>(), py::arg("rate"), py::arg("seed"));
+    py::class_<Add, Layer, std::shared_ptr<Add>>(m, "Add").def(py::init<>());
+    py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
+
+    py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph")
+        .def(py::init<>())
+        .def("add_input", &Graph::add_input)
+        .def("add_layer", &Graph::add_layer)
+        .def("build", &Graph::build)
+        .def_property_readonly("built", &Graph::built)
+        .def("node_shape", [](const Graph& g, int id) { return g.node_shape(id); })
+        .def("input_shape", [](const Graph& g, int i) { return g.input_shape(i); })
+        .def_property_readonly("output_shape", [](const Graph& g) { return g.output_shape(); })
+        .def_property_readonly("param_count", &Graph::param_count)
+        .def("layer_params", [](const Graph& g, int id) {
+            py::list out;
+            for (const ParamSpec& p : g.layer_params(id)) out.append(py::make_tuple(p.name, p.shape, p.offset));
+            return out;
+        })
+        .def_property_readonly("params", [](py::object self) {
+            Graph& g = self.cast<Graph&>();
+            return arena_view(self, g.params(), g.param_count());
+        })
+        .def_property_readonly("grads", [](py::object self) {
+            Graph& g = self.cast<Graph&>();
+            return arena_view(self, g.grads(), g.param_count());
+        })
+        .def("predict", &predict, py::arg("x"), py::arg("batch_size"));
+
+    py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
+        .def_readwrite("learning_rate", &Optimizer::learning_rate)
+        .def_readwrite("iterations", &Optimizer::iterations);
+    py::class_<SGD, Optimizer, std::shared_ptr<SGD>>(m, "SGD")
+        .def(py::init<double, double, bool>(), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"));
+    py::class_<Adam, Optimizer, std::shared_ptr<Adam>>(m, "Adam")
+        .def(py::init<double, double, double, double, bool>(), py::arg("learning_rate"), py::arg("beta_1"),
+             py::arg("beta_2"), py::arg("epsilon"), py::arg("amsgrad"));
+
+    py::class_<Trainer, std::shared_ptr<Trainer>>(m, "Trainer")
+        .def(py::init([](std::shared_ptr<Graph> g, const std::string& loss, bool from_logits,
+                         std::shared_ptr<Optimizer> opt, std::vector<std::string> names,
+                         const std::vector<std::string>& kinds, float threshold) {
+                 std::vector<std::unique_ptr<Metric>> ms;
+                 for (const auto& k : kinds) ms.push_back(make_metric(k, threshold));
+                 return std::make_shared<Trainer>(std::move(g), make_loss(loss, from_logits), std::move(opt),
+                                                  std::move(names), std::move(ms));
+             }),
+             py::arg("graph"), py::arg("loss"), py::arg("from_logits"), py::arg("optimizer"),
+             py::arg("metric_names"), py::arg("metric_kinds"), py::arg("threshold"))
+        .def("train",
+             [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,
+                std::optional<IArray> order, Index batch_size, Index first, Index last, std::uint64_t seed,
+                std::optional<std::function<bool(Index, double)>> progress) {
+                 Batches b = batches(x, y, w, order, batch_size);
+                 ProgressFn fn;
+                 if (progress) fn = [&](Index done, double loss) {
+                     py::gil_scoped_acquire gil;
+                     return (*progress)(done, loss);
+                 };
+                 py::gil_scoped_release nogil;
+                 return t.train(b, first, last, seed, fn);
+             },
+             py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("order"), py::arg("batch_size"),
+             py::arg("first"), py::arg("last"), py::arg("seed"), py::arg("progress") = py::none())
+        .def("evaluate",
+             [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, Index batch_size) {
+                 Batches b = batches(x, y, w, std::nullopt, batch_size);
+                 py::gil_scoped_release nogil;
+                 t.evaluate(b);
+             })
+        .def("compute_gradients",
+             [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, bool training,
+                std::uint64_t seed) {
+                 Batches b = batches(x, y, w, std::nullopt, y.shape(0));
+                 py::gil_scoped_release nogil;
+                 return t.compute_gradients(b, training, seed);
+             })
+        .def("reset_metrics", &Trainer::reset_metrics)
+        .def("results", &Trainer::results);
+}

@@ -1,0 +1,86 @@
+// Graph: a DAG of layer nodes built once, then run many times. Sequential is a chain.
+// Nodes are appended in topological order (a node's inputs must already exist).
+//
+// Owns the parameter arena and its gradient twin. Threading: predict() is const and thread-safe
+// (each call borrows a workspace from a pool); training entry points must not run concurrently
+// with each other, but may run while other threads predict only if no optimizer step is running.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "maasfin/layer.hpp"
+
+namespace maasfin {
+
+// Per-call activation storage, reused across batches of a loop.
+struct Workspace {
+    std::vector<FloatVec> act;    // node outputs (inputs' entries unused: they point at user data)
+    std::vector<FloatVec> saved;  // per-node scratch from forward to backward
+    std::vector<FloatVec> grad;   // dL/d(node output)
+    std::vector<const float*> out_ptr;  // where each node's output lives this batch
+    Index capacity_rows = 0;
+};
+
+class Graph {
+public:
+    // Returns the node id of a new model input with per-sample `shape`.
+    int add_input(const Shape& shape, const std::string& name);
+    // Appends `layer` applied to `inputs` (existing node ids); returns its node id.
+    int add_layer(std::shared_ptr<Layer> layer, const std::vector<int>& inputs);
+    // Builds every layer in order, allocates the arena and initialises it from `seed`.
+    void build(int output, std::uint64_t seed);
+    bool built() const { return built_; }
+
+    int num_inputs() const { return static_cast<int>(inputs_.size()); }
+    const Shape& input_shape(int i) const { return nodes_[inputs_[i]].shape; }
+    const std::string& input_name(int i) const { return nodes_[inputs_[i]].name; }
+    const Shape& output_shape() const { return nodes_[output_].shape; }
+    const Shape& node_shape(int id) const { return nodes_[id].shape; }
+    int num_nodes() const { return static_cast<int>(nodes_.size()); }
+    Layer* layer(int id) const { return nodes_[id].layer.get(); }
+    const std::vector<ParamSpec>& layer_params(int id) const { return nodes_[id].params; }
+
+    float* params() { return params_.data(); }
+    const float* params() const { return params_.data(); }
+    float* grads() { return grads_.data(); }
+    Index param_count() const { return static_cast<Index>(params_.size()); }
+
+    // Inference over N rows in chunks of batch_size; out is N x numel(output shape). Thread-safe.
+    void predict(const std::vector<const float*>& x, Index N, float* out, Index batch_size) const;
+
+    // One forward pass over a batch of N rows, keeping what backward needs. Returns the output.
+    const float* forward(Workspace& ws, const std::vector<const float*>& x, Index N, bool training,
+                         std::uint64_t seed) const;
+    // Backward from dL/d(output); fills the gradient arena. Call after forward on the same ws.
+    void backward(Workspace& ws, const std::vector<const float*>& x, const float* d_out, Index N,
+                  std::uint64_t seed);
+
+private:
+    struct Node {
+        std::shared_ptr<Layer> layer;  // null for an input
+        std::vector<int> inputs;
+        std::vector<int> consumers;
+        Shape shape;
+        std::string name;
+        std::vector<ParamSpec> params;
+        bool live = false;  // on a path to the output
+    };
+    void reserve(Workspace& ws, Index N, bool training) const;
+    std::unique_ptr<Workspace> acquire() const;
+    void release(std::unique_ptr<Workspace> ws) const;
+
+    std::vector<Node> nodes_;
+    std::vector<int> inputs_;
+    std::vector<int> order_;  // live layer nodes in execution order
+    int output_ = -1;
+    bool built_ = false;
+    FloatVec params_, grads_;
+    mutable std::mutex pool_mu_;
+    mutable std::vector<std::unique_ptr<Workspace>> pool_;
+};
+
+}  // namespace maasfin

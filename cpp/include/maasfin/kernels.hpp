@@ -1,0 +1,51 @@
+// The only compute API that layers see. Every function here has two implementations, a
+// reference one (Eigen, always built, the test oracle) and a oneDNN one; kernels/dispatch.cpp
+// picks per call. All buffers are row-major float32. Thread-safe: any number of threads may call
+// any kernel at once (oneDNN primitives are cached behind a mutex and executed on per-thread streams).
+#pragma once
+
+#include "maasfin/activation.hpp"
+#include "maasfin/common.hpp"
+
+#include <string>
+
+namespace maasfin::kernels {
+
+enum class Backend { automatic, reference, onednn };
+
+// Forces a backend for every call (tests use this to compare the two); `automatic` restores
+// size-based dispatch.
+void set_backend(Backend b);
+Backend backend();
+// oneDNN is used for a dense call when N*D_in*D_out >= this many multiply-adds.
+void set_onednn_min_macs(Index macs);
+Index onednn_min_macs();
+// Maximum number of cached oneDNN primitives (least recently used are evicted).
+void set_primitive_cache_capacity(Index n);
+Index primitive_cache_size();
+// Threads oneDNN may use for large problems (small ones always run on the calling thread).
+void set_num_threads(int n);
+int num_threads();
+// "major.minor.patch" of the oneDNN library loaded at run time.
+std::string onednn_version();
+
+// dst[N,D_out] = act(src[N,D_in] . weights[D_in,D_out] + bias[D_out]).
+// bias may be null. If `pre` is not null the pre-activation values are stored there too.
+void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre,
+               Index N, Index D_in, Index D_out, Activation act);
+
+// Given diff_dst[N,D_out] (gradient w.r.t. the pre-activation output):
+//   diff_src[N,D_in] = diff_dst . weights^T      (skipped when diff_src is null)
+//   diff_weights[D_in,D_out] = src^T . diff_dst  (overwritten)
+//   diff_bias[D_out] = sum over N of diff_dst    (skipped when null)
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
+
+// dst[N,D] = act(src[N,D]); softmax normalises over D.
+void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D);
+// diff_src = diff_dst * act'(src). `src` may be null unless activation_needs_src(act).
+// diff_src may alias diff_dst.
+void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
+                 float* diff_src, Index N, Index D);
+
+}  // namespace maasfin::kernels

@@ -1,0 +1,69 @@
+// The batch loops of fit and evaluate. Called with the GIL released; never calls into Python
+// except through the optional progress callback (at most every ~100 ms).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "maasfin/graph.hpp"
+#include "maasfin/loss.hpp"
+#include "maasfin/metric.hpp"
+#include "maasfin/optimizer.hpp"
+
+namespace maasfin {
+
+// The data of one loop: inputs (N rows each), targets (N x y_cols), optional sample weights.
+struct Batches {
+    std::vector<const float*> x;
+    const float* y = nullptr;
+    Index y_cols = 0;
+    const float* w = nullptr;
+    Index N = 0;
+    const std::int64_t* order = nullptr;  // row permutation of length N, or null for 0..N-1
+    Index batch_size = 32;
+};
+
+// Called with (batches done in this call, running loss); returning false stops the loop early.
+using ProgressFn = std::function<bool(Index, double)>;
+
+class Trainer {
+public:
+    Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
+            std::shared_ptr<Optimizer> optimizer, std::vector<std::string> metric_names,
+            std::vector<std::unique_ptr<Metric>> metrics);
+
+    // Runs training batches [first, last) of the epoch described by `b`. Returns batches run.
+    Index train(const Batches& b, Index first, Index last, std::uint64_t seed, const ProgressFn& progress);
+    // Loss and metrics over all of `b` without updating anything (metrics are reset first).
+    void evaluate(const Batches& b);
+    // Forward + loss + backward on all rows as one batch; fills the gradient arena; returns the loss.
+    double compute_gradients(const Batches& b, bool training, std::uint64_t seed);
+
+    void reset_metrics();
+    // ("loss", value) first, then each metric by its name.
+    std::vector<std::pair<std::string, double>> results() const;
+
+    Optimizer& optimizer() { return *optimizer_; }
+    const Loss& loss() const { return *loss_; }
+
+private:
+    const float* gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb,
+                        const float*& wb);
+    double run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed,
+                     bool training);
+
+    std::shared_ptr<Graph> graph_;
+    std::unique_ptr<Loss> loss_;
+    std::shared_ptr<Optimizer> optimizer_;
+    std::vector<std::string> metric_names_;
+    std::vector<std::unique_ptr<Metric>> metrics_;
+    Workspace ws_;
+    std::vector<FloatVec> xbuf_;
+    FloatVec ybuf_, wbuf_, dout_;
+    double loss_sum_ = 0.0, loss_count_ = 0.0;
+};
+
+}  // namespace maasfin

@@ -1,0 +1,200 @@
+#include "maasfin/graph.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "maasfin/rng.hpp"
+
+namespace maasfin {
+
+int Graph::add_input(const Shape& shape, const std::string& name) {
+    if (built_) throw InvalidArgument("cannot add an input to a model that is already built");
+    for (Index d : shape)
+        if (d <= 0) throw InvalidArgument("Input '" + name + "': every dimension must be positive, got " + shape_str(shape));
+    Node n;
+    n.shape = shape;
+    n.name = name;
+    nodes_.push_back(std::move(n));
+    inputs_.push_back(static_cast<int>(nodes_.size()) - 1);
+    return inputs_.back();
+}
+
+int Graph::add_layer(std::shared_ptr<Layer> layer, const std::vector<int>& inputs) {
+    if (built_) throw InvalidArgument("cannot add layers to a model that is already built");
+    if (!layer) throw InvalidArgument("add_layer: no layer given");
+    std::vector<Shape> in_shapes;
+    for (int i : inputs) {
+        if (i < 0 || i >= static_cast<int>(nodes_.size()))
+            throw InvalidArgument("layer '" + layer->name() + "' is called on a tensor of another model");
+        in_shapes.push_back(nodes_[i].shape);
+    }
+    ParamAllocator alloc;
+    Node n;
+    n.shape = layer->build(in_shapes, alloc);
+    n.params = alloc.specs();
+    n.layer = std::move(layer);
+    n.inputs = inputs;
+    n.name = n.layer->name();
+    const int id = static_cast<int>(nodes_.size());
+    nodes_.push_back(std::move(n));
+    for (int i : inputs) nodes_[i].consumers.push_back(id);
+    return id;
+}
+
+void Graph::build(int output, std::uint64_t seed) {
+    if (built_) throw InvalidArgument("model is already built");
+    if (output < 0 || output >= static_cast<int>(nodes_.size()))
+        throw InvalidArgument("build: output is not a node of this model");
+    output_ = output;
+    // Live nodes are the ancestors of the output.
+    std::vector<int> stack{output};
+    while (!stack.empty()) {
+        int id = stack.back();
+        stack.pop_back();
+        if (nodes_[id].live) continue;
+        nodes_[id].live = true;
+        for (int i : nodes_[id].inputs) stack.push_back(i);
+    }
+    for (int in : inputs_)
+        if (!nodes_[in].live)
+            throw InvalidArgument("Input '" + nodes_[in].name + "' is not connected to the output");
+    // Layers allocated offsets relative to their own block; place the blocks one after another.
+    Index total = 0;
+    for (int id = 0; id < static_cast<int>(nodes_.size()); ++id) {
+        Node& n = nodes_[id];
+        if (!n.layer || !n.live) continue;
+        order_.push_back(id);
+        Index block = 0;
+        for (ParamSpec& p : n.params) block = std::max(block, p.offset + numel(p.shape));
+        for (ParamSpec& p : n.params) p.offset += total;
+        total += (block + 15) / 16 * 16;
+    }
+    params_.assign(static_cast<std::size_t>(total), 0.f);
+    grads_.assign(static_cast<std::size_t>(total), 0.f);
+    std::uint64_t k = 0;
+    for (int id : order_)
+        for (const ParamSpec& p : nodes_[id].params)
+            initialize(p.init, params_.data() + p.offset, p.shape, rng::hash(seed, 0x5eed, k++));
+    built_ = true;
+}
+
+void Graph::reserve(Workspace& ws, Index N, bool training) const {
+    const std::size_t nn = nodes_.size();
+    if (ws.act.size() != nn) {
+        ws.act.assign(nn, {});
+        ws.saved.assign(nn, {});
+        ws.grad.assign(nn, {});
+        ws.out_ptr.assign(nn, nullptr);
+    }
+    for (int id : order_) {
+        const Node& n = nodes_[id];
+        const std::size_t sz = static_cast<std::size_t>(N * numel(n.shape));
+        if (ws.act[id].size() < sz) ws.act[id].resize(sz);
+        if (training) {
+            const std::size_t ss = static_cast<std::size_t>(n.layer->saved_size(N));
+            if (ws.saved[id].size() < ss) ws.saved[id].resize(ss);
+            for (int i : n.inputs) {
+                const std::size_t gs = static_cast<std::size_t>(N * numel(nodes_[i].shape));
+                if (nodes_[i].layer && ws.grad[i].size() < gs) ws.grad[i].resize(gs);
+            }
+        }
+    }
+}
+
+const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, Index N,
+                            bool training, std::uint64_t seed) const {
+    reserve(ws, N, training);
+    for (std::size_t i = 0; i < inputs_.size(); ++i) ws.out_ptr[inputs_[i]] = x[i];
+    ForwardArgs a;
+    a.N = N;
+    a.params = params_.data();
+    a.training = training;
+    for (int id : order_) {
+        const Node& n = nodes_[id];
+        a.x.clear();
+        for (int i : n.inputs) a.x.push_back(ws.out_ptr[i]);
+        a.y = ws.act[id].data();
+        a.saved = training ? ws.saved[id].data() : nullptr;
+        a.seed = rng::hash(seed, static_cast<std::uint64_t>(id), 0);
+        n.layer->forward(a);
+        ws.out_ptr[id] = a.y;
+    }
+    return ws.out_ptr[output_];
+}
+
+void Graph::backward(Workspace& ws, const std::vector<const float*>& x, const float* d_out, Index N,
+                     std::uint64_t seed) {
+    (void)x;
+    std::vector<char> written(nodes_.size(), 0);
+    thread_local std::vector<FloatVec> scratch;
+    BackwardArgs a;
+    a.N = N;
+    a.params = params_.data();
+    a.grads = grads_.data();
+    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+        const int id = *it;
+        const Node& n = nodes_[id];
+        a.x.clear();
+        a.dx.clear();
+        for (int i : n.inputs) a.x.push_back(ws.out_ptr[i]);
+        a.y = ws.out_ptr[id];
+        a.dy = id == output_ ? d_out : ws.grad[id].data();
+        a.saved = ws.saved[id].data();
+        a.seed = rng::hash(seed, static_cast<std::uint64_t>(id), 0);
+        if (scratch.size() < n.inputs.size()) scratch.resize(n.inputs.size());
+        std::vector<int> accumulate;
+        for (std::size_t j = 0; j < n.inputs.size(); ++j) {
+            const int i = n.inputs[j];
+            if (!nodes_[i].layer) {
+                a.dx.push_back(nullptr);  // model inputs need no gradient
+            } else if (!written[i]) {
+                a.dx.push_back(ws.grad[i].data());
+                written[i] = 1;
+            } else {
+                const std::size_t sz = static_cast<std::size_t>(N * numel(nodes_[i].shape));
+                if (scratch[j].size() < sz) scratch[j].resize(sz);
+                a.dx.push_back(scratch[j].data());
+                accumulate.push_back(static_cast<int>(j));
+            }
+        }
+        n.layer->backward(a);
+        for (int j : accumulate) {
+            float* dst = ws.grad[n.inputs[j]].data();
+            const Index sz = N * numel(nodes_[n.inputs[j]].shape);
+            for (Index k = 0; k < sz; ++k) dst[k] += scratch[j][k];
+        }
+    }
+}
+
+std::unique_ptr<Workspace> Graph::acquire() const {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (pool_.empty()) return std::make_unique<Workspace>();
+    auto ws = std::move(pool_.back());
+    pool_.pop_back();
+    return ws;
+}
+
+void Graph::release(std::unique_ptr<Workspace> ws) const {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (pool_.size() < 64) pool_.push_back(std::move(ws));
+}
+
+void Graph::predict(const std::vector<const float*>& x, Index N, float* out, Index batch_size) const {
+    if (!built_) throw InvalidArgument("the model is not built");
+    if (static_cast<int>(x.size()) != num_inputs())
+        throw InvalidArgument("predict: expected " + std::to_string(num_inputs()) + " inputs, got " +
+                              std::to_string(x.size()));
+    if (batch_size <= 0) throw InvalidArgument("batch_size must be positive");
+    auto ws = acquire();
+    const Index out_cols = numel(output_shape());
+    std::vector<const float*> xb(x.size());
+    for (Index start = 0; start < N; start += batch_size) {
+        const Index n = std::min(batch_size, N - start);
+        for (std::size_t i = 0; i < x.size(); ++i) xb[i] = x[i] + start * numel(input_shape(static_cast<int>(i)));
+        const float* y = forward(*ws, xb, n, false, 0);
+        std::memcpy(out + start * out_cols, y, sizeof(float) * static_cast<std::size_t>(n * out_cols));
+    }
+    release(std::move(ws));
+}
+
+}  // namespace maasfin

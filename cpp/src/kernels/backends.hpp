@@ -1,0 +1,27 @@
+// Internal: the two backends behind kernels.hpp. Only dispatch.cpp and the tests' binding call these.
+#pragma once
+
+#include "maasfin/kernels.hpp"
+
+namespace maasfin::kernels::reference {
+void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre,
+               Index N, Index D_in, Index D_out, Activation act);
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
+void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D);
+void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
+                 float* diff_src, Index N, Index D);
+}  // namespace maasfin::kernels::reference
+
+namespace maasfin::kernels::onednn {
+// Returns false (and does nothing) when oneDNN has no fused form for `act`.
+bool dense_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N,
+               Index D_in, Index D_out, Activation act);
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
+void set_cache_capacity(Index n);
+Index cache_size();
+void set_num_threads(int n);
+int num_threads();
+std::string version();
+}  // namespace maasfin::kernels::onednn

@@ -1,0 +1,131 @@
+// Reference element-wise activations. Shapes: src, dst, diff_* are N x D; softmax runs over D.
+#include <cmath>
+
+#include "../backends.hpp"
+
+namespace maasfin::kernels::reference {
+
+namespace {
+constexpr float kSeluScale = 1.0507009873554804934193349852946f;
+constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
+constexpr float kLeakySlope = 0.2f;  // Keras's default negative_slope for "leaky_relu"
+constexpr float kInvSqrt2 = 0.70710678118654752440f;
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+
+inline float sigmoid(float v) {
+    if (v >= 0.f) return 1.f / (1.f + std::exp(-v));
+    float e = std::exp(v);
+    return e / (1.f + e);
+}
+}  // namespace
+
+void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D) {
+    const Index n = N * D;
+    switch (act) {
+        case Activation::linear:
+            if (dst != src)
+                for (Index i = 0; i < n; ++i) dst[i] = src[i];
+            return;
+        case Activation::relu:
+            for (Index i = 0; i < n; ++i) dst[i] = src[i] > 0.f ? src[i] : 0.f;
+            return;
+        case Activation::sigmoid:
+            for (Index i = 0; i < n; ++i) dst[i] = sigmoid(src[i]);
+            return;
+        case Activation::tanh:
+            for (Index i = 0; i < n; ++i) dst[i] = std::tanh(src[i]);
+            return;
+        case Activation::elu:
+            for (Index i = 0; i < n; ++i) dst[i] = src[i] > 0.f ? src[i] : std::expm1(src[i]);
+            return;
+        case Activation::selu:
+            for (Index i = 0; i < n; ++i)
+                dst[i] = kSeluScale * (src[i] > 0.f ? src[i] : kSeluAlpha * std::expm1(src[i]));
+            return;
+        case Activation::gelu:
+            for (Index i = 0; i < n; ++i)
+                dst[i] = 0.5f * src[i] * (1.f + std::erf(src[i] * kInvSqrt2));
+            return;
+        case Activation::leaky_relu:
+            for (Index i = 0; i < n; ++i) dst[i] = src[i] > 0.f ? src[i] : kLeakySlope * src[i];
+            return;
+        case Activation::swish:
+            for (Index i = 0; i < n; ++i) dst[i] = src[i] * sigmoid(src[i]);
+            return;
+        case Activation::softmax:
+            for (Index r = 0; r < N; ++r) {
+                const float* s = src + r * D;
+                float* d = dst + r * D;
+                float mx = s[0];
+                for (Index j = 1; j < D; ++j) mx = s[j] > mx ? s[j] : mx;
+                double sum = 0.0;
+                for (Index j = 0; j < D; ++j) {
+                    d[j] = std::exp(s[j] - mx);
+                    sum += d[j];
+                }
+                const float inv = static_cast<float>(1.0 / sum);
+                for (Index j = 0; j < D; ++j) d[j] *= inv;
+            }
+            return;
+    }
+}
+
+void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
+                 float* diff_src, Index N, Index D) {
+    const Index n = N * D;
+    const float* y = dst;
+    const float* dy = diff_dst;
+    float* dx = diff_src;
+    switch (act) {
+        case Activation::linear:
+            if (dx != dy)
+                for (Index i = 0; i < n; ++i) dx[i] = dy[i];
+            return;
+        case Activation::relu:
+            for (Index i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+            return;
+        case Activation::sigmoid:
+            for (Index i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
+            return;
+        case Activation::tanh:
+            for (Index i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
+            return;
+        case Activation::elu:
+            for (Index i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : dy[i] * (y[i] + 1.f);
+            return;
+        case Activation::selu:
+            for (Index i = 0; i < n; ++i)
+                dx[i] = y[i] > 0.f ? dy[i] * kSeluScale : dy[i] * (y[i] + kSeluScale * kSeluAlpha);
+            return;
+        case Activation::leaky_relu:
+            for (Index i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : dy[i] * kLeakySlope;
+            return;
+        case Activation::gelu:
+            for (Index i = 0; i < n; ++i) {
+                const float x = src[i];
+                const float cdf = 0.5f * (1.f + std::erf(x * kInvSqrt2));
+                const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
+                dx[i] = dy[i] * (cdf + x * pdf);
+            }
+            return;
+        case Activation::swish:
+            for (Index i = 0; i < n; ++i) {
+                const float s = sigmoid(src[i]);
+                dx[i] = dy[i] * (s + src[i] * s * (1.f - s));
+            }
+            return;
+        case Activation::softmax:
+            for (Index r = 0; r < N; ++r) {
+                const float* yr = y + r * D;
+                const float* dyr = dy + r * D;
+                float* dxr = dx + r * D;
+                double dot = 0.0;
+                for (Index j = 0; j < D; ++j) dot += double(dyr[j]) * yr[j];
+                const float fdot = static_cast<float>(dot);
+                for (Index j = 0; j < D; ++j) dxr[j] = yr[j] * (dyr[j] - fdot);
+            }
+            return;
+    }
+}
+
+}  // namespace maasfin::kernels::reference

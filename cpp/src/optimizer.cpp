@@ -1,0 +1,64 @@
+// Keras update rules, one loop over the arena (n parameters).
+#include "maasfin/optimizer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace maasfin {
+
+SGD::SGD(double lr, double momentum, bool nesterov) : momentum_(momentum), nesterov_(nesterov) {
+    if (!(lr >= 0)) throw InvalidArgument("SGD: learning_rate must be >= 0");
+    if (!(momentum >= 0 && momentum <= 1)) throw InvalidArgument("SGD: momentum must be in [0, 1]");
+    learning_rate = lr;
+}
+
+// v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g)
+void SGD::step(float* p, const float* g, Index n) {
+    const float lr = static_cast<float>(learning_rate);
+    if (momentum_ == 0.0) {
+        for (Index i = 0; i < n; ++i) p[i] -= lr * g[i];
+    } else {
+        if (static_cast<Index>(velocity_.size()) != n) velocity_.assign(static_cast<std::size_t>(n), 0.f);
+        const float m = static_cast<float>(momentum_);
+        float* v = velocity_.data();
+        for (Index i = 0; i < n; ++i) {
+            v[i] = m * v[i] - lr * g[i];
+            p[i] += nesterov_ ? m * v[i] - lr * g[i] : v[i];
+        }
+    }
+    ++iterations;
+}
+
+Adam::Adam(double lr, double beta_1, double beta_2, double epsilon, bool amsgrad)
+    : beta_1_(beta_1), beta_2_(beta_2), epsilon_(epsilon), amsgrad_(amsgrad) {
+    if (!(lr >= 0)) throw InvalidArgument("Adam: learning_rate must be >= 0");
+    if (!(beta_1 >= 0 && beta_1 < 1) || !(beta_2 >= 0 && beta_2 < 1))
+        throw InvalidArgument("Adam: beta_1 and beta_2 must be in [0, 1)");
+    learning_rate = lr;
+}
+
+// m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+void Adam::step(float* p, const float* g, Index n) {
+    if (static_cast<Index>(m_.size()) != n) {
+        m_.assign(static_cast<std::size_t>(n), 0.f);
+        v_.assign(static_cast<std::size_t>(n), 0.f);
+        if (amsgrad_) v_hat_.assign(static_cast<std::size_t>(n), 0.f);
+    }
+    const double t = static_cast<double>(iterations + 1);
+    const float alpha = static_cast<float>(learning_rate * std::sqrt(1.0 - std::pow(beta_2_, t)) /
+                                           (1.0 - std::pow(beta_1_, t)));
+    const float b1c = static_cast<float>(1.0 - beta_1_), b2c = static_cast<float>(1.0 - beta_2_);
+    const float eps = static_cast<float>(epsilon_);
+    float* m = m_.data();
+    float* v = v_.data();
+    for (Index i = 0; i < n; ++i) {
+        m[i] += (g[i] - m[i]) * b1c;
+        v[i] += (g[i] * g[i] - v[i]) * b2c;
+        float denom_v = v[i];
+        if (amsgrad_) denom_v = v_hat_[i] = std::max(v_hat_[i], v[i]);
+        p[i] -= alpha * m[i] / (std::sqrt(denom_v) + eps);
+    }
+    ++iterations;
+}
+
+}  // namespace maasfin

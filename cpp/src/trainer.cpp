@@ -1,0 +1,123 @@
+#include "maasfin/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "maasfin/rng.hpp"
+
+namespace maasfin {
+
+Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
+                 std::shared_ptr<Optimizer> optimizer, std::vector<std::string> metric_names,
+                 std::vector<std::unique_ptr<Metric>> metrics)
+    : graph_(std::move(graph)), loss_(std::move(loss)), optimizer_(std::move(optimizer)),
+      metric_names_(std::move(metric_names)), metrics_(std::move(metrics)) {
+    if (!graph_ || !graph_->built()) throw InvalidArgument("compile: the model is not built");
+}
+
+// Points xb/wb at rows [start, start+n) of the loop's data, copying only when rows are permuted.
+const float* Trainer::gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb,
+                             const float*& wb) {
+    xb.resize(b.x.size());
+    if (!b.order) {
+        for (std::size_t i = 0; i < b.x.size(); ++i)
+            xb[i] = b.x[i] + start * numel(graph_->input_shape(static_cast<int>(i)));
+        wb = b.w ? b.w + start : nullptr;
+        return b.y + start * b.y_cols;
+    }
+    xbuf_.resize(b.x.size());
+    for (std::size_t i = 0; i < b.x.size(); ++i) {
+        const Index cols = numel(graph_->input_shape(static_cast<int>(i)));
+        xbuf_[i].resize(static_cast<std::size_t>(n * cols));
+        for (Index r = 0; r < n; ++r)
+            std::memcpy(xbuf_[i].data() + r * cols, b.x[i] + b.order[start + r] * cols, sizeof(float) * cols);
+        xb[i] = xbuf_[i].data();
+    }
+    ybuf_.resize(static_cast<std::size_t>(n * b.y_cols));
+    for (Index r = 0; r < n; ++r)
+        std::memcpy(ybuf_.data() + r * b.y_cols, b.y + b.order[start + r] * b.y_cols, sizeof(float) * b.y_cols);
+    wb = nullptr;
+    if (b.w) {
+        wbuf_.resize(static_cast<std::size_t>(n));
+        for (Index r = 0; r < n; ++r) wbuf_[r] = b.w[b.order[start + r]];
+        wb = wbuf_.data();
+    }
+    return ybuf_.data();
+}
+
+// One batch: forward, loss, metrics and, when `update`, backward and an optimizer step.
+double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed,
+                          bool training) {
+    std::vector<const float*> xb;
+    const float* wb = nullptr;
+    const float* yb = gather(b, start, n, xb, wb);
+    const Index D = numel(graph_->output_shape());
+    const float* out = graph_->forward(ws_, xb, n, training, seed);
+    float* grad = nullptr;
+    if (update) {
+        dout_.resize(static_cast<std::size_t>(n * D));
+        grad = dout_.data();
+    }
+    const double loss = loss_->compute(out, yb, wb, n, D, grad, 1.f / static_cast<float>(n)) / n;
+    loss_sum_ += loss * n;
+    loss_count_ += n;
+    for (auto& m : metrics_) m->update(out, yb, n, D);
+    if (update) {
+        graph_->backward(ws_, xb, grad, n, seed);
+        optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count());
+    }
+    return loss;
+}
+
+Index Trainer::train(const Batches& b, Index first, Index last, std::uint64_t seed,
+                     const ProgressFn& progress) {
+    if (b.batch_size <= 0) throw InvalidArgument("batch_size must be positive");
+    using clock = std::chrono::steady_clock;
+    auto last_report = clock::now();
+    Index done = 0;
+    for (Index k = first; k < last; ++k) {
+        const Index start = k * b.batch_size;
+        if (start >= b.N) break;
+        const Index n = std::min(b.batch_size, b.N - start);
+        const std::uint64_t step_seed = rng::hash(seed, static_cast<std::uint64_t>(optimizer_->iterations), 1);
+        run_batch(b, start, n, true, step_seed, true);
+        ++done;
+        if (progress && clock::now() - last_report > std::chrono::milliseconds(100)) {
+            last_report = clock::now();
+            if (!progress(done, loss_sum_ / loss_count_)) break;
+        }
+    }
+    return done;
+}
+
+void Trainer::evaluate(const Batches& b) {
+    if (b.batch_size <= 0) throw InvalidArgument("batch_size must be positive");
+    reset_metrics();
+    for (Index start = 0; start < b.N; start += b.batch_size)
+        run_batch(b, start, std::min(b.batch_size, b.N - start), false, 0, false);
+}
+
+double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t seed) {
+    const Index D = numel(graph_->output_shape());
+    const float* out = graph_->forward(ws_, b.x, b.N, training, seed);
+    dout_.resize(static_cast<std::size_t>(b.N * D));
+    const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), 1.f / static_cast<float>(b.N)) / b.N;
+    graph_->backward(ws_, b.x, dout_.data(), b.N, seed);
+    return loss;
+}
+
+void Trainer::reset_metrics() {
+    loss_sum_ = loss_count_ = 0.0;
+    for (auto& m : metrics_) m->reset();
+}
+
+std::vector<std::pair<std::string, double>> Trainer::results() const {
+    std::vector<std::pair<std::string, double>> r;
+    r.emplace_back("loss", loss_count_ > 0 ? loss_sum_ / loss_count_ : 0.0);
+    for (std::size_t i = 0; i < metrics_.size(); ++i) r.emplace_back(metric_names_[i], metrics_[i]->result());
+    return r;
+}
+
+}  // namespace maasfin

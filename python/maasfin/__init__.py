@@ -1,0 +1,1 @@
+from maasfin import _core
