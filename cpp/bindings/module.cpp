@@ -166,17 +166,39 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init<double, double, double, double, bool>(), py::arg("learning_rate"), py::arg("beta_1"),
              py::arg("beta_2"), py::arg("epsilon"), py::arg("amsgrad"));
 
+    py::class_<RMSprop, Optimizer, std::shared_ptr<RMSprop>>(m, "RMSprop")
+        .def(py::init<double, double, double, double, bool>(), py::arg("learning_rate"), py::arg("rho"),
+             py::arg("momentum"), py::arg("epsilon"), py::arg("centered"));
+    m.def("optimizer_step", [](Optimizer& opt, py::array_t<float, py::array::c_style> params, const FArray& grads) {
+        opt.step(params.mutable_data(), grads.data(), params.size());
+    }, "One update of a flat parameter vector in place (for tests and standalone use).");
+
+    m.def("loss_compute",
+          [](const std::string& name, bool from_logits, const FArray& y_true, const FArray& y_pred,
+             std::optional<FArray> w) {
+              auto loss = make_loss(name, from_logits);
+              const Index N = y_pred.shape(0), D = y_pred.size() / std::max<Index>(1, N);
+              py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
+              const double total = loss->compute(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
+                                                 grad.mutable_data(), 1.f / static_cast<float>(N));
+              return py::make_tuple(total / N, grad);
+          },
+          py::arg("name"), py::arg("from_logits"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
+          "Batch loss (sum_over_batch_size) and its gradient w.r.t. y_pred.");
+
     py::class_<Trainer, std::shared_ptr<Trainer>>(m, "Trainer")
         .def(py::init([](std::shared_ptr<Graph> g, const std::string& loss, bool from_logits,
                          std::shared_ptr<Optimizer> opt, std::vector<std::string> names,
-                         const std::vector<std::string>& kinds, float threshold) {
+                         const std::vector<std::string>& kinds, const std::vector<float>& thresholds) {
+                 if (kinds.size() != names.size() || thresholds.size() != names.size())
+                     throw InvalidArgument("Trainer: metric names, kinds and thresholds differ in length");
                  std::vector<std::unique_ptr<Metric>> ms;
-                 for (const auto& k : kinds) ms.push_back(make_metric(k, threshold));
+                 for (std::size_t i = 0; i < kinds.size(); ++i) ms.push_back(make_metric(kinds[i], thresholds[i]));
                  return std::make_shared<Trainer>(std::move(g), make_loss(loss, from_logits), std::move(opt),
                                                   std::move(names), std::move(ms));
              }),
              py::arg("graph"), py::arg("loss"), py::arg("from_logits"), py::arg("optimizer"),
-             py::arg("metric_names"), py::arg("metric_kinds"), py::arg("threshold"))
+             py::arg("metric_names"), py::arg("metric_kinds"), py::arg("thresholds"))
         .def("train",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,
                 std::optional<IArray> order, Index batch_size, Index first, Index last, std::uint64_t seed,

@@ -28,10 +28,10 @@ int Graph::add_layer(std::shared_ptr<Layer> layer, const std::vector<int>& input
             throw InvalidArgument("layer '" + layer->name() + "' is called on a tensor of another model");
         in_shapes.push_back(nodes_[i].shape);
     }
-    ParamAllocator alloc;
+    const std::size_t first_param = alloc_.specs().size();
     Node n;
-    n.shape = layer->build(in_shapes, alloc);
-    n.params = alloc.specs();
+    n.shape = layer->build(in_shapes, alloc_);
+    n.params.assign(alloc_.specs().begin() + static_cast<std::ptrdiff_t>(first_param), alloc_.specs().end());
     n.layer = std::move(layer);
     n.inputs = inputs;
     n.name = n.layer->name();
@@ -58,19 +58,10 @@ void Graph::build(int output, std::uint64_t seed) {
     for (int in : inputs_)
         if (!nodes_[in].live)
             throw InvalidArgument("Input '" + nodes_[in].name + "' is not connected to the output");
-    // Layers allocated offsets relative to their own block; place the blocks one after another.
-    Index total = 0;
-    for (int id = 0; id < static_cast<int>(nodes_.size()); ++id) {
-        Node& n = nodes_[id];
-        if (!n.layer || !n.live) continue;
-        order_.push_back(id);
-        Index block = 0;
-        for (ParamSpec& p : n.params) block = std::max(block, p.offset + numel(p.shape));
-        for (ParamSpec& p : n.params) p.offset += total;
-        total += (block + 15) / 16 * 16;
-    }
-    params_.assign(static_cast<std::size_t>(total), 0.f);
-    grads_.assign(static_cast<std::size_t>(total), 0.f);
+    for (int id = 0; id < static_cast<int>(nodes_.size()); ++id)
+        if (nodes_[id].layer && nodes_[id].live) order_.push_back(id);
+    params_.assign(static_cast<std::size_t>(alloc_.size()), 0.f);
+    grads_.assign(static_cast<std::size_t>(alloc_.size()), 0.f);
     std::uint64_t k = 0;
     for (int id : order_)
         for (const ParamSpec& p : nodes_[id].params)
@@ -78,7 +69,7 @@ void Graph::build(int output, std::uint64_t seed) {
     built_ = true;
 }
 
-void Graph::reserve(Workspace& ws, Index N, bool training) const {
+void Graph::reserve(Workspace& ws, Index N, bool for_backward) const {
     const std::size_t nn = nodes_.size();
     if (ws.act.size() != nn) {
         ws.act.assign(nn, {});
@@ -90,7 +81,7 @@ void Graph::reserve(Workspace& ws, Index N, bool training) const {
         const Node& n = nodes_[id];
         const std::size_t sz = static_cast<std::size_t>(N * numel(n.shape));
         if (ws.act[id].size() < sz) ws.act[id].resize(sz);
-        if (training) {
+        if (for_backward) {
             const std::size_t ss = static_cast<std::size_t>(n.layer->saved_size(N));
             if (ws.saved[id].size() < ss) ws.saved[id].resize(ss);
             for (int i : n.inputs) {
@@ -102,8 +93,8 @@ void Graph::reserve(Workspace& ws, Index N, bool training) const {
 }
 
 const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, Index N,
-                            bool training, std::uint64_t seed) const {
-    reserve(ws, N, training);
+                            bool training, std::uint64_t seed, bool for_backward) const {
+    reserve(ws, N, for_backward);
     for (std::size_t i = 0; i < inputs_.size(); ++i) ws.out_ptr[inputs_[i]] = x[i];
     ForwardArgs a;
     a.N = N;
@@ -114,7 +105,7 @@ const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, I
         a.x.clear();
         for (int i : n.inputs) a.x.push_back(ws.out_ptr[i]);
         a.y = ws.act[id].data();
-        a.saved = training ? ws.saved[id].data() : nullptr;
+        a.saved = for_backward ? ws.saved[id].data() : nullptr;
         a.seed = rng::hash(seed, static_cast<std::uint64_t>(id), 0);
         n.layer->forward(a);
         ws.out_ptr[id] = a.y;
@@ -191,7 +182,7 @@ void Graph::predict(const std::vector<const float*>& x, Index N, float* out, Ind
     for (Index start = 0; start < N; start += batch_size) {
         const Index n = std::min(batch_size, N - start);
         for (std::size_t i = 0; i < x.size(); ++i) xb[i] = x[i] + start * numel(input_shape(static_cast<int>(i)));
-        const float* y = forward(*ws, xb, n, false, 0);
+        const float* y = forward(*ws, xb, n, false, 0, false);
         std::memcpy(out + start * out_cols, y, sizeof(float) * static_cast<std::size_t>(n * out_cols));
     }
     release(std::move(ws));

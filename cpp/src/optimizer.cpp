@@ -61,4 +61,42 @@ void Adam::step(float* p, const float* g, Index n) {
     ++iterations;
 }
 
+RMSprop::RMSprop(double lr, double rho, double momentum, double epsilon, bool centered)
+    : rho_(rho), momentum_(momentum), epsilon_(epsilon), centered_(centered) {
+    if (!(lr >= 0)) throw InvalidArgument("RMSprop: learning_rate must be >= 0");
+    if (!(rho >= 0 && rho < 1)) throw InvalidArgument("RMSprop: rho must be in [0, 1)");
+    if (!(momentum >= 0 && momentum <= 1)) throw InvalidArgument("RMSprop: momentum must be in [0, 1]");
+    learning_rate = lr;
+}
+
+// v = rho*v + (1-rho)*g^2; (centered: a = rho*a + (1-rho)*g; v' = v - a^2)
+// inc = lr*g/sqrt(v' + eps); momentum: mom = momentum*mom + inc, p -= mom; else p -= inc
+void RMSprop::step(float* p, const float* g, Index n) {
+    if (static_cast<Index>(velocity_.size()) != n) {
+        velocity_.assign(static_cast<std::size_t>(n), 0.f);
+        if (centered_) average_grad_.assign(static_cast<std::size_t>(n), 0.f);
+        if (momentum_ > 0) momentum_buf_.assign(static_cast<std::size_t>(n), 0.f);
+    }
+    const float lr = static_cast<float>(learning_rate), rho = static_cast<float>(rho_);
+    const float eps = static_cast<float>(epsilon_), mom = static_cast<float>(momentum_);
+    for (Index i = 0; i < n; ++i) {
+        float& v = velocity_[i];
+        v = rho * v + (1.f - rho) * g[i] * g[i];
+        float denom = v;
+        if (centered_) {
+            float& a = average_grad_[i];
+            a = rho * a + (1.f - rho) * g[i];
+            denom = v - a * a;
+        }
+        const float inc = lr * g[i] / std::sqrt(denom + eps);
+        if (momentum_ > 0) {
+            momentum_buf_[i] = mom * momentum_buf_[i] + inc;
+            p[i] -= momentum_buf_[i];
+        } else {
+            p[i] -= inc;
+        }
+    }
+    ++iterations;
+}
+
 }  // namespace maasfin

@@ -54,7 +54,7 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
     const float* wb = nullptr;
     const float* yb = gather(b, start, n, xb, wb);
     const Index D = numel(graph_->output_shape());
-    const float* out = graph_->forward(ws_, xb, n, training, seed);
+    const float* out = graph_->forward(ws_, xb, n, training, seed, update);
     float* grad = nullptr;
     if (update) {
         dout_.resize(static_cast<std::size_t>(n * D));
@@ -101,7 +101,7 @@ void Trainer::evaluate(const Batches& b) {
 
 double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t seed) {
     const Index D = numel(graph_->output_shape());
-    const float* out = graph_->forward(ws_, b.x, b.N, training, seed);
+    const float* out = graph_->forward(ws_, b.x, b.N, training, seed, true);
     dout_.resize(static_cast<std::size_t>(b.N * D));
     const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), 1.f / static_cast<float>(b.N)) / b.N;
     graph_->backward(ws_, b.x, dout_.data(), b.N, seed);

@@ -52,9 +52,10 @@ public:
     // Inference over N rows in chunks of batch_size; out is N x numel(output shape). Thread-safe.
     void predict(const std::vector<const float*>& x, Index N, float* out, Index batch_size) const;
 
-    // One forward pass over a batch of N rows, keeping what backward needs. Returns the output.
+    // One forward pass over a batch of N rows; with `for_backward`, keeps what backward needs.
+    // `training` selects training behaviour (dropout on). Returns the output (N x numel(output shape)).
     const float* forward(Workspace& ws, const std::vector<const float*>& x, Index N, bool training,
-                         std::uint64_t seed) const;
+                         std::uint64_t seed, bool for_backward) const;
     // Backward from dL/d(output); fills the gradient arena. Call after forward on the same ws.
     void backward(Workspace& ws, const std::vector<const float*>& x, const float* d_out, Index N,
                   std::uint64_t seed);
@@ -69,11 +70,14 @@ private:
         std::vector<ParamSpec> params;
         bool live = false;  // on a path to the output
     };
-    void reserve(Workspace& ws, Index N, bool training) const;
+    void reserve(Workspace& ws, Index N, bool for_backward) const;
     std::unique_ptr<Workspace> acquire() const;
     void release(std::unique_ptr<Workspace> ws) const;
 
     std::vector<Node> nodes_;
+    // Hands out absolute arena offsets as layers are added; a layer that fails to build may leave
+    // a few unused floats behind, which costs nothing.
+    ParamAllocator alloc_;
     std::vector<int> inputs_;
     std::vector<int> order_;  // live layer nodes in execution order
     int output_ = -1;

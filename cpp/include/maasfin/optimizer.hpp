@@ -39,4 +39,15 @@ private:
     FloatVec m_, v_, v_hat_;
 };
 
+class RMSprop : public Optimizer {
+public:
+    RMSprop(double lr, double rho, double momentum, double epsilon, bool centered);
+    void step(float* params, const float* grads, Index n) override;
+
+private:
+    double rho_, momentum_, epsilon_;
+    bool centered_;
+    FloatVec velocity_, average_grad_, momentum_buf_;
+};
+
 }  // namespace maasfin

@@ -1,0 +1,337 @@
+"""Keras-named layers. A Python layer holds its Keras config; the math runs in the C++ core.
+
+Layers are created unbuilt. When a model is built, each layer makes its core counterpart
+(`_make_core`), the core graph builds it, and the layer remembers its node so that
+`get_weights`/`set_weights` read and write the model's parameter arena.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from maasfin import _core
+from maasfin.utils import draw_seed
+
+__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Add", "Concatenate",
+           "add", "concatenate"]
+
+_name_counts: dict[str, int] = defaultdict(int)
+
+
+def unique_name(base: str) -> str:
+    n = _name_counts[base]
+    _name_counts[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _shape_tuple(shape, what: str) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{what}: shape must be a tuple of positive integers, got {shape!r}") from None
+    if any(d is None for d in dims):
+        raise ValueError(f"{what}: only the batch dimension may be None; give the per-sample shape, got {dims}")
+    if not dims or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in dims):
+        raise ValueError(f"{what}: shape must be a non-empty tuple of positive integers, got {dims}")
+    return tuple(int(d) for d in dims)
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a per-sample shape and the layer that made it."""
+
+    def __init__(self, shape, layer: "Layer", inputs: list["KerasTensor"], name: str):
+        self.shape = (None,) + tuple(shape)
+        self.layer = layer
+        self.inputs = inputs
+        self.name = name
+        self.dtype = "float32"
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype=float32, name={self.name}>"
+
+
+class Layer:
+    """Base class: name, trainable flag, and the shared build/weights plumbing."""
+
+    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None,
+                 input_dim: int | None = None, dtype=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"{type(self).__name__}: only dtype='float32' is supported, got {dtype!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string")
+        self.name = name or unique_name(_snake(type(self).__name__))
+        self.trainable = bool(trainable)
+        self._input_shape_arg = None
+        if input_shape is not None:
+            self._input_shape_arg = _shape_tuple(input_shape, f"{type(self).__name__} '{self.name}' input_shape")
+        elif input_dim is not None:
+            self._input_shape_arg = _shape_tuple((input_dim,), f"{type(self).__name__} '{self.name}' input_dim")
+        self._graph = None  # the core graph once built
+        self._node = None
+        self._core = None
+        self._output_shape = None
+        self._inbound: list[KerasTensor] = []
+
+    # -- construction -------------------------------------------------------------------------
+    def _make_core(self):
+        raise NotImplementedError
+
+    def _attach(self, graph, input_nodes: list[int]) -> int:
+        """Creates the core layer and adds it to `graph`; returns the node id."""
+        if self._graph is not None:
+            raise ValueError(f"layer '{self.name}' is already part of a built model; "
+                             "create a new layer instead of reusing it")
+        core = self._make_core()
+        core.name = self.name
+        node = graph.add_layer(core, input_nodes)
+        self._graph, self._node, self._core = graph, node, core
+        self._output_shape = (None,) + tuple(graph.node_shape(node))
+        return node
+
+    def __call__(self, inputs, **kwargs):
+        if kwargs.get("training") not in (None, False, True) or set(kwargs) - {"training"}:
+            raise TypeError(f"{type(self).__name__}.__call__: unexpected arguments {sorted(kwargs)}")
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if not all(isinstance(t, KerasTensor) for t in tensors):
+            raise TypeError(
+                f"layer '{self.name}' was called on {type(inputs).__name__}; call layers on the "
+                "output of maasfin.Input(...) to build a model, and use model.predict(x) for data")
+        if self._inbound:
+            raise ValueError(f"layer '{self.name}' is already called once; shared layers are not supported")
+        shape = self._infer_shape([t.shape[1:] for t in tensors])
+        self._inbound = tensors
+        return KerasTensor(shape, self, tensors, self.name)
+
+    def _infer_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        """Per-sample output shape, checked by building a throwaway core graph."""
+        g = _core.Graph()
+        ids = [g.add_input(list(s), f"in{i}") for i, s in enumerate(input_shapes)]
+        return tuple(g.node_shape(g.add_layer(self._make_core_named(), ids)))
+
+    def _make_core_named(self):
+        core = self._make_core()
+        core.name = self.name
+        return core
+
+    # -- Keras API -----------------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    @property
+    def output_shape(self):
+        if self._output_shape is None:
+            raise AttributeError(f"layer '{self.name}' has no output shape until its model is built")
+        return self._output_shape
+
+    def _param_specs(self):
+        if self._graph is None:
+            return []
+        return self._graph.layer_params(self._node)
+
+    def get_weights(self) -> list[np.ndarray]:
+        arena = self._graph.params if self._graph is not None else None
+        return [arena[off:off + int(np.prod(shape))].reshape(shape).copy()
+                for _, shape, off in self._param_specs()]
+
+    def set_weights(self, weights) -> None:
+        specs = self._param_specs()
+        if self._graph is None:
+            raise ValueError(f"layer '{self.name}' has no weights until its model is built")
+        weights = list(weights)
+        if len(weights) != len(specs):
+            raise ValueError(f"layer '{self.name}' expects {len(specs)} weight arrays "
+                             f"({', '.join(n for n, _, _ in specs)}), got {len(weights)}")
+        arrays = []
+        for (pname, shape, _), w in zip(specs, weights):
+            a = np.asarray(w, dtype=np.float32)
+            if a.shape != tuple(shape):
+                raise ValueError(f"layer '{self.name}' weight '{pname}' has shape {tuple(shape)}, "
+                                 f"got an array of shape {a.shape}")
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"layer '{self.name}' weight '{pname}' contains NaN or infinity")
+            arrays.append(a)
+        arena = self._graph.params
+        for (_, shape, off), a in zip(specs, arrays):
+            arena[off:off + a.size] = a.ravel()
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.get_weights()
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(shape)) for _, shape, _ in self._param_specs()))
+
+    def get_config(self) -> dict:
+        cfg = {"name": self.name, "trainable": self.trainable}
+        if self._input_shape_arg is not None:
+            cfg["input_shape"] = self._input_shape_arg
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class InputLayer(Layer):
+    """The entry of a model: a per-sample shape (Keras `Input` returns its output tensor)."""
+
+    def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
+        if "input_shape" in kwargs and shape is None:
+            shape = kwargs.pop("input_shape")
+        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        if shape is None:
+            raise ValueError("Input: a shape is required, e.g. Input(shape=(10,))")
+        self.shape = _shape_tuple(shape, f"Input '{self.name}'")
+        self.batch_size = batch_size
+        self.output = KerasTensor(self.shape, self, [], self.name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "shape": self.shape}
+
+
+def Input(shape=None, batch_size=None, name=None, dtype=None, **kwargs) -> KerasTensor:
+    """A symbolic model input with per-sample `shape`, as keras.Input."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype, **kwargs).output
+
+
+_ACTIVATIONS = set(_core.activation_names().split(", "))
+
+
+def _activation_name(activation, layer: str) -> str:
+    if activation is None:
+        return "linear"
+    if callable(activation) and getattr(activation, "__name__", None) in _ACTIVATIONS:
+        return activation.__name__
+    if not isinstance(activation, str):
+        raise TypeError(f"{layer}: activation must be a name such as 'relu', got {activation!r}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{layer}: unknown activation '{activation}'; valid names: "
+                         f"{', '.join(sorted(_ACTIVATIONS))}")
+    return activation
+
+
+_INITIALIZERS = {"zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                 "lecun_uniform", "lecun_normal", "random_uniform", "random_normal"}
+_INITIALIZER_ALIASES = {"Zeros": "zeros", "Ones": "ones", "GlorotUniform": "glorot_uniform",
+                        "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform", "HeNormal": "he_normal",
+                        "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
+                        "RandomUniform": "random_uniform", "RandomNormal": "random_normal"}
+
+
+def _initializer_name(init, layer: str, arg: str) -> str:
+    name = getattr(init, "name", init)
+    name = _INITIALIZER_ALIASES.get(name, name)
+    if name not in _INITIALIZERS:
+        raise ValueError(f"{layer}: unknown {arg} {init!r}; valid names: {', '.join(sorted(_INITIALIZERS))}")
+    return name
+
+
+class Dense(Layer):
+    """Densely connected layer: activation(x @ kernel + bias) on the last axis."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        where = f"Dense '{self.name}'"
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"{where}: units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = _activation_name(activation, where)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
+        self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
+
+    def _make_core(self):
+        return _core.Dense(self.units, self.activation, self.use_bias, self.kernel_initializer,
+                           self.bias_initializer)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.get_weights()[0]
+
+    @property
+    def bias(self):
+        return self.get_weights()[1] if self.use_bias else None
+
+
+class Activation(Layer):
+    """Applies an activation function element-wise (softmax over the last axis)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _activation_name(activation, f"Activation '{self.name}'")
+
+    def _make_core(self):
+        return _core.Activation(self.activation)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction `rate` of its inputs during training and scales the rest by 1/(1-rate)."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout '{self.name}': rate must be a number in [0, 1), got {rate!r}")
+        if noise_shape is not None:
+            raise ValueError(f"Dropout '{self.name}': noise_shape is not supported")
+        self.rate = float(rate)
+        self.seed = int(seed) if seed is not None else draw_seed()
+
+    def _make_core(self):
+        return _core.Dropout(self.rate, self.seed)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class Add(Layer):
+    """Element-wise sum of inputs of equal shape."""
+
+    def _make_core(self):
+        return _core.Add()
+
+
+class Concatenate(Layer):
+    """Concatenation along the last axis."""
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if axis != -1:
+            raise ValueError(f"Concatenate '{self.name}': only axis=-1 is supported, got {axis!r}")
+        self.axis = -1
+
+    def _make_core(self):
+        return _core.Concatenate()
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+def add(inputs, **kwargs):
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -1,0 +1,298 @@
+"""Models: the functional `Model(inputs, outputs)` and `Sequential`.
+
+A model is a graph of Python layers until it is built; building creates one core graph
+(`_core.Graph`) that owns all parameters in one arena. Training, evaluation and prediction are
+in training.py.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from maasfin import _core
+from maasfin.data import shape_str
+from maasfin.layers import InputLayer, KerasTensor, Layer, unique_name
+from maasfin.training import TrainingMixin
+from maasfin.utils import draw_seed
+
+__all__ = ["Model", "Sequential"]
+
+
+def _topological(outputs: list[KerasTensor]) -> list[KerasTensor]:
+    order, seen = [], set()
+
+    def visit(t: KerasTensor):
+        if id(t) in seen:
+            return
+        seen.add(id(t))
+        for u in t.inputs:
+            visit(u)
+        order.append(t)
+
+    for t in outputs:
+        visit(t)
+    return order
+
+
+class Model(TrainingMixin):
+    """A functional model: `Model(inputs=Input(...), outputs=tensor)`."""
+
+    def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Model: unexpected arguments {sorted(kwargs)}")
+        self.name = name or unique_name("functional" if inputs is not None else "model")
+        self._graph = None
+        self._build_lock = threading.Lock()
+        self._feature_names = None
+        self._pending_names = None
+        self.stop_training = False
+        self.history = None
+        self._init_training()
+        if type(self) is Model or inputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("Model: both inputs and outputs are required, e.g. Model(inputs=x, outputs=y)")
+            self._set_io(inputs, outputs)
+
+    # -- structure ---------------------------------------------------------------------------
+    def _set_io(self, inputs, outputs) -> None:
+        ins = list(inputs.values()) if isinstance(inputs, dict) else (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        for t in ins + outs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"model '{self.name}': inputs and outputs must be tensors from maasfin.Input "
+                                f"and layer calls, got {type(t).__name__}")
+        if len(outs) != 1:
+            raise ValueError(f"model '{self.name}': exactly one output is supported, got {len(outs)}")
+        for t in ins:
+            if not isinstance(t.layer, InputLayer):
+                raise ValueError(f"model '{self.name}': every input must come from maasfin.Input, "
+                                 f"'{t.name}' is the output of layer '{t.layer.name}'")
+        order = _topological(outs)
+        reached = [t for t in order if isinstance(t.layer, InputLayer)]
+        missing = [t.name for t in reached if all(t is not u for u in ins)]
+        if missing:
+            raise ValueError(f"model '{self.name}': the output depends on input(s) {missing} "
+                             "that are not in `inputs`")
+        self._inputs, self._outputs = ins, outs
+        self._order = [t for t in order if not isinstance(t.layer, InputLayer)]
+
+    @property
+    def inputs(self):
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        return list(self._outputs)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [t.layer for t in self._order]
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named '{name}' in model '{self.name}'; layers: {[l.name for l in self.layers]}")
+
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    def _ensure_built(self, data_shapes=None) -> None:
+        if self._graph is None:
+            with self._build_lock:
+                if self._graph is None:
+                    try:
+                        self._build_graph(data_shapes)
+                    except BaseException:
+                        for layer in self.layers:  # a failed build leaves every layer reusable
+                            layer._graph = layer._node = layer._core = layer._output_shape = None
+                        raise
+
+    def _build_graph(self, data_shapes=None) -> None:
+        g = _core.Graph()
+        ids = {id(t): g.add_input(list(t.shape[1:]), t.name) for t in self._inputs}
+        for t in self._order:
+            ids[id(t)] = t.layer._attach(g, [ids[id(u)] for u in t.inputs])
+        g.build(ids[id(self._outputs[0])], draw_seed())
+        self._input_shapes = [tuple(t.shape[1:]) for t in self._inputs]
+        self._graph = g
+
+    def build(self, input_shape=None) -> None:
+        self._ensure_built()
+
+    @property
+    def input_shape(self):
+        shapes = [(None,) + s for s in self._input_shapes_for_display()]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _input_shapes_for_display(self):
+        return [tuple(t.shape[1:]) for t in self._inputs]
+
+    @property
+    def output_shape(self):
+        self._require_built("output_shape")
+        return (None,) + tuple(self._graph.output_shape)
+
+    def _maybe_build(self) -> None:
+        """Builds now if the input shape is known without data (as Keras does)."""
+        if self._graph is None and (not isinstance(self, Sequential) or self._declared_input_shape() is not None):
+            self._ensure_built()
+
+    def _require_built(self, what: str) -> None:
+        self._maybe_build()
+        if self._graph is None:
+            raise ValueError(f"model '{self.name}' is not built yet, so it has no {what}: call fit, predict "
+                             "or build(input_shape) first, or give the first layer an input shape")
+
+    # -- weights -----------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        self._require_built("weights")
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        self._require_built("weights")
+        weights = list(weights)
+        expected = sum(len(layer._param_specs()) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"model '{self.name}' expects {expected} weight arrays, got {len(weights)}")
+        i = 0
+        for layer in self.layers:
+            n = len(layer._param_specs())
+            layer.set_weights(weights[i:i + n])
+            i += n
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.get_weights()
+
+    def count_params(self) -> int:
+        self._require_built("parameters")
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None) -> None:
+        print_fn = print_fn or print
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        self._maybe_build()
+        if not isinstance(self, Sequential):
+            for t in self._inputs:
+                rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), "0"))
+        for layer in self.layers:
+            shape = shape_str(layer._output_shape) if layer._output_shape is not None else "?"
+            params = f"{layer.count_params():,}" if self.built else "0 (unbuilt)"
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, params))
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
+        if line_length:
+            widths[0] = max(widths[0], line_length - widths[1] - widths[2])
+        sep = "-" * sum(widths)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(sep)
+        for k, r in enumerate(rows):
+            print_fn(r[0].ljust(widths[0]) + r[1].ljust(widths[1]) + r[2].rjust(widths[2]))
+            if k == 0:
+                print_fn("=" * sum(widths))
+        print_fn(sep)
+        if self.built:
+            total = self.count_params()
+            trainable = sum(l.count_params() for l in self.layers if l.trainable)
+            print_fn(f" Total params: {total:,} ({4 * total / 1024:.2f} KB)")
+            print_fn(f" Trainable params: {trainable:,} ({4 * trainable / 1024:.2f} KB)")
+            print_fn(f" Non-trainable params: {total - trainable:,} ({4 * (total - trainable) / 1024:.2f} KB)")
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                                              for l in self.layers]}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class Sequential(Model):
+    """A linear stack of layers, as keras.Sequential."""
+
+    def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
+        super().__init__(name=name or unique_name("sequential"))
+        self._layers: list[Layer] = []
+        self._input_layer: InputLayer | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer) -> None:
+        if isinstance(layer, KerasTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a maasfin layer, got {type(layer).__name__}")
+        if self.built:
+            raise ValueError(f"Sequential '{self.name}': cannot add layer '{layer.name}' after the model is built")
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_layer is not None:
+                raise ValueError(f"Sequential '{self.name}': an Input must come first")
+            self._input_layer = layer
+            return
+        if any(layer is l for l in self._layers):
+            raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' is already in the model")
+        self._layers.append(layer)
+
+    def pop(self) -> Layer:
+        if self.built:
+            raise ValueError(f"Sequential '{self.name}': cannot pop a layer after the model is built")
+        if not self._layers:
+            raise TypeError("There are no layers in the model.")
+        return self._layers.pop()
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def _declared_input_shape(self):
+        if self._input_layer is not None:
+            return self._input_layer.shape
+        if self._layers and self._layers[0]._input_shape_arg is not None:
+            return self._layers[0]._input_shape_arg
+        return None
+
+    def _input_shapes_for_display(self):
+        shape = self._input_shapes[0] if self.built else self._declared_input_shape()
+        if shape is None:
+            raise ValueError(f"Sequential '{self.name}' has no input shape yet")
+        return [shape]
+
+    @property
+    def inputs(self):
+        return [self._input_layer.output] if self._input_layer is not None else []
+
+    def build(self, input_shape=None) -> None:
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            if len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
+                raise ValueError(f"Sequential.build: input_shape must include the batch dimension, e.g. (None, 10), got {input_shape!r}")
+            self._ensure_built([shape[1:]])
+        else:
+            self._ensure_built()
+
+    def _build_graph(self, data_shapes=None) -> None:
+        if not self._layers:
+            raise ValueError(f"Sequential '{self.name}' has no layers; add some with model.add(...)")
+        shape = self._declared_input_shape()
+        if shape is None:
+            if not data_shapes:
+                raise ValueError(f"Sequential '{self.name}' has no input shape: pass input_shape=(n,) to the "
+                                 "first layer, start with maasfin.Input(shape=(n,)), or call fit/predict first")
+            shape = tuple(int(d) for d in data_shapes[0])
+        g = _core.Graph()
+        node = g.add_input(list(shape), self._input_layer.name if self._input_layer else "input_layer")
+        for layer in self._layers:
+            node = layer._attach(g, [node])
+        g.build(node, draw_seed())
+        self._input_shapes = [tuple(shape)]
+        self._graph = g
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        if self.built:
+            cfg["input_shape"] = self._input_shapes[0]
+        return cfg

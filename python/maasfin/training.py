@@ -1,0 +1,295 @@
+"""compile / fit / evaluate / predict with Keras 3's signatures and semantics.
+
+The epoch loop and callbacks run here; each epoch's batches run in the C++ Trainer with the GIL
+released. Data is validated once, at the boundary (data.py), before any loop starts.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from maasfin import _core, callbacks as callbacks_module, data, losses, metrics as metrics_module, optimizers
+from maasfin.utils import draw_seed
+
+_VERBOSE = (0, 1, 2, "auto")
+
+
+def _verbose(v, default: int) -> int:
+    if v not in _VERBOSE or isinstance(v, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {v!r}")
+    return default if v == "auto" else int(v)
+
+
+class TrainingMixin:
+    def _init_training(self) -> None:
+        self.optimizer = None
+        self.loss = None
+        self.compiled = False
+        self._metric_ids: list = []
+        self._trainer = None
+        self._trainer_key = None
+
+    # -- compile -----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        if loss is None:
+            raise ValueError(f"compile: a loss is required; valid names include {', '.join(sorted(losses._BY_NAME))}")
+        if loss_weights is not None:
+            raise ValueError("compile: loss_weights is only meaningful for multi-output models, which are not supported")
+        if weighted_metrics:
+            raise ValueError("compile: weighted_metrics are not supported yet")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        metrics = list(metrics) if isinstance(metrics, (list, tuple)) else ([] if metrics is None else [metrics])
+        for m in metrics:  # fail now on unknown names, not at the first fit
+            if not (isinstance(m, str) and m in ("accuracy", "acc")):
+                metrics_module.get(m)
+        self._metric_ids = metrics
+        self._trainer = None
+        self._trainer_key = None
+        self.compiled = True
+
+    def _require_compiled(self, what: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {what}() on model '{self.name}'.")
+
+    def _get_trainer(self, y_shape: tuple):
+        out_shape = (None,) + tuple(self._graph.output_shape)
+        resolved = [metrics_module.resolve(m, y_shape, out_shape) for m in self._metric_ids]
+        key = tuple((m.name, m.kind, getattr(m, "threshold", 0.5)) for m in resolved)
+        if self._trainer is None:
+            core_opt = self.optimizer._bind()
+            self._trainer = _core.Trainer(self._graph, self.loss.core_name, self.loss.from_logits, core_opt,
+                                          [k[0] for k in key], [k[1] for k in key], [k[2] for k in key])
+            self._trainer_key = key
+        elif key != self._trainer_key:
+            raise ValueError(f"model '{self.name}': targets of shape {data.shape_str(y_shape)} resolve the compiled "
+                             f"metrics differently from earlier calls; recompile the model for this data")
+        return self._trainer
+
+    # -- data --------------------------------------------------------------------------------
+    def _prepare_x(self, x, what: str = "x") -> list[np.ndarray]:
+        if isinstance(x, dict):
+            names = [t.name for t in self._inputs] if getattr(self, "_inputs", None) else []
+            missing = [n for n in names if n not in x]
+            if not names or missing:
+                raise ValueError(f"{what} is a dict but model '{self.name}' needs inputs {names}; missing {missing}")
+            x = [x[n] for n in names]
+        multi = isinstance(x, (list, tuple)) and len(getattr(self, "_inputs", [])) > 1
+        parts = list(x) if multi else [x]
+        arrays = []
+        for i, part in enumerate(parts):
+            label = what if not multi else f"{what}[{i}]"
+            names = self._feature_names if (not multi and data._is_frame(part)) else None
+            arr, cols = data.to_float_array(part, label, names)
+            if cols is not None and not multi and self._feature_names is None and data._is_frame(part):
+                self._pending_names = cols
+            arrays.append(arr)
+        if not self.built:
+            self._ensure_built([a.shape[1:] if a.ndim > 1 else (1,) for a in arrays])
+        if len(arrays) != len(self._input_shapes):
+            raise ValueError(f"model '{self.name}' has {len(self._input_shapes)} inputs but {what} provides {len(arrays)} arrays")
+        arrays = [data.match_input(a, s, what if len(arrays) == 1 else f"{what}[{i}]", self.name)
+                  for i, (a, s) in enumerate(zip(arrays, self._input_shapes))]
+        return arrays
+
+    def _prepare_y(self, y, n_rows: int, what: str = "y") -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{what} is required for fit/evaluate with a supervised loss")
+        arr, _ = data.to_float_array(y, what)
+        out = tuple(self._graph.output_shape)
+        width = int(np.prod(out))
+        if self.loss.core_name == "sparse_categorical_crossentropy":
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr.reshape(-1)
+            if arr.ndim != 1:
+                raise ValueError(f"{what} has shape {arr.shape} but loss 'sparse_categorical_crossentropy' needs "
+                                 f"one integer class id per row, shape (None,) or (None, 1)")
+            bad = np.flatnonzero((arr != np.floor(arr)) | (arr < 0) | (arr >= width))
+            if bad.size:
+                raise ValueError(f"{what} row {bad[0]} holds {arr[bad[0]]!r}, not a class id in [0, {width}) "
+                                 f"for the output of shape {data.shape_str((None,) + out)}")
+            return np.ascontiguousarray(arr.reshape(-1, 1))
+        if arr.ndim == 1 and out == (1,):
+            arr = arr.reshape(-1, 1)
+        if tuple(arr.shape[1:]) != out:
+            hint = ""
+            if self.loss.core_name == "categorical_crossentropy" and (arr.ndim == 1 or arr.shape[1:] == (1,)):
+                hint = "; for integer class ids use loss='sparse_categorical_crossentropy' or maasfin.utils.to_categorical"
+            raise ValueError(f"{what} has shape {arr.shape} but model '{self.name}' outputs shape "
+                             f"{data.shape_str((None,) + out)} and loss '{self.loss.name}' needs targets of that shape{hint}")
+        return arr
+
+    def _prepare_weights(self, sample_weight, y: np.ndarray, class_weight, what: str = "sample_weight"):
+        w = None
+        if sample_weight is not None:
+            w, _ = data.to_float_array(sample_weight, what)
+            if w.ndim == 2 and w.shape[1] == 1:
+                w = w.reshape(-1)
+            if w.ndim != 1:
+                raise ValueError(f"{what} must be 1-D (one weight per row), got shape {w.shape}")
+            if np.any(w < 0):
+                raise ValueError(f"{what} row {int(np.flatnonzero(w < 0)[0])} is negative; weights must be >= 0")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError(f"class_weight must be a dict mapping class ids to weights, got {type(class_weight).__name__}")
+            if y.shape[1] == 1:
+                ids = (y[:, 0] > 0.5).astype(np.int64) if self.loss.core_name != "sparse_categorical_crossentropy" \
+                    else y[:, 0].astype(np.int64)
+            else:
+                ids = np.argmax(y, axis=1)
+            present = set(np.unique(ids).tolist())
+            missing = sorted(present - {int(k) for k in class_weight})
+            if missing:
+                raise ValueError(f"class_weight has no entry for class(es) {missing} present in y")
+            table = np.zeros(max(present | {int(k) for k in class_weight}) + 1, dtype=np.float32)
+            for k, v in class_weight.items():
+                if not (isinstance(v, (int, float, np.number)) and v >= 0 and math.isfinite(v)):
+                    raise ValueError(f"class_weight[{k!r}] must be a finite number >= 0, got {v!r}")
+                table[int(k)] = v
+            cw = table[ids]
+            w = cw if w is None else np.ascontiguousarray(w * cw, dtype=np.float32)
+        return w
+
+    def _prepare_xyw(self, x, y, sample_weight=None, class_weight=None, prefix=""):
+        xs = self._prepare_x(x, prefix + "x")
+        ys = self._prepare_y(y, xs[0].shape[0], prefix + "y")
+        w = self._prepare_weights(sample_weight, ys, class_weight, prefix + "sample_weight")
+        data.check_lengths({**{f"{prefix}x" if len(xs) == 1 else f"{prefix}x[{i}]": a for i, a in enumerate(xs)},
+                            f"{prefix}y": ys, f"{prefix}sample_weight": w})
+        return xs, ys, w
+
+    def _adopt_feature_names(self) -> None:
+        names = getattr(self, "_pending_names", None)
+        if names is not None and self._feature_names is None and len(self._input_shapes) == 1 \
+                and self._input_shapes[0] == (len(names),):
+            self._feature_names = list(names)
+        self._pending_names = None
+
+    @property
+    def feature_names(self):
+        """Column names of the DataFrame the model was first trained on (its input schema), or None."""
+        return None if self._feature_names is None else list(self._feature_names)
+
+    # -- fit -----------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1):
+        self._require_compiled("fit")
+        batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+            raise ValueError(f"initial_epoch must be a non-negative integer, got {initial_epoch!r}")
+        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+        validation_freq = data.positive_int(validation_freq, "validation_freq")
+        verbose = _verbose(verbose, 1)
+        if not isinstance(shuffle, bool):
+            raise ValueError(f"shuffle must be True or False, got {shuffle!r}")
+
+        xs, ys, w = self._prepare_xyw(x, y, sample_weight, class_weight)
+        self._adopt_feature_names()
+        n = ys.shape[0]
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight)")
+            vx, vy, *vw = validation_data
+            val = self._prepare_xyw(vx, vy, vw[0] if vw else None, None, prefix="val_")
+        elif validation_split:
+            # Keras semantics: the last rows, taken before any shuffling.
+            split_at = int(math.ceil(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
+                raise ValueError(f"validation_split={validation_split} leaves no rows for training or validation "
+                                 f"with {n} rows")
+            val = ([a[split_at:] for a in xs], ys[split_at:], None if w is None else w[split_at:])
+            xs, ys, w = [a[:split_at] for a in xs], ys[:split_at], None if w is None else w[:split_at]
+            xs = [np.ascontiguousarray(a) for a in xs]
+            n = split_at
+        if n == 0:
+            raise ValueError("fit: x has no rows")
+        val_bs = data.positive_int(validation_batch_size or batch_size, "validation_batch_size")
+
+        trainer = self._get_trainer(ys.shape)
+        steps = math.ceil(n / batch_size)
+        if steps_per_epoch is not None:
+            steps = min(steps, data.positive_int(steps_per_epoch, "steps_per_epoch"))
+        from maasfin.callbacks import CallbackList, History, ProgbarLogger
+        self.history = History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(ProgbarLogger(verbose))
+        cbs.append(self.history)
+        cb = CallbackList(cbs, self, {"verbose": verbose, "epochs": epochs, "steps": steps})
+        per_batch = cb.wants_batches
+        progress_hooks = cb.progress_hooks()
+        rng = np.random.default_rng(draw_seed())
+
+        def progress(done, loss):
+            for hook in progress_hooks:
+                hook._on_progress(done, loss)
+            return not self.stop_training
+
+        self.stop_training = False
+        cb.on_train_begin({})
+        logs = {}
+        for epoch in range(int(initial_epoch), int(epochs)):
+            cb.on_epoch_begin(epoch, {})
+            trainer.reset_metrics()
+            order = rng.permutation(n).astype(np.int64) if shuffle else None
+            seed = draw_seed() % (2**63)
+            if per_batch:
+                for k in range(steps):
+                    cb.on_train_batch_begin(k, {})
+                    trainer.train(xs, ys, w, order, batch_size, k, k + 1, seed)
+                    cb.on_train_batch_end(k, dict(trainer.results()))
+                    if self.stop_training:
+                        break
+            else:
+                trainer.train(xs, ys, w, order, batch_size, 0, steps, seed, progress)
+            logs = dict(trainer.results())
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                trainer.evaluate(val[0], val[1], val[2], val_bs)
+                logs.update({f"val_{k}": v for k, v in trainer.results()})
+            cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cb.on_train_end(logs)
+        return self.history
+
+    # -- evaluate / predict ------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        self._require_compiled("evaluate")
+        batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        _verbose(verbose, 1)
+        xs, ys, w = self._prepare_xyw(x, y, sample_weight)
+        if ys.shape[0] == 0:
+            raise ValueError("evaluate: x has no rows")
+        trainer = self._get_trainer(ys.shape)
+        trainer.evaluate(xs, ys, w, batch_size)
+        results = dict(trainer.results())
+        if return_dict:
+            return results
+        values = list(results.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Predictions as a float32 NumPy array. Thread-safe: any number of threads may call it."""
+        g = self._graph
+        if (g is not None and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2
+                and len(self._input_shapes) == 1 and x.shape[1:] == self._input_shapes[0]
+                and x.flags.c_contiguous and _core.first_nonfinite(x) < 0 and verbose in _VERBOSE):
+            return g.predict([x], 32 if batch_size is None else data.positive_int(batch_size, "batch_size"))
+        batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
+        _verbose(verbose, 0)
+        xs = self._prepare_x(x)
+        return self._graph.predict(xs, batch_size)
+
+    def __call__(self, x, training=False):
+        if training:
+            raise ValueError("calling a model with training=True is not supported; use fit()")
+        return self.predict(x)
