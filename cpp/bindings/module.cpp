@@ -189,16 +189,20 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Trainer, std::shared_ptr<Trainer>>(m, "Trainer")
         .def(py::init([](std::shared_ptr<Graph> g, const std::string& loss, bool from_logits,
                          std::shared_ptr<Optimizer> opt, std::vector<std::string> names,
-                         const std::vector<std::string>& kinds, const std::vector<float>& thresholds) {
+                         const std::vector<std::string>& kinds, const std::vector<float>& thresholds,
+                         const std::vector<std::pair<Index, Index>>& trainable) {
                  if (kinds.size() != names.size() || thresholds.size() != names.size())
                      throw InvalidArgument("Trainer: metric names, kinds and thresholds differ in length");
                  std::vector<std::unique_ptr<Metric>> ms;
                  for (std::size_t i = 0; i < kinds.size(); ++i) ms.push_back(make_metric(kinds[i], thresholds[i]));
+                 std::vector<Range> ranges;
+                 for (const auto& [b, e] : trainable) ranges.push_back({b, e});
                  return std::make_shared<Trainer>(std::move(g), make_loss(loss, from_logits), std::move(opt),
-                                                  std::move(names), std::move(ms));
+                                                  std::move(names), std::move(ms), std::move(ranges));
              }),
              py::arg("graph"), py::arg("loss"), py::arg("from_logits"), py::arg("optimizer"),
-             py::arg("metric_names"), py::arg("metric_kinds"), py::arg("thresholds"))
+             py::arg("metric_names"), py::arg("metric_kinds"), py::arg("thresholds"),
+             py::arg("trainable") = std::vector<std::pair<Index, Index>>{})
         .def("train",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,
                 std::optional<IArray> order, Index batch_size, Index first, Index last, std::uint64_t seed,

@@ -6,27 +6,43 @@
 
 namespace maasfin {
 
+void Optimizer::step(float* params, const float* grads, Index n, const std::vector<Range>& ranges) {
+    if (state_size_ != n) {
+        init_state(n);
+        state_size_ = n;
+    }
+    const std::int64_t t = iterations + 1;
+    if (ranges.empty()) {
+        update(params, grads, 0, n, t);
+    } else {
+        for (const Range& r : ranges) update(params, grads, r.begin, r.end, t);
+    }
+    ++iterations;
+}
+
 SGD::SGD(double lr, double momentum, bool nesterov) : momentum_(momentum), nesterov_(nesterov) {
     if (!(lr >= 0)) throw InvalidArgument("SGD: learning_rate must be >= 0");
     if (!(momentum >= 0 && momentum <= 1)) throw InvalidArgument("SGD: momentum must be in [0, 1]");
     learning_rate = lr;
 }
 
+void SGD::init_state(Index n) {
+    velocity_.assign(momentum_ == 0.0 ? 0 : static_cast<std::size_t>(n), 0.f);
+}
+
 // v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g)
-void SGD::step(float* p, const float* g, Index n) {
+void SGD::update(float* p, const float* g, Index begin, Index end, std::int64_t) {
     const float lr = static_cast<float>(learning_rate);
     if (momentum_ == 0.0) {
-        for (Index i = 0; i < n; ++i) p[i] -= lr * g[i];
-    } else {
-        if (static_cast<Index>(velocity_.size()) != n) velocity_.assign(static_cast<std::size_t>(n), 0.f);
-        const float m = static_cast<float>(momentum_);
-        float* v = velocity_.data();
-        for (Index i = 0; i < n; ++i) {
-            v[i] = m * v[i] - lr * g[i];
-            p[i] += nesterov_ ? m * v[i] - lr * g[i] : v[i];
-        }
+        for (Index i = begin; i < end; ++i) p[i] -= lr * g[i];
+        return;
     }
-    ++iterations;
+    const float m = static_cast<float>(momentum_);
+    float* v = velocity_.data();
+    for (Index i = begin; i < end; ++i) {
+        v[i] = m * v[i] - lr * g[i];
+        p[i] += nesterov_ ? m * v[i] - lr * g[i] : v[i];
+    }
 }
 
 Adam::Adam(double lr, double beta_1, double beta_2, double epsilon, bool amsgrad)
@@ -38,27 +54,27 @@ Adam::Adam(double lr, double beta_1, double beta_2, double epsilon, bool amsgrad
 }
 
 // m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p -= lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
-void Adam::step(float* p, const float* g, Index n) {
-    if (static_cast<Index>(m_.size()) != n) {
-        m_.assign(static_cast<std::size_t>(n), 0.f);
-        v_.assign(static_cast<std::size_t>(n), 0.f);
-        if (amsgrad_) v_hat_.assign(static_cast<std::size_t>(n), 0.f);
-    }
-    const double t = static_cast<double>(iterations + 1);
+void Adam::init_state(Index n) {
+    m_.assign(static_cast<std::size_t>(n), 0.f);
+    v_.assign(static_cast<std::size_t>(n), 0.f);
+    v_hat_.assign(amsgrad_ ? static_cast<std::size_t>(n) : 0, 0.f);
+}
+
+void Adam::update(float* p, const float* g, Index begin, Index end, std::int64_t step) {
+    const double t = static_cast<double>(step);
     const float alpha = static_cast<float>(learning_rate * std::sqrt(1.0 - std::pow(beta_2_, t)) /
                                            (1.0 - std::pow(beta_1_, t)));
     const float b1c = static_cast<float>(1.0 - beta_1_), b2c = static_cast<float>(1.0 - beta_2_);
     const float eps = static_cast<float>(epsilon_);
     float* m = m_.data();
     float* v = v_.data();
-    for (Index i = 0; i < n; ++i) {
+    for (Index i = begin; i < end; ++i) {
         m[i] += (g[i] - m[i]) * b1c;
         v[i] += (g[i] * g[i] - v[i]) * b2c;
         float denom_v = v[i];
         if (amsgrad_) denom_v = v_hat_[i] = std::max(v_hat_[i], v[i]);
         p[i] -= alpha * m[i] / (std::sqrt(denom_v) + eps);
     }
-    ++iterations;
 }
 
 RMSprop::RMSprop(double lr, double rho, double momentum, double epsilon, bool centered)
@@ -71,15 +87,16 @@ RMSprop::RMSprop(double lr, double rho, double momentum, double epsilon, bool ce
 
 // v = rho*v + (1-rho)*g^2; (centered: a = rho*a + (1-rho)*g; v' = v - a^2)
 // inc = lr*g/sqrt(v' + eps); momentum: mom = momentum*mom + inc, p -= mom; else p -= inc
-void RMSprop::step(float* p, const float* g, Index n) {
-    if (static_cast<Index>(velocity_.size()) != n) {
-        velocity_.assign(static_cast<std::size_t>(n), 0.f);
-        if (centered_) average_grad_.assign(static_cast<std::size_t>(n), 0.f);
-        if (momentum_ > 0) momentum_buf_.assign(static_cast<std::size_t>(n), 0.f);
-    }
+void RMSprop::init_state(Index n) {
+    velocity_.assign(static_cast<std::size_t>(n), 0.f);
+    average_grad_.assign(centered_ ? static_cast<std::size_t>(n) : 0, 0.f);
+    momentum_buf_.assign(momentum_ > 0 ? static_cast<std::size_t>(n) : 0, 0.f);
+}
+
+void RMSprop::update(float* p, const float* g, Index begin, Index end, std::int64_t) {
     const float lr = static_cast<float>(learning_rate), rho = static_cast<float>(rho_);
     const float eps = static_cast<float>(epsilon_), mom = static_cast<float>(momentum_);
-    for (Index i = 0; i < n; ++i) {
+    for (Index i = begin; i < end; ++i) {
         float& v = velocity_[i];
         v = rho * v + (1.f - rho) * g[i] * g[i];
         float denom = v;
@@ -96,7 +113,6 @@ void RMSprop::step(float* p, const float* g, Index n) {
             p[i] -= inc;
         }
     }
-    ++iterations;
 }
 
 }  // namespace maasfin

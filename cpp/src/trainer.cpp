@@ -11,9 +11,9 @@ namespace maasfin {
 
 Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
                  std::shared_ptr<Optimizer> optimizer, std::vector<std::string> metric_names,
-                 std::vector<std::unique_ptr<Metric>> metrics)
+                 std::vector<std::unique_ptr<Metric>> metrics, std::vector<Range> trainable)
     : graph_(std::move(graph)), loss_(std::move(loss)), optimizer_(std::move(optimizer)),
-      metric_names_(std::move(metric_names)), metrics_(std::move(metrics)) {
+      metric_names_(std::move(metric_names)), metrics_(std::move(metrics)), trainable_(std::move(trainable)) {
     if (!graph_ || !graph_->built()) throw InvalidArgument("compile: the model is not built");
 }
 
@@ -66,7 +66,7 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
     for (auto& m : metrics_) m->update(out, yb, n, D);
     if (update) {
         graph_->backward(ws_, xb, grad, n, seed);
-        optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count());
+        optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count(), trainable_);
     }
     return loss;
 }

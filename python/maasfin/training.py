@@ -61,12 +61,22 @@ class TrainingMixin:
         if self._trainer is None:
             core_opt = self.optimizer._bind()
             self._trainer = _core.Trainer(self._graph, self.loss.core_name, self.loss.from_logits, core_opt,
-                                          [k[0] for k in key], [k[1] for k in key], [k[2] for k in key])
+                                          [k[0] for k in key], [k[1] for k in key], [k[2] for k in key],
+                                          self._trainable_ranges())
             self._trainer_key = key
         elif key != self._trainer_key:
             raise ValueError(f"model '{self.name}': targets of shape {data.shape_str(y_shape)} resolve the compiled "
                              f"metrics differently from earlier calls; recompile the model for this data")
         return self._trainer
+
+    def _trainable_ranges(self) -> list[tuple[int, int]]:
+        """Arena slices of trainable layers; [] means all. Read when the trainer is created, so,
+        as in Keras, a change of `layer.trainable` takes effect at the next compile()."""
+        if all(layer.trainable for layer in self.layers):
+            return []
+        ranges = [(off, off + int(np.prod(shape))) for layer in self.layers if layer.trainable
+                  for _, shape, off in layer._param_specs()]
+        return ranges or [(0, 0)]
 
     # -- data --------------------------------------------------------------------------------
     def _prepare_x(self, x, what: str = "x") -> list[np.ndarray]:

@@ -2,25 +2,43 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "maasfin/common.hpp"
 
 namespace maasfin {
 
+// A half-open slice [begin, end) of the parameter arena.
+struct Range {
+    Index begin, end;
+};
+
 class Optimizer {
 public:
     virtual ~Optimizer() = default;
-    // params -= update(grads); increments iterations.
-    virtual void step(float* params, const float* grads, Index n) = 0;
+    // Updates params[i] for i in `ranges` (every index in [0, n) when empty) from grads[i];
+    // optimizer state is kept per arena index. Increments iterations once.
+    void step(float* params, const float* grads, Index n, const std::vector<Range>& ranges = {});
     double learning_rate = 0.01;
     std::int64_t iterations = 0;
+
+protected:
+    // Sizes the state for an arena of n parameters (called on the first step).
+    virtual void init_state(Index n) = 0;
+    // Updates indices [begin, end); `t` is the 1-based step number.
+    virtual void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) = 0;
+
+private:
+    Index state_size_ = -1;
 };
 
 class SGD : public Optimizer {
 public:
     SGD(double lr, double momentum, bool nesterov);
-    void step(float* params, const float* grads, Index n) override;
+protected:
+    void init_state(Index n) override;
+    void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
 
 private:
     double momentum_;
@@ -31,7 +49,9 @@ private:
 class Adam : public Optimizer {
 public:
     Adam(double lr, double beta_1, double beta_2, double epsilon, bool amsgrad);
-    void step(float* params, const float* grads, Index n) override;
+protected:
+    void init_state(Index n) override;
+    void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
 
 private:
     double beta_1_, beta_2_, epsilon_;
@@ -42,7 +62,9 @@ private:
 class RMSprop : public Optimizer {
 public:
     RMSprop(double lr, double rho, double momentum, double epsilon, bool centered);
-    void step(float* params, const float* grads, Index n) override;
+protected:
+    void init_state(Index n) override;
+    void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
 
 private:
     double rho_, momentum_, epsilon_;

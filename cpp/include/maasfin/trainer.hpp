@@ -33,7 +33,7 @@ class Trainer {
 public:
     Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
             std::shared_ptr<Optimizer> optimizer, std::vector<std::string> metric_names,
-            std::vector<std::unique_ptr<Metric>> metrics);
+            std::vector<std::unique_ptr<Metric>> metrics, std::vector<Range> trainable = {});
 
     // Runs training batches [first, last) of the epoch described by `b`. Returns batches run.
     Index train(const Batches& b, Index first, Index last, std::uint64_t seed, const ProgressFn& progress);
@@ -60,6 +60,7 @@ private:
     std::shared_ptr<Optimizer> optimizer_;
     std::vector<std::string> metric_names_;
     std::vector<std::unique_ptr<Metric>> metrics_;
+    std::vector<Range> trainable_;  // arena slices the optimizer updates (empty: all)
     Workspace ws_;
     std::vector<FloatVec> xbuf_;
     FloatVec ybuf_, wbuf_, dout_;
