@@ -111,15 +111,15 @@ class ProgbarLogger(Callback):
                              bar_format="{n_fmt}/{total_fmt} {bar} {elapsed}<{remaining} {rate_fmt}{postfix}")
             self._done = 0
 
-    def _on_progress(self, done: int, loss: float):
+    def _on_progress(self, done: int, logs: dict):
         if self._bar is not None:
             self._bar.update(done - self._done)
             self._done = done
-            self._bar.set_postfix_str(f"loss: {loss:.4f}", refresh=True)
+            self._bar.set_postfix_str(_fmt_logs(logs), refresh=True)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._bar is not None:
-            self._on_progress(batch + 1, (logs or {}).get("loss", float("nan")))
+            self._on_progress(batch + 1, logs or {})
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.perf_counter() - self._t0

@@ -239,8 +239,11 @@ class TrainingMixin:
         rng = np.random.default_rng(draw_seed())
 
         def progress(done, loss):
-            for hook in progress_hooks:
-                hook._on_progress(done, loss)
+            # Runs on the training thread while the C++ loop waits, so reading the metrics is safe.
+            if progress_hooks:
+                running = dict(trainer.results())
+                for hook in progress_hooks:
+                    hook._on_progress(done, running)
             return not self.stop_training
 
         self.stop_training = False
