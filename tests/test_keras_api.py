@@ -1,6 +1,7 @@
 """Keras 3 semantics: imports, model building, weights, History, metrics resolution, data types and callbacks."""
 import csv
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -726,3 +727,34 @@ def test_reduce_lr_on_plateau(rng):
     assert max(hist.history["loss"]) < 1e-10
     assert lrs == pytest.approx([0.8, 0.4, 0.2, 0.15, 0.15])
     assert hist.history["learning_rate"] == pytest.approx([0.8, 0.8, 0.4, 0.2, 0.15])
+
+
+def test_frozen_layer_is_not_trained(rng):
+    x, y = _regression_data(rng)
+    model = Sequential([Dense(4, activation="tanh", input_dim=3), Dense(1)])
+    model.layers[0].trainable = False
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.05), loss="mse")
+    before = model.get_weights()
+    model.fit(x, y, epochs=3, verbose=0)
+    after = model.get_weights()
+    assert np.array_equal(after[0], before[0]) and np.array_equal(after[1], before[1])
+    assert not np.array_equal(after[2], before[2])
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert re.search(r"Trainable params: 5\b", text) and re.search(r"Non-trainable params: 16\b", text)
+    # Unfreezing takes effect at the next compile, as in Keras.
+    model.layers[0].trainable = True
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.05), loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(model.get_weights()[0], before[0])
+
+
+def test_dense_acts_on_the_last_axis(rng):
+    model = Sequential([Dense(2, input_shape=(3, 4))])
+    assert model.output_shape == (None, 3, 2)
+    x = rng.normal(size=(5, 3, 4)).astype(np.float32)
+    w, b = model.get_weights()
+    assert w.shape == (4, 2)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.einsum("nij,jk->nik", x, w) + b,
+                               rtol=1e-5, atol=1e-6)

@@ -230,3 +230,43 @@ def test_primitive_cache_is_bounded(rng):
     finally:
         _core.set_primitive_cache_capacity(64)
         _core.set_backend(_core.Backend.automatic)
+
+
+def test_backend_selection_reaches_onednn(rng):
+    # The agreement tests above are only meaningful if the two backends are different code paths:
+    # a reference call must not touch the oneDNN primitive cache, a oneDNN call must add to it.
+    src, w, b = _dense_inputs(rng, 13, 7, 9, True)  # a shape no other test uses
+    try:
+        _core.set_primitive_cache_capacity(1)  # trim to at most one entry, then leave room
+        _core.set_primitive_cache_capacity(64)
+        _core.set_backend(_core.Backend.reference)
+        assert _core.get_backend() == _core.Backend.reference
+        before = _core.primitive_cache_size()
+        assert before <= 1
+        _core.dense_fwd(src, w, b, "tanh")
+        assert _core.primitive_cache_size() == before
+        _core.set_backend(_core.Backend.onednn)
+        assert _core.get_backend() == _core.Backend.onednn
+        _core.dense_fwd(src, w, b, "tanh")
+        assert _core.primitive_cache_size() == before + 1
+    finally:
+        _core.set_backend(_core.Backend.automatic)
+
+
+# The kernel entry points take raw buffers; the core's contract (common.hpp) is that bad user input
+# raises InvalidArgument (ValueError) rather than reading past the end of an array.
+_f = np.float32
+MISMATCHED = {
+    "dense_fwd_inner_dim": lambda: _core.dense_fwd(np.ones((2, 3), _f), np.ones((4, 5), _f), None, "relu"),
+    "dense_fwd_bias_len": lambda: _core.dense_fwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones(2, _f), "relu"),
+    "dense_bwd_dy_cols": lambda: _core.dense_bwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones((2, 4), _f)),
+    "dense_bwd_inner_dim": lambda: _core.dense_bwd(np.ones((2, 3), _f), np.ones((4, 5), _f), np.ones((2, 5), _f)),
+    "eltwise_bwd_dst_shape": lambda: _core.eltwise_bwd(np.ones((2, 3), _f), np.ones((2, 2), _f), np.ones((2, 3), _f),
+                                                       "tanh"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISMATCHED))
+def test_kernel_entry_points_reject_mismatched_shapes(case):
+    with pytest.raises(ValueError):
+        MISMATCHED[case]()

@@ -19,14 +19,49 @@ namespace {
 using FArray = py::array_t<float, py::array::c_style>;
 using IArray = py::array_t<std::int64_t, py::array::c_style>;
 
+// Argument checks that keep the raw-pointer core memory-safe when called from Python directly.
+void require(bool ok, const std::string& msg) {
+    if (!ok) throw InvalidArgument(msg);
+}
+
+std::string dims(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+void check_inputs(const Graph& g, const std::vector<FArray>& x, Index N) {
+    require(static_cast<int>(x.size()) == g.num_inputs(),
+            "expected " + std::to_string(g.num_inputs()) + " input arrays, got " + std::to_string(x.size()));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const Shape& s = g.input_shape(static_cast<int>(i));
+        require(x[i].ndim() >= 1 && x[i].shape(0) == N && x[i].size() == N * numel(s),
+                "input " + std::to_string(i) + " has shape " + dims(x[i]) + ", expected " + std::to_string(N) +
+                    " rows of shape " + shape_str(s));
+    }
+}
+
 std::vector<const float*> pointers(const std::vector<FArray>& xs) {
     std::vector<const float*> p;
     for (const auto& a : xs) p.push_back(a.data());
     return p;
 }
 
-Batches batches(const std::vector<FArray>& x, const FArray& y, const std::optional<FArray>& w,
-                const std::optional<IArray>& order, Index batch_size) {
+Batches batches(const Graph& g, const Loss& loss, const std::vector<FArray>& x, const FArray& y,
+                const std::optional<FArray>& w, const std::optional<IArray>& order, Index batch_size) {
+    require(y.ndim() >= 1, "y must have a batch dimension");
+    const Index N = y.shape(0);
+    check_inputs(g, x, N);
+    const Index width = loss.target_width(numel(g.output_shape()));
+    require(y.size() == N * width, "y has shape " + dims(y) + ", expected " + std::to_string(N) + " rows of " +
+                                       std::to_string(width) + " value(s)");
+    require(!w || w->size() == N, "sample_weight must hold one value per row (" + std::to_string(N) + ")");
+    if (order) {
+        require(order->size() == N, "order must be a permutation of the rows");
+        const std::int64_t* o = order->data();
+        for (Index i = 0; i < N; ++i) require(o[i] >= 0 && o[i] < N, "order holds a row index out of range");
+    }
+    require(batch_size > 0, "batch_size must be positive");
     Batches b;
     b.x = pointers(x);
     b.y = y.data();
@@ -39,7 +74,9 @@ Batches batches(const std::vector<FArray>& x, const FArray& y, const std::option
 }
 
 py::array_t<float> predict(const Graph& g, const std::vector<FArray>& x, Index batch_size) {
-    const Index N = x.empty() ? 0 : x[0].shape(0);
+    require(g.built(), "the model is not built");
+    const Index N = x.empty() || x[0].ndim() == 0 ? 0 : x[0].shape(0);
+    check_inputs(g, x, N);
     std::vector<py::ssize_t> shape{N};
     for (Index d : g.output_shape()) shape.push_back(d);
     py::array_t<float> out(shape);
@@ -82,15 +119,21 @@ PYBIND11_MODULE(_core, m) {
 
     // Kernel entry points for the backend-agreement tests.
     m.def("dense_fwd", [](const FArray& src, const FArray& w, std::optional<FArray> b, const std::string& act) {
+        require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1),
+                "dense_fwd: src " + dims(src) + " and weights " + dims(w) + " do not chain");
         const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
+        require(!b || b->size() == D, "dense_fwd: bias must have " + std::to_string(D) + " values");
+        const Activation a = parse_activation(act);
         py::array_t<float> dst({N, D});
         float* out = dst.mutable_data();
         py::gil_scoped_release nogil;
-        kernels::dense_fwd(src.data(), w.data(), b ? b->data() : nullptr, out, nullptr, N, K, D,
-                           parse_activation(act));
+        kernels::dense_fwd(src.data(), w.data(), b ? b->data() : nullptr, out, nullptr, N, K, D, a);
         return dst;
     });
     m.def("dense_bwd", [](const FArray& src, const FArray& w, const FArray& dy) {
+        require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1) && dy.ndim() == 2 &&
+                    dy.shape(0) == src.shape(0) && dy.shape(1) == w.shape(1),
+                "dense_bwd: src " + dims(src) + ", weights " + dims(w) + " and diff_dst " + dims(dy) + " do not match");
         const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
         py::array_t<float> dx({N, K}), dw({K, D}), db({D});
         float *pdx = dx.mutable_data(), *pdw = dw.mutable_data(), *pdb = db.mutable_data();
@@ -101,13 +144,17 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(dx, dw, db);
     });
     m.def("eltwise_fwd", [](const FArray& src, const std::string& act) {
-        const Index N = src.shape(0), D = src.size() / std::max<Index>(1, src.shape(0));
+        require(src.ndim() == 2, "eltwise_fwd: src must be 2-D, got " + dims(src));
+        const Index N = src.shape(0), D = src.shape(1);
         py::array_t<float> dst({N, D});
         kernels::eltwise_fwd(parse_activation(act), src.data(), dst.mutable_data(), N, D);
         return dst;
     });
     m.def("eltwise_bwd", [](const FArray& src, const FArray& dst, const FArray& dy, const std::string& act) {
-        const Index N = src.shape(0), D = src.size() / std::max<Index>(1, src.shape(0));
+        require(src.ndim() == 2 && dst.ndim() == 2 && dy.ndim() == 2 && dst.shape(0) == src.shape(0) &&
+                    dst.shape(1) == src.shape(1) && dy.shape(0) == src.shape(0) && dy.shape(1) == src.shape(1),
+                "eltwise_bwd: src " + dims(src) + ", dst " + dims(dst) + " and diff_dst " + dims(dy) + " differ");
+        const Index N = src.shape(0), D = src.shape(1);
         py::array_t<float> dx({N, D});
         kernels::eltwise_bwd(parse_activation(act), src.data(), dst.data(), dy.data(), dx.mutable_data(), N, D);
         return dx;
@@ -170,21 +217,32 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init<double, double, double, double, bool>(), py::arg("learning_rate"), py::arg("rho"),
              py::arg("momentum"), py::arg("epsilon"), py::arg("centered"));
     m.def("optimizer_step", [](Optimizer& opt, py::array_t<float, py::array::c_style> params, const FArray& grads) {
+        require(grads.size() == params.size(), "optimizer_step: params has " + std::to_string(params.size()) +
+                                                   " values but grads has " + std::to_string(grads.size()));
         opt.step(params.mutable_data(), grads.data(), params.size());
-    }, "One update of a flat parameter vector in place (for tests and standalone use).");
+    }, py::arg("optimizer"), py::arg("params").noconvert(), py::arg("grads"),
+       "One update of a flat, C-contiguous float32 parameter vector in place (for tests and standalone use).");
 
     m.def("loss_compute",
           [](const std::string& name, bool from_logits, const FArray& y_true, const FArray& y_pred,
              std::optional<FArray> w) {
               auto loss = make_loss(name, from_logits);
-              const Index N = y_pred.shape(0), D = y_pred.size() / std::max<Index>(1, N);
+              require(y_pred.ndim() >= 1 && y_pred.shape(0) > 0, "y_pred must have at least one row");
+              const Index N = y_pred.shape(0), D = y_pred.size() / N;
+              require(y_true.size() == N * loss->target_width(D),
+                      name + ": y_true has shape " + dims(y_true) + " but y_pred " + dims(y_pred) + " needs " +
+                          std::to_string(loss->target_width(D)) + " target value(s) per row");
+              require(!w || w->size() == N, name + ": sample_weight has " + std::to_string(w ? w->size() : 0) +
+                                                " values for " + std::to_string(N) + " rows");
               py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
+              py::array_t<double> per_sample(N);
               const double total = loss->compute(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
-                                                 grad.mutable_data(), 1.f / static_cast<float>(N));
-              return py::make_tuple(total / N, grad);
+                                                 grad.mutable_data(), 1.f / static_cast<float>(N),
+                                                 per_sample.mutable_data());
+              return py::make_tuple(total / N, grad, per_sample);
           },
           py::arg("name"), py::arg("from_logits"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
-          "Batch loss (sum_over_batch_size) and its gradient w.r.t. y_pred.");
+          "(batch loss with sum_over_batch_size, its gradient w.r.t. y_pred, unweighted per-sample losses).");
 
     py::class_<Trainer, std::shared_ptr<Trainer>>(m, "Trainer")
         .def(py::init([](std::shared_ptr<Graph> g, const std::string& loss, bool from_logits,
@@ -207,7 +265,7 @@ PYBIND11_MODULE(_core, m) {
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,
                 std::optional<IArray> order, Index batch_size, Index first, Index last, std::uint64_t seed,
                 std::optional<std::function<bool(Index, double)>> progress) {
-                 Batches b = batches(x, y, w, order, batch_size);
+                 Batches b = batches(t.graph(), t.loss(), x, y, w, order, batch_size);
                  ProgressFn fn;
                  if (progress) fn = [&](Index done, double loss) {
                      py::gil_scoped_acquire gil;
@@ -220,14 +278,14 @@ PYBIND11_MODULE(_core, m) {
              py::arg("first"), py::arg("last"), py::arg("seed"), py::arg("progress") = py::none())
         .def("evaluate",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, Index batch_size) {
-                 Batches b = batches(x, y, w, std::nullopt, batch_size);
+                 Batches b = batches(t.graph(), t.loss(), x, y, w, std::nullopt, batch_size);
                  py::gil_scoped_release nogil;
                  t.evaluate(b);
              })
         .def("compute_gradients",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, bool training,
                 std::uint64_t seed) {
-                 Batches b = batches(x, y, w, std::nullopt, y.shape(0));
+                 Batches b = batches(t.graph(), t.loss(), x, y, w, std::nullopt, std::max<Index>(1, y.ndim() ? y.shape(0) : 1));
                  py::gil_scoped_release nogil;
                  return t.compute_gradients(b, training, seed);
              })

@@ -17,7 +17,7 @@ class BinaryCrossentropy : public Loss {
 public:
     explicit BinaryCrossentropy(bool from_logits) : from_logits_(from_logits) {}
     double compute(const float* p, const float* t, const float* w, Index N, Index D, float* g,
-                   float scale) const override {
+                   float scale, double* per_sample) const override {
         double total = 0.0;
         const double invD = 1.0 / static_cast<double>(D);
         for (Index i = 0; i < N; ++i) {
@@ -46,6 +46,7 @@ public:
                 }
             }
             total += wi * li * invD;
+            if (per_sample) per_sample[i] = li * invD;
         }
         return total;
     }
@@ -60,7 +61,7 @@ public:
     CategoricalCrossentropy(bool from_logits, bool sparse) : from_logits_(from_logits), sparse_(sparse) {}
     Index target_width(Index D) const override { return sparse_ ? 1 : D; }
     double compute(const float* p, const float* t, const float* w, Index N, Index D, float* g,
-                   float scale) const override {
+                   float scale, double* per_sample) const override {
         double total = 0.0;
         std::vector<double> tv(static_cast<std::size_t>(D));
         for (Index i = 0; i < N; ++i) {
@@ -110,6 +111,7 @@ public:
                         g[i * D + j] = static_cast<float>(scale * wi * (g[i * D + j] - dot) / s);
             }
             total += wi * li;
+            if (per_sample) per_sample[i] = li;
         }
         return total;
     }
@@ -125,7 +127,7 @@ class ElementwiseLoss : public Loss {
 public:
     explicit ElementwiseLoss(Elementwise kind) : kind_(kind) {}
     double compute(const float* p, const float* t, const float* w, Index N, Index D, float* g,
-                   float scale) const override {
+                   float scale, double* per_sample) const override {
         // Keras's hinge maps {0, 1} labels to {-1, 1} when every label of the batch is 0 or 1.
         bool binary01 = kind_ == Elementwise::hinge;
         for (Index k = 0; binary01 && k < N * D; ++k) binary01 = t[k] == 0.f || t[k] == 1.f;
@@ -153,6 +155,7 @@ public:
                 if (g) g[k] = static_cast<float>(scale * wi * invD * d);
             }
             total += wi * li * invD;
+            if (per_sample) per_sample[i] = li * invD;
         }
         return total;
     }

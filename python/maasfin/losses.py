@@ -24,13 +24,33 @@ class Loss:
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+        """The reduced loss of a batch: sum_i w_i * l_i / N."""
+        return float(self._compute(y_true, y_pred, sample_weight)[0])
+
+    def _compute(self, y_true, y_pred, sample_weight=None):
+        where = f"{type(self).__name__}"
         y_pred = np.ascontiguousarray(y_pred, dtype=np.float32)
+        y_true = np.ascontiguousarray(y_true, dtype=np.float32)
+        if y_pred.ndim == 0 or y_pred.shape[0] == 0:
+            raise ValueError(f"{where}: y_pred must have at least one row, got shape {y_pred.shape}")
         if y_pred.ndim == 1:
             y_pred = y_pred.reshape(-1, 1)
-        y_true = np.ascontiguousarray(y_true, dtype=np.float32).reshape(y_pred.shape[0], -1)
-        w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float32).reshape(-1)
-        value, _ = _core.loss_compute(self.core_name, self.from_logits, y_true, y_pred, w)
-        return float(value)
+        n = y_pred.shape[0]
+        if self.core_name == "sparse_categorical_crossentropy":
+            ok = y_true.shape in ((n,), (n, 1))
+            need = f"({n},) or ({n}, 1) class ids"
+        else:
+            ok = y_true.shape == y_pred.shape or (y_true.shape == (n,) and y_pred.shape == (n, 1))
+            need = str(y_pred.shape)
+        if not ok:
+            raise ValueError(f"{where}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
+                             f"expected y_true of shape {need}")
+        w = None
+        if sample_weight is not None:
+            w = np.ascontiguousarray(sample_weight, dtype=np.float32).reshape(-1)
+            if w.shape != (n,):
+                raise ValueError(f"{where}: sample_weight has {w.size} values for {n} rows")
+        return _core.loss_compute(self.core_name, self.from_logits, y_true, y_pred, w)
 
     def get_config(self) -> dict:
         return {"name": self.name, "reduction": self.reduction, "from_logits": self.from_logits}
@@ -92,7 +112,8 @@ class Hinge(Loss):
 
 def _function(cls):
     def loss_fn(y_true, y_pred):
-        return cls()(y_true, y_pred)
+        """Unreduced loss, one value per sample, as the Keras loss functions."""
+        return cls()._compute(y_true, y_pred)[2].astype(np.float32)
     loss_fn.__name__ = cls.core_name
     loss_fn._loss_class = cls
     return loss_fn

@@ -48,6 +48,7 @@ public:
 
     Optimizer& optimizer() { return *optimizer_; }
     const Loss& loss() const { return *loss_; }
+    const Graph& graph() const { return *graph_; }
 
 private:
     const float* gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb,
