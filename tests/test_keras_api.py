@@ -351,7 +351,7 @@ def test_validation_split_takes_last_rows_before_shuffling(rng):
 
 
 def test_validation_split_rounding_like_keras(rng):
-    # Keras: split_at = ceil(n * (1 - split)) -> 7 rows of 10 with 0.25 train, 3 validate.
+    # Keras: split_at = ceil(n * (1 - split)) -> of 10 rows with 0.25, 8 train and 2 validate.
     x = rng.normal(size=(10, 2)).astype(np.float32)
     y = np.arange(10, dtype=np.float32)
     model = Sequential([Dense(1, input_dim=2)])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import maasfin as mf
-from maasfin import callbacks, optimizers
+from maasfin import optimizers
 from maasfin.layers import Dense, Dropout, Input
 from maasfin.models import Model, Sequential
 

@@ -76,12 +76,27 @@ def to_float_array(x: Any, what: str, feature_names: Sequence[str] | None = None
             raise TypeError(f"{what} has non-numeric dtype {a.dtype}; pass numbers")
         if a.dtype.kind == "c":
             raise TypeError(f"{what} is complex; pass real numbers")
-        arr = a if (a.dtype == np.float32 and a.flags.c_contiguous) else np.ascontiguousarray(a, dtype=np.float32)
-    if arr.ndim == 0:
-        raise ValueError(f"{what} must be an array with a batch dimension, got a scalar")
+        if a.ndim == 0:
+            raise ValueError(f"{what} must be an array with a batch dimension, got the scalar {a.item()!r}")
+        if a.dtype == np.float32 and a.flags.c_contiguous:
+            arr = a
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # reported below, with the cell
+                arr = np.ascontiguousarray(a, dtype=np.float32)
+            if not allow_nonfinite and a.dtype.kind == "f" and a.dtype.itemsize > 4:
+                _check_float32_range(a, arr, what)
     if not allow_nonfinite:
         check_finite(arr, what, names)
     return arr, names
+
+
+def _check_float32_range(original: np.ndarray, converted: np.ndarray, what: str) -> None:
+    bad = _core.first_nonfinite(converted)
+    if bad >= 0 and np.isfinite(original.reshape(-1)[bad]):
+        idx = np.unravel_index(bad, original.shape)
+        where = f"row {idx[0]}" + (f", column {idx[-1]}" if original.ndim >= 2 else "")
+        raise ValueError(f"{what} holds {original.reshape(-1)[bad]!r} at {where}, outside the float32 range "
+                         f"(about ±3.4e38) the model computes in")
 
 
 def check_finite(arr: np.ndarray, what: str, names: Sequence[str] | None = None) -> None:
@@ -110,11 +125,12 @@ def match_input(arr: np.ndarray, expected: tuple[int, ...], what: str, model: st
     if arr.ndim == 1 and expected == (1,):
         arr = arr.reshape(-1, 1)
     if tuple(arr.shape[1:]) != tuple(expected):
-        feats = int(np.prod(expected))
-        got_feats = int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1
+        detail = ""
+        if len(expected) == 1 and arr.ndim == 2:
+            detail = f": {expected[0]} feature(s) per row expected, got {arr.shape[1]}"
         raise ValueError(
             f"{what} has shape {arr.shape} but model '{model}' expects input shape "
-            f"{shape_str((None,) + tuple(expected))}: {feats} feature(s) per row expected, got {got_feats}")
+            f"{shape_str((None,) + tuple(expected))}{detail}")
     return arr
 
 

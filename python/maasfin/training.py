@@ -39,13 +39,14 @@ class TrainingMixin:
             raise ValueError("compile: loss_weights is only meaningful for multi-output models, which are not supported")
         if weighted_metrics:
             raise ValueError("compile: weighted_metrics are not supported yet")
-        self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
+        # Resolve everything before touching the model, so a failed compile changes nothing.
+        new_optimizer = optimizers.get(optimizer)
+        new_loss = losses.get(loss)
         metrics = list(metrics) if isinstance(metrics, (list, tuple)) else ([] if metrics is None else [metrics])
         for m in metrics:  # fail now on unknown names, not at the first fit
             if not (isinstance(m, str) and m in ("accuracy", "acc")):
                 metrics_module.get(m)
-        self._metric_ids = metrics
+        self.optimizer, self.loss, self._metric_ids = new_optimizer, new_loss, metrics
         self._trainer = None
         self._trainer_key = None
         self.compiled = True
@@ -82,9 +83,12 @@ class TrainingMixin:
     def _prepare_x(self, x, what: str = "x") -> list[np.ndarray]:
         if isinstance(x, dict):
             names = [t.name for t in self._inputs] if getattr(self, "_inputs", None) else []
+            if not names:
+                raise TypeError(f"{what} is a dict, but model '{self.name}' has no named inputs; pass an array "
+                                "or a DataFrame")
             missing = [n for n in names if n not in x]
-            if not names or missing:
-                raise ValueError(f"{what} is a dict but model '{self.name}' needs inputs {names}; missing {missing}")
+            if missing:
+                raise ValueError(f"{what} is missing input(s) {missing}; model '{self.name}' needs {names}")
             x = [x[n] for n in names]
         multi = isinstance(x, (list, tuple)) and len(getattr(self, "_inputs", [])) > 1
         parts = list(x) if multi else [x]

@@ -5,6 +5,7 @@
 #include <list>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "../backends.hpp"
 
@@ -13,7 +14,7 @@ namespace maasfin::kernels::onednn {
 namespace {
 struct Cache {
     std::mutex mu;
-    std::list<std::pair<std::string, dnnl::primitive>> lru;  // front = most recent
+    std::list<std::pair<std::string, Cached>> lru;  // front = most recent
     std::unordered_map<std::string, decltype(lru)::iterator> index;
     Index capacity = 64;
     void trim() {
@@ -40,7 +41,7 @@ dnnl::stream& stream() {
     return s;
 }
 
-dnnl::primitive get_primitive(const std::string& key, const std::function<dnnl::primitive()>& make) {
+Cached get_primitive(const std::string& key, const std::function<Cached()>& make) {
     Cache& c = cache();
     {
         std::lock_guard<std::mutex> lock(c.mu);
@@ -51,7 +52,7 @@ dnnl::primitive get_primitive(const std::string& key, const std::function<dnnl::
         }
     }
     // Created outside the lock: creation takes ~100 us and must not block other threads' hits.
-    dnnl::primitive p = make();
+    Cached p = make();
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.index.find(key);
     if (it != c.index.end()) return it->second->second;
@@ -59,6 +60,13 @@ dnnl::primitive get_primitive(const std::string& key, const std::function<dnnl::
     c.index[key] = c.lru.begin();
     c.trim();
     return p;
+}
+
+dnnl::memory thread_scratchpad(const dnnl::memory::desc& desc) {
+    thread_local std::vector<unsigned char> buffer;
+    const std::size_t bytes = desc.get_size();
+    if (buffer.size() < bytes) buffer.resize(bytes);
+    return dnnl::memory(desc, engine(), bytes ? buffer.data() : nullptr);
 }
 
 void set_cache_capacity(Index n) {

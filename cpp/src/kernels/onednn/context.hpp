@@ -13,8 +13,18 @@ namespace maasfin::kernels::onednn {
 dnnl::engine& engine();
 // One stream per calling thread, so that concurrent predict calls never share a stream.
 dnnl::stream& stream();
+
+// A cached primitive and the scratchpad it needs. Primitives are created with a user-managed
+// scratchpad: a library-managed one is shared by every execution of the primitive, which makes
+// concurrent executions from several threads corrupt each other's results.
+struct Cached {
+    dnnl::primitive prim;
+    dnnl::memory::desc scratchpad;
+};
 // Returns the cached primitive for `key`, creating it with `make` on a miss. Thread-safe.
-dnnl::primitive get_primitive(const std::string& key, const std::function<dnnl::primitive()>& make);
+Cached get_primitive(const std::string& key, const std::function<Cached()>& make);
+// A scratchpad memory for `desc`, owned by the calling thread and reused across calls.
+dnnl::memory thread_scratchpad(const dnnl::memory::desc& desc);
 // Applies the configured thread count to the calling thread's OpenMP pool.
 void apply_num_threads();
 

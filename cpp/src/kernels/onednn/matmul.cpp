@@ -44,14 +44,15 @@ void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bia
     const auto b_md = mat(K, N, b_t);
     const auto dst_md = mat(M, N, false);
     const auto bias_md = dnnl::memory::desc({1, N}, dt::f32, dims{N, 1});
-    dnnl::primitive prim = get_primitive(key, [&] {
+    const Cached cached = get_primitive(key, [&] {
         dnnl::post_ops ops;
         append_activation(ops, act);
         dnnl::primitive_attr attr;
         attr.set_post_ops(ops);
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
         auto pd = bias ? dnnl::matmul::primitive_desc(engine(), a_md, b_md, bias_md, dst_md, attr)
                        : dnnl::matmul::primitive_desc(engine(), a_md, b_md, dst_md, attr);
-        return dnnl::primitive(dnnl::matmul(pd));
+        return Cached{dnnl::matmul(pd), pd.scratchpad_desc()};
     });
     auto& eng = engine();
     std::unordered_map<int, dnnl::memory> args{
@@ -59,9 +60,10 @@ void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bia
         {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float*>(b))},
         {DNNL_ARG_DST, dnnl::memory(dst_md, eng, dst)}};
     if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, eng, const_cast<float*>(bias)));
+    args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(cached.scratchpad));
     apply_num_threads();
     auto& s = stream();
-    prim.execute(s, args);
+    cached.prim.execute(s, args);
     s.wait();
 }
 }  // namespace
