@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
+
 #include "maasfin/graph.hpp"
 #include "maasfin/kernels.hpp"
 #include "maasfin/layers/activation.hpp"
@@ -206,7 +208,20 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
         .def_readwrite("learning_rate", &Optimizer::learning_rate)
-        .def_readwrite("iterations", &Optimizer::iterations);
+        .def_readwrite("iterations", &Optimizer::iterations)
+        .def("slot_names", &Optimizer::slot_names)
+        .def("get_slot", [](Optimizer& o, const std::string& name) {
+            const FloatVec& v = o.slot(name);
+            py::array_t<float> out(static_cast<py::ssize_t>(v.size()));
+            std::copy(v.begin(), v.end(), out.mutable_data());
+            return out;
+        })
+        .def("set_slots", [](Optimizer& o, Index n, const std::map<std::string, FArray>& values) {
+            std::vector<std::pair<std::string, FloatVec>> v;
+            for (const auto& [name, arr] : values) v.emplace_back(name, FloatVec(arr.data(), arr.data() + arr.size()));
+            o.set_slots(n, v);
+        }, py::arg("n"), py::arg("values"),
+           "Replaces the state for an arena of n parameters: {slot name: values (n, or 0 if unused)}.");
     py::class_<SGD, Optimizer, std::shared_ptr<SGD>>(m, "SGD")
         .def(py::init<double, double, bool>(), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"));
     py::class_<Adam, Optimizer, std::shared_ptr<Adam>>(m, "Adam")

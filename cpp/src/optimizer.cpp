@@ -20,6 +20,36 @@ void Optimizer::step(float* params, const float* grads, Index n, const std::vect
     ++iterations;
 }
 
+std::vector<std::string> Optimizer::slot_names() {
+    std::vector<std::string> names;
+    for (auto& [name, _] : slots()) names.push_back(name);
+    return names;
+}
+
+const FloatVec& Optimizer::slot(const std::string& name) {
+    for (auto& [n, vec] : slots())
+        if (n == name) return *vec;
+    throw InvalidArgument("optimizer has no state slot '" + name + "'");
+}
+
+void Optimizer::set_slots(Index n, const std::vector<std::pair<std::string, FloatVec>>& values) {
+    init_state(n);
+    for (auto& [name, vec] : slots()) {
+        const FloatVec* given = nullptr;
+        for (const auto& [vn, vv] : values)
+            if (vn == name) given = &vv;
+        if (!given) throw InvalidArgument("optimizer state is missing slot '" + name + "'");
+        if (given->size() != vec->size())
+            throw InvalidArgument("optimizer state slot '" + name + "' has " + std::to_string(given->size()) +
+                                  " values, expected " + std::to_string(vec->size()));
+        *vec = *given;
+    }
+    for (const auto& [vn, _] : values)
+        if (std::none_of(slots().begin(), slots().end(), [&](const auto& s) { return s.first == vn; }))
+            throw InvalidArgument("optimizer state has an unknown slot '" + vn + "'");
+    state_size_ = n;
+}
+
 SGD::SGD(double lr, double momentum, bool nesterov) : momentum_(momentum), nesterov_(nesterov) {
     if (!(lr >= 0)) throw InvalidArgument("SGD: learning_rate must be >= 0");
     if (!(momentum >= 0 && momentum <= 1)) throw InvalidArgument("SGD: momentum must be in [0, 1]");

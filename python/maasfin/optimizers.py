@@ -2,6 +2,8 @@
 model's whole parameter arena."""
 from __future__ import annotations
 
+import numpy as np
+
 from maasfin import _core
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get"]
@@ -21,14 +23,46 @@ class Optimizer:
         self._learning_rate = _check_rate(type(self).__name__, learning_rate)
         self.name = name or type(self).__name__.lower()
         self._core = None
+        self._pending_state = None
 
     def _make_core(self):
         raise NotImplementedError
 
     def _bind(self):
-        """Creates the core optimizer (state starts empty) and returns it."""
+        """Creates the core optimizer and returns it; its state is empty, or the one given to
+        `set_state` before training started."""
         self._core = self._make_core()
+        if self._pending_state is not None:
+            state, self._pending_state = self._pending_state, None
+            self._apply_state(state)
         return self._core
+
+    def get_state(self) -> dict:
+        """The step count and per-parameter slots (NumPy float32 arrays), for exact resumption."""
+        if self._core is None:
+            return dict(self._pending_state) if self._pending_state is not None else {"iterations": 0, "slots": {}}
+        return {"iterations": int(self._core.iterations),
+                "slots": {k: self._core.get_slot(k) for k in self._core.slot_names()}}
+
+    def set_state(self, state: dict, n_params: int) -> None:
+        """Restores a state from `get_state` for a model with `n_params` arena entries."""
+        if not isinstance(state, dict) or "iterations" not in state or "slots" not in state:
+            raise ValueError("optimizer state must be a dict with 'iterations' and 'slots'")
+        iterations = state["iterations"]
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
+            raise ValueError(f"optimizer state: iterations must be a non-negative integer, got {iterations!r}")
+        state = {"iterations": int(iterations), "n": int(n_params),
+                 "slots": {str(k): np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for k, v in state["slots"].items()}}
+        if self._core is None:
+            self._pending_state = state
+        else:
+            self._apply_state(state)
+
+    def _apply_state(self, state: dict) -> None:
+        if state["slots"] or state["iterations"]:
+            if state["slots"]:
+                self._core.set_slots(state["n"], state["slots"])
+            self._core.iterations = state["iterations"]
 
     @property
     def learning_rate(self) -> float:

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 #include <string>
+#include <utility>
 
 #include "maasfin/common.hpp"
 
@@ -23,9 +24,19 @@ public:
     double learning_rate = 0.01;
     std::int64_t iterations = 0;
 
+    // Optimizer state for saving and exact resumption: named per-parameter slots ("m", "v", ...),
+    // each empty before the first step or as long as the arena.
+    std::vector<std::string> slot_names();
+    const FloatVec& slot(const std::string& name);
+    // Replaces the state for an arena of n parameters; every slot must be given with n values
+    // (or 0 for an unused slot). Throws InvalidArgument naming the slot on a mismatch.
+    void set_slots(Index n, const std::vector<std::pair<std::string, FloatVec>>& values);
+
 protected:
     // Sizes the state for an arena of n parameters (called on the first step).
     virtual void init_state(Index n) = 0;
+    // The optimizer's state slots by name.
+    virtual std::vector<std::pair<std::string, FloatVec*>> slots() = 0;
     // Updates indices [begin, end); `t` is the 1-based step number.
     virtual void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) = 0;
 
@@ -39,6 +50,7 @@ public:
 protected:
     void init_state(Index n) override;
     void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
+    std::vector<std::pair<std::string, FloatVec*>> slots() override { return {{"velocity", &velocity_}}; }
 
 private:
     double momentum_;
@@ -52,6 +64,9 @@ public:
 protected:
     void init_state(Index n) override;
     void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
+    std::vector<std::pair<std::string, FloatVec*>> slots() override {
+        return {{"m", &m_}, {"v", &v_}, {"v_hat", &v_hat_}};
+    }
 
 private:
     double beta_1_, beta_2_, epsilon_;
@@ -65,6 +80,9 @@ public:
 protected:
     void init_state(Index n) override;
     void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
+    std::vector<std::pair<std::string, FloatVec*>> slots() override {
+        return {{"velocity", &velocity_}, {"average_grad", &average_grad_}, {"momentum", &momentum_buf_}};
+    }
 
 private:
     double rho_, momentum_, epsilon_;
