@@ -155,7 +155,7 @@ def _weights(kind, rng):
 def test_loss_value_matches_keras_formula(rng, case, weighted):
     name, logits, t, p = _case(case, rng)
     w = _weights(weighted or None, rng)
-    value, grad, _ = _core.loss_compute(name, logits, t, p, w)
+    value, grad, _ = _core.loss_compute(_core.LossSpec(name, from_logits=logits), t, p, w)
     assert value == pytest.approx(np_loss(name, logits, t, p, w), rel=1e-6, abs=1e-7)
     assert grad.shape == p.shape and grad.dtype == np.float32
 
@@ -165,7 +165,7 @@ def test_loss_value_matches_keras_formula(rng, case, weighted):
 def test_loss_gradient_matches_finite_differences(rng, case, weighted):
     name, logits, t, p = _case(case, rng)
     w = _weights(weighted or None, rng)
-    _, grad, _ = _core.loss_compute(name, logits, t, p, w)
+    _, grad, _ = _core.loss_compute(_core.LossSpec(name, from_logits=logits), t, p, w)
     expected = np_grad(name, logits, t, p, w)
     assert np.max(np.abs(expected)) > 1e-3
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6)
@@ -177,16 +177,16 @@ def test_sum_over_batch_size_divides_by_rows_not_weights(rng):
     name, logits, t, p = _case("mse", rng)
     per = np_per_sample(name, False, t, p)
     w = np.full(N, 0.5, np.float32)
-    value, grad, _ = _core.loss_compute(name, False, t, p, w)
+    value, grad, _ = _core.loss_compute(_core.LossSpec(name, from_logits=False), t, p, w)
     assert value == pytest.approx(0.5 * per.mean(), rel=1e-6)  # not per.mean() (dividing by sum w)
-    _, grad1, _ = _core.loss_compute(name, False, t, p, None)
+    _, grad1, _ = _core.loss_compute(_core.LossSpec(name, from_logits=False), t, p, None)
     np.testing.assert_allclose(grad, 0.5 * grad1, rtol=1e-6)
 
 
 def test_bce_clips_probabilities():
     t = np.array([[1.0], [0.0], [1.0], [0.0]], np.float32)
     p = np.array([[0.0], [1.0], [1.0], [0.0]], np.float32)  # two certain mistakes, two certain hits
-    value, grad, _ = _core.loss_compute("binary_crossentropy", False, t, p, None)
+    value, grad, _ = _core.loss_compute(_core.LossSpec("binary_crossentropy", from_logits=False), t, p, None)
     lo, hi = EPS32, np.float32(1) - EPS32
     expected = (-math.log(lo) - math.log(1 - float(hi)) - math.log(float(hi)) - math.log(1 - float(lo))) / 4
     assert math.isfinite(value)
@@ -198,7 +198,7 @@ def test_bce_clips_probabilities():
 def test_cce_clips_zero_probability():
     t = np.array([[0, 1, 0], [1, 0, 0]], np.float32)
     p = np.array([[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]], np.float32)
-    value, grad, _ = _core.loss_compute("categorical_crossentropy", False, t, p, None)
+    value, grad, _ = _core.loss_compute(_core.LossSpec("categorical_crossentropy", from_logits=False), t, p, None)
     assert value == pytest.approx((-math.log(1e-7) - math.log(0.2)) / 2, rel=1e-5)
     assert np.all(np.isfinite(grad))
 
@@ -206,7 +206,7 @@ def test_cce_clips_zero_probability():
 def test_from_logits_bce_is_stable_for_large_logits():
     t = np.array([[1.0, 0.0, 1.0, 0.0]], np.float32)
     z = np.array([[100.0, -100.0, -100.0, 100.0]], np.float32)
-    value, grad, _ = _core.loss_compute("binary_crossentropy", True, t, z, None)
+    value, grad, _ = _core.loss_compute(_core.LossSpec("binary_crossentropy", from_logits=True), t, z, None)
     assert value == pytest.approx(100.0 / 2, rel=1e-6)  # two right (~0), two wrong (100 each), mean over 4
     np.testing.assert_allclose(grad, [[0.0, 0.0, -0.25, 0.25]], atol=1e-7)
 
@@ -215,13 +215,13 @@ def test_from_logits_matches_probabilities_after_activation(rng):
     z = rng.standard_normal((N, 4)).astype(np.float32)
     t = np.eye(4, dtype=np.float32)[rng.integers(0, 4, N)]
     sm = np.exp(_log_softmax(z.astype(np.float64))).astype(np.float32)
-    a, _, _ = _core.loss_compute("categorical_crossentropy", True, t, z, None)
-    b, _, _ = _core.loss_compute("categorical_crossentropy", False, t, sm, None)
+    a, _, _ = _core.loss_compute(_core.LossSpec("categorical_crossentropy", from_logits=True), t, z, None)
+    b, _, _ = _core.loss_compute(_core.LossSpec("categorical_crossentropy", from_logits=False), t, sm, None)
     assert a == pytest.approx(b, rel=1e-5)
     tb = (rng.random((N, 4)) < 0.5).astype(np.float32)
     sg = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(np.float32)
-    a, _, _ = _core.loss_compute("binary_crossentropy", True, tb, z, None)
-    b, _, _ = _core.loss_compute("binary_crossentropy", False, tb, sg, None)
+    a, _, _ = _core.loss_compute(_core.LossSpec("binary_crossentropy", from_logits=True), tb, z, None)
+    b, _, _ = _core.loss_compute(_core.LossSpec("binary_crossentropy", from_logits=False), tb, sg, None)
     assert a == pytest.approx(b, rel=1e-5)
 
 
@@ -230,9 +230,8 @@ def test_sparse_equals_categorical_with_one_hot(rng):
     p = rng.dirichlet(np.ones(5), N).astype(np.float32)
     w = rng.uniform(0.5, 2, N).astype(np.float32)
     for logits in (False, True):
-        vs, gs, _ = _core.loss_compute("sparse_categorical_crossentropy", logits,
-                                    ids.reshape(-1, 1).astype(np.float32), p, w)
-        vc, gc, _ = _core.loss_compute("categorical_crossentropy", logits, np.eye(5, dtype=np.float32)[ids], p, w)
+        vs, gs, _ = _core.loss_compute(_core.LossSpec("sparse_categorical_crossentropy", from_logits=logits), ids.reshape(-1, 1).astype(np.float32), p, w)
+        vc, gc, _ = _core.loss_compute(_core.LossSpec("categorical_crossentropy", from_logits=logits), np.eye(5, dtype=np.float32)[ids], p, w)
         assert vs == pytest.approx(vc, rel=1e-6)
         np.testing.assert_allclose(gs, gc, rtol=1e-6, atol=1e-8)
 
@@ -242,14 +241,14 @@ def test_sparse_rejects_bad_class_ids(bad_id):
     t = np.array([[0.0], [bad_id]], np.float32)
     p = np.full((2, 3), 1 / 3, np.float32)
     with pytest.raises(ValueError, match="class id"):
-        _core.loss_compute("sparse_categorical_crossentropy", False, t, p, None)
+        _core.loss_compute(_core.LossSpec("sparse_categorical_crossentropy", from_logits=False), t, p, None)
 
 
 def test_hinge_converts_binary_labels():
     p = np.array([[0.3, -2.0], [0.5, 1.5]], np.float32)
     t01 = np.array([[1, 0], [0, 1]], np.float32)
-    v01, g01, _ = _core.loss_compute("hinge", False, t01, p, None)
-    vpm, gpm, _ = _core.loss_compute("hinge", False, 2 * t01 - 1, p, None)
+    v01, g01, _ = _core.loss_compute(_core.LossSpec("hinge", from_logits=False), t01, p, None)
+    vpm, gpm, _ = _core.loss_compute(_core.LossSpec("hinge", from_logits=False), 2 * t01 - 1, p, None)
     # y = [[1, -1], [-1, 1]]: margins 1 - y p = [[0.7, -1], [1.5, -0.5]] -> hinge [[0.7, 0], [1.5, 0]]
     assert v01 == pytest.approx(((0.7 + 0) / 2 + (1.5 + 0) / 2) / 2, rel=1e-6)
     assert vpm == pytest.approx(v01, rel=1e-7)
@@ -333,18 +332,17 @@ def test_get_rejects_non_loss_objects():
 def test_core_unknown_loss_lists_valid_names():
     t = np.zeros((2, 1), np.float32)
     with pytest.raises(ValueError) as exc:
-        _core.loss_compute("squared_hinge", False, t, t, None)
+        _core.loss_compute(_core.LossSpec("no_such_loss", from_logits=False), t, t, None)
     for valid in _core.loss_names().split(", "):
         assert valid in str(exc.value)
 
 
 @pytest.mark.parametrize("make", [
-    lambda: losses.BinaryCrossentropy(label_smoothing=0.1),
-    lambda: losses.CategoricalCrossentropy(label_smoothing=0.2),
     lambda: losses.SparseCategoricalCrossentropy(ignore_class=0),
-    lambda: losses.MeanSquaredError(reduction="sum"),
-    lambda: losses.Hinge(reduction="none"),
-], ids=["bce_smoothing", "cce_smoothing", "ignore_class", "mse_sum", "hinge_none"])
+    lambda: losses.MeanSquaredError(reduction="max"),
+    lambda: losses.BinaryCrossentropy(label_smoothing=1.5),
+    lambda: losses.Huber(delta=0),
+], ids=["ignore_class", "bad_reduction", "bad_smoothing", "bad_delta"])
 def test_unsupported_options_raise(make):
     with pytest.raises(ValueError):
         make()
@@ -385,7 +383,7 @@ def test_core_loss_compute_rejects_incompatible_shapes(name, t_shape, p_shape, w
     p = np.full(p_shape, 0.5, np.float32)
     w = None if w_len is None else np.ones(w_len, np.float32)
     with pytest.raises(ValueError):
-        _core.loss_compute(name, False, t, p, w)
+        _core.loss_compute(_core.LossSpec(name, from_logits=False), t, p, w)
 
 
 @pytest.mark.parametrize("fn, cls", [(losses.mean_squared_error, losses.MeanSquaredError),

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <map>
+#include <tuple>
 
 #include "maasfin/graph.hpp"
 #include "maasfin/kernels.hpp"
@@ -238,10 +239,21 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("optimizer"), py::arg("params").noconvert(), py::arg("grads"),
        "One update of a flat, C-contiguous float32 parameter vector in place (for tests and standalone use).");
 
+    py::class_<LossSpec>(m, "LossSpec")
+        .def(py::init([](const std::string& name, bool from_logits, double label_smoothing, double delta,
+                         double alpha, double gamma, bool apply_class_balancing, const std::string& reduction) {
+                 return LossSpec{name, from_logits, label_smoothing, delta, alpha, gamma, apply_class_balancing, reduction};
+             }),
+             py::arg("name"), py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0, py::arg("delta") = 1.0,
+             py::arg("alpha") = 0.25, py::arg("gamma") = 2.0, py::arg("apply_class_balancing") = false,
+             py::arg("reduction") = "sum_over_batch_size")
+        .def_readonly("name", &LossSpec::name)
+        .def_readonly("reduction", &LossSpec::reduction);
+
     m.def("loss_compute",
-          [](const std::string& name, bool from_logits, const FArray& y_true, const FArray& y_pred,
-             std::optional<FArray> w) {
-              auto loss = make_loss(name, from_logits);
+          [](const LossSpec& spec, const FArray& y_true, const FArray& y_pred, std::optional<FArray> w) {
+              auto loss = make_loss(spec);
+              const std::string& name = spec.name;
               require(y_pred.ndim() >= 1 && y_pred.shape(0) > 0, "y_pred must have at least one row");
               const Index N = y_pred.shape(0), D = y_pred.size() / N;
               require(y_true.size() == N * loss->target_width(D),
@@ -251,30 +263,58 @@ PYBIND11_MODULE(_core, m) {
                                                 " values for " + std::to_string(N) + " rows");
               py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
               py::array_t<double> per_sample(N);
+              const double div = loss->divisor(w ? w->data() : nullptr, N);
+              require(div > 0, name + ": the sample weights sum to zero");
               const double total = loss->compute(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
-                                                 grad.mutable_data(), 1.f / static_cast<float>(N),
+                                                 grad.mutable_data(), static_cast<float>(1.0 / div),
                                                  per_sample.mutable_data());
-              return py::make_tuple(total / N, grad, per_sample);
+              return py::make_tuple(total / div, grad, per_sample);
           },
-          py::arg("name"), py::arg("from_logits"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
-          "(batch loss with sum_over_batch_size, its gradient w.r.t. y_pred, unweighted per-sample losses).");
+          py::arg("spec"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
+          "(reduced batch loss, its gradient w.r.t. y_pred, unweighted per-sample losses).");
+
+    py::class_<MetricSpec>(m, "MetricSpec")
+        .def(py::init([](const std::string& kind, std::vector<float> thresholds, Index k, Index class_id, double beta,
+                         const std::string& average, bool from_logits) {
+                 return MetricSpec{kind, std::move(thresholds), k, class_id, beta, average, from_logits};
+             }),
+             py::arg("kind"), py::arg("thresholds") = std::vector<float>{}, py::arg("k") = 5, py::arg("class_id") = -1,
+             py::arg("beta") = 1.0, py::arg("average") = "", py::arg("from_logits") = false);
+    py::class_<Metric, std::shared_ptr<Metric>>(m, "Metric")
+        .def(py::init([](const MetricSpec& spec) { return std::shared_ptr<Metric>(make_metric(spec)); }))
+        .def("update",
+             [](Metric& mt, const FArray& y_pred, const FArray& y_true, std::optional<FArray> w) {
+                 require(y_pred.ndim() == 2, "y_pred must be 2-D (rows, outputs), got " + dims(y_pred));
+                 const Index N = y_pred.shape(0), D = y_pred.shape(1);
+                 require(y_true.size() == N * mt.target_width(D),
+                         "y_true has shape " + dims(y_true) + " but y_pred " + dims(y_pred) + " needs " +
+                             std::to_string(mt.target_width(D)) + " target value(s) per row");
+                 require(!w || w->size() == N, "sample_weight must hold one value per row");
+                 mt.update(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D, mt.target_width(D));
+             },
+             py::arg("y_pred"), py::arg("y_true"), py::arg("sample_weight") = py::none())
+        .def("result", &Metric::result)
+        .def("reset", &Metric::reset)
+        .def("target_width", &Metric::target_width);
 
     py::class_<Trainer, std::shared_ptr<Trainer>>(m, "Trainer")
-        .def(py::init([](std::shared_ptr<Graph> g, const std::string& loss, bool from_logits,
-                         std::shared_ptr<Optimizer> opt, std::vector<std::string> names,
-                         const std::vector<std::string>& kinds, const std::vector<float>& thresholds,
+        .def(py::init([](std::shared_ptr<Graph> g, const LossSpec& loss, std::shared_ptr<Optimizer> opt,
+                         const std::vector<std::tuple<std::string, std::shared_ptr<Metric>, bool>>& metrics,
                          const std::vector<std::pair<Index, Index>>& trainable) {
-                 if (kinds.size() != names.size() || thresholds.size() != names.size())
-                     throw InvalidArgument("Trainer: metric names, kinds and thresholds differ in length");
-                 std::vector<std::unique_ptr<Metric>> ms;
-                 for (std::size_t i = 0; i < kinds.size(); ++i) ms.push_back(make_metric(kinds[i], thresholds[i]));
+                 std::vector<CompiledMetric> ms;
+                 for (const auto& [name, metric, weighted] : metrics) {
+                     require(metric != nullptr, "metric '" + name + "' is None");
+                     ms.push_back({name, metric, weighted});
+                 }
                  std::vector<Range> ranges;
-                 for (const auto& [b, e] : trainable) ranges.push_back({b, e});
-                 return std::make_shared<Trainer>(std::move(g), make_loss(loss, from_logits), std::move(opt),
-                                                  std::move(names), std::move(ms), std::move(ranges));
+                 for (const auto& [b, e] : trainable) {
+                     require(b >= 0 && b <= e && e <= g->param_count(), "trainable range out of the arena");
+                     ranges.push_back({b, e});
+                 }
+                 return std::make_shared<Trainer>(std::move(g), make_loss(loss), std::move(opt), std::move(ms),
+                                                  std::move(ranges));
              }),
-             py::arg("graph"), py::arg("loss"), py::arg("from_logits"), py::arg("optimizer"),
-             py::arg("metric_names"), py::arg("metric_kinds"), py::arg("thresholds"),
+             py::arg("graph"), py::arg("loss"), py::arg("optimizer"), py::arg("metrics"),
              py::arg("trainable") = std::vector<std::pair<Index, Index>>{})
         .def("train",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,

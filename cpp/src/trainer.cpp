@@ -10,11 +10,18 @@
 namespace maasfin {
 
 Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
-                 std::shared_ptr<Optimizer> optimizer, std::vector<std::string> metric_names,
-                 std::vector<std::unique_ptr<Metric>> metrics, std::vector<Range> trainable)
+                 std::shared_ptr<Optimizer> optimizer, std::vector<CompiledMetric> metrics,
+                 std::vector<Range> trainable)
     : graph_(std::move(graph)), loss_(std::move(loss)), optimizer_(std::move(optimizer)),
-      metric_names_(std::move(metric_names)), metrics_(std::move(metrics)), trainable_(std::move(trainable)) {
+      metrics_(std::move(metrics)), trainable_(std::move(trainable)) {
     if (!graph_ || !graph_->built()) throw InvalidArgument("compile: the model is not built");
+    const Index D = numel(graph_->output_shape());
+    for (const auto& m : metrics_)
+        if (m.metric->target_width(D) != loss_->target_width(D))
+            throw InvalidArgument("metric '" + m.name + "' expects " + std::to_string(m.metric->target_width(D)) +
+                                  " target column(s) per row but the loss expects " +
+                                  std::to_string(loss_->target_width(D)) +
+                                  "; use the sparse variant of the metric with a sparse loss, and vice versa");
 }
 
 // Points xb/wb at rows [start, start+n) of the loop's data, copying only when rows are permuted.
@@ -60,10 +67,13 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
         dout_.resize(static_cast<std::size_t>(n * D));
         grad = dout_.data();
     }
-    const double loss = loss_->compute(out, yb, wb, n, D, grad, 1.f / static_cast<float>(n)) / n;
+    const double div = loss_->divisor(wb, n);
+    const double loss = div > 0 ? loss_->compute(out, yb, wb, n, D, grad, static_cast<float>(1.0 / div)) / div : 0.0;
+    if (div <= 0 && grad) std::fill(grad, grad + n * D, 0.f);
     loss_sum_ += loss * n;
     loss_count_ += n;
-    for (auto& m : metrics_) m->update(out, yb, n, D);
+    for (auto& m : metrics_)
+        m.metric->update(out, yb, m.weighted ? wb : nullptr, n, D, m.metric->target_width(D));
     if (update) {
         graph_->backward(ws_, xb, grad, n, seed);
         optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count(), trainable_);
@@ -103,20 +113,21 @@ double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t
     const Index D = numel(graph_->output_shape());
     const float* out = graph_->forward(ws_, b.x, b.N, training, seed, true);
     dout_.resize(static_cast<std::size_t>(b.N * D));
-    const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), 1.f / static_cast<float>(b.N)) / b.N;
+    const double div = loss_->divisor(b.w, b.N);
+    const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), static_cast<float>(1.0 / div)) / div;
     graph_->backward(ws_, b.x, dout_.data(), b.N, seed);
     return loss;
 }
 
 void Trainer::reset_metrics() {
     loss_sum_ = loss_count_ = 0.0;
-    for (auto& m : metrics_) m->reset();
+    for (auto& m : metrics_) m.metric->reset();
 }
 
-std::vector<std::pair<std::string, double>> Trainer::results() const {
-    std::vector<std::pair<std::string, double>> r;
-    r.emplace_back("loss", loss_count_ > 0 ? loss_sum_ / loss_count_ : 0.0);
-    for (std::size_t i = 0; i < metrics_.size(); ++i) r.emplace_back(metric_names_[i], metrics_[i]->result());
+std::vector<std::pair<std::string, std::vector<double>>> Trainer::results() const {
+    std::vector<std::pair<std::string, std::vector<double>>> r;
+    r.emplace_back("loss", std::vector<double>{loss_count_ > 0 ? loss_sum_ / loss_count_ : 0.0});
+    for (const auto& m : metrics_) r.emplace_back(m.name, m.metric->result());
     return r;
 }
 

@@ -1,37 +1,95 @@
-"""Metrics with Keras's names. During fit/evaluate they accumulate inside the C++ batch loop.
+"""Stateful metrics with Keras 3's names: `update_state` / `result` / `reset_state`, usable
+standalone and in `compile(metrics=..., weighted_metrics=...)`. The state lives in the C++ core;
+inside `fit`/`evaluate` the same objects accumulate batch by batch without Python.
 
-`roc_auc_score`, `ks_statistic` and `gini` are exact, rank-based evaluation functions on
-arrays of predictions (ties share their average rank).
+Ranking metrics are exact: `AUC` (ROC, or PR as average precision), `KolmogorovSmirnov` and
+`Gini` keep every (score, label, weight) of the epoch and rank them, with tied scores grouped,
+instead of Keras's 200-threshold approximation.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
-           "MeanSquaredError", "MeanAbsoluteError", "get", "resolve",
-           "roc_auc_score", "ks_statistic", "gini"]
+from maasfin import _core
+
+__all__ = ["Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
+           "SparseTopKCategoricalAccuracy", "Precision", "Recall", "F1Score", "FBetaScore", "AUC",
+           "KolmogorovSmirnov", "Gini", "MeanSquaredError", "RootMeanSquaredError", "MeanAbsoluteError",
+           "get", "resolve", "roc_auc_score", "ks_statistic", "gini"]
 
 
 class Metric:
-    """A metric computed in the core; `kind` names the core accumulator."""
+    """Base class of the core-backed metrics."""
 
     kind: str = ""
 
-    def __init__(self, name: str | None = None, dtype=None):
+    def __init__(self, name=None, dtype=None, **spec):
         self.name = name or self.kind
+        self._spec_args = spec
+        self._core = _core.Metric(_core.MetricSpec(self.kind, **spec))
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        p = np.ascontiguousarray(y_pred, dtype=np.float32)
+        if p.ndim == 1:
+            p = p.reshape(-1, 1)
+        if p.ndim != 2:
+            raise ValueError(f"{type(self).__name__} '{self.name}': y_pred must be 1-D or 2-D, got shape {p.shape}")
+        t = np.ascontiguousarray(y_true, dtype=np.float32)
+        width = self._core.target_width(p.shape[1])
+        if t.size != p.shape[0] * width:
+            raise ValueError(f"{type(self).__name__} '{self.name}': y_true has shape {t.shape} but y_pred has shape "
+                             f"{p.shape}; expected {width} target value(s) per row")
+        if not (np.all(np.isfinite(p)) and np.all(np.isfinite(t))):
+            raise ValueError(f"{type(self).__name__} '{self.name}': y_true and y_pred must be finite")
+        w = None
+        if sample_weight is not None:
+            w = np.ascontiguousarray(sample_weight, dtype=np.float32).reshape(-1)
+            if w.shape != (p.shape[0],):
+                raise ValueError(f"{type(self).__name__} '{self.name}': sample_weight has {w.size} values "
+                                 f"for {p.shape[0]} rows")
+        self._core.update(p, t.reshape(p.shape[0], width), w)
+
+    def result(self):
+        values = self._core.result()
+        return float(values[0]) if len(values) == 1 else np.asarray(values, dtype=np.float32)
+
+    def reset_state(self) -> None:
+        self._core.reset()
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
 
     def get_config(self) -> dict:
         return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _threshold(cls: str, t, default):
+    if t is None:
+        return [] if default is None else [float(default)]
+    values = list(t) if isinstance(t, (list, tuple)) else [t]
+    for v in values:
+        if not isinstance(v, (int, float, np.floating)) or not 0 <= v <= 1:
+            raise ValueError(f"{cls}: thresholds must be numbers in [0, 1], got {t!r}")
+    return [float(v) for v in values]
 
 
 class BinaryAccuracy(Metric):
     kind = "binary_accuracy"
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
-        super().__init__(name)
-        if not 0 <= threshold <= 1:
-            raise ValueError(f"BinaryAccuracy: threshold must be in [0, 1], got {threshold!r}")
-        self.threshold = float(threshold)
+        self.threshold = float(_threshold("BinaryAccuracy", threshold, 0.5)[0])
+        super().__init__(name, thresholds=[self.threshold])
+
+    def get_config(self):
+        return {"name": self.name, "threshold": self.threshold}
 
 
 class CategoricalAccuracy(Metric):
@@ -48,10 +106,137 @@ class SparseCategoricalAccuracy(Metric):
         super().__init__(name)
 
 
+class TopKCategoricalAccuracy(Metric):
+    kind = "top_k_categorical_accuracy"
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"{type(self).__name__}: k must be a positive integer, got {k!r}")
+        self.k = k
+        super().__init__(name, k=k)
+
+    def get_config(self):
+        return {"name": self.name, "k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
+    kind = "sparse_top_k_categorical_accuracy"
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        super().__init__(k=k, name=name)
+
+
+class _PrecisionRecall(Metric):
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        cls = type(self).__name__
+        if top_k is not None:
+            raise ValueError(f"{cls}: top_k is not supported; use thresholds or class_id")
+        if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0):
+            raise ValueError(f"{cls}: class_id must be a non-negative integer, got {class_id!r}")
+        self.thresholds = _threshold(cls, thresholds, 0.5)
+        self.class_id = class_id
+        super().__init__(name, thresholds=self.thresholds, class_id=-1 if class_id is None else class_id)
+
+    def get_config(self):
+        t = self.thresholds[0] if len(self.thresholds) == 1 else self.thresholds
+        return {"name": self.name, "thresholds": t, "class_id": self.class_id}
+
+
+class Precision(_PrecisionRecall):
+    """TP / (TP + FP), predictions above `thresholds` (default 0.5) counting as positive."""
+    kind = "precision"
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision", dtype=None):
+        super().__init__(thresholds, top_k, class_id, name)
+
+
+class Recall(_PrecisionRecall):
+    """TP / (TP + FN), predictions above `thresholds` (default 0.5) counting as positive."""
+    kind = "recall"
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
+        super().__init__(thresholds, top_k, class_id, name)
+
+
+class FBetaScore(Metric):
+    """Keras's F-beta: per class (average=None) or averaged ('micro', 'macro', 'weighted');
+    with threshold=None the row's argmax is the positive prediction."""
+    kind = "fbeta"
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"{type(self).__name__}: average must be None, 'micro', 'macro' or 'weighted', "
+                             f"got {average!r}")
+        if not isinstance(beta, (int, float)) or beta <= 0:
+            raise ValueError(f"{type(self).__name__}: beta must be > 0, got {beta!r}")
+        self.average, self.beta = average, float(beta)
+        self.threshold = None if threshold is None else _threshold(type(self).__name__, threshold, None)[0]
+        super().__init__(name, thresholds=[] if threshold is None else [self.threshold], beta=self.beta,
+                         average=average or "")
+
+    def get_config(self):
+        return {"name": self.name, "average": self.average, "beta": self.beta, "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name)
+
+    def get_config(self):
+        return {"name": self.name, "average": self.average, "threshold": self.threshold}
+
+
+class AUC(Metric):
+    """Exact area under the ROC curve (ties count one half), or under the precision-recall curve
+    as average precision (curve='PR'). `num_thresholds` and `summation_method` are accepted for
+    Keras compatibility and ignored: nothing is approximated."""
+    kind = "roc_auc"
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc", dtype=None,
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+        if curve not in ("ROC", "PR"):
+            raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
+        if multi_label or label_weights is not None:
+            raise ValueError("AUC: multi_label and label_weights are not supported; outputs are flattened")
+        self.curve, self.from_logits = curve, bool(from_logits)
+        self.kind = "roc_auc" if curve == "ROC" else "pr_auc"
+        super().__init__(name, from_logits=self.from_logits)
+
+    def get_config(self):
+        return {"name": self.name, "curve": self.curve, "from_logits": self.from_logits}
+
+
+class KolmogorovSmirnov(Metric):
+    """KS statistic: the largest distance between the score distributions of the two classes."""
+    kind = "ks"
+
+    def __init__(self, name="ks", dtype=None, from_logits=False):
+        self.from_logits = bool(from_logits)
+        super().__init__(name, from_logits=self.from_logits)
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+class Gini(KolmogorovSmirnov):
+    """Gini coefficient (accuracy ratio) of the scores: 2 * AUC - 1."""
+    kind = "gini"
+
+    def __init__(self, name="gini", dtype=None, from_logits=False):
+        super().__init__(name=name, from_logits=from_logits)
+
+
 class MeanSquaredError(Metric):
     kind = "mean_squared_error"
 
     def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(name)
+
+
+class RootMeanSquaredError(Metric):
+    kind = "root_mean_squared_error"
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name)
 
 
@@ -62,18 +247,24 @@ class MeanAbsoluteError(Metric):
         super().__init__(name)
 
 
-_BY_NAME = {
+_CLASSES = [BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
+            SparseTopKCategoricalAccuracy, Precision, Recall, F1Score, FBetaScore, AUC, KolmogorovSmirnov, Gini,
+            MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError]
+_BY_NAME = {c.__name__: c for c in _CLASSES}
+_BY_NAME.update({
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "precision": Precision, "recall": Recall,
+    "f1_score": F1Score, "fbeta_score": FBetaScore, "auc": AUC, "ks": KolmogorovSmirnov,
+    "kolmogorov_smirnov": KolmogorovSmirnov, "gini": Gini, "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError, "root_mean_squared_error": RootMeanSquaredError, "rmse": RootMeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-}
-for _cls in (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, MeanSquaredError, MeanAbsoluteError):
-    _BY_NAME[_cls.__name__] = _cls
+})
 _VALID = sorted(set(_BY_NAME) | {"accuracy", "acc"})
 
 
 def get(identifier) -> Metric:
+    """A fresh metric for a name or class; a Metric instance is returned as is."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
@@ -95,47 +286,29 @@ def resolve(identifier, y_true_shape: tuple, y_pred_shape: tuple) -> Metric:
     return get(identifier)
 
 
-def _binary_inputs(y_true, y_score, sample_weight):
+def _ranking(metric: Metric, y_true, y_score, sample_weight) -> float:
     y = np.asarray(y_true, dtype=np.float64).reshape(-1)
     s = np.asarray(y_score, dtype=np.float64).reshape(-1)
     if y.shape != s.shape:
         raise ValueError(f"y_true has {y.size} values but y_score has {s.size}")
     if not np.all(np.isin(y, (0.0, 1.0))):
         raise ValueError("y_true must contain only 0 and 1")
-    w = np.ones_like(s) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-    if w.shape != s.shape:
-        raise ValueError(f"sample_weight has {w.size} values but y_score has {s.size}")
     if not (np.any(y == 1) and np.any(y == 0)):
         raise ValueError("both classes must be present to compute a ranking metric")
-    return y, s, w
+    metric.update_state(y.reshape(-1, 1), s.reshape(-1, 1), sample_weight)
+    return float(metric.result())
 
 
 def roc_auc_score(y_true, y_score, sample_weight=None) -> float:
     """Exact area under the ROC curve (probability a positive outranks a negative, ties count 1/2)."""
-    y, s, w = _binary_inputs(y_true, y_score, sample_weight)
-    order = np.argsort(s, kind="mergesort")
-    s, y, w = s[order], y[order], w[order]
-    # Group ties: within a group of equal scores, each positive beats the negatives below the group
-    # and ties with half of the group's negatives.
-    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
-    wpos = np.add.reduceat(w * y, starts)
-    wneg = np.add.reduceat(w * (1 - y), starts)
-    neg_below = np.cumsum(wneg) - wneg
-    area = np.sum(wpos * (neg_below + 0.5 * wneg))
-    return float(area / (wpos.sum() * wneg.sum()))
+    return _ranking(AUC(), y_true, y_score, sample_weight)
 
 
 def ks_statistic(y_true, y_score, sample_weight=None) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the score CDFs of the two classes."""
-    y, s, w = _binary_inputs(y_true, y_score, sample_weight)
-    order = np.argsort(s, kind="mergesort")
-    s, y, w = s[order], y[order], w[order]
-    ends = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-    cpos = np.cumsum(w * y)[ends] / np.sum(w * y)
-    cneg = np.cumsum(w * (1 - y))[ends] / np.sum(w * (1 - y))
-    return float(np.max(np.abs(cpos - cneg)))
+    return _ranking(KolmogorovSmirnov(), y_true, y_score, sample_weight)
 
 
 def gini(y_true, y_score, sample_weight=None) -> float:
     """Gini coefficient of the scores: 2 * AUC - 1."""
-    return 2.0 * roc_auc_score(y_true, y_score, sample_weight) - 1.0
+    return _ranking(Gini(), y_true, y_score, sample_weight)

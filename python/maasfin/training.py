@@ -27,6 +27,7 @@ class TrainingMixin:
         self.loss = None
         self.compiled = False
         self._metric_ids: list = []
+        self._compiled_metrics: list = []
         self._trainer = None
         self._trainer_key = None
 
@@ -37,38 +38,65 @@ class TrainingMixin:
             raise ValueError(f"compile: a loss is required; valid names include {', '.join(sorted(losses._BY_NAME))}")
         if loss_weights is not None:
             raise ValueError("compile: loss_weights is only meaningful for multi-output models, which are not supported")
-        if weighted_metrics:
-            raise ValueError("compile: weighted_metrics are not supported yet")
         # Resolve everything before touching the model, so a failed compile changes nothing.
         new_optimizer = optimizers.get(optimizer)
         new_loss = losses.get(loss)
-        metrics = list(metrics) if isinstance(metrics, (list, tuple)) else ([] if metrics is None else [metrics])
-        for m in metrics:  # fail now on unknown names, not at the first fit
-            if not (isinstance(m, str) and m in ("accuracy", "acc")):
-                metrics_module.get(m)
-        self.optimizer, self.loss, self._metric_ids = new_optimizer, new_loss, metrics
+        if new_loss.reduction in ("none", None):
+            raise ValueError(f"compile: loss '{new_loss.name}' has reduction=None; training needs a reduced loss")
+        plain, weighted = self._metric_list(metrics, "metrics"), self._metric_list(weighted_metrics, "weighted_metrics")
+        self.optimizer, self.loss = new_optimizer, new_loss
+        self._metric_ids = [(m, False) for m in plain] + [(m, True) for m in weighted]
         self._trainer = None
         self._trainer_key = None
         self.compiled = True
+
+    @staticmethod
+    def _metric_list(metrics, arg: str) -> list:
+        if metrics is None:
+            return []
+        if isinstance(metrics, dict):
+            raise ValueError(f"compile: {arg} as a dict is for multi-output models, which are not supported")
+        items = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+        for m in items:  # fail now on unknown names, not at the first fit
+            if not (isinstance(m, str) and m in ("accuracy", "acc")):
+                metrics_module.get(m)
+        return items
 
     def _require_compiled(self, what: str) -> None:
         if not self.compiled:
             raise RuntimeError(f"You must call compile() before {what}() on model '{self.name}'.")
 
+    @property
+    def metrics(self) -> list:
+        """The compiled metric objects (after the first fit/evaluate, when shapes are known)."""
+        return list(self._compiled_metrics) if self._trainer is not None else []
+
     def _get_trainer(self, y_shape: tuple):
         out_shape = (None,) + tuple(self._graph.output_shape)
-        resolved = [metrics_module.resolve(m, y_shape, out_shape) for m in self._metric_ids]
-        key = tuple((m.name, m.kind, getattr(m, "threshold", 0.5)) for m in resolved)
+        key = tuple((m if isinstance(m, str) else id(m), w) for m, w in self._metric_ids) + (tuple(y_shape[1:]),)
         if self._trainer is None:
+            resolved = [(metrics_module.resolve(m, y_shape, out_shape), w) for m, w in self._metric_ids]
+            plain_names = {m.name for m, w in resolved if not w}
+            for m, w in resolved:  # Keras's prefix for a weighted metric that shares a plain one's name
+                if w and isinstance(m.name, str) and m.name in plain_names:
+                    m.name = "weighted_" + m.name
+            names = [m.name for m, _ in resolved]
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"compile: metric name(s) {dup} appear more than once; give each metric its own name")
             core_opt = self.optimizer._bind()
-            self._trainer = _core.Trainer(self._graph, self.loss.core_name, self.loss.from_logits, core_opt,
-                                          [k[0] for k in key], [k[1] for k in key], [k[2] for k in key],
-                                          self._trainable_ranges())
+            self._trainer = _core.Trainer(self._graph, self.loss._spec, core_opt,
+                                          [(m.name, m._core, w) for m, w in resolved], self._trainable_ranges())
+            self._compiled_metrics = [m for m, _ in resolved]
             self._trainer_key = key
         elif key != self._trainer_key:
-            raise ValueError(f"model '{self.name}': targets of shape {data.shape_str(y_shape)} resolve the compiled "
-                             f"metrics differently from earlier calls; recompile the model for this data")
+            raise ValueError(f"model '{self.name}': targets of shape {data.shape_str(y_shape)} differ from those the "
+                             f"compiled metrics were resolved for; recompile the model for this data")
         return self._trainer
+
+    @staticmethod
+    def _logs(results) -> dict:
+        return {k: (float(v[0]) if len(v) == 1 else np.asarray(v, dtype=np.float32)) for k, v in results}
 
     def _trainable_ranges(self) -> list[tuple[int, int]]:
         """Arena slices of trainable layers; [] means all. Read when the trainer is created, so,
@@ -245,7 +273,7 @@ class TrainingMixin:
         def progress(done, loss):
             # Runs on the training thread while the C++ loop waits, so reading the metrics is safe.
             if progress_hooks:
-                running = dict(trainer.results())
+                running = self._logs(trainer.results())
                 for hook in progress_hooks:
                     hook._on_progress(done, running)
             return not self.stop_training
@@ -262,15 +290,15 @@ class TrainingMixin:
                 for k in range(steps):
                     cb.on_train_batch_begin(k, {})
                     trainer.train(xs, ys, w, order, batch_size, k, k + 1, seed)
-                    cb.on_train_batch_end(k, dict(trainer.results()))
+                    cb.on_train_batch_end(k, self._logs(trainer.results()))
                     if self.stop_training:
                         break
             else:
                 trainer.train(xs, ys, w, order, batch_size, 0, steps, seed, progress)
-            logs = dict(trainer.results())
+            logs = self._logs(trainer.results())
             if val is not None and (epoch + 1) % validation_freq == 0:
                 trainer.evaluate(val[0], val[1], val[2], val_bs)
-                logs.update({f"val_{k}": v for k, v in trainer.results()})
+                logs.update({f"val_{k}": v for k, v in self._logs(trainer.results()).items()})
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -288,7 +316,7 @@ class TrainingMixin:
             raise ValueError("evaluate: x has no rows")
         trainer = self._get_trainer(ys.shape)
         trainer.evaluate(xs, ys, w, batch_size)
-        results = dict(trainer.results())
+        results = self._logs(trainer.results())
         if return_dict:
             return results
         values = list(results.values())

@@ -1,6 +1,8 @@
-// Losses with Keras's definitions and the "sum_over_batch_size" reduction:
-//   batch loss = sum_i w_i * l_i / N, with l_i the per-sample loss (mean over the last axis for
-//   elementwise losses, sum over classes for cross-entropies).
+// Losses with Keras 3's definitions and reductions.
+//   l_i: per-sample loss (mean over the last axis for elementwise losses; a sum over classes for
+//        cross-entropy, KL divergence and categorical hinge).
+//   reduced loss: sum_i w_i l_i / divisor, divisor = N ("sum_over_batch_size", "mean"),
+//        1 ("sum"), or sum_i w_i ("mean_with_sample_weight").
 #pragma once
 
 #include <memory>
@@ -9,6 +11,16 @@
 #include "maasfin/common.hpp"
 
 namespace maasfin {
+
+struct LossSpec {
+    std::string name;                 // snake_case Keras name, see loss_names()
+    bool from_logits = false;         // binary/categorical cross-entropy, focal
+    double label_smoothing = 0.0;     // binary/categorical cross-entropy, focal
+    double delta = 1.0;               // huber
+    double alpha = 0.25, gamma = 2.0; // binary focal
+    bool apply_class_balancing = false;
+    std::string reduction = "sum_over_batch_size";
+};
 
 class Loss {
 public:
@@ -20,10 +32,13 @@ public:
                            float* grad, float grad_scale, double* per_sample = nullptr) const = 0;
     // Columns of y_true for an output of width D.
     virtual Index target_width(Index D) const { return D; }
+    // The divisor of the reduction for a batch (see the file comment).
+    double divisor(const float* w, Index N) const;
+    std::string reduction = "sum_over_batch_size";
 };
 
-// Names as in Keras ("binary_crossentropy", ...). Throws InvalidArgument listing valid names.
-std::unique_ptr<Loss> make_loss(const std::string& name, bool from_logits);
+// Throws InvalidArgument listing valid names or naming the bad parameter.
+std::unique_ptr<Loss> make_loss(const LossSpec& spec);
 std::string loss_names();
 
 }  // namespace maasfin

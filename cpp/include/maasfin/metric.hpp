@@ -1,8 +1,10 @@
-// Stateful metrics accumulated inside the C++ batch loops (unweighted, as Keras's `metrics`).
+// Stateful metrics, usable inside the C++ batch loops and standalone from Python.
+// Sample weights weight each sample's value (the metric's weighted mean), as Keras does.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "maasfin/common.hpp"
 
@@ -11,17 +13,29 @@ namespace maasfin {
 class Metric {
 public:
     virtual ~Metric() = default;
-    // y_pred: N x D; y_true: N x D (or N x 1 class ids for the sparse metrics).
-    virtual void update(const float* y_pred, const float* y_true, Index N, Index D) = 0;
-    double result() const { return count_ > 0 ? total_ / count_ : 0.0; }
-    void reset() { total_ = count_ = 0.0; }
-
-protected:
-    double total_ = 0.0, count_ = 0.0;
+    // y_pred: N x D; y_true: N x T (T = D, or 1 for the sparse metrics); w: N weights or null.
+    virtual void update(const float* y_pred, const float* y_true, const float* w, Index N, Index D, Index T) = 0;
+    // One value, or one per class for per-class metrics (F-beta with average=None).
+    virtual std::vector<double> result() const = 0;
+    virtual void reset() = 0;
+    // Target columns this metric expects for an output of width D.
+    virtual Index target_width(Index D) const { return D; }
 };
 
-// Kinds: binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, mean_squared_error,
-// mean_absolute_error. Throws InvalidArgument listing valid kinds.
-std::unique_ptr<Metric> make_metric(const std::string& kind, float threshold);
+struct MetricSpec {
+    std::string kind;               // see make_metric
+    std::vector<float> thresholds;  // binary_accuracy, precision, recall, fbeta (empty: argmax)
+    Index k = 5;                    // top-k accuracies
+    Index class_id = -1;            // precision/recall on one column
+    double beta = 1.0;              // fbeta
+    std::string average;            // fbeta: "", "micro", "macro", "weighted"
+    bool from_logits = false;       // auc, ks, gini
+};
+
+// Kinds: binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+// top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
+// root_mean_squared_error, mean_absolute_error, precision, recall, fbeta, roc_auc, pr_auc, ks, gini.
+// Throws InvalidArgument listing valid kinds or naming a bad parameter.
+std::unique_ptr<Metric> make_metric(const MetricSpec& spec);
 
 }  // namespace maasfin

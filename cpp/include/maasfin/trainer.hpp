@@ -29,11 +29,19 @@ struct Batches {
 // Called with (batches done in this call, running loss); returning false stops the loop early.
 using ProgressFn = std::function<bool(Index, double)>;
 
+// A metric as compiled: its log name, its state, and whether sample weights apply to it
+// (Keras: `metrics` ignore sample weights, `weighted_metrics` use them).
+struct CompiledMetric {
+    std::string name;
+    std::shared_ptr<Metric> metric;
+    bool weighted = false;
+};
+
 class Trainer {
 public:
     Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
-            std::shared_ptr<Optimizer> optimizer, std::vector<std::string> metric_names,
-            std::vector<std::unique_ptr<Metric>> metrics, std::vector<Range> trainable = {});
+            std::shared_ptr<Optimizer> optimizer, std::vector<CompiledMetric> metrics,
+            std::vector<Range> trainable = {});
 
     // Runs training batches [first, last) of the epoch described by `b`. Returns batches run.
     Index train(const Batches& b, Index first, Index last, std::uint64_t seed, const ProgressFn& progress);
@@ -43,8 +51,8 @@ public:
     double compute_gradients(const Batches& b, bool training, std::uint64_t seed);
 
     void reset_metrics();
-    // ("loss", value) first, then each metric by its name.
-    std::vector<std::pair<std::string, double>> results() const;
+    // ("loss", {value}) first, then each metric by its name.
+    std::vector<std::pair<std::string, std::vector<double>>> results() const;
 
     Optimizer& optimizer() { return *optimizer_; }
     const Loss& loss() const { return *loss_; }
@@ -59,8 +67,7 @@ private:
     std::shared_ptr<Graph> graph_;
     std::unique_ptr<Loss> loss_;
     std::shared_ptr<Optimizer> optimizer_;
-    std::vector<std::string> metric_names_;
-    std::vector<std::unique_ptr<Metric>> metrics_;
+    std::vector<CompiledMetric> metrics_;
     std::vector<Range> trainable_;  // arena slices the optimizer updates (empty: all)
     Workspace ws_;
     std::vector<FloatVec> xbuf_;
