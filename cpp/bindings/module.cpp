@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
+
 #include <map>
 #include <tuple>
 
@@ -13,6 +15,7 @@
 #include "maasfin/layers/dense.hpp"
 #include "maasfin/layers/dropout.hpp"
 #include "maasfin/layers/merge.hpp"
+#include "maasfin/schedule.hpp"
 #include "maasfin/trainer.hpp"
 
 namespace py = pybind11;
@@ -209,6 +212,9 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
         .def_readwrite("learning_rate", &Optimizer::learning_rate)
+        .def("current_learning_rate", &Optimizer::current_learning_rate)
+        .def("set_schedule", &Optimizer::set_schedule)
+        .def("set_options", &Optimizer::set_options)
         .def_readwrite("iterations", &Optimizer::iterations)
         .def("slot_names", &Optimizer::slot_names)
         .def("get_slot", [](Optimizer& o, const std::string& name) {
@@ -223,15 +229,37 @@ PYBIND11_MODULE(_core, m) {
             o.set_slots(n, v);
         }, py::arg("n"), py::arg("values"),
            "Replaces the state for an arena of n parameters: {slot name: values (n, or 0 if unused)}.");
-    py::class_<SGD, Optimizer, std::shared_ptr<SGD>>(m, "SGD")
-        .def(py::init<double, double, bool>(), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"));
-    py::class_<Adam, Optimizer, std::shared_ptr<Adam>>(m, "Adam")
-        .def(py::init<double, double, double, double, bool>(), py::arg("learning_rate"), py::arg("beta_1"),
-             py::arg("beta_2"), py::arg("epsilon"), py::arg("amsgrad"));
+    m.def("SGD", &make_sgd, py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"));
+    m.def("Adam", &make_adam, py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
+          py::arg("amsgrad"));
+    m.def("RMSprop", &make_rmsprop, py::arg("learning_rate"), py::arg("rho"), py::arg("momentum"), py::arg("epsilon"),
+          py::arg("centered"));
+    m.def("Adagrad", &make_adagrad, py::arg("learning_rate"), py::arg("initial_accumulator_value"), py::arg("epsilon"));
+    m.def("Adamax", &make_adamax, py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"));
+    m.def("Nadam", &make_nadam, py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"));
 
-    py::class_<RMSprop, Optimizer, std::shared_ptr<RMSprop>>(m, "RMSprop")
-        .def(py::init<double, double, double, double, bool>(), py::arg("learning_rate"), py::arg("rho"),
-             py::arg("momentum"), py::arg("epsilon"), py::arg("centered"));
+    py::class_<ScheduleSpec>(m, "ScheduleSpec")
+        .def(py::init([](const std::string& kind, double initial_learning_rate, double decay_steps, double decay_rate,
+                         bool staircase, std::vector<double> boundaries, std::vector<double> values, double alpha,
+                         double warmup_target, double warmup_steps, double end_learning_rate, double power, bool cycle) {
+                 ScheduleSpec s{kind, initial_learning_rate, decay_steps, decay_rate, staircase, std::move(boundaries),
+                                std::move(values), alpha, warmup_target, warmup_steps, end_learning_rate, power, cycle};
+                 check_schedule(s);
+                 return s;
+             }),
+             py::arg("kind"), py::arg("initial_learning_rate") = 0.0, py::arg("decay_steps") = 1.0,
+             py::arg("decay_rate") = 0.0, py::arg("staircase") = false, py::arg("boundaries") = std::vector<double>{},
+             py::arg("values") = std::vector<double>{}, py::arg("alpha") = 0.0, py::arg("warmup_target") = -1.0,
+             py::arg("warmup_steps") = 0.0, py::arg("end_learning_rate") = 0.0001, py::arg("power") = 1.0,
+             py::arg("cycle") = false)
+        .def("__call__", [](const ScheduleSpec& s, double step) { return schedule_value(s, step); });
+    py::class_<OptimizerOptions>(m, "OptimizerOptions")
+        .def(py::init([](double weight_decay, double clipnorm, double clipvalue, double global_clipnorm) {
+                 return OptimizerOptions{weight_decay, clipnorm, clipvalue, global_clipnorm};
+             }),
+             py::arg("weight_decay") = 0.0, py::arg("clipnorm") = 0.0, py::arg("clipvalue") = 0.0,
+             py::arg("global_clipnorm") = 0.0);
+
     m.def("optimizer_step", [](Optimizer& opt, py::array_t<float, py::array::c_style> params, const FArray& grads) {
         require(grads.size() == params.size(), "optimizer_step: params has " + std::to_string(params.size()) +
                                                    " values but grads has " + std::to_string(grads.size()));

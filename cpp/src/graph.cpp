@@ -157,6 +157,13 @@ void Graph::backward(Workspace& ws, const std::vector<const float*>& x, const fl
     }
 }
 
+std::vector<Range> Graph::variables() const {
+    std::vector<Range> out;
+    for (int id : order_)
+        for (const ParamSpec& p : nodes_[id].params) out.push_back({p.offset, p.offset + numel(p.shape)});
+    return out;
+}
+
 std::unique_ptr<Workspace> Graph::acquire() const {
     std::lock_guard<std::mutex> lock(pool_mu_);
     if (pool_.empty()) return std::make_unique<Workspace>();

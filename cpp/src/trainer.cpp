@@ -13,7 +13,7 @@ Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
                  std::shared_ptr<Optimizer> optimizer, std::vector<CompiledMetric> metrics,
                  std::vector<Range> trainable)
     : graph_(std::move(graph)), loss_(std::move(loss)), optimizer_(std::move(optimizer)),
-      metrics_(std::move(metrics)), trainable_(std::move(trainable)) {
+      metrics_(std::move(metrics)), trainable_(std::move(trainable)), variables_(graph_ ? graph_->variables() : std::vector<Range>{}) {
     if (!graph_ || !graph_->built()) throw InvalidArgument("compile: the model is not built");
     const Index D = numel(graph_->output_shape());
     for (const auto& m : metrics_)
@@ -76,7 +76,7 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
         m.metric->update(out, yb, m.weighted ? wb : nullptr, n, D, m.metric->target_width(D));
     if (update) {
         graph_->backward(ws_, xb, grad, n, seed);
-        optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count(), trainable_);
+        optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count(), trainable_, variables_);
     }
     return loss;
 }

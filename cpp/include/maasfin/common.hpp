@@ -27,6 +27,11 @@ std::string shape_str(const Shape& s);
 // Index of the first NaN or infinity in data[0..n), or -1.
 Index first_nonfinite(const float* data, Index n);
 
+// A half-open slice [begin, end) of a flat buffer (the parameter arena).
+struct Range {
+    Index begin, end;
+};
+
 class InvalidArgument : public std::invalid_argument {
 public:
     using std::invalid_argument::invalid_argument;

@@ -44,6 +44,9 @@ public:
     Layer* layer(int id) const { return nodes_[id].layer.get(); }
     const std::vector<ParamSpec>& layer_params(int id) const { return nodes_[id].params; }
 
+    // Every weight tensor of the live layers as an arena slice, in execution order.
+    std::vector<Range> variables() const;
+
     float* params() { return params_.data(); }
     const float* params() const { return params_.data(); }
     float* grads() { return grads_.data(); }

@@ -1,27 +1,43 @@
-// Optimizers stepping over the whole parameter arena in one loop, with Keras's update rules.
+// Optimizers stepping over the parameter arena with Keras 3's update rules.
+// One step = clip the gradients -> decoupled weight decay -> the optimizer's update, using the
+// learning rate of the current step (a constant or a schedule evaluated at `iterations`).
 #pragma once
 
 #include <memory>
-#include <vector>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "maasfin/common.hpp"
+#include "maasfin/schedule.hpp"
 
 namespace maasfin {
 
-// A half-open slice [begin, end) of the parameter arena.
-struct Range {
-    Index begin, end;
+// Options every Keras optimizer takes. 0 turns a clipping option off; at most one may be set.
+struct OptimizerOptions {
+    double weight_decay = 0.0;
+    double clipnorm = 0.0;         // per variable: g * c / max(||g||, c)
+    double clipvalue = 0.0;        // element-wise clip to [-c, c]
+    double global_clipnorm = 0.0;  // all trainable gradients together
 };
 
 class Optimizer {
 public:
     virtual ~Optimizer() = default;
-    // Updates params[i] for i in `ranges` (every index in [0, n) when empty) from grads[i];
-    // optimizer state is kept per arena index. Increments iterations once.
-    void step(float* params, const float* grads, Index n, const std::vector<Range>& ranges = {});
-    double learning_rate = 0.01;
+    // Updates params[i] for i in `ranges` (every index in [0, n) when empty) from grads[i].
+    // `variables` are the weight tensors (arena slices) for per-variable clipping; empty means one
+    // variable spanning the arena. State is kept per arena index. Increments iterations once.
+    void step(float* params, const float* grads, Index n, const std::vector<Range>& ranges = {},
+              const std::vector<Range>& variables = {});
+
+    // The learning rate the next step uses.
+    double current_learning_rate() const;
+    void set_schedule(std::optional<ScheduleSpec> schedule);
+    void set_options(const OptimizerOptions& options);
+    const OptimizerOptions& options() const { return options_; }
+
+    double learning_rate = 0.01;  // used when there is no schedule
     std::int64_t iterations = 0;
 
     // Optimizer state for saving and exact resumption: named per-parameter slots ("m", "v", ...),
@@ -37,57 +53,24 @@ protected:
     virtual void init_state(Index n) = 0;
     // The optimizer's state slots by name.
     virtual std::vector<std::pair<std::string, FloatVec*>> slots() = 0;
-    // Updates indices [begin, end); `t` is the 1-based step number.
-    virtual void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) = 0;
+    // Updates indices [begin, end); `t` is the 1-based step number, `lr` this step's learning rate.
+    virtual void update(float* params, const float* grads, Index begin, Index end, std::int64_t t, float lr) = 0;
 
 private:
+    const float* clip(const float* grads, Index n, const std::vector<Range>& ranges,
+                      const std::vector<Range>& variables);
     Index state_size_ = -1;
+    std::optional<ScheduleSpec> schedule_;
+    OptimizerOptions options_;
+    FloatVec clipped_;
 };
 
-class SGD : public Optimizer {
-public:
-    SGD(double lr, double momentum, bool nesterov);
-protected:
-    void init_state(Index n) override;
-    void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
-    std::vector<std::pair<std::string, FloatVec*>> slots() override { return {{"velocity", &velocity_}}; }
-
-private:
-    double momentum_;
-    bool nesterov_;
-    FloatVec velocity_;
-};
-
-class Adam : public Optimizer {
-public:
-    Adam(double lr, double beta_1, double beta_2, double epsilon, bool amsgrad);
-protected:
-    void init_state(Index n) override;
-    void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
-    std::vector<std::pair<std::string, FloatVec*>> slots() override {
-        return {{"m", &m_}, {"v", &v_}, {"v_hat", &v_hat_}};
-    }
-
-private:
-    double beta_1_, beta_2_, epsilon_;
-    bool amsgrad_;
-    FloatVec m_, v_, v_hat_;
-};
-
-class RMSprop : public Optimizer {
-public:
-    RMSprop(double lr, double rho, double momentum, double epsilon, bool centered);
-protected:
-    void init_state(Index n) override;
-    void update(float* params, const float* grads, Index begin, Index end, std::int64_t t) override;
-    std::vector<std::pair<std::string, FloatVec*>> slots() override {
-        return {{"velocity", &velocity_}, {"average_grad", &average_grad_}, {"momentum", &momentum_buf_}};
-    }
-
-private:
-    double rho_, momentum_, epsilon_;
-    bool centered_;
-    FloatVec velocity_, average_grad_, momentum_buf_;
-};
+// Keras optimizers. Constructors validate their arguments (InvalidArgument names the field).
+std::shared_ptr<Optimizer> make_sgd(double lr, double momentum, bool nesterov);
+std::shared_ptr<Optimizer> make_adam(double lr, double beta_1, double beta_2, double epsilon, bool amsgrad);
+std::shared_ptr<Optimizer> make_rmsprop(double lr, double rho, double momentum, double epsilon, bool centered);
+std::shared_ptr<Optimizer> make_adagrad(double lr, double initial_accumulator_value, double epsilon);
+std::shared_ptr<Optimizer> make_adamax(double lr, double beta_1, double beta_2, double epsilon);
+std::shared_ptr<Optimizer> make_nadam(double lr, double beta_1, double beta_2, double epsilon);
 
 }  // namespace maasfin

@@ -69,6 +69,7 @@ private:
     std::shared_ptr<Optimizer> optimizer_;
     std::vector<CompiledMetric> metrics_;
     std::vector<Range> trainable_;  // arena slices the optimizer updates (empty: all)
+    std::vector<Range> variables_;  // weight tensors, for per-variable gradient clipping
     Workspace ws_;
     std::vector<FloatVec> xbuf_;
     FloatVec ybuf_, wbuf_, dout_;
