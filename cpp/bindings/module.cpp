@@ -15,6 +15,8 @@
 #include "maasfin/layers/dense.hpp"
 #include "maasfin/layers/dropout.hpp"
 #include "maasfin/layers/merge.hpp"
+#include "maasfin/layers/noise.hpp"
+#include "maasfin/layers/normalization.hpp"
 #include "maasfin/schedule.hpp"
 #include "maasfin/trainer.hpp"
 
@@ -169,7 +171,8 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer")
         .def_property("name", &Layer::name, &Layer::set_name)
         .def("kind", &Layer::kind)
-        .def("config", &Layer::config);
+        .def("config", &Layer::config)
+        .def("set_trainable", &Layer::set_trainable);
     py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
         .def(py::init([](Index units, const std::string& act, bool use_bias, const std::string& ki,
                          const std::string& bi) {
@@ -183,6 +186,31 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
         .def(py::init<float, std::uint64_t>(), py::arg("rate"), py::arg("seed"));
     py::class_<Add, Layer, std::shared_ptr<Add>>(m, "Add").def(py::init<>());
+    py::class_<BatchNormalization, Layer, std::shared_ptr<BatchNormalization>>(m, "BatchNormalization")
+        .def(py::init([](double momentum, double epsilon, bool center, bool scale, const std::string& beta,
+                         const std::string& gamma, const std::string& mean, const std::string& var) {
+                 return std::make_shared<BatchNormalization>(momentum, epsilon, center, scale, parse_initializer(beta),
+                                                             parse_initializer(gamma), parse_initializer(mean),
+                                                             parse_initializer(var));
+             }),
+             py::arg("momentum"), py::arg("epsilon"), py::arg("center"), py::arg("scale"), py::arg("beta_initializer"),
+             py::arg("gamma_initializer"), py::arg("moving_mean_initializer"), py::arg("moving_variance_initializer"));
+    py::class_<LayerNormalization, Layer, std::shared_ptr<LayerNormalization>>(m, "LayerNormalization")
+        .def(py::init([](double epsilon, bool center, bool scale, const std::string& beta, const std::string& gamma) {
+                 return std::make_shared<LayerNormalization>(epsilon, center, scale, parse_initializer(beta),
+                                                             parse_initializer(gamma));
+             }),
+             py::arg("epsilon"), py::arg("center"), py::arg("scale"), py::arg("beta_initializer"),
+             py::arg("gamma_initializer"));
+    py::class_<NoiseLayer, Layer, std::shared_ptr<NoiseLayer>>(m, "NoiseLayer")
+        .def(py::init([](const std::string& kind, double amount, std::uint64_t seed) {
+                 NoiseLayer::Kind k = kind == "GaussianNoise"     ? NoiseLayer::Kind::gaussian_noise
+                                      : kind == "GaussianDropout" ? NoiseLayer::Kind::gaussian_dropout
+                                      : kind == "AlphaDropout"    ? NoiseLayer::Kind::alpha_dropout
+                                                                  : throw InvalidArgument("unknown noise layer " + kind);
+                 return std::make_shared<NoiseLayer>(k, amount, seed);
+             }),
+             py::arg("kind"), py::arg("amount"), py::arg("seed"));
     py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
 
     py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph")
@@ -200,6 +228,11 @@ PYBIND11_MODULE(_core, m) {
             for (const ParamSpec& p : g.layer_params(id)) out.append(py::make_tuple(p.name, p.shape, p.offset));
             return out;
         })
+        .def("layer_params_trainable", [](const Graph& g, int id) {
+            std::vector<bool> out;
+            for (const ParamSpec& p : g.layer_params(id)) out.push_back(p.trainable);
+            return out;
+        })
         .def_property_readonly("params", [](py::object self) {
             Graph& g = self.cast<Graph&>();
             return arena_view(self, g.params(), g.param_count());
@@ -208,6 +241,7 @@ PYBIND11_MODULE(_core, m) {
             Graph& g = self.cast<Graph&>();
             return arena_view(self, g.grads(), g.param_count());
         })
+        .def("set_activity_regularizer", &Graph::set_activity_regularizer, py::arg("node"), py::arg("l1"), py::arg("l2"))
         .def("predict", &predict, py::arg("x"), py::arg("batch_size"));
 
     py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
@@ -372,6 +406,18 @@ PYBIND11_MODULE(_core, m) {
                  py::gil_scoped_release nogil;
                  return t.compute_gradients(b, training, seed);
              })
+        .def("set_regularization",
+             [](Trainer& t, const std::vector<std::tuple<Index, Index, double, double>>& penalties,
+                const std::vector<std::tuple<std::string, Index, Index, Index, Index, bool, double, double, double>>& cons) {
+                 std::vector<Penalty> ps;
+                 for (const auto& [b, e, l1, l2] : penalties) ps.push_back({{b, e}, l1, l2});
+                 std::vector<Constraint> cs;
+                 for (const auto& [kind, b, e, rows, cols, over_rows, lo, hi, rate] : cons)
+                     cs.push_back({kind, {b, e}, rows, cols, over_rows, lo, hi, rate});
+                 t.set_regularization(std::move(ps), std::move(cs));
+             },
+             py::arg("penalties"), py::arg("constraints"),
+             "penalties: (begin, end, l1, l2); constraints: (kind, begin, end, rows, cols, over_rows, min, max, rate)")
         .def("reset_metrics", &Trainer::reset_metrics)
         .def("results", &Trainer::results);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "maasfin/regularization.hpp"
 #include "maasfin/rng.hpp"
 
 namespace maasfin {
@@ -95,6 +96,7 @@ void Graph::reserve(Workspace& ws, Index N, bool for_backward) const {
 const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, Index N,
                             bool training, std::uint64_t seed, bool for_backward) const {
     reserve(ws, N, for_backward);
+    ws.rows = N;
     for (std::size_t i = 0; i < inputs_.size(); ++i) ws.out_ptr[inputs_[i]] = x[i];
     ForwardArgs a;
     a.N = N;
@@ -113,7 +115,25 @@ const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, I
     return ws.out_ptr[output_];
 }
 
-void Graph::backward(Workspace& ws, const std::vector<const float*>& x, const float* d_out, Index N,
+void Graph::set_activity_regularizer(int node, double l1, double l2) {
+    if (node < 0 || node >= static_cast<int>(nodes_.size()) || !nodes_[node].layer)
+        throw InvalidArgument("activity regularizer: not a layer node");
+    if (!(l1 >= 0 && l2 >= 0)) throw InvalidArgument("activity regularizer: l1 and l2 must be >= 0");
+    nodes_[node].activity_l1 = l1;
+    nodes_[node].activity_l2 = l2;
+}
+
+double Graph::activity_penalty(const Workspace& ws) const {
+    double total = 0.0;
+    for (int id : order_) {
+        const Node& n = nodes_[id];
+        if (n.activity_l1 > 0 || n.activity_l2 > 0)
+            total += maasfin::activity_penalty(n.activity_l1, n.activity_l2, ws.out_ptr[id], ws.rows * numel(n.shape));
+    }
+    return total;
+}
+
+void Graph::backward(Workspace& ws, const std::vector<const float*>& x, float* d_out, Index N,
                      std::uint64_t seed) {
     (void)x;
     std::vector<char> written(nodes_.size(), 0);
@@ -129,7 +149,10 @@ void Graph::backward(Workspace& ws, const std::vector<const float*>& x, const fl
         a.dx.clear();
         for (int i : n.inputs) a.x.push_back(ws.out_ptr[i]);
         a.y = ws.out_ptr[id];
-        a.dy = id == output_ ? d_out : ws.grad[id].data();
+        float* dy = id == output_ ? d_out : ws.grad[id].data();
+        if (n.activity_l1 > 0 || n.activity_l2 > 0)
+            add_activity_grad(n.activity_l1, n.activity_l2, ws.out_ptr[id], dy, N * numel(n.shape));
+        a.dy = dy;
         a.saved = ws.saved[id].data();
         a.seed = rng::hash(seed, static_cast<std::uint64_t>(id), 0);
         if (scratch.size() < n.inputs.size()) scratch.resize(n.inputs.size());
@@ -155,6 +178,10 @@ void Graph::backward(Workspace& ws, const std::vector<const float*>& x, const fl
             for (Index k = 0; k < sz; ++k) dst[k] += scratch[j][k];
         }
     }
+}
+
+void Graph::update_states(const Workspace& ws, Index N) {
+    for (int id : order_) nodes_[id].layer->update_state(params_.data(), ws.saved[id].data(), N);
 }
 
 std::vector<Range> Graph::variables() const {

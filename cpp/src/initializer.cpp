@@ -87,9 +87,9 @@ void initialize(Initializer init, float* data, const Shape& shape, std::uint64_t
     }
 }
 
-Index ParamAllocator::add(const std::string& name, const Shape& shape, Initializer init) {
+Index ParamAllocator::add(const std::string& name, const Shape& shape, Initializer init, bool trainable) {
     const Index offset = (size_ + 15) / 16 * 16;  // 64-byte aligned start
-    specs_.push_back({name, shape, init, offset});
+    specs_.push_back({name, shape, init, offset, trainable});
     size_ = offset + numel(shape);
     return offset;
 }

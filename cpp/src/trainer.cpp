@@ -68,15 +68,19 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
         grad = dout_.data();
     }
     const double div = loss_->divisor(wb, n);
-    const double loss = div > 0 ? loss_->compute(out, yb, wb, n, D, grad, static_cast<float>(1.0 / div)) / div : 0.0;
+    double loss = div > 0 ? loss_->compute(out, yb, wb, n, D, grad, static_cast<float>(1.0 / div)) / div : 0.0;
     if (div <= 0 && grad) std::fill(grad, grad + n * D, 0.f);
+    loss += penalties();
     loss_sum_ += loss * n;
     loss_count_ += n;
     for (auto& m : metrics_)
         m.metric->update(out, yb, m.weighted ? wb : nullptr, n, D, m.metric->target_width(D));
     if (update) {
+        graph_->update_states(ws_, n);
         graph_->backward(ws_, xb, grad, n, seed);
+        for (const Penalty& p : penalties_) add_penalty_grad(p, graph_->params(), graph_->grads());
         optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count(), trainable_, variables_);
+        for (const Constraint& c : constraints_) apply_constraint(c, graph_->params());
     }
     return loss;
 }
@@ -116,7 +120,27 @@ double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t
     const double div = loss_->divisor(b.w, b.N);
     const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), static_cast<float>(1.0 / div)) / div;
     graph_->backward(ws_, b.x, dout_.data(), b.N, seed);
-    return loss;
+    for (const Penalty& p : penalties_) add_penalty_grad(p, graph_->params(), graph_->grads());
+    return loss + penalties();
+}
+
+void Trainer::set_regularization(std::vector<Penalty> penalties, std::vector<Constraint> constraints) {
+    for (const Penalty& p : penalties)
+        if (p.range.begin < 0 || p.range.end > graph_->param_count() || p.range.begin > p.range.end || p.l1 < 0 || p.l2 < 0)
+            throw InvalidArgument("regularizer: bad weight range or negative factor");
+    for (const Constraint& c : constraints) {
+        check_constraint(c);
+        if (c.range.begin < 0 || c.range.end > graph_->param_count())
+            throw InvalidArgument("constraint: weight range outside the model");
+    }
+    penalties_ = std::move(penalties);
+    constraints_ = std::move(constraints);
+}
+
+double Trainer::penalties() const {
+    double total = graph_->activity_penalty(ws_);
+    for (const Penalty& p : penalties_) total += penalty_value(p, graph_->params());
+    return total;
 }
 
 void Trainer::reset_metrics() {

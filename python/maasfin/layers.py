@@ -11,11 +11,28 @@ from collections import defaultdict
 
 import numpy as np
 
-from maasfin import _core
+from maasfin import _core, constraints, regularizers
 from maasfin.utils import draw_seed
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Add", "Concatenate",
+           "BatchNormalization", "LayerNormalization", "GaussianNoise", "GaussianDropout", "AlphaDropout",
            "add", "concatenate"]
+
+
+def _serialize(obj) -> dict:
+    """{"class_name", "config"} of a regularizer or constraint, for get_config."""
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def _deserialize(value, module, what: str):
+    """Accepts an object, a name, or a {"class_name", "config"} dict from get_config."""
+    if isinstance(value, dict):
+        cls = getattr(module, str(value.get("class_name")), None)
+        base = module.Regularizer if module is regularizers else module.Constraint
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise ValueError(f"unknown {what} {value.get('class_name')!r}")
+        return cls.from_config(value.get("config", {}))
+    return module.get(value)
 
 _name_counts: dict[str, int] = defaultdict(int)
 
@@ -62,7 +79,7 @@ class Layer:
     """Base class: name, trainable flag, and the shared build/weights plumbing."""
 
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None,
-                 input_dim: int | None = None, dtype=None, **kwargs):
+                 input_dim: int | None = None, dtype=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}")
         if dtype not in (None, "float32", np.float32):
@@ -76,6 +93,7 @@ class Layer:
             self._input_shape_arg = _shape_tuple(input_shape, f"{type(self).__name__} '{self.name}' input_shape")
         elif input_dim is not None:
             self._input_shape_arg = _shape_tuple((input_dim,), f"{type(self).__name__} '{self.name}' input_dim")
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self._graph = None  # the core graph once built
         self._node = None
         self._core = None
@@ -94,6 +112,8 @@ class Layer:
         core = self._make_core()
         core.name = self.name
         node = graph.add_layer(core, input_nodes)
+        if self.activity_regularizer is not None:
+            graph.set_activity_regularizer(node, self.activity_regularizer.l1, self.activity_regularizer.l2)
         self._graph, self._node, self._core = graph, node, core
         self._output_shape = (None,) + tuple(graph.node_shape(node))
         return node
@@ -172,10 +192,25 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(int(np.prod(shape)) for _, shape, _ in self._param_specs()))
 
+    def _trainable_mask(self) -> list[bool]:
+        """Per weight: updated by the optimizer (the layer is trainable and the weight is not state)."""
+        if self._graph is None:
+            return []
+        return [self.trainable and t for t in self._graph.layer_params_trainable(self._node)]
+
+    def count_trainable_params(self) -> int:
+        return int(sum(int(np.prod(shape)) for (_, shape, _), t in zip(self._param_specs(), self._trainable_mask()) if t))
+
+    def _regularization(self) -> tuple[list, list]:
+        """Core penalty and constraint specs for this layer's weights (see training.py)."""
+        return [], []
+
     def get_config(self) -> dict:
         cfg = {"name": self.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:
             cfg["input_shape"] = self._input_shape_arg
+        if self.activity_regularizer is not None:
+            cfg["activity_regularizer"] = _serialize(self.activity_regularizer)
         return cfg
 
     @classmethod
@@ -244,9 +279,14 @@ class Dense(Layer):
     """Densely connected layer: activation(x @ kernel + bias) on the last axis."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Dense '{self.name}'"
+        self.kernel_regularizer = _deserialize(kernel_regularizer, regularizers, "regularizer")
+        self.bias_regularizer = _deserialize(bias_regularizer, regularizers, "regularizer")
+        self.kernel_constraint = _deserialize(kernel_constraint, constraints, "constraint")
+        self.bias_constraint = _deserialize(bias_constraint, constraints, "constraint")
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"{where}: units must be a positive integer, got {units!r}")
         self.units = int(units)
@@ -260,9 +300,25 @@ class Dense(Layer):
                            self.bias_initializer)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+        cfg = {**super().get_config(), "units": self.units, "activation": self.activation,
+               "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+               "bias_initializer": self.bias_initializer}
+        for arg in ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"):
+            if getattr(self, arg) is not None:
+                cfg[arg] = _serialize(getattr(self, arg))
+        return cfg
+
+    def _regularization(self) -> tuple[list, list]:
+        penalties, cons = [], []
+        for (pname, shape, off) in self._param_specs():
+            reg = self.kernel_regularizer if pname == "kernel" else self.bias_regularizer
+            con = self.kernel_constraint if pname == "kernel" else self.bias_constraint
+            size = int(np.prod(shape))
+            if reg is not None and (reg.l1 or reg.l2):
+                penalties.append((off, off + size, reg.l1, reg.l2))
+            if con is not None:
+                cons.append(con._spec(off, tuple(shape)))
+        return penalties, cons
 
     @property
     def kernel(self) -> np.ndarray:
@@ -335,3 +391,112 @@ def add(inputs, **kwargs):
 
 def concatenate(inputs, axis=-1, **kwargs):
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+class BatchNormalization(Layer):
+    """Normalises the last axis with batch statistics in training and moving statistics at
+    inference. Weights: gamma, beta, moving_mean, moving_variance (the last two are state, not
+    trained). With trainable=False the layer runs in inference mode, as in Keras 3."""
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        where = f"BatchNormalization '{self.name}'"
+        if axis != -1:
+            raise ValueError(f"{where}: only axis=-1 is supported, got {axis!r}")
+        if not 0 <= momentum <= 1 or not epsilon > 0:
+            raise ValueError(f"{where}: momentum must be in [0, 1] and epsilon > 0, got {momentum!r}, {epsilon!r}")
+        if any(v is not None for v in (beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint)):
+            raise ValueError(f"{where}: beta/gamma regularizers and constraints are not supported")
+        self.axis, self.momentum, self.epsilon = -1, float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = _initializer_name(beta_initializer, where, "beta_initializer")
+        self.gamma_initializer = _initializer_name(gamma_initializer, where, "gamma_initializer")
+        self.moving_mean_initializer = _initializer_name(moving_mean_initializer, where, "moving_mean_initializer")
+        self.moving_variance_initializer = _initializer_name(moving_variance_initializer, where,
+                                                             "moving_variance_initializer")
+
+    def _make_core(self):
+        return _core.BatchNormalization(self.momentum, self.epsilon, self.center, self.scale, self.beta_initializer,
+                                        self.gamma_initializer, self.moving_mean_initializer,
+                                        self.moving_variance_initializer)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale, "beta_initializer": self.beta_initializer,
+                "gamma_initializer": self.gamma_initializer,
+                "moving_mean_initializer": self.moving_mean_initializer,
+                "moving_variance_initializer": self.moving_variance_initializer}
+
+
+class LayerNormalization(Layer):
+    """Normalises each sample over its last axis. Weights: gamma, beta."""
+
+    def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"LayerNormalization '{self.name}'"
+        if axis != -1 or rms_scaling:
+            raise ValueError(f"{where}: only axis=-1 without rms_scaling is supported")
+        if not epsilon > 0:
+            raise ValueError(f"{where}: epsilon must be > 0, got {epsilon!r}")
+        if any(v is not None for v in (beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint)):
+            raise ValueError(f"{where}: beta/gamma regularizers and constraints are not supported")
+        self.axis, self.epsilon, self.center, self.scale = -1, float(epsilon), bool(center), bool(scale)
+        self.beta_initializer = _initializer_name(beta_initializer, where, "beta_initializer")
+        self.gamma_initializer = _initializer_name(gamma_initializer, where, "gamma_initializer")
+
+    def _make_core(self):
+        return _core.LayerNormalization(self.epsilon, self.center, self.scale, self.beta_initializer,
+                                        self.gamma_initializer)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "beta_initializer": self.beta_initializer,
+                "gamma_initializer": self.gamma_initializer}
+
+
+class _Noise(Layer):
+    _arg = "rate"
+
+    def __init__(self, amount, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"{type(self).__name__} '{self.name}'"
+        upper = float("inf") if self._arg == "stddev" else 1.0
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, np.floating)) or not 0 <= amount < upper:
+            raise ValueError(f"{where}: {self._arg} must be a number in [0, {upper}), got {amount!r}")
+        setattr(self, self._arg, float(amount))
+        self.seed = int(seed) if seed is not None else draw_seed()
+
+    def _make_core(self):
+        return _core.NoiseLayer(type(self).__name__, getattr(self, self._arg), self.seed)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), self._arg: getattr(self, self._arg), "seed": self.seed}
+
+
+class GaussianNoise(_Noise):
+    """Adds N(0, stddev) noise in training; identity at inference."""
+    _arg = "stddev"
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(stddev, seed, **kwargs)
+
+
+class GaussianDropout(_Noise):
+    """Multiplies by N(1, sqrt(rate / (1 - rate))) noise in training; identity at inference."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(rate, seed, **kwargs)
+
+
+class AlphaDropout(_Noise):
+    """Dropout that keeps SELU activations' mean and variance (Keras's formula)."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        if noise_shape is not None:
+            raise ValueError("AlphaDropout: noise_shape is not supported")
+        super().__init__(rate, seed, **kwargs)

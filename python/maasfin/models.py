@@ -10,13 +10,16 @@ import threading
 
 import numpy as np
 
-from maasfin import _core
+from maasfin import _core, saving
 from maasfin.data import shape_str
 from maasfin.layers import InputLayer, KerasTensor, Layer, unique_name
 from maasfin.training import TrainingMixin
 from maasfin.utils import draw_seed
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load_model", "from_bytes"]
+
+load_model = saving.load_model
+from_bytes = saving.from_bytes
 
 
 def _topological(outputs: list[KerasTensor]) -> list[KerasTensor]:
@@ -198,14 +201,48 @@ class Model(TrainingMixin):
         print_fn(sep)
         if self.built:
             total = self.count_params()
-            trainable = sum(l.count_params() for l in self.layers if l.trainable)
+            trainable = sum(l.count_trainable_params() for l in self.layers)
             print_fn(f" Total params: {total:,} ({4 * total / 1024:.2f} KB)")
             print_fn(f" Trainable params: {trainable:,} ({4 * trainable / 1024:.2f} KB)")
             print_fn(f" Non-trainable params: {total - trainable:,} ({4 * (total - trainable) / 1024:.2f} KB)")
 
+    # -- saving (maasfin/saving.py; format in docs/file-format.md) ------------------------------
     def get_config(self) -> dict:
-        return {"name": self.name, "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
-                                              for l in self.layers]}
+        """The architecture: each layer's {class_name, config} and, for functional models, the wiring."""
+        return saving.model_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        """A new model (fresh weights) from `get_config()` output; validated like a model file."""
+        if custom_objects:
+            raise ValueError("from_config: custom_objects are not supported")
+        return saving.model_from_config(config, cls)
+
+    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata: dict | None = None):
+        """Writes a `.maas` file (atomically): architecture, weights, compile config, optimizer
+        state (unless include_optimizer=False), input schema and `metadata` (a JSON-able dict)."""
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+                          metadata=metadata)
+
+    def save_weights(self, filepath, overwrite: bool = True) -> None:
+        """Writes the weights to a `.weights.safetensors` file (atomically)."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
+        """Reads weights saved by `save_weights` (or the weights of a `.maas` file), validated
+        against this model's weight names and shapes."""
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def to_bytes(self, include_optimizer: bool = True) -> bytes:
+        """The `.maas` file as bytes, for in-memory transport (`maasfin.models.from_bytes`)."""
+        return saving.to_bytes(self, include_optimizer=include_optimizer)
+
+    def __reduce__(self):
+        # pickle and copy.deepcopy go through the .maas format: a built model as its bytes, an
+        # unbuilt one as its config only.
+        if self.built:
+            return from_bytes, (self.to_bytes(),)
+        return saving._from_config_document, (saving._dumps(saving._config_document(self)),)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -290,9 +327,3 @@ class Sequential(Model):
         g.build(node, draw_seed())
         self._input_shapes = [tuple(shape)]
         self._graph = g
-
-    def get_config(self) -> dict:
-        cfg = super().get_config()
-        if self.built:
-            cfg["input_shape"] = self._input_shapes[0]
-        return cfg

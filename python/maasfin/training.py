@@ -87,6 +87,7 @@ class TrainingMixin:
             core_opt = self.optimizer._bind()
             self._trainer = _core.Trainer(self._graph, self.loss._spec, core_opt,
                                           [(m.name, m._core, w) for m, w in resolved], self._trainable_ranges())
+            self._configure_trainer(self._trainer)
             self._compiled_metrics = [m for m, _ in resolved]
             self._trainer_key = key
         elif key != self._trainer_key:
@@ -99,13 +100,25 @@ class TrainingMixin:
         return {k: (float(v[0]) if len(v) == 1 else np.asarray(v, dtype=np.float32)) for k, v in results}
 
     def _trainable_ranges(self) -> list[tuple[int, int]]:
-        """Arena slices of trainable layers; [] means all. Read when the trainer is created, so,
+        """Arena slices the optimizer updates; [] means all. Read when the trainer is created, so,
         as in Keras, a change of `layer.trainable` takes effect at the next compile()."""
-        if all(layer.trainable for layer in self.layers):
+        masks = [(layer, layer._trainable_mask()) for layer in self.layers]
+        if all(all(m) for _, m in masks):
             return []
-        ranges = [(off, off + int(np.prod(shape))) for layer in self.layers if layer.trainable
-                  for _, shape, off in layer._param_specs()]
+        ranges = [(off, off + int(np.prod(shape))) for layer, m in masks
+                  for (_, shape, off), t in zip(layer._param_specs(), m) if t]
         return ranges or [(0, 0)]
+
+    def _configure_trainer(self, trainer) -> None:
+        """Per-layer training settings read at compile time: BatchNormalization's mode for
+        trainable=False, regularizer penalties and weight constraints."""
+        penalties, cons = [], []
+        for layer in self.layers:
+            layer._core.set_trainable(layer.trainable)
+            p, c = layer._regularization()
+            penalties += p
+            cons += c
+        trainer.set_regularization(penalties, cons)
 
     # -- data --------------------------------------------------------------------------------
     def _prepare_x(self, x, what: str = "x") -> list[np.ndarray]:
@@ -268,7 +281,7 @@ class TrainingMixin:
         cb = CallbackList(cbs, self, {"verbose": verbose, "epochs": epochs, "steps": steps})
         per_batch = cb.wants_batches
         progress_hooks = cb.progress_hooks()
-        rng = np.random.default_rng(draw_seed())
+        rng = self._fit_rng = np.random.default_rng(draw_seed())  # shuffle order; BackupAndRestore saves it
 
         def progress(done, loss):
             # Runs on the training thread while the C++ loop waits, so reading the metrics is safe.
@@ -281,6 +294,8 @@ class TrainingMixin:
         self.stop_training = False
         cb.on_train_begin({})
         logs = {}
+        # BackupAndRestore sets _initial_epoch in on_train_begin to resume after its last backup (as Keras).
+        initial_epoch, self._initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch, None
         for epoch in range(int(initial_epoch), int(epochs)):
             cb.on_epoch_begin(epoch, {})
             trainer.reset_metrics()

@@ -23,6 +23,7 @@ struct Workspace {
     std::vector<FloatVec> grad;   // dL/d(node output)
     std::vector<const float*> out_ptr;  // where each node's output lives this batch
     Index capacity_rows = 0;
+    Index rows = 0;  // N of the last forward pass
 };
 
 class Graph {
@@ -59,8 +60,14 @@ public:
     // `training` selects training behaviour (dropout on). Returns the output (N x numel(output shape)).
     const float* forward(Workspace& ws, const std::vector<const float*>& x, Index N, bool training,
                          std::uint64_t seed, bool for_backward) const;
+    // Keras activity regularizer on a node's output: l1 * sum|y| + l2 * sum y^2 per batch.
+    void set_activity_regularizer(int node, double l1, double l2);
+    // The activity penalty of the last forward pass on ws.
+    double activity_penalty(const Workspace& ws) const;
+    // Lets every layer update its non-trainable state from a training forward pass on ws.
+    void update_states(const Workspace& ws, Index N);
     // Backward from dL/d(output); fills the gradient arena. Call after forward on the same ws.
-    void backward(Workspace& ws, const std::vector<const float*>& x, const float* d_out, Index N,
+    void backward(Workspace& ws, const std::vector<const float*>& x, float* d_out, Index N,
                   std::uint64_t seed);
 
 private:
@@ -72,6 +79,7 @@ private:
         std::string name;
         std::vector<ParamSpec> params;
         bool live = false;  // on a path to the output
+        double activity_l1 = 0.0, activity_l2 = 0.0;
     };
     void reserve(Workspace& ws, Index N, bool for_backward) const;
     std::unique_ptr<Workspace> acquire() const;

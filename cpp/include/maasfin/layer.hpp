@@ -23,13 +23,14 @@ struct ParamSpec {
     Shape shape;       // Keras layout
     Initializer init;
     Index offset = 0;  // into the arena, set by ParamAllocator
+    bool trainable = true;  // false for state such as BatchNormalization's moving statistics
 };
 
 // Hands out arena offsets during build.
 class ParamAllocator {
 public:
     // Reserves numel(shape) floats (64-byte aligned start) and returns the offset.
-    Index add(const std::string& name, const Shape& shape, Initializer init);
+    Index add(const std::string& name, const Shape& shape, Initializer init, bool trainable = true);
     const std::vector<ParamSpec>& specs() const { return specs_; }
     Index size() const { return size_; }
 
@@ -74,6 +75,12 @@ public:
     virtual std::string config() const = 0;
     // Floats of scratch kept from forward to backward for a batch of N.
     virtual Index saved_size(Index /*N*/) const { return 0; }
+    // Called once per training batch after forward, with what forward saved: the place where
+    // non-trainable state (moving statistics) is updated. Default: nothing.
+    virtual void update_state(float* /*params*/, const float* /*saved*/, Index /*N*/) const {}
+    // Keras semantics of `trainable = False` beyond freezing weights (BatchNormalization then runs
+    // in inference mode). Default: nothing.
+    virtual void set_trainable(bool /*trainable*/) {}
 
     const std::string& name() const { return name_; }
     void set_name(std::string n) { name_ = std::move(n); }

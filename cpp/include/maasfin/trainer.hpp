@@ -12,6 +12,7 @@
 #include "maasfin/loss.hpp"
 #include "maasfin/metric.hpp"
 #include "maasfin/optimizer.hpp"
+#include "maasfin/regularization.hpp"
 
 namespace maasfin {
 
@@ -50,6 +51,9 @@ public:
     // Forward + loss + backward on all rows as one batch; fills the gradient arena; returns the loss.
     double compute_gradients(const Batches& b, bool training, std::uint64_t seed);
 
+    // Weight penalties added to the loss (and its gradient) and constraints applied after each step.
+    void set_regularization(std::vector<Penalty> penalties, std::vector<Constraint> constraints);
+
     void reset_metrics();
     // ("loss", {value}) first, then each metric by its name.
     std::vector<std::pair<std::string, std::vector<double>>> results() const;
@@ -63,6 +67,8 @@ private:
                         const float*& wb);
     double run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed,
                      bool training);
+    // Regularization terms of the loss for the current forward pass on ws_.
+    double penalties() const;
 
     std::shared_ptr<Graph> graph_;
     std::unique_ptr<Loss> loss_;
@@ -70,6 +76,8 @@ private:
     std::vector<CompiledMetric> metrics_;
     std::vector<Range> trainable_;  // arena slices the optimizer updates (empty: all)
     std::vector<Range> variables_;  // weight tensors, for per-variable gradient clipping
+    std::vector<Penalty> penalties_;
+    std::vector<Constraint> constraints_;
     Workspace ws_;
     std::vector<FloatVec> xbuf_;
     FloatVec ybuf_, wbuf_, dout_;

@@ -1,0 +1,1320 @@
+"""Model files (`.maas`), weights files (`.weights.safetensors`) and their safe reader.
+
+A `.maas` file is a zip archive of four members (docs/file-format.md documents every field):
+
+    config.json            architecture, compile config and input schema
+    weights.safetensors    one float32 tensor per layer weight, named "<layer name>/<weight name>"
+    optimizer.safetensors  optional: the optimizer's step count and slots, for exact resumption
+    metadata.json          format name and version, maasfin version, creation time, training
+                           summary, SHA-256 of the tensor members, user metadata
+
+Loading reads data only. Nothing in a file is executed or imported: no pickle, no eval, and
+class names are looked up in allowlists of maasfin's own classes (`_layer_classes()` and
+friends). Every member and field is validated (sizes before reading, types, shapes against the
+architecture, float32 dtypes, hashes), and every failure is a `ModelFileError`, a ValueError.
+Writes are atomic: a temporary file in the target's directory, fsync, os.replace, fsync of the
+directory, so a crash leaves either the old file or the new one, never a torn one.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import inspect
+import io
+import json
+import math
+import os
+import re
+import stat
+import tempfile
+import zipfile
+
+import numpy as np
+
+from maasfin import _core, layers as layers_module, losses as losses_module, metrics as metrics_module
+from maasfin import optimizers as optimizers_module, utils
+
+__all__ = ["ModelFileError", "save_model", "load_model", "to_bytes", "from_bytes", "read_metadata",
+           "save_weights", "load_weights", "model_from_config", "LIMITS"]
+
+FORMAT_NAME = "maasfin.model"
+FORMAT_VERSION = 1
+WEIGHTS_FORMAT_NAME = "maasfin.weights"
+OPTIMIZER_FORMAT_NAME = "maasfin.optimizer_state"
+
+CONFIG, WEIGHTS, OPTIMIZER, METADATA = "config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json"
+_REQUIRED = (CONFIG, WEIGHTS, METADATA)
+
+_KiB, _MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
+
+#: Size limits of the reader (bytes unless noted). Raise them for very large models, e.g.
+#: ``maasfin.saving.LIMITS["weights.safetensors"] = 8 << 30``.
+LIMITS = {
+    "archive": 8 * _GiB,               # the whole file
+    "total": 8 * _GiB,                 # all members, uncompressed
+    CONFIG: 16 * _MiB,
+    METADATA: 4 * _MiB,
+    WEIGHTS: 2 * _GiB,
+    OPTIMIZER: 6 * _GiB,
+    "user_metadata": 1 * _MiB,         # model.save(..., metadata=...) as JSON
+    "compression_ratio": 100,          # uncompressed / compressed, for deflated members ...
+    "ratio_floor": 1 * _MiB,           # ... larger than this
+    "safetensors_header": 16 * _MiB,
+    "layers": 10_000,                  # layers in one model
+    "elements_per_sample": 2**31 - 1,  # size of any layer's output for one sample
+}
+_MAX_MEMBERS = 16
+_MAX_JSON_INT_DIGITS = 20
+_MAX_RANK = 8
+
+
+class ModelFileError(ValueError):
+    """A model, weights or config file (or bytes, or config dict) that maasfin refuses to load."""
+
+
+def _fail(src: str, msg: str) -> ModelFileError:
+    return ModelFileError(f"{src}: {msg}")
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+def _jsonable(x, where: str):
+    """A copy of `x` made of JSON types only (tuples become lists, NumPy scalars Python numbers)."""
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        if not math.isfinite(float(x)):
+            raise ValueError(f"{where}: {float(x)} is not a finite number and cannot be saved")
+        return float(x)
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v, where) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist(), where)
+    if isinstance(x, dict):
+        out = {}
+        for k, v in x.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where}: keys must be strings, got {k!r}")
+            out[k] = _jsonable(v, where)
+        return out
+    raise TypeError(f"{where}: {type(x).__name__} value {x!r} is not JSON-serialisable")
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=False, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _parse_int(s: str) -> int:
+    if len(s.lstrip("-")) > _MAX_JSON_INT_DIGITS:
+        raise ValueError(f"integer with {len(s)} digits is too large")
+    return int(s)
+
+
+def _parse_float(s: str) -> float:
+    v = float(s)
+    if not math.isfinite(v):
+        raise ValueError(f"number {s} is out of range")
+    return v
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _loads(raw: bytes, src: str, what: str):
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, bounded integers and nesting."""
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _fail(src, f"{what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
+                          parse_float=_parse_float, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _fail(src, f"{what} is nested too deeply") from None
+    except ValueError as e:
+        raise _fail(src, f"{what} is not valid JSON: {e}") from None
+
+
+def _norm(x):
+    """JSON-normal form, for comparing configs (tuples vs lists, 1 vs 1.0 compare equal)."""
+    return json.loads(json.dumps(_jsonable(x, "config"), allow_nan=False))
+
+
+# -- field validation ----------------------------------------------------------------------------
+def _type_name(x) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(x), type(x).__name__)
+
+
+def _dict(x, src: str, where: str) -> dict:
+    """An object with any keys."""
+    if not isinstance(x, dict):
+        raise _fail(src, f"{where} must be an object, got {_type_name(x)}")
+    return x
+
+
+def _obj(x, src: str, where: str, required=(), optional=()) -> dict:
+    """An object with exactly the `required` keys and some of the `optional` ones."""
+    _dict(x, src, where)
+    missing = [k for k in required if k not in x]
+    if missing:
+        raise _fail(src, f"{where} is missing field(s) {missing}")
+    unknown = sorted(set(x) - set(required) - set(optional))
+    if unknown:
+        raise _fail(src, f"{where} has unknown field(s) {unknown}")
+    return x
+
+
+def _str(x, src: str, where: str, max_len: int = 1024, allow_empty: bool = False) -> str:
+    if not isinstance(x, str):
+        raise _fail(src, f"{where} must be a string, got {_type_name(x)}")
+    if (not x and not allow_empty) or len(x) > max_len:
+        raise _fail(src, f"{where} must be a string of 1 to {max_len} characters, got {len(x)}")
+    return x
+
+
+def _int(x, src: str, where: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise _fail(src, f"{where} must be an integer, got {_type_name(x)}")
+    if not lo <= x <= hi:
+        raise _fail(src, f"{where} must be in [{lo}, {hi}], got {x}")
+    return x
+
+
+def _list(x, src: str, where: str, max_len: int) -> list:
+    if not isinstance(x, list):
+        raise _fail(src, f"{where} must be a list, got {_type_name(x)}")
+    if len(x) > max_len:
+        raise _fail(src, f"{where} has {len(x)} entries, more than the limit of {max_len}")
+    return x
+
+
+def _shape(x, src: str, where: str) -> tuple[int, ...]:
+    dims = _list(x, src, where, _MAX_RANK)
+    if not dims:
+        raise _fail(src, f"{where} must have at least one dimension")
+    out = tuple(_int(d, src, f"{where}[{i}]", 1, LIMITS["elements_per_sample"]) for i, d in enumerate(dims))
+    if math.prod(out) > LIMITS["elements_per_sample"]:
+        raise _fail(src, f"{where} {list(out)} has more than {LIMITS['elements_per_sample']} elements per sample")
+    return out
+
+
+def _check_json_value(x, where: str, depth: int = 0) -> None:
+    """User metadata: JSON types only, finite numbers, 64-bit integers, bounded nesting."""
+    if depth > 32:
+        raise ValueError(f"{where} is nested more than 32 levels deep")
+    if x is None or isinstance(x, (bool, str)):
+        return
+    if isinstance(x, int):
+        if not -2**63 <= x < 2**63:
+            raise ValueError(f"{where}: integer {x} does not fit in 64 bits")
+        return
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            raise ValueError(f"{where}: {x} is not a finite number")
+        return
+    if isinstance(x, list):
+        for i, v in enumerate(x):
+            _check_json_value(v, f"{where}[{i}]", depth + 1)
+        return
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where}: keys must be strings, got {k!r}")
+            _check_json_value(v, f"{where}[{k!r}]", depth + 1)
+        return
+    raise ValueError(f"{where}: {type(x).__name__} value {x!r} is not JSON (use None, bool, int, float, "
+                     "str, list or dict)")
+
+
+def validate_user_metadata(metadata) -> dict:
+    """Checks `model.save(..., metadata=...)`: a JSON-serialisable dict with string keys."""
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    _check_json_value(metadata, "metadata")
+    size = len(_dumps(metadata))
+    if size > LIMITS["user_metadata"]:
+        raise ValueError(f"metadata is {size} bytes as JSON, more than the limit of {LIMITS['user_metadata']}")
+    return metadata
+
+
+# -- class allowlists ----------------------------------------------------------------------------
+def _exported(module, base) -> dict[str, type]:
+    """The subclasses of `base` that `module` exports in __all__: the only classes a file can name."""
+    out = {}
+    for name in module.__all__:
+        obj = vars(module).get(name)
+        if isinstance(obj, type) and issubclass(obj, base) and obj is not base and obj.__name__ == name:
+            out[name] = obj
+    return out
+
+
+def _layer_classes() -> dict[str, type]:
+    return _exported(layers_module, layers_module.Layer)
+
+
+def _optimizer_classes() -> dict[str, type]:
+    return _exported(optimizers_module, optimizers_module.Optimizer)
+
+
+def _loss_classes() -> dict[str, type]:
+    return _exported(losses_module, losses_module.Loss)
+
+
+def _metric_classes() -> dict[str, type]:
+    return _exported(metrics_module, metrics_module.Metric)
+
+
+def _schedule_classes() -> dict[str, type]:
+    from maasfin import schedules
+    return _exported(schedules, schedules.LearningRateSchedule)
+
+
+def _class_entry(obj, registry: dict, what: str) -> dict:
+    name = type(obj).__name__
+    if registry.get(name) is not type(obj):
+        raise ValueError(f"cannot save {what} of class {type(obj).__module__}.{name}: only maasfin's own "
+                         f"classes can be saved ({', '.join(sorted(registry))})")
+    return {"class_name": name, "config": _jsonable(obj.get_config(), f"{what} '{name}' config")}
+
+
+def _resolve(entry, registry: dict, src: str, where: str) -> tuple[type, dict]:
+    _obj(entry, src, where, ("class_name", "config"))
+    name = _str(entry["class_name"], src, f"{where}.class_name", 128)
+    cls = registry.get(name)
+    if cls is None:
+        raise _fail(src, f"{where} names unknown class {name!r}; allowed: {', '.join(sorted(registry))}")
+    _dict(entry["config"], src, f"{where}.config")
+    return cls, entry["config"]
+
+
+def _check_round_trip(obj, config: dict, src: str, where: str) -> None:
+    got, want = _norm(obj.get_config()), _norm(config)
+    if got != want:
+        diff = sorted(k for k in set(got) | set(want) if got.get(k, "<absent>") != want.get(k, "<absent>"))
+        raise _fail(src, f"{where} config is not one maasfin writes: field(s) {diff} do not round-trip "
+                         f"(file: {[want.get(k, '<absent>') for k in diff]}, "
+                         f"as constructed: {[got.get(k, '<absent>') for k in diff]})")
+
+
+def _construct(cls, config: dict, src: str, where: str):
+    """Instantiates an allowlisted class from its config: from_config if it has one, else the
+    constructor with the config keys it accepts; then the config must round-trip exactly."""
+    try:
+        if hasattr(cls, "from_config"):
+            obj = cls.from_config(dict(config))
+        else:
+            params = inspect.signature(cls).parameters
+            var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            obj = cls(**{k: v for k, v in config.items() if var_kw or k in params})
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, OverflowError, KeyError) as e:
+        raise _fail(src, f"{where} ({cls.__name__}) has an invalid config: {e}") from None
+    _check_round_trip(obj, config, src, where)
+    return obj
+
+
+# -- writing: configs ----------------------------------------------------------------------------
+def _layer_entry(layer) -> dict:
+    return _class_entry(layer, _layer_classes(), f"layer '{layer.name}'")
+
+
+def _check_saveable(model) -> None:
+    from maasfin.models import Model, Sequential
+    if type(model) not in (Model, Sequential):
+        raise ValueError(f"cannot save model '{model.name}' of class {type(model).__name__}: only Sequential "
+                         "and functional Model(inputs, outputs) models can be saved")
+    names = [layer.name for layer in _all_layers(model)]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"cannot save model '{model.name}': several layers are named {dup}; layer names "
+                         "must be unique within a model")
+
+
+def _all_layers(model) -> list:
+    """Input layers first, then the other layers in model order."""
+    from maasfin.models import Sequential
+    if isinstance(model, Sequential):
+        return ([model._input_layer] if model._input_layer is not None else []) + model.layers
+    return [t.layer for t in model._inputs] + model.layers
+
+
+def model_config(model) -> dict:
+    """The architecture of `model` (Keras's `model.get_config()`): layer configs and wiring."""
+    from maasfin.models import Sequential
+    if isinstance(model, Sequential):
+        cfg = {"name": model.name, "layers": [_layer_entry(l) for l in _all_layers(model)]}
+        if model.built:
+            cfg["input_shape"] = list(model._input_shapes[0])
+        return cfg
+    entries = [{**_layer_entry(t.layer), "name": t.layer.name, "inbound_layers": []} for t in model._inputs]
+    for t in model._order:
+        entries.append({**_layer_entry(t.layer), "name": t.layer.name,
+                        "inbound_layers": [u.layer.name for u in t.inputs]})
+    return {"name": model.name, "layers": entries, "input_layers": [t.layer.name for t in model._inputs],
+            "output_layers": [model._outputs[0].layer.name]}
+
+
+def _metric_entry(m):
+    if isinstance(m, str):
+        return m
+    if isinstance(m, type):
+        m = m()
+    return _class_entry(m, _metric_classes(), "metric")
+
+
+def _metric_split(model) -> tuple[list, list]:
+    """(metrics, weighted_metrics) as given to compile()."""
+    plain, weighted = [], []
+    for item in model._metric_ids:
+        m, w = item if isinstance(item, tuple) else (item, False)
+        (weighted if w else plain).append(m)
+    return plain, weighted
+
+
+def _compile_config(model):
+    if not model.compiled:
+        return None
+    plain, weighted = _metric_split(model)
+    return {"optimizer": _class_entry(model.optimizer, _optimizer_classes(), "optimizer"),
+            "loss": _class_entry(model.loss, _loss_classes(), "loss"),
+            "metrics": [_metric_entry(m) for m in plain],
+            "weighted_metrics": [_metric_entry(m) for m in weighted]}
+
+
+def _input_schema(model) -> dict:
+    from maasfin.models import Sequential
+    if isinstance(model, Sequential):
+        shape = model._input_shapes[0] if model.built else model._declared_input_shape()
+        name = model._input_layer.name if model._input_layer is not None else "input_layer"
+        inputs = [{"name": name, "shape": None if shape is None else list(shape), "dtype": "float32"}]
+    else:
+        inputs = [{"name": t.name, "shape": list(t.shape[1:]), "dtype": "float32"} for t in model._inputs]
+    return {"inputs": inputs, "feature_names": model.feature_names}
+
+
+def _config_document(model) -> dict:
+    from maasfin.models import Sequential
+    return {"model": {"class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
+                      "config": model_config(model)},
+            "compile_config": _compile_config(model),
+            "input_schema": _input_schema(model)}
+
+
+# -- tensors -------------------------------------------------------------------------------------
+def _weight_specs(model) -> list[tuple[str, tuple[int, ...]]]:
+    return [(f"{layer.name}/{pname}", tuple(int(d) for d in shape))
+            for layer in model.layers for pname, shape, _ in layer._param_specs()]
+
+
+def _weight_tensors(model) -> dict[str, np.ndarray]:
+    out = {}
+    if model.built:
+        for layer in model.layers:
+            for (pname, _, _), w in zip(layer._param_specs(), layer.get_weights()):
+                out[f"{layer.name}/{pname}"] = np.ascontiguousarray(w, dtype=np.float32)
+    return out
+
+
+def _weights_meta(model) -> dict[str, str]:
+    """The weights member's __metadata__: format, version and the weighted layers in model order."""
+    return {"format": WEIGHTS_FORMAT_NAME, "format_version": str(FORMAT_VERSION),
+            "layers": json.dumps([l.name for l in model.layers if l._param_specs()])}
+
+
+def _check_weights_meta(meta: dict, src: str, what: str) -> list[str]:
+    """Validates a weights __metadata__ and returns its layer order."""
+    _obj(meta, src, f"{what} __metadata__", ("format", "format_version", "layers"))
+    if meta["format"] != WEIGHTS_FORMAT_NAME:
+        raise _fail(src, f"{what} is not a maasfin weights file (format {meta['format']!r})")
+    if meta["format_version"] != str(FORMAT_VERSION):
+        raise _fail(src, f"{what} has unknown weights format version {meta['format_version']!r}; this maasfin "
+                         f"reads version {FORMAT_VERSION}")
+    order = _loads(meta["layers"].encode("utf-8"), src, f"{what} layer list")
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order) or len(set(order)) != len(order):
+        raise _fail(src, f"{what} layer list must be a list of distinct layer names")
+    return order
+
+
+def _encode_safetensors(tensors: dict, metadata: dict[str, str]) -> bytes:
+    import safetensors.numpy
+    return safetensors.numpy.save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
+                                  metadata=metadata)
+
+
+def _parse_safetensors(blob: bytes, src: str, what: str, max_tensors: int):
+    """Validates a safetensors blob completely before handing it to the safetensors library:
+    header size, strict JSON, float32 only, shapes, and offsets that tile the data exactly."""
+    if len(blob) < 8:
+        raise _fail(src, f"{what} is truncated ({len(blob)} bytes)")
+    n = int.from_bytes(blob[:8], "little")
+    if n < 2 or n > LIMITS["safetensors_header"] or 8 + n > len(blob):
+        raise _fail(src, f"{what} has an invalid header length {n} for a member of {len(blob)} bytes")
+    header = _loads(blob[8:8 + n], src, f"{what} header")
+    if not isinstance(header, dict):
+        raise _fail(src, f"{what} header must be an object, got {_type_name(header)}")
+    meta = header.pop("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise _fail(src, f"{what} __metadata__ must map strings to strings")
+    if len(header) > max_tensors:
+        raise _fail(src, f"{what} holds {len(header)} tensors, more than the {max_tensors} expected")
+    data_len = len(blob) - 8 - n
+    spans = []
+    for name, e in header.items():
+        where = f"{what} tensor {name!r}"
+        _str(name, src, f"{what} tensor name", 2048)
+        _obj(e, src, where, ("dtype", "shape", "data_offsets"))
+        if e["dtype"] != "F32":
+            raise _fail(src, f"{where} has dtype {e['dtype']!r}; only F32 (float32) is allowed")
+        shape = _list(e["shape"], src, f"{where} shape", _MAX_RANK)
+        for i, d in enumerate(shape):
+            _int(d, src, f"{where} shape[{i}]", 0, 2**40)
+        offs = _list(e["data_offsets"], src, f"{where} data_offsets", 2)
+        if len(offs) != 2:
+            raise _fail(src, f"{where} data_offsets must be [begin, end]")
+        begin, end = (_int(o, src, f"{where} data_offsets", 0, data_len) for o in offs)
+        if end - begin != 4 * math.prod(shape):
+            raise _fail(src, f"{where} spans {end - begin} bytes but shape {shape} needs {4 * math.prod(shape)}")
+        spans.append((begin, end, name))
+    cursor = 0
+    for begin, end, name in sorted(spans):
+        if begin == end:
+            continue
+        if begin != cursor:
+            raise _fail(src, f"{what} tensor {name!r} starts at byte {begin}, expected {cursor} "
+                             "(tensors must tile the data without gaps or overlaps)")
+        cursor = end
+    if cursor != data_len:
+        raise _fail(src, f"{what} has {data_len - cursor} bytes after its last tensor")
+    try:
+        import safetensors.numpy
+        arrays = safetensors.numpy.load(bytes(blob))
+    except Exception as e:  # the library's own checks, after ours
+        raise _fail(src, f"{what} could not be decoded: {e}") from None
+    out = {}
+    for name, e in header.items():
+        a = arrays.get(name)
+        if a is None or a.dtype != np.float32 or list(a.shape) != e["shape"]:
+            raise _fail(src, f"{what} tensor {name!r} decoded inconsistently with its header")
+        out[name] = np.array(a, dtype=np.float32, copy=True, order="C")
+    return out, meta
+
+
+# -- archives ------------------------------------------------------------------------------------
+_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
+def _write_archive(f, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(f, "w") as zf:
+        for name, data in members.items():
+            _write_member(zf, name, data)
+
+
+def _unsafe_name(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return (name.startswith(("/", "\\")) or ".." in parts or "\x00" in name
+            or bool(re.match(r"^[A-Za-z]:", name)))
+
+
+def _read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, bytes]:
+    """The members of a zip archive, read defensively: only `allowed` names, each at most once,
+    stored or deflated, unencrypted, each read with a size cap and a compression-ratio cap."""
+    if len(data) > LIMITS["archive"]:
+        raise _fail(src, f"is {len(data)} bytes, more than the limit of {LIMITS['archive']}")
+    if len(data) < 22 or data[:4] != b"PK\x03\x04":
+        raise _fail(src, "is not a maasfin model file (not a zip archive)")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except Exception as e:  # BadZipFile, struct/zlib/Unicode errors on hostile directories, ...
+        raise _fail(src, f"is not a valid zip archive (truncated or corrupt: {e})") from None
+    if len(infos) > _MAX_MEMBERS:
+        raise _fail(src, f"has {len(infos)} members; a model file has at most {len(allowed)}")
+    seen: set[str] = set()
+    declared = 0
+    for info in infos:
+        name = info.filename
+        if _unsafe_name(name):
+            raise _fail(src, f"has a member with an unsafe name {name!r} (absolute path or '..')")
+        if name in seen:
+            raise _fail(src, f"has a duplicate member {name!r}")
+        seen.add(name)
+        if name not in allowed:
+            raise _fail(src, f"has an unexpected member {name!r}; allowed members: {', '.join(allowed)}")
+        if info.flag_bits & 0x1:
+            raise _fail(src, f"member {name!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _fail(src, f"member {name!r} uses unsupported compression method {info.compress_type}")
+        if info.file_size > LIMITS[name]:
+            raise _fail(src, f"member {name!r} declares {info.file_size} bytes, more than the limit of {LIMITS[name]}")
+        declared += info.file_size
+    missing = [n for n in required if n not in seen]
+    if missing:
+        raise _fail(src, f"is missing member(s) {missing}")
+    if declared > LIMITS["total"]:
+        raise _fail(src, f"members declare {declared} bytes in total, more than the limit of {LIMITS['total']}")
+    out, total = {}, 0
+    for info in infos:
+        name, limit = info.filename, LIMITS[info.filename]
+        buf = bytearray()
+        try:
+            with zf.open(info) as f:
+                while True:  # never trust the header: read with a cap, and watch the ratio
+                    chunk = f.read(min(_MiB, limit + 1 - len(buf)))
+                    if not chunk:
+                        break
+                    buf += chunk
+                    if len(buf) > limit:
+                        raise _fail(src, f"member {name!r} is larger than the limit of {limit} bytes")
+                    if (info.compress_type == zipfile.ZIP_DEFLATED and len(buf) > LIMITS["ratio_floor"]
+                            and len(buf) > LIMITS["compression_ratio"] * max(info.compress_size, 1)):
+                        raise _fail(src, f"member {name!r} expands more than {LIMITS['compression_ratio']}:1 "
+                                         "(a zip bomb?)")
+        except ModelFileError:
+            raise
+        except Exception as e:  # CRC mismatch, bad local header, zlib error, truncation
+            raise _fail(src, f"member {name!r} is corrupt: {e}") from None
+        if len(buf) != info.file_size:
+            raise _fail(src, f"member {name!r} holds {len(buf)} bytes but its header says {info.file_size}")
+        total += len(buf)
+        if total > LIMITS["total"]:
+            raise _fail(src, f"members hold more than the limit of {LIMITS['total']} bytes in total")
+        out[name] = bytes(buf)
+    return out
+
+
+# -- atomic writes -------------------------------------------------------------------------------
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write) -> None:
+    """Calls `write(file)` on a temporary file next to `path`, then fsyncs it and renames it onto
+    `path` (os.replace) and fsyncs the directory: readers see the old file or the new one."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save to '{path}': it is a directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _read_file(path, src: str) -> bytes:
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise _fail(src, "is not a regular file")
+        if st.st_size > LIMITS["archive"]:
+            raise _fail(src, f"is {st.st_size} bytes, more than the limit of {LIMITS['archive']}")
+        data = f.read(LIMITS["archive"] + 1)
+    if len(data) > LIMITS["archive"]:
+        raise _fail(src, f"is more than the limit of {LIMITS['archive']} bytes")
+    return data
+
+
+# -- saving --------------------------------------------------------------------------------------
+def _history_summary(model):
+    h = getattr(model, "history", None)
+    if h is None or not getattr(h, "epoch", None):
+        return None
+    logs = {}
+    for k, v in h.history.items():
+        if isinstance(k, str) and v:
+            x = v[-1]
+            logs[k] = float(x) if isinstance(x, (int, float, np.number)) and math.isfinite(float(x)) else None
+    return {"epochs": len(h.epoch), "last_epoch": int(h.epoch[-1]), "logs": logs}
+
+
+def _optimizer_blob(model) -> bytes | None:
+    if not model.compiled or not model.built:
+        return None
+    state = model.optimizer.get_state()
+    if not state["iterations"] and not any(np.size(v) for v in state["slots"].values()):
+        return None
+    meta = {"format": OPTIMIZER_FORMAT_NAME, "format_version": str(FORMAT_VERSION),
+            "optimizer": type(model.optimizer).__name__, "iterations": str(int(state["iterations"])),
+            "n_params": str(int(model._graph.param_count))}
+    return _encode_safetensors({k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in state["slots"].items()},
+                               meta)
+
+
+def _archive_members(model, include_optimizer: bool = True, metadata=None, training_state=None) -> dict[str, bytes]:
+    from maasfin import __version__
+    _check_saveable(model)
+    model._maybe_build()
+    if metadata is not None:
+        metadata = validate_user_metadata(metadata)
+    config = _dumps(_config_document(model))
+    weights = _encode_safetensors(_weight_tensors(model), _weights_meta(model))
+    opt = _optimizer_blob(model) if include_optimizer else None
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "maasfin_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "history": _history_summary(model),
+            "sha256": {WEIGHTS: hashlib.sha256(weights).hexdigest()}}
+    if opt is not None:
+        meta["sha256"][OPTIMIZER] = hashlib.sha256(opt).hexdigest()
+    if metadata is not None:
+        meta["user_metadata"] = metadata
+    if training_state is not None:
+        meta["training_state"] = training_state
+    members = {CONFIG: config, WEIGHTS: weights}
+    if opt is not None:
+        members[OPTIMIZER] = opt
+    members[METADATA] = _dumps(meta)
+    return members
+
+
+def _check_suffix(path, suffixes: tuple[str, ...], what: str) -> str:
+    p = os.fspath(path)
+    if not isinstance(p, str):
+        raise TypeError(f"{what}: filepath must be a str or os.PathLike, got {type(path).__name__}")
+    if not p.endswith(suffixes):
+        raise ValueError(f"{what}: the filepath must end in {' or '.join(repr(s) for s in suffixes)}, got '{p}'")
+    return p
+
+
+def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata=None,
+               _training_state=None) -> None:
+    """Writes `model` to a `.maas` file atomically (see the module docstring)."""
+    path = _check_suffix(filepath, (".maas",), "save")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save: '{path}' exists and overwrite=False")
+    members = _archive_members(model, include_optimizer, metadata, _training_state)
+    atomic_write(path, lambda f: _write_archive(f, members))
+
+
+def to_bytes(model, include_optimizer: bool = True) -> bytes:
+    buf = io.BytesIO()
+    _write_archive(buf, _archive_members(model, include_optimizer))
+    return buf.getvalue()
+
+
+# -- loading: metadata ---------------------------------------------------------------------------
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_metadata(meta, members: dict[str, bytes], src: str) -> dict:
+    if not isinstance(meta, dict):
+        raise _fail(src, f"metadata.json must be an object, got {_type_name(meta)}")
+    fmt = meta.get("format")
+    if fmt != FORMAT_NAME:
+        raise _fail(src, f"metadata.json format is {fmt!r}, not {FORMAT_NAME!r}: not a maasfin model file")
+    version = meta.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise _fail(src, f"was written in model format version {version} by a newer maasfin "
+                         f"({meta.get('maasfin_version')!r}); this maasfin reads format version {FORMAT_VERSION}: upgrade maasfin")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _fail(src, f"has unknown model format version {version!r}; this maasfin reads version {FORMAT_VERSION}")
+    _obj(meta, src, "metadata.json", ("format", "format_version", "maasfin_version", "created", "history", "sha256"),
+         ("user_metadata", "training_state"))
+    _str(meta["maasfin_version"], src, "metadata.json maasfin_version", 64)
+    created = _str(meta["created"], src, "metadata.json created", 64)
+    try:
+        when = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(src, f"metadata.json created {created!r} is not an ISO-8601 time") from None
+    if when.utcoffset() is None:
+        raise _fail(src, f"metadata.json created {created!r} has no time zone (UTC expected)")
+    if meta["history"] is not None:
+        h = _obj(meta["history"], src, "metadata.json history", ("epochs", "last_epoch", "logs"))
+        _int(h["epochs"], src, "metadata.json history.epochs")
+        _int(h["last_epoch"], src, "metadata.json history.last_epoch")
+        logs = _dict(h["logs"], src, "metadata.json history.logs")
+        for k, v in logs.items():
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise _fail(src, f"metadata.json history.logs[{k!r}] must be a number or null")
+    hashes = _obj(meta["sha256"], src, "metadata.json sha256", (WEIGHTS,), (OPTIMIZER,))
+    for name in (WEIGHTS, OPTIMIZER):
+        if (name in hashes) != (name in members):
+            raise _fail(src, f"metadata.json sha256 {'lists' if name in hashes else 'does not list'} member "
+                             f"{name!r}, which the archive {'does not hold' if name in hashes else 'holds'}")
+        if name in hashes:
+            h = hashes[name]
+            if not isinstance(h, str) or not _HEX64.match(h):
+                raise _fail(src, f"metadata.json sha256[{name!r}] must be 64 lowercase hex digits")
+            if hashlib.sha256(members[name]).hexdigest() != h:
+                raise _fail(src, f"member {name!r} does not match its SHA-256 in metadata.json "
+                                 "(the file is corrupt or was modified)")
+    if "user_metadata" in meta:
+        try:
+            validate_user_metadata(meta["user_metadata"])
+        except (TypeError, ValueError) as e:
+            raise _fail(src, f"metadata.json user_metadata is invalid: {e}") from None
+    if "training_state" in meta:
+        _check_training_state(meta["training_state"], src)
+    return meta
+
+
+# -- loading: architecture -----------------------------------------------------------------------
+def _preflight(inputs: list[tuple[str, tuple]], nodes: list[tuple[object, list[str]]], src: str):
+    """Shapes and parameter specs of a model, from a throwaway core graph that allocates nothing:
+    checks every layer's output size before the real model is built. Returns [(key, shape)]."""
+    g = _core.Graph()
+    ids = {}
+    for name, shape in inputs:
+        ids[name] = g.add_input(list(shape), name)
+    specs = []
+    for layer, inbound in nodes:
+        where = f"layer '{layer.name}'"
+        try:
+            node = g.add_layer(layer._make_core_named(), [ids[n] for n in inbound])
+            shape = tuple(int(d) for d in g.node_shape(node))
+            params = [(p, tuple(int(d) for d in s)) for p, s, _ in g.layer_params(node)]
+        except (ValueError, TypeError, RuntimeError) as e:
+            raise _fail(src, f"{where} cannot be applied to its inputs: {e}") from None
+        if not shape or any(d <= 0 for d in shape) or math.prod(shape) > LIMITS["elements_per_sample"]:
+            raise _fail(src, f"{where} would output shape {shape}, over the limit of "
+                             f"{LIMITS['elements_per_sample']} elements per sample")
+        ids[layer.name] = node
+        specs += [(f"{layer.name}/{p}", s) for p, s in params]
+    return specs
+
+
+def _check_weights_match(specs, weights: dict | None, src: str) -> None:
+    if weights is None:  # architecture only (from_config)
+        total = sum(math.prod(s) for _, s in specs)
+        if total * 4 > LIMITS[WEIGHTS]:
+            raise _fail(src, f"the architecture has {total} parameters, more than the weights limit allows")
+        return
+    want = dict(specs)
+    missing = [k for k, _ in specs if k not in weights]
+    extra = sorted(k for k in weights if k not in want)
+    if missing or extra:
+        raise _fail(src, f"weights do not match the architecture: missing {missing}, unexpected {extra}")
+    for k, shape in specs:
+        if weights[k].shape != shape:
+            raise _fail(src, f"weight {k!r} has shape {weights[k].shape}, the architecture needs {shape}")
+
+
+def _make_layer(entry, src: str, where: str):
+    cls, config = _resolve(entry, _layer_classes(), src, where)
+    return _construct(cls, config, src, where)
+
+
+def _with_rng_preserved(fn):
+    """Building a model draws initialisation seeds; loading must not move the global stream."""
+    gen = utils.seed_generator()
+    state = gen.bit_generator.state
+    try:
+        return fn()
+    finally:
+        gen.bit_generator.state = state
+
+
+def _sequential_from_config(cfg, src: str, weights):
+    from maasfin.models import Sequential
+    _obj(cfg, src, "Sequential config", ("name", "layers"), ("input_shape",))
+    name = _str(cfg["name"], src, "model name", 256)
+    entries = _list(cfg["layers"], src, "Sequential layers", LIMITS["layers"])
+    built_layers = [_make_layer(e, src, f"layer {i}") for i, e in enumerate(entries)]
+    input_layer = None
+    if built_layers and isinstance(built_layers[0], layers_module.InputLayer):
+        input_layer, built_layers = built_layers[0], built_layers[1:]
+    if any(isinstance(l, layers_module.InputLayer) for l in built_layers):
+        raise _fail(src, "a Sequential model may hold an InputLayer only as its first layer")
+    if not built_layers:
+        raise _fail(src, "the Sequential model has no layers")
+    names = [l.name for l in ([input_layer] if input_layer else []) + built_layers]
+    if len(set(names)) != len(names):
+        raise _fail(src, f"layer names must be unique, got {names}")
+    declared = input_layer.shape if input_layer is not None else built_layers[0]._input_shape_arg
+    shape = None
+    if "input_shape" in cfg:
+        shape = _shape(cfg["input_shape"], src, "Sequential input_shape")
+        if declared is not None and tuple(declared) != shape:
+            raise _fail(src, f"Sequential input_shape {list(shape)} contradicts the declared input shape {list(declared)}")
+    elif declared is not None:
+        shape = tuple(declared)
+        if math.prod(shape) > LIMITS["elements_per_sample"]:
+            raise _fail(src, f"input shape {list(shape)} is too large")
+    in_name = input_layer.name if input_layer is not None else "input_layer"
+    chain = []
+    for i, layer in enumerate(built_layers):
+        chain.append((layer, [in_name if i == 0 else built_layers[i - 1].name]))
+    if shape is None:
+        # Unbuilt: no weights may be stored; bound the size the model would have on 1 feature.
+        if weights:
+            raise _fail(src, "an unbuilt Sequential model (no input_shape) cannot hold weights")
+        _check_weights_match(_preflight([(in_name, (1,))], chain, src), None, src)
+    else:
+        _check_weights_match(_preflight([(in_name, shape)], chain, src), weights, src)
+
+    def build():
+        model = Sequential(name=name)
+        if input_layer is not None:
+            model.add(input_layer)
+        for layer in built_layers:
+            model.add(layer)
+        if shape is not None and (weights is not None or "input_shape" in cfg):
+            model._ensure_built([shape])
+        return model
+    return build
+
+
+def _functional_from_config(cfg, src: str, weights):
+    from maasfin.models import Model
+    _obj(cfg, src, "Functional config", ("name", "layers", "input_layers", "output_layers"))
+    name = _str(cfg["name"], src, "model name", 256)
+    entries = _list(cfg["layers"], src, "Functional layers", LIMITS["layers"])
+    input_names = [_str(n, src, "input_layers entry", 1024) for n in _list(cfg["input_layers"], src, "input_layers", 1024)]
+    outs = _list(cfg["output_layers"], src, "output_layers", 1)
+    if len(outs) != 1:
+        raise _fail(src, "output_layers must name exactly one layer")
+    output_name = _str(outs[0], src, "output_layers entry", 1024)
+    by_name, inputs, nodes, order = {}, [], [], []
+    for i, e in enumerate(entries):
+        where = f"layer {i}"
+        _obj(e, src, where, ("class_name", "config", "name", "inbound_layers"))
+        lname = _str(e["name"], src, f"{where} name", 1024)
+        if lname in by_name:
+            raise _fail(src, f"two layers are named {lname!r}")
+        layer = _make_layer({"class_name": e["class_name"], "config": e["config"]}, src, f"layer '{lname}'")
+        if layer.name != lname:
+            raise _fail(src, f"{where} is named {lname!r} but its config names it {layer.name!r}")
+        inbound = _list(e["inbound_layers"], src, f"layer '{lname}' inbound_layers", 1024)
+        for n in inbound:
+            _str(n, src, f"layer '{lname}' inbound_layers entry", 1024)
+            if n not in by_name:
+                raise _fail(src, f"layer '{lname}' takes input from {n!r}, which is not a layer defined before it")
+        is_input = isinstance(layer, layers_module.InputLayer)
+        if is_input != (not inbound):
+            raise _fail(src, f"layer '{lname}': an InputLayer must have no inbound layers and any other layer "
+                             "at least one")
+        if is_input:
+            if lname not in input_names:
+                raise _fail(src, f"InputLayer '{lname}' is not listed in input_layers")
+            inputs.append((lname, tuple(layer.shape)))
+        else:
+            nodes.append((layer, list(inbound)))
+        by_name[lname] = layer
+        order.append((layer, list(inbound)))
+    if sorted(input_names) != sorted(n for n, _ in inputs) or len(set(input_names)) != len(input_names):
+        raise _fail(src, f"input_layers {input_names} must list each InputLayer exactly once")
+    if output_name not in by_name or isinstance(by_name[output_name], layers_module.InputLayer):
+        raise _fail(src, f"output layer {output_name!r} is not a non-input layer of the model")
+    used = {output_name}
+    for layer, inbound in reversed(order):
+        if layer.name in used:
+            used.update(inbound)
+    unused = [l.name for l, _ in nodes if l.name not in used]
+    if unused:
+        raise _fail(src, f"layer(s) {unused} do not lead to the output")
+    for lname, shape in inputs:
+        if math.prod(shape) > LIMITS["elements_per_sample"]:
+            raise _fail(src, f"input '{lname}' shape {list(shape)} is too large")
+    _check_weights_match(_preflight(inputs, nodes, src), weights, src)
+
+    def build():
+        tensors = {n: by_name[n].output for n in input_names}
+        for layer, inbound in nodes:
+            args = [tensors[n] for n in inbound]
+            tensors[layer.name] = layer(args[0] if len(args) == 1 else args)
+        model = Model(inputs=[tensors[n] for n in input_names], outputs=tensors[output_name], name=name)
+        if weights is not None:
+            model._ensure_built()
+        return model
+    return build
+
+
+def _architecture(doc_model, src: str, weights):
+    """Validates an architecture and returns a function that builds the model."""
+    _obj(doc_model, src, "model", ("class_name", "config"))
+    kind = doc_model["class_name"]
+    if kind == "Sequential":
+        return _sequential_from_config(doc_model["config"], src, weights)
+    if kind == "Functional":
+        return _functional_from_config(doc_model["config"], src, weights)
+    raise _fail(src, f"model class {kind!r} is not one of 'Sequential', 'Functional'")
+
+
+def model_from_config(config, cls=None, src: str = "model config"):
+    """Builds a new, freshly initialised model from `Model.get_config()` output (Keras's from_config)."""
+    from maasfin.models import Sequential
+    if not isinstance(config, dict):
+        raise TypeError(f"from_config: config must be a dict, got {type(config).__name__}")
+    config = _norm(config)
+    functional = "input_layers" in config
+    if cls is Sequential and functional:
+        raise _fail(src, "this is a functional model's config; use Model.from_config")
+    build = _architecture({"class_name": "Functional" if functional else "Sequential", "config": config},
+                          src, None)
+    return build()
+
+
+def _from_config_document(raw: bytes):
+    """Unpickles a model that was pickled before it was built: its config.json document only."""
+    src = "pickled model"
+
+    def run():
+        doc = _obj(_loads(raw, src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+        model = _with_rng_preserved(_architecture(doc["model"], src, None))
+        _check_schema(doc["input_schema"], model, src)
+        if doc["compile_config"] is not None:
+            _compile(model, doc["compile_config"], src)
+        return model
+    return _guard(run, src)
+
+
+# -- loading: compile config and optimizer state -------------------------------------------------
+def _metric_from_entry(entry, src: str, where: str):
+    if isinstance(entry, str):
+        if entry not in ("accuracy", "acc"):
+            try:
+                metrics_module.get(entry)  # a lookup in maasfin's table of metric names
+            except ValueError:
+                raise _fail(src, f"{where} is unknown metric {entry!r}") from None
+        return entry
+    cls, config = _resolve(entry, _metric_classes(), src, where)
+    return _construct(cls, config, src, where)
+
+
+def _optimizer_from_entry(entry, src: str):
+    """The optimizer; a learning-rate schedule in its config is resolved through the schedule
+    allowlist here, never by the optimizer looking up a name from the file."""
+    cls, config = _resolve(entry, _optimizer_classes(), src, "compile_config.optimizer")
+    config = dict(config)
+    lr = config.get("learning_rate")
+    if isinstance(lr, dict):
+        scls, scfg = _resolve(lr, _schedule_classes(), src, "optimizer learning_rate schedule")
+        config["learning_rate"] = _construct(scls, scfg, src, "learning_rate schedule")
+    try:
+        params = inspect.signature(cls).parameters
+        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        optimizer = cls(**{k: v for k, v in config.items() if var_kw or k in params})
+    except (TypeError, ValueError, OverflowError) as e:
+        raise _fail(src, f"optimizer ({cls.__name__}) has an invalid config: {e}") from None
+    _check_round_trip(optimizer, entry["config"], src, "optimizer")
+    return optimizer
+
+
+def _compile(model, cc, src: str):
+    _obj(cc, src, "compile_config", ("optimizer", "loss", "metrics", "weighted_metrics"))
+    optimizer = _optimizer_from_entry(cc["optimizer"], src)
+    cls, config = _resolve(cc["loss"], _loss_classes(), src, "compile_config.loss")
+    loss = _construct(cls, config, src, "loss")
+    metrics = [_metric_from_entry(m, src, f"compile_config.metrics[{i}]")
+               for i, m in enumerate(_list(cc["metrics"], src, "compile_config.metrics", 64))]
+    weighted = [_metric_from_entry(m, src, f"compile_config.weighted_metrics[{i}]")
+                for i, m in enumerate(_list(cc["weighted_metrics"], src, "compile_config.weighted_metrics", 64))]
+    try:
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, weighted_metrics=weighted or None)
+    except (TypeError, ValueError) as e:
+        raise _fail(src, f"compile_config is invalid: {e}") from None
+
+
+def _optimizer_state(model, blob: bytes, src: str) -> dict:
+    """Validates optimizer.safetensors against the model and its optimizer; returns the state."""
+    n = int(model._graph.param_count)
+    tensors, meta = _parse_safetensors(blob, src, OPTIMIZER, 64)
+    _obj(meta, src, "optimizer.safetensors __metadata__",
+         ("format", "format_version", "optimizer", "iterations", "n_params"))
+    if meta["format"] != OPTIMIZER_FORMAT_NAME or meta["format_version"] != str(FORMAT_VERSION):
+        raise _fail(src, f"optimizer.safetensors has format {meta['format']!r} version {meta['format_version']!r}")
+    if meta["optimizer"] != type(model.optimizer).__name__:
+        raise _fail(src, f"optimizer.safetensors holds the state of a {meta['optimizer']!r} optimizer, "
+                         f"but the model is compiled with {type(model.optimizer).__name__}")
+    if not re.fullmatch(r"[0-9]{1,19}", meta["iterations"]) or int(meta["iterations"]) >= 2**63:
+        raise _fail(src, f"optimizer.safetensors iterations {meta['iterations']!r} is not a step count")
+    if meta["n_params"] != str(n):
+        raise _fail(src, f"optimizer.safetensors is for {meta['n_params']} parameters, the model has {n}")
+    # The slots the core allocates for this optimizer and arena, found by one step on zeros.
+    probe = model.optimizer._make_core()
+    if hasattr(model.optimizer, "_configure"):
+        probe = model.optimizer._configure(probe)
+    _core.optimizer_step(probe, np.zeros(n, np.float32), np.zeros(n, np.float32))
+    expected = {name: probe.get_slot(name).size for name in probe.slot_names()}
+    if set(tensors) != set(expected):
+        raise _fail(src, f"optimizer.safetensors holds slots {sorted(tensors)}, "
+                         f"{type(model.optimizer).__name__} has {sorted(expected)}")
+    for name, size in expected.items():
+        a = tensors[name]
+        if a.shape != (size,):
+            raise _fail(src, f"optimizer slot {name!r} has shape {a.shape}, expected ({size},)")
+        if _core.first_nonfinite(a) >= 0:
+            raise _fail(src, f"optimizer slot {name!r} contains NaN or infinity")
+    return {"iterations": int(meta["iterations"]), "slots": tensors}
+
+
+# -- loading: the whole file ---------------------------------------------------------------------
+def _check_schema(schema, model, src: str) -> None:
+    _obj(schema, src, "input_schema", ("inputs", "feature_names"))
+    want = _input_schema(model)["inputs"]
+    got = _list(schema["inputs"], src, "input_schema.inputs", 1024)
+    if _norm(got) != _norm(want):
+        raise _fail(src, f"input_schema.inputs {got} does not match the architecture's inputs {want}")
+    names = schema["feature_names"]
+    if names is not None:
+        names = _list(names, src, "input_schema.feature_names", LIMITS["elements_per_sample"])
+        for i, c in enumerate(names):
+            _str(c, src, f"input_schema.feature_names[{i}]", 1024, allow_empty=True)
+        shapes = [i["shape"] for i in want]
+        if len(shapes) != 1 or shapes[0] != [len(names)]:
+            raise _fail(src, f"input_schema.feature_names has {len(names)} names but the model's input shape "
+                             f"is {shapes}")
+        model._feature_names = list(names)
+
+
+def _load(data: bytes, src: str, compile: bool, want_state: bool = False):
+    members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
+    meta = _check_metadata(_loads(members[METADATA], src, METADATA), members, src)
+    doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+    weights, wmeta = _parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
+    _check_weights_meta(wmeta, src, WEIGHTS)
+    build = _architecture(doc["model"], src, weights)
+    model = _with_rng_preserved(build)
+    if model.built:
+        for layer in model.layers:
+            arrays = [weights[f"{layer.name}/{p}"] for p, _, _ in layer._param_specs()]
+            try:
+                layer.set_weights(arrays)
+            except ValueError as e:
+                raise _fail(src, f"weights are invalid: {e}") from None
+    _check_schema(doc["input_schema"], model, src)
+    state = None
+    if doc["compile_config"] is not None:
+        if compile:
+            _compile(model, doc["compile_config"], src)
+    elif OPTIMIZER in members:
+        raise _fail(src, "holds optimizer state but no compile_config")
+    if compile and OPTIMIZER in members:
+        if not model.built:
+            raise _fail(src, "holds optimizer state for an unbuilt model")
+        state = _optimizer_state(model, members[OPTIMIZER], src)
+        model.optimizer.set_state(state, int(model._graph.param_count))
+    return (model, meta) if want_state else model
+
+
+def _guard(fn, src: str):
+    """Runs a loader; anything but a ModelFileError escaping it is a bug, reported as one."""
+    try:
+        return fn()
+    except ModelFileError:
+        raise
+    except RecursionError:
+        raise _fail(src, "is nested too deeply to load") from None
+    except Exception as e:  # a check missing above: still refuse the file, and keep the cause
+        raise _fail(src, f"could not be loaded ({type(e).__name__}: {e})") from e
+
+
+def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: bool = True):
+    """Loads a `.maas` file. compile=False skips the compile config and the optimizer state.
+    custom_objects is accepted for Keras compatibility and must be empty: files cannot name
+    classes outside maasfin."""
+    if custom_objects:
+        raise ValueError("load_model: custom_objects are not supported; model files may only use maasfin's "
+                         "own layers, losses, metrics and optimizers")
+    p = os.fspath(filepath)
+    src = f"model file '{p}'"
+    data = _read_file(p, src)
+    return _guard(lambda: _load(data, src, compile), src)
+
+
+def from_bytes(data, compile: bool = True):
+    """A model from the bytes of `model.to_bytes()` (or of a `.maas` file)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"from_bytes: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    return _guard(lambda: _load(data, "model bytes", compile), "model bytes")
+
+
+def read_metadata(filepath) -> dict:
+    """The validated metadata.json of a `.maas` file (format, versions, created, history summary,
+    hashes, user_metadata), after checking the whole archive and the hashes."""
+    p = os.fspath(filepath)
+    src = f"model file '{p}'"
+    data = _read_file(p, src)
+
+    def read():
+        members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
+        return _check_metadata(_loads(members[METADATA], src, METADATA), members, src)
+    return _guard(read, src)
+
+
+# -- weights files -------------------------------------------------------------------------------
+def save_weights(model, filepath, overwrite: bool = True) -> None:
+    path = _check_suffix(filepath, (".weights.safetensors",), "save_weights")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
+    _check_saveable(model)
+    model._require_built("weights")
+    blob = _encode_safetensors(_weight_tensors(model), _weights_meta(model))
+    atomic_write(path, lambda f: f.write(blob))
+
+
+def _assign_weights(model, weights: dict, file_layers, src: str) -> None:
+    """By name when every name matches; else by position, as Keras does, when the file's layers
+    hold the same weight names and shapes in the same order (the same architecture built under
+    other automatic names)."""
+    specs = _weight_specs(model)
+    if set(weights) == {k for k, _ in specs}:
+        mapping = {k: k for k, _ in specs}
+    else:
+        model_layers = [l for l in model.layers if l._param_specs()]
+        if len(file_layers) != len(model_layers):
+            _check_weights_match(specs, weights, src)  # raises with the differences
+        mapping = {}
+        for layer, fname in zip(model_layers, file_layers):
+            for pname, _, _ in layer._param_specs():
+                mapping[f"{layer.name}/{pname}"] = f"{fname}/{pname}"
+        if set(mapping.values()) != set(weights):
+            raise _fail(src, f"weights {sorted(weights)} do not match model '{model.name}' "
+                             f"(weights {[k for k, _ in specs]})")
+    for key, shape in specs:
+        if weights[mapping[key]].shape != shape:
+            raise _fail(src, f"weight {mapping[key]!r} has shape {weights[mapping[key]].shape}, "
+                             f"model '{model.name}' needs {shape} for {key!r}")
+    for layer in model.layers:
+        arrays = [weights[mapping[f"{layer.name}/{p}"]] for p, _, _ in layer._param_specs()]
+        if arrays:
+            try:
+                layer.set_weights(arrays)
+            except ValueError as e:
+                raise _fail(src, f"weights are invalid: {e}") from None
+
+
+def _read_weights_member(data: bytes, src: str):
+    """(weights, layer order or None) from a .weights.safetensors blob or a .maas archive."""
+    if data[:4] == b"PK\x03\x04":
+        members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
+        _check_metadata(_loads(members[METADATA], src, METADATA), members, src)
+        weights, meta = _parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
+        return weights, _check_weights_meta(meta, src, WEIGHTS)
+    if len(data) > LIMITS[WEIGHTS]:
+        raise _fail(src, f"is more than the limit of {LIMITS[WEIGHTS]} bytes")
+    weights, meta = _parse_safetensors(data, src, "weights file", 1_000_000)
+    return weights, _check_weights_meta(meta, src, "weights file")
+
+
+def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
+    """Loads weights from a `.weights.safetensors` file (or the weights of a `.maas` file)."""
+    if skip_mismatch:
+        raise ValueError("load_weights: skip_mismatch=True is not supported")
+    p = os.fspath(filepath)
+    src = f"weights file '{p}'"
+    model._require_built("weights")
+    data = _read_file(p, src)
+
+    def run():
+        weights, order = _read_weights_member(data, src)
+        _assign_weights(model, weights, order, src)
+    _guard(run, src)
+
+
+# -- training state (BackupAndRestore) -----------------------------------------------------------
+def generator_state(gen: np.random.Generator) -> dict:
+    """A NumPy generator's state as JSON-safe data (128-bit integers as decimal strings)."""
+    st = gen.bit_generator.state
+    if st.get("bit_generator") != "PCG64":
+        raise ValueError(f"cannot save the state of a {st.get('bit_generator')} generator (PCG64 expected)")
+    return {"bit_generator": "PCG64", "state": str(st["state"]["state"]), "inc": str(st["state"]["inc"]),
+            "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+
+
+def set_generator_state(gen: np.random.Generator, state: dict) -> None:
+    gen.bit_generator.state = {"bit_generator": "PCG64",
+                               "state": {"state": int(state["state"]), "inc": int(state["inc"])},
+                               "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
+
+
+def _check_generator_state(g, src: str, where: str) -> None:
+    _obj(g, src, where, ("bit_generator", "state", "inc", "has_uint32", "uinteger"))
+    if g["bit_generator"] != "PCG64":
+        raise _fail(src, f"{where} is not a PCG64 state")
+    for k in ("state", "inc"):
+        if not isinstance(g[k], str) or not re.fullmatch(r"[0-9]{1,39}", g[k]) or int(g[k]) >= 2**128:
+            raise _fail(src, f"{where}.{k} must be a 128-bit integer as a decimal string")
+    _int(g["has_uint32"], src, f"{where}.has_uint32", 0, 1)
+    _int(g["uinteger"], src, f"{where}.uinteger", 0, 2**32 - 1)
+
+
+def _check_training_state(ts, src: str) -> None:
+    _obj(ts, src, "metadata.json training_state", ("epoch", "seed_generator"), ("shuffle_generator",))
+    _int(ts["epoch"], src, "training_state.epoch", 0, 2**31)
+    _check_generator_state(ts["seed_generator"], src, "training_state.seed_generator")
+    if ts.get("shuffle_generator") is not None:
+        _check_generator_state(ts["shuffle_generator"], src, "training_state.shuffle_generator")
+
+
+def restore_backup(model, filepath) -> dict:
+    """Restores weights and optimizer state from a backup `.maas` file into `model` (the same
+    architecture); returns its training_state."""
+    p = os.fspath(filepath)
+    src = f"backup file '{p}'"
+    data = _read_file(p, src)
+
+    def run():
+        members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
+        meta = _check_metadata(_loads(members[METADATA], src, METADATA), members, src)
+        if "training_state" not in meta:
+            raise _fail(src, "is not a BackupAndRestore backup (no training_state)")
+        weights, wmeta = _parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
+        _assign_weights(model, weights, _check_weights_meta(wmeta, src, WEIGHTS), src)
+        if OPTIMIZER in members and model.compiled:
+            state = _optimizer_state(model, members[OPTIMIZER], src)
+            model.optimizer.set_state(state, int(model._graph.param_count))
+            # A learning rate changed during training (ReduceLROnPlateau, ...) resumes too.
+            doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+            cc = _dict(doc["compile_config"], src, "compile_config")
+            opt = _obj(cc.get("optimizer"), src, "compile_config.optimizer", ("class_name", "config"))
+            lr = _dict(opt["config"], src, "compile_config.optimizer.config").get("learning_rate")
+            if getattr(model.optimizer, "_schedule", None) is None and lr is not None:
+                if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
+                    raise _fail(src, f"optimizer learning_rate {lr!r} is not a non-negative number")
+                model.optimizer.learning_rate = float(lr)
+        return meta["training_state"]
+    return _guard(run, src)
