@@ -418,6 +418,8 @@ PYBIND11_MODULE(_core, m) {
              },
              py::arg("penalties"), py::arg("constraints"),
              "penalties: (begin, end, l1, l2); constraints: (kind, begin, end, rows, cols, over_rows, min, max, rate)")
+        .def("set_stop_on_nonfinite", &Trainer::set_stop_on_nonfinite)
+        .def("stopped_on_nonfinite", &Trainer::stopped_on_nonfinite)
         .def("reset_metrics", &Trainer::reset_metrics)
         .def("results", &Trainer::results);
 }

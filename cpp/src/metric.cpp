@@ -208,6 +208,10 @@ public:
                                           " at row " + std::to_string(i));
                 float s = p[i * D + j];
                 if (from_logits_) s = 1.f / (1.f + std::exp(-s));
+                if (!std::isfinite(s)) {  // a ranking with NaN in it is undefined: report NaN
+                    nonfinite_ = true;
+                    continue;
+                }
                 scores_.push_back(s);
                 labels_.push_back(label > 0.5f);
                 weights_.push_back(static_cast<float>(weight(w, i)));
@@ -215,6 +219,7 @@ public:
     }
 
     std::vector<double> result() const override {
+        if (nonfinite_) return {std::nan("")};
         const std::size_t n = scores_.size();
         std::vector<std::size_t> order(n);
         std::iota(order.begin(), order.end(), 0);
@@ -247,6 +252,7 @@ public:
     }
 
     void reset() override {
+        nonfinite_ = false;
         scores_.clear();
         labels_.clear();
         weights_.clear();
@@ -257,6 +263,7 @@ private:
     bool from_logits_;
     std::vector<float> scores_, weights_;
     std::vector<char> labels_;
+    bool nonfinite_ = false;
 };
 
 const char* const kKinds =

@@ -76,11 +76,24 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
     for (auto& m : metrics_)
         m.metric->update(out, yb, m.weighted ? wb : nullptr, n, D, m.metric->target_width(D));
     if (update) {
-        graph_->update_states(ws_, n);
         graph_->backward(ws_, xb, grad, n, seed);
         for (const Penalty& p : penalties_) add_penalty_grad(p, graph_->params(), graph_->grads());
+        if (stop_on_nonfinite_ &&
+            (!std::isfinite(loss) || first_nonfinite(graph_->grads(), graph_->param_count()) >= 0)) {
+            stopped_on_nonfinite_ = true;
+            return loss;
+        }
+        if (stop_on_nonfinite_) backup_.assign(graph_->params(), graph_->params() + graph_->param_count());
         optimizer_->step(graph_->params(), graph_->grads(), graph_->param_count(), trainable_, variables_);
         for (const Constraint& c : constraints_) apply_constraint(c, graph_->params());
+        if (stop_on_nonfinite_ && first_nonfinite(graph_->params(), graph_->param_count()) >= 0) {
+            // The step overflowed: put back the weights it started from.
+            std::copy(backup_.begin(), backup_.end(), graph_->params());
+            stopped_on_nonfinite_ = true;
+            loss_sum_ = std::nan("");
+            return loss;
+        }
+        graph_->update_states(ws_, n);
     }
     return loss;
 }
@@ -97,6 +110,7 @@ Index Trainer::train(const Batches& b, Index first, Index last, std::uint64_t se
         const Index n = std::min(b.batch_size, b.N - start);
         const std::uint64_t step_seed = rng::hash(seed, static_cast<std::uint64_t>(optimizer_->iterations), 1);
         run_batch(b, start, n, true, step_seed, true);
+        if (stopped_on_nonfinite_) break;
         ++done;
         if (progress && clock::now() - last_report > std::chrono::milliseconds(100)) {
             last_report = clock::now();
@@ -145,6 +159,7 @@ double Trainer::penalties() const {
 
 void Trainer::reset_metrics() {
     loss_sum_ = loss_count_ = 0.0;
+    stopped_on_nonfinite_ = false;
     for (auto& m : metrics_) m.metric->reset();
 }
 

@@ -227,7 +227,10 @@ class LambdaCallback(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stops training when the loss becomes NaN or infinite; with raise_error, raises instead."""
+    """Stops training when the loss becomes NaN or infinite; with raise_error, raises instead.
+
+    Stronger than Keras: the batch whose loss or gradients are not finite is never applied, so
+    the model keeps the weights of the last good batch instead of NaN weights."""
 
     def __init__(self, raise_error: bool = False):
         super().__init__()

@@ -312,7 +312,7 @@ def _check_round_trip(obj, config: dict, src: str, where: str) -> None:
                          f"as constructed: {[got.get(k, '<absent>') for k in diff]})")
 
 
-def _construct(cls, config: dict, src: str, where: str):
+def _construct(cls, config: dict, src: str, where: str, check: bool = True):
     """Instantiates an allowlisted class from its config: from_config if it has one, else the
     constructor with the config keys it accepts; then the config must round-trip exactly."""
     try:
@@ -326,7 +326,8 @@ def _construct(cls, config: dict, src: str, where: str):
         raise
     except (TypeError, ValueError, OverflowError, KeyError) as e:
         raise _fail(src, f"{where} ({cls.__name__}) has an invalid config: {e}") from None
-    _check_round_trip(obj, config, src, where)
+    if check:
+        _check_round_trip(obj, config, src, where)
     return obj
 
 
@@ -654,11 +655,17 @@ def atomic_write(path, write) -> None:
 
 
 def _read_file(path, src: str) -> bytes:
-    path = os.fspath(path)
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
+    """The file's bytes, read once (later checks see one consistent snapshot). Non-blocking open
+    and fstat first, so a FIFO or device is refused instead of hanging or streaming forever."""
+    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _fail(src, "is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         if st.st_size > LIMITS["archive"]:
             raise _fail(src, f"is {st.st_size} bytes, more than the limit of {LIMITS['archive']}")
         data = f.read(LIMITS["archive"] + 1)
@@ -841,9 +848,31 @@ def _check_weights_match(specs, weights: dict | None, src: str) -> None:
             raise _fail(src, f"weight {k!r} has shape {weights[k].shape}, the architecture needs {shape}")
 
 
+def _nested_classes() -> dict[str, dict[str, type]]:
+    """Allowlists for objects inside layer configs, by the suffix of the argument's name."""
+    from maasfin import constraints, regularizers
+    return {"_regularizer": _exported(regularizers, regularizers.Regularizer),
+            "_constraint": _exported(constraints, constraints.Constraint)}
+
+
 def _make_layer(entry, src: str, where: str):
+    """A layer from {class_name, config}. Objects nested in the config (regularizers, constraints)
+    are built here through their allowlists and handed to the layer as objects, so the layer
+    never resolves a name from the file itself."""
     cls, config = _resolve(entry, _layer_classes(), src, where)
-    return _construct(cls, config, src, where)
+    kinds, resolved = _nested_classes(), {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            registry = next((r for suffix, r in kinds.items() if key.endswith(suffix)), None)
+            if registry is None:
+                raise _fail(src, f"{where} config field {key!r} holds an object; only regularizers and "
+                                 "constraints may")
+            ncls, ncfg = _resolve(value, registry, src, f"{where} {key}")
+            value = _construct(ncls, ncfg, src, f"{where} {key}")
+        resolved[key] = value
+    layer = _construct(cls, resolved, src, where, check=False)
+    _check_round_trip(layer, config, src, where)
+    return layer
 
 
 def _with_rng_preserved(fn):

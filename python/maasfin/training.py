@@ -291,6 +291,8 @@ class TrainingMixin:
                     hook._on_progress(done, running)
             return not self.stop_training
 
+        # With TerminateOnNaN, a non-finite batch is never applied: the last good weights stay.
+        trainer.set_stop_on_nonfinite(any(isinstance(c, callbacks_module.TerminateOnNaN) for c in cbs))
         self.stop_training = False
         cb.on_train_begin({})
         logs = {}
@@ -306,7 +308,7 @@ class TrainingMixin:
                     cb.on_train_batch_begin(k, {})
                     trainer.train(xs, ys, w, order, batch_size, k, k + 1, seed)
                     cb.on_train_batch_end(k, self._logs(trainer.results()))
-                    if self.stop_training:
+                    if self.stop_training or trainer.stopped_on_nonfinite():
                         break
             else:
                 trainer.train(xs, ys, w, order, batch_size, 0, steps, seed, progress)

@@ -54,6 +54,13 @@ public:
     // Weight penalties added to the loss (and its gradient) and constraints applied after each step.
     void set_regularization(std::vector<Penalty> penalties, std::vector<Constraint> constraints);
 
+    // With `stop` set, a batch whose loss, gradients or updated weights are not finite is not
+    // applied: the loop stops and the weights stay those of the last good batch (the epoch's
+    // reported loss becomes NaN).
+    void set_stop_on_nonfinite(bool stop) { stop_on_nonfinite_ = stop; }
+    // True once a batch was stopped that way (until reset_metrics).
+    bool stopped_on_nonfinite() const { return stopped_on_nonfinite_; }
+
     void reset_metrics();
     // ("loss", {value}) first, then each metric by its name.
     std::vector<std::pair<std::string, std::vector<double>>> results() const;
@@ -77,10 +84,11 @@ private:
     std::vector<Range> trainable_;  // arena slices the optimizer updates (empty: all)
     std::vector<Range> variables_;  // weight tensors, for per-variable gradient clipping
     std::vector<Penalty> penalties_;
+    bool stop_on_nonfinite_ = false, stopped_on_nonfinite_ = false;
     std::vector<Constraint> constraints_;
     Workspace ws_;
     std::vector<FloatVec> xbuf_;
-    FloatVec ybuf_, wbuf_, dout_;
+    FloatVec ybuf_, wbuf_, dout_, backup_;
     double loss_sum_ = 0.0, loss_count_ = 0.0;
 };
 
