@@ -297,7 +297,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("optimizer_step", [](Optimizer& opt, py::array_t<float, py::array::c_style> params, const FArray& grads) {
         require(grads.size() == params.size(), "optimizer_step: params has " + std::to_string(params.size()) +
                                                    " values but grads has " + std::to_string(grads.size()));
-        opt.step(params.mutable_data(), grads.data(), params.size());
+        FloatVec g(grads.data(), grads.data() + grads.size());  // clipping works in place
+        opt.step(params.mutable_data(), g.data(), params.size());
     }, py::arg("optimizer"), py::arg("params").noconvert(), py::arg("grads"),
        "One update of a flat, C-contiguous float32 parameter vector in place (for tests and standalone use).");
 

@@ -35,13 +35,26 @@ void Optimizer::set_options(const OptimizerOptions& o) {
     options_ = o;
 }
 
-// Returns the gradients to use: `grads` itself, or a clipped copy.
-const float* Optimizer::clip(const float* grads, Index n, const std::vector<Range>& ranges,
-                             const std::vector<Range>& variables) {
+namespace {
+// Sum of squares with eight float lanes (vectorisable) folded into a double per block.
+double sum_squares(const float* v, Index n) {
+    double total = 0.0;
+    constexpr Index kBlock = 4096;
+    for (Index b = 0; b < n; b += kBlock) {
+        const Index e = std::min(n, b + kBlock);
+        float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        Index i = b;
+        for (; i + 8 <= e; i += 8)
+            for (int k = 0; k < 8; ++k) lanes[k] += v[i + k] * v[i + k];
+        for (; i < e; ++i) lanes[0] += v[i] * v[i];
+        for (float l : lanes) total += l;
+    }
+    return total;
+}
+}  // namespace
+
+void Optimizer::clip(float* g, Index n, const std::vector<Range>& ranges, const std::vector<Range>& variables) const {
     const OptimizerOptions& o = options_;
-    if (o.clipnorm == 0 && o.clipvalue == 0 && o.global_clipnorm == 0) return grads;
-    clipped_.assign(grads, grads + n);
-    float* g = clipped_.data();
     if (o.clipvalue > 0) {
         const float c = static_cast<float>(o.clipvalue);
         for_ranges(n, ranges, [&](Index b, Index e) {
@@ -49,28 +62,25 @@ const float* Optimizer::clip(const float* grads, Index n, const std::vector<Rang
         });
     } else if (o.global_clipnorm > 0) {
         double sq = 0;
-        for_ranges(n, ranges, [&](Index b, Index e) {
-            for (Index i = b; i < e; ++i) sq += double(g[i]) * g[i];
-        });
+        for_ranges(n, ranges, [&](Index b, Index e) { sq += sum_squares(g + b, e - b); });
         const double norm = std::sqrt(sq);
-        const float scale = static_cast<float>(o.global_clipnorm / std::max(norm, o.global_clipnorm));
+        if (norm <= o.global_clipnorm) return;
+        const float scale = static_cast<float>(o.global_clipnorm / norm);
         for_ranges(n, ranges, [&](Index b, Index e) {
             for (Index i = b; i < e; ++i) g[i] *= scale;
         });
-    } else {
+    } else if (o.clipnorm > 0) {
         const std::vector<Range> whole{{0, n}};
         for (const Range& v : variables.empty() ? whole : variables) {
-            double sq = 0;
-            for (Index i = v.begin; i < v.end; ++i) sq += double(g[i]) * g[i];
-            const double norm = std::sqrt(sq);
-            const float scale = static_cast<float>(o.clipnorm / std::max(norm, o.clipnorm));
+            const double norm = std::sqrt(sum_squares(g + v.begin, v.end - v.begin));
+            if (norm <= o.clipnorm) continue;
+            const float scale = static_cast<float>(o.clipnorm / norm);
             for (Index i = v.begin; i < v.end; ++i) g[i] *= scale;
         }
     }
-    return g;
 }
 
-void Optimizer::step(float* params, const float* grads, Index n, const std::vector<Range>& ranges,
+void Optimizer::step(float* params, float* grads, Index n, const std::vector<Range>& ranges,
                      const std::vector<Range>& variables) {
     if (state_size_ != n) {
         init_state(n);
@@ -78,7 +88,8 @@ void Optimizer::step(float* params, const float* grads, Index n, const std::vect
     }
     const std::int64_t t = iterations + 1;
     const float lr = static_cast<float>(current_learning_rate());
-    const float* g = clip(grads, n, ranges, variables);
+    clip(grads, n, ranges, variables);
+    const float* g = grads;
     if (options_.weight_decay > 0) {
         const float decay = static_cast<float>(options_.weight_decay) * lr;
         for_ranges(n, ranges, [&](Index b, Index e) {

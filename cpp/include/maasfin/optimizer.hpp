@@ -26,9 +26,10 @@ class Optimizer {
 public:
     virtual ~Optimizer() = default;
     // Updates params[i] for i in `ranges` (every index in [0, n) when empty) from grads[i].
-    // `variables` are the weight tensors (arena slices) for per-variable clipping; empty means one
-    // variable spanning the arena. State is kept per arena index. Increments iterations once.
-    void step(float* params, const float* grads, Index n, const std::vector<Range>& ranges = {},
+    // Gradient clipping happens in place in `grads`. `variables` are the weight tensors (arena
+    // slices) for per-variable clipping; empty means one variable spanning the arena. State is
+    // kept per arena index. Increments iterations once.
+    void step(float* params, float* grads, Index n, const std::vector<Range>& ranges = {},
               const std::vector<Range>& variables = {});
 
     // The learning rate the next step uses.
@@ -57,12 +58,10 @@ protected:
     virtual void update(float* params, const float* grads, Index begin, Index end, std::int64_t t, float lr) = 0;
 
 private:
-    const float* clip(const float* grads, Index n, const std::vector<Range>& ranges,
-                      const std::vector<Range>& variables);
+    void clip(float* grads, Index n, const std::vector<Range>& ranges, const std::vector<Range>& variables) const;
     Index state_size_ = -1;
     std::optional<ScheduleSpec> schedule_;
     OptimizerOptions options_;
-    FloatVec clipped_;
 };
 
 // Keras optimizers. Constructors validate their arguments (InvalidArgument names the field).
