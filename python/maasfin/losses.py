@@ -184,7 +184,8 @@ _BY_NAME.update({c.__name__: c for c in _CLASSES})
 _BY_NAME.update({"bce": BinaryCrossentropy, "cce": CategoricalCrossentropy, "mse": MeanSquaredError,
                  "mae": MeanAbsoluteError, "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
                  "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence, "logcosh": LogCosh,
-                 "huber_loss": Huber})
+                 "huber_loss": Huber, "BCE": BinaryCrossentropy, "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
+                 "MAPE": MeanAbsolutePercentageError, "MSLE": MeanSquaredLogarithmicError, "KLD": KLDivergence})
 
 
 def get(identifier) -> Loss:
