@@ -326,12 +326,12 @@ PYBIND11_MODULE(_core, m) {
                                                 " values for " + std::to_string(N) + " rows");
               py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
               py::array_t<double> per_sample(N);
+              // Keras divides with divide_no_nan: weights summing to zero give a zero loss.
               const double div = loss->divisor(w ? w->data() : nullptr, N);
-              require(div > 0, name + ": the sample weights sum to zero");
               const double total = loss->compute(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
-                                                 grad.mutable_data(), static_cast<float>(1.0 / div),
+                                                 grad.mutable_data(), div > 0 ? static_cast<float>(1.0 / div) : 0.f,
                                                  per_sample.mutable_data());
-              return py::make_tuple(total / div, grad, per_sample);
+              return py::make_tuple(div > 0 ? total / div : 0.0, grad, per_sample);
           },
           py::arg("spec"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
           "(reduced batch loss, its gradient w.r.t. y_pred, unweighted per-sample losses).");

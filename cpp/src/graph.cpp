@@ -97,6 +97,7 @@ const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, I
                             bool training, std::uint64_t seed, bool for_backward) const {
     reserve(ws, N, for_backward);
     ws.rows = N;
+    ws.training = training;
     for (std::size_t i = 0; i < inputs_.size(); ++i) ws.out_ptr[inputs_[i]] = x[i];
     ForwardArgs a;
     a.N = N;
@@ -142,6 +143,7 @@ void Graph::backward(Workspace& ws, const std::vector<const float*>& x, float* d
     a.N = N;
     a.params = params_.data();
     a.grads = grads_.data();
+    a.training = ws.training;
     for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
         const int id = *it;
         const Node& n = nodes_[id];

@@ -53,16 +53,16 @@ private:
         switch (kind_) {
             case Kind::bce: return bce(p, t * (1.0 - s_.label_smoothing) + 0.5 * s_.label_smoothing);
             case Kind::focal: {
+                // Keras smooths the label first and uses it everywhere: p_t = y*p + (1-y)*(1-p).
                 const double y = t * (1.0 - s_.label_smoothing) + 0.5 * s_.label_smoothing;
                 const VD b = bce(p, y);
                 const double prob = s_.from_logits ? sigmoid(p) : p;
                 const double dprob = s_.from_logits ? prob * (1.0 - prob) : 1.0;
-                // Keras uses the raw label here: p_t = t*p + (1-t)*(1-p).
-                const double pt = t * prob + (1.0 - t) * (1.0 - prob);
+                const double pt = y * prob + (1.0 - y) * (1.0 - prob);
                 const double base = std::max(1.0 - pt, 0.0);
                 const double factor = std::pow(base, s_.gamma);
-                const double dfactor = base > 0 ? -s_.gamma * std::pow(base, s_.gamma - 1.0) * (2.0 * t - 1.0) * dprob : 0.0;
-                const double balance = s_.apply_class_balancing ? t * s_.alpha + (1.0 - t) * (1.0 - s_.alpha) : 1.0;
+                const double dfactor = base > 0 ? -s_.gamma * std::pow(base, s_.gamma - 1.0) * (2.0 * y - 1.0) * dprob : 0.0;
+                const double balance = s_.apply_class_balancing ? y * s_.alpha + (1.0 - y) * (1.0 - s_.alpha) : 1.0;
                 return {balance * factor * b.v, balance * (dfactor * b.v + factor * b.d)};
             }
             case Kind::mse: return {e * e, 2.0 * e};

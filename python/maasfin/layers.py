@@ -93,7 +93,7 @@ class Layer:
             self._input_shape_arg = _shape_tuple(input_shape, f"{type(self).__name__} '{self.name}' input_shape")
         elif input_dim is not None:
             self._input_shape_arg = _shape_tuple((input_dim,), f"{type(self).__name__} '{self.name}' input_dim")
-        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.activity_regularizer = _deserialize(activity_regularizer, regularizers, "regularizer")
         self._graph = None  # the core graph once built
         self._node = None
         self._core = None

@@ -56,6 +56,7 @@ LIMITS = {
     METADATA: 4 * _MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
+    "model.weights.h5": 2 * _GiB,      # in Keras .keras files (keras_io.py)
     "user_metadata": 1 * _MiB,         # model.save(..., metadata=...) as JSON
     "compression_ratio": 100,          # uncompressed / compressed, for deflated members ...
     "ratio_floor": 1 * _MiB,           # ... larger than this
@@ -73,6 +74,8 @@ class ModelFileError(ValueError):
 
 
 def _fail(src: str, msg: str) -> ModelFileError:
+    if len(msg) > 1000:  # a hostile file can put megabytes into a name we quote
+        msg = msg[:1000] + " ... (message truncated)"
     return ModelFileError(f"{src}: {msg}")
 
 
@@ -324,7 +327,9 @@ def _construct(cls, config: dict, src: str, where: str, check: bool = True):
             obj = cls(**{k: v for k, v in config.items() if var_kw or k in params})
     except ModelFileError:
         raise
-    except (TypeError, ValueError, OverflowError, KeyError) as e:
+    except RecursionError:
+        raise
+    except Exception as e:  # the class's own validation refused the values
         raise _fail(src, f"{where} ({cls.__name__}) has an invalid config: {e}") from None
     if check:
         _check_round_trip(obj, config, src, where)
@@ -564,6 +569,8 @@ def _read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tup
             raise _fail(src, f"has a duplicate member {name!r}")
         seen.add(name)
         if name not in allowed:
+            if name == "model.weights.h5":
+                raise _fail(src, "is a Keras .keras archive, not a .maas file; load it with load_model('<path>.keras')")
             raise _fail(src, f"has an unexpected member {name!r}; allowed members: {', '.join(allowed)}")
         if info.flag_bits & 0x1:
             raise _fail(src, f"member {name!r} is encrypted")
@@ -917,11 +924,16 @@ def _sequential_from_config(cfg, src: str, weights):
         chain.append((layer, [in_name if i == 0 else built_layers[i - 1].name]))
     if shape is None:
         # Unbuilt: no weights may be stored; bound the size the model would have on 1 feature.
+        if callable(weights):
+            weights = weights([])
         if weights:
             raise _fail(src, "an unbuilt Sequential model (no input_shape) cannot hold weights")
         _check_weights_match(_preflight([(in_name, (1,))], chain, src), None, src)
     else:
-        _check_weights_match(_preflight([(in_name, shape)], chain, src), weights, src)
+        specs = _preflight([(in_name, shape)], chain, src)
+        if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
+            weights = weights(specs)
+        _check_weights_match(specs, weights, src)
 
     def build():
         model = Sequential(name=name)
@@ -986,7 +998,10 @@ def _functional_from_config(cfg, src: str, weights):
     for lname, shape in inputs:
         if math.prod(shape) > LIMITS["elements_per_sample"]:
             raise _fail(src, f"input '{lname}' shape {list(shape)} is too large")
-    _check_weights_match(_preflight(inputs, nodes, src), weights, src)
+    specs = _preflight(inputs, nodes, src)
+    if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
+        weights = weights(specs)
+    _check_weights_match(specs, weights, src)
 
     def build():
         tensors = {n: by_name[n].output for n in input_names}
@@ -1065,7 +1080,7 @@ def _optimizer_from_entry(entry, src: str):
         params = inspect.signature(cls).parameters
         var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         optimizer = cls(**{k: v for k, v in config.items() if var_kw or k in params})
-    except (TypeError, ValueError, OverflowError) as e:
+    except Exception as e:  # the optimizer's own validation refused the values
         raise _fail(src, f"optimizer ({cls.__name__}) has an invalid config: {e}") from None
     _check_round_trip(optimizer, entry["config"], src, "optimizer")
     return optimizer
@@ -1138,23 +1153,28 @@ def _check_schema(schema, model, src: str) -> None:
         model._feature_names = list(names)
 
 
-def _load(data: bytes, src: str, compile: bool, want_state: bool = False):
-    members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
-    meta = _check_metadata(_loads(members[METADATA], src, METADATA), members, src)
-    doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
-    weights, wmeta = _parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
-    _check_weights_meta(wmeta, src, WEIGHTS)
-    build = _architecture(doc["model"], src, weights)
-    model = _with_rng_preserved(build)
-    if model.built:
-        for layer in model.layers:
-            arrays = [weights[f"{layer.name}/{p}"] for p, _, _ in layer._param_specs()]
+def _assign_loaded_weights(model, weights: dict, src: str) -> None:
+    """Writes validated tensors, keyed "<layer>/<weight>", into a freshly built model."""
+    if not model.built:
+        return
+    for layer in model.layers:
+        arrays = [weights[f"{layer.name}/{p}"] for p, _, _ in layer._param_specs()]
+        if arrays:
             try:
                 layer.set_weights(arrays)
             except ValueError as e:
                 raise _fail(src, f"weights are invalid: {e}") from None
+
+
+def _load(data: bytes, src: str, compile: bool):
+    members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
+    _check_metadata(_loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
+    doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+    weights, wmeta = _parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
+    _check_weights_meta(wmeta, src, WEIGHTS)
+    model = _with_rng_preserved(_architecture(doc["model"], src, weights))
+    _assign_loaded_weights(model, weights, src)
     _check_schema(doc["input_schema"], model, src)
-    state = None
     if doc["compile_config"] is not None:
         if compile:
             _compile(model, doc["compile_config"], src)
@@ -1165,7 +1185,7 @@ def _load(data: bytes, src: str, compile: bool, want_state: bool = False):
             raise _fail(src, "holds optimizer state for an unbuilt model")
         state = _optimizer_state(model, members[OPTIMIZER], src)
         model.optimizer.set_state(state, int(model._graph.param_count))
-    return (model, meta) if want_state else model
+    return model
 
 
 def _guard(fn, src: str):
@@ -1188,6 +1208,9 @@ def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: b
         raise ValueError("load_model: custom_objects are not supported; model files may only use maasfin's "
                          "own layers, losses, metrics and optimizers")
     p = os.fspath(filepath)
+    if isinstance(p, str) and p.lower().endswith((".keras", ".h5", ".hdf5")):
+        from maasfin import keras_io
+        return keras_io.load_keras_model(p, compile=compile)
     src = f"model file '{p}'"
     data = _read_file(p, src)
     return _guard(lambda: _load(data, src, compile), src)

@@ -23,7 +23,8 @@ struct Workspace {
     std::vector<FloatVec> grad;   // dL/d(node output)
     std::vector<const float*> out_ptr;  // where each node's output lives this batch
     Index capacity_rows = 0;
-    Index rows = 0;  // N of the last forward pass
+    Index rows = 0;         // N of the last forward pass
+    bool training = false;  // its mode
 };
 
 class Graph {

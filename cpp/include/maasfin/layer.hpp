@@ -58,6 +58,7 @@ struct BackwardArgs {
     Index N = 0;
     const float* params = nullptr;
     float* grads = nullptr;  // gradient arena, same offsets as params; overwritten
+    bool training = false;   // the mode forward ran in
     std::uint64_t seed = 0;
 };
 

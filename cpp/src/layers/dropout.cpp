@@ -36,7 +36,7 @@ void Dropout::forward(const ForwardArgs& a) const {
 void Dropout::backward(const BackwardArgs& a) const {
     if (!a.dx[0]) return;
     const Index n = a.N * d_;
-    if (rate_ == 0.f) {
+    if (!a.training || rate_ == 0.f) {
         for (Index i = 0; i < n; ++i) a.dx[0][i] = a.dy[i];
         return;
     }

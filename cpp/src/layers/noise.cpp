@@ -68,7 +68,7 @@ void NoiseLayer::forward(const ForwardArgs& a) const {
 void NoiseLayer::backward(const BackwardArgs& a) const {
     if (!a.dx[0]) return;
     const Index n = a.N * d_;
-    if (kind_ == Kind::gaussian_noise || amount_ == 0.0) {
+    if (!a.training || kind_ == Kind::gaussian_noise || amount_ == 0.0) {
         for (Index i = 0; i < n; ++i) a.dx[0][i] = a.dy[i];
         return;
     }

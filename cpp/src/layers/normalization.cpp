@@ -108,7 +108,7 @@ void BatchNormalization::backward(const BackwardArgs& a) const {
     for (Index c = 0; c < C; ++c) {
         const double g = gamma ? gamma[c] : 1.0;
         const double inv_std = 1.0 / std::sqrt(double(var[c]) + epsilon_);
-        if (frozen_) {  // statistics are constants
+        if (frozen_ || !a.training) {  // moving statistics: constants
             for (Index r = 0; r < R; ++r) a.dx[0][r * C + c] = static_cast<float>(a.dy[r * C + c] * g * inv_std);
             continue;
         }
