@@ -9,6 +9,7 @@
 #include <map>
 #include <tuple>
 
+#include "common.hpp"
 #include "maasfin/graph.hpp"
 #include "maasfin/kernels.hpp"
 #include "maasfin/layers/activation.hpp"
@@ -22,39 +23,9 @@
 
 namespace py = pybind11;
 using namespace maasfin;
+using namespace maasfin::bindings;
 
 namespace {
-using FArray = py::array_t<float, py::array::c_style>;
-using IArray = py::array_t<std::int64_t, py::array::c_style>;
-
-// Argument checks that keep the raw-pointer core memory-safe when called from Python directly.
-void require(bool ok, const std::string& msg) {
-    if (!ok) throw InvalidArgument(msg);
-}
-
-std::string dims(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-void check_inputs(const Graph& g, const std::vector<FArray>& x, Index N) {
-    require(static_cast<int>(x.size()) == g.num_inputs(),
-            "expected " + std::to_string(g.num_inputs()) + " input arrays, got " + std::to_string(x.size()));
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        const Shape& s = g.input_shape(static_cast<int>(i));
-        require(x[i].ndim() >= 1 && x[i].shape(0) == N && x[i].size() == N * numel(s),
-                "input " + std::to_string(i) + " has shape " + dims(x[i]) + ", expected " + std::to_string(N) +
-                    " rows of shape " + shape_str(s));
-    }
-}
-
-std::vector<const float*> pointers(const std::vector<FArray>& xs) {
-    std::vector<const float*> p;
-    for (const auto& a : xs) p.push_back(a.data());
-    return p;
-}
-
 Batches batches(const Graph& g, const Loss& loss, const std::vector<FArray>& x, const FArray& y,
                 const std::optional<FArray>& w, const std::optional<IArray>& order, Index batch_size) {
     require(y.ndim() >= 1, "y must have a batch dimension");
@@ -105,6 +76,7 @@ py::array_t<float> arena_view(py::object graph, float* data, Index n) {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "maasfin C++ core";
+    bind_explain(m);
 
     m.def("first_nonfinite", [](const FArray& a) { return first_nonfinite(a.data(), a.size()); },
           "Flat index of the first NaN/inf, or -1.");
