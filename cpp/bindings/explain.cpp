@@ -1,8 +1,68 @@
-// Bindings of the explanation entry points (filled in with the explain module).
+// Bindings of the explanation entry points: argument checks and GIL release only.
+#include "maasfin/explain.hpp"
+
+#include <pybind11/stl.h>
+
 #include "common.hpp"
 
 namespace maasfin::bindings {
 
-void bind_explain(py::module_&) {}
+void bind_explain(py::module_& m) {
+    m.def(
+        "input_gradients",
+        [](const Graph& g, const std::vector<FArray>& x, const FArray& d_out) {
+            require(g.built(), "the model is not built");
+            const Index N = x.empty() || x[0].ndim() == 0 ? 0 : x[0].shape(0);
+            check_inputs(g, x, N);
+            require(d_out.size() == N * numel(g.output_shape()),
+                    "d_out has shape " + dims(d_out) + ", expected " + std::to_string(N) + " rows of " +
+                        std::to_string(numel(g.output_shape())) + " output(s)");
+            std::vector<py::array_t<float>> out;
+            std::vector<float*> dx;
+            for (int i = 0; i < g.num_inputs(); ++i) {
+                std::vector<py::ssize_t> shape{N};
+                for (Index d : g.input_shape(i)) shape.push_back(d);
+                out.emplace_back(shape);
+                dx.push_back(out.back().mutable_data());
+            }
+            auto ptrs = pointers(x);
+            {
+                py::gil_scoped_release nogil;
+                g.input_gradients(ptrs, N, d_out.data(), dx);
+            }
+            return out;
+        },
+        py::arg("graph"), py::arg("x"), py::arg("d_out"),
+        "Gradients of sum(d_out * output) w.r.t. each input, in inference mode.");
+    m.def(
+        "integrated_gradients",
+        [](const Graph& g, const FArray& x, const FArray& baseline, Index output, Index steps) {
+            require(g.built(), "the model is not built");
+            require(g.num_inputs() == 1, "integrated gradients need a model with one input");
+            require(x.ndim() >= 1, "x must have a batch dimension");
+            const Index N = x.shape(0), F = numel(g.input_shape(0));
+            check_inputs(g, {x}, N);
+            require(baseline.ndim() >= 1 && baseline.size() % std::max<Index>(F, 1) == 0,
+                    "baseline has shape " + dims(baseline) + ", expected rows of " + std::to_string(F) + " values");
+            const Index B = baseline.size() / F;
+            require(B == 1 || B == N, "baseline must have 1 row or " + std::to_string(N) + " rows, got " +
+                                          std::to_string(B));
+            require(steps >= 1 && steps <= 4096, "steps must be in [1, 4096]");
+            py::array_t<float> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+            float* dst = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                integrated_gradients(g, x.data(), baseline.data(), B, N, output, steps, dst);
+            }
+            return out;
+        },
+        py::arg("graph"), py::arg("x"), py::arg("baseline"), py::arg("output"), py::arg("steps"),
+        "Integrated-gradients attributions (N x features) of one output column.");
+    m.def("gauss_legendre", [](Index m) {
+        std::vector<double> t, w;
+        gauss_legendre(m, t, w);
+        return py::make_tuple(t, w);
+    });
+}
 
 }  // namespace maasfin::bindings

@@ -87,7 +87,7 @@ void Graph::reserve(Workspace& ws, Index N, bool for_backward) const {
             if (ws.saved[id].size() < ss) ws.saved[id].resize(ss);
             for (int i : n.inputs) {
                 const std::size_t gs = static_cast<std::size_t>(N * numel(nodes_[i].shape));
-                if (nodes_[i].layer && ws.grad[i].size() < gs) ws.grad[i].resize(gs);
+                if (ws.grad[i].size() < gs) ws.grad[i].resize(gs);
             }
         }
     }
@@ -134,15 +134,39 @@ double Graph::activity_penalty(const Workspace& ws) const {
     return total;
 }
 
-void Graph::backward(Workspace& ws, const std::vector<const float*>& x, float* d_out, Index N,
+void Graph::backward(Workspace& ws, const std::vector<const float*>&, float* d_out, Index N,
                      std::uint64_t seed) {
-    (void)x;
+    backward_impl(ws, d_out, N, seed, grads_.data(), false, true);
+}
+
+void Graph::input_gradients(const std::vector<const float*>& x, Index N, const float* d_out,
+                            const std::vector<float*>& dx) const {
+    if (!built_) throw InvalidArgument("the model is not built");
+    if (x.size() != inputs_.size() || dx.size() != inputs_.size())
+        throw InvalidArgument("input_gradients: expected " + std::to_string(inputs_.size()) + " inputs");
+    auto ws = acquire();
+    forward(*ws, x, N, false, 0, true);
+    const Index out_n = N * numel(output_shape());
+    ws->d_out.assign(d_out, d_out + out_n);
+    if (static_cast<Index>(ws->param_scratch.size()) < param_count())
+        ws->param_scratch.resize(static_cast<std::size_t>(param_count()));
+    backward_impl(*ws, ws->d_out.data(), N, 0, ws->param_scratch.data(), true, false);
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+        const Index n = N * numel(nodes_[inputs_[i]].shape);
+        const float* g = ws->grad[inputs_[i]].data();
+        std::copy(g, g + n, dx[i]);
+    }
+    release(std::move(ws));
+}
+
+void Graph::backward_impl(Workspace& ws, float* d_out, Index N, std::uint64_t seed, float* param_grads,
+                          bool inputs, bool activity) const {
     std::vector<char> written(nodes_.size(), 0);
     thread_local std::vector<FloatVec> scratch;
     BackwardArgs a;
     a.N = N;
     a.params = params_.data();
-    a.grads = grads_.data();
+    a.grads = param_grads;
     a.training = ws.training;
     for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
         const int id = *it;
@@ -152,7 +176,7 @@ void Graph::backward(Workspace& ws, const std::vector<const float*>& x, float* d
         for (int i : n.inputs) a.x.push_back(ws.out_ptr[i]);
         a.y = ws.out_ptr[id];
         float* dy = id == output_ ? d_out : ws.grad[id].data();
-        if (n.activity_l1 > 0 || n.activity_l2 > 0)
+        if (activity && (n.activity_l1 > 0 || n.activity_l2 > 0))
             add_activity_grad(n.activity_l1, n.activity_l2, ws.out_ptr[id], dy, N * numel(n.shape));
         a.dy = dy;
         a.saved = ws.saved[id].data();
@@ -161,8 +185,8 @@ void Graph::backward(Workspace& ws, const std::vector<const float*>& x, float* d
         std::vector<int> accumulate;
         for (std::size_t j = 0; j < n.inputs.size(); ++j) {
             const int i = n.inputs[j];
-            if (!nodes_[i].layer) {
-                a.dx.push_back(nullptr);  // model inputs need no gradient
+            if (!nodes_[i].layer && !inputs) {
+                a.dx.push_back(nullptr);  // model inputs need no gradient for training
             } else if (!written[i]) {
                 a.dx.push_back(ws.grad[i].data());
                 written[i] = 1;

@@ -22,6 +22,8 @@ struct Workspace {
     std::vector<FloatVec> saved;  // per-node scratch from forward to backward
     std::vector<FloatVec> grad;   // dL/d(node output)
     std::vector<const float*> out_ptr;  // where each node's output lives this batch
+    FloatVec param_scratch;             // parameter gradients nobody asked for (input_gradients)
+    FloatVec d_out;                     // a writable copy of dL/d(output)
     Index capacity_rows = 0;
     Index rows = 0;         // N of the last forward pass
     bool training = false;  // its mode
@@ -71,6 +73,12 @@ public:
     void backward(Workspace& ws, const std::vector<const float*>& x, float* d_out, Index N,
                   std::uint64_t seed);
 
+    // Gradients of sum_{i,k} d_out[i,k] * out[i,k] w.r.t. every input, in inference mode.
+    // d_out: N x numel(output shape); dx: one N x numel(input shape) buffer per input.
+    // Const and thread-safe: uses its own workspace and parameter-gradient scratch.
+    void input_gradients(const std::vector<const float*>& x, Index N, const float* d_out,
+                         const std::vector<float*>& dx) const;
+
 private:
     struct Node {
         std::shared_ptr<Layer> layer;  // null for an input
@@ -83,6 +91,10 @@ private:
         double activity_l1 = 0.0, activity_l2 = 0.0;
     };
     void reserve(Workspace& ws, Index N, bool for_backward) const;
+    // Backward core: parameter gradients go to `param_grads`; with `inputs`, model inputs get
+    // gradients in ws.grad too; `activity` adds activity-regularizer gradients.
+    void backward_impl(Workspace& ws, float* d_out, Index N, std::uint64_t seed, float* param_grads,
+                       bool inputs, bool activity) const;
     std::unique_ptr<Workspace> acquire() const;
     void release(std::unique_ptr<Workspace> ws) const;
 
