@@ -176,6 +176,29 @@ class Model(TrainingMixin):
         self._require_built("parameters")
         return sum(layer.count_params() for layer in self.layers)
 
+    # -- explanations (see explain.py) ---------------------------------------------------------
+    def explain(self, x, method="integrated_gradients", baseline=None, steps=64, output=0):
+        """Per-feature signed contributions to the prediction (integrated gradients; they sum to
+        f(x) - f(baseline) per row). The default baseline is the training mean recorded at fit."""
+        from maasfin import explain
+        return explain.explain(self, x, method=method, baseline=baseline, steps=steps, output=output)
+
+    def set_reason_codes(self, codes: dict) -> None:
+        """feature -> (code, text); saved with the model and used by `reasons`."""
+        from maasfin import explain
+        explain.set_reason_codes(self, codes)
+
+    def reasons(self, x, top_k=4, direction="adverse", adverse="high", baseline=None, steps=64, output=0):
+        """Per row, the top-k features pushing the score toward the adverse outcome, with codes."""
+        from maasfin import explain
+        return explain.reasons(self, x, top_k=top_k, direction=direction, adverse=adverse, baseline=baseline,
+                               steps=steps, output=output)
+
+    def drift(self, x_current):
+        """Population Stability Index per feature and for the score against the fit-time reference."""
+        from maasfin import explain
+        return explain.drift(self, x_current)
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None) -> None:
         print_fn = print_fn or print

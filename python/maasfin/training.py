@@ -320,6 +320,9 @@ class TrainingMixin:
             if self.stop_training:
                 break
         cb.on_train_end(logs)
+        if len(xs) == 1:  # what explanations and drift reports compare against
+            from maasfin import explain
+            explain.record_reference(self, xs[0])
         return self.history
 
     # -- evaluate / predict ------------------------------------------------------------------
