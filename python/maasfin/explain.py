@@ -31,10 +31,11 @@ def record_reference(model, x: np.ndarray) -> None:
     of every feature and of the score."""
     flat = x.reshape(x.shape[0], -1)
     model._explain_baseline = flat.mean(axis=0, dtype=np.float64).astype(np.float32).tolist()
-    score = model._graph.predict([x], 4096)
+    score = model._graph.predict([x], 4096).reshape(x.shape[0], -1)[:, 0]
     model._drift_reference = {
         "features": [monitoring.reference_bins(flat[:, j]) for j in range(flat.shape[1])],
-        "score": monitoring.reference_bins(score.reshape(score.shape[0], -1)[:, 0]),
+        # A model whose training diverged scores NaN: it gets no score reference.
+        "score": monitoring.reference_bins(score) if np.isfinite(score).any() else None,
     }
 
 
@@ -143,6 +144,8 @@ def drift(model, x_current):
     names = _feature_names(model, x2.shape[1])
     rows = [(names[j], monitoring.psi_from_reference(ref["features"][j], x2[:, j])) for j in range(x2.shape[1])]
     score = model._graph.predict([x2.reshape((-1,) + tuple(model._input_shapes[0]))], 4096)
-    rows.append(("score", monitoring.psi_from_reference(ref["score"], score.reshape(score.shape[0], -1)[:, 0])))
+    score = score.reshape(score.shape[0], -1)[:, 0]
+    usable = ref["score"] is not None and np.isfinite(score).any()
+    rows.append(("score", monitoring.psi_from_reference(ref["score"], score) if usable else float("nan")))
     return pd.DataFrame({"feature": [r[0] for r in rows], "psi": [r[1] for r in rows],
                          "band": [monitoring.band(r[1]) for r in rows]})
