@@ -123,3 +123,19 @@ def test_explain_rejects_bad_arguments(frame):
         m.explain(df.head(2), baseline=np.zeros(5, np.float32))
     with pytest.raises(ValueError, match="missing column"):
         m.explain(df.head(2)[["income", "age"]])
+
+
+def test_adaptive_integration_makes_relu_attributions_complete(frame):
+    """ReLU gradients jump along the path: fixed points leave an error, the adaptive rule not."""
+    df, y = frame
+    mf.utils.set_random_seed(4)
+    m = mf.Sequential([Dense(32, activation="relu", input_dim=3), Dense(32, activation="relu"),
+                       Dense(1, activation="sigmoid")])
+    m.compile(optimizer=mf.optimizers.Adam(0.02), loss="binary_crossentropy")
+    m.fit(df, y, epochs=5, verbose=0)
+    rows = df.head(50)
+    delta = m.predict(rows).ravel() - m.predict(np.asarray([m._explain_baseline], np.float32)).ravel()
+    adaptive = m.explain(rows, tolerance=1e-6).sum(axis=1).to_numpy()
+    np.testing.assert_allclose(adaptive, delta, atol=1e-4)
+    fixed = m.explain(rows, steps=8).sum(axis=1).to_numpy()
+    assert np.abs(fixed - delta).max() > np.abs(adaptive - delta).max()

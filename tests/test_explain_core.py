@@ -101,9 +101,10 @@ def test_integrated_gradients_deterministic_and_thread_safe(x):
     lambda g, x: _core.integrated_gradients(g, x, np.zeros((3, 4), np.float32), 0, 8),
     lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 5, 8),
     lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 0, 0),
+    lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 0, 8, -1.0),
     lambda g, x: _core.integrated_gradients(g, x[:, :3].copy(), np.zeros((1, 3), np.float32), 0, 8),
     lambda g, x: _core.input_gradients(g, [x], np.ones((7, 3), np.float32)),
-], ids=["baseline_rows", "output_index", "steps", "features", "d_out_shape"])
+], ids=["baseline_rows", "output_index", "steps", "tolerance", "features", "d_out_shape"])
 def test_bad_arguments_raise_value_error(x, call):
     m = _mlp()
     with pytest.raises(ValueError):

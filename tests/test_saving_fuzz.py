@@ -5,6 +5,7 @@ The mutators take a `chooser` so that the same code runs under hypothesis (which
 failures) and, for longer, in a plain random loop in a subprocess (where a native crash shows as
 a signal instead of killing pytest).
 """
+import copy
 import functools
 import hashlib
 import io
@@ -86,7 +87,7 @@ INTERESTING = [0, 1, -1, 2, 3, 7, 2**31 - 1, 2**31, 2**63 - 1, 2**64, -2**63, 10
 def random_json(c, depth=0):
     kind = c.int(0, 9 if depth < 3 else 6)
     if kind <= 6:
-        return choice(c, INTERESTING)
+        return copy.deepcopy(choice(c, INTERESTING))  # a copy: mutations must not alter the table
     if kind == 7:
         return c.int(-2**64, 2**64)
     if kind == 8:

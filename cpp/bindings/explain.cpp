@@ -36,7 +36,7 @@ void bind_explain(py::module_& m) {
         "Gradients of sum(d_out * output) w.r.t. each input, in inference mode.");
     m.def(
         "integrated_gradients",
-        [](const Graph& g, const FArray& x, const FArray& baseline, Index output, Index steps) {
+        [](const Graph& g, const FArray& x, const FArray& baseline, Index output, Index steps, double tolerance) {
             require(g.built(), "the model is not built");
             require(g.num_inputs() == 1, "integrated gradients need a model with one input");
             require(x.ndim() >= 1, "x must have a batch dimension");
@@ -48,19 +48,20 @@ void bind_explain(py::module_& m) {
             require(B == 1 || B == N, "baseline must have 1 row or " + std::to_string(N) + " rows, got " +
                                           std::to_string(B));
             require(steps >= 1 && steps <= 4096, "steps must be in [1, 4096]");
+            require(tolerance >= 0 && tolerance < 1, "tolerance must be 0 (fixed Gauss-Legendre) or in (0, 1)");
             py::array_t<float> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
             float* dst = out.mutable_data();
             {
                 py::gil_scoped_release nogil;
-                integrated_gradients(g, x.data(), baseline.data(), B, N, output, steps, dst);
+                integrated_gradients(g, x.data(), baseline.data(), B, N, output, steps, tolerance, dst);
             }
             return out;
         },
         py::arg("graph"), py::arg("x"), py::arg("baseline"), py::arg("output"), py::arg("steps"),
-        "Integrated-gradients attributions (N x features) of one output column.");
-    m.def("gauss_legendre", [](Index m) {
+        py::arg("tolerance") = 0.0, "Integrated-gradients attributions (N x features) of one output column.");
+    m.def("gauss_legendre", [](Index n) {
         std::vector<double> t, w;
-        gauss_legendre(m, t, w);
+        gauss_legendre(n, t, w);
         return py::make_tuple(t, w);
     });
 }

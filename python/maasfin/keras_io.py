@@ -9,17 +9,15 @@ optimizer state is not imported: `fit` on the loaded model starts a fresh optimi
 The same rules as for `.maas` files apply: nothing from the file is executed or imported (class
 names are looked up in maasfin's allowlists, `"module"` fields are ignored), every field is
 validated, and the translated architecture goes through the same checks (saving.py) before any
-tensor is read. HDF5 is read with h5py (`pip install 'maasfin[keras]'`), following hard links only
-(no soft, external or virtual data), float32 datasets of exactly the expected shapes.
-One caveat: the HDF5 container itself is parsed by the HDF5 C library, which is not hardened
-against hostile files the way the .maas reader is; load Keras files you trust, and exchange
-models with others as `.maas` files.
+tensor is used. HDF5 is read with h5py (`pip install 'maasfin[keras]'`) in a separate, resource-
+limited process (see `_CHILD`), because the HDF5 C library is not hardened against hostile files:
+a file that crashes it crashes only that process and is reported as a ModelFileError. Only hard
+links are followed (no soft, external or virtual data) and only float32 datasets are used, each of
+exactly the shape the architecture needs.
 """
 from __future__ import annotations
 
 import inspect
-import io
-import json
 import re
 import zlib
 
@@ -33,14 +31,6 @@ __all__ = ["load_keras_model"]
 
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 _SKIP = {"module", "registered_name", "build_config", "compile_config", "shared_object_id"}
-
-
-def _h5py():
-    try:
-        import h5py
-    except ImportError:  # pragma: no cover - h5py is in the [test] and [keras] extras
-        raise ImportError("loading Keras .keras/.h5 files needs h5py: pip install 'maasfin[keras]'") from None
-    return h5py
 
 
 def _keras_snake(name: str) -> str:
@@ -169,15 +159,19 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None):
         raise _fail(src, f"{where} cannot be built in maasfin: {e}") from None
 
 
+def _get(d, key):
+    return d.get(key) if isinstance(d, dict) else None
+
+
 def _rank(entry) -> int | None:
-    shape = (entry.get("build_config") or {}).get("input_shape") if isinstance(entry, dict) else None
+    shape = _get(_get(entry, "build_config"), "input_shape")
     return len(shape) if isinstance(shape, list) and shape and not isinstance(shape[0], list) else None
 
 
 def _history_name(t, src: str, where: str) -> str:
     """The layer name of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, 0, {}] entry)."""
     if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
-        hist = (t.get("config") or {}).get("keras_history")
+        hist = _get(t.get("config"), "keras_history")
     else:
         hist = t
     if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0 and hist[2] == 0):
@@ -251,38 +245,149 @@ def _translate(model_cfg, src: str) -> dict:
     raise _fail(src, f"Keras model class {kind!r} is not supported (Sequential and functional models are)")
 
 
-# -- HDF5 ------------------------------------------------------------------------------------------
-def _child(group, name: str, src: str, where: str):
-    """group[name], following a hard link only (an external or soft link could reach other files)."""
-    h5py = _h5py()
-    link = group.get(name, getlink=True)
-    if link is None:
-        raise _fail(src, f"{where}: '{name}' is missing")
-    if not isinstance(link, h5py.HardLink):
-        raise _fail(src, f"{where}: '{name}' is a {type(link).__name__}; only plain HDF5 objects are read")
-    return group[name]
+# -- HDF5, parsed in a child process -------------------------------------------------------------
+# The HDF5 C library is not hardened against hostile files (a few flipped bits can crash it), so
+# HDF5 is never parsed in this process. A child (`python -I`, memory and CPU limits, a timeout)
+# walks the file, following hard links only, and sends back every float32 dataset under the
+# requested groups as safetensors, with an index of groups, the attributes maasfin needs, refused
+# links and skipped datasets. A crash of the child is a ModelFileError here, not a dead server.
+_CHILD = r"""
+import io, json, sys
+def fail(code, msg):
+    sys.stderr.write(msg[:2000]); sys.stderr.flush(); sys.exit(code)
+mem, seconds, cap = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+prefixes = [p for p in sys.argv[4].split(",") if p]
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+except Exception:
+    pass
+try:
+    import h5py, numpy as np, safetensors.numpy
+except ImportError as e:
+    fail(2, "MAASFIN-IMPORT " + str(e))
+WANT = ("model_config", "training_config", "keras_version", "backend", "weight_names", "layer_names", "name")
+def value(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.ndarray) and (v.dtype.kind in "OSU" or v.size == 0):
+        return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in v.reshape(-1).tolist()]
+    return None
+index = {"groups": {}, "links": {}, "skipped": {}}
+tensors, state = {}, {"objects": 0, "bytes": 0}
+def walk(group, path, depth):
+    if depth > 32:
+        fail(3, "groups are nested more than 32 levels deep")
+    children = []
+    for name in group:
+        state["objects"] += 1
+        if state["objects"] > 100000:
+            fail(3, "holds more than 100000 objects")
+        child = name if not path else path + "/" + name
+        children.append(name)
+        if not path and prefixes and name not in prefixes:
+            continue
+        link = group.get(name, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            index["links"][child] = type(link).__name__
+            continue
+        obj = group[name]
+        if isinstance(obj, h5py.Group):
+            walk(obj, child, depth + 1)
+        elif isinstance(obj, h5py.Dataset):
+            if obj.is_virtual or obj.external:
+                index["skipped"][child] = "refers to data outside the file"
+            elif obj.dtype != np.float32:
+                index["skipped"][child] = "has dtype %s; only float32 is read" % obj.dtype
+            else:
+                state["bytes"] += 4 * int(np.prod(obj.shape, dtype=np.int64))
+                if state["bytes"] > cap:
+                    fail(3, "float32 datasets hold more than the limit of %d bytes" % cap)
+                tensors[child] = np.ascontiguousarray(obj[()], dtype=np.float32).reshape(obj.shape)
+    attrs = {}
+    for k in WANT:
+        if k in group.attrs:
+            v = value(group.attrs[k])
+            if v is not None:
+                attrs[k] = v
+    index["groups"][path] = {"children": children, "attrs": attrs}
+try:
+    f = h5py.File(io.BytesIO(sys.stdin.buffer.read()), "r")
+except Exception as e:
+    fail(3, "is not a readable HDF5 file (%s)" % e)
+try:
+    walk(f, "", 0)
+except Exception as e:
+    fail(3, "could not be read as HDF5 (%s: %s)" % (type(e).__name__, e))
+sys.stdout.buffer.write(safetensors.numpy.save(tensors, metadata={"index": json.dumps(index)}))
+"""
 
 
-def _path(root, path: str, src: str):
-    node = root
-    for part in [p for p in path.split("/") if p]:
-        if not isinstance(node, _h5py().Group):
-            raise _fail(src, f"'{path}' does not lead to a group")
-        node = _child(node, part, src, f"'{path}'")
-    return node
+def _extract_h5(data: bytes, src: str, what: str, prefixes: tuple[str, ...]):
+    """(tensors by HDF5 path, index) of an HDF5 blob, read by the sandboxed child."""
+    import subprocess
+    import sys
+    cap = saving.LIMITS["model.weights.h5"]
+    seconds = int(saving.LIMITS["hdf5_seconds"])
+    mem = int(saving.LIMITS["hdf5_memory"]) + 3 * len(data)
+    env = {k: v for k, v in __import__("os").environ.items() if k in ("PATH", "LD_LIBRARY_PATH", "HOME", "LANG")}
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, str(mem), str(seconds), str(cap), ",".join(prefixes)],
+                              input=data, capture_output=True, timeout=2 * seconds + 10, env=env)
+    except subprocess.TimeoutExpired:
+        raise _fail(src, f"{what}: the HDF5 reader did not finish within {2 * seconds + 10} s") from None
+    err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode < 0:
+        raise _fail(src, f"{what}: the HDF5 reader crashed on this file (signal {-proc.returncode}); "
+                         "the file is corrupt or hostile")
+    if proc.returncode == 2 and err.startswith("MAASFIN-IMPORT"):
+        raise ImportError("loading Keras .keras/.h5 files needs h5py: pip install 'maasfin[keras]'")
+    if proc.returncode == 3:
+        raise _fail(src, f"{what} {err}")
+    if proc.returncode != 0:
+        raise _fail(src, f"{what}: the HDF5 reader failed (exit status {proc.returncode}): {err[-300:]}")
+    tensors, meta = saving._parse_safetensors(proc.stdout, src, f"{what} (as read)", 1_000_000)
+    index = saving._loads(meta.get("index", "").encode("utf-8"), src, f"{what} index")
+    saving._obj(index, src, f"{what} index", ("groups", "links", "skipped"))
+    return tensors, index
 
 
-def _read_dataset(dset, shape: tuple, src: str, where: str) -> np.ndarray:
-    h5py = _h5py()
-    if not isinstance(dset, h5py.Dataset):
-        raise _fail(src, f"{where} is not a dataset")
-    if dset.is_virtual or dset.external:
-        raise _fail(src, f"{where} refers to data outside the file")
-    if dset.dtype != np.dtype("float32"):
-        raise _fail(src, f"{where} has dtype {dset.dtype}; only float32 is read")
-    if tuple(dset.shape) != tuple(shape):
-        raise _fail(src, f"{where} has shape {tuple(dset.shape)}, the architecture needs {tuple(shape)}")
-    return np.ascontiguousarray(dset[()], dtype=np.float32)
+class _H5:
+    """The extracted view of an HDF5 file: groups with children and attributes, float32 tensors."""
+
+    def __init__(self, tensors: dict, index: dict, src: str, what: str):
+        self.tensors, self.index, self.src, self.what = tensors, index, src, what
+
+    def group(self, path: str) -> dict:
+        g = self.index["groups"].get(path)
+        if not isinstance(g, dict):
+            self._missing(path)
+        return g
+
+    def attrs(self, path: str) -> dict:
+        a = self.group(path).get("attrs")
+        return a if isinstance(a, dict) else {}
+
+    def dataset(self, path: str, shape: tuple) -> np.ndarray:
+        a = self.tensors.get(path)
+        if a is None:
+            self._missing(path)
+        if tuple(a.shape) != tuple(shape):
+            raise _fail(self.src, f"{self.what} {path} has shape {tuple(a.shape)}, the architecture needs "
+                                  f"{tuple(shape)}")
+        return a
+
+    def _missing(self, path: str):
+        if path in self.index["links"]:
+            raise _fail(self.src, f"{self.what} {path} is a {self.index['links'][path]}; only plain HDF5 objects "
+                                  "are read")
+        if path in self.index["skipped"]:
+            raise _fail(self.src, f"{self.what} {path} {self.index['skipped'][path]}")
+        raise _fail(self.src, f"{self.what} has no {path}")
 
 
 def _group_specs(specs) -> dict[str, list]:
@@ -307,40 +412,34 @@ def _keras_paths(model_cfg) -> dict[str, str]:
     return paths
 
 
-def _weights_from_keras_h5(h5, paths: dict[str, str], src: str):
+def _weights_from_keras_h5(h5: _H5, paths: dict[str, str], src: str):
     def resolve(specs) -> dict:
         out = {}
         for lname, items in _group_specs(specs).items():
             if lname not in paths:
                 raise _fail(src, f"layer '{lname}' has no weights in model.weights.h5")
-            group = _path(h5, f"{paths[lname]}/vars", src)
-            stored = sorted(k for k in group.keys())
+            vars_path = f"{paths[lname]}/vars"
+            stored = sorted(str(c) for c in h5.group(vars_path).get("children", []))
             if stored != sorted(str(i) for i in range(len(items))):
-                raise _fail(src, f"model.weights.h5 {paths[lname]}/vars holds {stored}, layer '{lname}' has "
+                raise _fail(src, f"model.weights.h5 {vars_path} holds {stored}, layer '{lname}' has "
                                  f"{len(items)} weights")
             for i, (key, shape) in enumerate(items):
-                out[key] = _read_dataset(_child(group, str(i), src, paths[lname]), shape, src,
-                                         f"model.weights.h5 {paths[lname]}/vars/{i}")
+                out[key] = h5.dataset(f"{vars_path}/{i}", shape)
         return out
     return resolve
 
 
-def _str_list(value) -> list[str]:
-    items = list(value) if isinstance(value, (list, np.ndarray)) else []
-    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in items]
-
-
-def _weights_from_legacy_h5(h5, src: str):
+def _weights_from_legacy_h5(h5: _H5, src: str):
     def resolve(specs) -> dict:
-        root = _path(h5, "model_weights", src)
         out = {}
         for lname, items in _group_specs(specs).items():
-            group = _path(root, lname, src)
-            names = _str_list(group.attrs.get("weight_names", []))
-            if len(names) != len(items) or not all(isinstance(n, str) for n in names):
-                raise _fail(src, f"model_weights/{lname} lists {len(names)} weights, the layer has {len(items)}")
+            names = h5.attrs(f"model_weights/{lname}").get("weight_names", [])
+            if not isinstance(names, list) or len(names) != len(items) or \
+                    not all(isinstance(n, str) and ".." not in n.split("/") for n in names):
+                raise _fail(src, f"model_weights/{lname} lists {len(names) if isinstance(names, list) else '?'} "
+                                 f"weights, the layer has {len(items)}")
             for (key, shape), wname in zip(items, names):
-                out[key] = _read_dataset(_path(group, wname, src), shape, src, f"model_weights/{lname}/{wname}")
+                out[key] = h5.dataset(f"model_weights/{lname}/{wname}".replace("//", "/"), shape)
         return out
     return resolve
 
@@ -412,7 +511,6 @@ def _build(model_cfg, weights_resolver, src: str):
 
 
 def _load_keras_zip(data: bytes, src: str, compile: bool):
-    h5py = _h5py()
     members = saving._read_archive(data, src, KERAS_MEMBERS, ("config.json", "model.weights.h5"))
     if "metadata.json" in members:
         meta = saving._loads(members["metadata.json"], src, "metadata.json")
@@ -422,46 +520,40 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
     cfg = saving._loads(members["config.json"], src, "config.json")
     if not isinstance(cfg, dict):
         raise _fail(src, "config.json must be an object")
-    try:
-        h5 = h5py.File(io.BytesIO(members["model.weights.h5"]), "r")
-    except Exception as e:
-        raise _fail(src, f"model.weights.h5 is not a readable HDF5 file ({e})") from None
-    with h5:
-        translated = _translate(cfg, src)  # validates the layer list before paths are computed
-        model = _build(cfg, _weights_from_keras_h5(h5, _keras_paths(
-            {"class_name": translated["class_name"], "config": cfg["config"]}), src), src)
+    translated = _translate(cfg, src)  # validates the layer list before anything else is read
+    h5 = _H5(*_extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",)), src, "model.weights.h5")
+    paths = _keras_paths({"class_name": translated["class_name"], "config": cfg["config"]})
+    model = _build(cfg, _weights_from_keras_h5(h5, paths, src), src)
     if compile and cfg.get("compile_config") is not None:
         _compile(model, cfg["compile_config"], src)
     return model
 
 
+def _utf8(text, src: str, what: str) -> bytes:
+    if not isinstance(text, str) or len(text) > saving.LIMITS["config.json"]:
+        raise _fail(src, f"{what} must be a JSON string of at most {saving.LIMITS['config.json']} characters")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(src, f"{what} is not UTF-8 text") from None
+
+
 def _load_legacy_h5(data: bytes, src: str, compile: bool):
-    h5py = _h5py()
     if data[:8] != b"\x89HDF\r\n\x1a\n":
         raise _fail(src, "is not an HDF5 file")
-    try:
-        h5 = h5py.File(io.BytesIO(data), "r")
-    except Exception as e:
-        raise _fail(src, f"is not a readable HDF5 file ({e})") from None
-    with h5:
-        raw = h5.attrs.get("model_config")
-        if raw is None:
-            raise _fail(src, "has no model_config: it holds weights only (use model.load_weights in Keras)")
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8", "replace")
-        if not isinstance(raw, str) or len(raw) > saving.LIMITS["config.json"]:
-            raise _fail(src, "model_config must be a JSON string")
-        cfg = saving._loads(raw.encode("utf-8"), src, "model_config")
-        version = h5.attrs.get("keras_version")
-        version = version.decode() if isinstance(version, bytes) else version
-        if not (isinstance(version, str) and version.startswith("3.")):
-            raise _fail(src, f"was written by Keras {version!r}; maasfin reads files written by Keras 3")
-        model = _build(cfg, _weights_from_legacy_h5(h5, src), src)
-        training = h5.attrs.get("training_config")
-        if compile and training is not None:
-            if isinstance(training, bytes):
-                training = training.decode("utf-8", "replace")
-            _compile(model, saving._loads(str(training).encode("utf-8"), src, "training_config"), src)
+    h5 = _H5(*_extract_h5(data, src, "HDF5 file", ("model_weights",)), src, "HDF5 file")
+    root = h5.attrs("")
+    raw = root.get("model_config")
+    if raw is None:
+        raise _fail(src, "has no model_config: it holds weights only (use model.load_weights in Keras)")
+    version = root.get("keras_version")
+    if not (isinstance(version, str) and version.startswith("3.")):
+        raise _fail(src, f"was written by Keras {version!r}; maasfin reads files written by Keras 3")
+    cfg = saving._loads(_utf8(raw, src, "model_config"), src, "model_config")
+    model = _build(cfg, _weights_from_legacy_h5(h5, src), src)
+    training = root.get("training_config")
+    if compile and training is not None:
+        _compile(model, saving._loads(_utf8(training, src, "training_config"), src, "training_config"), src)
     return model
 
 

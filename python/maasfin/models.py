@@ -177,11 +177,12 @@ class Model(TrainingMixin):
         return sum(layer.count_params() for layer in self.layers)
 
     # -- explanations (see explain.py) ---------------------------------------------------------
-    def explain(self, x, method="integrated_gradients", baseline=None, steps=64, output=0):
+    def explain(self, x, method="integrated_gradients", baseline=None, steps=64, output=0, tolerance=None):
         """Per-feature signed contributions to the prediction (integrated gradients; they sum to
         f(x) - f(baseline) per row). The default baseline is the training mean recorded at fit."""
         from maasfin import explain
-        return explain.explain(self, x, method=method, baseline=baseline, steps=steps, output=output)
+        return explain.explain(self, x, method=method, baseline=baseline, steps=steps, output=output,
+                               tolerance=tolerance)
 
     def set_reason_codes(self, codes: dict) -> None:
         """feature -> (code, text); saved with the model and used by `reasons`."""

@@ -56,7 +56,9 @@ LIMITS = {
     METADATA: 4 * _MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
-    "model.weights.h5": 2 * _GiB,      # in Keras .keras files (keras_io.py)
+    "model.weights.h5": 2 * _GiB,      # in Keras .keras files (keras_io.py); also caps a .h5's float32 data
+    "hdf5_seconds": 60,                # CPU seconds of the process that parses a Keras file's HDF5
+    "hdf5_memory": 4 * _GiB,           # its address space, plus 3x the HDF5 data
     "user_metadata": 1 * _MiB,         # model.save(..., metadata=...) as JSON
     "compression_ratio": 100,          # uncompressed / compressed, for deflated members ...
     "ratio_floor": 1 * _MiB,           # ... larger than this

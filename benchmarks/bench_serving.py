@@ -1,0 +1,247 @@
+"""Serving throughput and latency: `maasfin serve` against the common pattern, a plain Flask app
+that calls model.predict per request, in the same run, on loopback.
+
+    python benchmarks/bench_serving.py [--seconds 5] [--markdown]
+
+Workloads (JSON records keyed by feature name, the same bytes to both servers):
+- one-row predictions at concurrency 1, 16 and 64: requests/s, p50 and p99 latency;
+- 1,000-row requests at concurrency 4: rows/s.
+
+Servers (each its own process; the load generator is a third process, so on a 2-core machine the
+numbers include the contention of client and server for the cores):
+- maasfin serve, 1 worker and 2 workers;
+- Flask + model.predict per request, on gunicorn (gthread, 16 threads per worker) if installed,
+  else Werkzeug's threaded server: 1 worker and (gunicorn only) 2 workers.
+
+The load generator is a small asyncio HTTP/1.1 keep-alive client on raw sockets (hand-written:
+a Python HTTP library would spend more CPU per request than the servers under test).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+
+N_FEATURES = 20
+
+FLASK_APP = textwrap.dedent('''
+    import os
+    import pandas as pd
+    from flask import Flask, jsonify, request
+    import maasfin as mf
+
+    model = mf.models.load_model(os.environ["BENCH_MODEL"], compile=False)
+    app = Flask(__name__)
+
+    @app.post("/predict")
+    def predict():
+        data = request.get_json()
+        records = data["input_data"]
+        x = pd.DataFrame(records if isinstance(records, list) else [records])
+        return jsonify({"predictions": model.predict(x).tolist()})
+''')
+
+
+# -- the load generator (runs in its own process) --------------------------------------------------
+async def _connection(host, port, request: bytes, deadline: float, latencies: list, errors: list):
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = None
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length is None:
+                raise RuntimeError("response without Content-Length")
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                errors.append(status)
+    finally:
+        writer.close()
+
+
+async def _load(host, port, request: bytes, concurrency: int, seconds: float):
+    latencies, errors = [], []
+    deadline = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    await asyncio.gather(*[_connection(host, port, request, deadline, latencies, errors) for _ in range(concurrency)])
+    elapsed = time.perf_counter() - t0
+    lat = np.array(latencies)
+    return {"requests": len(latencies), "errors": len(errors), "rps": len(latencies) / elapsed,
+            "p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3)}
+
+
+def loadgen_main(args) -> None:
+    body = open(args.body, "rb").read()
+    request = (f"POST {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    print(json.dumps(asyncio.run(_load("127.0.0.1", args.port, request, args.concurrency, args.seconds))))
+
+
+# -- servers ---------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, path: str, body: bytes, proc, timeout: float = 60) -> None:
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.2)
+    raise TimeoutError("server did not become ready")
+
+
+class Server:
+    def __init__(self, label: str, argv: list[str], port: int, path: str, env=None):
+        self.label, self.argv, self.port, self.path, self.env = label, argv, port, path, env
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(self.env or {})})
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def _run_load(port, path, body_file, concurrency, seconds) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--loadgen", "--port", str(port), "--path", path,
+                          "--body", body_file, "--concurrency", str(concurrency), "--seconds", str(seconds)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--body", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        loadgen_main(args)
+        return
+
+    import pandas as pd
+    import maasfin as mf
+    from maasfin.layers import Dense
+    from maasfin.models import Sequential
+
+    work = tempfile.mkdtemp(prefix="maasfin-bench-")
+    try:
+        mf.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        cols = [f"f{i}" for i in range(N_FEATURES)]
+        df = pd.DataFrame(rng.normal(size=(4096, N_FEATURES)).astype(np.float32), columns=cols)
+        y = (df["f0"] + df["f1"] * df["f2"] > 0).astype("float32")
+        model = Sequential([Dense(64, activation="relu", input_dim=N_FEATURES), Dense(32, activation="relu"),
+                            Dense(1, activation="sigmoid")])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.fit(df, y, epochs=1, verbose=0)
+        os.makedirs(f"{work}/repo/credit/1")
+        model_path = f"{work}/repo/credit/1/model.maas"
+        model.save(model_path)
+        with open(f"{work}/flask_app.py", "w") as f:
+            f.write(FLASK_APP)
+        bodies = {}
+        for rows in (1, 1000):
+            body = json.dumps({"model_name": "credit", "input_data": df.iloc[:rows].to_dict(orient="records")}).encode()
+            bodies[rows] = f"{work}/body{rows}.json"
+            with open(bodies[rows], "wb") as f:
+                f.write(body)
+
+        servers = []
+        for workers in (1, 2):
+            port = _free_port()
+            servers.append(Server(f"maasfin serve, {workers} worker{'s' if workers > 1 else ''}",
+                                  [sys.executable, "-m", "maasfin", "serve", f"{work}/repo", "--port", str(port),
+                                   "--workers", str(workers), "--log-level", "warning"], port, "/v1/predict"))
+        flask_env = {"BENCH_MODEL": model_path, "PYTHONPATH": work}
+        if shutil.which("gunicorn") or _has_module("gunicorn"):
+            for workers in (1, 2):
+                port = _free_port()
+                servers.append(Server(f"Flask + predict, gunicorn gthread {workers}x16",
+                                      [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
+                                       "--threads", "16", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                                       "flask_app:app"], port, "/predict", flask_env))
+        else:
+            port = _free_port()
+            servers.append(Server("Flask + predict, Werkzeug threaded",
+                                  [sys.executable, "-c", f"import flask_app; flask_app.app.run(port={port}, "
+                                                         "threaded=True)"], port, "/predict", flask_env))
+        workloads = [(1, 1), (1, 16), (1, 64), (1000, 4)]
+        results = {}
+        for srv in servers:
+            with srv:
+                _wait_ready(srv.port, srv.path, open(bodies[1], "rb").read(), srv.proc)
+                _run_load(srv.port, srv.path, bodies[1], 4, 1.0)  # warm-up
+                for rows, conc in workloads:
+                    results[(srv.label, rows, conc)] = _run_load(srv.port, srv.path, bodies[rows], conc, args.seconds)
+                    r = results[(srv.label, rows, conc)]
+                    print(f"# {srv.label}: rows={rows} c={conc}: {r}", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"# {platform.machine()}, {os.cpu_count()} cores, maasfin {mf.__version__}, model {N_FEATURES}-64-32-1, "
+          f"{args.seconds:g} s per measurement, load generator in a separate process on the same machine")
+    labels = [s.label for s in servers]
+    print("| workload | measure | " + " | ".join(labels) + " |")
+    print("|---|---|" + "---|" * len(labels))
+    for rows, conc in workloads:
+        rs = [results[(lab, rows, conc)] for lab in labels]
+        name = f"1 row, concurrency {conc}" if rows == 1 else f"{rows:,} rows, concurrency {conc}"
+        if rows == 1:
+            print(f"| {name} | requests/s | " + " | ".join(f"{r['rps']:,.0f}" for r in rs) + " |")
+            print(f"| {name} | p50 ms | " + " | ".join(f"{r['p50_ms']:.2f}" for r in rs) + " |")
+            print(f"| {name} | p99 ms | " + " | ".join(f"{r['p99_ms']:.2f}" for r in rs) + " |")
+        else:
+            print(f"| {name} | rows/s | " + " | ".join(f"{r['rps'] * rows:,.0f}" for r in rs) + " |")
+            print(f"| {name} | p50 ms | " + " | ".join(f"{r['p50_ms']:.1f}" for r in rs) + " |")
+        errs = sum(r["errors"] for r in rs)
+        if errs:
+            print(f"| {name} | non-200 responses | " + " | ".join(str(r["errors"]) for r in rs) + " |")
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(name) is not None
+
+
+if __name__ == "__main__":
+    main()

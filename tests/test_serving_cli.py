@@ -1,0 +1,111 @@
+"""`python -m maasfin serve` as a subprocess on loopback: one worker, and two workers sharing a
+port with per-worker audit files and metrics summed over workers."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+import maasfin as mf
+
+from serving_support import credit_frame, credit_model, free_socket, put
+
+TIMEOUT = 10
+
+
+def _free_port() -> int:
+    s = free_socket()
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Serve:
+    def __init__(self, *args, env=None):
+        self.env = None if env is None else {**os.environ, **env}
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [sys.executable, "-m", "maasfin", "serve", *map(str, args), "--port", str(self.port)]
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"maasfin serve exited: {self.proc.stdout.read().decode()}")
+            try:
+                if requests.get(self.url + "/v2/health/ready", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("maasfin serve did not become ready in 60 s")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.output = self.proc.communicate(timeout=30)[0].decode()
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise
+
+
+def test_serve_one_worker(tmp_path):
+    repo = tmp_path / "repo"
+    put(repo, "credit", 1, credit_model(seed=91))
+    df = credit_frame(32, seed=400)
+    expected = mf.models.load_model(repo / "credit/1/model.maas", compile=False).predict(df)
+    with Serve(repo, "--max-batch-size", 64, "--max-latency-ms", 1, "--poll-seconds", 0.2,
+               "--audit-log", tmp_path / "audit.jsonl") as srv:
+        r = requests.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
+                          timeout=TIMEOUT)
+        assert r.status_code == 200
+        assert np.array_equal(np.asarray(r.json()["predictions"]).astype(np.float32), expected)
+        put(repo, "credit", 2, credit_model(seed=92))  # picked up by polling, no restart
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = requests.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": [[0] * 5]},
+                              timeout=TIMEOUT)
+            if r.json()["model_version"] == 2:
+                break
+            time.sleep(0.1)
+        assert r.json()["model_version"] == 2
+    # a graceful shutdown on SIGTERM (uvicorn then re-raises the signal, as process managers expect)
+    assert srv.proc.returncode == -signal.SIGTERM
+    assert "Application shutdown complete." in srv.output and "Traceback" not in srv.output
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) >= 2
+
+
+def test_serve_two_workers(tmp_path):
+    repo = tmp_path / "repo"
+    put(repo, "credit", 1, credit_model(seed=93))
+    audit = tmp_path / "audit.jsonl"
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    with Serve(repo, "--workers", 2, "--threads", 1, "--audit-log", audit, "--log-level", "warning",
+               env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as srv:
+        for i in range(20):
+            with requests.Session() as s:  # a new connection each time, so both workers get some
+                r = s.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": [[i, 0, 0, 0, 0]]},
+                           timeout=TIMEOUT)
+                assert r.status_code == 200
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = requests.get(srv.url + "/metrics", timeout=TIMEOUT).text
+            line = [x for x in text.splitlines() if x.startswith("maasfin_requests_total{")]
+            if line and float(line[0].split()[-1]) == 20.0:
+                break
+            time.sleep(0.2)
+        assert line == ['maasfin_requests_total{code="200",model="credit",protocol="simple",version="1"} 20.0']
+    files = glob.glob(str(audit) + ".*")
+    assert 1 <= len(files) <= 2 and all(f.rsplit(".", 1)[1].isdigit() for f in files)
+    records = [json.loads(x) for f in files for x in Path(f).read_text().splitlines()]
+    assert len(records) == 20 and {r["status"] for r in records} == {200}
