@@ -139,3 +139,17 @@ def test_adaptive_integration_makes_relu_attributions_complete(frame):
     np.testing.assert_allclose(adaptive, delta, atol=1e-4)
     fixed = m.explain(rows, steps=8).sum(axis=1).to_numpy()
     assert np.abs(fixed - delta).max() > np.abs(adaptive - delta).max()
+
+
+def test_baseline_reason_codes_and_drift_reference_survive_save_and_load(frame, tmp_path):
+    df, y = frame
+    m = _fit(df, y)
+    m.set_reason_codes({"debt": ("R01", "Debt too high")})
+    path = tmp_path / "m.maas"
+    m.save(path)
+    loaded = mf.models.load_model(path)
+    assert loaded._explain_baseline == pytest.approx(m._explain_baseline)
+    assert loaded._reason_codes == m._reason_codes
+    pd.testing.assert_frame_equal(loaded.explain(df.head(5)), m.explain(df.head(5)))
+    assert loaded.reasons(df.head(5)) == m.reasons(df.head(5))
+    pd.testing.assert_frame_equal(loaded.drift(df), m.drift(df))

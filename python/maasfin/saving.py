@@ -422,7 +422,67 @@ def _config_document(model) -> dict:
     return {"model": {"class_name": "Sequential" if isinstance(model, Sequential) else "Functional",
                       "config": model_config(model)},
             "compile_config": _compile_config(model),
-            "input_schema": _input_schema(model)}
+            "input_schema": _input_schema(model),
+            "explanations": _explanations(model)}
+
+
+def _explanations(model) -> dict:
+    """What explanations and drift reports compare against (see explain.py), kept with the model
+    so that an explanation can be reproduced later."""
+    return {"baseline": getattr(model, "_explain_baseline", None),
+            "reason_codes": getattr(model, "_reason_codes", None),
+            "drift_reference": getattr(model, "_drift_reference", None)}
+
+
+def _finite_list(x, src: str, where: str, length=None, max_len: int = 1_000_000) -> list:
+    values = _list(x, src, where, max_len)
+    if length is not None and len(values) != length:
+        raise _fail(src, f"{where} has {len(values)} values, expected {length}")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise _fail(src, f"{where}[{i}] must be a finite number, got {_type_name(v)}")
+    return [float(v) for v in values]
+
+
+def _bins(x, src: str, where: str) -> dict:
+    _obj(x, src, where, ("edges", "proportions"))
+    edges = _finite_list(x["edges"], src, f"{where}.edges", max_len=10_000)
+    props = _finite_list(x["proportions"], src, f"{where}.proportions", length=len(edges) + 1)
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise _fail(src, f"{where}.edges must increase")
+    if any(p < 0 for p in props) or abs(sum(props) - 1.0) > 1e-6:
+        raise _fail(src, f"{where}.proportions must be >= 0 and sum to 1")
+    return {"edges": edges, "proportions": props}
+
+
+def _load_explanations(doc, model, src: str) -> None:
+    if doc is None:
+        return
+    _obj(doc, src, "explanations", ("baseline", "reason_codes", "drift_reference"))
+    width = int(np.prod(model._input_shapes[0])) if model.built and len(model._input_shapes) == 1 else None
+    if doc["baseline"] is not None:
+        if width is None:
+            raise _fail(src, "explanations.baseline needs a built single-input model")
+        model._explain_baseline = _finite_list(doc["baseline"], src, "explanations.baseline", length=width)
+    if doc["reason_codes"] is not None:
+        codes = _dict(doc["reason_codes"], src, "explanations.reason_codes")
+        table = {}
+        for k, v in list(codes.items())[:100_000]:
+            _str(k, src, "explanations.reason_codes key")
+            _obj(v, src, f"explanations.reason_codes[{k!r}]", ("code", "text"))
+            table[k] = {"code": _str(v["code"], src, f"explanations.reason_codes[{k!r}].code"),
+                        "text": _str(v["text"], src, f"explanations.reason_codes[{k!r}].text", 4096, allow_empty=True)}
+        model._reason_codes = table
+    if doc["drift_reference"] is not None:
+        if width is None:
+            raise _fail(src, "explanations.drift_reference needs a built single-input model")
+        ref = _obj(doc["drift_reference"], src, "explanations.drift_reference", ("features", "score"))
+        feats = _list(ref["features"], src, "explanations.drift_reference.features", width)
+        if len(feats) != width:
+            raise _fail(src, f"explanations.drift_reference.features has {len(feats)} entries, expected {width}")
+        model._drift_reference = {
+            "features": [_bins(f, src, f"explanations.drift_reference.features[{i}]") for i, f in enumerate(feats)],
+            "score": None if ref["score"] is None else _bins(ref["score"], src, "explanations.drift_reference.score")}
 
 
 # -- tensors -------------------------------------------------------------------------------------
@@ -1047,7 +1107,8 @@ def _from_config_document(raw: bytes):
     src = "pickled model"
 
     def run():
-        doc = _obj(_loads(raw, src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+        doc = _obj(_loads(raw, src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"),
+                   ("explanations",))
         model = _with_rng_preserved(_architecture(doc["model"], src, None))
         _check_schema(doc["input_schema"], model, src)
         if doc["compile_config"] is not None:
@@ -1171,12 +1232,14 @@ def _assign_loaded_weights(model, weights: dict, src: str) -> None:
 def _load(data: bytes, src: str, compile: bool):
     members = _read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), _REQUIRED)
     _check_metadata(_loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
-    doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+    doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"),
+               ("explanations",))
     weights, wmeta = _parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
     _check_weights_meta(wmeta, src, WEIGHTS)
     model = _with_rng_preserved(_architecture(doc["model"], src, weights))
     _assign_loaded_weights(model, weights, src)
     _check_schema(doc["input_schema"], model, src)
+    _load_explanations(doc.get("explanations"), model, src)
     if doc["compile_config"] is not None:
         if compile:
             _compile(model, doc["compile_config"], src)
@@ -1362,7 +1425,8 @@ def restore_backup(model, filepath) -> dict:
             state = _optimizer_state(model, members[OPTIMIZER], src)
             model.optimizer.set_state(state, int(model._graph.param_count))
             # A learning rate changed during training (ReduceLROnPlateau, ...) resumes too.
-            doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"))
+            doc = _obj(_loads(members[CONFIG], src, CONFIG), src, CONFIG,
+                       ("model", "compile_config", "input_schema"), ("explanations",))
             cc = _dict(doc["compile_config"], src, "compile_config")
             opt = _obj(cc.get("optimizer"), src, "compile_config.optimizer", ("class_name", "config"))
             lr = _dict(opt["config"], src, "compile_config.optimizer.config").get("learning_rate")
