@@ -411,7 +411,7 @@ def _input_schema(model) -> dict:
         name = model._input_layer.name if model._input_layer is not None else "input_layer"
         inputs = [{"name": name, "shape": None if shape is None else list(shape), "dtype": "float32"}]
     else:
-        inputs = [{"name": t.name, "shape": list(t.shape[1:]), "dtype": "float32"} for t in model._inputs]
+        inputs = [{"name": t.name, "shape": list(t.shape[1:]), "dtype": t.layer.dtype} for t in model._inputs]
     return {"inputs": inputs, "feature_names": model.feature_names}
 
 
