@@ -37,6 +37,8 @@ def _batches(data, what: str) -> list:
     """adapt's data as a list of batches: one for an array-like, several for an iterable."""
     if data is None:
         raise ValueError(f"{what}: adapt needs data, got None")
+    if isinstance(data, (list, tuple)) and data and all(isinstance(b, np.ndarray) or _is_pandas(b) for b in data):
+        return list(data)  # a list of batches (e.g. np.array_split)
     if isinstance(data, (np.ndarray, list, tuple)) or _is_pandas(data) or np.isscalar(data):
         return [data]
     if isinstance(data, dict):
