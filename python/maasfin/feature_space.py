@@ -17,7 +17,8 @@ The default recipe (what `from_dataframe` picks for a user who does not tune):
   string/category  -> "string_categorical": StringLookup(one_hot); unseen and missing values share
                       the OOV index
   bool columns     -> "integer_categorical": IntegerLookup(one_hot)
-Differences from Keras: float features are imputed (Keras's fail on NaN); categorical features
+Differences from Keras: float features are imputed (Keras's fail on NaN); string_hashed features
+keep bin 0 for missing values (Hashing(mask_value="")); categorical features
 may use output_mode="embedding" (StringLookup/IntegerLookup -> Embedding -> Flatten); crosses
 are not supported yet.
 """
@@ -194,7 +195,10 @@ class FeatureSpace:
                     dim = emb or max(2, min(16, math.ceil(math.sqrt(size))))
                     chain += [L.Embedding(size, dim, name=f"{col}_embedding"), L.Flatten(name=f"{col}_flat")]
             else:  # hashed
-                chain = [L.Hashing(num_bins=opt["num_bins"], output_mode=opt["output_mode"], name=f"{col}_hashed")]
+                # Strings reserve bin 0 for missing values (and ""), so raw data with gaps never fails.
+                mask = "" if kind == "string_hashed" else None
+                chain = [L.Hashing(num_bins=opt["num_bins"], mask_value=mask, output_mode=opt["output_mode"],
+                                   name=f"{col}_hashed")]
             self._layers[col] = chain
         self._adapted = True
 
