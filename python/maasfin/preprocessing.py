@@ -83,8 +83,6 @@ def _numeric_2d(batch, what: str) -> np.ndarray:
 def _object_array(batch, what: str) -> np.ndarray:
     """A batch of tokens as a C-contiguous object array (None for missing), for the C++ readers."""
     if _is_pandas(batch):
-        if isinstance(batch, pd.DataFrame):
-            return np.ascontiguousarray(batch.to_numpy(dtype=object, na_value=None))
         return np.ascontiguousarray(batch.to_numpy(dtype=object, na_value=None))
     if isinstance(batch, (str, bytes)):
         batch = [batch]
@@ -539,9 +537,6 @@ class StringLookup(_IndexLookup):
 
     def _make_core(self):
         return _core.CategoryEncoding(self.vocabulary_size(), self.output_mode, True)
-
-    def _eager_input(self, data):
-        return np.ascontiguousarray(np.atleast_2d(self._encode(_object_array(data, self._where), self._where).T).T)
 
     def _eager(self, data):
         a = _object_array(data, self._where)
