@@ -82,7 +82,8 @@ class ServerThread:
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30, **config)
+        cfg = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30,
+                             http="maasfin.serving.transport:NoDelayHTTPProtocol", **config)
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

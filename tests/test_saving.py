@@ -345,6 +345,28 @@ LAYER_EXAMPLES = {
     "GaussianNoise": [(dict(stddev=0.3, seed=3), [(4,)])],
     "GaussianDropout": [(dict(rate=0.2, seed=4), [(4,)])],
     "AlphaDropout": [(dict(rate=0.1, seed=5), [(4,)])],
+    # Preprocessing layers: (kwargs, shapes, data maker (rng, n, shape) -> array, input dtype).
+    "Normalization": [(dict(mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25]), [(3,)]),
+                      (dict(mean=1.0, variance=2.0, invert=True), [(2,)])],
+    "Discretization": [(dict(bin_boundaries=[-0.5, 0.0, 0.5], output_mode="one_hot"), [(1,)]),
+                       (dict(bin_boundaries=[0.0, 1.0], output_mode="count"), [(3,)])],
+    "CategoryEncoding": [(dict(num_tokens=5, output_mode="count"), [(3,)],
+                          lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "float32")],
+    "IntegerLookup": [(dict(vocabulary=[7, 3, 5], mask_token=0, output_mode="one_hot"), [(1,)],
+                       lambda rng, n, s: rng.integers(0, 9, size=(n,) + s), "int64")],
+    "StringLookup": [(dict(vocabulary=["rent", "owner"], num_oov_indices=2, output_mode="multi_hot"), [(2,)],
+                      lambda rng, n, s: rng.choice(np.array(["rent", "owner", "other", "parents"], dtype=object),
+                                                   size=(n,) + s), "string")],
+    "Hashing": [(dict(num_bins=4, output_mode="one_hot"), [(1,)],
+                 lambda rng, n, s: rng.choice(np.array(["a", "b", "c"], dtype=object), size=(n,) + s), "string"),
+                (dict(num_bins=5, mask_value=0, output_mode="count"), [(2,)],
+                 lambda rng, n, s: rng.integers(-3, 30, size=(n,) + s), "int64")],
+    "Embedding": [(dict(input_dim=6, output_dim=3, embeddings_regularizer="l2"), [(2,)],
+                   lambda rng, n, s: rng.integers(0, 6, size=(n,) + s), "int64")],
+    "Imputation": [(dict(strategy="constant", fill_value=-1.0, add_indicator=True), [(3,)],
+                    lambda rng, n, s: np.where(rng.random((n,) + s) < 0.3, np.nan, rng.normal(size=(n,) + s)),
+                    "float32")],
+    "Flatten": [({}, [(2, 3)])],
 }
 
 
@@ -375,17 +397,20 @@ def test_every_layer_round_trips(name, k, rng):
     layer predicts bit for bit after a trip through the .maas format."""
     cls = getattr(L, name)
     assert saving._layer_classes()[name] is cls
-    kwargs, shapes = LAYER_EXAMPLES[name][k]
+    kwargs, shapes, *extra = LAYER_EXAMPLES[name][k]
+    make, dtype = extra if extra else (lambda rng, n, s: rng.normal(size=(n,) + s).astype(np.float32), "float32")
     layer = cls(name=f"the_{name.lower()}_{k}", **kwargs)
     cfg = _json(layer.get_config())
     restored = saving._make_layer({"class_name": name, "config": cfg}, "test", "layer")
     assert type(restored) is cls and _json(restored.get_config()) == cfg and restored.name == layer.name
     assert _json(cls.from_config(cfg).get_config()) == cfg  # the layer's own from_config, too
-    inputs = [Input(shape=s, name=f"in{i}") for i, s in enumerate(shapes)]
+    inputs = [Input(shape=s, name=f"in{i}", dtype=dtype) for i, s in enumerate(shapes)]
     out = layer(inputs[0] if len(inputs) == 1 else inputs)
+    if len(out.shape) > 2:
+        out = L.Flatten(name="flat")(out)
     model = Model(inputs=inputs, outputs=Dense(2, name="head")(out))
     model.compile("adam", "mse")
-    xs = [rng.normal(size=(40,) + s).astype(np.float32) for s in shapes]
+    xs = [make(rng, 40, s) for s in shapes]
     xs = xs[0] if len(xs) == 1 else xs
     model.fit(xs, rng.normal(size=(40, 2)).astype(np.float32), epochs=2, batch_size=8, verbose=0)
     loaded = from_bytes(model.to_bytes())

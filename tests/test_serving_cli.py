@@ -97,6 +97,11 @@ def test_serve_two_workers(tmp_path):
                 r = s.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": [[i, 0, 0, 0, 0]]},
                            timeout=TIMEOUT)
                 assert r.status_code == 200
+        with requests.Session() as s:  # keep-alive: answers are not held back by Nagle + delayed ACK (~40 ms each)
+            t0 = time.monotonic()
+            for i in range(20):
+                assert s.get(srv.url + "/v2/health/live", timeout=TIMEOUT).status_code == 200
+            assert time.monotonic() - t0 < 0.4
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             text = requests.get(srv.url + "/metrics", timeout=TIMEOUT).text

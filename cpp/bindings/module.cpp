@@ -184,6 +184,7 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("kind"), py::arg("amount"), py::arg("seed"));
     py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
+    bind_preprocessing(m);  // after Layer: its classes derive from it
 
     py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph")
         .def(py::init<>())

@@ -146,3 +146,88 @@ def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+# -- named inputs: dicts of columns, DataFrames by input name, lists of records ----------------------
+def _scalar_error(col, label: str):
+    return ValueError(f"{label} must hold one value per row (an array, list or column), got the scalar {col!r}; "
+                      "for single rows pass a list of records, e.g. [{...}]")
+
+
+def records_to_columns(records, names: Sequence[str], what: str) -> tuple[dict, list[str]]:
+    """A list of dict records -> {input name: list of values} and the keys that are not inputs.
+    A key absent from a record is a missing value (None) for that row."""
+    keys: dict[str, None] = {}
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise TypeError(f"{what}[{i}] is a {type(r).__name__}, not a dict record")
+        keys.update(dict.fromkeys(map(str, r)))
+    wanted = set(names)
+    cols = {n: [r.get(n) for r in records] for n in names if n in keys}
+    return cols, [k for k in keys if k not in wanted]
+
+
+def numeric_column(col, label: str, allow_missing: bool) -> np.ndarray:
+    """One numeric input's values as float32 (rows, ...). NaN/None are missing values, allowed only
+    when the input feeds layers that handle them (Imputation, lookups)."""
+    if isinstance(col, (str, bytes)) or (np.ndim(col) == 0 and not _is_series(col)):
+        raise _scalar_error(col, label)
+    if _is_series(col):
+        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            arr = col.to_numpy(dtype=np.float32, na_value=np.nan)
+        else:
+            arr = _objects_to_float(col.to_numpy(dtype=object, na_value=None), label)
+    else:
+        a = col if isinstance(col, np.ndarray) else np.asarray(col, dtype=object)
+        if a.dtype.kind in "US":
+            first = a.reshape(-1)[0] if a.size else ""
+            raise ValueError(f"{label} is a numeric input but holds strings (e.g. {first!r}); declare it with "
+                             "Input(..., dtype='string') and a StringLookup, or pass numbers")
+        if a.dtype.kind == "O":
+            arr = _objects_to_float(a, label)
+        elif a.dtype.kind in "biuf":
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = a.astype(np.float32)
+        else:
+            raise ValueError(f"{label} has dtype {a.dtype}, not numbers")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if allow_missing:
+        bad = np.isinf(arr)
+        if bad.any():
+            row = int(np.unravel_index(int(np.flatnonzero(bad)[0]), arr.shape)[0])
+            raise ValueError(f"{label} contains infinity at row {row}")
+    else:
+        check_finite(arr, label)
+    return arr
+
+
+def _objects_to_float(a: np.ndarray, label: str) -> np.ndarray:
+    flat = a.reshape(-1)
+    width = flat.size // max(1, a.shape[0]) if a.ndim else 1
+    for i, v in enumerate(flat):
+        if isinstance(v, (str, bytes)):
+            raise ValueError(f"{label} is a numeric input but row {i // max(1, width)} holds the string {v!r}; "
+                             "pass numbers (None or NaN for a missing value)")
+    try:
+        out = np.array([np.nan if v is None or (pd is not None and v is pd.NA) else v for v in flat], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{label} holds values that are not numbers: {e}") from None
+    with np.errstate(over="ignore", invalid="ignore"):
+        return out.reshape(a.shape).astype(np.float32)
+
+
+def string_cells(col, label: str) -> np.ndarray:
+    """One string input's values as a C-contiguous object array (str, or None/NaN for missing)
+    for the C++ lookup, which rejects any other value naming the feature and the row."""
+    if isinstance(col, (str, bytes)) or (np.ndim(col) == 0 and not _is_series(col)):
+        raise _scalar_error(col, label)
+    if _is_series(col):
+        a = col.to_numpy(dtype=object, na_value=None)
+    elif isinstance(col, np.ndarray):
+        a = col if col.dtype == object else col.astype(object)
+    else:
+        try:
+            a = np.array(col, dtype=object)
+        except ValueError as e:
+            raise ValueError(f"{label} is not a rectangular array: {e}") from None
+    return np.ascontiguousarray(a)

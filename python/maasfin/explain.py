@@ -30,10 +30,14 @@ def record_reference(model, x: np.ndarray) -> None:
     training means (the default attribution baseline) and the reference distributions (deciles)
     of every feature and of the score."""
     flat = x.reshape(x.shape[0], -1)
-    model._explain_baseline = flat.mean(axis=0, dtype=np.float64).astype(np.float32).tolist()
+    # Inputs may hold NaN where the model imputes them: the baseline is the mean of what is there.
+    finite = np.isfinite(flat)
+    counts = finite.sum(axis=0)
+    sums = np.where(finite, flat, 0).sum(axis=0, dtype=np.float64)
+    model._explain_baseline = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32).tolist()
     score = model._graph.predict([x], 4096).reshape(x.shape[0], -1)[:, 0]
     model._drift_reference = {
-        "features": [monitoring.reference_bins(flat[:, j]) for j in range(flat.shape[1])],
+        "features": [monitoring.reference_bins(flat[:, j]) if counts[j] else None for j in range(flat.shape[1])],
         # A model whose training diverged scores NaN: it gets no score reference.
         "score": monitoring.reference_bins(score) if np.isfinite(score).any() else None,
     }
@@ -150,7 +154,9 @@ def drift(model, x_current):
         raise ValueError("this model has no drift reference (it records one at fit)")
     x2 = _inputs(model, x_current, "x_current")
     names = _feature_names(model, x2.shape[1])
-    rows = [(names[j], monitoring.psi_from_reference(ref["features"][j], x2[:, j])) for j in range(x2.shape[1])]
+    rows = [(names[j], monitoring.psi_from_reference(ref["features"][j], x2[:, j])
+             if ref["features"][j] is not None and np.isfinite(x2[:, j]).any() else float("nan"))
+            for j in range(x2.shape[1])]
     score = model._graph.predict([x2.reshape((-1,) + tuple(model._input_shapes[0]))], 4096)
     score = score.reshape(score.shape[0], -1)[:, 0]
     usable = ref["score"] is not None and np.isfinite(score).any()

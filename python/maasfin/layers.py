@@ -64,15 +64,15 @@ def _shape_tuple(shape, what: str) -> tuple[int, ...]:
 class KerasTensor:
     """A symbolic tensor of the functional API: a per-sample shape and the layer that made it."""
 
-    def __init__(self, shape, layer: "Layer", inputs: list["KerasTensor"], name: str):
+    def __init__(self, shape, layer: "Layer", inputs: list["KerasTensor"], name: str, dtype: str = "float32"):
         self.shape = (None,) + tuple(shape)
         self.layer = layer
         self.inputs = inputs
         self.name = name
-        self.dtype = "float32"
+        self.dtype = dtype
 
     def __repr__(self) -> str:
-        return f"<KerasTensor shape={self.shape}, dtype=float32, name={self.name}>"
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
 
 class Layer:
@@ -128,9 +128,16 @@ class Layer:
                 "output of maasfin.Input(...) to build a model, and use model.predict(x) for data")
         if self._inbound:
             raise ValueError(f"layer '{self.name}' is already called once; shared layers are not supported")
+        strings = [t.name for t in tensors if t.dtype == "string"]
+        if strings and not getattr(self, "_takes_strings", False):
+            raise TypeError(f"{type(self).__name__} '{self.name}' cannot take the string input {strings[0]!r}: "
+                            "apply StringLookup or Hashing to a string Input first")
         shape = self._infer_shape([t.shape[1:] for t in tensors])
         self._inbound = tensors
         return KerasTensor(shape, self, tensors, self.name)
+
+    def _on_built(self) -> None:
+        """Called once the model's parameter arena exists (preprocessing layers write their state)."""
 
     def _infer_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         """Per-sample output shape, checked by building a throwaway core graph."""
@@ -224,18 +231,30 @@ class Layer:
 class InputLayer(Layer):
     """The entry of a model: a per-sample shape (Keras `Input` returns its output tensor)."""
 
+    _DTYPES = {None: "float32", "float32": "float32", "float64": "float32", "int32": "int32", "int64": "int64",
+               "bool": "bool", "string": "string", "str": "string"}
+
     def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
         if "input_shape" in kwargs and shape is None:
             shape = kwargs.pop("input_shape")
-        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        key = getattr(dtype, "__name__", dtype) if dtype is not str else "string"
+        if key not in self._DTYPES:
+            raise ValueError(f"Input {name or ''}: dtype must be one of 'float32', 'int32', 'int64', 'bool' or "
+                             f"'string', got {dtype!r}")
+        super().__init__(name=name or unique_name("input_layer"), **kwargs)
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(10,))")
         self.shape = _shape_tuple(shape, f"Input '{self.name}'")
         self.batch_size = batch_size
-        self.output = KerasTensor(self.shape, self, [], self.name)
+        # Numbers of any dtype reach the core as float32; strings are encoded at the data boundary.
+        self.dtype = self._DTYPES[key]
+        self.output = KerasTensor(self.shape, self, [], self.name, "string" if self.dtype == "string" else "float32")
 
     def get_config(self) -> dict:
-        return {"name": self.name, "shape": self.shape}
+        cfg = {"name": self.name, "shape": self.shape}
+        if self.dtype != "float32":
+            cfg["dtype"] = self.dtype
+        return cfg
 
 
 def Input(shape=None, batch_size=None, name=None, dtype=None, **kwargs) -> KerasTensor:
@@ -500,3 +519,10 @@ class AlphaDropout(_Noise):
         if noise_shape is not None:
             raise ValueError("AlphaDropout: noise_shape is not supported")
         super().__init__(rate, seed, **kwargs)
+
+
+from maasfin.preprocessing import (CategoryEncoding, Discretization, Embedding, Flatten, Hashing,  # noqa: E402
+                                   Imputation, IntegerLookup, Normalization, StringLookup)
+
+__all__ += ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
+            "Embedding", "Imputation", "Flatten"]

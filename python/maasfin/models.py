@@ -79,6 +79,13 @@ class Model(TrainingMixin):
                              "that are not in `inputs`")
         self._inputs, self._outputs = ins, outs
         self._order = [t for t in order if not isinstance(t.layer, InputLayer)]
+        for t in ins:
+            if t.dtype == "string":
+                consumers = [u.layer.name for u in self._order if any(v is t for v in u.inputs)]
+                if len(consumers) != 1:
+                    raise ValueError(f"model '{self.name}': the string input '{t.name}' feeds {len(consumers)} layers "
+                                     f"{consumers}; a string input must feed exactly one StringLookup or Hashing "
+                                     "layer (give each its own Input)")
 
     @property
     def inputs(self):
@@ -122,6 +129,8 @@ class Model(TrainingMixin):
             ids[id(t)] = t.layer._attach(g, [ids[id(u)] for u in t.inputs])
         g.build(ids[id(self._outputs[0])], draw_seed())
         self._input_shapes = [tuple(t.shape[1:]) for t in self._inputs]
+        for layer in self.layers:
+            layer._on_built()
         self._graph = g
 
     def build(self, input_shape=None) -> None:
@@ -290,6 +299,9 @@ class Sequential(Model):
         if self.built:
             raise ValueError(f"Sequential '{self.name}': cannot add layer '{layer.name}' after the model is built")
         if isinstance(layer, InputLayer):
+            if layer.dtype == "string":
+                raise ValueError(f"Sequential '{self.name}': string inputs need a functional model, e.g. "
+                                 "x = Input(shape=(1,), dtype='string'); y = StringLookup(...)(x); ...")
             if self._layers or self._input_layer is not None:
                 raise ValueError(f"Sequential '{self.name}': an Input must come first")
             self._input_layer = layer
@@ -350,4 +362,6 @@ class Sequential(Model):
             node = layer._attach(g, [node])
         g.build(node, draw_seed())
         self._input_shapes = [tuple(shape)]
+        for layer in self._layers:
+            layer._on_built()
         self._graph = g

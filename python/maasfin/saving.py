@@ -413,7 +413,7 @@ def _input_schema(model) -> dict:
         name = model._input_layer.name if model._input_layer is not None else "input_layer"
         inputs = [{"name": name, "shape": None if shape is None else list(shape), "dtype": "float32"}]
     else:
-        inputs = [{"name": t.name, "shape": list(t.shape[1:]), "dtype": "float32"} for t in model._inputs]
+        inputs = [{"name": t.name, "shape": list(t.shape[1:]), "dtype": t.layer.dtype} for t in model._inputs]
     return {"inputs": inputs, "feature_names": model.feature_names}
 
 
@@ -438,10 +438,16 @@ def _finite_list(x, src: str, where: str, length=None, max_len: int = 1_000_000)
     values = _list(x, src, where, max_len)
     if length is not None and len(values) != length:
         raise _fail(src, f"{where} has {len(values)} values, expected {length}")
+    out = []
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        try:
+            f = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+        except OverflowError:  # an integer too large for a float
+            f = math.nan
+        if not math.isfinite(f):
             raise _fail(src, f"{where}[{i}] must be a finite number, got {_type_name(v)}")
-    return [float(v) for v in values]
+        out.append(f)
+    return out
 
 
 def _bins(x, src: str, where: str) -> dict:
@@ -481,7 +487,8 @@ def _load_explanations(doc, model, src: str) -> None:
         if len(feats) != width:
             raise _fail(src, f"explanations.drift_reference.features has {len(feats)} entries, expected {width}")
         model._drift_reference = {
-            "features": [_bins(f, src, f"explanations.drift_reference.features[{i}]") for i, f in enumerate(feats)],
+            "features": [None if f is None else _bins(f, src, f"explanations.drift_reference.features[{i}]")
+                         for i, f in enumerate(feats)],
             "score": None if ref["score"] is None else _bins(ref["score"], src, "explanations.drift_reference.score")}
 
 

@@ -121,23 +121,107 @@ class TrainingMixin:
         trainer.set_regularization(penalties, cons)
 
     # -- data --------------------------------------------------------------------------------
-    def _prepare_x(self, x, what: str = "x") -> list[np.ndarray]:
+    def _input_specs(self) -> list[tuple]:
+        """Per model input: (name, per-sample shape or None, dtype, string encoder layer or None,
+        accepts missing values). Inputs that feed only Imputation/lookups may hold NaN."""
+        cached = getattr(self, "_input_specs_cache", None)
+        if cached is not None:
+            return cached
+        specs = []
+        if getattr(self, "_inputs", None):
+            for t in self._inputs:
+                consumers = [u.layer for u in self._order if any(v is t for v in u.inputs)]
+                encoder = consumers[0] if t.dtype == "string" else None
+                missing = bool(consumers) and all(getattr(c, "_accepts_missing", False) for c in consumers)
+                specs.append((t.name, tuple(t.shape[1:]), t.layer.dtype, encoder, missing))
+        else:  # Sequential: its first layer decides
+            layers = self.layers
+            first = layers[0] if layers else None
+            shape = self._input_shapes[0] if self.built else None
+            name = self._input_layer.name if getattr(self, "_input_layer", None) is not None else "input_layer"
+            specs.append((name, shape, "float32", None, bool(getattr(first, "_accepts_missing", False))))
+        if self.built:
+            self._input_specs_cache = specs
+        return specs
+
+    def _named_columns(self, x, what: str):
+        """(columns by input name, extra names, kind) when x gives the inputs by name, else None."""
+        named = bool(getattr(self, "_inputs", None))
         if isinstance(x, dict):
-            names = [t.name for t in self._inputs] if getattr(self, "_inputs", None) else []
-            if not names:
+            if not named:
                 raise TypeError(f"{what} is a dict, but model '{self.name}' has no named inputs; pass an array "
                                 "or a DataFrame")
-            missing = [n for n in names if n not in x]
-            if missing:
-                raise ValueError(f"{what} is missing input(s) {missing}; model '{self.name}' needs {names}")
-            x = [x[n] for n in names]
+            return dict(x), [], "dict"
+        if isinstance(x, list) and x and all(isinstance(r, dict) for r in x):
+            if not named:
+                raise TypeError(f"{what} is a list of records, but model '{self.name}' has no named inputs; use a "
+                                "functional model with Input(..., name=...) for each feature")
+            return (*data.records_to_columns(x, [t.name for t in self._inputs], what), "records")
+        if named and data._is_frame(x):
+            specs = self._input_specs()
+            cols = [str(c) for c in x.columns]
+            by_name = len(specs) > 1 or any(s[2] == "string" for s in specs) or \
+                (specs[0][1] == (1,) and specs[0][0] in cols)
+            if by_name:
+                if x.shape[0] == 0:
+                    raise ValueError(f"{what} is an empty DataFrame (0 rows)")
+                names = [s[0] for s in specs]
+                return {c: x[c] for c in names if c in cols}, [c for c in cols if c not in names], "DataFrame"
+        return None
+
+    def _prepare_named(self, columns: dict, extra: list, kind: str, what: str) -> list[np.ndarray]:
+        specs = self._input_specs()
+        names = [s[0] for s in specs]
+        if kind == "dict":
+            unknown = [str(k) for k in columns if k not in names]
+            if unknown:
+                raise ValueError(f"{what} has unknown input name(s) {unknown}; model '{self.name}' has inputs {names}")
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise ValueError(f"{what} is missing input(s) {missing}; model '{self.name}' needs {names}")
+        if extra and not getattr(self, "_warned_extra", False):
+            self._warned_extra = True
+            import warnings
+            warnings.warn(f"model '{self.name}': ignoring {kind} field(s) {extra} that are not model inputs "
+                          f"{names} (warned once per model)", UserWarning, stacklevel=4)
+        arrays = [self._convert_input(spec, columns[spec[0]], f"{what}['{spec[0]}']") for spec in specs]
+        n = data.check_lengths({f"{what}['{name}']": a for name, a in zip(names, arrays)})
+        if n == 0 and kind != "dict":
+            raise ValueError(f"{what} has no rows")
+        if not self.built:
+            self._ensure_built([a.shape[1:] if a.ndim > 1 else (1,) for a in arrays])
+        return arrays
+
+    def _convert_input(self, spec, col, label: str) -> np.ndarray:
+        name, shape, dtype, encoder, missing = spec
+        if dtype == "string":
+            arr = encoder._encode(data.string_cells(col, label), label)
+        else:
+            arr = data.numeric_column(col, label, missing)
+        if arr.ndim == 0:
+            raise ValueError(f"{label} must have a batch dimension")
+        return data.match_input(arr, shape, label, self.name) if shape is not None else arr
+
+    def _prepare_x(self, x, what: str = "x") -> list[np.ndarray]:
+        named = self._named_columns(x, what)
+        if named is not None:
+            return self._prepare_named(*named, what)
+        specs = self._input_specs()
         multi = isinstance(x, (list, tuple)) and len(getattr(self, "_inputs", [])) > 1
         parts = list(x) if multi else [x]
+        if multi and len(parts) != len(specs):
+            raise ValueError(f"model '{self.name}' has {len(specs)} inputs but {what} provides {len(parts)} arrays")
         arrays = []
         for i, part in enumerate(parts):
             label = what if not multi else f"{what}[{i}]"
+            spec = specs[i] if i < len(specs) else None
+            if spec is not None and (spec[2] == "string" or (spec[4] and not data._is_frame(part))):
+                arrays.append(self._convert_input(spec, part, label))
+                continue
             names = self._feature_names if (not multi and data._is_frame(part)) else None
-            arr, cols = data.to_float_array(part, label, names)
+            arr, cols = data.to_float_array(part, label, names, allow_nonfinite=bool(spec and spec[4]))
+            if spec is not None and spec[4] and np.isinf(arr).any():
+                raise ValueError(f"{label} contains infinity")
             if cols is not None and not multi and self._feature_names is None and data._is_frame(part):
                 self._pending_names = cols
             arrays.append(arr)

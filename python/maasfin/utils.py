@@ -49,3 +49,10 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     out = np.zeros(y.shape + (n,), dtype=np.float32)
     np.put_along_axis(out, y[..., None], 1.0, axis=-1)
     return out
+
+
+def __getattr__(name):  # FeatureSpace imports the layers, which import this module: load it lazily
+    if name in ("FeatureSpace", "Feature"):
+        from maasfin import feature_space
+        return getattr(feature_space, name)
+    raise AttributeError(f"module 'maasfin.utils' has no attribute {name!r}")

@@ -91,7 +91,8 @@ def run_serve(args) -> int:
         return 2
     import uvicorn
 
-    common = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=5)
+    from maasfin.serving.transport import HTTP_PROTOCOL
+    common = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=5, http=HTTP_PROTOCOL)
     if config.workers == 1:
         from maasfin.serving.app import create_app
         uvicorn.run(create_app(config=config), **common)

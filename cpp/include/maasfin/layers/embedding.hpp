@@ -1,0 +1,25 @@
+// Embedding (Keras): integer indices (L) -> rows of a trainable (input_dim, output_dim) matrix,
+// output (L, output_dim). An index outside [0, input_dim) is an InvalidArgument naming the layer.
+#pragma once
+
+#include "maasfin/layer.hpp"
+
+namespace maasfin {
+
+class Embedding : public Layer {
+public:
+    Embedding(Index input_dim, Index output_dim, Initializer init);
+    std::string kind() const override { return "Embedding"; }
+    Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
+    void forward(const ForwardArgs& a) const override;
+    void backward(const BackwardArgs& a) const override;
+    std::string config() const override;
+
+private:
+    Index input_dim_, output_dim_;
+    Initializer init_;
+    Index L_ = 0;
+    Index embeddings_ = -1;
+};
+
+}  // namespace maasfin

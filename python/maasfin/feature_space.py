@@ -1,0 +1,257 @@
+"""FeatureSpace: raw tabular columns -> one encoded tensor, as keras.utils.FeatureSpace.
+
+    fs = FeatureSpace.from_dataframe(df, target="Status")   # or FeatureSpace(features={...})
+    fs.adapt(df)
+    x = fs.get_encoded_features()
+    model = Model(fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(32, activation="relu")(x)))
+    model.fit(df, y)            # the DataFrame's columns feed the inputs by name
+    model.predict([{"Seniority": 9, "Home": "rent", "Income": None, ...}])
+
+Every feature gets its own named `Input` (dtype "string" for string features) and a chain of
+preprocessing layers, so the whole pipeline is part of the model: it runs in C++ at predict, is
+saved with the model, and accepts missing values (None/NaN) where the chain handles them.
+
+The default recipe (what `from_dataframe` picks for a user who does not tune):
+  numeric columns  -> "float_normalized": Imputation(median, with a missing-value indicator when
+                      the adapt data has missing values) -> Normalization
+  string/category  -> "string_categorical": StringLookup(one_hot); unseen and missing values share
+                      the OOV index
+  bool columns     -> "integer_categorical": IntegerLookup(one_hot)
+Differences from Keras: float features are imputed (Keras's fail on NaN); string_hashed features
+keep bin 0 for missing values (Hashing(mask_value="")); categorical features
+may use output_mode="embedding" (StringLookup/IntegerLookup -> Embedding -> Flatten); crosses
+are not supported yet.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["FeatureSpace", "Feature"]
+
+_KINDS = ("float", "float_normalized", "float_discretized", "string_categorical", "integer_categorical",
+          "string_hashed", "integer_hashed")
+
+
+class Feature:
+    """One feature's declaration: its kind and options (FeatureSpace.float_normalized(), ...)."""
+
+    def __init__(self, kind: str, name: str | None = None, **options):
+        if kind not in _KINDS:
+            raise ValueError(f"unknown feature kind {kind!r}; valid: {list(_KINDS)}")
+        self.kind, self.name, self.options = kind, name, options
+
+    @property
+    def dtype(self) -> str:
+        return "string" if self.kind in ("string_categorical", "string_hashed") else "float32"
+
+    def __repr__(self) -> str:
+        return f"Feature({self.kind!r}, {self.options})"
+
+
+class FeatureSpace:
+    """Declares how each raw column is encoded; see the module docstring."""
+
+    def __init__(self, features, output_mode: str = "concat", crosses=None, num_discretization_bins: int = 32,
+                 name: str | None = None):
+        if crosses:
+            raise ValueError("FeatureSpace: feature crosses are not supported yet")
+        if output_mode not in ("concat", "dict"):
+            raise ValueError(f"FeatureSpace: output_mode must be 'concat' or 'dict', got {output_mode!r}")
+        if not isinstance(features, dict) or not features:
+            raise ValueError("FeatureSpace: features must be a non-empty dict {column name: kind or Feature}")
+        self.features: dict[str, Feature] = {}
+        for col, spec in features.items():
+            feature = self._from_kind(spec, int(num_discretization_bins)) if isinstance(spec, str) else spec
+            if not isinstance(feature, Feature):
+                raise TypeError(f"FeatureSpace: feature {col!r} must be a kind name or a FeatureSpace.<kind>(...) "
+                                f"declaration, got {spec!r}")
+            self.features[str(col)] = feature
+        self.output_mode = output_mode
+        self.num_discretization_bins = int(num_discretization_bins)
+        self.name = name or "feature_space"
+        self._layers: dict[str, list] = {}
+        self._inputs = None
+        self._encoded = None
+        self.built = False
+
+    @staticmethod
+    def _from_kind(kind: str, bins: int) -> Feature:
+        if kind not in _KINDS:
+            raise ValueError(f"unknown feature kind {kind!r}; valid: {list(_KINDS)}")
+        if kind == "float_discretized":
+            return FeatureSpace.float_discretized(num_bins=bins)
+        if kind in ("string_hashed", "integer_hashed"):
+            return getattr(FeatureSpace, kind)(num_bins=32)
+        return getattr(FeatureSpace, kind)()
+
+    # -- declarations (Keras's static constructors) -----------------------------------------------
+    @staticmethod
+    def float(name=None):
+        return Feature("float", name)
+
+    @staticmethod
+    def float_normalized(name=None):
+        return Feature("float_normalized", name)
+
+    @staticmethod
+    def float_discretized(num_bins, bin_boundaries=None, output_mode="one_hot", name=None):
+        return Feature("float_discretized", name, num_bins=num_bins, bin_boundaries=bin_boundaries,
+                       output_mode=output_mode)
+
+    @staticmethod
+    def integer_categorical(max_tokens=None, num_oov_indices=1, output_mode="one_hot", embedding_dim=None,
+                            name=None):
+        return Feature("integer_categorical", name, max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                       output_mode=output_mode, embedding_dim=embedding_dim)
+
+    @staticmethod
+    def string_categorical(max_tokens=None, num_oov_indices=1, output_mode="one_hot", embedding_dim=None,
+                           name=None):
+        return Feature("string_categorical", name, max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                       output_mode=output_mode, embedding_dim=embedding_dim)
+
+    @staticmethod
+    def string_hashed(num_bins, output_mode="one_hot", name=None):
+        return Feature("string_hashed", name, num_bins=num_bins, output_mode=output_mode)
+
+    @staticmethod
+    def integer_hashed(num_bins, output_mode="one_hot", name=None):
+        return Feature("integer_hashed", name, num_bins=num_bins, output_mode=output_mode)
+
+    @classmethod
+    def from_dataframe(cls, df, target=None, features=None, exclude=(), **kwargs) -> "FeatureSpace":
+        """Infers each column's kind from its dtype (the recipe in the module docstring); `features`
+        overrides it for the columns it names; `target` and `exclude` are left out."""
+        import pandas as pd
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"FeatureSpace.from_dataframe needs a pandas DataFrame, got {type(df).__name__}")
+        overrides = dict(features or {})
+        skip = {target} if isinstance(target, str) else set(target or ())
+        skip |= set(exclude)
+        unknown = [c for c in list(overrides) + [c for c in skip if c is not None] if c not in df.columns]
+        if unknown:
+            raise ValueError(f"FeatureSpace.from_dataframe: column(s) {unknown} are not in the DataFrame "
+                             f"(columns: {[str(c) for c in df.columns]})")
+        chosen = {}
+        for col in df.columns:
+            if col in skip:
+                continue
+            if col in overrides:
+                chosen[str(col)] = overrides[col]
+                continue
+            dt = df[col].dtype
+            if pd.api.types.is_bool_dtype(dt):
+                chosen[str(col)] = "integer_categorical"
+            elif pd.api.types.is_numeric_dtype(dt):
+                chosen[str(col)] = "float_normalized"
+            else:
+                chosen[str(col)] = "string_categorical"
+        return cls(chosen, **kwargs)
+
+    # -- adapt and build --------------------------------------------------------------------------
+    def adapt(self, data) -> None:
+        """Learns every feature's statistics from a DataFrame (or a dict of columns)."""
+        from maasfin import layers as L
+        if self.built:
+            raise ValueError(f"FeatureSpace '{self.name}' is already adapted and in use; create a new one")
+        columns = self._columns(data)
+        for col, feature in self.features.items():
+            values = columns[col]
+            chain = []
+            kind, opt = feature.kind, feature.options
+            if kind in ("float", "float_normalized", "float_discretized"):
+                raw = np.asarray(self._float_column(values, col), dtype=np.float64).reshape(-1, 1)
+                if np.isnan(raw).all():
+                    raise ValueError(f"FeatureSpace: feature {col!r} has no values in the adapt data (all missing)")
+                if kind == "float_discretized":
+                    disc = L.Discretization(num_bins=opt["num_bins"] if opt["bin_boundaries"] is None else None,
+                                            bin_boundaries=opt["bin_boundaries"], output_mode=opt["output_mode"],
+                                            name=f"{col}_discretized")
+                    if opt["bin_boundaries"] is None:
+                        disc.adapt(raw)
+                    chain = [disc]
+                else:
+                    imp = L.Imputation(strategy="median", add_indicator=bool(np.isnan(raw).any()),
+                                       name=f"{col}_imputed")
+                    imp.adapt(raw)
+                    chain = [imp]
+                    if kind == "float_normalized":
+                        norm = L.Normalization(name=f"{col}_normalized")
+                        filled = np.where(np.isnan(raw), imp._adapted, raw)
+                        norm.adapt(np.concatenate([filled, np.isnan(raw)], axis=1) if imp.add_indicator else filled)
+                        chain.append(norm)
+            elif kind in ("string_categorical", "integer_categorical"):
+                emb = opt.get("embedding_dim")
+                mode = "int" if opt["output_mode"] == "embedding" else opt["output_mode"]
+                cls = L.StringLookup if kind == "string_categorical" else L.IntegerLookup
+                lookup = cls(max_tokens=opt["max_tokens"], num_oov_indices=opt["num_oov_indices"], output_mode=mode,
+                             name=f"{col}_lookup")
+                lookup.adapt(values if kind == "string_categorical" else self._float_column(values, col))
+                chain = [lookup]
+                if opt["output_mode"] == "embedding":
+                    size = lookup.vocabulary_size()
+                    dim = emb or max(2, min(16, math.ceil(math.sqrt(size))))
+                    chain += [L.Embedding(size, dim, name=f"{col}_embedding"), L.Flatten(name=f"{col}_flat")]
+            else:  # hashed
+                # Strings reserve bin 0 for missing values (and ""), so raw data with gaps never fails.
+                mask = "" if kind == "string_hashed" else None
+                chain = [L.Hashing(num_bins=opt["num_bins"], mask_value=mask, output_mode=opt["output_mode"],
+                                   name=f"{col}_hashed")]
+            self._layers[col] = chain
+        self._adapted = True
+
+    def _columns(self, data) -> dict:
+        import pandas as pd
+        if isinstance(data, pd.DataFrame):
+            cols = {str(c): data[c] for c in data.columns}
+        elif isinstance(data, dict):
+            cols = {str(k): v for k, v in data.items()}
+        else:
+            raise TypeError(f"FeatureSpace.adapt needs a DataFrame or a dict of columns, got {type(data).__name__}")
+        missing = [c for c in self.features if c not in cols]
+        if missing:
+            raise ValueError(f"FeatureSpace.adapt: the data has no column(s) {missing}")
+        if any(len(v) == 0 for v in cols.values()):
+            raise ValueError("FeatureSpace.adapt: the data has no rows")
+        return cols
+
+    @staticmethod
+    def _float_column(values, col):
+        from maasfin import data
+        return data.numeric_column(values, f"feature '{col}'", allow_missing=True).astype(np.float64)
+
+    def _build(self) -> None:
+        from maasfin import layers as L
+        if not getattr(self, "_adapted", False):
+            raise ValueError(f"FeatureSpace '{self.name}' is not adapted: call adapt(df) first")
+        if self.built:
+            return
+        self._inputs, outputs = {}, {}
+        for col, feature in self.features.items():
+            inp = L.Input(shape=(1,), name=col, dtype=feature.dtype)
+            x = inp
+            for layer in self._layers[col]:
+                x = layer(x)
+            self._inputs[col], outputs[col] = inp, x
+        self._outputs = outputs
+        if self.output_mode == "concat":
+            tensors = list(outputs.values())
+            self._encoded = tensors[0] if len(tensors) == 1 else L.Concatenate(name=f"{self.name}_concat")(tensors)
+        else:
+            self._encoded = outputs
+        self.built = True
+
+    def get_inputs(self) -> dict:
+        """{feature name: Input tensor}, for Model(inputs=...)."""
+        self._build()
+        return dict(self._inputs)
+
+    def get_encoded_features(self):
+        """The encoded tensor (output_mode="concat") or a dict of per-feature tensors ("dict")."""
+        self._build()
+        return self._encoded if self.output_mode == "concat" else dict(self._encoded)
+
+    def __repr__(self) -> str:
+        return f"<FeatureSpace {self.name}: {', '.join(f'{c}={f.kind}' for c, f in self.features.items())}>"
