@@ -345,6 +345,26 @@ LAYER_EXAMPLES = {
     "GaussianNoise": [(dict(stddev=0.3, seed=3), [(4,)])],
     "GaussianDropout": [(dict(rate=0.2, seed=4), [(4,)])],
     "AlphaDropout": [(dict(rate=0.1, seed=5), [(4,)])],
+    "Conv1D": [(dict(filters=3, kernel_size=3, padding="causal", dilation_rate=2, activation="relu"), [(7, 2)]),
+               (dict(filters=2, kernel_size=2, strides=2, use_bias=False, kernel_regularizer="l2"), [(6, 3)])],
+    "Conv2D": [(dict(filters=3, kernel_size=(3, 2), strides=(2, 1), padding="same", activation="tanh",
+                     bias_initializer="ones"), [(5, 4, 2)]),
+               (dict(filters=2, kernel_size=2, dilation_rate=2, kernel_constraint=mf.constraints.MaxNorm(1.5)),
+                [(6, 6, 1)])],
+    "MaxPooling1D": [(dict(pool_size=3, strides=2, padding="same"), [(7, 2)])],
+    "MaxPooling2D": [(dict(pool_size=(2, 3), padding="same"), [(5, 7, 2)])],
+    "AveragePooling1D": [(dict(pool_size=2), [(6, 3)])],
+    "AveragePooling2D": [(dict(pool_size=3, strides=(1, 2), padding="same"), [(4, 5, 2)])],
+    "GlobalMaxPooling1D": [(dict(), [(5, 3)])],
+    "GlobalMaxPooling2D": [(dict(keepdims=True), [(3, 4, 2)])],
+    "GlobalAveragePooling1D": [(dict(keepdims=True), [(5, 3)])],
+    "GlobalAveragePooling2D": [(dict(), [(3, 4, 2)])],
+    "Flatten": [(dict(), [(3, 4, 2)])],
+    "Reshape": [(dict(target_shape=(-1, 2)), [(3, 4)])],
+    "Permute": [(dict(dims=(2, 1)), [(3, 4)])],
+    "RepeatVector": [(dict(n=3), [(4,)])],
+    "ZeroPadding1D": [(dict(padding=(1, 2)), [(4, 3)])],
+    "ZeroPadding2D": [(dict(padding=((1, 0), (2, 1))), [(3, 3, 2)])],
 }
 
 
@@ -384,6 +404,8 @@ def test_every_layer_round_trips(name, k, rng):
         assert _json(cls.from_config(cfg).get_config()) == cfg  # the layer's own from_config, too
     inputs = [Input(shape=s, name=f"in{i}") for i, s in enumerate(shapes)]
     out = layer(inputs[0] if len(inputs) == 1 else inputs)
+    if len(out.shape) > 2:  # sequences and images: one row of features per sample for the head
+        out = L.Flatten(name="flat")(out)
     model = Model(inputs=inputs, outputs=Dense(2, name="head")(out))
     model.compile("adam", "mse")
     xs = [rng.normal(size=(40,) + s).astype(np.float32) for s in shapes]

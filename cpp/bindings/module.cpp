@@ -185,6 +185,8 @@ PYBIND11_MODULE(_core, m) {
              py::arg("kind"), py::arg("amount"), py::arg("seed"));
     py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
 
+    bind_sequence_layers(m);
+
     py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph")
         .def(py::init<>())
         .def("add_input", &Graph::add_input)

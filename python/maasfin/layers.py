@@ -44,7 +44,9 @@ def unique_name(base: str) -> str:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default layer name: Dense -> dense, Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _shape_tuple(shape, what: str) -> tuple[int, ...]:
@@ -500,3 +502,10 @@ class AlphaDropout(_Noise):
         if noise_shape is not None:
             raise ValueError("AlphaDropout: noise_shape is not supported")
         super().__init__(rate, seed, **kwargs)
+
+
+# Spatial and recurrent layers live in their own modules; maasfin.layers is the one public namespace.
+from maasfin.spatial_layers import *  # noqa: E402,F401,F403
+from maasfin import spatial_layers as _spatial  # noqa: E402
+
+__all__ += _spatial.__all__
