@@ -4,6 +4,7 @@
 #include "common.hpp"
 #include "maasfin/layers/conv.hpp"
 #include "maasfin/layers/pooling.hpp"
+#include "maasfin/layers/recurrent.hpp"
 #include "maasfin/layers/reshaping.hpp"
 
 namespace maasfin::bindings {
@@ -13,6 +14,13 @@ kernels::Pool pool_kind(const std::string& kind) {
     if (kind == "max") return kernels::Pool::max;
     if (kind == "avg") return kernels::Pool::avg;
     throw InvalidArgument("unknown pooling '" + kind + "' (max or avg)");
+}
+
+RecurrentOptions options(Index units, const std::string& act, const std::string& rec_act, bool use_bias,
+                         bool return_sequences, bool go_backwards, const std::string& ki, const std::string& ri,
+                         const std::string& bi) {
+    return {units, parse_activation(act), parse_activation(rec_act), use_bias, return_sequences, go_backwards,
+            parse_initializer(ki), parse_initializer(ri), parse_initializer(bi)};
 }
 }  // namespace
 
@@ -51,6 +59,24 @@ void bind_sequence_layers(py::module_& m) {
     py::class_<ZeroPadding, Layer, std::shared_ptr<ZeroPadding>>(m, "ZeroPadding")
         .def(py::init<int, Index, Index, Index, Index>(), py::arg("rank"), py::arg("top"), py::arg("bottom"),
              py::arg("left"), py::arg("right"));
+    // Recurrent layers: units, activation, recurrent_activation, use_bias, return_sequences,
+    // go_backwards, kernel/recurrent/bias initializer (and LSTM's unit_forget_bias).
+    py::class_<Recurrent, Layer, std::shared_ptr<Recurrent>>(m, "Recurrent");
+    py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM")
+        .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
+                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool ufb) {
+            return std::make_shared<LSTM>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi), ufb);
+        }));
+    py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
+        .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
+                         bool back, const std::string& ki, const std::string& ri, const std::string& bi) {
+            return std::make_shared<GRU>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi));
+        }));
+    py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
+        .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back,
+                         const std::string& ki, const std::string& ri, const std::string& bi) {
+            return std::make_shared<SimpleRNN>(options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi));
+        }));
 }
 
 }  // namespace maasfin::bindings

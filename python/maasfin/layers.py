@@ -262,11 +262,12 @@ def _activation_name(activation, layer: str) -> str:
 
 
 _INITIALIZERS = {"zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                 "lecun_uniform", "lecun_normal", "random_uniform", "random_normal"}
+                 "lecun_uniform", "lecun_normal", "random_uniform", "random_normal", "orthogonal"}
 _INITIALIZER_ALIASES = {"Zeros": "zeros", "Ones": "ones", "GlorotUniform": "glorot_uniform",
                         "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform", "HeNormal": "he_normal",
                         "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
-                        "RandomUniform": "random_uniform", "RandomNormal": "random_normal"}
+                        "RandomUniform": "random_uniform", "RandomNormal": "random_normal",
+                        "Orthogonal": "orthogonal"}
 
 
 def _initializer_name(init, layer: str, arg: str) -> str:
@@ -509,3 +510,7 @@ from maasfin.spatial_layers import *  # noqa: E402,F401,F403
 from maasfin import spatial_layers as _spatial  # noqa: E402
 
 __all__ += _spatial.__all__
+from maasfin.recurrent_layers import *  # noqa: E402,F401,F403
+from maasfin import recurrent_layers as _recurrent  # noqa: E402
+
+__all__ += _recurrent.__all__
