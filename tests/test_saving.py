@@ -365,6 +365,11 @@ LAYER_EXAMPLES = {
     "RepeatVector": [(dict(n=3), [(4,)])],
     "ZeroPadding1D": [(dict(padding=(1, 2)), [(4, 3)])],
     "ZeroPadding2D": [(dict(padding=((1, 0), (2, 1))), [(3, 3, 2)])],
+    "LSTM": [(dict(units=3, return_sequences=True, go_backwards=True, recurrent_regularizer="l2"), [(4, 2)]),
+             (dict(units=2, unit_forget_bias=False, bias_initializer="ones", activation="relu"), [(3, 2)])],
+    "GRU": [(dict(units=3, recurrent_activation="tanh", kernel_constraint=mf.constraints.MaxNorm(2.0)), [(4, 2)])],
+    "SimpleRNN": [(dict(units=3, use_bias=False, return_sequences=True, recurrent_initializer="glorot_uniform"),
+                   [(4, 2)])],
 }
 
 
