@@ -40,21 +40,22 @@ void GRU::forward(const ForwardArgs& a) const {
             for (Index n = 0; n < N; ++n)
                 for (Index j = 0; j < GU; ++j) Q[static_cast<std::size_t>(n * GU + j)] = b_rec ? b_rec[j] : 0.f;
         }
+        // Pre-activations, then the activations in vectorised kernel calls.
         for (Index n = 0; n < N; ++n) {
             const float* p = P.data() + (n * T + t(s)) * GU;
-            const float* q = Q.data() + n * GU;
+            float* q = Q.data() + n * GU;
             const float* hp = h_prev + n * u;
             float* g = gates + (s * N + n) * GU;
             float* qh = Qh + (s * N + n) * u;
             float* h = H + ((s + 1) * N + n) * u;
+            for (Index k = 0; k < 2 * u; ++k) q[k] += p[k];
+            kernels::eltwise_fwd(ra, q, g, 1, 2 * u);  // z, r
             for (Index j = 0; j < u; ++j) {
-                const float z = recurrent::act(ra, p[j] + q[j]);
-                const float r = recurrent::act(ra, p[u + j] + q[u + j]);
-                const float hh = recurrent::act(ac, p[2 * u + j] + r * q[2 * u + j]);
-                g[j] = z, g[u + j] = r, g[2 * u + j] = hh;
                 qh[j] = q[2 * u + j];
-                h[j] = z * hp[j] + (1.f - z) * hh;
+                g[2 * u + j] = p[2 * u + j] + g[u + j] * qh[j];
             }
+            kernels::eltwise_fwd(ac, g + 2 * u, g + 2 * u, 1, u);  // hh
+            for (Index j = 0; j < u; ++j) h[j] = g[j] * hp[j] + (1.f - g[j]) * g[2 * u + j];
         }
         emit(H + (s + 1) * N * u, s, a.y, N);
     }

@@ -48,23 +48,30 @@ void LSTM::forward(const ForwardArgs& a) const {
             kernels::dense_fwd(h_prev, a.params + recurrent_, nullptr, Z.data(), nullptr, N, u, GU, Activation::linear);
         else
             std::fill(Z.begin(), Z.end(), 0.f);
+        // Gate pre-activations, then the activations in vectorised kernel calls.
+        float* g_s = gates + s * N * GU;
         for (Index n = 0; n < N; ++n) {
             const float* p = P.data() + (n * T + t(s)) * GU;
-            const float* z = Z.data() + n * GU;
-            float* g = gates + (s * N + n) * GU;
-            float* c = C + ((s + 1) * N + n) * u;
-            float* h = H + ((s + 1) * N + n) * u;
-            float* ach = A + (s * N + n) * u;
-            for (Index j = 0; j < u; ++j) {
-                const float i_ = recurrent::act(ra, p[j] + z[j]);
-                const float f_ = recurrent::act(ra, p[u + j] + z[u + j]);
-                const float g_ = recurrent::act(ac, p[2 * u + j] + z[2 * u + j]);
-                const float o_g = recurrent::act(ra, p[3 * u + j] + z[3 * u + j]);
-                g[j] = i_, g[u + j] = f_, g[2 * u + j] = g_, g[3 * u + j] = o_g;
-                c[j] = f_ * c_prev[n * u + j] + i_ * g_;
-                ach[j] = recurrent::act(ac, c[j]);
-                h[j] = o_g * ach[j];
-            }
+            float* z = Z.data() + n * GU;
+            for (Index k = 0; k < GU; ++k) z[k] += p[k];
+            float* g = g_s + n * GU;
+            kernels::eltwise_fwd(ra, z, g, 1, 2 * u);               // i, f
+            kernels::eltwise_fwd(ac, z + 2 * u, g + 2 * u, 1, u);   // c candidate
+            kernels::eltwise_fwd(ra, z + 3 * u, g + 3 * u, 1, u);   // o
+        }
+        float* c_s = C + (s + 1) * N * u;
+        for (Index n = 0; n < N; ++n) {
+            const float* g = g_s + n * GU;
+            const float* cp = c_prev + n * u;
+            float* c = c_s + n * u;
+            for (Index j = 0; j < u; ++j) c[j] = g[u + j] * cp[j] + g[j] * g[2 * u + j];
+        }
+        float* a_s = A + s * N * u;
+        kernels::eltwise_fwd(ac, c_s, a_s, N, u);
+        float* h_s = H + (s + 1) * N * u;
+        for (Index n = 0; n < N; ++n) {
+            const float* o = g_s + n * GU + 3 * u;
+            for (Index j = 0; j < u; ++j) h_s[n * u + j] = o[j] * a_s[n * u + j];
         }
         emit(H + (s + 1) * N * u, s, a.y, N);
     }

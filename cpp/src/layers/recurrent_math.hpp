@@ -1,5 +1,6 @@
-// Internal to the recurrent layers: the scalar activations they allow, with derivatives taken
-// from the activation's output (so that forward saves outputs only).
+// Internal to the recurrent layers: the activations they allow (forward runs through
+// kernels::eltwise_fwd) and their derivatives taken from the activation's output, so that forward
+// saves outputs only.
 #pragma once
 
 #include <cmath>
@@ -10,15 +11,6 @@ namespace maasfin::recurrent {
 
 inline bool supported(Activation a) {
     return a == Activation::tanh || a == Activation::sigmoid || a == Activation::relu || a == Activation::linear;
-}
-
-inline float act(Activation a, float v) {
-    switch (a) {
-        case Activation::tanh: return std::tanh(v);
-        case Activation::sigmoid: return v >= 0.f ? 1.f / (1.f + std::exp(-v)) : std::exp(v) / (1.f + std::exp(v));
-        case Activation::relu: return v > 0.f ? v : 0.f;
-        default: return v;
-    }
 }
 
 // d act / d v at the v for which act(v) = y.

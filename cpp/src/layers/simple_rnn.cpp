@@ -29,11 +29,12 @@ void SimpleRNN::forward(const ForwardArgs& a) const {
                                Activation::linear);
         else
             std::fill(Z.begin(), Z.end(), 0.f);
+        float* h = H + (s + 1) * N * u;
         for (Index n = 0; n < N; ++n) {
             const float* p = P.data() + (n * T + t(s)) * u;
-            float* h = H + ((s + 1) * N + n) * u;
-            for (Index j = 0; j < u; ++j) h[j] = recurrent::act(o_.activation, p[j] + Z[static_cast<std::size_t>(n * u + j)]);
+            for (Index j = 0; j < u; ++j) h[n * u + j] = p[j] + Z[static_cast<std::size_t>(n * u + j)];
         }
+        kernels::eltwise_fwd(o_.activation, h, h, N, u);
         emit(H + (s + 1) * N * u, s, a.y, N);
     }
 }
