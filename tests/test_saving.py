@@ -366,7 +366,31 @@ LAYER_EXAMPLES = {
     "Imputation": [(dict(strategy="constant", fill_value=-1.0, add_indicator=True), [(3,)],
                     lambda rng, n, s: np.where(rng.random((n,) + s) < 0.3, np.nan, rng.normal(size=(n,) + s)),
                     "float32")],
-    "Flatten": [({}, [(2, 3)])],
+    "Conv1D": [(dict(filters=3, kernel_size=3, padding="causal", dilation_rate=2, activation="relu"), [(7, 2)]),
+               (dict(filters=2, kernel_size=2, strides=2, use_bias=False, kernel_regularizer="l2"), [(6, 3)])],
+    "Conv2D": [(dict(filters=3, kernel_size=(3, 2), strides=(2, 1), padding="same", activation="tanh",
+                     bias_initializer="ones"), [(5, 4, 2)]),
+               (dict(filters=2, kernel_size=2, dilation_rate=2, kernel_constraint=mf.constraints.MaxNorm(1.5)),
+                [(6, 6, 1)])],
+    "MaxPooling1D": [(dict(pool_size=3, strides=2, padding="same"), [(7, 2)])],
+    "MaxPooling2D": [(dict(pool_size=(2, 3), padding="same"), [(5, 7, 2)])],
+    "AveragePooling1D": [(dict(pool_size=2), [(6, 3)])],
+    "AveragePooling2D": [(dict(pool_size=3, strides=(1, 2), padding="same"), [(4, 5, 2)])],
+    "GlobalMaxPooling1D": [(dict(), [(5, 3)])],
+    "GlobalMaxPooling2D": [(dict(keepdims=True), [(3, 4, 2)])],
+    "GlobalAveragePooling1D": [(dict(keepdims=True), [(5, 3)])],
+    "GlobalAveragePooling2D": [(dict(), [(3, 4, 2)])],
+    "Flatten": [(dict(), [(3, 4, 2)])],
+    "Reshape": [(dict(target_shape=(-1, 2)), [(3, 4)])],
+    "Permute": [(dict(dims=(2, 1)), [(3, 4)])],
+    "RepeatVector": [(dict(n=3), [(4,)])],
+    "ZeroPadding1D": [(dict(padding=(1, 2)), [(4, 3)])],
+    "ZeroPadding2D": [(dict(padding=((1, 0), (2, 1))), [(3, 3, 2)])],
+    "LSTM": [(dict(units=3, return_sequences=True, go_backwards=True, recurrent_regularizer="l2"), [(4, 2)]),
+             (dict(units=2, unit_forget_bias=False, bias_initializer="ones", activation="relu"), [(3, 2)])],
+    "GRU": [(dict(units=3, recurrent_activation="tanh", kernel_constraint=mf.constraints.MaxNorm(2.0)), [(4, 2)])],
+    "SimpleRNN": [(dict(units=3, use_bias=False, return_sequences=True, recurrent_initializer="glorot_uniform"),
+                   [(4, 2)])],
 }
 
 
@@ -406,7 +430,7 @@ def test_every_layer_round_trips(name, k, rng):
     assert _json(cls.from_config(cfg).get_config()) == cfg  # the layer's own from_config, too
     inputs = [Input(shape=s, name=f"in{i}", dtype=dtype) for i, s in enumerate(shapes)]
     out = layer(inputs[0] if len(inputs) == 1 else inputs)
-    if len(out.shape) > 2:
+    if len(out.shape) > 2:  # sequences and images: one row of features per sample for the head
         out = L.Flatten(name="flat")(out)
     model = Model(inputs=inputs, outputs=Dense(2, name="head")(out))
     model.compile("adam", "mse")

@@ -50,5 +50,6 @@ inline std::vector<const float*> pointers(const std::vector<FArray>& xs) {
 // One function per binding file, called from module.cpp.
 void bind_explain(py::module_& m);
 void bind_preprocessing(py::module_& m);
+void bind_sequence_layers(py::module_& m);  // sequence_layers.cpp: spatial and recurrent layers
 
 }  // namespace maasfin::bindings

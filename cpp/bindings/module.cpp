@@ -186,6 +186,8 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
     bind_preprocessing(m);  // after Layer: its classes derive from it
 
+    bind_sequence_layers(m);
+
     py::class_<Graph, std::shared_ptr<Graph>>(m, "Graph")
         .def(py::init<>())
         .def("add_input", &Graph::add_input)

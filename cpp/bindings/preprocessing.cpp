@@ -15,7 +15,6 @@
 #include "maasfin/layers/discretization.hpp"
 #include "maasfin/layers/embedding.hpp"
 #include "maasfin/layers/feature_normalization.hpp"
-#include "maasfin/layers/flatten.hpp"
 #include "maasfin/layers/hashing.hpp"
 #include "maasfin/layers/imputation.hpp"
 #include "maasfin/layers/integer_lookup.hpp"
@@ -165,7 +164,6 @@ void bind_preprocessing(py::module_& m) {
                  return std::make_shared<Embedding>(input_dim, output_dim, parse_initializer(init));
              }),
              py::arg("input_dim"), py::arg("output_dim"), py::arg("embeddings_initializer"));
-    py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten").def(py::init<>());
 }
 
 }  // namespace maasfin::bindings

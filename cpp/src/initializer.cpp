@@ -1,6 +1,8 @@
 #include "maasfin/initializer.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <utility>
 
 #include "maasfin/layer.hpp"
@@ -20,6 +22,7 @@ const std::pair<const char*, Initializer> kNames[] = {
     {"lecun_normal", Initializer::lecun_normal},
     {"random_uniform", Initializer::random_uniform},
     {"random_normal", Initializer::random_normal},
+    {"orthogonal", Initializer::orthogonal},
 };
 // Keras divides the standard deviation by this so that a normal truncated at 2 sigma keeps the variance.
 constexpr double kTruncatedStd = 0.87962566103423978;
@@ -32,6 +35,32 @@ Initializer parse_initializer(const std::string& name) {
     for (const auto& [n, _] : kNames) valid += (valid.empty() ? "" : ", ") + std::string(n);
     throw InvalidArgument("unknown initializer '" + name + "'; valid names: " + valid);
 }
+
+namespace {
+// Keras's Orthogonal(gain=1): the Q factor of a normal (max(r, c) x min(r, c)) matrix, with
+// columns signed so that R has a positive diagonal (modified Gram-Schmidt gives exactly that Q),
+// transposed when the target has more columns than rows.
+void orthogonal(float* data, Index rows, Index cols, std::uint64_t seed) {
+    const Index m = std::max(rows, cols), k = std::min(rows, cols);
+    std::vector<double> a(static_cast<std::size_t>(m * k));
+    for (Index i = 0; i < m * k; ++i) a[static_cast<std::size_t>(i)] = rng::normal(seed, 5, i);
+    auto at = [&](Index r, Index c) -> double& { return a[static_cast<std::size_t>(r * k + c)]; };
+    for (Index j = 0; j < k; ++j) {
+        for (Index p = 0; p < j; ++p) {
+            double dot = 0;
+            for (Index r = 0; r < m; ++r) dot += at(r, p) * at(r, j);
+            for (Index r = 0; r < m; ++r) at(r, j) -= dot * at(r, p);
+        }
+        double norm = 0;
+        for (Index r = 0; r < m; ++r) norm += at(r, j) * at(r, j);
+        norm = std::sqrt(norm);
+        for (Index r = 0; r < m; ++r) at(r, j) = norm > 0 ? at(r, j) / norm : 0.0;
+    }
+    for (Index r = 0; r < rows; ++r)
+        for (Index c = 0; c < cols; ++c)
+            data[r * cols + c] = static_cast<float>(rows >= cols ? at(r, c) : at(c, r));
+}
+}  // namespace
 
 const char* initializer_name(Initializer init) {
     for (const auto& [n, v] : kNames)
@@ -61,6 +90,13 @@ void initialize(Initializer init, float* data, const Shape& shape, std::uint64_t
             return;
         case Initializer::random_uniform:  // Keras: U(-0.05, 0.05)
             for (Index i = 0; i < n; ++i) data[i] = -0.05f + 0.1f * rng::uniform(seed, 1, i);
+            return;
+        case Initializer::orthogonal:
+            if (shape.size() < 2) throw InvalidArgument("the orthogonal initializer needs a weight of rank >= 2");
+            orthogonal(data, n / shape.back(), shape.back(), seed);
+            return;
+        case Initializer::unit_forget_bias:
+            for (Index i = 0; i < n; ++i) data[i] = (i >= n / 4 && i < n / 2) ? 1.f : 0.f;
             return;
         case Initializer::random_normal:  // Keras: N(0, 0.05)
             for (Index i = 0; i < n; ++i) data[i] = static_cast<float>(0.05 * rng::normal(seed, 2, i));

@@ -44,7 +44,9 @@ def unique_name(base: str) -> str:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's default layer name: Dense -> dense, Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _shape_tuple(shape, what: str) -> tuple[int, ...]:
@@ -279,11 +281,12 @@ def _activation_name(activation, layer: str) -> str:
 
 
 _INITIALIZERS = {"zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                 "lecun_uniform", "lecun_normal", "random_uniform", "random_normal"}
+                 "lecun_uniform", "lecun_normal", "random_uniform", "random_normal", "orthogonal"}
 _INITIALIZER_ALIASES = {"Zeros": "zeros", "Ones": "ones", "GlorotUniform": "glorot_uniform",
                         "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform", "HeNormal": "he_normal",
                         "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
-                        "RandomUniform": "random_uniform", "RandomNormal": "random_normal"}
+                        "RandomUniform": "random_uniform", "RandomNormal": "random_normal",
+                        "Orthogonal": "orthogonal"}
 
 
 def _initializer_name(init, layer: str, arg: str) -> str:
@@ -521,8 +524,18 @@ class AlphaDropout(_Noise):
         super().__init__(rate, seed, **kwargs)
 
 
-from maasfin.preprocessing import (CategoryEncoding, Discretization, Embedding, Flatten, Hashing,  # noqa: E402
+from maasfin.preprocessing import (CategoryEncoding, Discretization, Embedding, Hashing,  # noqa: E402
                                    Imputation, IntegerLookup, Normalization, StringLookup)
 
 __all__ += ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
-            "Embedding", "Imputation", "Flatten"]
+            "Embedding", "Imputation"]
+
+# Spatial and recurrent layers live in their own modules; maasfin.layers is the one public namespace.
+from maasfin.spatial_layers import *  # noqa: E402,F401,F403
+from maasfin import spatial_layers as _spatial  # noqa: E402
+
+__all__ += _spatial.__all__
+from maasfin.recurrent_layers import *  # noqa: E402,F401,F403
+from maasfin import recurrent_layers as _recurrent  # noqa: E402
+
+__all__ += _recurrent.__all__

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
     pd = None
 
 __all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
-           "Embedding", "Imputation", "Flatten"]
+           "Embedding", "Imputation"]
 
 _MODES = ("int", "one_hot", "multi_hot", "count")
 
@@ -772,15 +772,3 @@ class Imputation(_PreprocessingLayer):
                 "add_indicator": self.add_indicator}
 
 
-class Flatten(Layer):
-    """Flattens each sample to one axis (Keras)."""
-
-    def __init__(self, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.data_format = data_format
-
-    def _make_core(self):
-        return _core.Flatten()
-
-    def get_config(self):
-        return {**super().get_config(), "data_format": self.data_format}

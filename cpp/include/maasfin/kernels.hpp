@@ -6,6 +6,7 @@
 
 #include "maasfin/activation.hpp"
 #include "maasfin/common.hpp"
+#include "maasfin/window.hpp"
 
 #include <string>
 
@@ -47,5 +48,28 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
 // diff_src may alias diff_dst.
 void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
                  float* diff_src, Index N, Index D);
+
+// -- convolution (channels_last; a 1-D convolution is a 2-D one with H = KH = 1) ----------------
+// src[N,H,W,C_in], weights[KH,KW,C_in,C_out] (Keras layout), bias[C_out] or null,
+// dst[N,OH,OW,C_out] = act(conv(src, weights) + bias). If `pre` is not null the pre-activation
+// values are stored there too. Padded cells are zeros.
+void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N,
+              Index C_in, Index C_out, const Window& w, Activation act);
+// Given diff_dst (w.r.t. the pre-activation output): diff_src (skipped when null), diff_weights
+// (overwritten) and diff_bias (skipped when null).
+void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+              float* diff_weights, float* diff_bias, Index N, Index C_in, Index C_out, const Window& w);
+
+// -- pooling (channels_last, window dilation 1) --------------------------------------------------
+// max: padded cells never win; avg: the mean over the cells inside the input (Keras 'same').
+enum class Pool { max, avg };
+// Floats of workspace that pool_fwd keeps for pool_bwd (0 for avg).
+Index pool_workspace_size(Pool kind, Index N, Index C, const Window& w);
+// src[N,H,W,C] -> dst[N,OH,OW,C]. `workspace` (pool_workspace_size floats) may be null at inference.
+void pool_fwd(Pool kind, const float* src, float* dst, float* workspace, Index N, Index C, const Window& w);
+// diff_src[N,H,W,C] (overwritten) from diff_dst[N,OH,OW,C]; max pooling needs the forward's
+// src and workspace.
+void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src,
+              Index N, Index C, const Window& w);
 
 }  // namespace maasfin::kernels

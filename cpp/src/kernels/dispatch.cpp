@@ -63,4 +63,61 @@ void eltwise_bwd(Activation act, const float* src, const float* dst, const float
     reference::eltwise_bwd(act, src, dst, diff_dst, diff_src, N, D);
 }
 
+// Convolutions go to oneDNN by the same multiply-add threshold as dense (see docs/performance.md).
+void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N,
+              Index C_in, Index C_out, const Window& w, Activation act) {
+    const Index rows = N * w.OH * w.OW;
+    if (use_onednn(rows * C_out * w.KH * w.KW * C_in)) {
+        float* out = pre ? pre : dst;
+        if (!pre && onednn::conv_fwd(src, weights, bias, dst, N, C_in, C_out, w, act)) return;
+        onednn::conv_fwd(src, weights, bias, out, N, C_in, C_out, w, Activation::linear);
+        reference::eltwise_fwd(act, out, dst, rows, C_out);
+        return;
+    }
+    float* out = pre ? pre : dst;
+    reference::conv_fwd(src, weights, bias, out, N, C_in, C_out, w);
+    if (pre || act != Activation::linear) reference::eltwise_fwd(act, out, dst, rows, C_out);
+}
+
+void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
+              float* diff_weights, float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
+    if (use_onednn(N * w.OH * w.OW * C_out * w.KH * w.KW * C_in))
+        onednn::conv_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, C_in, C_out, w);
+    else
+        reference::conv_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, C_in, C_out, w);
+}
+
+// Max-pooling workspace: float 0 says which backend ran forward (1: oneDNN, whose own workspace
+// then starts at float 16, 64-byte aligned; 0: reference, which recomputes the winners in backward).
+// Backward follows that record, so it always pairs with the forward that filled the workspace.
+namespace {
+constexpr Index kWorkspaceHeader = 16;
+Index pool_macs(Index N, Index C, const Window& w) { return N * w.OH * w.OW * C * w.KH * w.KW; }
+}  // namespace
+
+Index pool_workspace_size(Pool kind, Index N, Index C, const Window& w) {
+    if (kind != Pool::max) return 0;
+    return kWorkspaceHeader + (onednn::pool_workspace_bytes(N, C, w) + 3) / 4;
+}
+
+void pool_fwd(Pool kind, const float* src, float* dst, float* workspace, Index N, Index C, const Window& w) {
+    const bool dnn = use_onednn(pool_macs(N, C, w));
+    if (workspace && kind == Pool::max) workspace[0] = dnn ? 1.f : 0.f;
+    if (dnn)
+        onednn::pool_fwd(kind, src, dst, workspace && kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, N,
+                         C, w);
+    else
+        reference::pool_fwd(kind, src, dst, N, C, w);
+}
+
+void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src,
+              Index N, Index C, const Window& w) {
+    const bool dnn = kind == Pool::max ? workspace[0] == 1.f : use_onednn(pool_macs(N, C, w));
+    if (dnn)
+        onednn::pool_bwd(kind, kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, diff_dst, diff_src, N, C,
+                         w);
+    else
+        reference::pool_bwd(kind, src, diff_dst, diff_src, N, C, w);
+}
+
 }  // namespace maasfin::kernels

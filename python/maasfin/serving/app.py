@@ -156,10 +156,11 @@ class _Server:
         self.service = service
         self.executor: ThreadPoolExecutor | None = None
         self.plan_executor: ThreadPoolExecutor | None = None
+        self.threads = 1
 
     def start(self) -> None:
         self.service.start()
-        threads = self.service.config.predict_threads or self.service.config.threads_per_worker()
+        threads = self.threads = self.service.config.predict_threads or self.service.config.threads_per_worker()
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="maasfin-predict")
         self.plan_executor = ThreadPoolExecutor(max_workers=max(2, threads), thread_name_prefix="maasfin-decode")
 
@@ -177,7 +178,7 @@ class _Server:
             metrics = self.service.metrics
             b = Batcher(lambda xs: predict_tiled(model, xs, tile), self.executor,
                         max_batch_size=cfg.max_batch_size, max_latency_ms=cfg.max_latency_ms,
-                        max_concurrency=self.executor._max_workers, max_queue=cfg.max_queue,
+                        max_concurrency=self.threads, max_queue=cfg.max_queue,
                         on_batch=lambda rows, n: metrics.observe_batch(name, ver, rows, n))
             version.attachments["batcher"] = b
             loop = asyncio.get_running_loop()

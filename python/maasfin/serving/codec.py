@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,7 +110,7 @@ def _index(path: tuple[int, ...]) -> str:
 
 def _find_non_number(value, depth: int = 0, path: tuple = ()):
     """(path, value) of the first leaf that is not an int/float (booleans included), or None."""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         if depth > 32:
             return path, value
         for i, v in enumerate(value):
@@ -172,7 +173,7 @@ def _magnitude(v) -> float:
 
 
 def _flatten_with_paths(value, path=()):
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             yield from _flatten_with_paths(v, path + (i,))
     else:
@@ -205,6 +206,29 @@ def check_shape(arr: np.ndarray, spec: TensorSpec, field: str, model: str) -> np
 
 def records_to_f32(records: list, names: tuple[str, ...], field: str, single: bool = False) -> np.ndarray:
     """Rows from records keyed by feature name; every feature required, no unknown keys."""
+    rows = _records_fast(records, names)
+    if rows is None:
+        rows = _records_checked(records, names, field, single)
+    if single:
+        return numbers_to_f32(rows, field, lambda p: f"{field}[{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
+    return numbers_to_f32(rows, field,
+                          lambda p: f"{field}[{p[0]}][{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
+
+
+def _records_fast(records: list, names: tuple[str, ...]):
+    """Rows if every record is a dict with exactly the features (the common case), else None."""
+    n = len(names)
+    getter = operator.itemgetter(*names)
+    try:
+        if not all(type(rec) is dict and len(rec) == n for rec in records):
+            return None
+        rows = list(map(getter, records))
+    except (KeyError, TypeError):
+        return None
+    return rows if n > 1 else [(r,) for r in rows]  # tuples: checked and converted like lists
+
+
+def _records_checked(records: list, names: tuple[str, ...], field: str, single: bool) -> list:
     nameset = set(names)
     rows = []
     for i, rec in enumerate(records):
@@ -222,10 +246,7 @@ def records_to_f32(records: list, names: tuple[str, ...], field: str, single: bo
                 parts.append(f"has unknown feature(s) {extra}")
             raise bad_request(f"{where} {' and '.join(parts)}; the model's features are {list(names)}")
         rows.append([rec[n] for n in names])
-    if single:
-        return numbers_to_f32(rows, field, lambda p: f"{field}[{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
-    return numbers_to_f32(rows, field,
-                          lambda p: f"{field}[{p[0]}][{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
+    return rows
 
 
 def columns_to_f32(columns: dict, names: tuple[str, ...], field: str) -> np.ndarray:

@@ -69,6 +69,29 @@ dnnl::memory thread_scratchpad(const dnnl::memory::desc& desc) {
     return dnnl::memory(desc, engine(), bytes ? buffer.data() : nullptr);
 }
 
+bool append_activation(dnnl::post_ops& ops, Activation act) {
+    using alg = dnnl::algorithm;
+    switch (act) {
+        case Activation::linear: return true;
+        case Activation::relu: ops.append_eltwise(alg::eltwise_relu, 0.f, 0.f); return true;
+        case Activation::leaky_relu: ops.append_eltwise(alg::eltwise_relu, 0.2f, 0.f); return true;
+        case Activation::sigmoid: ops.append_eltwise(alg::eltwise_logistic, 0.f, 0.f); return true;
+        case Activation::tanh: ops.append_eltwise(alg::eltwise_tanh, 0.f, 0.f); return true;
+        case Activation::elu: ops.append_eltwise(alg::eltwise_elu, 1.f, 0.f); return true;
+        case Activation::gelu: ops.append_eltwise(alg::eltwise_gelu_erf, 0.f, 0.f); return true;
+        case Activation::swish: ops.append_eltwise(alg::eltwise_swish, 1.f, 0.f); return true;
+        default: return false;
+    }
+}
+
+void execute(const Cached& cached, std::unordered_map<int, dnnl::memory>& args) {
+    args[DNNL_ARG_SCRATCHPAD] = thread_scratchpad(cached.scratchpad);
+    apply_num_threads();
+    auto& s = stream();
+    cached.prim.execute(s, args);
+    s.wait();
+}
+
 void set_cache_capacity(Index n) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);

@@ -18,22 +18,6 @@ dnnl::memory::desc mat(Index rows, Index cols, bool transposed) {
                       : dnnl::memory::desc({rows, cols}, dt::f32, dims{cols, 1});
 }
 
-// Appends the post-ops for `act`; false when oneDNN has no exact equivalent.
-bool append_activation(dnnl::post_ops& ops, Activation act) {
-    using alg = dnnl::algorithm;
-    switch (act) {
-        case Activation::linear: return true;
-        case Activation::relu: ops.append_eltwise(alg::eltwise_relu, 0.f, 0.f); return true;
-        case Activation::leaky_relu: ops.append_eltwise(alg::eltwise_relu, 0.2f, 0.f); return true;
-        case Activation::sigmoid: ops.append_eltwise(alg::eltwise_logistic, 0.f, 0.f); return true;
-        case Activation::tanh: ops.append_eltwise(alg::eltwise_tanh, 0.f, 0.f); return true;
-        case Activation::elu: ops.append_eltwise(alg::eltwise_elu, 1.f, 0.f); return true;
-        case Activation::gelu: ops.append_eltwise(alg::eltwise_gelu_erf, 0.f, 0.f); return true;
-        case Activation::swish: ops.append_eltwise(alg::eltwise_swish, 1.f, 0.f); return true;
-        default: return false;
-    }
-}
-
 // dst[M,N] = op(a)[M,K] . op(b)[K,N] (+ bias[N]) with optional activation post-op.
 void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bias, float* dst,
             Index M, Index K, Index N, Activation act) {

@@ -1,0 +1,82 @@
+// Bindings of the spatial and recurrent layers: constructors only, no logic.
+#include <pybind11/stl.h>
+
+#include "common.hpp"
+#include "maasfin/layers/conv.hpp"
+#include "maasfin/layers/pooling.hpp"
+#include "maasfin/layers/recurrent.hpp"
+#include "maasfin/layers/reshaping.hpp"
+
+namespace maasfin::bindings {
+
+namespace {
+kernels::Pool pool_kind(const std::string& kind) {
+    if (kind == "max") return kernels::Pool::max;
+    if (kind == "avg") return kernels::Pool::avg;
+    throw InvalidArgument("unknown pooling '" + kind + "' (max or avg)");
+}
+
+RecurrentOptions options(Index units, const std::string& act, const std::string& rec_act, bool use_bias,
+                         bool return_sequences, bool go_backwards, const std::string& ki, const std::string& ri,
+                         const std::string& bi) {
+    return {units, parse_activation(act), parse_activation(rec_act), use_bias, return_sequences, go_backwards,
+            parse_initializer(ki), parse_initializer(ri), parse_initializer(bi)};
+}
+}  // namespace
+
+void bind_sequence_layers(py::module_& m) {
+    py::class_<Conv, Layer, std::shared_ptr<Conv>>(m, "Conv")
+        .def(py::init([](int rank, Index filters, std::pair<Index, Index> kernel, std::pair<Index, Index> strides,
+                         std::pair<Index, Index> dilation, const std::string& padding, const std::string& act,
+                         bool use_bias, const std::string& ki, const std::string& bi) {
+                 return std::make_shared<Conv>(rank, filters, kernel.first, kernel.second, strides.first,
+                                               strides.second, dilation.first, dilation.second, padding,
+                                               parse_activation(act), use_bias, parse_initializer(ki),
+                                               parse_initializer(bi));
+             }),
+             py::arg("rank"), py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("dilation_rate"),
+             py::arg("padding"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
+             py::arg("bias_initializer"));
+    py::class_<Pooling, Layer, std::shared_ptr<Pooling>>(m, "Pooling")
+        .def(py::init([](int rank, const std::string& kind, std::pair<Index, Index> pool,
+                         std::pair<Index, Index> strides, const std::string& padding) {
+                 return std::make_shared<Pooling>(rank, pool_kind(kind), pool.first, pool.second, strides.first,
+                                                  strides.second, padding);
+             }),
+             py::arg("rank"), py::arg("kind"), py::arg("pool_size"), py::arg("strides"), py::arg("padding"));
+    py::class_<GlobalPooling, Layer, std::shared_ptr<GlobalPooling>>(m, "GlobalPooling")
+        .def(py::init([](int rank, const std::string& kind, bool keepdims) {
+                 return std::make_shared<GlobalPooling>(rank, pool_kind(kind), keepdims);
+             }),
+             py::arg("rank"), py::arg("kind"), py::arg("keepdims"));
+    py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten").def(py::init<>());
+    py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
+        .def(py::init<Shape>(), py::arg("target_shape"));
+    py::class_<Permute, Layer, std::shared_ptr<Permute>>(m, "Permute")
+        .def(py::init<std::vector<Index>>(), py::arg("dims"));
+    py::class_<RepeatVector, Layer, std::shared_ptr<RepeatVector>>(m, "RepeatVector")
+        .def(py::init<Index>(), py::arg("n"));
+    py::class_<ZeroPadding, Layer, std::shared_ptr<ZeroPadding>>(m, "ZeroPadding")
+        .def(py::init<int, Index, Index, Index, Index>(), py::arg("rank"), py::arg("top"), py::arg("bottom"),
+             py::arg("left"), py::arg("right"));
+    // Recurrent layers: units, activation, recurrent_activation, use_bias, return_sequences,
+    // go_backwards, kernel/recurrent/bias initializer (and LSTM's unit_forget_bias).
+    py::class_<Recurrent, Layer, std::shared_ptr<Recurrent>>(m, "Recurrent");
+    py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM")
+        .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
+                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool ufb) {
+            return std::make_shared<LSTM>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi), ufb);
+        }));
+    py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
+        .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
+                         bool back, const std::string& ki, const std::string& ri, const std::string& bi) {
+            return std::make_shared<GRU>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi));
+        }));
+    py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
+        .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back,
+                         const std::string& ki, const std::string& ri, const std::string& bi) {
+            return std::make_shared<SimpleRNN>(options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi));
+        }));
+}
+
+}  // namespace maasfin::bindings

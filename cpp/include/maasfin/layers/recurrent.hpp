@@ -1,0 +1,87 @@
+// LSTM, GRU and SimpleRNN over (T, D_in) sequences, Keras 3 semantics and weight layout:
+//   kernel (D_in, G*u), recurrent_kernel (u, G*u), bias (G*u,) or, for GRU with reset_after,
+//   (2, G*u) = [input bias; recurrent bias]. Gate order: LSTM i, f, c, o (G = 4); GRU z, r, h (G = 3).
+// The time loop runs here; each step's matmul is a kernels::dense_fwd call, and the input
+// projections of all steps are one dense call (N*T rows) in forward and one in backward.
+// Initial states are zeros. go_backwards reads the sequence from its end and returns the outputs
+// in processing order (as Keras).
+#pragma once
+
+#include <string>
+
+#include "maasfin/activation.hpp"
+#include "maasfin/layer.hpp"
+
+namespace maasfin {
+
+struct RecurrentOptions {
+    Index units = 0;
+    Activation activation = Activation::tanh;
+    Activation recurrent_activation = Activation::sigmoid;
+    bool use_bias = true;
+    bool return_sequences = false;
+    bool go_backwards = false;
+    Initializer kernel_initializer = Initializer::glorot_uniform;
+    Initializer recurrent_initializer = Initializer::orthogonal;
+    Initializer bias_initializer = Initializer::zeros;
+};
+
+class Recurrent : public Layer {
+public:
+    std::string kind() const override { return kind_; }
+    Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
+    std::string config() const override;
+
+protected:
+    Recurrent(std::string kind, Index gates, Index bias_rows, const RecurrentOptions& o);
+    // Step s of the time loop reads input step t(s).
+    Index t(Index s) const { return o_.go_backwards ? T_ - 1 - s : s; }
+    // P (N*T x G*u, rows in x's (n, t) order) = x . kernel + input bias.
+    void project(const ForwardArgs& a, float* P) const;
+    // Writes h (N x u, the state after step s) into y where Keras's output holds it.
+    void emit(const float* h, Index s, float* y, Index N) const;
+    // dh += the part of dy that belongs to step s.
+    void add_dy(const float* dy, Index s, float* dh, Index N) const;
+    // From dP (T x N x G*u in step order): the kernel and input-bias gradients and dx.
+    void backprop_inputs(const BackwardArgs& a, const float* dP) const;
+    // From dR (T x N x G*u, step order) and Hprev (T x N x u): the recurrent_kernel gradient and,
+    // when db is not null, the recurrent bias's.
+    void backprop_recurrent(const BackwardArgs& a, const float* Hprev, const float* dR, float* db) const;
+    // recurrent_kernel transposed (G*u x u), for dh_prev = dR . U^T.
+    void recurrent_transposed(const float* params, FloatVec& UT) const;
+
+    std::string kind_;
+    Index G_, bias_rows_;
+    RecurrentOptions o_;
+    Index T_ = 0, D_ = 0, u_ = 0;
+    Index kernel_ = -1, recurrent_ = -1, bias_ = -1;
+    Initializer bias_arena_init_;  // what fills the bias (LSTM's unit_forget_bias differs from the Keras name)
+    std::string extra_config_;  // layer-specific config entries, ", \"key\": value"
+};
+
+class LSTM : public Recurrent {
+public:
+    LSTM(const RecurrentOptions& o, bool unit_forget_bias);
+    void forward(const ForwardArgs& a) const override;
+    void backward(const BackwardArgs& a) const override;
+    Index saved_size(Index N) const override;
+};
+
+// reset_after=True only (Keras 3's default): hh = act(x W_h + b_in_h + r * (h U_h + b_rec_h)).
+class GRU : public Recurrent {
+public:
+    explicit GRU(const RecurrentOptions& o);
+    void forward(const ForwardArgs& a) const override;
+    void backward(const BackwardArgs& a) const override;
+    Index saved_size(Index N) const override;
+};
+
+class SimpleRNN : public Recurrent {
+public:
+    explicit SimpleRNN(const RecurrentOptions& o);
+    void forward(const ForwardArgs& a) const override;
+    void backward(const BackwardArgs& a) const override;
+    Index saved_size(Index N) const override;
+};
+
+}  // namespace maasfin

@@ -1,0 +1,119 @@
+// LSTM (Keras gate order i, f, c, o), a = activation, ra = recurrent_activation:
+//   z = x W + h U + b;  i = ra(z_i), f = ra(z_f), g = a(z_c), o = ra(z_o)
+//   c' = f * c + i * g;  h' = o * a(c')
+// saved (T steps, N rows, u units): H (T+1) x N x u, C (T+1) x N x u (index 0 = the zero initial
+// state), gates T x N x 4u (activated), A = a(c') T x N x u.
+#include <algorithm>
+
+#include "maasfin/kernels.hpp"
+#include "maasfin/layers/recurrent.hpp"
+#include "recurrent_math.hpp"
+
+namespace maasfin {
+
+LSTM::LSTM(const RecurrentOptions& o, bool unit_forget_bias) : Recurrent("LSTM", 4, 1, o) {
+    if (unit_forget_bias && o.use_bias && o.bias_initializer != Initializer::ones) {
+        if (o.bias_initializer != Initializer::zeros)
+            throw InvalidArgument(std::string("LSTM: unit_forget_bias=True works with bias_initializer 'zeros' or "
+                                              "'ones', got '") + initializer_name(o.bias_initializer) +
+                                  "'; pass unit_forget_bias=False");
+        bias_arena_init_ = Initializer::unit_forget_bias;
+    }
+    extra_config_ = std::string(", \"unit_forget_bias\": ") + (unit_forget_bias ? "true" : "false");
+}
+
+Index LSTM::saved_size(Index N) const { return (2 * (T_ + 1) + 4 * T_ + T_) * N * u_; }
+
+void LSTM::forward(const ForwardArgs& a) const {
+    const Index N = a.N, T = T_, u = u_, GU = 4 * u;
+    thread_local FloatVec state, P, Z;
+    float* H = a.saved;
+    if (!H) {
+        state.resize(static_cast<std::size_t>(saved_size(N)));
+        H = state.data();
+    }
+    float* C = H + (T + 1) * N * u;
+    float* gates = C + (T + 1) * N * u;
+    float* A = gates + T * N * GU;
+    P.resize(static_cast<std::size_t>(N * T * GU));
+    Z.resize(static_cast<std::size_t>(N * GU));
+    project(a, P.data());
+    std::fill(H, H + N * u, 0.f);
+    std::fill(C, C + N * u, 0.f);
+    const Activation ac = o_.activation, ra = o_.recurrent_activation;
+    for (Index s = 0; s < T; ++s) {
+        const float* h_prev = H + s * N * u;
+        const float* c_prev = C + s * N * u;
+        if (s > 0)
+            kernels::dense_fwd(h_prev, a.params + recurrent_, nullptr, Z.data(), nullptr, N, u, GU, Activation::linear);
+        else
+            std::fill(Z.begin(), Z.end(), 0.f);
+        // Gate pre-activations, then the activations in vectorised kernel calls.
+        float* g_s = gates + s * N * GU;
+        for (Index n = 0; n < N; ++n) {
+            const float* p = P.data() + (n * T + t(s)) * GU;
+            float* z = Z.data() + n * GU;
+            for (Index k = 0; k < GU; ++k) z[k] += p[k];
+            float* g = g_s + n * GU;
+            kernels::eltwise_fwd(ra, z, g, 1, 2 * u);               // i, f
+            kernels::eltwise_fwd(ac, z + 2 * u, g + 2 * u, 1, u);   // c candidate
+            kernels::eltwise_fwd(ra, z + 3 * u, g + 3 * u, 1, u);   // o
+        }
+        float* c_s = C + (s + 1) * N * u;
+        for (Index n = 0; n < N; ++n) {
+            const float* g = g_s + n * GU;
+            const float* cp = c_prev + n * u;
+            float* c = c_s + n * u;
+            for (Index j = 0; j < u; ++j) c[j] = g[u + j] * cp[j] + g[j] * g[2 * u + j];
+        }
+        float* a_s = A + s * N * u;
+        kernels::eltwise_fwd(ac, c_s, a_s, N, u);
+        float* h_s = H + (s + 1) * N * u;
+        for (Index n = 0; n < N; ++n) {
+            const float* o = g_s + n * GU + 3 * u;
+            for (Index j = 0; j < u; ++j) h_s[n * u + j] = o[j] * a_s[n * u + j];
+        }
+        emit(H + (s + 1) * N * u, s, a.y, N);
+    }
+}
+
+void LSTM::backward(const BackwardArgs& a) const {
+    const Index N = a.N, T = T_, u = u_, GU = 4 * u;
+    const float* H = a.saved;
+    const float* C = H + (T + 1) * N * u;
+    const float* gates = C + (T + 1) * N * u;
+    const float* A = gates + T * N * GU;
+    thread_local FloatVec UT, dG, dh, dc;
+    recurrent_transposed(a.params, UT);
+    dG.resize(static_cast<std::size_t>(T * N * GU));
+    dh.assign(static_cast<std::size_t>(N * u), 0.f);
+    dc.assign(static_cast<std::size_t>(N * u), 0.f);
+    const Activation ac = o_.activation, ra = o_.recurrent_activation;
+    for (Index s = T - 1; s >= 0; --s) {
+        add_dy(a.dy, s, dh.data(), N);
+        for (Index n = 0; n < N; ++n) {
+            const float* g = gates + (s * N + n) * GU;
+            const float* c_prev = C + (s * N + n) * u;
+            const float* ach = A + (s * N + n) * u;
+            float* d = dG.data() + (s * N + n) * GU;
+            for (Index j = 0; j < u; ++j) {
+                const Index k = n * u + j;
+                const float i_ = g[j], f_ = g[u + j], g_ = g[2 * u + j], o_g = g[3 * u + j];
+                const float d_o = dh[k] * ach[j];
+                const float d_c = dc[k] + dh[k] * o_g * recurrent::grad(ac, ach[j]);
+                d[j] = d_c * g_ * recurrent::grad(ra, i_);
+                d[u + j] = d_c * c_prev[j] * recurrent::grad(ra, f_);
+                d[2 * u + j] = d_c * i_ * recurrent::grad(ac, g_);
+                d[3 * u + j] = d_o * recurrent::grad(ra, o_g);
+                dc[k] = d_c * f_;
+            }
+        }
+        if (s > 0)  // dh_prev = dz . U^T
+            kernels::dense_fwd(dG.data() + s * N * GU, UT.data(), nullptr, dh.data(), nullptr, N, GU, u,
+                               Activation::linear);
+    }
+    backprop_recurrent(a, H, dG.data(), nullptr);
+    backprop_inputs(a, dG.data());
+}
+
+}  // namespace maasfin

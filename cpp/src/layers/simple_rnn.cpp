@@ -1,0 +1,61 @@
+// SimpleRNN: h' = a(x W + h U + b). saved: H (T+1) x N x u (index 0 = the zero initial state).
+#include <algorithm>
+
+#include "maasfin/kernels.hpp"
+#include "maasfin/layers/recurrent.hpp"
+#include "recurrent_math.hpp"
+
+namespace maasfin {
+
+SimpleRNN::SimpleRNN(const RecurrentOptions& o) : Recurrent("SimpleRNN", 1, 1, o) {}
+
+Index SimpleRNN::saved_size(Index N) const { return (T_ + 1) * N * u_; }
+
+void SimpleRNN::forward(const ForwardArgs& a) const {
+    const Index N = a.N, T = T_, u = u_;
+    thread_local FloatVec state, P, Z;
+    float* H = a.saved;
+    if (!H) {
+        state.resize(static_cast<std::size_t>(saved_size(N)));
+        H = state.data();
+    }
+    P.resize(static_cast<std::size_t>(N * T * u));
+    Z.resize(static_cast<std::size_t>(N * u));
+    project(a, P.data());
+    std::fill(H, H + N * u, 0.f);
+    for (Index s = 0; s < T; ++s) {
+        if (s > 0)
+            kernels::dense_fwd(H + s * N * u, a.params + recurrent_, nullptr, Z.data(), nullptr, N, u, u,
+                               Activation::linear);
+        else
+            std::fill(Z.begin(), Z.end(), 0.f);
+        float* h = H + (s + 1) * N * u;
+        for (Index n = 0; n < N; ++n) {
+            const float* p = P.data() + (n * T + t(s)) * u;
+            for (Index j = 0; j < u; ++j) h[n * u + j] = p[j] + Z[static_cast<std::size_t>(n * u + j)];
+        }
+        kernels::eltwise_fwd(o_.activation, h, h, N, u);
+        emit(H + (s + 1) * N * u, s, a.y, N);
+    }
+}
+
+void SimpleRNN::backward(const BackwardArgs& a) const {
+    const Index N = a.N, T = T_, u = u_;
+    const float* H = a.saved;
+    thread_local FloatVec UT, dZ, dh;
+    recurrent_transposed(a.params, UT);
+    dZ.resize(static_cast<std::size_t>(T * N * u));
+    dh.assign(static_cast<std::size_t>(N * u), 0.f);
+    for (Index s = T - 1; s >= 0; --s) {
+        add_dy(a.dy, s, dh.data(), N);
+        const float* h = H + (s + 1) * N * u;
+        float* dz = dZ.data() + s * N * u;
+        for (Index k = 0; k < N * u; ++k) dz[k] = dh[k] * recurrent::grad(o_.activation, h[k]);
+        if (s > 0)
+            kernels::dense_fwd(dz, UT.data(), nullptr, dh.data(), nullptr, N, u, u, Activation::linear);
+    }
+    backprop_recurrent(a, H, dZ.data(), nullptr);
+    backprop_inputs(a, dZ.data());
+}
+
+}  // namespace maasfin

@@ -1,0 +1,328 @@
+"""Spatial layers (channels_last): Conv1D/2D, pooling, global pooling, Flatten, Reshape, Permute,
+RepeatVector, ZeroPadding1D/2D. Keras names, arguments and defaults; the math runs in the C++ core.
+Re-exported by maasfin.layers."""
+from __future__ import annotations
+
+import numpy as np
+
+from maasfin import _core, constraints, regularizers
+from maasfin.layers import Layer, _activation_name, _deserialize, _initializer_name, _serialize
+
+__all__ = ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
+           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+           "Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D"]
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _ints(value, n: int, where: str, arg: str, minimum: int = 1) -> tuple[int, ...]:
+    """An int or a sequence of n ints (each >= minimum), as a tuple of n ints."""
+    if _is_int(value):
+        value = (value,) * n
+    try:
+        vals = tuple(value)
+    except TypeError:
+        raise TypeError(f"{where}: {arg} must be an integer or a tuple of {n} integers, got {value!r}") from None
+    if len(vals) != n or not all(_is_int(v) and v >= minimum for v in vals):
+        raise ValueError(f"{where}: {arg} must be an integer or a tuple of {n} integers >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in vals)
+
+
+def _padding(padding, where: str, allowed=("valid", "same")) -> str:
+    p = padding.lower() if isinstance(padding, str) else padding
+    if p not in allowed:
+        raise ValueError(f"{where}: padding must be one of {list(allowed)}, got {padding!r}")
+    return p
+
+
+def _channels_last(data_format, where: str) -> str:
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{where}: only data_format='channels_last' is supported, got {data_format!r}")
+    return "channels_last"
+
+
+class _Weighted(Layer):
+    """A layer with Keras `<weight>_regularizer` / `<weight>_constraint` arguments."""
+    _weight_names: tuple[str, ...] = ("kernel", "bias")
+
+    def _init_weight_args(self, kwargs: dict) -> dict:
+        for w in self._weight_names:
+            setattr(self, f"{w}_regularizer", _deserialize(kwargs.pop(f"{w}_regularizer", None), regularizers,
+                                                            "regularizer"))
+            setattr(self, f"{w}_constraint", _deserialize(kwargs.pop(f"{w}_constraint", None), constraints,
+                                                           "constraint"))
+        return kwargs
+
+    def _weight_config(self) -> dict:
+        cfg = {}
+        for w in self._weight_names:
+            for kind in ("regularizer", "constraint"):
+                obj = getattr(self, f"{w}_{kind}")
+                if obj is not None:
+                    cfg[f"{w}_{kind}"] = _serialize(obj)
+        return cfg
+
+    def _regularization(self) -> tuple[list, list]:
+        penalties, cons = [], []
+        for (pname, shape, off) in self._param_specs():
+            reg, con = getattr(self, f"{pname}_regularizer", None), getattr(self, f"{pname}_constraint", None)
+            size = int(np.prod(shape))
+            if reg is not None and (reg.l1 or reg.l2):
+                penalties.append((off, off + size, reg.l1, reg.l2))
+            if con is not None:
+                cons.append(con._spec(off, tuple(shape)))
+        return penalties, cons
+
+
+class _Conv(_Weighted):
+    _rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
+        kwargs = self._init_weight_args({**kwargs, "kernel_regularizer": kernel_regularizer,
+                                         "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
+                                         "bias_constraint": bias_constraint})
+        super().__init__(**kwargs)
+        where = f"{type(self).__name__} '{self.name}'"
+        n = self._rank
+        if not _is_int(filters) or filters <= 0:
+            raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _ints(kernel_size, n, where, "kernel_size")
+        self.strides = _ints(strides, n, where, "strides")
+        self.padding = _padding(padding, where, ("valid", "same", "causal") if n == 1 else ("valid", "same"))
+        self.data_format = _channels_last(data_format, where)
+        self.dilation_rate = _ints(dilation_rate, n, where, "dilation_rate")
+        if groups != 1:
+            raise ValueError(f"{where}: only groups=1 is supported, got {groups!r}")
+        self.groups = 1
+        self.activation = _activation_name(activation, where)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
+        self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
+
+    def _make_core(self):
+        pair = (lambda t: (1, t[0])) if self._rank == 1 else tuple
+        return _core.Conv(self._rank, self.filters, pair(self.kernel_size), pair(self.strides),
+                          pair(self.dilation_rate), self.padding, self.activation, self.use_bias,
+                          self.kernel_initializer, self.bias_initializer)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": self.activation,
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer, **self._weight_config()}
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.get_weights()[0]
+
+    @property
+    def bias(self):
+        return self.get_weights()[1] if self.use_bias else None
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (steps, channels); kernel (kernel_size, in, filters). padding may be
+    'valid', 'same' or 'causal'."""
+    _rank = 1
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (height, width, channels); kernel (kh, kw, in, filters)."""
+    _rank = 2
+
+
+class _Pooling(Layer):
+    _rank, _kind = 2, "max"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"{type(self).__name__} '{self.name}'"
+        n = self._rank
+        self.pool_size = _ints(pool_size, n, where, "pool_size")
+        self.strides = self.pool_size if strides is None else _ints(strides, n, where, "strides")
+        self.padding = _padding(padding, where)
+        self.data_format = _channels_last(data_format, where)
+
+    def _make_core(self):
+        pair = (lambda t: (1, t[0])) if self._rank == 1 else tuple
+        return _core.Pooling(self._rank, self._kind, pair(self.pool_size), pair(self.strides), self.padding)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding, "data_format": self.data_format}
+
+
+class MaxPooling1D(_Pooling):
+    """Max over windows of (steps, channels)."""
+    _rank, _kind = 1, "max"
+
+
+class MaxPooling2D(_Pooling):
+    """Max over windows of (height, width, channels)."""
+    _rank, _kind = 2, "max"
+
+
+class AveragePooling1D(_Pooling):
+    """Mean over windows of (steps, channels); with padding='same' padded cells are left out of the mean."""
+    _rank, _kind = 1, "avg"
+
+
+class AveragePooling2D(_Pooling):
+    """Mean over windows of (height, width, channels); with padding='same' padded cells are left out."""
+    _rank, _kind = 2, "avg"
+
+
+class _GlobalPooling(Layer):
+    _rank, _kind = 2, "max"
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _channels_last(data_format, f"{type(self).__name__} '{self.name}'")
+        self.keepdims = bool(keepdims)
+
+    def _make_core(self):
+        return _core.GlobalPooling(self._rank, self._kind, self.keepdims)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Max over all steps: (steps, channels) -> (channels,)."""
+    _rank, _kind = 1, "max"
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Max over all positions: (height, width, channels) -> (channels,)."""
+    _rank, _kind = 2, "max"
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over all steps: (steps, channels) -> (channels,)."""
+    _rank, _kind = 1, "avg"
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over all positions: (height, width, channels) -> (channels,)."""
+    _rank, _kind = 2, "avg"
+
+
+class Flatten(Layer):
+    """Flattens each sample to one axis (row-major, as Keras with channels_last)."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _channels_last(data_format, f"Flatten '{self.name}'")
+
+    def _make_core(self):
+        return _core.Flatten()
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Gives each sample the shape `target_shape` (one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Reshape '{self.name}'"
+        try:
+            dims = tuple(target_shape)
+        except TypeError:
+            raise TypeError(f"{where}: target_shape must be a tuple of integers, got {target_shape!r}") from None
+        if not dims or not all(_is_int(d) and (d > 0 or d == -1) for d in dims) or dims.count(-1) > 1:
+            raise ValueError(f"{where}: target_shape must be a non-empty tuple of positive integers with at most "
+                             f"one -1, got {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in dims)
+
+    def _make_core(self):
+        return _core.Reshape(list(self.target_shape))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+class Permute(Layer):
+    """Permutes the per-sample axes; `dims` is 1-based (Permute((2, 1)) swaps the two axes)."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        where = f"Permute '{self.name}'"
+        try:
+            d = tuple(dims)
+        except TypeError:
+            raise TypeError(f"{where}: dims must be a tuple of integers, got {dims!r}") from None
+        if not d or not all(_is_int(v) for v in d) or sorted(d) != list(range(1, len(d) + 1)):
+            raise ValueError(f"{where}: dims must be a permutation of 1..{len(d)}, got {dims!r}")
+        self.dims = tuple(int(v) for v in d)
+
+    def _make_core(self):
+        return _core.Permute(list(self.dims))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dims": self.dims}
+
+
+class RepeatVector(Layer):
+    """Repeats a (features,) sample n times: (features,) -> (n, features)."""
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if not _is_int(n) or n <= 0:
+            raise ValueError(f"RepeatVector '{self.name}': n must be a positive integer, got {n!r}")
+        self.n = int(n)
+
+    def _make_core(self):
+        return _core.RepeatVector(self.n)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n": self.n}
+
+
+class ZeroPadding1D(Layer):
+    """Zeros before and after the steps axis: padding = int or (left, right)."""
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _ints(padding, 2, f"ZeroPadding1D '{self.name}'", "padding", minimum=0)
+
+    def _make_core(self):
+        return _core.ZeroPadding(1, 0, 0, *self.padding)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "padding": self.padding}
+
+
+class ZeroPadding2D(Layer):
+    """Zero rows and columns: padding = int, (rows, cols) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        where = f"ZeroPadding2D '{self.name}'"
+        if _is_int(padding):
+            padding = ((padding, padding), (padding, padding))
+        try:
+            parts = tuple(padding)
+        except TypeError:
+            raise TypeError(f"{where}: padding must be an int, (rows, cols) or ((top, bottom), (left, right)), "
+                            f"got {padding!r}") from None
+        if len(parts) != 2:
+            raise ValueError(f"{where}: padding must be an int, (rows, cols) or ((top, bottom), (left, right)), "
+                             f"got {padding!r}")
+        self.padding = tuple(_ints(p, 2, where, "padding", minimum=0) for p in parts)
+        self.data_format = _channels_last(data_format, where)
+
+    def _make_core(self):
+        (t, b), (l, r) = self.padding
+        return _core.ZeroPadding(2, t, b, l, r)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
