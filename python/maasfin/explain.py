@@ -130,7 +130,11 @@ def reasons(model, x, top_k: int = 4, direction: str = "adverse", adverse: str =
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     a = explain(model, x, baseline=baseline, steps=steps, output=output, tolerance=tolerance)
-    values = np.asarray(a, dtype=np.float64)
+    return reasons_from_attributions(model, np.asarray(a, dtype=np.float64), top_k, adverse)
+
+
+def reasons_from_attributions(model, values: np.ndarray, top_k: int = 4, adverse: str = "high") -> list[list[dict]]:
+    """`reasons` for attributions already computed (rows x features)."""
     names = _feature_names(model, values.shape[1])
     table = getattr(model, "_reason_codes", None) or {}
     sign = 1.0 if adverse == "high" else -1.0

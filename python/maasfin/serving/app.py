@@ -37,7 +37,7 @@ from maasfin.serving.signature import predict_tiled
 
 log = logging.getLogger("maasfin.serving")
 
-PREDICT_PATH = re.compile(r"^/v1/predict$"
+PREDICT_PATH = re.compile(r"^/v1/predict$|^/v1/explain$"
                           r"|^/v1/models/[^/]+(?:/versions/[^/]+|/labels/[^/]+)?:predict$"
                           r"|^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
 HEALTH_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
@@ -46,7 +46,7 @@ _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off 
 
 
 def _protocol(path: str) -> str:
-    if path == "/v1/predict":
+    if path in ("/v1/predict", "/v1/explain"):
         return "simple"
     return "tfserving" if path.startswith("/v1/") else "v2"
 
@@ -235,6 +235,33 @@ class _Server:
             plan.lease.release()
         return _response(reply)
 
+    async def explain(self, request: Request) -> Response:
+        """POST /v1/explain: predictions through the batcher (so they equal /v1/predict's), then
+        attributions and reason codes in the worker pool."""
+        ex: Exchange = request.scope["state"]["maasfin_exchange"]
+        timeout = self.service.config.request_timeout_s
+
+        async def run():
+            body = await self.read_body(request)
+            if self.service.audit is not None:
+                ex.body_sha256 = body_digest(body)
+            plan, options = await asyncio.wrap_future(self.plan_executor.submit(self.service.plan_explain, ex, body))
+            try:
+                y = await self.batcher(plan.lease.version).submit(plan.xs)
+                loop = asyncio.get_running_loop()
+                reply = await loop.run_in_executor(self.executor, self.service.explain, plan, y, options)
+            finally:
+                plan.lease.release()
+            return _response(reply)
+        try:
+            return await asyncio.wait_for(run(), timeout)
+        except asyncio.TimeoutError:
+            e = RequestError(504, f"the request did not complete within the server's timeout of {timeout:g} s")
+        except RequestError as err:
+            e = err
+        ex.error = e.message
+        return _response(error_reply(e))
+
     def call(self, request: Request, fn, *args) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
         try:
@@ -296,6 +323,11 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
               openapi_extra=body_of(schemas.SimplePredictRequest))
     async def simple_predict(request: Request):
         return await server.predict(request, service.plan_simple)
+
+    @app.post("/v1/explain", tags=["simple"], summary="Predict and explain: attributions and reason codes",
+              responses=errors)
+    async def simple_explain(request: Request):
+        return await server.explain(request)
 
     # -- TF Serving REST ---------------------------------------------------------------------
     tf_ok = {200: {"model": schemas.TFPredictResponse}, **errors}

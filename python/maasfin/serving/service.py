@@ -8,6 +8,8 @@ model version, the caller runs `predict_tiled` on `plan.xs`, and `plan.encode(y)
 """
 from __future__ import annotations
 
+import json
+
 import hashlib
 import logging
 import os
@@ -245,6 +247,38 @@ class Service:
         except BaseException:
             lease.release()
             raise
+
+    def plan_explain(self, ex: Exchange, body: bytes) -> tuple[Plan, dict]:
+        """The simple call plus explanation options: {"top_k": 1..20 (4), "steps": 1..512 (64)}."""
+        obj = codec.parse_json(body)
+        options = {k: obj.pop(k) for k in ("top_k", "steps") if k in obj}
+        for k, hi in (("top_k", 20), ("steps", 512)):
+            v = options.get(k)
+            if v is not None and (type(v) is not int or not 1 <= v <= hi):
+                raise bad_request(f"'{k}' must be an integer in [1, {hi}], got {v!r}")
+        plan = self.plan_simple(ex, json.dumps(obj).encode())
+        if len(plan.xs) != 1:
+            plan.lease.release()
+            raise bad_request("explanations are available for models with one input")
+        return plan, {"top_k": options.get("top_k") or 4, "steps": options.get("steps") or 64}
+
+    def explain(self, plan: Plan, predictions, options: dict) -> Reply:
+        """Attributions (integrated gradients against the model's stored baseline) and adverse
+        reason codes for every row, next to the served predictions."""
+        from maasfin import explain as explain_module
+        v = plan.lease.version
+        model = v.model
+        x = plan.xs[0]
+        try:
+            values = np.asarray(explain_module.explain(model, x, steps=options["steps"]), dtype=np.float64)
+        except ValueError as e:  # e.g. a model saved without a baseline
+            raise RequestError(409, f"model {v.name!r} version {v.version} cannot be explained: {e}") from None
+        names = explain_module._feature_names(model, values.shape[1])
+        reasons = explain_module.reasons_from_attributions(model, values, options["top_k"])
+        return json_reply({"model_name": v.name, "model_version": v.version,
+                           "predictions": predictions.tolist(),
+                           "attributions": [dict(zip(names, map(float, row))) for row in values],
+                           "reasons": reasons})
 
     def plan_tfserving(self, ex: Exchange, name: str, version: str | None, label: str | None, body: bytes) -> Plan:
         if version is not None and not VERSION_RE.match(version):

@@ -1,0 +1,57 @@
+"""POST /v1/explain on a real server: the same attributions and reasons as in-process."""
+import numpy as np
+import pytest
+import requests
+
+from serving_support import FEATURES, ServerThread, credit_frame, credit_model, put
+
+import maasfin as mf
+from maasfin.serving import create_app
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    model = credit_model(seed=5, epochs=3)
+    model.set_reason_codes({"debt_ratio": ("R01", "Debt too high for income"),
+                            "income": ("R07", "Income insufficient")})
+    put(str(repo), "credit", 1, model)
+    loaded = mf.models.load_model(str(repo / "credit" / "1" / "model.maas"))
+    with ServerThread(create_app(str(repo), poll_seconds=0)) as s:
+        yield s, loaded
+
+
+def test_explain_returns_predictions_attributions_and_reasons(server):
+    s, model = server
+    df = credit_frame(8, seed=11)
+    records = df.to_dict(orient="records")
+    r = requests.post(s.url + "/v1/explain", json={"model_name": "credit", "input_data": records, "top_k": 2},
+                      timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_version"] == 1 and len(body["predictions"]) == 8
+    expected = model.explain(df)
+    got = np.array([[row[f] for f in FEATURES] for row in body["attributions"]], dtype=np.float32)
+    np.testing.assert_array_equal(got, expected[FEATURES].to_numpy())
+    assert body["reasons"] == model.reasons(df, top_k=2)
+    for reasons in body["reasons"]:
+        assert len(reasons) <= 2 and all(x["contribution"] > 0 for x in reasons)
+        for x in reasons:
+            if x["feature"] == "debt_ratio":
+                assert x["code"] == "R01"
+    served = requests.post(s.url + "/v1/predict", json={"model_name": "credit", "input_data": records},
+                           timeout=30).json()["predictions"]
+    assert body["predictions"] == served
+
+
+@pytest.mark.parametrize("extra, status, needle", [
+    ({"top_k": 0}, 400, "top_k"),
+    ({"steps": "many"}, 400, "steps"),
+    ({"surprise": 1}, 400, "unknown field"),
+    ({"model_name": "nope"}, 404, "nope"),
+])
+def test_bad_explain_requests_are_4xx(server, extra, status, needle):
+    s, _ = server
+    body = {"model_name": "credit", "input_data": [[0.0] * len(FEATURES)], **extra}
+    r = requests.post(s.url + "/v1/explain", json=body, timeout=30)
+    assert r.status_code == status and needle in r.json()["error"]
