@@ -297,7 +297,20 @@ def _initializer_name(init, layer: str, arg: str) -> str:
     return name
 
 
-class Dense(Layer):
+class KernelBiasMixin:
+    """`kernel` and `bias` properties (copies, Keras layout) for layers whose weights are
+    [kernel, bias] (bias only when use_bias)."""
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.get_weights()[0]
+
+    @property
+    def bias(self):
+        return self.get_weights()[1] if self.use_bias else None
+
+
+class Dense(KernelBiasMixin, Layer):
     """Densely connected layer: activation(x @ kernel + bias) on the last axis."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -341,14 +354,6 @@ class Dense(Layer):
             if con is not None:
                 cons.append(con._spec(off, tuple(shape)))
         return penalties, cons
-
-    @property
-    def kernel(self) -> np.ndarray:
-        return self.get_weights()[0]
-
-    @property
-    def bias(self):
-        return self.get_weights()[1] if self.use_bias else None
 
 
 class Activation(Layer):

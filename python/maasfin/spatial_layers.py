@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core, constraints, regularizers
-from maasfin.layers import Layer, _activation_name, _deserialize, _initializer_name, _serialize
+from maasfin.layers import KernelBiasMixin, Layer, _activation_name, _deserialize, _initializer_name, _serialize
 
 __all__ = ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
@@ -76,7 +76,7 @@ class _Weighted(Layer):
         return penalties, cons
 
 
-class _Conv(_Weighted):
+class _Conv(KernelBiasMixin, _Weighted):
     _rank = 2
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
@@ -117,14 +117,6 @@ class _Conv(_Weighted):
                 "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": self.activation,
                 "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
                 "bias_initializer": self.bias_initializer, **self._weight_config()}
-
-    @property
-    def kernel(self) -> np.ndarray:
-        return self.get_weights()[0]
-
-    @property
-    def bias(self):
-        return self.get_weights()[1] if self.use_bias else None
 
 
 class Conv1D(_Conv):
