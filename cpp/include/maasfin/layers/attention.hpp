@@ -6,7 +6,8 @@
 //   value kernel (D_v, H, V) + bias (H, V), output kernel (H, V, D_o) + bias (D_o,)
 // (H heads, K = key_dim, V = value_dim, D_o = output_shape or D_q). Per head:
 //   A = softmax((Q / sqrt(K)) K^T + mask) over the S keys; masked scores get -1e9 added (Keras's
-//   large negative), so a fully masked row is a softmax of the raw scores, as in Keras.
+//   large negative), which in float32 swamps the score, so a fully masked row attends uniformly
+//   (as Keras in float32).
 //   O = dropout(A) V; y = concat_h(O) . output_kernel + bias.
 // Projections go through kernels::dense_*, per-head products through kernels::batch_matmul.
 #pragma once
