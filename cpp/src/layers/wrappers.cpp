@@ -11,8 +11,8 @@ TimeDistributed::TimeDistributed(std::shared_ptr<Layer> inner) : inner_(std::mov
 // (T, d...) -> (T, inner(d...))
 Shape TimeDistributed::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     if (inputs.size() != 1 || inputs[0].size() < 2)
-        throw InvalidArgument("TimeDistributed '" + name_ + "' expects one input of shape (batch, timesteps, ...), got " +
-                              (inputs.empty() ? std::string("none") : "(batch, " + shape_str(inputs[0]).substr(1)));
+        throw InvalidArgument("TimeDistributed '" + name_ + "' expects one input of shape (timesteps, ...) per sample, got " +
+                              (inputs.empty() ? std::string("none") : shape_str(inputs[0])));
     T_ = inputs[0][0];
     const Shape step(inputs[0].begin() + 1, inputs[0].end());
     Shape out{T_};
