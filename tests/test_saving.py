@@ -340,6 +340,12 @@ LAYER_EXAMPLES = {
     "Dropout": [(dict(rate=0.3, seed=17), [(4,)])],
     "Add": [({}, [(3,), (3,)])],
     "Concatenate": [(dict(axis=-1), [(2,), (3,)])],
+    "Subtract": [({}, [(3,), (3,)])],
+    "Multiply": [({}, [(3,), (3,), (3,)])],
+    "Average": [({}, [(2, 3), (2, 3)])],
+    "Maximum": [({}, [(3,), (3,)])],
+    "Minimum": [({}, [(3,), (3,)])],
+    "Dot": [(dict(axes=1, normalize=True), [(4,), (4,)]), (dict(axes=[-1, -1]), [(3,), (3,)])],
     "BatchNormalization": [(dict(momentum=0.8, epsilon=1e-4, center=False), [(4,)])],
     "LayerNormalization": [(dict(epsilon=1e-5, beta_initializer="ones"), [(4,)])],
     "GaussianNoise": [(dict(stddev=0.3, seed=3), [(4,)])],
@@ -391,6 +397,13 @@ LAYER_EXAMPLES = {
     "GRU": [(dict(units=3, recurrent_activation="tanh", kernel_constraint=mf.constraints.MaxNorm(2.0)), [(4, 2)])],
     "SimpleRNN": [(dict(units=3, use_bias=False, return_sequences=True, recurrent_initializer="glorot_uniform"),
                    [(4, 2)])],
+    "MultiHeadAttention": [(dict(num_heads=2, key_dim=3, use_causal_mask=True, seed=9), [(5, 4), (5, 4)]),
+                           (dict(num_heads=1, key_dim=2, value_dim=3, output_shape=5, use_bias=False, dropout=0.1,
+                                 kernel_regularizer="l2"), [(4, 3), (6, 2), (6, 5)])],
+    "TimeDistributed": [(dict(layer=Dense(3, activation="relu", kernel_regularizer="l2", name="inner_dense")),
+                         [(4, 2)])],
+    "Bidirectional": [(dict(layer=L.LSTM(3, return_sequences=True, name="inner_lstm")), [(4, 2)]),
+                      (dict(layer=L.GRU(2, name="inner_gru"), merge_mode="mul"), [(4, 3)])],
 }
 
 

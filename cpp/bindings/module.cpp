@@ -123,6 +123,17 @@ PYBIND11_MODULE(_core, m) {
         }
         return py::make_tuple(dx, dw, db);
     });
+    m.def("batch_matmul", [](const FArray& a, bool a_t, const FArray& b, bool b_t) {
+        require(a.ndim() == 3 && b.ndim() == 3 && a.shape(0) == b.shape(0) &&
+                    a.shape(a_t ? 1 : 2) == b.shape(b_t ? 2 : 1),
+                "batch_matmul: " + dims(a) + " and " + dims(b) + " do not chain");
+        const Index B = a.shape(0), M = a.shape(a_t ? 2 : 1), K = a.shape(a_t ? 1 : 2), N = b.shape(b_t ? 1 : 2);
+        py::array_t<float> dst({B, M, N});
+        float* out = dst.mutable_data();
+        py::gil_scoped_release nogil;
+        kernels::batch_matmul(a.data(), a_t, b.data(), b_t, out, B, M, K, N);
+        return dst;
+    });
     m.def("eltwise_fwd", [](const FArray& src, const std::string& act) {
         require(src.ndim() == 2, "eltwise_fwd: src must be 2-D, got " + dims(src));
         const Index N = src.shape(0), D = src.shape(1);
@@ -158,6 +169,19 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Dropout, Layer, std::shared_ptr<Dropout>>(m, "Dropout")
         .def(py::init<float, std::uint64_t>(), py::arg("rate"), py::arg("seed"));
     py::class_<Add, Layer, std::shared_ptr<Add>>(m, "Add").def(py::init<>());
+    py::class_<ElementwiseMerge, Layer, std::shared_ptr<ElementwiseMerge>>(m, "ElementwiseMerge")
+        .def(py::init([](const std::string& op) {
+                 using Op = ElementwiseMerge::Op;
+                 const Op o = op == "Subtract"  ? Op::subtract
+                              : op == "Multiply" ? Op::multiply
+                              : op == "Average"  ? Op::average
+                              : op == "Maximum"  ? Op::maximum
+                              : op == "Minimum"  ? Op::minimum
+                                                 : throw InvalidArgument("unknown merge layer " + op);
+                 return std::make_shared<ElementwiseMerge>(o);
+             }),
+             py::arg("kind"));
+    py::class_<Dot, Layer, std::shared_ptr<Dot>>(m, "Dot").def(py::init<bool>(), py::arg("normalize"));
     py::class_<BatchNormalization, Layer, std::shared_ptr<BatchNormalization>>(m, "BatchNormalization")
         .def(py::init([](double momentum, double epsilon, bool center, bool scale, const std::string& beta,
                          const std::string& gamma, const std::string& mean, const std::string& var) {

@@ -1,15 +1,25 @@
-// Bindings of the spatial and recurrent layers: constructors only, no logic.
+// Bindings of the spatial, recurrent and attention layers and the wrappers: constructors only, no logic.
 #include <pybind11/stl.h>
 
 #include "common.hpp"
+#include "maasfin/layers/attention.hpp"
 #include "maasfin/layers/conv.hpp"
 #include "maasfin/layers/pooling.hpp"
 #include "maasfin/layers/recurrent.hpp"
 #include "maasfin/layers/reshaping.hpp"
+#include "maasfin/layers/wrappers.hpp"
 
 namespace maasfin::bindings {
 
 namespace {
+Bidirectional::Merge merge_mode(const std::string& mode) {
+    if (mode == "concat") return Bidirectional::Merge::concat;
+    if (mode == "sum") return Bidirectional::Merge::sum;
+    if (mode == "mul") return Bidirectional::Merge::mul;
+    if (mode == "ave") return Bidirectional::Merge::ave;
+    throw InvalidArgument("Bidirectional: merge_mode must be 'concat', 'sum', 'mul' or 'ave', got '" + mode + "'");
+}
+
 kernels::Pool pool_kind(const std::string& kind) {
     if (kind == "max") return kernels::Pool::max;
     if (kind == "avg") return kernels::Pool::avg;
@@ -77,6 +87,33 @@ void bind_sequence_layers(py::module_& m) {
                          const std::string& ki, const std::string& ri, const std::string& bi) {
             return std::make_shared<SimpleRNN>(options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi));
         }));
+    py::class_<MultiHeadAttention, Layer, std::shared_ptr<MultiHeadAttention>>(m, "MultiHeadAttention")
+        .def(py::init([](Index heads, Index key_dim, Index value_dim, Index output_dim, float dropout, bool use_bias,
+                         bool causal, std::uint64_t seed, const std::string& ki,
+                         const std::string& bi) {
+                 AttentionOptions o;
+                 o.num_heads = heads;
+                 o.key_dim = key_dim;
+                 o.value_dim = value_dim;
+                 o.output_dim = output_dim;
+                 o.dropout = dropout;
+                 o.use_bias = use_bias;
+                 o.causal = causal;
+                 o.seed = seed;
+                 o.kernel_initializer = parse_initializer(ki);
+                 o.bias_initializer = parse_initializer(bi);
+                 return std::make_shared<MultiHeadAttention>(o);
+             }),
+             py::arg("num_heads"), py::arg("key_dim"), py::arg("value_dim"), py::arg("output_dim"), py::arg("dropout"),
+             py::arg("use_bias"), py::arg("use_causal_mask"), py::arg("seed"),
+             py::arg("kernel_initializer"), py::arg("bias_initializer"));
+    py::class_<TimeDistributed, Layer, std::shared_ptr<TimeDistributed>>(m, "TimeDistributed")
+        .def(py::init<std::shared_ptr<Layer>>(), py::arg("layer"));
+    py::class_<Bidirectional, Layer, std::shared_ptr<Bidirectional>>(m, "Bidirectional")
+        .def(py::init([](std::shared_ptr<Layer> f, std::shared_ptr<Layer> b, const std::string& mode) {
+                 return std::make_shared<Bidirectional>(std::move(f), std::move(b), merge_mode(mode));
+             }),
+             py::arg("forward_layer"), py::arg("backward_layer"), py::arg("merge_mode"));
 }
 
 }  // namespace maasfin::bindings

@@ -25,10 +25,18 @@ def _feature_names(model, width: int) -> list[str]:
     return list(names) if names is not None and len(names) == width else [f"feature_{j}" for j in range(width)]
 
 
+_REFERENCE_ROWS = 4096
+_REFERENCE_FEATURES = 512
+
+
 def record_reference(model, x: np.ndarray) -> None:
     """Stores, at fit time, what explanations and drift reports compare against: the per-feature
     training means (the default attribution baseline) and the reference distributions (deciles)
     of every feature and of the score."""
+    # At most 4,096 evenly spaced rows: deciles and means are stable at that size, and the cost of
+    # fit's last step stays small for wide inputs (sequences, images).
+    if x.shape[0] > _REFERENCE_ROWS:
+        x = np.ascontiguousarray(x[np.linspace(0, x.shape[0] - 1, _REFERENCE_ROWS).astype(np.int64)])
     flat = x.reshape(x.shape[0], -1)
     # Inputs may hold NaN where the model imputes them: the baseline is the mean of what is there.
     finite = np.isfinite(flat)
@@ -36,6 +44,9 @@ def record_reference(model, x: np.ndarray) -> None:
     sums = np.where(finite, flat, 0).sum(axis=0, dtype=np.float64)
     model._explain_baseline = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32).tolist()
     score = model._graph.predict([x], 4096).reshape(x.shape[0], -1)[:, 0]
+    if flat.shape[1] > _REFERENCE_FEATURES:  # sequences/images: per-position deciles mean little
+        model._drift_reference = None
+        return
     model._drift_reference = {
         "features": [monitoring.reference_bins(flat[:, j]) if counts[j] else None for j in range(flat.shape[1])],
         # A model whose training diverged scores NaN: it gets no score reference.
@@ -155,7 +166,8 @@ def drift(model, x_current):
 
     ref = getattr(model, "_drift_reference", None)
     if ref is None:
-        raise ValueError("this model has no drift reference (it records one at fit)")
+        raise ValueError("this model has no drift reference (fit records one for inputs of up to "
+                         f"{_REFERENCE_FEATURES} features)")
     x2 = _inputs(model, x_current, "x_current")
     names = _feature_names(model, x2.shape[1])
     rows = [(names[j], monitoring.psi_from_reference(ref["features"][j], x2[:, j])

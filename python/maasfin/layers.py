@@ -16,7 +16,8 @@ from maasfin.utils import draw_seed
 
 __all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Add", "Concatenate",
            "BatchNormalization", "LayerNormalization", "GaussianNoise", "GaussianDropout", "AlphaDropout",
-           "add", "concatenate"]
+           "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot",
+           "add", "concatenate", "subtract", "multiply", "average", "maximum", "minimum", "dot"]
 
 
 def _serialize(obj) -> dict:
@@ -412,12 +413,84 @@ class Concatenate(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
+class _ElementwiseMerge(Layer):
+    def _make_core(self):
+        return _core.ElementwiseMerge(type(self).__name__)
+
+
+class Subtract(_ElementwiseMerge):
+    """inputs[0] - inputs[1] (exactly two inputs of equal shape)."""
+
+
+class Multiply(_ElementwiseMerge):
+    """Element-wise product of inputs of equal shape."""
+
+
+class Average(_ElementwiseMerge):
+    """Element-wise mean of inputs of equal shape."""
+
+
+class Maximum(_ElementwiseMerge):
+    """Element-wise maximum of inputs of equal shape (the gradient goes to the first input attaining it)."""
+
+
+class Minimum(_ElementwiseMerge):
+    """Element-wise minimum of inputs of equal shape (the gradient goes to the first input attaining it)."""
+
+
+class Dot(Layer):
+    """Dot product of two (batch, d) inputs along their last axis -> (batch, 1); with
+    normalize=True the inputs are L2-normalised first (cosine similarity), as in Keras."""
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        pair = tuple(axes) if isinstance(axes, (list, tuple)) else (axes, axes)
+        if len(pair) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) and a in (1, -1)
+                                     for a in pair):
+            raise ValueError(f"Dot '{self.name}': only axes=1 (or -1) over inputs of shape (batch, d) is "
+                             f"supported, got axes={axes!r}")
+        self.axes = axes if isinstance(axes, (int, np.integer)) else [int(a) for a in pair]
+        if isinstance(self.axes, np.integer):
+            self.axes = int(self.axes)
+        self.normalize = bool(normalize)
+
+    def _make_core(self):
+        return _core.Dot(self.normalize)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}
+
+
 def add(inputs, **kwargs):
     return Add(**kwargs)(inputs)
 
 
 def concatenate(inputs, axis=-1, **kwargs):
     return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    return Minimum(**kwargs)(inputs)
+
+
+def dot(inputs, axes=-1, normalize=False, **kwargs):
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
 
 
 class BatchNormalization(Layer):
@@ -544,3 +617,11 @@ from maasfin.recurrent_layers import *  # noqa: E402,F401,F403
 from maasfin import recurrent_layers as _recurrent  # noqa: E402
 
 __all__ += _recurrent.__all__
+from maasfin.attention_layers import *  # noqa: E402,F401,F403
+from maasfin import attention_layers as _attention  # noqa: E402
+
+__all__ += _attention.__all__
+from maasfin.wrappers import *  # noqa: E402,F401,F403
+from maasfin import wrappers as _wrappers  # noqa: E402
+
+__all__ += _wrappers.__all__

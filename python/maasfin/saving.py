@@ -931,6 +931,9 @@ def _nested_classes() -> dict[str, dict[str, type]]:
             "_constraint": _exported(constraints, constraints.Constraint)}
 
 
+_WRAPPERS = ("TimeDistributed", "Bidirectional")
+
+
 def _make_layer(entry, src: str, where: str):
     """A layer from {class_name, config}. Objects nested in the config (regularizers, constraints)
     are built here through their allowlists and handed to the layer as objects, so the layer
@@ -938,6 +941,13 @@ def _make_layer(entry, src: str, where: str):
     cls, config = _resolve(entry, _layer_classes(), src, where)
     kinds, resolved = _nested_classes(), {}
     for key, value in config.items():
+        if key == "layer" and isinstance(value, dict) and cls.__name__ in _WRAPPERS:
+            # A wrapper's inner layer: any allowlisted layer but another wrapper (bounded nesting).
+            _obj(value, src, f"{where} layer", ("class_name", "config"))
+            if value["class_name"] in _WRAPPERS or value["class_name"] == "InputLayer":
+                raise _fail(src, f"{where} wraps a {value['class_name']!r}; a wrapper holds an ordinary layer")
+            resolved[key] = _make_layer(value, src, f"{where} layer")
+            continue
         if isinstance(value, dict):
             registry = next((r for suffix, r in kinds.items() if key.endswith(suffix)), None)
             if registry is None:

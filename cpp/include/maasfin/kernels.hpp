@@ -42,6 +42,12 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
 void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
                float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
 
+// Batched product: dst[b] (M x N) = op(a[b]) (M x K) . op(b[b]) (K x N) for b < B. Batches are
+// contiguous; a[b] is stored M x K, or K x M when a_t (op = transpose); b[b] K x N, or N x K when b_t.
+// dst is overwritten. Attention's per-head products use it.
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
+                  Index N);
+
 // dst[N,D] = act(src[N,D]); softmax normalises over D.
 void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D);
 // diff_src = diff_dst * act'(src). `src` may be null unless activation_needs_src(act).

@@ -33,6 +33,10 @@ public:
     Index add(const std::string& name, const Shape& shape, Initializer init, bool trainable = true);
     const std::vector<ParamSpec>& specs() const { return specs_; }
     Index size() const { return size_; }
+    // Prefixes the names of the specs from index `first` on (wrappers name their inner layers' weights).
+    void prefix_names(std::size_t first, const std::string& prefix) {
+        for (std::size_t i = first; i < specs_.size(); ++i) specs_[i].name = prefix + specs_[i].name;
+    }
 
 private:
     std::vector<ParamSpec> specs_;

@@ -8,6 +8,8 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
                Index N, Index D_in, Index D_out, Activation act);
 void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
                float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
+                  Index N);
 void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D);
 void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
                  float* diff_src, Index N, Index D);
@@ -27,6 +29,8 @@ bool dense_fwd(const float* src, const float* weights, const float* bias, float*
                Index D_in, Index D_out, Activation act);
 void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
                float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
+                  Index N);
 // Returns false (and does nothing) when oneDNN has no fused form for `act`.
 bool conv_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index C_in,
               Index C_out, const Window& w, Activation act);

@@ -54,6 +54,14 @@ void dense_bwd(const float* src, const float* weights, const float* diff_dst, fl
         reference::dense_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, D_in, D_out);
 }
 
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
+                  Index N) {
+    if (use_onednn(B * M * K * N))
+        onednn::batch_matmul(a, a_t, b, b_t, dst, B, M, K, N);
+    else
+        reference::batch_matmul(a, a_t, b, b_t, dst, B, M, K, N);
+}
+
 void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D) {
     reference::eltwise_fwd(act, src, dst, N, D);
 }

@@ -50,7 +50,37 @@ void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bia
     cached.prim.execute(s, args);
     s.wait();
 }
+// B x rows x cols, row-major per batch, or each batch's transpose viewed through strides.
+dnnl::memory::desc batch_mat(Index B, Index rows, Index cols, bool transposed) {
+    return transposed ? dnnl::memory::desc({B, rows, cols}, dt::f32, dims{rows * cols, 1, rows})
+                      : dnnl::memory::desc({B, rows, cols}, dt::f32, dims{rows * cols, cols, 1});
+}
 }  // namespace
+
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
+                  Index N) {
+    const std::string key = "bmm:" + std::to_string(B) + "x" + std::to_string(M) + "x" + std::to_string(K) + "x" +
+                            std::to_string(N) + ":" + std::to_string(a_t) + std::to_string(b_t);
+    const auto a_md = batch_mat(B, M, K, a_t);
+    const auto b_md = batch_mat(B, K, N, b_t);
+    const auto dst_md = batch_mat(B, M, N, false);
+    const Cached cached = get_primitive(key, [&] {
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        auto pd = dnnl::matmul::primitive_desc(engine(), a_md, b_md, dst_md, attr);
+        return Cached{dnnl::matmul(pd), pd.scratchpad_desc()};
+    });
+    auto& eng = engine();
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float*>(a))},
+        {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float*>(b))},
+        {DNNL_ARG_DST, dnnl::memory(dst_md, eng, dst)}};
+    args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(cached.scratchpad));
+    apply_num_threads();
+    auto& s = stream();
+    cached.prim.execute(s, args);
+    s.wait();
+}
 
 // src N x D_in, weights D_in x D_out, dst N x D_out
 bool dense_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N,

@@ -36,4 +36,18 @@ void dense_bwd(const float* src, const float* weights, const float* diff_dst, fl
     if (diff_src) Map(diff_src, N, D_in).noalias() = dy * w.transpose();
 }
 
+// B products of op(a[b]) (M x K) and op(b[b]) (K x N); transposed operands are Eigen views.
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
+                  Index N) {
+    for (Index i = 0; i < B; ++i) {
+        const float* ai = a + i * M * K;
+        const float* bi = b + i * K * N;
+        Map y(dst + i * M * N, M, N);
+        if (!a_t && !b_t) y.noalias() = MapCU(ai, M, K) * MapCU(bi, K, N);
+        else if (!a_t && b_t) y.noalias() = MapCU(ai, M, K) * MapCU(bi, N, K).transpose();
+        else if (a_t && !b_t) y.noalias() = MapCU(ai, K, M).transpose() * MapCU(bi, K, N);
+        else y.noalias() = MapCU(ai, K, M).transpose() * MapCU(bi, N, K).transpose();
+    }
+}
+
 }  // namespace maasfin::kernels::reference

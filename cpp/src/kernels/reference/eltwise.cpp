@@ -57,19 +57,15 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
         case Activation::swish:
             for (Index i = 0; i < n; ++i) dst[i] = src[i] * sigmoid(src[i]);
             return;
+        // Vectorised exp as above: attention applies softmax to every row of every head's scores.
+        // src may alias dst (coefficient-wise expressions only).
         case Activation::softmax:
             for (Index r = 0; r < N; ++r) {
-                const float* s = src + r * D;
-                float* d = dst + r * D;
-                float mx = s[0];
-                for (Index j = 1; j < D; ++j) mx = s[j] > mx ? s[j] : mx;
-                double sum = 0.0;
-                for (Index j = 0; j < D; ++j) {
-                    d[j] = std::exp(s[j] - mx);
-                    sum += d[j];
-                }
-                const float inv = static_cast<float>(1.0 / sum);
-                for (Index j = 0; j < D; ++j) d[j] *= inv;
+                Eigen::Map<const Eigen::ArrayXf> s(src + r * D, D);
+                Eigen::Map<Eigen::ArrayXf> d(dst + r * D, D);
+                const float mx = s.maxCoeff();
+                d = (s - mx).exp();
+                d *= static_cast<float>(1.0 / static_cast<double>(d.sum()));
             }
             return;
     }
