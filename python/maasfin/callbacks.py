@@ -74,6 +74,16 @@ class CallbackList:
         return call
 
 
+def _tqdm_class():
+    """tqdm's notebook widget when ipywidgets is there, else the text bar (tqdm.auto would warn)."""
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    return tqdm
+
+
 class History(Callback):
     """Records every epoch's logs in `.history` (a dict of lists) and `.epoch`."""
 
@@ -105,7 +115,7 @@ class ProgbarLogger(Callback):
         self._t0 = time.perf_counter()
         steps, epochs = self.params.get("steps"), self.params.get("epochs")
         if self.verbose == 1:
-            from tqdm.auto import tqdm
+            tqdm = _tqdm_class()
             print(f"Epoch {epoch + 1}/{epochs}", file=sys.stdout, flush=True)
             self._bar = tqdm(total=steps, unit="step", file=sys.stdout, leave=True, dynamic_ncols=True,
                              bar_format="{n_fmt}/{total_fmt} {bar} {elapsed}<{remaining} {rate_fmt}{postfix}")

@@ -270,6 +270,22 @@ class Model(TrainingMixin):
         """The `.maas` file as bytes, for in-memory transport (`maasfin.models.from_bytes`)."""
         return saving.to_bytes(self, include_optimizer=include_optimizer)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs) -> None:
+        """Keras's `model.export`: `format="onnx"` writes the inference graph as an ONNX file
+        (atomically; needs `pip install 'maasfin[onnx]'`; see docs/export.md). `opset_version`
+        (default 17) may be given. Other formats (Keras's default "tf_saved_model") are not available."""
+        if format != "onnx":
+            raise ValueError(f"export: format={format!r} is not supported; maasfin exports format='onnx' "
+                             "(model.export('model.onnx', format='onnx'))")
+        if input_signature is not None:
+            raise ValueError("export: input_signature is not supported; the ONNX inputs are the model's inputs "
+                             "with a dynamic batch dimension")
+        unknown = sorted(set(kwargs) - {"opset_version"})
+        if unknown:
+            raise TypeError(f"export: unexpected arguments {unknown}")
+        from maasfin import onnx_export
+        onnx_export.export_onnx(self, filepath, opset_version=kwargs.get("opset_version"), verbose=bool(verbose))
+
     def __reduce__(self):
         # pickle and copy.deepcopy go through the .maas format: a built model as its bytes, an
         # unbuilt one as its config only.
