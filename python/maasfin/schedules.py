@@ -37,26 +37,24 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _TimeDecay(LearningRateSchedule):
+    """The arguments ExponentialDecay and InverseTimeDecay share."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        c = type(self).__name__
+        super().__init__(name or c, initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
+                         decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
+                         decay_rate=_number(c, "decay_rate", decay_rate, 0), staircase=bool(staircase))
+
+
+class ExponentialDecay(_TimeDecay):
     """initial_learning_rate * decay_rate ^ (step / decay_steps) (integer division if staircase)."""
     kind = "exponential_decay"
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        c = type(self).__name__
-        super().__init__(name, initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
-                         decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
-                         decay_rate=_number(c, "decay_rate", decay_rate, 0), staircase=bool(staircase))
 
-
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_TimeDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps)."""
     kind = "inverse_time_decay"
-
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        c = type(self).__name__
-        super().__init__(name, initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
-                         decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
-                         decay_rate=_number(c, "decay_rate", decay_rate, 0), staircase=bool(staircase))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
