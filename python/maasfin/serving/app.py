@@ -374,6 +374,19 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
     async def tf_metadata_label(request: Request, name: str, label: str):
         return server.call(request, service.tf_metadata, name, None, label)
 
+    drift_ok = {200: {"description": "PSI per feature and for the score, with bands"}, **errors}
+
+    @app.get("/v1/models/{name}/drift", tags=["operations"], summary="Drift of the newest version's recent inputs",
+             responses=drift_ok)
+    async def drift(request: Request, name: str):
+        return await asyncio.get_running_loop().run_in_executor(None, server.call, request, service.drift_report, name)
+
+    @app.get("/v1/models/{name}/versions/{version}/drift", tags=["operations"],
+             summary="Drift of one version's recent inputs", responses=drift_ok)
+    async def drift_version(request: Request, name: str, version: str):
+        return await asyncio.get_running_loop().run_in_executor(None, server.call, request, service.drift_report,
+                                                                name, version)
+
     # -- Open Inference Protocol v2 ----------------------------------------------------------
     @app.get("/v2", tags=["v2"], summary="Server metadata", responses={200: {"model": schemas.V2ServerMetadata}})
     async def v2_server(request: Request):
@@ -423,6 +436,7 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
     # -- operations --------------------------------------------------------------------------
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics():
+        await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
         return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def openapi():

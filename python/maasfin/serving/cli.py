@@ -47,6 +47,8 @@ def add_subcommands(sub) -> None:
                        help="oneDNN threads per worker (default: cores // workers)")
     serve.add_argument("--predict-threads", type=int, default=None,
                        help="threads running predict calls per worker (default: cores // workers)")
+    serve.add_argument("--drift-window", type=int, default=5000,
+                       help="recent rows per model version kept for drift reports and PSI gauges (0: off; default 5000)")
     serve.add_argument("--public-docs", action="store_true", help="serve /docs and /openapi.json without a key")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(run=run_serve)
@@ -73,7 +75,8 @@ def _config_from_args(args):
         audit_fsync=args.audit_fsync, audit_max_bytes=args.audit_max_bytes, audit_backups=args.audit_backups,
         max_batch_size=args.max_batch_size, max_latency_ms=args.max_latency_ms, poll_seconds=args.poll_seconds,
         max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout, num_threads=args.threads,
-        predict_threads=args.predict_threads, public_docs=args.public_docs, workers=args.workers)
+        predict_threads=args.predict_threads, public_docs=args.public_docs, workers=args.workers,
+        drift_window=args.drift_window)
 
 
 def run_serve(args) -> int:

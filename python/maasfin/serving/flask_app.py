@@ -136,4 +136,12 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
     def tf_metadata_version(name, version):
         return read(service.tf_metadata, name, version)
 
+    @bp.get("/v1/models/<name>/drift")
+    def drift(name):
+        return read(service.drift_report, name)
+
+    @bp.get("/v1/models/<name>/versions/<version>/drift")
+    def drift_version(name, version):
+        return read(service.drift_report, name, version)
+
     return bp

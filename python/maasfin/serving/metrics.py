@@ -36,6 +36,9 @@ class ServingMetrics:
                                      ["model"], registry=r)
         self.versions = Gauge("maasfin_model_versions_loaded", "Model versions loaded in this process",
                               registry=r, multiprocess_mode="livesum")
+        self.drift_psi = Gauge("maasfin_drift_psi", "PSI of the recent live inputs (and of the score, feature=\"score\") "
+                               "against the model's training reference", ["model", "version", "feature"],
+                               registry=r, multiprocess_mode="liveall")
 
     def observe_request(self, protocol: str, model: str, version: str, code: int, seconds: float) -> None:
         c = str(code)
@@ -48,6 +51,12 @@ class ServingMetrics:
         self.rows.labels(model, version).inc(rows)
         self.batch_rows.labels(model, version).observe(rows)
         self.batch_requests.labels(model, version).observe(requests)
+
+    def remove_drift(self, model: str, version: str, feature: str) -> None:
+        try:
+            self.drift_psi.remove(model, version, feature)
+        except KeyError:
+            pass
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

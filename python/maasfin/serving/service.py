@@ -13,6 +13,7 @@ import json
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
 import zlib
@@ -54,6 +55,7 @@ class ServingConfig:
     tile: int = DEFAULT_TILE              # rows per core call (signature.py)
     public_docs: bool = False             # /docs and /openapi.json without a key
     workers: int = 1                      # processes (maasfin serve); used for thread defaults
+    drift_window: int = 5000              # recent rows per version kept for drift reports (0: none)
 
     def __post_init__(self):
         self.repo = os.fspath(self.repo)
@@ -65,6 +67,8 @@ class ServingConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
+        if isinstance(self.drift_window, bool) or not isinstance(self.drift_window, int) or self.drift_window < 0:
+            raise ValueError(f"drift_window must be an integer >= 0, got {self.drift_window!r}")
         if not self.max_latency_ms >= 0:
             raise ValueError(f"max_latency_ms must be >= 0, got {self.max_latency_ms!r}")
         if not self.poll_seconds >= 0:
@@ -132,6 +136,9 @@ class Service:
         self.metrics = ServingMetrics()
         self.repository.add_listener(self._on_repository_event)
         self.repository.add_poll_hook(self.reload_keys)
+        self.repository.add_poll_hook(self.evaluate_drift)
+        self._drift_lock = threading.Lock()
+        self._drift_bands: dict = {}  # (name, version) -> {feature: band} of the last evaluation
         self._started = False
 
     # -- lifecycle (in the worker process: this is where models load) -------------------------
@@ -169,6 +176,11 @@ class Service:
             self.metrics.load_failures.labels(name).inc()
         if event == "loaded" or event == "unloaded":
             self.metrics.versions.set(len(self.repository.loaded_versions()))
+        if event == "unloaded":
+            with self._drift_lock:
+                bands = self._drift_bands.pop((name, int(version)), {})
+            for feature in bands:
+                self.metrics.remove_drift(name, str(version), feature)
 
     def reload_keys(self) -> None:
         if self.keys is None:
@@ -214,8 +226,90 @@ class Service:
                     ex.outputs = y.tolist()
                 else:
                     ex.outputs_sha256 = tensor_digest([y], [sig.output.name])
-            return make_reply(y)
+            reply = make_reply(y)
+            self._observe_drift(lease.version, xs, y)
+            return reply
         return Plan(lease, xs, encode)
+
+    # -- drift ---------------------------------------------------------------------------------
+    def _drift_window(self, v):
+        """The version's rolling window, or None (drift_window=0, several inputs, or no reference)."""
+        w = v.attachments.get("drift")
+        if w is None:
+            from maasfin.serving.drift import DriftWindow
+            model = v.model
+            ref = getattr(model, "_drift_reference", None) if model is not None else None
+            usable = self.config.drift_window > 0 and ref is not None and len(v.signature.inputs) == 1
+            with self._drift_lock:
+                w = v.attachments.setdefault(
+                    "drift", DriftWindow(self.config.drift_window, len(ref["features"])) if usable else False)
+        return None if w is False else w  # (an empty window is falsy: it has a length)
+
+    def _observe_drift(self, v, xs: list, y: np.ndarray) -> None:
+        """Appends a successful prediction's rows and scores to the version's window (no computation)."""
+        w = self._drift_window(v)
+        if w is None:
+            return
+        n = xs[0].shape[0]
+        x = xs[0].reshape(n, -1)
+        if x.shape[1] == w.width:
+            w.append(x, y.reshape(n, -1)[:, 0])
+
+    def drift_report(self, key, name: str, version: str | None = None) -> Reply:
+        """GET /v1/models/{name}[/versions/{v}]/drift: PSI per feature and for the score."""
+        from maasfin.serving import drift
+        if version is not None and not VERSION_RE.match(version):
+            raise bad_request(f"version {version!r} in the URL is not a version number")
+        ex = Exchange("tfserving", "GET", "", None, key=key)
+        with self._lease(ex, name, version) as v:
+            return json_reply(drift.report(v, self._drift_window(v), self.config.drift_window))
+
+    def evaluate_drift(self) -> None:
+        """Recomputes every loaded version's drift: sets the maasfin_drift_psi gauges and writes a
+        `drift_band` audit line for each feature (or the score) whose band changed since the last
+        evaluation. Runs on each /metrics scrape and each repository poll."""
+        from maasfin.serving import drift
+        if self.config.drift_window == 0:
+            return
+        for v in [v for v in self.repository.loaded_versions() if not v.retired]:
+            try:
+                self._evaluate_drift(v, drift)
+            except Exception:  # noqa: BLE001 - monitoring must not break /metrics or the poller
+                log.exception("drift evaluation of model '%s' version %d failed", v.name, v.version)
+
+    def _evaluate_drift(self, v, drift) -> None:
+        try:
+            lease = self.repository.lease(v.name, version=v.version)
+        except RequestError:
+            return
+        with lease as v:
+            w = self._drift_window(v)
+            if w is None:
+                return
+            rep = drift.report(v, w, self.config.drift_window)
+        entries = [(f["feature"], f) for f in rep["features"]] + [("score", rep["score"])]
+        changes = []
+        with self._drift_lock:
+            bands = self._drift_bands.setdefault((v.name, v.version), {})
+            for feature, e in entries:
+                if e["psi"] is None:
+                    self.metrics.remove_drift(v.name, str(v.version), feature)
+                else:
+                    self.metrics.drift_psi.labels(v.name, str(v.version), feature).set(e["psi"])
+                old = bands.get(feature)
+                if e["band"] is not None and e["band"] != old:
+                    changes.append((feature, old, e))
+                if e["band"] is not None:
+                    bands[feature] = e["band"]
+        for feature, old, e in changes:
+            log.info("drift: model '%s' version %d %s moved from %s to %s (PSI %.4f)",
+                     v.name, v.version, feature, old, e["band"], e["psi"])
+        if self.audit is not None:
+            for feature, old, e in changes:
+                self.audit.write({
+                    "time": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                    "event": "drift_band", "model": v.name, "version": v.version, "feature": feature,
+                    "from": old, "to": e["band"], "psi": e["psi"], "window_rows": rep["window"]["rows"]})
 
     def plan_simple(self, ex: Exchange, body: bytes) -> Plan:
         obj = codec.parse_json(body)
