@@ -55,3 +55,18 @@ def test_bad_explain_requests_are_4xx(server, extra, status, needle):
     body = {"model_name": "credit", "input_data": [[0.0] * len(FEATURES)], **extra}
     r = requests.post(s.url + "/v1/explain", json=body, timeout=30)
     assert r.status_code == status and needle in r.json()["error"]
+
+
+def test_tf_serving_style_explain_route_matches_the_simple_one(server):
+    s, model = server
+    df = credit_frame(4, seed=12)
+    rows = df.to_numpy().tolist()
+    simple = requests.post(s.url + "/v1/explain", json={"model_name": "credit", "input_data": rows}, timeout=30).json()
+    for path in ("/v1/models/credit:explain", "/v1/models/credit/versions/1:explain"):
+        r = requests.post(s.url + path, json={"instances": rows}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == simple
+    r = requests.post(s.url + "/v1/models/credit:explain", json={"rows": rows}, timeout=30)
+    assert r.status_code == 400 and "instances" in r.json()["error"]
+    r = requests.post(s.url + "/v1/models/credit/versions/9:explain", json={"instances": rows}, timeout=30)
+    assert r.status_code == 404

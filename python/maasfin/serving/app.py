@@ -37,7 +37,7 @@ from maasfin.serving.signature import predict_tiled
 
 log = logging.getLogger("maasfin.serving")
 
-PREDICT_PATH = re.compile(r"^/v1/predict$|^/v1/explain$"
+PREDICT_PATH = re.compile(r"^/v1/predict$|^/v1/explain$|^/v1/models/[^/]+(?:/versions/[0-9]+)?:explain$"
                           r"|^/v1/models/[^/]+(?:/versions/[^/]+|/labels/[^/]+)?:predict$"
                           r"|^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
 HEALTH_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
@@ -235,7 +235,7 @@ class _Server:
             plan.lease.release()
         return _response(reply)
 
-    async def explain(self, request: Request) -> Response:
+    async def explain(self, request: Request, path_model: tuple | None = None) -> Response:
         """POST /v1/explain: predictions through the batcher (so they equal /v1/predict's), then
         attributions and reason codes in the worker pool."""
         ex: Exchange = request.scope["state"]["maasfin_exchange"]
@@ -245,7 +245,8 @@ class _Server:
             body = await self.read_body(request)
             if self.service.audit is not None:
                 ex.body_sha256 = body_digest(body)
-            plan, options = await asyncio.wrap_future(self.plan_executor.submit(self.service.plan_explain, ex, body))
+            plan, options = await asyncio.wrap_future(
+                self.plan_executor.submit(self.service.plan_explain, ex, body, path_model))
             try:
                 y = await self.batcher(plan.lease.version).submit(plan.xs)
                 loop = asyncio.get_running_loop()
@@ -328,6 +329,18 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
               responses=errors)
     async def simple_explain(request: Request):
         return await server.explain(request)
+
+    @app.post("/v1/models/{name}:explain", tags=["TF Serving"], summary="Explain, newest version (KServe v1 style)",
+              responses=errors)
+    async def tf_explain(request: Request, name: str):
+        return await server.explain(request, (name, None))
+
+    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["TF Serving"], summary="Explain, one version",
+              responses=errors)
+    async def tf_explain_version(request: Request, name: str, version: str):
+        if not version.isdigit():
+            return _response(error_reply(RequestError(400, f"version must be a number, got {version!r}")))
+        return await server.explain(request, (name, version))
 
     # -- TF Serving REST ---------------------------------------------------------------------
     tf_ok = {200: {"model": schemas.TFPredictResponse}, **errors}

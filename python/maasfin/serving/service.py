@@ -342,9 +342,20 @@ class Service:
             lease.release()
             raise
 
-    def plan_explain(self, ex: Exchange, body: bytes) -> tuple[Plan, dict]:
-        """The simple call plus explanation options: {"top_k": 1..20 (4), "steps": 1..512 (64)}."""
+    def plan_explain(self, ex: Exchange, body: bytes, path_model: tuple | None = None) -> tuple[Plan, dict]:
+        """The simple call plus explanation options: {"top_k": 1..20 (4), "steps": 1..512 (64)}.
+        `path_model` = (name, version or None) for the TF-Serving-style route, whose body is
+        {"instances": rows or records} instead of model_name/input_data."""
         obj = codec.parse_json(body)
+        if path_model is not None:
+            if not isinstance(obj, dict) or "instances" not in obj:
+                raise bad_request("the request needs 'instances': a list of rows or records")
+            unknown = sorted(k for k in obj if k not in ("instances", "top_k", "steps"))
+            if unknown:
+                raise bad_request(f"unknown field(s) {unknown}; the request takes 'instances' and optionally "
+                                  "'top_k' and 'steps'")
+            obj = {"model_name": path_model[0], "input_data": obj.pop("instances"),
+                   **({"model_version": int(path_model[1])} if path_model[1] is not None else {}), **obj}
         options = {k: obj.pop(k) for k in ("top_k", "steps") if k in obj}
         for k, hi in (("top_k", 20), ("steps", 512)):
             v = options.get(k)
