@@ -207,3 +207,77 @@ def test_thread_safe_predict_with_string_inputs(credit):
     for t in threads:
         t.join()
     assert not errors and all(results)
+
+
+def test_cross_of_string_features_trains_and_predicts_raw_records(credit, tmp_path):
+    x, y = credit
+    mf.utils.set_random_seed(5)
+    fs = FeatureSpace.from_dataframe(x, crosses=[FeatureSpace.cross(feature_names=("Home", "Marital"),
+                                                                    crossing_dim=32, output_mode="one_hot")])
+    fs.adapt(x)
+    enc = fs.get_encoded_features()
+    widths = {c: (2 if fs._layers[c][0].add_indicator else 1) if f.kind == "float_normalized"
+              else fs._layers[c][0].vocabulary_size() for c, f in fs.features.items()}
+    assert enc.shape == (None, sum(widths.values()) + 32)
+    # The crossed features' lookups give indices, re-encoded one-hot; the cross sees the indices.
+    assert fs._layers["Home"][0].output_mode == "int" and fs._layers["Home"][1].output_mode == "one_hot"
+    assert fs._layers["Job"][0].output_mode == "one_hot" and len(fs._layers["Job"]) == 1
+    model = Model(fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(8, activation="relu")(enc)))
+    model.compile("adam", "binary_crossentropy", metrics=["auc"])
+    model.fit(x, y, epochs=10, batch_size=32, verbose=0)
+    assert model.evaluate(x, y, verbose=0)[1] > 0.8
+    rows = x.iloc[:60]
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    assert np.array_equal(model.predict(records), model.predict(rows))
+    # The cross's bins are HashedCrossing of the two lookup indices.
+    small = FeatureSpace({"Home": "string_categorical", "Marital": "string_categorical"}, output_mode="dict",
+                         crosses=[FeatureSpace.cross(("Home", "Marital"), 32)])
+    small.adapt(x)
+    sub = Model(small.get_inputs(), small.get_encoded_features()["Home_X_Marital"])
+    idx = [small._layers[c][0](rows[c].to_numpy(dtype=object)) for c in ("Home", "Marital")]
+    want = mf.layers.HashedCrossing(num_bins=32, output_mode="one_hot")(idx)
+    assert np.array_equal(sub.predict(rows[["Home", "Marital"]]), want) and want.sum() == len(rows)
+    # Unseen and missing categories cross through the OOV index.
+    assert np.isfinite(model.predict([dict(records[0], Home="castle", Marital=None)])).all()
+    path = tmp_path / "cross.maas"
+    model.save(path)
+    assert np.array_equal(load_model(path).predict(records), model.predict(rows))
+
+
+def test_cross_output_matches_uncrossed_encoding_and_other_kinds(credit):
+    x, _ = credit
+    feats = {"Home": "string_categorical", "Time": FeatureSpace.integer_categorical(),
+             "Age": FeatureSpace.float_discretized(num_bins=4), "Job": FeatureSpace.string_hashed(num_bins=8),
+             "Income": "float_normalized"}
+    plain = FeatureSpace(dict(feats))
+    crossed = FeatureSpace(dict(feats), output_mode="dict",
+                           crosses=[FeatureSpace.cross(("Home", "Time", "Age"), 16, output_mode="int"),
+                                    {"feature_names": ["Job", "Home"], "crossing_dim": 5}])
+    plain.adapt(x)
+    crossed.adapt(x)
+    m_plain = Model(plain.get_inputs(), plain.get_encoded_features())
+    out = crossed.get_encoded_features()
+    assert set(out) == set(feats) | {"Home_X_Time_X_Age", "Job_X_Home"}
+    assert out["Home_X_Time_X_Age"].shape == (None, 1) and out["Job_X_Home"].shape == (None, 5)
+    m_crossed = Model(crossed.get_inputs(), Concatenate()([out[c] for c in feats] + [out["Home_X_Time_X_Age"]]))
+    cols = x[list(feats)]
+    got = m_crossed.predict(cols)
+    parts, bins = got[:, :-1], got[:, -1]
+    assert np.array_equal(parts, m_plain.predict(cols))  # the same feature encodings
+    assert bins.min() >= 0 and bins.max() < 16 and np.array_equal(bins, np.round(bins))
+    assert len(np.unique(bins)) > 4
+
+
+def test_cross_declaration_errors():
+    with pytest.raises(ValueError, match=r"cross 'a_X_zz' names feature\(s\) \['zz'\]"):
+        FeatureSpace({"a": "string_categorical"}, crosses=[FeatureSpace.cross(("a", "zz"), 8)])
+    with pytest.raises(ValueError, match=r"float_normalized feature 'b'; only categorical"):
+        FeatureSpace({"a": "string_categorical", "b": "float_normalized"}, crosses=[FeatureSpace.cross(("a", "b"), 8)])
+    with pytest.raises(ValueError, match=r"2 or more distinct features"):
+        FeatureSpace.cross(("a",), 8)
+    with pytest.raises(ValueError, match=r"crossing_dim must be an integer >= 1"):
+        FeatureSpace.cross(("a", "b"), 0)
+    with pytest.raises(ValueError, match=r"output_mode must be 'one_hot' or 'int'"):
+        FeatureSpace.cross(("a", "b"), 4, output_mode="count")
+    with pytest.raises(TypeError, match=r"crosses must be FeatureSpace.cross"):
+        FeatureSpace({"a": "string_categorical"}, crosses=["a"])

@@ -15,6 +15,7 @@
 #include "maasfin/layers/discretization.hpp"
 #include "maasfin/layers/embedding.hpp"
 #include "maasfin/layers/feature_normalization.hpp"
+#include "maasfin/layers/hashed_crossing.hpp"
 #include "maasfin/layers/hashing.hpp"
 #include "maasfin/layers/imputation.hpp"
 #include "maasfin/layers/integer_lookup.hpp"
@@ -159,6 +160,18 @@ void bind_preprocessing(py::module_& m) {
                  return std::make_shared<Hashing>(num_bins, mask, parse_output_mode(mode, "Hashing"));
              }),
              py::arg("num_bins"), py::arg("mask_value"), py::arg("output_mode"));
+    py::class_<HashedCrossing, Layer, std::shared_ptr<HashedCrossing>>(m, "HashedCrossing")
+        .def(py::init([](Index num_bins, const std::string& mode) {
+                 return std::make_shared<HashedCrossing>(num_bins, parse_output_mode(mode, "HashedCrossing"));
+             }),
+             py::arg("num_bins"), py::arg("output_mode"));
+    m.def("hashed_cross_bin",
+          [](const std::vector<std::int64_t>& values, std::int64_t num_bins) {
+              require(values.size() >= 2 && num_bins >= 1, "hashed_cross_bin: needs 2+ values and num_bins >= 1");
+              return hashed_cross_bin(values.data(), values.size(), num_bins);
+          },
+          py::arg("values"), py::arg("num_bins"),
+          "HashedCrossing's bin of one tuple of integers (tf.sparse.cross_hashed, default hash key).");
     py::class_<Embedding, Layer, std::shared_ptr<Embedding>>(m, "Embedding")
         .def(py::init([](Index input_dim, Index output_dim, const std::string& init) {
                  return std::make_shared<Embedding>(input_dim, output_dim, parse_initializer(init));

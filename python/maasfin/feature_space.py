@@ -19,8 +19,16 @@ The default recipe (what `from_dataframe` picks for a user who does not tune):
   bool columns     -> "integer_categorical": IntegerLookup(one_hot)
 Differences from Keras: float features are imputed (Keras's fail on NaN); string_hashed features
 keep bin 0 for missing values (Hashing(mask_value="")); categorical features
-may use output_mode="embedding" (StringLookup/IntegerLookup -> Embedding -> Flatten); crosses
-are not supported yet.
+may use output_mode="embedding" (StringLookup/IntegerLookup -> Embedding -> Flatten).
+
+Crosses, as Keras: `crosses=[FeatureSpace.cross(("Home", "Marital"), crossing_dim=32)]` adds a
+HashedCrossing of the crossed features' integer indices (a categorical feature's lookup index, a
+float_discretized feature's bin, a hashed feature's bin) into `crossing_dim` bins, one-hot by
+default (output_mode="int" gives the bin). A crossed feature's lookup then runs in "int" mode
+followed by a CategoryEncoding to its own output mode (the same encoded values). The cross is part
+of the model, so raw records (strings included) are crossed at predict. Its output is named
+"Home_X_Marital" (the dict key with output_mode="dict") and follows the features in "concat".
+Float features (float, float_normalized) cannot be crossed: discretize them first.
 """
 from __future__ import annotations
 
@@ -28,7 +36,7 @@ import math
 
 import numpy as np
 
-__all__ = ["FeatureSpace", "Feature"]
+__all__ = ["FeatureSpace", "Feature", "Cross"]
 
 _KINDS = ("float", "float_normalized", "float_discretized", "string_categorical", "integer_categorical",
           "string_hashed", "integer_hashed")
@@ -50,13 +58,46 @@ class Feature:
         return f"Feature({self.kind!r}, {self.options})"
 
 
+_CROSSABLE = ("float_discretized", "string_categorical", "integer_categorical", "string_hashed", "integer_hashed")
+
+
+class Cross:
+    """One feature cross's declaration (FeatureSpace.cross(...)), as Keras's."""
+
+    def __init__(self, feature_names, crossing_dim, output_mode="one_hot"):
+        if isinstance(feature_names, str) or not isinstance(feature_names, (list, tuple)):
+            raise ValueError(f"FeatureSpace.cross: feature_names must be a tuple of 2 or more feature names, "
+                             f"got {feature_names!r}")
+        names = tuple(str(n) for n in feature_names)
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError(f"FeatureSpace.cross: feature_names must name 2 or more distinct features, got {names}")
+        if isinstance(crossing_dim, bool) or not isinstance(crossing_dim, (int, np.integer)) or crossing_dim < 1:
+            raise ValueError(f"FeatureSpace.cross: crossing_dim must be an integer >= 1, got {crossing_dim!r}")
+        if output_mode not in ("one_hot", "int"):
+            raise ValueError(f"FeatureSpace.cross: output_mode must be 'one_hot' or 'int', got {output_mode!r}")
+        self.feature_names, self.crossing_dim, self.output_mode = names, int(crossing_dim), output_mode
+
+    @property
+    def name(self) -> str:
+        return "_X_".join(self.feature_names)
+
+    def get_config(self) -> dict:
+        return {"feature_names": list(self.feature_names), "crossing_dim": self.crossing_dim,
+                "output_mode": self.output_mode}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Cross":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"Cross({self.feature_names}, crossing_dim={self.crossing_dim}, output_mode={self.output_mode!r})"
+
+
 class FeatureSpace:
     """Declares how each raw column is encoded; see the module docstring."""
 
     def __init__(self, features, output_mode: str = "concat", crosses=None, num_discretization_bins: int = 32,
                  name: str | None = None):
-        if crosses:
-            raise ValueError("FeatureSpace: feature crosses are not supported yet")
         if output_mode not in ("concat", "dict"):
             raise ValueError(f"FeatureSpace: output_mode must be 'concat' or 'dict', got {output_mode!r}")
         if not isinstance(features, dict) or not features:
@@ -68,6 +109,23 @@ class FeatureSpace:
                 raise TypeError(f"FeatureSpace: feature {col!r} must be a kind name or a FeatureSpace.<kind>(...) "
                                 f"declaration, got {spec!r}")
             self.features[str(col)] = feature
+        self.crosses: list[Cross] = []
+        for c in crosses or ():
+            cross = Cross.from_config(c) if isinstance(c, dict) else c
+            if not isinstance(cross, Cross):
+                raise TypeError(f"FeatureSpace: crosses must be FeatureSpace.cross(...) declarations, got {c!r}")
+            unknown = [n for n in cross.feature_names if n not in self.features]
+            if unknown:
+                raise ValueError(f"FeatureSpace: cross {cross.name!r} names feature(s) {unknown} that are not "
+                                 f"declared (features: {list(self.features)})")
+            floats = [n for n in cross.feature_names if self.features[n].kind not in _CROSSABLE]
+            if floats:
+                raise ValueError(f"FeatureSpace: cross {cross.name!r} names the {self.features[floats[0]].kind} "
+                                 f"feature {floats[0]!r}; only categorical, hashed and float_discretized features "
+                                 "can be crossed")
+            if cross.name in self.features or any(cross.name == o.name for o in self.crosses):
+                raise ValueError(f"FeatureSpace: the cross name {cross.name!r} is used twice")
+            self.crosses.append(cross)
         self.output_mode = output_mode
         self.num_discretization_bins = int(num_discretization_bins)
         self.name = name or "feature_space"
@@ -120,6 +178,11 @@ class FeatureSpace:
     def integer_hashed(num_bins, output_mode="one_hot", name=None):
         return Feature("integer_hashed", name, num_bins=num_bins, output_mode=output_mode)
 
+    @staticmethod
+    def cross(feature_names, crossing_dim, output_mode="one_hot") -> Cross:
+        """A cross of 2+ features hashed into `crossing_dim` bins (pass it in crosses=[...])."""
+        return Cross(feature_names, crossing_dim, output_mode)
+
     @classmethod
     def from_dataframe(cls, df, target=None, features=None, exclude=(), **kwargs) -> "FeatureSpace":
         """Infers each column's kind from its dtype (the recipe in the module docstring); `features`
@@ -157,6 +220,7 @@ class FeatureSpace:
         if self.built:
             raise ValueError(f"FeatureSpace '{self.name}' is already adapted and in use; create a new one")
         columns = self._columns(data)
+        crossed = {n for c in self.crosses for n in c.feature_names}
         for col, feature in self.features.items():
             values = columns[col]
             chain = []
@@ -167,11 +231,12 @@ class FeatureSpace:
                     raise ValueError(f"FeatureSpace: feature {col!r} has no values in the adapt data (all missing)")
                 if kind == "float_discretized":
                     disc = L.Discretization(num_bins=opt["num_bins"] if opt["bin_boundaries"] is None else None,
-                                            bin_boundaries=opt["bin_boundaries"], output_mode=opt["output_mode"],
+                                            bin_boundaries=opt["bin_boundaries"],
+                                            output_mode=self._index_mode(col, opt["output_mode"], crossed),
                                             name=f"{col}_discretized")
                     if opt["bin_boundaries"] is None:
                         disc.adapt(raw)
-                    chain = [disc]
+                    chain = [disc] + self._encoder(col, opt["output_mode"], crossed, len(disc.bin_boundaries) + 1)
                 else:
                     imp = L.Imputation(strategy="median", add_indicator=bool(np.isnan(raw).any()),
                                        name=f"{col}_imputed")
@@ -184,12 +249,15 @@ class FeatureSpace:
                         chain.append(norm)
             elif kind in ("string_categorical", "integer_categorical"):
                 emb = opt.get("embedding_dim")
-                mode = "int" if opt["output_mode"] == "embedding" else opt["output_mode"]
+                mode = opt["output_mode"]
+                mode = "int" if mode == "embedding" else self._index_mode(col, mode, crossed)
                 cls = L.StringLookup if kind == "string_categorical" else L.IntegerLookup
                 lookup = cls(max_tokens=opt["max_tokens"], num_oov_indices=opt["num_oov_indices"], output_mode=mode,
                              name=f"{col}_lookup")
                 lookup.adapt(values if kind == "string_categorical" else self._float_column(values, col))
                 chain = [lookup]
+                if opt["output_mode"] != "embedding":
+                    chain += self._encoder(col, opt["output_mode"], crossed, lookup.vocabulary_size())
                 if opt["output_mode"] == "embedding":
                     size = lookup.vocabulary_size()
                     dim = emb or max(2, min(16, math.ceil(math.sqrt(size))))
@@ -197,10 +265,25 @@ class FeatureSpace:
             else:  # hashed
                 # Strings reserve bin 0 for missing values (and ""), so raw data with gaps never fails.
                 mask = "" if kind == "string_hashed" else None
-                chain = [L.Hashing(num_bins=opt["num_bins"], mask_value=mask, output_mode=opt["output_mode"],
+                chain = [L.Hashing(num_bins=opt["num_bins"], mask_value=mask,
+                                   output_mode=self._index_mode(col, opt["output_mode"], crossed),
                                    name=f"{col}_hashed")]
+                chain += self._encoder(col, opt["output_mode"], crossed, opt["num_bins"])
             self._layers[col] = chain
         self._adapted = True
+
+    @staticmethod
+    def _index_mode(col, mode, crossed) -> str:
+        """A crossed feature's first layer gives the integer index (the cross's input)."""
+        return "int" if col in crossed else mode
+
+    @staticmethod
+    def _encoder(col, mode, crossed, depth) -> list:
+        """For a crossed feature: the CategoryEncoding that turns its index into its own output mode."""
+        from maasfin import layers as L
+        if col not in crossed or mode == "int":
+            return []
+        return [L.CategoryEncoding(num_tokens=depth, output_mode=mode, name=f"{col}_encoded")]
 
     def _columns(self, data) -> dict:
         import pandas as pd
@@ -228,13 +311,19 @@ class FeatureSpace:
             raise ValueError(f"FeatureSpace '{self.name}' is not adapted: call adapt(df) first")
         if self.built:
             return
-        self._inputs, outputs = {}, {}
+        self._inputs, outputs, indices = {}, {}, {}
         for col, feature in self.features.items():
             inp = L.Input(shape=(1,), name=col, dtype=feature.dtype)
             x = inp
-            for layer in self._layers[col]:
+            for i, layer in enumerate(self._layers[col]):
                 x = layer(x)
+                if i == 0:
+                    indices[col] = x  # a crossed feature's integer index
             self._inputs[col], outputs[col] = inp, x
+        for cross in self.crosses:
+            layer = L.HashedCrossing(num_bins=cross.crossing_dim, output_mode=cross.output_mode,
+                                     name=f"{cross.name}_crossed")
+            outputs[cross.name] = layer([indices[n] for n in cross.feature_names])
         self._outputs = outputs
         if self.output_mode == "concat":
             tensors = list(outputs.values())
@@ -254,4 +343,5 @@ class FeatureSpace:
         return self._encoded if self.output_mode == "concat" else dict(self._encoded)
 
     def __repr__(self) -> str:
-        return f"<FeatureSpace {self.name}: {', '.join(f'{c}={f.kind}' for c, f in self.features.items())}>"
+        crosses = "".join(f", {c.name}=cross({c.crossing_dim})" for c in self.crosses)
+        return f"<FeatureSpace {self.name}: {', '.join(f'{c}={f.kind}' for c, f in self.features.items())}{crosses}>"

@@ -602,11 +602,11 @@ class AlphaDropout(_Noise):
         super().__init__(rate, seed, **kwargs)
 
 
-from maasfin.preprocessing import (CategoryEncoding, Discretization, Embedding, Hashing,  # noqa: E402
-                                   Imputation, IntegerLookup, Normalization, StringLookup)
+from maasfin.preprocessing import (CategoryEncoding, Discretization, Embedding, HashedCrossing,  # noqa: E402
+                                   Hashing, Imputation, IntegerLookup, Normalization, StringLookup)
 
 __all__ += ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
-            "Embedding", "Imputation"]
+            "HashedCrossing", "Embedding", "Imputation"]
 
 # Spatial and recurrent layers live in their own modules; maasfin.layers is the one public namespace.
 from maasfin.spatial_layers import *  # noqa: E402,F401,F403

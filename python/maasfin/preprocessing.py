@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
     pd = None
 
 __all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
-           "Embedding", "Imputation"]
+           "HashedCrossing", "Embedding", "Imputation"]
 
 _MODES = ("int", "one_hot", "multi_hot", "count")
 
@@ -654,6 +654,52 @@ class Hashing(_PreprocessingLayer):
     def get_config(self):
         return {**super().get_config(), "num_bins": self.num_bins, "mask_value": self.mask_value,
                 "salt": self.salt, "output_mode": self.output_mode, "sparse": self.sparse}
+
+
+class HashedCrossing(_PreprocessingLayer):
+    """Crosses 2+ integer category features into `num_bins` bins, as Keras's HashedCrossing: each
+    input has shape (1,) and holds an integer value (a lookup's int index, a Discretization bin, a
+    raw integer feature); the tuple of values, in input order, is hashed as tf.sparse.cross_hashed
+    does with its default key: h = 0xDECAFCAFFE, then h = FingerprintCat64(h, uint64(value)) per
+    input, bin = h % num_bins. A stable function of the values: the same everywhere, in every
+    release. output_mode "int" gives the bin (shape (1,)), "one_hot" a (num_bins,) vector. Values
+    that are not integers (fractions, NaN) are an error naming the layer. Runs in the C++ graph."""
+
+    def __init__(self, num_bins, output_mode="int", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if sparse:
+            raise ValueError(f"{self._where}: sparse outputs are not supported")
+        self.num_bins = _int_arg(num_bins, self._where, "num_bins", 1)
+        self.output_mode = _mode(output_mode, self._where, ("int", "one_hot"))
+        self.sparse = False
+
+    def _make_core(self):
+        return _core.HashedCrossing(self.num_bins, self.output_mode)
+
+    def _eager(self, data):
+        if not isinstance(data, (list, tuple)) or len(data) < 2:
+            got = type(data).__name__ + (f" of length {len(data)}" if isinstance(data, (list, tuple)) else "")
+            raise ValueError(f"{self._where} crosses 2 or more inputs: call it on a list or tuple of arrays, "
+                             f"got {got}")
+        one_d = all(np.ndim(d) == 1 for d in data)
+        xs = []
+        for i, d in enumerate(data):
+            x = _numeric_2d(d, f"{self._where} input {i}").astype(np.float32)
+            if x.shape[1] != 1:
+                raise ValueError(f"{self._where}: input {i} has {x.shape[1]} columns; each input must hold one "
+                                 "value per sample, shape (batch,) or (batch, 1)")
+            xs.append(np.ascontiguousarray(x))
+        if len({x.shape[0] for x in xs}) != 1:
+            raise ValueError(f"{self._where}: the inputs have different numbers of rows {[x.shape[0] for x in xs]}")
+        g = _core.Graph()
+        node = g.add_layer(self._make_core_named(), [g.add_input([1], f"x{i}") for i in range(len(xs))])
+        g.build(node, 0)
+        y = g.predict(xs, 1024)
+        return y.reshape(-1) if one_d and self.output_mode == "int" else y
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins, "output_mode": self.output_mode,
+                "sparse": self.sparse}
 
 
 class Embedding(Layer):
