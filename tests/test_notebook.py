@@ -84,6 +84,10 @@ def test_notebook_results(executed):
     assert 0.8 < _number(_text(executed["c11"]), "ROC AUC on raw test rows") < 0.95
     probs = [float(v) for v in re.findall(r"\[([0-9.eE+-]+)\]", _text(executed["c13"]))]
     assert len(probs) == 2 and all(0.0 < p < 1.0 for p in probs)
+    roc = _text(executed["roc"])
+    gini, ks = _number(roc, "Gini"), _number(roc, "KS")
+    assert 0.6 < gini < 0.9 and 0.4 < ks < 0.7
+    assert any("image/png" in out.get("data", {}) for out in executed["roc"].outputs)  # the ROC curve
     reasons = _text(executed["c15"]).splitlines()
     assert _number(reasons[0], "probability of default") > 0.5 and 1 <= len(reasons) - 1 <= 4
     assert all(float(line.split()[2]) > 0 for line in reasons[1:])  # only adverse contributions
