@@ -77,6 +77,42 @@ async def _connection(host, port, request: bytes, deadline: float, latencies: li
         writer.close()
 
 
+async def _paced_connection(host, port, request: bytes, start: float, interval: float, count: int,
+                            latencies: list, errors: list):
+    """Open loop: request k is due at start + k * interval; its latency counts from that due time,
+    so a slow server is charged for the queueing it causes (no coordinated omission)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        for k in range(count):
+            due = start + k * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:")
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - due)
+            if int(head[9:12]) != 200:
+                errors.append(int(head[9:12]))
+    finally:
+        writer.close()
+
+
+async def _paced_load(host, port, request: bytes, rate: float, seconds: float, connections: int = 16):
+    latencies, errors = [], []
+    per_conn = rate / connections
+    count = int(per_conn * seconds)
+    start = time.perf_counter() + 0.05
+    t0 = time.perf_counter()
+    await asyncio.gather(*[_paced_connection(host, port, request, start + i / rate, 1.0 / per_conn, count,
+                                             latencies, errors) for i in range(connections)])
+    elapsed = time.perf_counter() - t0
+    lat = np.array(latencies)
+    return {"requests": len(latencies), "errors": len(errors), "rps": len(latencies) / elapsed,
+            "p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3)}
+
+
 async def _load(host, port, request: bytes, concurrency: int, seconds: float):
     latencies, errors = [], []
     deadline = time.perf_counter() + seconds
@@ -93,7 +129,10 @@ def loadgen_main(args) -> None:
     extra = f"Inference-Header-Content-Length: {args.header_length}\r\n" if args.header_length else ""
     request = (f"POST {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    print(json.dumps(asyncio.run(_load("127.0.0.1", args.port, request, args.concurrency, args.seconds))))
+    if args.rate:
+        print(json.dumps(asyncio.run(_paced_load("127.0.0.1", args.port, request, args.rate, args.seconds))))
+    else:
+        print(json.dumps(asyncio.run(_load("127.0.0.1", args.port, request, args.concurrency, args.seconds))))
 
 
 # -- servers ---------------------------------------------------------------------------------------
@@ -139,10 +178,11 @@ class Server:
             self.proc.communicate()
 
 
-def _run_load(port, path, body_file, concurrency, seconds, header_length=0) -> dict:
+def _run_load(port, path, body_file, concurrency, seconds, header_length=0, rate=0.0) -> dict:
     out = subprocess.run([sys.executable, __file__, "--loadgen", "--port", str(port), "--path", path,
                           "--body", body_file, "--concurrency", str(concurrency), "--seconds", str(seconds),
-                          "--header-length", str(header_length)], capture_output=True, text=True, check=True)
+                          "--header-length", str(header_length), "--rate", str(rate)],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
@@ -156,6 +196,7 @@ def main() -> None:
     parser.add_argument("--body", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--header-length", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args)
@@ -226,6 +267,10 @@ def main() -> None:
                     results[(srv.label, rows, conc)] = _run_load(srv.port, srv.path, bodies[rows], conc, args.seconds)
                     r = results[(srv.label, rows, conc)]
                     print(f"# {srv.label}: rows={rows} c={conc}: {r}", file=sys.stderr)
+                # Open loop at a fixed 500 requests/s (16 connections): the latency a steady load sees.
+                results[(srv.label, 1, "500/s")] = _run_load(srv.port, srv.path, bodies[1], 16, args.seconds,
+                                                             rate=500.0)
+                print(f"# {srv.label}: 500/s: {results[(srv.label, 1, '500/s')]}", file=sys.stderr)
                 if srv.path == "/v1/predict":  # bulk scoring the fast way: v2 binary tensors
                     results[(srv.label, "v2", 4)] = _run_load(srv.port, "/v2/models/credit/infer", bodies["v2"], 4,
                                                               args.seconds, v2_header)
@@ -251,6 +296,13 @@ def main() -> None:
         errs = sum(r["errors"] for r in rs)
         if errs:
             print(f"| {name} | non-200 responses | " + " | ".join(str(r["errors"]) for r in rs) + " |")
+    paced = [results[(lab, 1, "500/s")] for lab in labels]
+    name = "1 row, open loop at 500 requests/s"
+    print(f"| {name} | achieved requests/s | " + " | ".join(f"{r['rps']:,.0f}" for r in paced) + " |")
+    print(f"| {name} | p50 ms | " + " | ".join(f"{r['p50_ms']:.2f}" for r in paced) + " |")
+    print(f"| {name} | p99 ms | " + " | ".join(f"{r['p99_ms']:.2f}" for r in paced) + " |")
+    if any(r["errors"] for r in paced):
+        print(f"| {name} | non-200 responses | " + " | ".join(str(r["errors"]) for r in paced) + " |")
     v2 = [results.get((lab, "v2", 4)) for lab in labels]
     print("| 1,000 rows as v2 binary tensors, concurrency 4 | rows/s | " +
           " | ".join("—" if r is None else f"{r['rps'] * 1000:,.0f}" for r in v2) + " |")
