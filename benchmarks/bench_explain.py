@@ -7,21 +7,9 @@ weights (what captum's IntegratedGradients does: one batched forward/backward ov
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
-
-
-def timed(fn, calls):
-    for _ in range(min(200, calls)):
-        fn()
-    ts = []
-    for _ in range(calls):
-        t = time.perf_counter_ns()
-        fn()
-        ts.append(time.perf_counter_ns() - t)
-    return statistics.median(ts) / 1e3
+from _timing import median_us
 
 
 def main():
@@ -39,9 +27,9 @@ def main():
     model.fit(x_train, y_train, epochs=3, verbose=0)
     row = np.ascontiguousarray(x_test.to_numpy(np.float32)[:1])
     base = np.asarray([model._explain_baseline], np.float32)
-    predict_us = timed(lambda: model.predict(row), args.calls)
-    core_us = timed(lambda: _core.integrated_gradients(model._graph, row, base, 0, 64), args.calls)
-    api_us = timed(lambda: model.explain(row), args.calls // 4)
+    predict_us = median_us(lambda: model.predict(row), args.calls)
+    core_us = median_us(lambda: _core.integrated_gradients(model._graph, row, base, 0, 64), args.calls)
+    api_us = median_us(lambda: model.explain(row), args.calls // 4)
     rows = [("maasfin predict, 1 row", predict_us, 1.0),
             ("maasfin integrated gradients, 64 steps (core)", core_us, core_us / predict_us),
             ("maasfin model.explain(row) (DataFrame out)", api_us, api_us / predict_us)]
@@ -66,7 +54,7 @@ def main():
 
         np.testing.assert_allclose(torch_ig().detach().numpy(),
                                    _core.integrated_gradients(model._graph, row, base, 0, 64), rtol=1e-3, atol=1e-6)
-        torch_us = timed(torch_ig, args.calls)
+        torch_us = median_us(torch_ig, args.calls)
         rows.append(("PyTorch autograd integrated gradients, 64 steps", torch_us, torch_us / predict_us))
     print(f"| measure | median µs | × one maasfin prediction |\n|---|---|---|")
     for name, us, ratio in rows:

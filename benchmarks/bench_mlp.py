@@ -21,6 +21,7 @@ import statistics
 import time
 
 import numpy as np
+from _timing import call_times_us
 
 MODELS = {"tiny 3-32-1": [3, 32, 1], "wide 30-256-128-1": [30, 256, 128, 1]}
 
@@ -93,16 +94,8 @@ def fit_torch(sizes, x, y, batch, scheduled=False):
 
 
 def latency(fn, calls):
-    for _ in range(min(1000, calls)):
-        fn()
-    times = []
-    pc = time.perf_counter_ns
-    for _ in range(calls):
-        t = pc()
-        fn()
-        times.append(pc() - t)
-    times.sort()
-    return statistics.median(times) / 1e3, times[int(0.99 * (len(times) - 1))] / 1e3
+    times = call_times_us(fn, calls, warmup=1000)
+    return statistics.median(times), times[int(0.99 * (len(times) - 1))]
 
 
 def predict_latency(sizes, x, calls):

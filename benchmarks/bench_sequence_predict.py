@@ -7,21 +7,9 @@ inference_mode, median over repeated calls from Python, in one run.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
-
-
-def median_us(fn, calls):
-    for _ in range(min(200, calls)):
-        fn()
-    ts = []
-    for _ in range(calls):
-        t = time.perf_counter_ns()
-        fn()
-        ts.append(time.perf_counter_ns() - t)
-    return statistics.median(ts) / 1e3
+from _timing import median_us
 
 
 def main():
