@@ -78,4 +78,29 @@ void pool_fwd(Pool kind, const float* src, float* dst, float* workspace, Index N
 void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src,
               Index N, Index C, const Window& w);
 
+// -- LSTM over a whole sequence (fused) ------------------------------------------------------------
+// Shapes: x[N,T,D] (batch-major, as the user gives it), kernel[D,4u], recurrent[u,4u], bias[4u]
+// (Keras layout, gate order i, f, c, o), zero initial states. y is N x T x u (in processing order,
+// as Keras's go_backwards) with `sequences`, else the final state N x u. The fused kernel exists
+// for Keras's default activations only (tanh, recurrent sigmoid); layers keep their per-step loop
+// (the reference twin) for everything else and call lstm_fwd first.
+struct LstmSpec {
+    Index N = 0, T = 0, D = 0, u = 0;
+    bool reverse = false;    // go_backwards: steps read t = T-1 .. 0
+    bool sequences = false;  // return_sequences
+    Activation activation = Activation::tanh, recurrent_activation = Activation::sigmoid;
+};
+// Floats lstm_fwd keeps in `saved` for lstm_bwd; 0 when no fused kernel fits the spec (whatever
+// the backend selection, so that a buffer sized once fits every later dispatch decision).
+Index lstm_saved_size(const LstmSpec& s);
+// Runs the whole forward and returns true when dispatch picks the fused kernel, else returns
+// false and touches nothing. `bias` may be null (use_bias=False); `saved` (lstm_saved_size floats)
+// is null at inference.
+bool lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+              float* y, float* saved);
+// Backward of a forward for which lstm_fwd returned true, from the same `saved`: dx (skipped when
+// null) and the kernel, recurrent and bias (skipped when null) gradients, all overwritten.
+void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+              const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias);
+
 }  // namespace maasfin::kernels

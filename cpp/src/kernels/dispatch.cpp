@@ -128,4 +128,27 @@ void pool_bwd(Pool kind, const float* src, const float* workspace, const float* 
         reference::pool_bwd(kind, src, diff_dst, diff_src, N, C, w);
 }
 
+// LSTM: oneDNN's fused sequence primitive when Keras's default activations are used and one
+// step's recurrent product (N x u x 4u) reaches the dense threshold; otherwise the layer's own
+// per-step loop (the reference twin, itself made of dense kernel calls) runs.
+namespace {
+bool lstm_fusable(const LstmSpec& s) {
+    return s.activation == Activation::tanh && s.recurrent_activation == Activation::sigmoid && s.N > 0 && s.T > 0;
+}
+}  // namespace
+
+Index lstm_saved_size(const LstmSpec& s) { return lstm_fusable(s) ? onednn::lstm_saved_size(s) : 0; }
+
+bool lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+              float* y, float* saved) {
+    if (!lstm_fusable(s) || !use_onednn(s.N * s.u * 4 * s.u)) return false;
+    onednn::lstm_fwd(s, x, kernel, recurrent, bias, y, saved);
+    return true;
+}
+
+void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+              const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias) {
+    onednn::lstm_bwd(s, x, kernel, recurrent, bias, saved, dy, dx, d_kernel, d_recurrent, d_bias);
+}
+
 }  // namespace maasfin::kernels

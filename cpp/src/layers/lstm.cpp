@@ -3,6 +3,9 @@
 //   c' = f * c + i * g;  h' = o * a(c')
 // saved (T steps, N rows, u units): H (T+1) x N x u, C (T+1) x N x u (index 0 = the zero initial
 // state), gates T x N x 4u (activated), A = a(c') T x N x u.
+// When kernels::lstm_fwd takes the whole sequence (a fused kernel), the loops below do not run;
+// saved then holds that kernel's state, and its last float (1: fused, 0: loops) tells backward
+// which forward filled it.
 #include <algorithm>
 
 #include "maasfin/kernels.hpp"
@@ -22,10 +25,29 @@ LSTM::LSTM(const RecurrentOptions& o, bool unit_forget_bias) : Recurrent("LSTM",
     extra_config_ = std::string(", \"unit_forget_bias\": ") + (unit_forget_bias ? "true" : "false");
 }
 
-Index LSTM::saved_size(Index N) const { return (2 * (T_ + 1) + 4 * T_ + T_) * N * u_; }
+namespace {
+kernels::LstmSpec fused_spec(Index N, Index T, Index D, Index u, const RecurrentOptions& o) {
+    kernels::LstmSpec s;
+    s.N = N, s.T = T, s.D = D, s.u = u, s.reverse = o.go_backwards, s.sequences = o.return_sequences;
+    s.activation = o.activation, s.recurrent_activation = o.recurrent_activation;
+    return s;
+}
+}  // namespace
+
+Index LSTM::saved_size(Index N) const {
+    return std::max((2 * (T_ + 1) + 4 * T_ + T_) * N * u_, kernels::lstm_saved_size(fused_spec(N, T_, D_, u_, o_))) +
+           1;
+}
 
 void LSTM::forward(const ForwardArgs& a) const {
     const Index N = a.N, T = T_, u = u_, GU = 4 * u;
+    float* fused = a.saved ? a.saved + saved_size(N) - 1 : nullptr;
+    if (kernels::lstm_fwd(fused_spec(N, T, D_, u, o_), a.x[0], a.params + kernel_, a.params + recurrent_,
+                          o_.use_bias ? a.params + bias_ : nullptr, a.y, a.saved)) {
+        if (fused) *fused = 1.f;
+        return;
+    }
+    if (fused) *fused = 0.f;
     thread_local FloatVec state, P, Z;
     float* H = a.saved;
     if (!H) {
@@ -79,6 +101,12 @@ void LSTM::forward(const ForwardArgs& a) const {
 
 void LSTM::backward(const BackwardArgs& a) const {
     const Index N = a.N, T = T_, u = u_, GU = 4 * u;
+    if (a.saved[saved_size(N) - 1] == 1.f) {
+        kernels::lstm_bwd(fused_spec(N, T, D_, u, o_), a.x[0], a.params + kernel_, a.params + recurrent_,
+                          o_.use_bias ? a.params + bias_ : nullptr, a.saved, a.dy, a.dx[0], a.grads + kernel_,
+                          a.grads + recurrent_, o_.use_bias ? a.grads + bias_ : nullptr);
+        return;
+    }
     const float* H = a.saved;
     const float* C = H + (T + 1) * N * u;
     const float* gates = C + (T + 1) * N * u;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "maasfin/activation.hpp"
 #include "maasfin/common.hpp"
@@ -25,6 +26,9 @@ struct Cached {
     // Op-specific layout fixed at creation: the weights layout a convolution chose, the
     // workspace of a max pooling. Kept here so that a cache hit needs no descriptor query.
     dnnl::memory::desc aux = {};
+    // More such layouts for primitives with several (the weights, workspace and gradient layouts
+    // of the RNN primitives).
+    std::vector<dnnl::memory::desc> more = {};
 };
 // Returns the cached primitive for `key`, creating it with `make` on a miss. Thread-safe.
 Cached get_primitive(const std::string& key, const std::function<Cached()>& make);
