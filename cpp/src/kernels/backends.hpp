@@ -48,6 +48,12 @@ void lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const floa
               float* y, float* saved);
 void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
               const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias);
+// LSTM (vanilla_lstm, Keras's gates and activations) over a sequence; see kernels::lstm_fwd.
+Index lstm_saved_size(const LstmSpec& s);
+void lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+              float* y, float* saved);
+void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+              const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias);
 void set_cache_capacity(Index n);
 Index cache_size();
 void set_num_threads(int n);

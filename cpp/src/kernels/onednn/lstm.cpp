@@ -4,13 +4,14 @@
 // Shapes: x N x T x D (oneDNN's `ntc`), y N x T x u or N x u, kernel D x 4u, recurrent u x 4u, bias 4u.
 //
 // Layout: oneDNN's LSTM gate order is i, f, c~, o, as Keras's, and a Keras kernel (D, 4u) with
-// column g*u + o is exactly oneDNN's plain `ldigo` (l = d = 1), the bias (4u,) `ldgo`; so the user
-// buffers need no conversion. The primitives are created with weights `any`, and when the
-// implementation prefers another layout (backward wants `ldgoi`) the Keras buffers are reordered
-// into per-thread buffers on each call: 4u(D+u) floats, 69k for LSTM(128) on 8 features, against
-// 2*T*N*4u*(D+u) multiply-adds. Training changes the weights every step, so a cached copy would
-// be rebuilt on every call anyway. diff weights come back the same way; the backward primitive
-// accumulates into them, so they are zeroed first.
+// column g*u + o is exactly oneDNN's plain `ldigo` (l = d = 1), the bias (4u,) `ldgo`; so forward
+// reads the Keras buffers in place and backward writes the kernel gradients straight into the
+// gradient arena. Only backward's weights need another layout (`ldgoi`, transposed): they are
+// reordered into per-thread buffers on each call, 4u(D+u) floats (69k for LSTM(128) on 8
+// features) against 2*T*N*4u*(D+u) multiply-adds; training changes the weights every step, so a
+// cached copy would be rebuilt on every call anyway. Where an implementation refuses the plain
+// layouts, the same reorders run for forward and for the gradients (back into the Keras layout).
+// The backward primitive accumulates into diff weights, so they are zeroed first.
 //
 // saved (floats, sections 16-aligned): dst_layer T*N*u (ntc) | dst_iter N*u | dst_iter_c N*u | workspace.
 #include <algorithm>
@@ -40,6 +41,7 @@ Descs descs(const LstmSpec& s) {
     d.w_layer_any = md({1, 1, s.D, 4, s.u}, dt::f32, tag::any);
     d.w_iter_any = md({1, 1, s.u, 4, s.u}, dt::f32, tag::any);
     d.bias = md({1, 1, 4, s.u}, dt::f32, tag::ldgo);
+
     d.dst_layer = md({s.T, s.N, s.u}, dt::f32, tag::ntc);
     d.dst_iter = md({1, 1, s.N, s.u}, dt::f32, tag::ldnc);
     return d;
@@ -54,19 +56,30 @@ std::string key(const char* op, const LstmSpec& s) {
            std::to_string(s.u) + ":" + std::to_string(s.reverse);
 }
 
-dnnl::lstm_forward::primitive_desc fwd_pd(const LstmSpec& s, bool training) {
+// plain: the weights as the Keras buffers are (no reorder); else the layout the implementation picks.
+dnnl::lstm_forward::primitive_desc fwd_pd(const LstmSpec& s, bool training, bool plain) {
     const Descs d = descs(s);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return dnnl::lstm_forward::primitive_desc(
         engine(), training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, direction(s),
-        d.src_layer, d.zero, d.zero, d.w_layer_any, d.w_iter_any, d.bias, d.dst_layer, d.dst_iter, d.dst_iter, attr);
+        d.src_layer, d.zero, d.zero, plain ? d.w_layer_user : d.w_layer_any, plain ? d.w_iter_user : d.w_iter_any,
+        d.bias, d.dst_layer, d.dst_iter, d.dst_iter, attr);
+}
+
+// The Keras buffers in place when the implementation takes them, else its own layout.
+dnnl::lstm_forward::primitive_desc fwd_pd(const LstmSpec& s, bool training) {
+    try {
+        return fwd_pd(s, training, true);
+    } catch (const dnnl::error&) {
+        return fwd_pd(s, training, false);
+    }
 }
 
 // more: [weights_layer, weights_iter, workspace]
 Cached forward(const LstmSpec& s, bool training) {
     return get_primitive(key(training ? "lstm_fwd_t" : "lstm_fwd_i", s), [&] {
-        auto pd = fwd_pd(s, training);
+        const auto pd = fwd_pd(s, training);
         return Cached{dnnl::lstm_forward(pd), pd.scratchpad_desc(), {},
                       {pd.weights_layer_desc(), pd.weights_iter_desc(), pd.workspace_desc()}};
     });
@@ -76,13 +89,23 @@ Cached forward(const LstmSpec& s, bool training) {
 Cached backward(const LstmSpec& s) {
     return get_primitive(key("lstm_bwd", s), [&] {
         const Descs d = descs(s);
-        auto hint = fwd_pd(s, true);
+        const auto hint = fwd_pd(s, true);
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        auto pd = dnnl::lstm_backward::primitive_desc(
-            engine(), dnnl::prop_kind::backward, direction(s), d.src_layer, d.zero, d.zero, d.w_layer_any,
-            d.w_iter_any, d.bias, d.dst_layer, d.dst_iter, d.dst_iter, d.src_layer, d.zero, d.zero, d.w_layer_any,
-            d.w_iter_any, d.bias, d.dst_layer, d.dst_iter, d.dst_iter, hint, attr);
+        // Weights: the layout backward picks (transposed, ldgoi); diff weights: plain Keras if accepted.
+        auto make = [&](bool plain) {
+            return dnnl::lstm_backward::primitive_desc(
+                engine(), dnnl::prop_kind::backward, direction(s), d.src_layer, d.zero, d.zero, d.w_layer_any,
+                d.w_iter_any, d.bias, d.dst_layer, d.dst_iter, d.dst_iter, d.src_layer, d.zero, d.zero,
+                plain ? d.w_layer_user : d.w_layer_any, plain ? d.w_iter_user : d.w_iter_any, d.bias, d.dst_layer,
+                d.dst_iter, d.dst_iter, hint, attr);
+        };
+        dnnl::lstm_backward::primitive_desc pd;
+        try {
+            pd = make(true);
+        } catch (const dnnl::error&) {
+            pd = make(false);
+        }
         return Cached{dnnl::lstm_backward(pd), pd.scratchpad_desc(), {},
                       {pd.weights_layer_desc(), pd.weights_iter_desc(), pd.diff_weights_layer_desc(),
                        pd.diff_weights_iter_desc()}};
