@@ -134,6 +134,37 @@ PYBIND11_MODULE(_core, m) {
         kernels::batch_matmul(a.data(), a_t, b.data(), b_t, out, B, M, K, N);
         return dst;
     });
+    // The fused LSTM kernel over a whole sequence: None when dispatch leaves it to the layer's
+    // per-step loop, else (y, dx, d_kernel, d_recurrent, d_bias) for the output gradient dy.
+    m.def("lstm_sequence", [](const FArray& x, const FArray& kernel, const FArray& recurrent, const FArray& bias,
+                              const FArray& dy, bool go_backwards, bool return_sequences) -> py::object {
+        require(x.ndim() == 3 && kernel.ndim() == 2 && recurrent.ndim() == 2 && kernel.shape(0) == x.shape(2) &&
+                    recurrent.shape(1) == kernel.shape(1) && recurrent.shape(1) == 4 * recurrent.shape(0) &&
+                    bias.size() == kernel.shape(1),
+                "lstm_sequence: x " + dims(x) + ", kernel " + dims(kernel) + ", recurrent_kernel " + dims(recurrent) +
+                    " and bias " + dims(bias) + " do not match");
+        kernels::LstmSpec s;
+        s.N = x.shape(0), s.T = x.shape(1), s.D = x.shape(2), s.u = recurrent.shape(0);
+        s.reverse = go_backwards, s.sequences = return_sequences;
+        const Index out = return_sequences ? s.N * s.T * s.u : s.N * s.u;
+        require(dy.size() == out, "lstm_sequence: dy " + dims(dy) + " does not match the output");
+        std::vector<float> saved(static_cast<std::size_t>(kernels::lstm_saved_size(s)));
+        py::array_t<float> y(return_sequences ? std::vector<Index>{s.N, s.T, s.u} : std::vector<Index>{s.N, s.u});
+        py::array_t<float> dx({s.N, s.T, s.D}), dk({s.D, 4 * s.u}), dr({s.u, 4 * s.u}), db({4 * s.u});
+        float *py_ = y.mutable_data(), *pdx = dx.mutable_data(), *pdk = dk.mutable_data(), *pdr = dr.mutable_data(),
+              *pdb = db.mutable_data();
+        bool fused = false;
+        {
+            py::gil_scoped_release nogil;
+            fused = !saved.empty() &&
+                    kernels::lstm_fwd(s, x.data(), kernel.data(), recurrent.data(), bias.data(), py_, saved.data());
+            if (fused)
+                kernels::lstm_bwd(s, x.data(), kernel.data(), recurrent.data(), bias.data(), saved.data(), dy.data(),
+                                  pdx, pdk, pdr, pdb);
+        }
+        if (!fused) return py::none();
+        return py::make_tuple(y, dx, dk, dr, db);
+    });
     m.def("eltwise_fwd", [](const FArray& src, const std::string& act) {
         require(src.ndim() == 2, "eltwise_fwd: src must be 2-D, got " + dims(src));
         const Index N = src.shape(0), D = src.shape(1);
