@@ -83,6 +83,23 @@ def test_fused_kernel_matches_numpy_bptt(rng, forced_onednn, shape, go_backwards
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5 * scale, err_msg=name)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batch_slices_match_numpy_bptt(rng, forced_onednn, threads):
+    """The batch runs as min(threads, N // 8, 4) concurrent slices whose weight gradients are
+    summed: one slice, and three uneven ones (22 + 22 + 23 rows), give the same results."""
+    before = mf.config.get_num_threads()
+    x, kernel, recurrent, bias, dy = random_problem(rng, 67, 6, 5, 16, True)
+    try:
+        mf.config.set_num_threads(threads)
+        got = _core.lstm_sequence(x, kernel, recurrent, bias, dy, True, True)
+    finally:
+        mf.config.set_num_threads(before)
+    want = lstm_np_grads(x, kernel, recurrent, bias, dy, True, True)
+    for name, g, w in zip(("y", "dx", "d_kernel", "d_recurrent", "d_bias"), got, want):
+        scale = max(1.0, float(np.abs(w).max()))
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5 * scale, err_msg=name)
+
+
 def test_fused_kernel_is_chosen_by_dispatch(rng):
     small = random_problem(rng, 4, 3, 2, 5, False)    # one step: 4 x 5 x 20 multiply-adds
     large = random_problem(rng, 64, 3, 2, 64, False)  # 64 x 64 x 256 >= the oneDNN threshold
