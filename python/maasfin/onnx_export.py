@@ -416,6 +416,10 @@ def _structure(model):
         raise ValueError(f"cannot export model '{model.name}' of class {type(model).__name__} to ONNX: only "
                          "Sequential and functional Model(inputs, outputs) models can be exported")
     model._require_built("ONNX graph")
+    masked = [layer.name for layer in model.layers if layer._mask_in is not None]
+    if masked:
+        raise ValueError(f"cannot export model '{model.name}' to ONNX: layer(s) {masked} read a Keras mask "
+                         "(Masking / Embedding(mask_zero=True)), which the ONNX export does not carry")
     if isinstance(model, Sequential):
         name = model._input_layer.name if model._input_layer is not None else "input_layer"
         inputs = [(name, tuple(model._input_shapes[0]))]

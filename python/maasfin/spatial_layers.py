@@ -197,8 +197,18 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over all steps: (steps, channels) -> (channels,)."""
+    """Mean over all steps: (steps, channels) -> (channels,). With a mask (Masking,
+    Embedding(mask_zero=True)) the mean is over the unmasked steps (NaN if all are masked, as Keras)."""
     _rank, _kind = 1, "avg"
+
+    def _mask_flow(self, masks, sources):
+        self._mask_in = masks[0] if masks else None
+        return None
+
+    def _make_core(self):
+        if self._mask_in is not None and self.keepdims:
+            raise ValueError(f"GlobalAveragePooling1D '{self.name}': keepdims=True with a mask is not supported")
+        return super()._make_core()
 
 
 class GlobalAveragePooling2D(_GlobalPooling):

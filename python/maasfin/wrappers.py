@@ -78,9 +78,19 @@ class Bidirectional(_Wrapper):
             raise ValueError(f"{where}: backward_layer is not supported; the backward layer is a copy of `layer`")
         if weights is not None:
             raise ValueError(f"{where}: weights= is not supported; call set_weights after building")
+        if self.layer.return_state:
+            raise ValueError(f"{where}: return_state=True in the wrapped layer is not supported")
         self.merge_mode = merge_mode
         cfg = {**self.layer.get_config(), "go_backwards": not self.layer.go_backwards}
         self.backward_layer = type(self.layer).from_config(cfg)
+
+    def _mask_flow(self, masks, sources):
+        # Keras: both directions read the mask; with sequences the masked steps output zeros.
+        self._mask_in = masks[0] if masks else None
+        for inner in (self.layer, self.backward_layer):
+            inner._mask_in = self._mask_in
+            inner._zero_output_for_mask = self.layer.return_sequences
+        return self._mask_in if self.layer.return_sequences else None
 
     @property
     def forward_layer(self) -> Layer:

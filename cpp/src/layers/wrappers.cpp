@@ -137,9 +137,9 @@ void Bidirectional::backward(const BackwardArgs& a) const {
     // dL/dx is the sum of both directions' input gradients.
     float* dx = a.dx[0];
     f_->backward(fa);
-    if (dx) {
+    if (dx) {  // other inputs (a mask) get no gradient; each direction writes zeros there
         dx_b.resize(static_cast<std::size_t>(N * in_numel_));
-        ba.dx = {dx_b.data()};
+        ba.dx[0] = dx_b.data();
     }
     b_->backward(ba);
     if (dx)
