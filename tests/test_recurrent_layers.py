@@ -265,8 +265,6 @@ def test_saved_lstm_predicts_identically(rng):
 
 @pytest.mark.parametrize("make, match", [
     (lambda: LSTM(0), "units must be a positive integer"),
-    (lambda: LSTM(4, dropout=0.2), "dropout and recurrent_dropout are not supported yet"),
-    (lambda: GRU(4, recurrent_dropout=0.1), "dropout and recurrent_dropout are not supported yet"),
     (lambda: SimpleRNN(4, stateful=True), "stateful=True is not supported"),
     (lambda: GRU(4, reset_after=False), "only reset_after=True"),
     (lambda: LSTM(4, activation="softmax"), "activation 'softmax' is not supported in recurrent layers"),

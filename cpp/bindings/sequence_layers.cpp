@@ -30,12 +30,16 @@ kernels::Pool pool_kind(const std::string& kind) {
 
 RecurrentOptions options(Index units, const std::string& act, const std::string& rec_act, bool use_bias,
                          bool return_sequences, bool go_backwards, const std::string& ki, const std::string& ri,
-                         const std::string& bi, bool return_state, bool has_mask, bool zero_output_for_mask) {
+                         const std::string& bi, bool return_state, bool has_mask, bool zero_output_for_mask,
+                         float dropout, float recurrent_dropout, std::uint64_t seed) {
     RecurrentOptions o{units, parse_activation(act), parse_activation(rec_act), use_bias, return_sequences, go_backwards,
                        parse_initializer(ki), parse_initializer(ri), parse_initializer(bi)};
     o.return_state = return_state;
     o.has_mask = has_mask;
     o.zero_output_for_mask = zero_output_for_mask;
+    o.dropout = dropout;
+    o.recurrent_dropout = recurrent_dropout;
+    o.seed = seed;
     return o;
 }
 }  // namespace
@@ -81,35 +85,38 @@ void bind_sequence_layers(py::module_& m) {
     py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM")
         .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
                          bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool ufb,
-                         bool rs, bool mask, bool zero) {
+                         bool rs, bool mask, bool zero, float dp, float rdp, std::uint64_t seed) {
                  return std::make_shared<LSTM>(
-                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero), ufb);
+                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed), ufb);
              }),
              py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
              py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
              py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("unit_forget_bias"),
-             py::arg("return_state") = false, py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false);
+             py::arg("return_state") = false, py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
     py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
         .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
                          bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool rs,
-                         bool mask, bool zero) {
-                 return std::make_shared<GRU>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero));
+                         bool mask, bool zero, float dp, float rdp, std::uint64_t seed) {
+                 return std::make_shared<GRU>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed));
              }),
              py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
              py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
              py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("return_state") = false,
-             py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false);
+             py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
     py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
         .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back,
                          const std::string& ki, const std::string& ri, const std::string& bi, bool rs, bool mask,
-                         bool zero) {
+                         bool zero, float dp, float rdp, std::uint64_t seed) {
                  return std::make_shared<SimpleRNN>(
-                     options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi, rs, mask, zero));
+                     options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed));
              }),
              py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("return_sequences"),
              py::arg("go_backwards"), py::arg("kernel_initializer"), py::arg("recurrent_initializer"),
              py::arg("bias_initializer"), py::arg("return_state") = false, py::arg("has_mask") = false,
-             py::arg("zero_output_for_mask") = false);
+             py::arg("zero_output_for_mask") = false,
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
     py::class_<TakeOutput, Layer, std::shared_ptr<TakeOutput>>(m, "TakeOutput")
         .def(py::init<Index, Shape>(), py::arg("offset"), py::arg("shape"));
     py::class_<Masking, Layer, std::shared_ptr<Masking>>(m, "Masking").def(py::init<float>(), py::arg("mask_value"));

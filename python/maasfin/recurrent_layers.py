@@ -4,8 +4,9 @@ the time loop runs in the C++ core). Re-exported by maasfin.layers.
 return_state=True gives [output, h, c] (LSTM) or [output, h] in functional models;
 `layer(x, initial_state=[h, c])` starts from given states; masks from Masking or
 Embedding(mask_zero=True) are honoured (masked steps carry the states over, as Keras).
-Not supported (each refused with a clear ValueError): stateful=True, non-zero dropout /
-recurrent_dropout, GRU reset_after=False, activations other than tanh, sigmoid, relu and linear,
+dropout / recurrent_dropout follow Keras 3 (masks drawn once per batch, reused at every step; one
+mask per gate with recurrent_dropout). Not supported (each refused with a clear ValueError):
+stateful=True, GRU reset_after=False, activations other than tanh, sigmoid, relu and linear,
 an explicit mask= argument."""
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from maasfin import _core
 from maasfin.layers import KerasTensor, _activation_name, _initializer_name
 from maasfin.spatial_layers import _Weighted, _is_int
+from maasfin.utils import draw_seed
 
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
 
@@ -49,12 +51,17 @@ class _Recurrent(_Weighted):
         self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
         self.recurrent_initializer = _initializer_name(recurrent_initializer, where, "recurrent_initializer")
         self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
-        if dropout or recurrent_dropout:
-            raise ValueError(f"{where}: dropout and recurrent_dropout are not supported yet (got {dropout!r}, "
-                             f"{recurrent_dropout!r}); put a Dropout layer before or after the recurrent layer")
+        for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                    or not 0 <= rate < 1:
+                raise ValueError(f"{where}: {arg} must be a number in [0, 1), got {rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
         if stateful:
             raise ValueError(f"{where}: stateful=True is not supported")
-        self.dropout, self.recurrent_dropout, self.seed = 0.0, 0.0, seed
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        # As maasfin's Dropout: a layer that drops draws its seed once, and the config keeps it.
+        self.seed = int(seed) if seed is not None else (draw_seed() if self.dropout or self.recurrent_dropout else None)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), False, bool(unroll)
 
@@ -72,7 +79,8 @@ class _Recurrent(_Weighted):
 
     def _core_keywords(self) -> dict:
         return {"return_state": self.return_state, "has_mask": self._mask_in is not None,
-                "zero_output_for_mask": self._zero_output_for_mask}
+                "zero_output_for_mask": self._zero_output_for_mask, "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout, "seed": self.seed or 0}
 
     # -- functional calls: initial_state, several outputs, masks -----------------------------------
     def __call__(self, inputs, initial_state=None, mask=None, training=None):

@@ -37,7 +37,7 @@ void GRU::forward(const ForwardArgs& a) const {
     for (Index s = 0; s < T; ++s) {
         const float* h_prev = H + s * N * u;
         if (s > 0 || first_product()) {
-            kernels::dense_fwd(h_prev, a.params + recurrent_, b_rec, Q.data(), nullptr, N, u, GU, Activation::linear);
+            recurrent_fwd(a.params, h_prev, b_rec, Q.data(), N, a.training, a.seed);
         } else {
             for (Index n = 0; n < N; ++n)
                 for (Index j = 0; j < GU; ++j) Q[static_cast<std::size_t>(n * GU + j)] = b_rec ? b_rec[j] : 0.f;
@@ -108,8 +108,7 @@ void GRU::backward(const BackwardArgs& a) const {
             }
         }
         if (s > 0 || first_product()) {  // dh_prev = dq . U^T + dh * z
-            kernels::dense_fwd(dQ.data() + s * N * GU, UT.data(), nullptr, dh.data(), nullptr, N, GU, u,
-                               Activation::linear);
+            recurrent_bwd(a, UT, dQ.data() + s * N * GU, dh.data());
             for (Index k = 0; k < N * u; ++k) dh[k] += dh_direct[k];
         }
     }

@@ -47,7 +47,7 @@ void LSTM::forward(const ForwardArgs& a) const {
         const float* h_prev = H + s * N * u;
         const float* c_prev = C + s * N * u;
         if (s > 0 || first_product())
-            kernels::dense_fwd(h_prev, a.params + recurrent_, nullptr, Z.data(), nullptr, N, u, GU, Activation::linear);
+            recurrent_fwd(a.params, h_prev, nullptr, Z.data(), N, a.training, a.seed);
         else
             std::fill(Z.begin(), Z.end(), 0.f);
         // Gate pre-activations, then the activations in vectorised kernel calls.
@@ -125,8 +125,7 @@ void LSTM::backward(const BackwardArgs& a) const {
             }
         }
         if (s > 0 || first_product()) {  // dh_prev = dz . U^T (+ what masked rows carry)
-            kernels::dense_fwd(dG.data() + s * N * GU, UT.data(), nullptr, dh.data(), nullptr, N, GU, u,
-                               Activation::linear);
+            recurrent_bwd(a, UT, dG.data() + s * N * GU, dh.data());
             if (m)
                 for (Index k = 0; k < N * u; ++k) dh[k] += dh_carry[k];
         }

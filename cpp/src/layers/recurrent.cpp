@@ -4,16 +4,44 @@
 #include "maasfin/layers/recurrent.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "maasfin/kernels.hpp"
+#include "maasfin/rng.hpp"
 #include "recurrent_math.hpp"
 
 namespace maasfin {
 
+namespace {
+// Columns [g*u, (g+1)*u) of a rows x (G*u) matrix, as a contiguous rows x u block.
+void gate_block(const float* W, Index rows, Index GU, Index g, Index u, FloatVec& out) {
+    out.resize(static_cast<std::size_t>(rows * u));
+    for (Index i = 0; i < rows; ++i) std::memcpy(out.data() + i * u, W + i * GU + g * u, sizeof(float) * static_cast<std::size_t>(u));
+}
+// dst[:, g*u:(g+1)*u] = block (rows x u), or += with add.
+void put_block(const float* block, Index rows, Index GU, Index g, Index u, float* dst, bool add = false) {
+    for (Index i = 0; i < rows; ++i)
+        for (Index j = 0; j < u; ++j) {
+            float& d = dst[i * GU + g * u + j];
+            d = add ? d + block[i * u + j] : block[i * u + j];
+        }
+}
+}  // namespace
+
+float Recurrent::keep(bool recurrent, std::uint64_t seed, Index g, Index n, Index d) const {
+    const float rate = recurrent ? o_.recurrent_dropout : o_.dropout;
+    const Index width = recurrent ? u_ : D_;
+    const std::uint64_t stream = rng::hash(o_.seed, recurrent ? 2 : 1, static_cast<std::uint64_t>(g));
+    return rng::uniform(seed, stream, static_cast<std::uint64_t>(n * width + d)) >= rate ? 1.f / (1.f - rate) : 0.f;
+}
+
 Recurrent::Recurrent(std::string kind, Index gates, Index bias_rows, const RecurrentOptions& o)
     : kind_(std::move(kind)), G_(gates), bias_rows_(bias_rows), o_(o), bias_arena_init_(o.bias_initializer) {
     if (o.units <= 0) throw InvalidArgument(kind_ + ": units must be a positive integer, got " + std::to_string(o.units));
+    if (!(o.dropout >= 0.f && o.dropout < 1.f) || !(o.recurrent_dropout >= 0.f && o.recurrent_dropout < 1.f))
+        throw InvalidArgument(kind_ + ": dropout and recurrent_dropout must be in [0, 1), got " +
+                              std::to_string(o.dropout) + " and " + std::to_string(o.recurrent_dropout));
     for (Activation a : {o.activation, o.recurrent_activation})
         if (!recurrent::supported(a))
             throw InvalidArgument(kind_ + ": activation '" + activation_name(a) +
@@ -55,8 +83,79 @@ Shape Recurrent::build(const std::vector<Shape>& inputs, ParamAllocator& params)
 }
 
 void Recurrent::project(const ForwardArgs& a, float* P) const {
-    kernels::dense_fwd(a.x[0], a.params + kernel_, o_.use_bias ? a.params + bias_ : nullptr, P, nullptr, a.N * T_, D_,
-                       G_ * u_, Activation::linear);
+    const Index NT = a.N * T_, GU = G_ * u_;
+    const float* b = o_.use_bias ? a.params + bias_ : nullptr;
+    if (!drops_inputs(a.training)) {
+        kernels::dense_fwd(a.x[0], a.params + kernel_, b, P, nullptr, NT, D_, GU, Activation::linear);
+        return;
+    }
+    thread_local FloatVec xm, Wg, Pg;
+    xm.resize(static_cast<std::size_t>(NT * D_));
+    const Index M = mask_count();
+    for (Index g = 0; g < M; ++g) {
+        for (Index n = 0; n < a.N; ++n)
+            for (Index d = 0; d < D_; ++d) {
+                const float k = keep(false, a.seed, g, n, d);
+                for (Index t = 0; t < T_; ++t) xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
+            }
+        if (M == 1) {
+            kernels::dense_fwd(xm.data(), a.params + kernel_, b, P, nullptr, NT, D_, GU, Activation::linear);
+        } else {
+            gate_block(a.params + kernel_, D_, GU, g, u_, Wg);
+            Pg.resize(static_cast<std::size_t>(NT * u_));
+            kernels::dense_fwd(xm.data(), Wg.data(), b ? b + g * u_ : nullptr, Pg.data(), nullptr, NT, D_, u_,
+                               Activation::linear);
+            put_block(Pg.data(), NT, GU, g, u_, P);
+        }
+    }
+}
+
+void Recurrent::recurrent_fwd(const float* params, const float* h, const float* bias, float* Z, Index N, bool training,
+                              std::uint64_t seed) const {
+    const Index GU = G_ * u_;
+    if (!drops_state(training)) {
+        kernels::dense_fwd(h, params + recurrent_, bias, Z, nullptr, N, u_, GU, Activation::linear);
+        return;
+    }
+    thread_local FloatVec hm, Ug, Zg;
+    hm.resize(static_cast<std::size_t>(N * u_));
+    const Index M = mask_count();
+    for (Index g = 0; g < M; ++g) {
+        for (Index n = 0; n < N; ++n)
+            for (Index j = 0; j < u_; ++j) hm[static_cast<std::size_t>(n * u_ + j)] = h[n * u_ + j] * keep(true, seed, g, n, j);
+        if (M == 1) {
+            kernels::dense_fwd(hm.data(), params + recurrent_, bias, Z, nullptr, N, u_, GU, Activation::linear);
+        } else {
+            gate_block(params + recurrent_, u_, GU, g, u_, Ug);
+            Zg.resize(static_cast<std::size_t>(N * u_));
+            kernels::dense_fwd(hm.data(), Ug.data(), bias ? bias + g * u_ : nullptr, Zg.data(), nullptr, N, u_, u_,
+                               Activation::linear);
+            put_block(Zg.data(), N, GU, g, u_, Z);
+        }
+    }
+}
+
+void Recurrent::recurrent_bwd(const BackwardArgs& a, const FloatVec& UT, const float* dZ, float* dh) const {
+    const Index N = a.N, GU = G_ * u_;
+    if (!drops_state(a.training)) {
+        kernels::dense_fwd(dZ, UT.data(), nullptr, dh, nullptr, N, GU, u_, Activation::linear);
+        return;
+    }
+    thread_local FloatVec dZg, tmp;
+    tmp.resize(static_cast<std::size_t>(N * u_));
+    std::fill(dh, dh + N * u_, 0.f);
+    const Index M = mask_count();
+    for (Index g = 0; g < M; ++g) {
+        if (M == 1) {
+            kernels::dense_fwd(dZ, UT.data(), nullptr, tmp.data(), nullptr, N, GU, u_, Activation::linear);
+        } else {  // rows [g*u, (g+1)*u) of U^T are U_g^T
+            gate_block(dZ, N, GU, g, u_, dZg);
+            kernels::dense_fwd(dZg.data(), UT.data() + g * u_ * u_, nullptr, tmp.data(), nullptr, N, u_, u_,
+                               Activation::linear);
+        }
+        for (Index n = 0; n < N; ++n)
+            for (Index j = 0; j < u_; ++j) dh[n * u_ + j] += tmp[static_cast<std::size_t>(n * u_ + j)] * keep(true, a.seed, g, n, j);
+    }
 }
 
 void Recurrent::emit(const float* h, const float* m, Index s, float* y, Index N) const {
@@ -121,18 +220,78 @@ void Recurrent::finish_inputs(const BackwardArgs& a, const float* dh, const floa
 }
 
 void Recurrent::backprop_inputs(const BackwardArgs& a, const float* dP) const {
-    const Index N = a.N, GU = G_ * u_;
-    thread_local FloatVec dPx;
-    dPx.resize(static_cast<std::size_t>(N * T_ * GU));
+    const Index N = a.N, GU = G_ * u_, NT = N * T_;
+    thread_local FloatVec dPx, xm, dxm, Wg, dPg, dWg, dbg;
+    dPx.resize(static_cast<std::size_t>(NT * GU));
     for (Index s = 0; s < T_; ++s)
         for (Index n = 0; n < N; ++n)
             std::memcpy(dPx.data() + (n * T_ + t(s)) * GU, dP + (s * N + n) * GU, sizeof(float) * static_cast<std::size_t>(GU));
-    kernels::dense_bwd(a.x[0], a.params + kernel_, dPx.data(), a.dx[0], a.grads + kernel_,
-                       o_.use_bias ? a.grads + bias_ : nullptr, N * T_, D_, GU);
+    float* db = o_.use_bias ? a.grads + bias_ : nullptr;
+    if (!drops_inputs(a.training)) {
+        kernels::dense_bwd(a.x[0], a.params + kernel_, dPx.data(), a.dx[0], a.grads + kernel_, db, NT, D_, GU);
+        return;
+    }
+    // x was dropped per gate block: dW_g = (x*m_g)^T dP_g, dx = sum_g (dP_g W_g^T) * m_g.
+    float* dx = a.dx[0];
+    if (dx) std::fill(dx, dx + NT * D_, 0.f);
+    xm.resize(static_cast<std::size_t>(NT * D_));
+    dxm.resize(static_cast<std::size_t>(NT * D_));
+    const Index M = mask_count();
+    for (Index g = 0; g < M; ++g) {
+        for (Index n = 0; n < N; ++n)
+            for (Index d = 0; d < D_; ++d) {
+                const float k = keep(false, a.seed, g, n, d);
+                for (Index t = 0; t < T_; ++t) xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
+            }
+        if (M == 1) {
+            kernels::dense_bwd(xm.data(), a.params + kernel_, dPx.data(), dx ? dxm.data() : nullptr, a.grads + kernel_, db,
+                               NT, D_, GU);
+        } else {
+            gate_block(a.params + kernel_, D_, GU, g, u_, Wg);
+            gate_block(dPx.data(), NT, GU, g, u_, dPg);
+            dWg.resize(static_cast<std::size_t>(D_ * u_));
+            dbg.resize(static_cast<std::size_t>(u_));
+            kernels::dense_bwd(xm.data(), Wg.data(), dPg.data(), dx ? dxm.data() : nullptr, dWg.data(),
+                               db ? dbg.data() : nullptr, NT, D_, u_);
+            put_block(dWg.data(), D_, GU, g, u_, a.grads + kernel_);
+            if (db) put_block(dbg.data(), 1, GU, g, u_, db);
+        }
+        if (dx)
+            for (Index n = 0; n < N; ++n)
+                for (Index d = 0; d < D_; ++d) {
+                    const float k = keep(false, a.seed, g, n, d);
+                    for (Index t = 0; t < T_; ++t) dx[(n * T_ + t) * D_ + d] += dxm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] * k;
+                }
+    }
 }
 
 void Recurrent::backprop_recurrent(const BackwardArgs& a, const float* Hprev, const float* dR, float* db) const {
-    kernels::dense_bwd(Hprev, a.params + recurrent_, dR, nullptr, a.grads + recurrent_, db, a.N * T_, u_, G_ * u_);
+    const Index N = a.N, GU = G_ * u_, TN = T_ * N;
+    if (!drops_state(a.training)) {
+        kernels::dense_bwd(Hprev, a.params + recurrent_, dR, nullptr, a.grads + recurrent_, db, TN, u_, GU);
+        return;
+    }
+    // h was dropped per gate block before the recurrent kernel: dU_g = (Hprev*m_g)^T dR_g.
+    thread_local FloatVec hm, Ug, dRg, dUg, dbg;
+    hm.resize(static_cast<std::size_t>(TN * u_));
+    const Index M = mask_count();
+    for (Index g = 0; g < M; ++g) {
+        for (Index s = 0; s < T_; ++s)
+            for (Index n = 0; n < N; ++n)
+                for (Index j = 0; j < u_; ++j)
+                    hm[static_cast<std::size_t>((s * N + n) * u_ + j)] = Hprev[(s * N + n) * u_ + j] * keep(true, a.seed, g, n, j);
+        if (M == 1) {
+            kernels::dense_bwd(hm.data(), a.params + recurrent_, dR, nullptr, a.grads + recurrent_, db, TN, u_, GU);
+        } else {
+            gate_block(a.params + recurrent_, u_, GU, g, u_, Ug);
+            gate_block(dR, TN, GU, g, u_, dRg);
+            dUg.resize(static_cast<std::size_t>(u_ * u_));
+            dbg.resize(static_cast<std::size_t>(u_));
+            kernels::dense_bwd(hm.data(), Ug.data(), dRg.data(), nullptr, dUg.data(), db ? dbg.data() : nullptr, TN, u_, u_);
+            put_block(dUg.data(), u_, GU, g, u_, a.grads + recurrent_);
+            if (db) put_block(dbg.data(), 1, GU, g, u_, db);
+        }
+    }
 }
 
 void Recurrent::recurrent_transposed(const float* params, FloatVec& UT) const {
@@ -145,13 +304,19 @@ void Recurrent::recurrent_transposed(const float* params, FloatVec& UT) const {
 
 std::string Recurrent::config() const {
     auto b = [](bool v) { return v ? "true" : "false"; };
+    auto num = [](float v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+        return std::string(buf);
+    };
     return "{\"units\": " + std::to_string(o_.units) + ", \"activation\": \"" + activation_name(o_.activation) +
            "\", \"recurrent_activation\": \"" + activation_name(o_.recurrent_activation) + "\", \"use_bias\": " +
            b(o_.use_bias) + ", \"return_sequences\": " + b(o_.return_sequences) + ", \"go_backwards\": " +
            b(o_.go_backwards) + ", \"kernel_initializer\": \"" + initializer_name(o_.kernel_initializer) +
            "\", \"recurrent_initializer\": \"" + initializer_name(o_.recurrent_initializer) +
            "\", \"bias_initializer\": \"" + initializer_name(o_.bias_initializer) + "\", \"return_state\": " +
-           b(o_.return_state) + extra_config_ + "}";
+           b(o_.return_state) + ", \"dropout\": " + num(o_.dropout) + ", \"recurrent_dropout\": " +
+           num(o_.recurrent_dropout) + extra_config_ + "}";
 }
 
 }  // namespace maasfin

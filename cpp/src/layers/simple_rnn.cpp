@@ -27,8 +27,7 @@ void SimpleRNN::forward(const ForwardArgs& a) const {
     const float* m = mask(a.x);
     for (Index s = 0; s < T; ++s) {
         if (s > 0 || first_product())
-            kernels::dense_fwd(H + s * N * u, a.params + recurrent_, nullptr, Z.data(), nullptr, N, u, u,
-                               Activation::linear);
+            recurrent_fwd(a.params, H + s * N * u, nullptr, Z.data(), N, a.training, a.seed);
         else
             std::fill(Z.begin(), Z.end(), 0.f);
         float* h = H + (s + 1) * N * u;
@@ -66,7 +65,7 @@ void SimpleRNN::backward(const BackwardArgs& a) const {
             }
         }
         if (s > 0 || first_product()) {
-            kernels::dense_fwd(dz, UT.data(), nullptr, dh.data(), nullptr, N, u, u, Activation::linear);
+            recurrent_bwd(a, UT, dz, dh.data());
             if (m)
                 for (Index k = 0; k < N * u; ++k) dh[k] += dh_carry[k];
         }

@@ -13,6 +13,7 @@
 // row: per sample [output (T*u or u), h, (c)]. The graph splits it with TakeOutput nodes.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "maasfin/activation.hpp"
@@ -33,6 +34,12 @@ struct RecurrentOptions {
     bool return_state = false;
     bool has_mask = false;
     bool zero_output_for_mask = false;
+    // Keras's dropout (on x) and recurrent_dropout (on h before the recurrent kernel), training
+    // only: masks drawn once per batch from (step seed, seed) and reused at every step. With
+    // recurrent_dropout, LSTM/GRU draw one mask per gate (Keras's implementation 1), else one.
+    float dropout = 0.f;
+    float recurrent_dropout = 0.f;
+    std::uint64_t seed = 0;
 };
 
 class Recurrent : public Layer {
@@ -71,8 +78,20 @@ protected:
     void add_dstate(const float* dy, Index k, float* dS, Index N) const;
     // Writes the gradients of the initial states (or zeros the mask's gradient) after backward.
     void finish_inputs(const BackwardArgs& a, const float* dh, const float* dc) const;
-    // P (N*T x G*u, rows in x's (n, t) order) = x . kernel + input bias.
+    // P (N*T x G*u, rows in x's (n, t) order) = x . kernel + input bias (x dropped per gate in training).
     void project(const ForwardArgs& a, float* P) const;
+    // Z (N x G*u) = h . recurrent_kernel (+ bias when not null), h dropped per gate in training.
+    void recurrent_fwd(const float* params, const float* h, const float* bias, float* Z, Index N, bool training,
+                       std::uint64_t seed) const;
+    // dh (N x u) = dZ . recurrent_kernel^T (through the recurrent dropout masks in training). UT is
+    // recurrent_transposed's result.
+    void recurrent_bwd(const BackwardArgs& a, const FloatVec& UT, const float* dZ, float* dh) const;
+    bool drops_inputs(bool training) const { return training && o_.dropout > 0.f; }
+    bool drops_state(bool training) const { return training && o_.recurrent_dropout > 0.f; }
+    // Dropout masks per batch: one per gate with recurrent_dropout (Keras's implementation 1), else one.
+    Index mask_count() const { return o_.recurrent_dropout > 0.f ? G_ : 1; }
+    // The scale (0 or 1/(1-rate)) of input feature d (recurrent: unit d) of row n for gate block g.
+    float keep(bool recurrent, std::uint64_t seed, Index g, Index n, Index d) const;
     // Writes h (N x u, the state after step s) into y where Keras's output holds it (zeros for
     // masked rows with zero_output_for_mask).
     void emit(const float* h, const float* m, Index s, float* y, Index N) const;
@@ -80,8 +99,8 @@ protected:
     void add_dy(const float* dy, const float* m, Index s, float* dh, Index N) const;
     // From dP (T x N x G*u in step order): the kernel and input-bias gradients and dx.
     void backprop_inputs(const BackwardArgs& a, const float* dP) const;
-    // From dR (T x N x G*u, step order) and Hprev (T x N x u): the recurrent_kernel gradient and,
-    // when db is not null, the recurrent bias's.
+    // From dR (T x N x G*u, step order) and Hprev (T x N x u, undropped): the recurrent_kernel
+    // gradient and, when db is not null, the recurrent bias's.
     void backprop_recurrent(const BackwardArgs& a, const float* Hprev, const float* dR, float* db) const;
     // recurrent_kernel transposed (G*u x u), for dh_prev = dR . U^T.
     void recurrent_transposed(const float* params, FloatVec& UT) const;
