@@ -97,14 +97,16 @@ void bind_sequence_layers(py::module_& m) {
     py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
         .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
                          bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool rs,
-                         bool mask, bool zero, float dp, float rdp, std::uint64_t seed) {
-                 return std::make_shared<GRU>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed));
+                         bool mask, bool zero, float dp, float rdp, std::uint64_t seed, bool reset_after) {
+                 return std::make_shared<GRU>(
+                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed),
+                     reset_after);
              }),
              py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
              py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
              py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("return_state") = false,
              py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
-             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0, py::arg("reset_after") = true);
     py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
         .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back,
                          const std::string& ki, const std::string& ri, const std::string& bi, bool rs, bool mask,

@@ -5,8 +5,8 @@ return_state=True gives [output, h, c] (LSTM) or [output, h] in functional model
 `layer(x, initial_state=[h, c])` starts from given states; masks from Masking or
 Embedding(mask_zero=True) are honoured (masked steps carry the states over, as Keras).
 dropout / recurrent_dropout follow Keras 3 (masks drawn once per batch, reused at every step; one
-mask per gate with recurrent_dropout). Not supported (each refused with a clear ValueError):
-stateful=True, GRU reset_after=False, activations other than tanh, sigmoid, relu and linear,
+mask per gate with recurrent_dropout). GRU takes reset_after=True (Keras 3's default) or False.
+Not supported (each refused with a clear ValueError): stateful=True, activations other than tanh, sigmoid, relu and linear,
 an explicit mask= argument."""
 from __future__ import annotations
 
@@ -173,9 +173,10 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Gated recurrent unit over (timesteps, features), Keras 3 form (reset_after=True). Weights:
-    kernel (features, 3u), recurrent_kernel (u, 3u), bias (2, 3u) = [input bias; recurrent bias],
-    gate order z, r, h."""
+    """Gated recurrent unit over (timesteps, features). Weights: kernel (features, 3u),
+    recurrent_kernel (u, 3u), gate order z, r, h; bias (2, 3u) = [input bias; recurrent bias] with
+    reset_after=True (Keras 3's default: the reset gate scales h U_h + b), or (3u,) with
+    reset_after=False (Keras's original GRU: hh = act(x W_h + b_h + (r * h) U_h))."""
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -183,13 +184,11 @@ class GRU(_Recurrent):
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, **kwargs)
-        if not reset_after:
-            raise ValueError(f"GRU '{self.name}': only reset_after=True (Keras 3's default) is supported")
-        self.reset_after = True
+        self.reset_after = bool(reset_after)
 
     def _make_core(self):
         return _core.GRU(self.units, self.activation, self.recurrent_activation, *self._common_args(),
-                         **self._core_keywords())
+                         **self._core_keywords(), reset_after=self.reset_after)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -13,11 +13,15 @@
 
 namespace maasfin {
 
-GRU::GRU(const RecurrentOptions& o) : Recurrent("GRU", 3, 2, o) { extra_config_ = ", \"reset_after\": true"; }
+GRU::GRU(const RecurrentOptions& o, bool reset_after)
+    : Recurrent("GRU", 3, reset_after ? 2 : 1, o), reset_after_(reset_after) {
+    extra_config_ = std::string(", \"reset_after\": ") + (reset_after ? "true" : "false");
+}
 
 Index GRU::saved_size(Index N) const { return ((T_ + 1) + 3 * T_ + T_) * N * u_; }
 
 void GRU::forward(const ForwardArgs& a) const {
+    if (!reset_after_) return forward_reset_before(a);
     const Index N = a.N, T = T_, u = u_, GU = 3 * u;
     thread_local FloatVec state, P, Q;
     float* H = a.saved;
@@ -67,6 +71,7 @@ void GRU::forward(const ForwardArgs& a) const {
 
 // dP (for W, b_in, x) = [dz, dr, dhh]; dQ (for U, b_rec, h) = [dz, dr, dhh * r] (pre-activation).
 void GRU::backward(const BackwardArgs& a) const {
+    if (!reset_after_) return backward_reset_before(a);
     const Index N = a.N, T = T_, u = u_, GU = 3 * u;
     const float* H = a.saved;
     const float* gates = H + (T + 1) * N * u;

@@ -123,13 +123,20 @@ public:
     Index saved_size(Index N) const override;
 };
 
-// reset_after=True only (Keras 3's default): hh = act(x W_h + b_in_h + r * (h U_h + b_rec_h)).
+// reset_after=True (Keras 3's default): hh = act(x W_h + b_in_h + r * (h U_h + b_rec_h)), bias (2, 3u).
+// reset_after=False (Keras's original GRU, gru_reset_before.cpp): hh = act(x W_h + b_h + (r * h) U_h),
+// bias (3u,).
 class GRU : public Recurrent {
 public:
-    explicit GRU(const RecurrentOptions& o);
+    explicit GRU(const RecurrentOptions& o, bool reset_after = true);
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
     Index saved_size(Index N) const override;
+
+private:
+    void forward_reset_before(const ForwardArgs& a) const;
+    void backward_reset_before(const BackwardArgs& a) const;
+    bool reset_after_;
 };
 
 class SimpleRNN : public Recurrent {
