@@ -8,6 +8,7 @@
 #include "maasfin/layers/pooling.hpp"
 #include "maasfin/layers/recurrent.hpp"
 #include "maasfin/layers/reshaping.hpp"
+#include "maasfin/layers/spatial_dropout.hpp"
 #include "maasfin/layers/take_output.hpp"
 #include "maasfin/layers/wrappers.hpp"
 
@@ -119,6 +120,8 @@ void bind_sequence_layers(py::module_& m) {
              py::arg("bias_initializer"), py::arg("return_state") = false, py::arg("has_mask") = false,
              py::arg("zero_output_for_mask") = false,
              py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
+    py::class_<SpatialDropout, Layer, std::shared_ptr<SpatialDropout>>(m, "SpatialDropout")
+        .def(py::init<int, float, std::uint64_t>(), py::arg("rank"), py::arg("rate"), py::arg("seed"));
     py::class_<TakeOutput, Layer, std::shared_ptr<TakeOutput>>(m, "TakeOutput")
         .def(py::init<Index, Shape>(), py::arg("offset"), py::arg("shape"));
     py::class_<Masking, Layer, std::shared_ptr<Masking>>(m, "Masking").def(py::init<float>(), py::arg("mask_value"));

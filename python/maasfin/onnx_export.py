@@ -387,7 +387,8 @@ def _converters() -> dict[type, object]:
     from maasfin import layers as L
     table = {
         L.Dense: _dense, L.Activation: _activation_layer,
-        L.Dropout: _identity, L.GaussianNoise: _identity, L.GaussianDropout: _identity, L.AlphaDropout: _identity,
+        L.Dropout: _identity, L.SpatialDropout1D: _identity, L.SpatialDropout2D: _identity,
+        L.SpatialDropout3D: _identity, L.GaussianNoise: _identity, L.GaussianDropout: _identity, L.AlphaDropout: _identity,
         L.BatchNormalization: _batch_norm, L.LayerNormalization: _layer_norm,
         L.Add: _add, L.Concatenate: _concatenate,
         L.Flatten: _flatten, L.Reshape: _reshape, L.Permute: _permute, L.RepeatVector: _repeat_vector,
