@@ -190,8 +190,9 @@ def test_state_errors_name_layer_and_shapes():
         mf.Sequential([Input(shape=(5, 3)), LSTM(4, return_state=True, name="l2")])
     with pytest.raises(ValueError, match="explicit mask= is not supported"):
         SimpleRNN(2)(inp, mask=Input(shape=(5,)))
-    with pytest.raises(ValueError, match="return_state=True in the wrapped layer is not supported"):
-        Bidirectional(LSTM(2, return_state=True))
+    with pytest.raises(ValueError, match=r"Bidirectional 'bi': initial_state must hold 4 tensors \(the forward "
+                                         r"layer's 2, then the backward layer's\), got 2"):
+        Bidirectional(LSTM(4), name="bi")(inp, initial_state=[Input(shape=(4,)), Input(shape=(4,))])
     # The core checks the state shapes too (a file that bypasses the Python checks).
     core = _core.LSTM(4, "tanh", "sigmoid", True, False, False, "glorot_uniform", "orthogonal", "zeros", True)
     core.name = "raw"
@@ -199,6 +200,56 @@ def test_state_errors_name_layer_and_shapes():
     ids = [g.add_input([5, 3], "x"), g.add_input([4], "h"), g.add_input([3], "c")]
     with pytest.raises(ValueError, match=r"LSTM 'raw': initial_state\[1\] must have shape \(batch, 4\) for units=4, got \(3,\)"):
         g.add_layer(core, ids)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("merge_mode", ["concat", "sum"])
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional_return_and_initial_state(rng, kind, return_sequences, merge_mode, backend):
+    """Keras: [output, forward states, backward states]; initial_state = forward's then backward's."""
+    _core.set_backend(backend)
+    x, mask = masked_input(rng, N=3, T=5, D=2)
+    inp = Input(shape=(5, 2))
+    init = [Input(shape=(3,)) for _ in range(2 * S[kind])]
+    bi = Bidirectional(CLS[kind](3, return_state=True, return_sequences=return_sequences), merge_mode=merge_mode)
+    outs = bi(Masking()(inp), initial_state=init)
+    assert len(outs) == 1 + 2 * S[kind] and all(t.shape == (None, 3) for t in outs[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Flatten drops the sequence's mask
+        head = [Flatten()(outs[0]) if return_sequences else outs[0]] + list(outs[1:])
+    m = mf.Model([inp] + init, Concatenate()(head))
+    m.build()
+    randomize_params(m, rng, scale=0.5)
+    s0 = [rng.standard_normal((3, 3)).astype(np.float32) for _ in init]
+    w = bi.get_weights()
+    zero = return_sequences
+    f, fs = rnn_np(kind, w[:3], x, mask=mask, state0=s0[:S[kind]], return_sequences=return_sequences,
+                   zero_output_for_mask=zero)
+    b, bs = rnn_np(kind, w[3:], x, mask=mask, state0=s0[S[kind]:], go_backwards=True,
+                   return_sequences=return_sequences, zero_output_for_mask=zero)
+    if return_sequences:
+        b = b[:, ::-1]
+    y = np.concatenate([f, b], -1) if merge_mode == "concat" else f + b
+    want = np.concatenate([y.reshape(3, -1)] + fs + bs, axis=1)
+    np.testing.assert_allclose(m.predict([x] + s0, verbose=0), want, rtol=1e-5, atol=1e-5)
+    # Gradients through the states, the initial states and the mask.
+    if merge_mode == "concat":
+        z = Input(shape=(2,))
+        outs = Bidirectional(CLS[kind](3, return_state=True, return_sequences=return_sequences))(
+            Masking()(inp), initial_state=[Dense(3)(z) for _ in init])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            head = [Flatten()(outs[0]) if return_sequences else outs[0]] + list(outs[1:])
+        g = mf.Model([inp, z], Dense(2)(Concatenate()(head)))
+        g.build()
+        g.compile(optimizer="sgd", loss="mse")
+        randomize_params(g, rng, scale=0.5)
+        check_model(g, [x, rng.standard_normal((3, 2)).astype(np.float32)], rng.standard_normal((3, 2)).astype(np.float32),
+                    what=f"bidirectional {kind} states")
+    # Saved wiring names the outputs; loading predicts the same.
+    loaded = mf.models.from_bytes(m.to_bytes())
+    np.testing.assert_array_equal(loaded.predict([x] + s0, verbose=0), m.predict([x] + s0, verbose=0))
 
 
 # -- masks ---------------------------------------------------------------------------------------

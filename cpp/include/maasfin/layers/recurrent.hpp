@@ -47,6 +47,11 @@ public:
     std::string kind() const override { return kind_; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     std::string config() const override;
+    // What a wrapper (Bidirectional) needs to split the inputs and outputs.
+    Index state_count() const { return num_states(); }
+    Index units() const { return o_.units; }
+    bool reads_mask() const { return o_.has_mask; }
+    bool returns_state() const { return o_.return_state; }
 
 protected:
     Recurrent(std::string kind, Index gates, Index bias_rows, const RecurrentOptions& o);
