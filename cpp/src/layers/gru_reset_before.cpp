@@ -40,11 +40,12 @@ void GRU::forward_reset_before(const ForwardArgs& a) const {
     start_state(a, 0, H);
     const float* m = mask(a.x);
     const bool drop = drops_state(a.training);
+    const float* hs = drop ? drop_scales(true, a.seed, N) : nullptr;  // N x 3 x u
     // hg = h * mask_g (or h): the input of U_g.
     auto dropped = [&](const float* h, Index g) {
         for (Index n = 0; n < N; ++n)
             for (Index j = 0; j < u; ++j)
-                hg[static_cast<std::size_t>(n * u + j)] = drop ? h[n * u + j] * keep(true, a.seed, g, n, j) : h[n * u + j];
+                hg[static_cast<std::size_t>(n * u + j)] = hs ? h[n * u + j] * hs[(n * 3 + g) * u + j] : h[n * u + j];
     };
     const Activation ac = o_.activation, ra = o_.recurrent_activation;
     for (Index s = 0; s < T; ++s) {
@@ -100,8 +101,8 @@ void GRU::backward_reset_before(const BackwardArgs& a) const {
     tmp.resize(static_cast<std::size_t>(N * u));
     add_dstate(a.dy, 0, dh.data(), N);
     const float* m = mask(a.x);
-    const bool drop = drops_state(a.training);
-    auto rk = [&](Index g, Index n, Index j) { return drop ? keep(true, a.seed, g, n, j) : 1.f; };
+    const float* hs = drops_state(a.training) ? drop_scales(true, a.seed, N) : nullptr;  // N x 3 x u
+    auto rk = [&](Index g, Index n, Index j) { return hs ? hs[(n * 3 + g) * u + j] : 1.f; };
     const Activation ac = o_.activation, ra = o_.recurrent_activation;
     for (Index s = T - 1; s >= 0; --s) {
         add_dy(a.dy, m, s, dh.data(), N);

@@ -29,11 +29,39 @@ void put_block(const float* block, Index rows, Index GU, Index g, Index u, float
 }
 }  // namespace
 
-float Recurrent::keep(bool recurrent, std::uint64_t seed, Index g, Index n, Index d) const {
+// The scales are a pure function of (step seed, layer seed, gate block, row, column); each thread
+// keeps the last batch's table per kind (input / recurrent), so a time loop hashes once per batch.
+const float* Recurrent::drop_scales(bool recurrent, std::uint64_t seed, Index N) const {
+    struct Table {
+        const Recurrent* layer = nullptr;
+        std::uint64_t step_seed = 0, layer_seed = 0;
+        float rate = -1.f;
+        Index width = 0, count = 0, rows = 0;
+        FloatVec scale;  // rows x count x width
+    };
+    thread_local Table tables[2];
+    Table& c = tables[recurrent ? 1 : 0];
     const float rate = recurrent ? o_.recurrent_dropout : o_.dropout;
-    const Index width = recurrent ? u_ : D_;
-    const std::uint64_t stream = rng::hash(o_.seed, recurrent ? 2 : 1, static_cast<std::uint64_t>(g));
-    return rng::uniform(seed, stream, static_cast<std::uint64_t>(n * width + d)) >= rate ? 1.f / (1.f - rate) : 0.f;
+    const Index width = recurrent ? u_ : D_, count = mask_count();
+    if (c.layer == this && c.step_seed == seed && c.layer_seed == o_.seed && c.rate == rate && c.width == width &&
+        c.count == count && c.rows == N)
+        return c.scale.data();
+    c.layer = this;
+    c.step_seed = seed;
+    c.layer_seed = o_.seed;
+    c.rate = rate;
+    c.width = width;
+    c.count = count;
+    c.rows = N;
+    c.scale.resize(static_cast<std::size_t>(N * count * width));
+    for (Index k = 0; k < count; ++k) {
+        const std::uint64_t stream = rng::hash(o_.seed, recurrent ? 2 : 1, static_cast<std::uint64_t>(k));
+        for (Index r = 0; r < N; ++r)
+            for (Index j = 0; j < width; ++j)
+                c.scale[static_cast<std::size_t>((r * count + k) * width + j)] =
+                    rng::uniform(seed, stream, static_cast<std::uint64_t>(r * width + j)) >= rate ? 1.f / (1.f - rate) : 0.f;
+    }
+    return c.scale.data();
 }
 
 Recurrent::Recurrent(std::string kind, Index gates, Index bias_rows, const RecurrentOptions& o)
@@ -92,10 +120,11 @@ void Recurrent::project(const ForwardArgs& a, float* P) const {
     thread_local FloatVec xm, Wg, Pg;
     xm.resize(static_cast<std::size_t>(NT * D_));
     const Index M = mask_count();
+    const float* xs = drop_scales(false, a.seed, a.N);
     for (Index g = 0; g < M; ++g) {
         for (Index n = 0; n < a.N; ++n)
             for (Index d = 0; d < D_; ++d) {
-                const float k = keep(false, a.seed, g, n, d);
+                const float k = xs[(n * M + g) * D_ + d];
                 for (Index t = 0; t < T_; ++t) xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
             }
         if (M == 1) {
@@ -120,9 +149,10 @@ void Recurrent::recurrent_fwd(const float* params, const float* h, const float* 
     thread_local FloatVec hm, Ug, Zg;
     hm.resize(static_cast<std::size_t>(N * u_));
     const Index M = mask_count();
+    const float* hs = drop_scales(true, seed, N);
     for (Index g = 0; g < M; ++g) {
         for (Index n = 0; n < N; ++n)
-            for (Index j = 0; j < u_; ++j) hm[static_cast<std::size_t>(n * u_ + j)] = h[n * u_ + j] * keep(true, seed, g, n, j);
+            for (Index j = 0; j < u_; ++j) hm[static_cast<std::size_t>(n * u_ + j)] = h[n * u_ + j] * hs[(n * M + g) * u_ + j];
         if (M == 1) {
             kernels::dense_fwd(hm.data(), params + recurrent_, bias, Z, nullptr, N, u_, GU, Activation::linear);
         } else {
@@ -145,6 +175,7 @@ void Recurrent::recurrent_bwd(const BackwardArgs& a, const FloatVec& UT, const f
     tmp.resize(static_cast<std::size_t>(N * u_));
     std::fill(dh, dh + N * u_, 0.f);
     const Index M = mask_count();
+    const float* hs = drop_scales(true, a.seed, N);
     for (Index g = 0; g < M; ++g) {
         if (M == 1) {
             kernels::dense_fwd(dZ, UT.data(), nullptr, tmp.data(), nullptr, N, GU, u_, Activation::linear);
@@ -154,7 +185,7 @@ void Recurrent::recurrent_bwd(const BackwardArgs& a, const FloatVec& UT, const f
                                Activation::linear);
         }
         for (Index n = 0; n < N; ++n)
-            for (Index j = 0; j < u_; ++j) dh[n * u_ + j] += tmp[static_cast<std::size_t>(n * u_ + j)] * keep(true, a.seed, g, n, j);
+            for (Index j = 0; j < u_; ++j) dh[n * u_ + j] += tmp[static_cast<std::size_t>(n * u_ + j)] * hs[(n * M + g) * u_ + j];
     }
 }
 
@@ -237,10 +268,11 @@ void Recurrent::backprop_inputs(const BackwardArgs& a, const float* dP) const {
     xm.resize(static_cast<std::size_t>(NT * D_));
     dxm.resize(static_cast<std::size_t>(NT * D_));
     const Index M = mask_count();
+    const float* xs = drop_scales(false, a.seed, N);
     for (Index g = 0; g < M; ++g) {
         for (Index n = 0; n < N; ++n)
             for (Index d = 0; d < D_; ++d) {
-                const float k = keep(false, a.seed, g, n, d);
+                const float k = xs[(n * M + g) * D_ + d];
                 for (Index t = 0; t < T_; ++t) xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
             }
         if (M == 1) {
@@ -259,7 +291,7 @@ void Recurrent::backprop_inputs(const BackwardArgs& a, const float* dP) const {
         if (dx)
             for (Index n = 0; n < N; ++n)
                 for (Index d = 0; d < D_; ++d) {
-                    const float k = keep(false, a.seed, g, n, d);
+                    const float k = xs[(n * M + g) * D_ + d];
                     for (Index t = 0; t < T_; ++t) dx[(n * T_ + t) * D_ + d] += dxm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] * k;
                 }
     }
@@ -275,11 +307,12 @@ void Recurrent::backprop_recurrent(const BackwardArgs& a, const float* Hprev, co
     thread_local FloatVec hm, Ug, dRg, dUg, dbg;
     hm.resize(static_cast<std::size_t>(TN * u_));
     const Index M = mask_count();
+    const float* hs = drop_scales(true, a.seed, N);
     for (Index g = 0; g < M; ++g) {
         for (Index s = 0; s < T_; ++s)
             for (Index n = 0; n < N; ++n)
                 for (Index j = 0; j < u_; ++j)
-                    hm[static_cast<std::size_t>((s * N + n) * u_ + j)] = Hprev[(s * N + n) * u_ + j] * keep(true, a.seed, g, n, j);
+                    hm[static_cast<std::size_t>((s * N + n) * u_ + j)] = Hprev[(s * N + n) * u_ + j] * hs[(n * M + g) * u_ + j];
         if (M == 1) {
             kernels::dense_bwd(hm.data(), a.params + recurrent_, dR, nullptr, a.grads + recurrent_, db, TN, u_, GU);
         } else {

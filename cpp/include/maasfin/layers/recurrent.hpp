@@ -95,8 +95,9 @@ protected:
     bool drops_state(bool training) const { return training && o_.recurrent_dropout > 0.f; }
     // Dropout masks per batch: one per gate with recurrent_dropout (Keras's implementation 1), else one.
     Index mask_count() const { return o_.recurrent_dropout > 0.f ? G_ : 1; }
-    // The scale (0 or 1/(1-rate)) of input feature d (recurrent: unit d) of row n for gate block g.
-    float keep(bool recurrent, std::uint64_t seed, Index g, Index n, Index d) const;
+    // The dropout scales (0 or 1/(1-rate)) of a batch: N x mask_count() x width (D_in, or u for
+    // recurrent), entry (n, g, d) for row n, gate block g, input feature (or unit) d.
+    const float* drop_scales(bool recurrent, std::uint64_t seed, Index N) const;
     // Writes h (N x u, the state after step s) into y where Keras's output holds it (zeros for
     // masked rows with zero_output_for_mask).
     void emit(const float* h, const float* m, Index s, float* y, Index N) const;
