@@ -114,6 +114,34 @@ def _nested(key: str, value, src: str, where: str):
     return ncls(**_kwargs(ncls, cfg, src, f"{where} {key}", lambda k, v: v))
 
 
+def _wrapped(kind: str, cfg: dict, src: str, where: str):
+    """The inner layer of a Keras wrapper. Keras's Bidirectional also writes its backward layer
+    (the forward one with go_backwards flipped) and forces zero_output_for_mask = return_sequences,
+    which is what maasfin's Bidirectional does; anything else is refused."""
+    inner = {k: v for k, v in cfg["layer"].items() if k != "build_config"}
+    icfg = dict(inner.get("config") or {})
+    if kind == "Bidirectional":
+        if icfg.get("zero_output_for_mask") == icfg.get("return_sequences", False):
+            icfg.pop("zero_output_for_mask", None)
+        back = cfg.pop("backward_layer", None)
+        if back is not None:
+            bcfg = dict(_get(back, "config") or {})
+            def plain(x):  # without Keras's per-object ids
+                if isinstance(x, dict):
+                    return {k: plain(v) for k, v in x.items() if k != "shared_object_id"}
+                return [plain(v) for v in x] if isinstance(x, list) else x
+            same = plain({k: v for k, v in icfg.items() if k not in ("name", "go_backwards")})
+            bsame = plain({k: v for k, v in bcfg.items() if k not in ("name", "go_backwards", "zero_output_for_mask")})
+            if (_get(back, "class_name") != inner.get("class_name") or bsame != same
+                    or bcfg.get("go_backwards") == icfg.get("go_backwards")):
+                raise _fail(src, f"{where} has a custom backward_layer; maasfin's backward layer is the forward "
+                                 "layer with go_backwards flipped")
+    elif "backward_layer" in cfg:
+        raise _fail(src, f"{where} has a backward_layer")
+    inner["config"] = icfg
+    return _layer(inner, src, f"{where} layer")
+
+
 def _layer(entry, src: str, where: str, input_rank: int | None = None):
     """A maasfin layer from a Keras layer entry {class_name, config, ...}."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
@@ -150,8 +178,13 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None):
             if input_rank is not None and axis == input_rank - 1:
                 axis = -1
             cfg[key] = axis
-    if name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout") and cfg.get("seed") is None:
+    if (name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
+                 "SpatialDropout2D", "SpatialDropout3D")
+            or name in ("LSTM", "GRU", "SimpleRNN") and (cfg.get("dropout") or cfg.get("recurrent_dropout"))) \
+            and cfg.get("seed") is None:
         cfg["seed"] = zlib.crc32(lname.encode())  # Keras drew one at random; any fixed seed serves
+    if name in ("Bidirectional", "TimeDistributed") and isinstance(cfg.get("layer"), dict):
+        cfg["layer"] = _wrapped(name, cfg, src, where)
     kwargs = _kwargs(cls, cfg, src, where, lambda k, v: _nested(k, v, src, where))
     try:
         return cls(**kwargs)
@@ -168,48 +201,91 @@ def _rank(entry) -> int | None:
     return len(shape) if isinstance(shape, list) and shape and not isinstance(shape[0], list) else None
 
 
-def _history_name(t, src: str, where: str) -> str:
-    """The layer name of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, 0, {}] entry)."""
+def _history_ref(t, src: str, where: str):
+    """The maasfin wiring ref of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, k, {}] entry):
+    the layer name, or [name, k] for output k of a layer with several outputs (return_state)."""
     if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
         hist = _get(t.get("config"), "keras_history")
     else:
         hist = t
-    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0 and hist[2] == 0):
-        raise _fail(src, f"{where} has an input maasfin cannot wire (shared layers and multi-output layers are "
-                         "not supported)")
-    return hist[0]
+    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0
+            and isinstance(hist[2], int) and not isinstance(hist[2], bool) and 0 <= hist[2] < 64):
+        raise _fail(src, f"{where} has an input maasfin cannot wire (shared layers are not supported)")
+    return hist[0] if hist[2] == 0 else [hist[0], hist[2]]
 
 
-def _inbound(entry, src: str, where: str) -> list[str]:
+def _is_tensor(v) -> bool:
+    return isinstance(v, dict) and v.get("class_name") == "__keras_tensor__"
+
+
+def _mask_ref(entry, src: str, where: str):
+    """The ref of the tensor a Keras layer receives as `mask` (Keras 3 writes masks into the
+    functional wiring), or None."""
+    nodes = entry.get("inbound_nodes", [])
+    node = nodes[0] if isinstance(nodes, list) and nodes else None
+    mask = (node.get("kwargs") or {}).get("mask") if isinstance(node, dict) else None
+    return _history_ref(mask, src, where) if mask is not None else None
+
+
+def _mask_op(entry, ops: dict, src: str, where: str):
+    """Keras 3 writes a mask into the functional wiring as ops: Embedding(mask_zero=True)'s as
+    `not_equal(x, 0)` on (batch, T), Masking's as `any(not_equal(x, v), axis=-1)`. Returns
+    (source ref, value) when the op is a whole step mask, or marks an intermediate not_equal."""
+    kind, cfg = entry.get("class_name"), entry.get("config") or {}
+    nodes = entry.get("inbound_nodes", [])
+    node = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 else None
+    args = node.get("args") if isinstance(node, dict) else None
+    if kind == "NotEqual" and isinstance(args, list) and len(args) == 2 and _is_tensor(args[0]) \
+            and isinstance(args[1], (int, float)) and not isinstance(args[1], bool) and not node.get("kwargs"):
+        shape = _get(args[0].get("config"), "shape")
+        ref = _history_ref(args[0], src, where)
+        return ("step" if isinstance(shape, list) and len(shape) == 2 else "elementwise", ref, float(args[1]))
+    if kind == "Any" and isinstance(args, list) and len(args) == 1 and _is_tensor(args[0]) \
+            and cfg.get("axis") in (-1, [-1]) and not cfg.get("keepdims"):
+        inner = ops.get(_history_ref(args[0], src, where))
+        if inner is not None and inner[0] == "elementwise":
+            return ("step", inner[1], inner[2])
+    raise _fail(src, f"{where}: maasfin reads only the mask ops of Masking and Embedding(mask_zero=True) "
+                     "(not_equal, any over the last axis)")
+
+
+def _inbound(entry, src: str, where: str) -> list:
     nodes = entry.get("inbound_nodes", [])
     if not isinstance(nodes, list) or len(nodes) > 1:
         raise _fail(src, f"{where} is called more than once (shared layers are not supported)")
     if not nodes:
         return []
     node = nodes[0]
+    states = []
     if isinstance(node, dict):  # Keras 3
         args, kwargs = node.get("args"), node.get("kwargs") or {}
         if not isinstance(args, list) or len(args) != 1:
             raise _fail(src, f"{where} has call arguments maasfin does not support")
-        if not isinstance(kwargs, dict) or any(k not in ("training", "mask") or (k == "mask" and v is not None)
-                                               for k, v in kwargs.items()):
+        if not isinstance(kwargs, dict) or any(
+                k not in ("training", "mask", "initial_state") or (k == "mask" and v is not None and not _is_tensor(v))
+                for k, v in kwargs.items()):
             raise _fail(src, f"{where} is called with {kwargs!r}, which maasfin does not support")
         arg = args[0]
         tensors = arg if isinstance(arg, list) else [arg]
+        init = kwargs.get("initial_state")
+        if init is not None:  # a recurrent layer's initial states follow the sequence
+            if len(tensors) != 1:
+                raise _fail(src, f"{where} has call arguments maasfin does not support")
+            states = init if isinstance(init, list) else [init]
     else:  # Keras 2: [[name, 0, 0, {}], ...]
         tensors = node if isinstance(node, list) else []
-    names = [_history_name(t, src, where) for t in tensors]
-    if not names:
+    refs = [_history_ref(t, src, where) for t in tensors + states]
+    if not refs:
         raise _fail(src, f"{where} has no inputs")
-    return names
+    return refs
 
 
-def _io_names(value, src: str, what: str) -> list[str]:
+def _io_names(value, src: str, what: str) -> list:
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]  # a single [name, 0, 0]
     if not isinstance(value, list) or not value:
         raise _fail(src, f"Keras config {what} must list layers")
-    return [_history_name(v, src, what) for v in value]
+    return [_history_ref(v, src, what) for v in value]
 
 
 def _translate(model_cfg, src: str) -> dict:
@@ -232,16 +308,36 @@ def _translate(model_cfg, src: str) -> dict:
             out["input_shape"] = list(layers[0].shape)
         return {"class_name": "Sequential", "config": out}
     if kind in ("Functional", "Model"):
-        out_layers = []
+        out_layers, mask_ops, masks, outputs = [], {}, {}, {}
         for i, e in enumerate(entries):
+            if isinstance(e, dict) and e.get("class_name") in ("NotEqual", "Any"):
+                # Keras's mask ops; maasfin derives the same masks from the layers (checked after building).
+                ename = _get(e.get("config"), "name")
+                mask_ops[ename] = _mask_op(e, mask_ops, src, f"Keras layer '{ename}' ({e.get('class_name')})")
+                continue
             layer = _layer(e, src, f"layer {i}", _rank(e))
             where = f"Keras layer '{layer.name}'"
+            mask = _mask_ref(e, src, where)
+            if mask is not None:
+                op = mask_ops.get(mask) if isinstance(mask, str) else None
+                if op is None or op[0] != "step":
+                    raise _fail(src, f"{where} receives a mask maasfin cannot derive ({mask!r})")
+                masks[layer.name] = op[1:]
+            outputs[layer.name] = layer._num_outputs()
             out_layers.append({**saving._layer_entry(layer), "name": layer.name,
                                "inbound_layers": _inbound(e, src, where)})
-        return {"class_name": "Functional",
+        if any(isinstance(r, str) and r in mask_ops for e in out_layers for r in e["inbound_layers"]):
+            raise _fail(src, "a mask op feeds a layer as data; only masks are supported")
+
+        def ref(r):  # output 0 of a layer with several outputs is [name, 0] in maasfin's wiring
+            return [r, 0] if isinstance(r, str) and outputs.get(r, 1) > 1 else r
+        for e in out_layers:
+            e["inbound_layers"] = [ref(r) for r in e["inbound_layers"]]
+        return {"class_name": "Functional", "masks": masks,
                 "config": {"name": name, "layers": out_layers,
                            "input_layers": _io_names(cfg.get("input_layers"), src, "input_layers"),
-                           "output_layers": _io_names(cfg.get("output_layers"), src, "output_layers")}}
+                           "output_layers": [ref(r) for r in _io_names(cfg.get("output_layers"), src,
+                                                                        "output_layers")]}}
     raise _fail(src, f"Keras model class {kind!r} is not supported (Sequential and functional models are)")
 
 
@@ -398,9 +494,10 @@ def _group_specs(specs) -> dict[str, list]:
     return by_layer
 
 
-def _keras_paths(model_cfg) -> dict[str, str]:
-    """Layer name -> its group in model.weights.h5 ("layers/dense_1"): Keras names the groups by
-    class, in the order of model.layers (which excludes the InputLayer in a Sequential model)."""
+def _keras_paths(model_cfg) -> dict[str, tuple[str, str]]:
+    """Layer name -> (its group in model.weights.h5 ("layers/dense_1"), Keras class name): Keras
+    names the groups by class, in the order of model.layers (which excludes the InputLayer in a
+    Sequential model)."""
     cfg, counts, paths = model_cfg["config"], {}, {}
     for e in cfg["layers"]:
         if model_cfg["class_name"] == "Sequential" and e["class_name"] == "InputLayer":
@@ -408,23 +505,41 @@ def _keras_paths(model_cfg) -> dict[str, str]:
         base = _keras_snake(e["class_name"])
         n = counts.get(base, 0)
         counts[base] = n + 1
-        paths[e["config"]["name"]] = f"layers/{base}" if n == 0 else f"layers/{base}_{n}"
+        paths[e["config"]["name"]] = (f"layers/{base}" if n == 0 else f"layers/{base}_{n}", e["class_name"])
     return paths
 
 
-def _weights_from_keras_h5(h5: _H5, paths: dict[str, str], src: str):
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+
+
+def _vars_groups(path: str, kind: str, items: list) -> list[tuple[str, list]]:
+    """Where Keras keeps a layer's variables: recurrent layers in their cell, Bidirectional in its
+    forward_layer and backward_layer (maasfin names those weights forward_<name>/..., backward_<name>/...)."""
+    if kind in _RECURRENT:
+        return [(f"{path}/cell/vars", items)]
+    if kind == "Bidirectional":
+        def direction(key):
+            return key.split("/", 1)[1].split("_", 1)[0]
+        return [(f"{path}/{d}_layer/cell/vars", [it for it in items if direction(it[0]) == d])
+                for d in ("forward", "backward")]
+    return [(f"{path}/vars", items)]
+
+
+def _weights_from_keras_h5(h5: _H5, paths: dict[str, tuple[str, str]], src: str):
     def resolve(specs) -> dict:
-        out = {}
-        for lname, items in _group_specs(specs).items():
+        out, by_layer = {}, {}
+        for key, shape in specs:  # "layer/weight" or, in a wrapper, "layer/forward_inner/weight"
+            by_layer.setdefault(key.split("/", 1)[0], []).append((key, shape))
+        for lname, items in by_layer.items():
             if lname not in paths:
                 raise _fail(src, f"layer '{lname}' has no weights in model.weights.h5")
-            vars_path = f"{paths[lname]}/vars"
-            stored = sorted(str(c) for c in h5.group(vars_path).get("children", []))
-            if stored != sorted(str(i) for i in range(len(items))):
-                raise _fail(src, f"model.weights.h5 {vars_path} holds {stored}, layer '{lname}' has "
-                                 f"{len(items)} weights")
-            for i, (key, shape) in enumerate(items):
-                out[key] = h5.dataset(f"{vars_path}/{i}", shape)
+            for vars_path, part in _vars_groups(*paths[lname], items):
+                stored = sorted(str(c) for c in h5.group(vars_path).get("children", []))
+                if stored != sorted(str(i) for i in range(len(part))):
+                    raise _fail(src, f"model.weights.h5 {vars_path} holds {stored}, layer '{lname}' has "
+                                     f"{len(part)} weights there")
+                for i, (key, shape) in enumerate(part):
+                    out[key] = h5.dataset(f"{vars_path}/{i}", shape)
         return out
     return resolve
 
@@ -500,14 +615,30 @@ def _compile(model, cc, src: str) -> None:
 # -- entry point -----------------------------------------------------------------------------------
 def _build(model_cfg, weights_resolver, src: str):
     doc = _translate(model_cfg, src)
+    masks = doc.pop("masks", None)
     resolved = {}
 
     def capture(specs):
         resolved.update(weights_resolver(specs))
         return resolved
     model = saving._with_rng_preserved(saving._architecture(doc, src, capture))
+    if masks is not None:
+        _check_masks(model, masks, src)
     saving._assign_loaded_weights(model, resolved, src)
     return model
+
+
+def _check_masks(model, masks: dict, src: str) -> None:
+    """Every layer must read exactly the mask Keras wired to it (maasfin derives masks from the
+    Masking / Embedding layers; a model where the two disagree is refused, not run differently)."""
+    for layer in model.layers:
+        want, got = masks.get(layer.name), layer._mask_in
+        got = None if got is None else (got.source.layer.name if got.source.index == 0 else
+                                        [got.source.layer.name, got.source.index], got.value)
+        if want is not None:
+            want = (want[0], want[1])
+        if want != got:
+            raise _fail(src, f"Keras layer '{layer.name}' reads the mask {want!r} but maasfin would give it {got!r}")
 
 
 def _load_keras_zip(data: bytes, src: str, compile: bool):
@@ -524,7 +655,7 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
     h5 = _H5(*_extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",)), src, "model.weights.h5")
     paths = _keras_paths({"class_name": translated["class_name"], "config": cfg["config"]})
     model = _build(cfg, _weights_from_keras_h5(h5, paths, src), src)
-    if compile and cfg.get("compile_config") is not None:
+    if compile and cfg.get("compile_config"):
         _compile(model, cfg["compile_config"], src)
     return model
 
