@@ -69,20 +69,26 @@ def test_forward_matches_numpy(rng, backend, return_sequences, go_backwards):
     assert np.abs(after.predict(x, verbose=0) - want).max() > 1e-3
 
 
-def test_activations_mask_and_initial_state_match_numpy(rng):
+@pytest.mark.parametrize("given", ["mask", "initial_state"])
+def test_activations_mask_and_initial_state_match_numpy(rng, given):
     x = rng.standard_normal((4, 5, 2)).astype(np.float32)
     mask = rng.random((4, 5)) > 0.4
     mask[0] = True
     x[~mask] = 0
     inp, h0 = Input(shape=(5, 2)), Input(shape=(4,))
     layer = GRU(4, reset_after=False, activation="relu", recurrent_activation="tanh", return_sequences=True)
-    m = mf.Model([inp, h0], layer(Masking()(inp), initial_state=[h0]))
+    if given == "mask":
+        m = mf.Model(inp, layer(Masking()(inp)))
+    else:
+        m = mf.Model([inp, h0], layer(inp, initial_state=[h0]))
     m.build()
     layer.set_weights([rng.uniform(-0.7, 0.7, w.shape).astype(np.float32) for w in layer.get_weights()])
     s0 = rng.standard_normal((4, 4)).astype(np.float32)
-    want = gru_before_np(layer.get_weights(), x, h0=s0, mask=mask, return_sequences=True,
+    want = gru_before_np(layer.get_weights(), x, h0=s0 if given == "initial_state" else None,
+                         mask=mask if given == "mask" else None, return_sequences=True,
                          act=lambda v: np.maximum(v, 0), rec_act=np.tanh)
-    np.testing.assert_allclose(m.predict([x, s0], verbose=0), want, rtol=1e-5, atol=1e-5)
+    got = m.predict(x if given == "mask" else [x, s0], verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_training_with_dropout_matches_numpy(rng):
@@ -125,9 +131,10 @@ def test_masked_state_gradients(rng):
     x[1, 3:] = 0
     x[2, :2] = 0
     inp, z = Input(shape=(5, 2)), Input(shape=(3,))
-    out, h = GRU(3, reset_after=False, return_state=True)(Masking()(inp), initial_state=[Dense(3)(z)])
     from maasfin.layers import Concatenate
-    m = mf.Model([inp, z], Dense(1)(Concatenate()([out, h])))
+    out, h = GRU(3, reset_after=False, return_state=True)(Masking()(inp))
+    out2 = GRU(2, reset_after=False, go_backwards=True)(inp, initial_state=[Dense(2)(z)])
+    m = mf.Model([inp, z], Dense(1)(Concatenate()([out, h, out2])))
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng, scale=0.5)

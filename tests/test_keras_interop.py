@@ -250,3 +250,21 @@ def test_keras_mask_wiring_must_match():
                 e["config"]["backward_layer"]["config"]["units"] = 5
     with pytest.raises(ModelFileError, match="has a custom backward_layer"):
         _load_bytes(_edit_keras(_fx("rnn_fun.keras"), custom_backward), ".keras")
+
+
+@pytest.mark.parametrize("case", ["lstm_back_states", "rnn_initial_state", "bidirectional_states",
+                                  "gru_reset_before_backwards", "masked_pooling"])
+def test_keras_recurrent_semantics(case):
+    """Keras's own outputs for: masked LSTM read backwards with states; an initial_state call (Keras
+    then ignores the sequence's mask); Bidirectional LSTM states with initial states, merge 'mul';
+    GRU(reset_after=False) backwards with a mask; masked GlobalAveragePooling1D (an all-masked row
+    gives NaN in Keras) next to a GRU's state."""
+    xs = [np.load(_fx(f"rnn_case_{case}_x{k}.npy")) for k in range(5) if os.path.exists(_fx(f"rnn_case_{case}_x{k}.npy"))]
+    want = np.load(_fx(f"rnn_case_{case}_pred.npy"))
+    model = load_model(_fx(f"rnn_case_{case}.keras"))
+    with np.errstate(invalid="ignore"):
+        got = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-6)
+    if case == "masked_pooling":
+        assert np.isnan(want).any()

@@ -205,15 +205,18 @@ def test_state_errors_name_layer_and_shapes():
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("merge_mode", ["concat", "sum"])
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
+@pytest.mark.parametrize("given", ["mask", "initial_state"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_bidirectional_return_and_initial_state(rng, kind, return_sequences, merge_mode, backend):
-    """Keras: [output, forward states, backward states]; initial_state = forward's then backward's."""
+def test_bidirectional_return_and_initial_state(rng, kind, given, return_sequences, merge_mode, backend):
+    """Keras: [output, forward states, backward states]; initial_state = forward's then backward's;
+    masks in both directions (zeros at masked steps when returning sequences)."""
     _core.set_backend(backend)
     x, mask = masked_input(rng, N=3, T=5, D=2)
     inp = Input(shape=(5, 2))
-    init = [Input(shape=(3,)) for _ in range(2 * S[kind])]
+    init = [Input(shape=(3,)) for _ in range(2 * S[kind])] if given == "initial_state" else []
+    seq = Masking()(inp) if given == "mask" else inp
     bi = Bidirectional(CLS[kind](3, return_state=True, return_sequences=return_sequences), merge_mode=merge_mode)
-    outs = bi(Masking()(inp), initial_state=init)
+    outs = bi(seq, initial_state=init or None)
     assert len(outs) == 1 + 2 * S[kind] and all(t.shape == (None, 3) for t in outs[1:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Flatten drops the sequence's mask
@@ -224,32 +227,35 @@ def test_bidirectional_return_and_initial_state(rng, kind, return_sequences, mer
     s0 = [rng.standard_normal((3, 3)).astype(np.float32) for _ in init]
     w = bi.get_weights()
     zero = return_sequences
-    f, fs = rnn_np(kind, w[:3], x, mask=mask, state0=s0[:S[kind]], return_sequences=return_sequences,
+    mk = mask if given == "mask" else None
+    f, fs = rnn_np(kind, w[:3], x, mask=mk, state0=s0[:S[kind]] or None, return_sequences=return_sequences,
                    zero_output_for_mask=zero)
-    b, bs = rnn_np(kind, w[3:], x, mask=mask, state0=s0[S[kind]:], go_backwards=True,
+    b, bs = rnn_np(kind, w[3:], x, mask=mk, state0=s0[S[kind]:] or None, go_backwards=True,
                    return_sequences=return_sequences, zero_output_for_mask=zero)
     if return_sequences:
         b = b[:, ::-1]
     y = np.concatenate([f, b], -1) if merge_mode == "concat" else f + b
     want = np.concatenate([y.reshape(3, -1)] + fs + bs, axis=1)
-    np.testing.assert_allclose(m.predict([x] + s0, verbose=0), want, rtol=1e-5, atol=1e-5)
-    # Gradients through the states, the initial states and the mask.
+    feed = [x] + s0 if s0 else x
+    np.testing.assert_allclose(m.predict(feed, verbose=0), want, rtol=1e-5, atol=1e-5)
+    # Gradients through the states, the initial states or the mask.
     if merge_mode == "concat":
         z = Input(shape=(2,))
+        init_g = [Dense(3)(z) for _ in init] or None
         outs = Bidirectional(CLS[kind](3, return_state=True, return_sequences=return_sequences))(
-            Masking()(inp), initial_state=[Dense(3)(z) for _ in init])
+            Masking()(inp) if given == "mask" else inp, initial_state=init_g)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             head = [Flatten()(outs[0]) if return_sequences else outs[0]] + list(outs[1:])
-        g = mf.Model([inp, z], Dense(2)(Concatenate()(head)))
+        g = mf.Model([inp, z] if init_g else inp, Dense(2)(Concatenate()(head)))
         g.build()
         g.compile(optimizer="sgd", loss="mse")
         randomize_params(g, rng, scale=0.5)
-        check_model(g, [x, rng.standard_normal((3, 2)).astype(np.float32)], rng.standard_normal((3, 2)).astype(np.float32),
-                    what=f"bidirectional {kind} states")
+        xs = [x, rng.standard_normal((3, 2)).astype(np.float32)] if init_g else [x]
+        check_model(g, xs, rng.standard_normal((3, 2)).astype(np.float32), what=f"bidirectional {kind} {given}")
     # Saved wiring names the outputs; loading predicts the same.
     loaded = mf.models.from_bytes(m.to_bytes())
-    np.testing.assert_array_equal(loaded.predict([x] + s0, verbose=0), m.predict([x] + s0, verbose=0))
+    np.testing.assert_array_equal(loaded.predict(feed, verbose=0), m.predict(feed, verbose=0))
 
 
 # -- masks ---------------------------------------------------------------------------------------
@@ -284,22 +290,52 @@ def test_masked_forward_matches_numpy(rng, backend, kind, return_sequences, go_b
 
 
 @pytest.mark.parametrize("kind", sorted(CLS))
-def test_masked_steps_with_initial_state_output_the_carried_state(rng, kind):
-    """Keras 3 (unroll=False): a masked step outputs the previous state, which before the first
-    unmasked step is the initial state."""
+def test_initial_state_call_ignores_the_mask_as_keras(rng, kind):
+    """Keras 3 fills `mask` only for a call with one tensor argument: a layer called with
+    initial_state runs every step (checked against real Keras in test_keras_interop's fixtures'
+    generator runs), keeps passing the mask on, and maasfin warns."""
     x, mask = masked_input(rng, N=3, T=5)
-    mask[:, :2] = False
-    x[:, :2] = 0
     inp, h0 = Input(shape=(5, 3)), [Input(shape=(4,)) for _ in range(S[kind])]
-    layer = CLS[kind](4, return_sequences=True)
-    m = mf.Model([inp] + h0, layer(Masking()(inp), initial_state=h0))
+    layer = CLS[kind](4, return_sequences=True, name="r")
+    with pytest.warns(UserWarning, match=rf"{kind} 'r' is called with initial_state, so, as in Keras 3, it does not "
+                                         "use the mask"):
+        out = layer(Masking()(inp), initial_state=h0)
+    assert layer._mask_in is None and out._keras_mask is not None
+    m = mf.Model([inp] + h0, out)
     m.build()
     set_random_weights(layer, rng)
     s0 = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(S[kind])]
-    want, _ = rnn_np(kind, layer.get_weights(), x, mask=mask, state0=s0, return_sequences=True)
-    got = m.predict([x] + s0, verbose=0)
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(got[:, 0], s0[0], rtol=1e-6)
+    want, _ = rnn_np(kind, layer.get_weights(), np.where(mask[..., None], x, 0), state0=s0, return_sequences=True)
+    np.testing.assert_allclose(m.predict([x] + s0, verbose=0), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(CLS))
+def test_core_masks_with_initial_states(rng, kind):
+    """The core supports a mask and initial states together (masked leading steps output the carried
+    initial state, Keras's scan semantics); the Python API never wires both (see above)."""
+    x, mask = masked_input(rng, N=3, T=5)
+    mask[:, :2] = False
+    x[:, :2] = 0
+    make = {"LSTM": lambda: _core.LSTM(4, "tanh", "sigmoid", True, True, False, "glorot_uniform", "orthogonal", "zeros",
+                                       True, has_mask=True),
+            "GRU": lambda: _core.GRU(4, "tanh", "sigmoid", True, True, False, "glorot_uniform", "orthogonal", "zeros",
+                                     has_mask=True),
+            "SimpleRNN": lambda: _core.SimpleRNN(4, "tanh", True, True, False, "glorot_uniform", "orthogonal", "zeros",
+                                                 has_mask=True)}[kind]
+    g = _core.Graph()
+    ids = [g.add_input([5, 3], "x"), g.add_input([5], "mask")] + [g.add_input([4], f"s{k}") for k in range(S[kind])]
+    core = make()
+    core.name = "r"
+    out = g.add_layer(core, ids)
+    g.build(out, 1)
+    weights = [rng.uniform(-0.6, 0.6, tuple(shape)).astype(np.float32) for _, shape, _ in g.layer_params(out)]
+    for (_, shape, off), w in zip(g.layer_params(out), weights):
+        g.params[off:off + w.size] = w.ravel()
+    s0 = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(S[kind])]
+    got = g.predict([x, mask.astype(np.float32)] + s0, 32)
+    want, _ = rnn_np(kind, weights, x, mask=mask, state0=s0, return_sequences=True)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.reshape(want.shape)[:, 0], s0[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", sorted(CLS))
@@ -412,19 +448,18 @@ def test_masked_gradients(rng, case, backend):
 
 
 def test_masked_state_gradients(rng):
-    """Masks and initial states together (masked leading steps carry the initial state)."""
+    """Masks with the returned states (h and c are the carried states of each row's last unmasked step)."""
     x, mask = masked_input(rng, N=4, T=5, D=2)
-    inp, z = Input(shape=(5, 2)), Input(shape=(3,))
-    h = Masking()(inp)
-    outs = LSTM(3, return_state=True, return_sequences=True)(h, initial_state=[Dense(3)(z), Dense(3)(z)])
+    inp = Input(shape=(5, 2))
+    h = Dense(2, activation="tanh")(Masking()(inp))
+    outs = LSTM(3, return_state=True, return_sequences=True, go_backwards=True)(h)
     with pytest.warns(UserWarning, match="does not support masking"):
         flat = Flatten()(outs[0])
-    m = mf.Model([inp, z], Dense(1)(Concatenate()([flat, outs[1], outs[2]])))
+    m = mf.Model(inp, Dense(1)(Concatenate()([flat, outs[1], outs[2]])))
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng, scale=0.5)
-    check_model(m, [x, rng.standard_normal((4, 3)).astype(np.float32)], rng.standard_normal((4, 1)).astype(np.float32),
-                what="masked states")
+    check_model(m, [x], rng.standard_normal((4, 1)).astype(np.float32), what="masked states")
 
 
 def test_mask_propagation_follows_keras():
@@ -501,10 +536,10 @@ def test_masking_layer_values_and_gradient(rng):
 
 @pytest.mark.parametrize("kind", sorted(CLS))
 def test_initial_state_input_gradients(rng, kind):
-    """d(output)/d(initial state) from the core against central differences of predict, with masks."""
+    """d(output)/d(initial state) from the core against central differences of predict."""
     x, _ = masked_input(rng, N=3, T=4, D=2)
     inp, h0 = Input(shape=(4, 2)), [Input(shape=(3,)) for _ in range(S[kind])]
-    m = mf.Model([inp] + h0, Dense(1)(CLS[kind](3)(Masking()(inp), initial_state=h0)))
+    m = mf.Model([inp] + h0, Dense(1)(CLS[kind](3, go_backwards=True)(inp, initial_state=h0)))
     m.build()
     randomize_params(m, rng, scale=0.7)
     s0 = [rng.standard_normal((3, 3)).astype(np.float64) for _ in range(S[kind])]

@@ -10,6 +10,8 @@ Not supported (each refused with a clear ValueError): stateful=True, activations
 an explicit mask= argument."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from maasfin import _core
@@ -20,6 +22,18 @@ from maasfin.utils import draw_seed
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
 
 _RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+
+
+def _initial_state_mask(layer, mask, has_initial_state: bool):
+    """The mask a recurrent layer reads. Keras 3 fills a layer's `mask` argument only when the call
+    has one tensor argument, so a layer called with initial_state ignores its sequence's mask (and
+    still passes it on with return_sequences); maasfin does the same, and says so."""
+    if mask is None or not has_initial_state:
+        return mask
+    warnings.warn(f"{type(layer).__name__} '{layer.name}' is called with initial_state, so, as in Keras 3, it does "
+                  "not use the mask of its input sequence (masked steps are processed like the others)",
+                  UserWarning, stacklevel=5)
+    return None
 
 
 class _Recurrent(_Weighted):
@@ -107,8 +121,9 @@ class _Recurrent(_Weighted):
         return self._call_tensors(tensors, inputs)
 
     def _mask_flow(self, masks, sources):
-        self._mask_in = masks[0] if masks else None
-        out = self._mask_in if self.return_sequences else None
+        mask = masks[0] if masks else None
+        self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
+        out = mask if self.return_sequences else None
         return [out] + [None] * self._num_states if self.return_state else out
 
     def _num_outputs(self) -> int:

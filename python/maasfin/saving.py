@@ -999,6 +999,7 @@ def _with_rng_preserved(fn):
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*does not support masking", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r".*not use the mask of its input sequence", category=UserWarning)
             return fn()
     finally:
         gen.bit_generator.state = state

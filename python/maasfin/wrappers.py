@@ -126,11 +126,13 @@ class Bidirectional(_Wrapper):
 
     def _mask_flow(self, masks, sources):
         # Keras: both directions read the mask; with sequences the masked steps output zeros.
-        self._mask_in = masks[0] if masks else None
+        from maasfin.recurrent_layers import _initial_state_mask
+        mask = masks[0] if masks else None
+        self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
         for inner in (self.layer, self.backward_layer):
             inner._mask_in = self._mask_in
             inner._zero_output_for_mask = self.layer.return_sequences
-        out = self._mask_in if self.layer.return_sequences else None
+        out = mask if self.layer.return_sequences else None
         return [out] + [None] * (2 * self.layer._num_states) if self.layer.return_state else out
 
     @property
