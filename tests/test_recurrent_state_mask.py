@@ -479,6 +479,8 @@ def test_mask_propagation_follows_keras():
     other = Masking(mask_value=1.0)(inp)
     with pytest.raises(ValueError, match=r"Concatenate 'cat': its inputs carry different masks"):
         Concatenate(name="cat")([masked, other])
+    assert Concatenate()([kept, Dense(4)(inp)])._keras_mask is None  # Keras: an unmasked input unmasks
+    assert Add()([kept, Dense(4)(inp)])._keras_mask is None
     with pytest.raises(ValueError, match="implicit masks are not supported here"):
         MultiHeadAttention(1, 2)(masked, masked)
 

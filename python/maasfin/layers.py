@@ -498,17 +498,18 @@ class Masking(Layer):
 
 
 class _MergeMasks:
-    """Keras merges combine their inputs' masks (an OR; Concatenate an AND on the last axis). maasfin
-    keeps a mask that every input shares (a residual connection) and refuses different masks."""
+    """Keras's merge masks: none when any input has none (Add & co. return None; Concatenate's
+    all-ones part makes its `any` true everywhere), else the OR of the inputs' masks. maasfin
+    computes the cases where every input carries the same mask and refuses an OR of different ones."""
 
     def _mask_flow(self, masks, sources):
         self._mask_in = None
-        if all(m is None for m in masks):
+        if any(m is None for m in masks):
             return None
-        if all(m is not None and m == masks[0] for m in masks):
+        if all(m == masks[0] for m in masks):
             return masks[0]
-        raise ValueError(f"{type(self).__name__} '{self.name}': its inputs carry different masks (or only some "
-                         "carry one); merging different masks is not supported")
+        raise ValueError(f"{type(self).__name__} '{self.name}': its inputs carry different masks; Keras would "
+                         "combine them (logical or), which maasfin does not support")
 
 
 class Add(_MergeMasks, Layer):
