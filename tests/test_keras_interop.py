@@ -209,10 +209,11 @@ def test_corrupt_keras_files_never_crash_the_process():
 
 
 # -- recurrent models: masks, states, wrappers (fixtures by make_rnn_fixtures.py) ------------------
-def test_keras_masked_sequential_predicts_like_keras():
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_keras_masked_sequential_predicts_like_keras(ext):
     """Masking -> LSTM(return_sequences, recurrent_dropout) -> GRU(reset_after=False) -> Dense, on
     sequences padded at the end, the start, the middle, and entirely."""
-    model = load_model(_fx("rnn_seq.keras"))
+    model = load_model(_fx(f"rnn_seq.{ext}"))
     x = np.load(_fx("rnn_seq_x.npy"))
     np.testing.assert_allclose(model.predict(x, verbose=0), np.load(_fx("rnn_seq_pred.npy")), rtol=1e-5, atol=1e-6)
     lstm, gru = model.get_layer("lstm"), model.get_layer("gru")
@@ -220,11 +221,12 @@ def test_keras_masked_sequential_predicts_like_keras():
     assert lstm._mask_in is not None and gru._mask_in is not None
 
 
-def test_keras_functional_states_masks_and_bidirectional_predict_like_keras():
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_keras_functional_states_masks_and_bidirectional_predict_like_keras(ext):
     """Embedding(mask_zero) -> LSTM(return_state) whose states start a decoder LSTM; a Bidirectional
     GRU over the masked embeddings; masked GlobalAveragePooling1D; SpatialDropout1D. Keras writes
     the masks as not_equal ops and mask= arguments; maasfin derives the same masks and checks them."""
-    model = load_model(_fx("rnn_fun.keras"))
+    model = load_model(_fx(f"rnn_fun.{ext}"))
     xs = [np.load(_fx("rnn_fun_xa.npy")), np.load(_fx("rnn_fun_xb.npy"))]
     np.testing.assert_allclose(model.predict(xs, verbose=0), np.load(_fx("rnn_fun_pred.npy")), rtol=1e-5, atol=1e-6)
     cfg = model.get_config()

@@ -488,9 +488,8 @@ class _H5:
 
 def _group_specs(specs) -> dict[str, list]:
     by_layer: dict[str, list] = {}
-    for key, shape in specs:
-        lname, _, _ = key.rpartition("/")
-        by_layer.setdefault(lname, []).append((key, shape))
+    for key, shape in specs:  # "layer/weight", or in a wrapper "layer/forward_inner/weight"
+        by_layer.setdefault(key.split("/", 1)[0], []).append((key, shape))
     return by_layer
 
 
