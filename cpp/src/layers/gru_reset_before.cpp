@@ -23,7 +23,7 @@ void take_cols(const float* W, Index rows, Index u, Index g, float* out) {
 
 void GRU::forward_reset_before(const ForwardArgs& a) const {
     const Index N = a.N, T = T_, u = u_, GU = 3 * u;
-    thread_local FloatVec state, P, Ug, hg, Qg;
+    thread_local FloatVec state, P, Ug, Uzr, hg, Qg, Qzr;
     float* H = a.saved;
     if (!H) {
         state.resize(static_cast<std::size_t>(saved_size(N)));
@@ -34,8 +34,12 @@ void GRU::forward_reset_before(const ForwardArgs& a) const {
     P.resize(static_cast<std::size_t>(N * T * GU));
     Ug.resize(static_cast<std::size_t>(3 * u * u));
     for (Index g = 0; g < 3; ++g) take_cols(a.params + recurrent_, u, u, g, Ug.data() + g * u * u);
+    Uzr.resize(static_cast<std::size_t>(2 * u * u));  // U's z and r columns, u x 2u
+    for (Index i = 0; i < u; ++i)
+        std::memcpy(Uzr.data() + i * 2 * u, a.params + recurrent_ + i * GU, sizeof(float) * static_cast<std::size_t>(2 * u));
     hg.resize(static_cast<std::size_t>(N * u));
     Qg.resize(static_cast<std::size_t>(3 * N * u));
+    Qzr.resize(static_cast<std::size_t>(2 * N * u));
     project(a, P.data());
     start_state(a, 0, H);
     const float* m = mask(a.x);
@@ -50,25 +54,29 @@ void GRU::forward_reset_before(const ForwardArgs& a) const {
     const Activation ac = o_.activation, ra = o_.recurrent_activation;
     for (Index s = 0; s < T; ++s) {
         const float* h_prev = H + s * N * u;
-        for (Index g = 0; g < 2; ++g) {  // z and r
-            dropped(h_prev, g);
-            kernels::dense_fwd(hg.data(), Ug.data() + g * u * u, nullptr, Qg.data() + g * N * u, nullptr, N, u, u,
-                               Activation::linear);
+        if (!hs) {  // z and r: one product h . [U_z U_r] (N x 2u)
+            kernels::dense_fwd(h_prev, Uzr.data(), nullptr, Qzr.data(), nullptr, N, u, 2 * u, Activation::linear);
+        } else {  // a dropout mask per gate
+            for (Index g = 0; g < 2; ++g) {
+                dropped(h_prev, g);
+                kernels::dense_fwd(hg.data(), Ug.data() + g * u * u, nullptr, Qg.data() + g * N * u, nullptr, N, u, u,
+                                   Activation::linear);
+                for (Index n = 0; n < N; ++n)
+                    std::memcpy(Qzr.data() + n * 2 * u + g * u, Qg.data() + (g * N + n) * u,
+                                sizeof(float) * static_cast<std::size_t>(u));
+            }
         }
         float* g_s = gates + s * N * GU;
         float* rh = RH + s * N * u;
         for (Index n = 0; n < N; ++n) {
             const float* p = P.data() + (n * T + t(s)) * GU;
             float* g = g_s + n * GU;
-            for (Index j = 0; j < u; ++j) {
-                g[j] = p[j] + Qg[static_cast<std::size_t>(n * u + j)];
-                g[u + j] = p[u + j] + Qg[static_cast<std::size_t>(N * u + n * u + j)];
-            }
+            for (Index j = 0; j < 2 * u; ++j) g[j] = p[j] + Qzr[static_cast<std::size_t>(n * 2 * u + j)];
             kernels::eltwise_fwd(ra, g, g, 1, 2 * u);  // z, r
             for (Index j = 0; j < u; ++j) rh[n * u + j] = g[u + j] * h_prev[n * u + j];
         }
-        dropped(rh, 2);
-        kernels::dense_fwd(hg.data(), Ug.data() + 2 * u * u, nullptr, Qg.data() + 2 * N * u, nullptr, N, u, u,
+        if (hs) dropped(rh, 2);
+        kernels::dense_fwd(hs ? hg.data() : rh, Ug.data() + 2 * u * u, nullptr, Qg.data() + 2 * N * u, nullptr, N, u, u,
                            Activation::linear);
         float* h_s = H + (s + 1) * N * u;
         for (Index n = 0; n < N; ++n) {
@@ -91,7 +99,7 @@ void GRU::backward_reset_before(const BackwardArgs& a) const {
     const float* H = a.saved;
     const float* gates = H + (T + 1) * N * u;
     const float* RH = gates + T * N * GU;
-    thread_local FloatVec UT, dP, dG, dh, dh_direct, drh, tmp, Hg, dU;
+    thread_local FloatVec UT, dP, dG, dh, dh_direct, drh, tmp, Hg, dU, dZR;
     recurrent_transposed(a.params, UT);  // rows [g*u, (g+1)*u) are U_g^T
     dP.resize(static_cast<std::size_t>(TN * GU));
     dG.resize(static_cast<std::size_t>(3 * TN * u));  // per gate block g: T x N x u, step order
@@ -143,26 +151,52 @@ void GRU::backward_reset_before(const BackwardArgs& a) const {
         }
         // dh_prev = sum over z, r of (dG_g U_g^T) * mask_g + the direct paths.
         std::copy(dh_direct.begin(), dh_direct.end(), dh.begin());
-        for (Index gi = 0; gi < 2; ++gi) {
-            kernels::dense_fwd(dG.data() + (gi * TN + s * N) * u, UT.data() + gi * u * u, nullptr, tmp.data(), nullptr,
-                               N, u, u, Activation::linear);
-            for (Index n = 0; n < N; ++n)
-                for (Index j = 0; j < u; ++j) dh[n * u + j] += tmp[static_cast<std::size_t>(n * u + j)] * rk(gi, n, j);
+        if (!hs) {  // one product [dz dr] . [U_z U_r]^T (rows [0, 2u) of U^T)
+            dZR.resize(static_cast<std::size_t>(2 * N * u));
+            for (Index n = 0; n < N; ++n) {
+                std::memcpy(dZR.data() + n * 2 * u, dz_s + n * u, sizeof(float) * static_cast<std::size_t>(u));
+                std::memcpy(dZR.data() + n * 2 * u + u, dr_s + n * u, sizeof(float) * static_cast<std::size_t>(u));
+            }
+            kernels::dense_fwd(dZR.data(), UT.data(), nullptr, tmp.data(), nullptr, N, 2 * u, u, Activation::linear);
+            for (Index k = 0; k < N * u; ++k) dh[k] += tmp[static_cast<std::size_t>(k)];
+        } else {
+            for (Index gi = 0; gi < 2; ++gi) {
+                kernels::dense_fwd(dG.data() + (gi * TN + s * N) * u, UT.data() + gi * u * u, nullptr, tmp.data(),
+                                   nullptr, N, u, u, Activation::linear);
+                for (Index n = 0; n < N; ++n)
+                    for (Index j = 0; j < u; ++j) dh[n * u + j] += tmp[static_cast<std::size_t>(n * u + j)] * rk(gi, n, j);
+            }
         }
     }
-    // Recurrent kernel: one product over all steps per gate block.
+    // Recurrent kernel: one product over all steps per gate block (z and r together without dropout).
     Hg.resize(static_cast<std::size_t>(TN * u));
-    dU.resize(static_cast<std::size_t>(u * u));
-    for (Index gi = 0; gi < 3; ++gi) {
+    dU.resize(static_cast<std::size_t>(2 * u * u));
+    float* dst = a.grads + recurrent_;
+    for (Index gi = hs ? 0 : 1; gi < 3; ++gi) {
+        const bool zr = !hs && gi == 1;  // the z and r blocks in one product
+        const Index width = zr ? 2 * u : u;
         const float* src = gi < 2 ? H : RH;  // H's first T blocks are the previous states
-        for (Index s = 0; s < T; ++s)
-            for (Index n = 0; n < N; ++n)
-                for (Index j = 0; j < u; ++j)
-                    Hg[static_cast<std::size_t>((s * N + n) * u + j)] = src[(s * N + n) * u + j] * rk(gi, n, j);
-        kernels::dense_bwd(Hg.data(), UT.data(), dG.data() + gi * TN * u, nullptr, dU.data(), nullptr, TN, u, u);
-        float* dst = a.grads + recurrent_;
+        const float* input = src;
+        if (hs) {
+            for (Index s = 0; s < T; ++s)
+                for (Index n = 0; n < N; ++n)
+                    for (Index j = 0; j < u; ++j)
+                        Hg[static_cast<std::size_t>((s * N + n) * u + j)] = src[(s * N + n) * u + j] * rk(gi, n, j);
+            input = Hg.data();
+        }
+        const float* d = dG.data() + gi * TN * u;
+        if (zr) {  // [dz dr] over all steps, TN x 2u
+            dZR.resize(static_cast<std::size_t>(2 * TN * u));
+            for (Index r = 0; r < TN; ++r) {
+                std::memcpy(dZR.data() + r * 2 * u, dG.data() + r * u, sizeof(float) * static_cast<std::size_t>(u));
+                std::memcpy(dZR.data() + r * 2 * u + u, dG.data() + (TN + r) * u, sizeof(float) * static_cast<std::size_t>(u));
+            }
+            d = dZR.data();
+        }
+        kernels::dense_bwd(input, UT.data(), d, nullptr, dU.data(), nullptr, TN, u, width);
+        const Index col = zr ? 0 : gi * u;
         for (Index i = 0; i < u; ++i)
-            std::memcpy(dst + i * GU + gi * u, dU.data() + i * u, sizeof(float) * static_cast<std::size_t>(u));
+            std::memcpy(dst + i * GU + col, dU.data() + i * width, sizeof(float) * static_cast<std::size_t>(width));
     }
     backprop_inputs(a, dP.data());
     finish_inputs(a, dh.data(), nullptr);
