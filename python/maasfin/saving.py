@@ -465,11 +465,13 @@ def _load_explanations(doc, model, src: str) -> None:
     if doc is None:
         return
     _obj(doc, src, "explanations", ("baseline", "reason_codes", "drift_reference"))
-    width = int(np.prod(model._input_shapes[0])) if model.built and len(model._input_shapes) == 1 else None
+    from maasfin import explain
     if doc["baseline"] is not None:
-        if width is None:
-            raise _fail(src, "explanations.baseline needs a built single-input model")
-        model._explain_baseline = _finite_list(doc["baseline"], src, "explanations.baseline", length=width)
+        if not model.built:
+            raise _fail(src, "explanations.baseline needs a built model")
+        # the input width, or the encoded width for models with preprocessing layers
+        model._explain_baseline = _finite_list(doc["baseline"], src, "explanations.baseline",
+                                               length=explain.baseline_width(model))
     if doc["reason_codes"] is not None:
         codes = _dict(doc["reason_codes"], src, "explanations.reason_codes")
         table = {}
@@ -480,8 +482,9 @@ def _load_explanations(doc, model, src: str) -> None:
                         "text": _str(v["text"], src, f"explanations.reason_codes[{k!r}].text", 4096, allow_empty=True)}
         model._reason_codes = table
     if doc["drift_reference"] is not None:
-        if width is None:
-            raise _fail(src, "explanations.drift_reference needs a built single-input model")
+        if not model.built:
+            raise _fail(src, "explanations.drift_reference needs a built model")
+        width = len(explain.raw_feature_names(model))
         ref = _obj(doc["drift_reference"], src, "explanations.drift_reference", ("features", "score"))
         feats = _list(ref["features"], src, "explanations.drift_reference.features", width)
         if len(feats) != width:

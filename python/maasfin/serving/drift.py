@@ -73,11 +73,10 @@ def report(version, window: DriftWindow | None, capacity: int) -> dict:
         width = window.width
     else:
         x, s = None, None
-        inputs = version.signature.inputs
         width = len(ref["features"]) if ref is not None else \
-            (int(np.prod(inputs[0].shape)) if len(inputs) == 1 else 0)
+            sum(int(np.prod(t.shape)) for t in version.signature.inputs)
         width = width if width <= 512 else 0  # no per-feature report for sequences and images
-    names = explain_module._feature_names(model, width) if model is not None and width else []
+    names = explain_module.raw_feature_names(model) if model is not None and width else []
     features = []
     for j, name in enumerate(names):
         psi = None if ref is None or x is None else _psi(ref["features"][j], x[:, j].astype(np.float64))

@@ -233,13 +233,13 @@ class Service:
 
     # -- drift ---------------------------------------------------------------------------------
     def _drift_window(self, v):
-        """The version's rolling window, or None (drift_window=0, several inputs, or no reference)."""
+        """The version's rolling window, or None (drift_window=0, or no reference)."""
         w = v.attachments.get("drift")
         if w is None:
             from maasfin.serving.drift import DriftWindow
             model = v.model
             ref = getattr(model, "_drift_reference", None) if model is not None else None
-            usable = self.config.drift_window > 0 and ref is not None and len(v.signature.inputs) == 1
+            usable = self.config.drift_window > 0 and ref is not None
             with self._drift_lock:
                 w = v.attachments.setdefault(
                     "drift", DriftWindow(self.config.drift_window, len(ref["features"])) if usable else False)
@@ -251,7 +251,7 @@ class Service:
         if w is None:
             return
         n = xs[0].shape[0]
-        x = xs[0].reshape(n, -1)
+        x = xs[0].reshape(n, -1) if len(xs) == 1 else np.concatenate([a.reshape(n, -1) for a in xs], axis=1)
         if x.shape[1] == w.width:
             w.append(x, y.reshape(n, -1)[:, 0])
 
@@ -373,12 +373,11 @@ class Service:
         from maasfin import explain as explain_module
         v = plan.lease.version
         model = v.model
-        x = plan.xs[0]
         try:
-            values = np.asarray(explain_module.explain(model, x, steps=options["steps"]), dtype=np.float64)
+            values, names = explain_module.attribute(model, plan.xs, steps=options["steps"])
         except ValueError as e:  # e.g. a model saved without a baseline
             raise RequestError(409, f"model {v.name!r} version {v.version} cannot be explained: {e}") from None
-        names = explain_module._feature_names(model, values.shape[1])
+        values = values.astype(np.float64)
         reasons = explain_module.reasons_from_attributions(model, values, options["top_k"])
         return json_reply({"model_name": v.name, "model_version": v.version,
                            "predictions": predictions.tolist(),

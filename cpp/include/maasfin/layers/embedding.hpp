@@ -10,6 +10,7 @@ class Embedding : public Layer {
 public:
     Embedding(Index input_dim, Index output_dim, Initializer init);
     std::string kind() const override { return "Embedding"; }
+    bool differentiable() const override { return false; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
