@@ -1080,6 +1080,10 @@ def _functional_from_config(cfg, src: str, weights):
     for lname, shape in inputs:
         if math.prod(shape) > LIMITS["elements_per_sample"]:
             raise _fail(src, f"input '{lname}' shape {list(shape)} is too large")
+    for layer, inbound in nodes:  # a Hashing on a string Input encodes at the data boundary
+        if hasattr(layer, "_string_input") and any(
+                isinstance(by_name[n], layers_module.InputLayer) and by_name[n].dtype == "string" for n in inbound):
+            layer._string_input = True
     specs = _preflight(inputs, nodes, src)
     if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
         weights = weights(specs)

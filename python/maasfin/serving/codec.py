@@ -284,6 +284,38 @@ def _need_feature_names(field: str, model: str, spec: TensorSpec):
                        f"trained on a DataFrame): send rows instead, each a list of {spec.width} number(s)")
 
 
+def decode_with_model(input_data, sig: Signature, model, field: str = "input_data") -> list[np.ndarray]:
+    """Inputs of a model that encodes its own (string features, missing values: FeatureSpace
+    models): one record, a list of records, or columns keyed by feature, converted and checked by
+    the model's data boundary (strings looked up, None/NaN only where the model imputes)."""
+    names = sig.input_names() if len(sig.inputs) > 1 else list(sig.feature_names or sig.input_names())
+    if isinstance(input_data, dict) and input_data and all(isinstance(v, list) for v in input_data.values()) \
+            and len(sig.inputs) > 1:
+        records, columns = None, input_data
+    elif isinstance(input_data, dict):
+        records, columns = [input_data], None
+    elif isinstance(input_data, list) and input_data and all(isinstance(r, dict) for r in input_data):
+        records, columns = input_data, None
+    elif isinstance(input_data, list) and not input_data:
+        raise _no_rows(field)
+    else:
+        raise bad_request(f"{field} must be a record (an object keyed by feature name), a list of records or an "
+                          f"object of columns: model '{sig.output.name if model is None else model.name}' takes "
+                          f"raw features {names}")
+    for i, rec in enumerate(records or [columns]):
+        extra = sorted(str(k) for k in rec if k not in set(names))
+        if extra:
+            where = field if records is None or len(records) == 1 else f"{field}[{i}]"
+            raise bad_request(f"{where} has unknown feature(s) {extra}; the model's features are {names}")
+    try:
+        xs = model._prepare_x(records if records is not None else columns, field)
+    except (ValueError, TypeError) as e:
+        raise bad_request(str(e)) from None
+    if xs[0].shape[0] == 0:
+        raise _no_rows(field)
+    return [np.ascontiguousarray(a, dtype=np.float32) for a in xs]
+
+
 # -- the simple protocol ---------------------------------------------------------------------------
 def decode_simple(input_data, sig: Signature, model: str) -> list[np.ndarray]:
     field = "input_data"

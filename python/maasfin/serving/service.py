@@ -335,7 +335,8 @@ class Service:
             if "input_data" not in obj:
                 raise bad_request("the request has no 'input_data' (a record, a list of records or a list of rows)")
             v = lease.version
-            xs = codec.decode_simple(obj["input_data"], v.signature, v.name)
+            xs = codec.decode_with_model(obj["input_data"], v.signature, v.model) if v.signature.raw \
+                else codec.decode_simple(obj["input_data"], v.signature, v.name)
             return self._prepared(ex, lease, xs, lambda y: json_reply(
                 {"model_name": v.name, "model_version": v.version, "predictions": y.tolist()}))
         except BaseException:
@@ -362,9 +363,6 @@ class Service:
             if v is not None and (type(v) is not int or not 1 <= v <= hi):
                 raise bad_request(f"'{k}' must be an integer in [1, {hi}], got {v!r}")
         plan = self.plan_simple(ex, json.dumps(obj).encode())
-        if len(plan.xs) != 1:
-            plan.lease.release()
-            raise bad_request("explanations are available for models with one input")
         return plan, {"top_k": options.get("top_k") or 4, "steps": options.get("steps") or 64}
 
     def explain(self, plan: Plan, predictions, options: dict) -> Reply:
@@ -391,7 +389,13 @@ class Service:
         lease = self._lease(ex, name, version, label)
         try:
             v = lease.version
-            xs, mode = codec.decode_tfserving(obj, v.signature, v.name)
+            if v.signature.raw:
+                mode = "instances" if "instances" in obj else "inputs"
+                if set(obj) - {"signature_name"} != {mode}:
+                    raise bad_request("the request needs exactly one of 'instances' (records) and 'inputs' (columns)")
+                xs = codec.decode_with_model(obj[mode], v.signature, v.model, mode)
+            else:
+                xs, mode = codec.decode_tfserving(obj, v.signature, v.name)
             key = "predictions" if mode == "instances" else "outputs"
             return self._prepared(ex, lease, xs, lambda y: json_reply({key: y.tolist()}))
         except BaseException:
@@ -406,6 +410,10 @@ class Service:
         lease = self._lease(ex, name, version)
         try:
             v = lease.version
+            if v.signature.strings:
+                raise bad_request(f"model {v.name!r} takes string features, which the Open Inference Protocol "
+                                  "tensors here do not carry: send records to /v1/predict or "
+                                  f"/v1/models/{v.name}:predict")
             req = codec.decode_v2(obj, binary, v.signature, v.name)
 
             def reply(y):
