@@ -196,3 +196,60 @@ def test_served_explanations_and_drift_of_a_featurespace_model(fs_model, credit,
         drift = requests.get(s.url + "/v1/models/fs/drift", timeout=30).json()
         bands = {f["feature"]: f["band"] for f in drift["features"]}
         assert set(bands) == set(RAW) and bands["Home"] == "act"
+
+
+def test_imputed_wide_input_is_explained_per_column_by_name():
+    """Sequential([Imputation(indicator), Dense(1)]) on a DataFrame with gaps: per column,
+    w_value * (filled - baseline) + w_indicator * (missing - baseline share)."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(rng.normal(size=(200, 3)), columns=["income", "debt", "age"]).astype(np.float32)
+    df.iloc[::7, 0] = np.nan
+    df.iloc[::5, 2] = np.nan
+    imp = Imputation(strategy="mean", add_indicator=True)
+    imp.adapt(df.to_numpy(np.float32))
+    model = mf.Sequential([Input(shape=(3,)), imp, Dense(1, name="out")])
+    model.compile("sgd", "mse")
+    model.fit(df, rng.normal(size=200).astype(np.float32), epochs=1, verbose=0)
+    w = model.get_layer("out").get_weights()[0].ravel()
+    rows = df.iloc[:12]
+    a = model.explain(rows)
+    assert list(a.columns) == ["income", "debt", "age"]
+    fill = np.nanmean(df.to_numpy(np.float64), axis=0)
+    filled = np.where(np.isnan(df.to_numpy(np.float64)), fill, df.to_numpy(np.float64))
+    missing = np.isnan(df.to_numpy(np.float64)).astype(np.float64)
+    base_v, base_m = filled.mean(0), missing.mean(0)
+    expected = w[:3] * (filled[:12] - base_v) + w[3:] * (missing[:12] - base_m)
+    np.testing.assert_allclose(a.to_numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_an_input_used_raw_and_discretized_gets_both_contributions():
+    from maasfin.layers import Discretization
+    x_in = Input(shape=(1,), name="amount")
+    binned = Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot")(x_in)
+    model = Model(x_in, Dense(1, activation="tanh", name="out")(Concatenate()([x_in, binned])))
+    model.compile("sgd", "mse")
+    model.build()
+    model.get_layer("out").set_weights([np.array([[0.5], [0.1], [0.2], [-0.4]], np.float32),
+                                        np.zeros(1, np.float32)])
+    rows = np.array([[-2.0], [0.5], [3.0]], np.float32)
+    base = np.array([[0.2]], np.float32)
+    a = model.explain(rows, baseline=base)
+    assert list(a.columns) == ["amount"]
+    np.testing.assert_allclose(a["amount"].to_numpy(), model.predict(rows).ravel() - model.predict(base).ravel()[0],
+                               atol=1e-6)
+
+
+def test_token_sequence_through_an_embedding_is_explained_per_position():
+    from maasfin.layers import Embedding, GlobalAveragePooling1D
+    model = mf.Sequential([Input(shape=(5,)), Embedding(10, 4), GlobalAveragePooling1D(),
+                           Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(0, 10, size=(64, 5)).astype(np.float32)
+    model.fit(tokens, (tokens[:, 0] > 4).astype(np.float32), epochs=2, verbose=0)
+    a = model.explain(tokens[:4], baseline=np.zeros((1, 5), np.float32) + 3)
+    assert a.shape == (4, 5)  # one attribution per position (its embedding vector summed)
+    delta = model.predict(tokens[:4]).ravel() - model.predict(np.full((1, 5), 3, np.float32)).ravel()[0]
+    np.testing.assert_allclose(np.asarray(a).sum(axis=1), delta, atol=1e-6)
+    same = tokens[:4] == 3  # a position holding the baseline token contributes nothing
+    assert np.all(np.asarray(a)[same] == 0)

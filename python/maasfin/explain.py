@@ -68,10 +68,11 @@ def _plan(model) -> _Plan:
 
 def raw_feature_names(model) -> list[str]:
     """One name per raw input value (the columns drift reports use): the DataFrame's column names
-    for a single-input model trained on one, each input's name for several inputs of one value
-    (FeatureSpace models), "name[j]" for wider inputs, else feature_0, feature_1, ..."""
+    for a single-input model trained on one, each input's name for inputs of one value
+    (FeatureSpace models), "name[j]" for wider inputs of a multi-input model, else feature_0,
+    feature_1, ..."""
     widths = [int(np.prod(s)) for s in model._input_shapes]
-    if len(widths) == 1:
+    if len(widths) == 1 and (widths[0] > 1 or model.feature_names is not None or not getattr(model, "_inputs", None)):
         return _feature_names(model, widths[0])
     out = []
     for name, w in zip(_input_names(model), widths):
