@@ -7,6 +7,14 @@
 
 namespace maasfin::bindings {
 
+namespace {
+void check_ig_args(Index B, Index N, Index steps, double tolerance) {
+    require(B == 1 || B == N, "baseline must have 1 row or " + std::to_string(N) + " rows, got " + std::to_string(B));
+    require(steps >= 1 && steps <= 4096, "steps must be in [1, 4096]");
+    require(tolerance >= 0 && tolerance < 1, "tolerance must be 0 (fixed Gauss-Legendre) or in (0, 1)");
+}
+}  // namespace
+
 void bind_explain(py::module_& m) {
     m.def(
         "input_gradients",
@@ -44,11 +52,8 @@ void bind_explain(py::module_& m) {
             check_inputs(g, {x}, N);
             require(baseline.ndim() >= 1 && baseline.size() % std::max<Index>(F, 1) == 0,
                     "baseline has shape " + dims(baseline) + ", expected rows of " + std::to_string(F) + " values");
+            check_ig_args(baseline.size() / F, N, steps, tolerance);
             const Index B = baseline.size() / F;
-            require(B == 1 || B == N, "baseline must have 1 row or " + std::to_string(N) + " rows, got " +
-                                          std::to_string(B));
-            require(steps >= 1 && steps <= 4096, "steps must be in [1, 4096]");
-            require(tolerance >= 0 && tolerance < 1, "tolerance must be 0 (fixed Gauss-Legendre) or in (0, 1)");
             py::array_t<float> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
             float* dst = out.mutable_data();
             {
@@ -106,10 +111,7 @@ void bind_explain(py::module_& m) {
             require(baseline.ndim() == 2 && baseline.shape(1) == F,
                     "baseline has shape " + dims(baseline) + ", expected rows of " + std::to_string(F) + " values");
             const Index B = baseline.shape(0);
-            require(B == 1 || B == N, "baseline must have 1 row or " + std::to_string(N) + " rows, got " +
-                                          std::to_string(B));
-            require(steps >= 1 && steps <= 4096, "steps must be in [1, 4096]");
-            require(tolerance >= 0 && tolerance < 1, "tolerance must be 0 (fixed Gauss-Legendre) or in (0, 1)");
+            check_ig_args(B, N, steps, tolerance);
             py::array_t<float> out(std::vector<py::ssize_t>{N, F});
             float* dst = out.mutable_data();
             {

@@ -153,22 +153,26 @@ void Graph::frontier_gradients(const std::vector<const float*>& z, Index N, cons
     if (!built_) throw InvalidArgument("the model is not built");
     if (z.size() != frontier_.size() || dz.size() != frontier_.size())
         throw InvalidArgument("frontier_gradients: expected " + std::to_string(frontier_.size()) + " values");
+    gradients_at(frontier_, z, downstream_, N, d_out, dz);
+}
+
+void Graph::gradients_at(const std::vector<int>& sources, const std::vector<const float*>& values,
+                         const std::vector<int>& order, Index N, const float* d_out,
+                         const std::vector<float*>& out) const {
     auto ws = acquire();
     reserve(*ws, N, true);
     ws->rows = N;
     ws->training = false;
-    for (std::size_t k = 0; k < frontier_.size(); ++k) ws->out_ptr[frontier_[k]] = z[k];
-    run_forward(*ws, downstream_, N, false, 0, true);
-    const Index out_n = N * numel(output_shape());
-    ws->d_out.assign(d_out, d_out + out_n);
+    for (std::size_t k = 0; k < sources.size(); ++k) ws->out_ptr[sources[k]] = values[k];
+    run_forward(*ws, order, N, false, 0, true);
+    ws->d_out.assign(d_out, d_out + N * numel(output_shape()));
     if (static_cast<Index>(ws->param_scratch.size()) < param_count())
         ws->param_scratch.resize(static_cast<std::size_t>(param_count()));
-    backward_impl(*ws, downstream_, ws->d_out.data(), N, 0, ws->param_scratch.data(), true, false);
-    for (std::size_t k = 0; k < frontier_.size(); ++k) {
-        const int id = frontier_[k];
-        const Index n = N * numel(nodes_[id].shape);
+    backward_impl(*ws, order, ws->d_out.data(), N, 0, ws->param_scratch.data(), true, false);
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+        const int id = sources[k];
         const float* g = id == output_ ? ws->d_out.data() : ws->grad[id].data();
-        std::copy(g, g + n, dz[k]);
+        std::copy(g, g + N * numel(nodes_[id].shape), out[k]);
     }
     release(std::move(ws));
 }
@@ -252,19 +256,7 @@ void Graph::input_gradients(const std::vector<const float*>& x, Index N, const f
     if (!built_) throw InvalidArgument("the model is not built");
     if (x.size() != inputs_.size() || dx.size() != inputs_.size())
         throw InvalidArgument("input_gradients: expected " + std::to_string(inputs_.size()) + " inputs");
-    auto ws = acquire();
-    forward(*ws, x, N, false, 0, true);
-    const Index out_n = N * numel(output_shape());
-    ws->d_out.assign(d_out, d_out + out_n);
-    if (static_cast<Index>(ws->param_scratch.size()) < param_count())
-        ws->param_scratch.resize(static_cast<std::size_t>(param_count()));
-    backward_impl(*ws, order_, ws->d_out.data(), N, 0, ws->param_scratch.data(), true, false);
-    for (std::size_t i = 0; i < inputs_.size(); ++i) {
-        const Index n = N * numel(nodes_[inputs_[i]].shape);
-        const float* g = ws->grad[inputs_[i]].data();
-        std::copy(g, g + n, dx[i]);
-    }
-    release(std::move(ws));
+    gradients_at(inputs_, x, order_, N, d_out, dx);
 }
 
 void Graph::backward_impl(Workspace& ws, const std::vector<int>& order, float* d_out, Index N, std::uint64_t seed,

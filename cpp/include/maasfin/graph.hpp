@@ -121,6 +121,10 @@ private:
     void backward_impl(Workspace& ws, const std::vector<int>& order, float* d_out, Index N, std::uint64_t seed,
                        float* param_grads, bool inputs, bool activity) const;
     void build_frontier();
+    // Gradients of sum(d_out * output) w.r.t. the values of nodes `sources`, the output computed
+    // from them by the layer nodes of `order` in inference mode: one buffer per source.
+    void gradients_at(const std::vector<int>& sources, const std::vector<const float*>& values,
+                      const std::vector<int>& order, Index N, const float* d_out, const std::vector<float*>& out) const;
     std::unique_ptr<Workspace> acquire() const;
     void release(std::unique_ptr<Workspace> ws) const;
 
