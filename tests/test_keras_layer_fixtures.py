@@ -241,3 +241,34 @@ def test_nested_weight_groups_are_checked():
         del h5[f"{path}/2"]
     with pytest.raises(ModelFileError, match=r"layers/lstm/cell/vars holds \['0', '1', '7'\], not variables 0..2"):
         _load_bytes(_edit_weights(_fx("recurrent.keras"), gap), ".keras")
+
+
+def test_an_input_that_feeds_nothing_is_a_file_error():
+    def drop_mask(c):
+        del _layer_cfg(c, "masked_attn")["inbound_nodes"][0]["kwargs"]["attention_mask"]
+    with pytest.raises(ModelFileError, match=r"layer\(s\) \['visible'\] do not lead to the output") as info:
+        _load_bytes(_edit_keras(_fx("attention.keras"), drop_mask), ".keras")
+    assert info.value.__cause__ is None  # refused by the check, not by the catch-all
+
+
+def test_random_changes_to_wrapper_and_attention_configs_load_or_are_refused():
+    """Random edits of the layer entries the translation treats specially (MultiHeadAttention
+    calls, Bidirectional/TimeDistributed inner layers, integer inputs): each file loads and
+    predicts, or is refused by a deliberate check (never by the catch-all)."""
+    import random
+    import test_saving_fuzz as fuzz
+    from test_keras_interop import _load_or_reject
+    targets = [("attention", "self_attn"), ("attention", "cross_attn"), ("attention", "masked_attn"),
+               ("bidirectional", "bi_lstm_concat"), ("reshaping", "per_step"), ("time_distributed", "td_lstm"),
+               ("merging", "ids")]
+    rng = random.Random(8)
+    outcomes = []
+    for i in range(16):  # each load starts an HDF5 reader process; longer runs are done offline
+        name, lname = targets[i % len(targets)]
+        chooser = fuzz.RandomChooser(rng)
+
+        def edit(c):
+            entry = _layer_cfg(c, lname)
+            fuzz.mutate_leaf(chooser, rng.choice([entry, entry["config"], entry.get("inbound_nodes") or entry]))
+        outcomes.append(_load_or_reject(_edit_keras(_fx(f"{name}.keras"), edit), ".keras"))
+    assert "rejected" in outcomes and "loaded" in outcomes
