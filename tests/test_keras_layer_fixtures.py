@@ -95,6 +95,18 @@ def test_compile_config_of_a_keras_text_model_is_translated():
     assert not load_model(_fx("conv1d.keras")).compiled  # Keras writes compile_config {} when never compiled
 
 
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_wrapped_layer_keeps_its_regularizer_and_constraint(ext):
+    """Keras stores the wrapped layer twice (forward and backward configs, each with its own
+    shared_object_ids); both translate to one maasfin layer with the same penalties."""
+    wrapper = load_model(_fx(f"bidirectional.{ext}")).get_layer("bi_gru_sum")
+    assert wrapper.merge_mode == "sum" and wrapper.layer.name == "gru"
+    for inner in (wrapper.layer, wrapper.backward_layer):
+        assert inner.kernel_regularizer.get_config() == {"l2": pytest.approx(0.01)}
+        assert inner.recurrent_constraint.get_config() == {"max_value": 3.0, "axis": 0}
+    assert [p for p, _, _ in wrapper._param_specs()][::3] == ["forward_gru/kernel", "backward_gru/kernel"]
+
+
 def _layer_cfg(c, lname):
     return next(e for e in c["config"]["layers"] if e["config"]["name"] == lname)
 

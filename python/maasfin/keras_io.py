@@ -137,8 +137,12 @@ def _backward_matches(fwd: dict, bwd, src: str, where: str) -> None:
             or not isinstance(bwd.get("config"), dict):
         raise _fail(src, f"{where} has a backward_layer of another class than its layer; maasfin's backward "
                          "layer is a copy of the forward layer")
-    a, b = fwd["config"], bwd["config"]
-    ignore = {"name", "go_backwards"} | _SKIP
+    def plain(v):  # without Keras's bookkeeping (module, registered_name, shared_object_id, ...)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items() if k not in _SKIP}
+        return [plain(x) for x in v] if isinstance(v, list) else v
+    a, b = plain(fwd["config"]), plain(bwd["config"])
+    ignore = {"name", "go_backwards"}
     diff = sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k)
                   and not (k.endswith("_initializer") and _get(a.get(k), "class_name") == _get(b.get(k), "class_name"))
                   and not (k == "dtype" and _dtype_ok(a.get(k)) and _dtype_ok(b.get(k))))
