@@ -177,6 +177,10 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dic
         shape = cfg.get("batch_shape", cfg.get("batch_input_shape"))
         if not isinstance(shape, list) or len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
             raise _fail(src, f"{where} has no batch_shape")
+        if any(d is None for d in shape[1:]):
+            raise _fail(src, f"{where} has a variable dimension (per-sample shape {shape[1:]}); maasfin models have "
+                             "fixed per-sample shapes: build the Keras model on keras.Input(shape=...) with every "
+                             "dimension given (for example the number of timesteps) and save it again")
         for key in ("sparse", "ragged", "optional"):
             if cfg.get(key):
                 raise _fail(src, f"{where} is {key}, which maasfin does not support")
@@ -335,6 +339,10 @@ def _translate(model_cfg, src: str) -> dict:
         bis = cfg.get("build_input_shape")
         if isinstance(bis, list) and len(bis) >= 2 and not isinstance(layers[0] if layers else None,
                                                                        layers_module.InputLayer):
+            if any(d is None for d in bis[1:]):
+                raise _fail(src, f"Keras Sequential model '{name}' was built on a variable dimension (per-sample "
+                                 f"shape {bis[1:]}); maasfin models have fixed per-sample shapes: build it on "
+                                 "keras.Input(shape=...) with every dimension given and save it again")
             out["input_shape"] = bis[1:]
         elif layers and isinstance(layers[0], layers_module.InputLayer):
             out["input_shape"] = list(layers[0].shape)
