@@ -137,6 +137,7 @@ def _backward_matches(fwd: dict, bwd, src: str, where: str) -> None:
             or not isinstance(bwd.get("config"), dict):
         raise _fail(src, f"{where} has a backward_layer of another class than its layer; maasfin's backward "
                          "layer is a copy of the forward layer")
+
     def plain(v):  # without Keras's bookkeeping (module, registered_name, shared_object_id, ...)
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items() if k not in _SKIP}
