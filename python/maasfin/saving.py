@@ -1074,7 +1074,7 @@ def _functional_from_config(cfg, src: str, weights):
     for layer, inbound in reversed(order):
         if layer.name in used:
             used.update(inbound)
-    unused = [l.name for l, _ in nodes if l.name not in used]
+    unused = [l.name for l, _ in nodes if l.name not in used] + [n for n in input_names if n not in used]
     if unused:
         raise _fail(src, f"layer(s) {unused} do not lead to the output")
     for lname, shape in inputs:
