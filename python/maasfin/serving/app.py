@@ -31,6 +31,7 @@ from maasfin.serving import codec, schemas
 from maasfin.serving.batching import Batcher
 from maasfin.serving.errors import RequestError
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
+from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS, Endpoint
 from maasfin.serving.service import (Exchange, Reply, Service, ServingConfig, body_digest, decode_content, error_reply,
                                      too_large)
 from maasfin.serving.signature import predict_tiled
@@ -40,7 +41,7 @@ log = logging.getLogger("maasfin.serving")
 PREDICT_PATH = re.compile(r"^/v1/predict$|^/v1/explain$|^/v1/models/[^/]+(?:/versions/[0-9]+)?:explain$"
                           r"|^/v1/models/[^/]+(?:/versions/[^/]+|/labels/[^/]+)?:predict$"
                           r"|^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
-HEALTH_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
 
@@ -235,13 +236,15 @@ class _Server:
             plan.lease.release()
         return _response(reply)
 
-    async def explain(self, request: Request, path_model: tuple | None = None) -> Response:
+    async def explain(self, request: Request, model_of) -> Response:
         """POST /v1/explain: predictions through the batcher (so they equal /v1/predict's), then
-        attributions and reason codes in the worker pool."""
+        attributions and reason codes in the worker pool. `model_of()` gives the path's
+        (name, version) or None."""
         ex: Exchange = request.scope["state"]["maasfin_exchange"]
         timeout = self.service.config.request_timeout_s
 
         async def run():
+            path_model = model_of()
             body = await self.read_body(request)
             if self.service.audit is not None:
                 ex.body_sha256 = body_digest(body)
@@ -263,12 +266,53 @@ class _Server:
         ex.error = e.message
         return _response(error_reply(e))
 
-    def call(self, request: Request, fn, *args) -> Response:
+    def call(self, request: Request, fn, service: Service, params) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
         try:
-            return _response(fn(request.scope["state"].get("maasfin_key"), *args))
+            return _response(fn(service, request.scope["state"].get("maasfin_key"), params))
         except RequestError as e:
             return _response(error_reply(e))
+
+
+def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None:
+    """Registers one endpoint of routes.ENDPOINTS, with its OpenAPI description."""
+    service = server.service
+    if e.kind == "predict":
+        async def handler(request: Request):
+            try:
+                planner = e.call(service, request.path_params, request.headers)
+            except RequestError as err:
+                return _response(error_reply(err))
+            return await server.predict(request, planner)
+    elif e.kind == "explain":
+        async def handler(request: Request):
+            return await server.explain(request, lambda: e.call(service, request.path_params, request.headers))
+    elif e.kind == "metrics":
+        async def handler(request: Request):
+            await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
+            return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    elif e.slow:
+        async def handler(request: Request):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, server.call, request, e.call, service, request.path_params)
+    else:
+        async def handler(request: Request):
+            return server.call(request, e.call, service, request.path_params)
+    extra: dict = {}
+    names = [p[1:-1] for p in re.findall(r"\{[a-z_]+\}", e.path)]
+    if names:
+        extra["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for n in names]
+    if e.body is not None:
+        extra["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{e.body}"}}}}
+    responses = {} if e.kind in ("open", "metrics") else dict(errors)
+    if e.response is not None:
+        responses[200] = {"model": getattr(schemas, e.response)}
+    elif e.slow:
+        responses[200] = {"description": "PSI per feature and for the score, with bands"}
+    app.add_api_route(e.path, handler, methods=[e.method], name=e.name, tags=[e.tag], summary=e.summary,
+                      responses=responses, openapi_extra=extra or None)
 
 
 def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> FastAPI:
@@ -313,144 +357,8 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
 
     err = {"model": schemas.ErrorResponse}
     errors = {400: err, 401: err, 403: err, 404: err, 413: err, 503: err, 504: err}
-
-    def body_of(model):
-        return {"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
-
-    # -- simple ------------------------------------------------------------------------------
-    @app.post("/v1/predict", tags=["simple"], summary="Predict (simple JSON)",
-              responses={200: {"model": schemas.SimplePredictResponse}, **errors},
-              openapi_extra=body_of(schemas.SimplePredictRequest))
-    async def simple_predict(request: Request):
-        return await server.predict(request, service.plan_simple)
-
-    @app.post("/v1/explain", tags=["simple"], summary="Predict and explain: attributions and reason codes",
-              responses=errors)
-    async def simple_explain(request: Request):
-        return await server.explain(request)
-
-    @app.post("/v1/models/{name}:explain", tags=["TF Serving"], summary="Explain, newest version (KServe v1 style)",
-              responses=errors)
-    async def tf_explain(request: Request, name: str):
-        return await server.explain(request, (name, None))
-
-    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["TF Serving"], summary="Explain, one version",
-              responses=errors)
-    async def tf_explain_version(request: Request, name: str, version: str):
-        if not version.isdigit():
-            return _response(error_reply(RequestError(400, f"version must be a number, got {version!r}")))
-        return await server.explain(request, (name, version))
-
-    # -- TF Serving REST ---------------------------------------------------------------------
-    tf_ok = {200: {"model": schemas.TFPredictResponse}, **errors}
-    tf_body = body_of(schemas.TFPredictRequest)
-
-    @app.post("/v1/models/{name}:predict", tags=["TF Serving"], summary="Predict, newest version",
-              responses=tf_ok, openapi_extra=tf_body)
-    async def tf_predict(request: Request, name: str):
-        return await server.predict(request, lambda ex, body: service.plan_tfserving(ex, name, None, None, body))
-
-    @app.post("/v1/models/{name}/versions/{version}:predict", tags=["TF Serving"], summary="Predict, one version",
-              responses=tf_ok, openapi_extra=tf_body)
-    async def tf_predict_version(request: Request, name: str, version: str):
-        return await server.predict(request, lambda ex, body: service.plan_tfserving(ex, name, version, None, body))
-
-    @app.post("/v1/models/{name}/labels/{label}:predict", tags=["TF Serving"], summary="Predict, labelled version",
-              responses=tf_ok, openapi_extra=tf_body)
-    async def tf_predict_label(request: Request, name: str, label: str):
-        return await server.predict(request, lambda ex, body: service.plan_tfserving(ex, name, None, label, body))
-
-    status_ok = {200: {"model": schemas.TFStatusResponse}, **errors}
-
-    @app.get("/v1/models/{name}", tags=["TF Serving"], summary="Version states", responses=status_ok)
-    async def tf_status(request: Request, name: str):
-        return server.call(request, service.tf_status, name)
-
-    @app.get("/v1/models/{name}/versions/{version}", tags=["TF Serving"], summary="One version's state",
-             responses=status_ok)
-    async def tf_status_version(request: Request, name: str, version: str):
-        return server.call(request, service.tf_status, name, version)
-
-    @app.get("/v1/models/{name}/metadata", tags=["TF Serving"], summary="Signature of the newest version",
-             responses=errors)
-    async def tf_metadata(request: Request, name: str):
-        return server.call(request, service.tf_metadata, name)
-
-    @app.get("/v1/models/{name}/versions/{version}/metadata", tags=["TF Serving"], summary="Signature of a version",
-             responses=errors)
-    async def tf_metadata_version(request: Request, name: str, version: str):
-        return server.call(request, service.tf_metadata, name, version)
-
-    @app.get("/v1/models/{name}/labels/{label}/metadata", tags=["TF Serving"],
-             summary="Signature of a labelled version", responses=errors)
-    async def tf_metadata_label(request: Request, name: str, label: str):
-        return server.call(request, service.tf_metadata, name, None, label)
-
-    drift_ok = {200: {"description": "PSI per feature and for the score, with bands"}, **errors}
-
-    @app.get("/v1/models/{name}/drift", tags=["operations"], summary="Drift of the newest version's recent inputs",
-             responses=drift_ok)
-    async def drift(request: Request, name: str):
-        return await asyncio.get_running_loop().run_in_executor(None, server.call, request, service.drift_report, name)
-
-    @app.get("/v1/models/{name}/versions/{version}/drift", tags=["operations"],
-             summary="Drift of one version's recent inputs", responses=drift_ok)
-    async def drift_version(request: Request, name: str, version: str):
-        return await asyncio.get_running_loop().run_in_executor(None, server.call, request, service.drift_report,
-                                                                name, version)
-
-    # -- Open Inference Protocol v2 ----------------------------------------------------------
-    @app.get("/v2", tags=["v2"], summary="Server metadata", responses={200: {"model": schemas.V2ServerMetadata}})
-    async def v2_server(request: Request):
-        return _response(service.v2_server_metadata())
-
-    @app.get("/v2/health/live", tags=["v2"], summary="Liveness (no key needed)")
-    async def v2_live():
-        return _response(Reply(200, codec.dumps({"live": True})))
-
-    @app.get("/v2/health/ready", tags=["v2"], summary="Readiness: every model has a loaded version (no key needed)")
-    async def v2_ready():
-        return _response(service.ready_reply())
-
-    meta_ok = {200: {"model": schemas.V2ModelMetadata}, **errors}
-
-    @app.get("/v2/models/{name}", tags=["v2"], summary="Model metadata", responses=meta_ok)
-    async def v2_model(request: Request, name: str):
-        return server.call(request, service.v2_model_metadata, name)
-
-    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"], summary="Model version metadata", responses=meta_ok)
-    async def v2_model_version(request: Request, name: str, version: str):
-        return server.call(request, service.v2_model_metadata, name, version)
-
-    @app.get("/v2/models/{name}/ready", tags=["v2"], summary="Model readiness")
-    async def v2_model_ready(request: Request, name: str):
-        return server.call(request, service.v2_model_ready, name)
-
-    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"], summary="Model version readiness")
-    async def v2_model_version_ready(request: Request, name: str, version: str):
-        return server.call(request, service.v2_model_ready, name, version)
-
-    infer_ok = {200: {"model": schemas.V2InferResponse}, **errors}
-    infer_body = body_of(schemas.V2InferRequest)
-
-    @app.post("/v2/models/{name}/infer", tags=["v2"], summary="Inference (JSON or binary tensors)",
-              responses=infer_ok, openapi_extra=infer_body)
-    async def v2_infer(request: Request, name: str):
-        hl = request.headers.get("inference-header-content-length")
-        return await server.predict(request, lambda ex, body: service.plan_v2(ex, name, None, body, hl))
-
-    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], summary="Inference on one version",
-              responses=infer_ok, openapi_extra=infer_body)
-    async def v2_infer_version(request: Request, name: str, version: str):
-        hl = request.headers.get("inference-header-content-length")
-        return await server.predict(request, lambda ex, body: service.plan_v2(ex, name, version, body, hl))
-
-    # -- operations --------------------------------------------------------------------------
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    async def metrics():
-        await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    for endpoint in ENDPOINTS:
+        _add_route(app, server, endpoint, errors)
 
     def openapi():
         if app.openapi_schema is None:

@@ -425,8 +425,11 @@ class Service:
             raise
 
     def predict(self, plan: Plan):
-        """Synchronous predict (the Flask blueprint; the ASGI app batches instead)."""
-        return predict_tiled(plan.lease.version.model, plan.xs, self.config.tile)
+        """Synchronous predict (the Flask blueprint; the ASGI app batches instead): one request per call."""
+        v = plan.lease.version
+        y = predict_tiled(v.model, plan.xs, self.config.tile)
+        self.metrics.observe_batch(v.name, str(v.version), int(plan.xs[0].shape[0]), 1)
+        return y
 
     # -- status and metadata -------------------------------------------------------------------
     def _model_for_read(self, key: KeyEntry | None, name: str) -> None:
