@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
@@ -33,40 +32,49 @@ from maasfin.serving.errors import RequestError
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
 from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS, Endpoint
 from maasfin.serving.service import (Exchange, Reply, Service, ServingConfig, body_digest, decode_content, error_reply,
-                                     too_large)
+                                     new_request_id, too_large)
 from maasfin.serving.signature import predict_tiled
 
 log = logging.getLogger("maasfin.serving")
 
-PREDICT_PATH = re.compile(r"^/v1/predict$|^/v1/explain$|^/v1/models/[^/]+(?:/versions/[0-9]+)?:explain$"
-                          r"|^/v1/models/[^/]+(?:/versions/[^/]+|/labels/[^/]+)?:predict$"
-                          r"|^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
+_PREDICT_ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e)
+                   for e in ENDPOINTS if e.kind in ("predict", "explain")]
 HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+; wait_for (one more task) before
 
 
-def _protocol(path: str) -> str:
-    if path in ("/v1/predict", "/v1/explain"):
-        return "simple"
-    return "tfserving" if path.startswith("/v1/") else "v2"
+def _predict_route(path: str) -> tuple[Endpoint, dict] | None:
+    """(endpoint, path parameters) of a prediction or explanation path, or None."""
+    if not path.startswith("/v"):
+        return None
+    for pattern, e in _PREDICT_ROUTES:
+        m = pattern.match(path)
+        if m is not None:
+            return e, m.groupdict()
+    return None
 
 
 def _response(reply: Reply) -> Response:
     return Response(content=reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.media_type)
 
 
-async def _send_reply(send, reply: Reply) -> None:
+async def _send_reply(send, reply: Reply, request_id: str | None = None) -> None:
     headers = [(b"content-type", reply.media_type.encode()), (b"content-length", str(len(reply.body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+    headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()
+                if request_id is None or k.lower() != "x-request-id"]
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
 
 
 class _Gate:
-    def __init__(self, app, service: Service):
+    def __init__(self, app, server: "_Server"):
         self.app = app
-        self.service = service
+        self.server = server
+        self.service = service = server.service
         self.exempt = HEALTH_PATHS | (DOCS_PATHS if service.config.public_docs else frozenset())
 
     async def __call__(self, scope, receive, send):
@@ -78,9 +86,10 @@ class _Gate:
         headers = Headers(scope=scope)
         client = scope.get("client")
         ex = None
-        if method == "POST" and PREDICT_PATH.match(path):
-            ex = Exchange(_protocol(path), method, path, client[0] if client else None)
-        request_id = ex.request_id if ex is not None else uuid.uuid4().hex
+        route = _predict_route(path) if method == "POST" else None
+        if route is not None:
+            ex = Exchange(route[0].protocol, method, path, client[0] if client else None)
+        request_id = ex.request_id if ex is not None else new_request_id()
         state = scope.setdefault("state", {})
         state["maasfin_exchange"] = ex
         early = None
@@ -127,6 +136,9 @@ class _Gate:
                 ex.error = early.message
             await _send_reply(send_wrapper, error_reply(early))
             return
+        if route is not None:  # predictions skip the framework: read, plan, batch, encode, audit, answer
+            await self._predict(route, headers, receive, send, ex)
+            return
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as e:
@@ -134,6 +146,22 @@ class _Gate:
                 ex.error = f"internal error ({type(e).__name__})"
                 await self._finish(ex, 500)
             raise
+
+    async def _predict(self, route, headers, receive, send, ex: Exchange) -> None:
+        endpoint, params = route
+        try:
+            try:
+                reply = await self.server.handle(endpoint, params, headers, receive, ex)
+            except Exception as e:  # noqa: BLE001 - answered and audited as a 500
+                log.exception("request %s failed", ex.request_id)
+                ex.error = f"internal error ({type(e).__name__})"
+                reply = Reply(500, codec.dumps({"error": "internal server error"}))
+        except BaseException as e:  # cancelled (the client went away): audited, then re-raised
+            ex.error = f"internal error ({type(e).__name__})"
+            await self._finish(ex, 500)
+            raise
+        out = await self._finish(ex, reply.status)
+        await _send_reply(send, reply if out is None else out, ex.request_id)
 
     async def _finish(self, ex: Exchange, status: int) -> Reply | None:
         service = self.service
@@ -186,10 +214,24 @@ class _Server:
             version.on_unload(lambda _v: loop.call_soon_threadsafe(b.close))
         return b
 
-    async def read_body(self, request: Request) -> bytes:
+    async def handle(self, e: Endpoint, params, headers, receive, ex: Exchange) -> Reply:
+        """A prediction or explanation request, from its path parameters, headers and ASGI
+        `receive` (the body is read here, under the size limit and the request timeout)."""
+        async def read() -> bytes:
+            return await self.read_body(receive, headers)
+        if e.kind == "predict":
+            try:
+                planner = e.call(self.service, params, headers)
+            except RequestError as err:
+                ex.error = err.message
+                return error_reply(err)
+            return await self._timed(ex, self._predict(ex, read, planner))
+        return await self._timed(ex, self._explain(ex, read, lambda: e.call(self.service, params, headers)))
+
+    async def read_body(self, receive, headers) -> bytes:
         limit = self.service.config.max_body_bytes
         too_big = too_large(limit)
-        declared = request.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None:
             try:
                 if int(declared) > limit:
@@ -197,27 +239,37 @@ class _Server:
             except ValueError:
                 raise RequestError(400, "the Content-Length header is not a number") from None
         chunks, total = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect
+                raise RequestError(400, "the client disconnected before sending the whole request body")
+            chunk = message.get("body", b"")
             total += len(chunk)
             if total > limit:
                 raise too_big
             chunks.append(chunk)
-        return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return decode_content(body, headers.get("content-encoding"), limit)
 
-    async def predict(self, request: Request, planner) -> Response:
-        ex: Exchange = request.scope["state"]["maasfin_exchange"]
+    async def _timed(self, ex: Exchange, work) -> Reply:
+        """`work`'s reply, or its RequestError's, or 504 past the request timeout."""
         timeout = self.service.config.request_timeout_s
         try:
-            return await asyncio.wait_for(self._predict(request, ex, planner), timeout)
+            if _timeout is None:
+                return await asyncio.wait_for(work, timeout)
+            async with _timeout(timeout):
+                return await work
         except asyncio.TimeoutError:
             e = RequestError(504, f"the request did not complete within the server's timeout of {timeout:g} s")
         except RequestError as err:
             e = err
         ex.error = e.message
-        return _response(error_reply(e))
+        return error_reply(e)
 
-    async def _predict(self, request: Request, ex: Exchange, planner) -> Response:
-        body = await self.read_body(request)
+    async def _predict(self, ex: Exchange, read, planner) -> Reply:
+        body = await read()
         if self.service.audit is not None:
             ex.body_sha256 = body_digest(body)
         if len(body) <= _PLAN_INLINE_BYTES:
@@ -231,40 +283,25 @@ class _Server:
                 raise
         try:
             y = await self.batcher(plan.lease.version).submit(plan.xs)
-            reply = plan.encode(y)
+            return plan.encode(y)
         finally:
             plan.lease.release()
-        return _response(reply)
 
-    async def explain(self, request: Request, model_of) -> Response:
-        """POST /v1/explain: predictions through the batcher (so they equal /v1/predict's), then
-        attributions and reason codes in the worker pool. `model_of()` gives the path's
-        (name, version) or None."""
-        ex: Exchange = request.scope["state"]["maasfin_exchange"]
-        timeout = self.service.config.request_timeout_s
-
-        async def run():
-            path_model = model_of()
-            body = await self.read_body(request)
-            if self.service.audit is not None:
-                ex.body_sha256 = body_digest(body)
-            plan, options = await asyncio.wrap_future(
-                self.plan_executor.submit(self.service.plan_explain, ex, body, path_model))
-            try:
-                y = await self.batcher(plan.lease.version).submit(plan.xs)
-                loop = asyncio.get_running_loop()
-                reply = await loop.run_in_executor(self.executor, self.service.explain, plan, y, options)
-            finally:
-                plan.lease.release()
-            return _response(reply)
+    async def _explain(self, ex: Exchange, read, model_of) -> Reply:
+        """Predictions through the batcher (so they equal /v1/predict's), then attributions and
+        reason codes in the worker pool. `model_of()` gives the path's (name, version) or None."""
+        path_model = model_of()
+        body = await read()
+        if self.service.audit is not None:
+            ex.body_sha256 = body_digest(body)
+        plan, options = await asyncio.wrap_future(
+            self.plan_executor.submit(self.service.plan_explain, ex, body, path_model))
         try:
-            return await asyncio.wait_for(run(), timeout)
-        except asyncio.TimeoutError:
-            e = RequestError(504, f"the request did not complete within the server's timeout of {timeout:g} s")
-        except RequestError as err:
-            e = err
-        ex.error = e.message
-        return _response(error_reply(e))
+            y = await self.batcher(plan.lease.version).submit(plan.xs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.service.explain, plan, y, options)
+        finally:
+            plan.lease.release()
 
     def call(self, request: Request, fn, service: Service, params) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
@@ -277,16 +314,10 @@ class _Server:
 def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None:
     """Registers one endpoint of routes.ENDPOINTS, with its OpenAPI description."""
     service = server.service
-    if e.kind == "predict":
+    if e.kind in ("predict", "explain"):  # answered by _Gate before routing; here for the OpenAPI document
         async def handler(request: Request):
-            try:
-                planner = e.call(service, request.path_params, request.headers)
-            except RequestError as err:
-                return _response(error_reply(err))
-            return await server.predict(request, planner)
-    elif e.kind == "explain":
-        async def handler(request: Request):
-            return await server.explain(request, lambda: e.call(service, request.path_params, request.headers))
+            return _response(await server.handle(e, request.path_params, request.headers, request.receive,
+                                                 request.scope["state"]["maasfin_exchange"]))
     elif e.kind == "metrics":
         async def handler(request: Request):
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
@@ -377,5 +408,5 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
         return app.openapi_schema
 
     app.openapi = openapi
-    app.add_middleware(_Gate, service=service)
+    app.add_middleware(_Gate, server=server)
     return app

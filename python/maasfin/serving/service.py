@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
 import time
-import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -98,6 +98,21 @@ def json_reply(obj, status: int = 200) -> Reply:
     return Reply(status, codec.dumps(obj))
 
 
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ids
+    _ID_PREFIX, _ids = os.urandom(8).hex(), itertools.count()
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # pre-forked WSGI workers get their own
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique per process (a random prefix and a counter): the X-Request-ID of a
+    request. Cheaper than uuid4 (no system call per request)."""
+    return f"{_ID_PREFIX}{next(_ids) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
 @dataclass
 class Exchange:
     """One prediction request, as the audit log and the metrics see it."""
@@ -105,7 +120,7 @@ class Exchange:
     method: str
     path: str
     client: str | None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     key: KeyEntry | None = None
     model: str | None = None
