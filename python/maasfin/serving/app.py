@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -83,7 +82,7 @@ class _Gate:
             return
         service = self.service
         path, method = scope["path"], scope["method"]
-        headers = Headers(scope=scope)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names are lower case
         client = scope.get("client")
         ex = None
         route = _predict_route(path) if method == "POST" else None

@@ -352,8 +352,8 @@ class Service:
             v = lease.version
             xs = codec.decode_with_model(obj["input_data"], v.signature, v.model) if v.signature.raw \
                 else codec.decode_simple(obj["input_data"], v.signature, v.name)
-            return self._prepared(ex, lease, xs, lambda y: json_reply(
-                {"model_name": v.name, "model_version": v.version, "predictions": y.tolist()}))
+            return self._prepared(ex, lease, xs, lambda y: Reply(200, codec.dumps_finite(
+                {"model_name": v.name, "model_version": v.version, "predictions": y.tolist()})))
         except BaseException:
             lease.release()
             raise
@@ -412,7 +412,7 @@ class Service:
             else:
                 xs, mode = codec.decode_tfserving(obj, v.signature, v.name)
             key = "predictions" if mode == "instances" else "outputs"
-            return self._prepared(ex, lease, xs, lambda y: json_reply({key: y.tolist()}))
+            return self._prepared(ex, lease, xs, lambda y: Reply(200, codec.dumps_finite({key: y.tolist()})))
         except BaseException:
             lease.release()
             raise
