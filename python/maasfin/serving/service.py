@@ -56,6 +56,7 @@ class ServingConfig:
     public_docs: bool = False             # /docs and /openapi.json without a key
     workers: int = 1                      # processes (maasfin serve); used for thread defaults
     drift_window: int = 5000              # recent rows per version kept for drift reports (0: none)
+    drift_dir: str | None = None          # shared by the workers: drift windows merged over them (drift.py)
 
     def __post_init__(self):
         self.repo = os.fspath(self.repo)
@@ -154,6 +155,7 @@ class Service:
         self.repository.add_poll_hook(self.evaluate_drift)
         self._drift_lock = threading.Lock()
         self._drift_bands: dict = {}  # (name, version) -> {feature: band} of the last evaluation
+        self._shared_windows: list = []  # this worker's drift window files (drift_dir), removed at stop
         self._started = False
 
     # -- lifecycle (in the worker process: this is where models load) -------------------------
@@ -176,6 +178,9 @@ class Service:
 
     def stop(self) -> None:
         self.repository.stop()
+        for w in self._shared_windows:
+            w.close()
+        self._shared_windows.clear()
         if self.audit is not None:
             self.audit.close()
         self._started = False
@@ -256,9 +261,20 @@ class Service:
             ref = getattr(model, "_drift_reference", None) if model is not None else None
             usable = self.config.drift_window > 0 and ref is not None
             with self._drift_lock:
-                w = v.attachments.setdefault(
-                    "drift", DriftWindow(self.config.drift_window, len(ref["features"])) if usable else False)
+                w = v.attachments.get("drift")
+                if w is None:
+                    w = v.attachments["drift"] = self._new_drift_window(v, len(ref["features"])) if usable else False
         return None if w is False else w  # (an empty window is falsy: it has a length)
+
+    def _new_drift_window(self, v, width: int):
+        from maasfin.serving.drift import DriftWindow, SharedDriftWindow
+        if self.config.drift_dir is None:
+            return DriftWindow(self.config.drift_window, width)
+        w = SharedDriftWindow(os.path.join(self.config.drift_dir, v.name, str(v.version)),
+                              self.config.drift_window, width)
+        v.on_unload(lambda _v: w.close())
+        self._shared_windows.append(w)
+        return w
 
     def _observe_drift(self, v, xs: list, y: np.ndarray) -> None:
         """Appends a successful prediction's rows and scores to the version's window (no computation)."""
