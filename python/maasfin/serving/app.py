@@ -5,9 +5,12 @@ Layers, outermost first:
    authentication (401) for every path except the health checks, and for prediction requests the
    audit line and the metrics, written *before* the response leaves (so whatever the client
    received is in the audit log, including 401s, 413s, 504s and crashes).
-2. The routes: each reads its body under the size limit, under the request timeout, then plans
-   (parse, authorize for the model (403), validate), batches, predicts and encodes
-   (service.py, codec.py).
+2. Prediction and explanation requests are answered by the gate itself (`_Server.handle`): it
+   reads the body under the size limit, under the request timeout, then plans (parse, authorize
+   for the model (403), validate), batches, predicts and encodes (service.py, codec.py). Going
+   around the framework's routing, middleware and response objects halves the server's CPU per
+   one-row request; FastAPI still routes everything else and documents every endpoint (OpenAPI).
+3. The routes of routes.ENDPOINTS (the Flask blueprint registers the same table).
 
 Models load in the lifespan start-up, in the worker process, never in `create_app`.
 """
