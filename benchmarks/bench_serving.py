@@ -2,6 +2,7 @@
 Flask app that calls model.predict per request, in the same run, on loopback.
 
     python benchmarks/bench_serving.py [--seconds 5] [--markdown]
+    python benchmarks/bench_serving.py --alternate 4 --seconds 3   # the concurrency-16 ratios only
 
 Needs `pip install ".[bench]"`: torch, Flask, gunicorn and Keras 3 (the bench extra's peers, never
 maasfin dependencies; or `pip install keras` into an environment that has the rest). The script
@@ -237,6 +238,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--alternate", type=int, default=0, metavar="ROUNDS",
+                        help="instead of the table: one-row requests at concurrency 16 with every server up at "
+                             "once, measured in rotation ROUNDS times (so a change in the machine's load hits "
+                             "all alike); prints each server's median and the ratios")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -312,6 +317,9 @@ def main() -> None:
                     servers.append(Server(f"Flask + {what}, Werkzeug threaded",
                                           [sys.executable, "-c", f"import {module}; {module}.app.run(port={port}, "
                                                                  "threaded=True)"], port, "/predict", env))
+        if args.alternate:
+            _alternate(servers, bodies[1], args.alternate, args.seconds)
+            return
         workloads = [(1, 1), (1, 16), (1, 64), (1000, 4)]
         results = {}
         for srv in servers:
@@ -372,6 +380,30 @@ def main() -> None:
             if mine is not None:
                 ratio = results[(mine, 1, 16)]["rps"] / results[(base, 1, 16)]["rps"]
                 print(f"- 1 row, concurrency 16: {mine} / {base} = {ratio:.1f}x")
+
+
+def _alternate(servers: list, body_file: str, rounds: int, seconds: float) -> None:
+    import contextlib
+    rps = {s.label: [] for s in servers}
+    with contextlib.ExitStack() as stack:
+        for srv in servers:
+            stack.enter_context(srv)
+            _wait_ready(srv.port, srv.path, open(body_file, "rb").read(), srv.proc)
+            _run_load(srv.port, srv.path, body_file, 4, 1.0)  # warm-up
+        for k in range(rounds):
+            for srv in servers:
+                rps[srv.label].append(_run_load(srv.port, srv.path, body_file, 16, seconds)["rps"])
+            print(f"# round {k + 1}: " + ", ".join(f"{lab} {v[-1]:,.0f}" for lab, v in rps.items()), file=sys.stderr)
+    print(f"# 1 row, concurrency 16, {rounds} rounds of {seconds:g} s in rotation, every server up at once")
+    print("| server | requests/s (median) | rounds |")
+    print("|---|---|---|")
+    med = {lab: float(np.median(v)) for lab, v in rps.items()}
+    for lab, v in rps.items():
+        print(f"| {lab} | {med[lab]:,.0f} | " + ", ".join(f"{x:,.0f}" for x in v) + " |")
+    print()
+    for mine in [lab for lab in med if lab.startswith("maasfin")]:
+        for base in [lab for lab in med if lab.startswith("Flask")]:
+            print(f"- {mine} / {base} = {med[mine] / med[base]:.1f}x")
 
 
 def _export_keras(model, df, work: str):
