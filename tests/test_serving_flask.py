@@ -265,4 +265,4 @@ def test_flask_blueprint_serves_every_endpoint_of_the_asgi_app(tmp_path):
     app.register_blueprint(flask_blueprint(tmp_path, poll_seconds=0))
     flask = {(m, re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule)) for rule in app.url_map.iter_rules()
              if rule.endpoint.startswith("maasfin.") for m in rule.methods if m not in ("HEAD", "OPTIONS")}
-    assert len(asgi) == 24 and flask == asgi
+    assert len(asgi) == 26 and flask == asgi

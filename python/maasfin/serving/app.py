@@ -289,15 +289,15 @@ class _Server:
         finally:
             plan.lease.release()
 
-    async def _explain(self, ex: Exchange, read, model_of) -> Reply:
+    async def _explain(self, ex: Exchange, read, planner_of) -> Reply:
         """Predictions through the batcher (so they equal /v1/predict's), then attributions and
-        reason codes in the worker pool. `model_of()` gives the path's (name, version) or None."""
-        path_model = model_of()
+        reason codes in the worker pool. `planner_of()` gives the endpoint's planner
+        `plan(ex, body) -> (plan, options)`."""
+        planner = planner_of()
         body = await read()
         if self.service.audit is not None:
             ex.body_sha256 = body_digest(body)
-        plan, options = await asyncio.wrap_future(
-            self.plan_executor.submit(self.service.plan_explain, ex, body, path_model))
+        plan, options = await asyncio.wrap_future(self.plan_executor.submit(planner, ex, body))
         try:
             y = await self.batcher(plan.lease.version).submit(plan.xs)
             loop = asyncio.get_running_loop()

@@ -653,6 +653,24 @@ def encode_v2(y: np.ndarray, req: V2Request, model: str, version: int) -> tuple[
     return dumps_finite(resp), {}, "application/json"
 
 
+def encode_v2_explanation(y: np.ndarray, attributions: np.ndarray, names: list[str], reasons: list,
+                          req: V2Request, model: str, version: int) -> bytes:
+    """The body of a v2 explain response (JSON): the model's output tensor, then "attributions"
+    (FP32, rows x features, parameters.feature_names) and "reasons" (BYTES, one JSON document per
+    row: that row's reason codes)."""
+    resp = {"model_name": model, "model_version": str(version)}
+    if req.id is not None:
+        resp["id"] = req.id
+    resp["outputs"] = [
+        {"name": req.output_name, "datatype": "FP32", "shape": list(y.shape), "data": y.reshape(-1).tolist()},
+        {"name": "attributions", "datatype": "FP32", "shape": list(attributions.shape),
+         "data": attributions.reshape(-1).tolist(), "parameters": {"feature_names": list(names)}},
+        {"name": "reasons", "datatype": "BYTES", "shape": [len(reasons)],
+         "data": [json.dumps(r, separators=(",", ":")) for r in reasons]},
+    ]
+    return dumps_finite(resp)
+
+
 def check_outputs_finite(y: np.ndarray) -> None:
     from maasfin import _core
     bad = _core.first_nonfinite(np.ascontiguousarray(y, dtype=np.float32))

@@ -117,8 +117,8 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
         ex = Exchange(e.protocol, "POST", request.path, request.remote_addr)
 
         def run() -> Reply:
-            path_model = e.call(service, params, request.headers)
-            plan, options = service.plan_explain(ex, body_of(ex), path_model)
+            planner = e.call(service, params, request.headers)
+            plan, options = planner(ex, body_of(ex))
             try:
                 return service.explain(plan, service.predict(plan), options)
             finally:

@@ -5,8 +5,9 @@ Each `Endpoint` says its method and path (Starlette style: `/v2/models/{name}/in
 and how it calls the service (service.py):
 
 - "predict" / "explain": `call(service, params, headers)` returns the planner `plan(ex, body)`
-  (explain: `(path_model)` for `Service.plan_explain`); the front end reads the body under the size
-  limit, predicts (the ASGI app through its batcher, Flask in the request's thread) and encodes;
+  (explain: returning `(plan, options)` for `Service.explain`); the front end reads the body under
+  the size limit, predicts (the ASGI app through its batcher, Flask in the request's thread) and
+  encodes;
 - "read": `call(service, key, params)` returns a Reply; an API key is required when keys are on;
 - "open": like "read", but answered without a key (the v2 health checks);
 - "metrics": the Prometheus text (drift gauges are evaluated first).
@@ -54,8 +55,14 @@ def _v2(service, p, h):
     return lambda ex, body: service.plan_v2(ex, p["name"], p.get("version"), body, hl)
 
 
-def _explain_model(service, p, h):
-    return None if "name" not in p else (p["name"], _version_number(p))
+def _explain(service, p, h):
+    path_model = None if "name" not in p else (p["name"], _version_number(p))
+    return lambda ex, body: service.plan_explain(ex, body, path_model)
+
+
+def _v2_explain(service, p, h):
+    hl = h.get("inference-header-content-length")
+    return lambda ex, body: service.plan_explain_v2(ex, p["name"], p.get("version"), body, hl)
 
 
 def _live(service, key, p):
@@ -68,12 +75,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # simple
     E("simple_predict", "POST", "/v1/predict", "predict", lambda s, p, h: s.plan_simple, "simple",
       "simple", "Predict (simple JSON)", "SimplePredictResponse", "SimplePredictRequest"),
-    E("simple_explain", "POST", "/v1/explain", "explain", _explain_model, "simple",
+    E("simple_explain", "POST", "/v1/explain", "explain", _explain, "simple",
       "simple", "Predict and explain: attributions and reason codes"),
     # TF Serving REST (and KServe v1-style explain)
-    E("tf_explain", "POST", "/v1/models/{name}:explain", "explain", _explain_model, "tfserving",
+    E("tf_explain", "POST", "/v1/models/{name}:explain", "explain", _explain, "tfserving",
       "TF Serving", "Explain, newest version (KServe v1 style)"),
-    E("tf_explain_version", "POST", "/v1/models/{name}/versions/{version}:explain", "explain", _explain_model,
+    E("tf_explain_version", "POST", "/v1/models/{name}/versions/{version}:explain", "explain", _explain,
       "tfserving", "TF Serving", "Explain, one version"),
     E("tf_predict", "POST", "/v1/models/{name}:predict", "predict", _tf, "tfserving",
       "TF Serving", "Predict, newest version", "TFPredictResponse", "TFPredictRequest"),
@@ -119,6 +126,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
       "v2", "Inference (JSON or binary tensors)", "V2InferResponse", "V2InferRequest"),
     E("v2_infer_version", "POST", "/v2/models/{name}/versions/{version}/infer", "predict", _v2, "v2",
       "v2", "Inference on one version", "V2InferResponse", "V2InferRequest"),
+    E("v2_explain", "POST", "/v2/models/{name}/explain", "explain", _v2_explain, "v2",
+      "v2", "Explain (maasfin extension): the output, attributions and reason codes as tensors"),
+    E("v2_explain_version", "POST", "/v2/models/{name}/versions/{version}/explain", "explain", _v2_explain, "v2",
+      "v2", "Explain one version (maasfin extension)"),
     E("metrics", "GET", "/metrics", "metrics", None, None, "operations", "Prometheus metrics"),
 )
 

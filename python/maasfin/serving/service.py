@@ -142,6 +142,17 @@ class Plan:
     encode: object  # encode(y: np.ndarray) -> Reply
 
 
+def _explain_options(obj: dict, prefix: str) -> dict:
+    """Pops and checks the explanation options "top_k" (1..20, default 4) and "steps" (1..512,
+    default 64) from a request object."""
+    options = {k: obj.pop(k) for k in ("top_k", "steps") if k in obj}
+    for k, hi in (("top_k", 20), ("steps", 512)):
+        v = options.get(k)
+        if v is not None and (type(v) is not int or not 1 <= v <= hi):
+            raise bad_request(f"'{prefix}{k}' must be an integer in [1, {hi}], got {v!r}")
+    return {"top_k": options.get("top_k") or 4, "steps": options.get("steps") or 64}
+
+
 class Service:
     def __init__(self, config: ServingConfig):
         self.config = config
@@ -388,13 +399,33 @@ class Service:
                                   "'top_k' and 'steps'")
             obj = {"model_name": path_model[0], "input_data": obj.pop("instances"),
                    **({"model_version": int(path_model[1])} if path_model[1] is not None else {}), **obj}
-        options = {k: obj.pop(k) for k in ("top_k", "steps") if k in obj}
-        for k, hi in (("top_k", 20), ("steps", 512)):
-            v = options.get(k)
-            if v is not None and (type(v) is not int or not 1 <= v <= hi):
-                raise bad_request(f"'{k}' must be an integer in [1, {hi}], got {v!r}")
+        options = _explain_options(obj, "")
         plan = self.plan_simple(ex, json.dumps(obj).encode())
-        return plan, {"top_k": options.get("top_k") or 4, "steps": options.get("steps") or 64}
+        return plan, options
+
+    def plan_explain_v2(self, ex: Exchange, name: str, version: str | None, body: bytes,
+                        header_length: str | None) -> tuple[Plan, dict]:
+        """The Open Inference Protocol extension POST /v2/models/{name}[/versions/{v}]/explain: an
+        inference request (JSON or binary tensors) whose `parameters` may hold "top_k" and "steps"."""
+        if version is not None and not VERSION_RE.match(version):
+            raise bad_request(f"version {version!r} in the URL is not a version number")
+        head, binary = codec.split_binary(body, header_length)
+        obj = codec.parse_json(head, "inference request header" if header_length is not None else "request body")
+        params = obj.get("parameters")
+        options = _explain_options(dict(params), "parameters.") if isinstance(params, dict) else \
+            _explain_options({}, "parameters.")
+        lease = self._lease(ex, name, version)
+        try:
+            v = lease.version
+            if v.signature.strings:
+                raise bad_request(f"model {v.name!r} takes string features, which the Open Inference Protocol "
+                                  f"tensors here do not carry: send records to /v1/explain")
+            req = codec.decode_v2(obj, binary, v.signature, v.name)
+            options["v2"] = req
+            return self._prepared(ex, lease, req.xs, None), options
+        except BaseException:
+            lease.release()
+            raise
 
     def explain(self, plan: Plan, predictions, options: dict) -> Reply:
         """Attributions (integrated gradients against the model's stored baseline) and adverse
@@ -408,6 +439,9 @@ class Service:
             raise RequestError(409, f"model {v.name!r} version {v.version} cannot be explained: {e}") from None
         values = values.astype(np.float64)
         reasons = explain_module.reasons_from_attributions(model, values, options["top_k"])
+        if options.get("v2") is not None:
+            return Reply(200, codec.encode_v2_explanation(predictions, values, names, reasons, options["v2"], v.name,
+                                                          v.version))
         return json_reply({"model_name": v.name, "model_version": v.version,
                            "predictions": predictions.tolist(),
                            "attributions": [dict(zip(names, map(float, row))) for row in values],
