@@ -250,7 +250,7 @@ def test_keras_mask_wiring_must_match():
         for e in cfg["config"]["layers"]:
             if e["class_name"] == "Bidirectional":
                 e["config"]["backward_layer"]["config"]["units"] = 5
-    with pytest.raises(ModelFileError, match="has a custom backward_layer"):
+    with pytest.raises(ModelFileError, match=r"has a backward_layer that differs from its layer in \['units'\]"):
         _load_bytes(_edit_keras(_fx("rnn_fun.keras"), custom_backward), ".keras")
 
 

@@ -1,10 +1,19 @@
 """Reading Keras 3 model files: `.keras` (a zip of config.json + model.weights.h5) and legacy `.h5`.
 
-`maasfin.models.load_model("model.keras")` dispatches here. Models made of the layers maasfin has
-(Dense, Activation, Dropout, Add, Concatenate, BatchNormalization, LayerNormalization,
-GaussianNoise, GaussianDropout, AlphaDropout, InputLayer) load with their weights; the compile
-config (optimizer, loss, metrics) is translated when maasfin has the same classes. Keras's
-optimizer state is not imported: `fit` on the loaded model starts a fresh optimizer.
+`maasfin.models.load_model("model.keras")` dispatches here. Sequential and functional models made
+of the layers maasfin has load with their weights: Dense, Activation, the merge layers,
+normalization, noise and preprocessing layers, Conv1D/2D, poolings, reshaping layers, Embedding,
+SimpleRNN/LSTM/GRU, Bidirectional and TimeDistributed (whose wrapped layer's config is translated
+the same way) and MultiHeadAttention (whose query/value/key tensors and `use_causal_mask` come from
+the call recorded in the file). Recurrent layers' `return_state` outputs ([name, k] in maasfin's
+wiring) and `initial_state` arguments are wired; the masks Keras writes as `not_equal`/`any` ops
+and `mask=` arguments are dropped after checking that each layer reads exactly the mask maasfin
+derives from Masking / Embedding(mask_zero=True). Each weight is matched to maasfin's in Keras's own order: the
+nested groups of model.weights.h5 (`cell/vars`, `forward_layer/...`, `layer/vars`,
+`query_dense/vars` ...) or the `weight_names` of a legacy `.h5`. The compile config (optimizer,
+loss, metrics) is translated when maasfin has the same classes. Keras's optimizer state is not
+imported: `fit` on the loaded model starts a fresh optimizer. A Keras option maasfin lacks is
+refused with an error naming the layer and the option, unless it is off or does nothing here.
 
 The same rules as for `.maas` files apply: nothing from the file is executed or imported (class
 names are looked up in maasfin's allowlists, `"module"` fields are ignored), every field is
@@ -70,7 +79,14 @@ def _dtype_ok(value) -> bool:
 
 # Keras options that maasfin lacks and that do nothing at their Keras default.
 _INERT = {"renorm_momentum": None, "renorm_clipping": None, "ema_momentum": None, "ema_overwrite_frequency": None,
-          "jit_compile": None, "is_legacy_optimizer": None}
+          "jit_compile": None, "is_legacy_optimizer": None,
+          # Recurrent layers: unit_forget_bias only initialises the bias (the file's weights replace
+          # it); zero_output_for_mask is what maasfin's Bidirectional sets on its layers (Keras forces
+          # it to return_sequences there), and only acts on masked steps.
+          "unit_forget_bias": None, "zero_output_for_mask": None}
+# Keras options that maasfin lacks on some layers but always behaves as (a file with any other
+# value is refused by name).
+_FIXED = {"data_format": "channels_last"}
 
 
 def _kwargs(cls, config: dict, src: str, where: str, convert) -> dict:
@@ -87,7 +103,7 @@ def _kwargs(cls, config: dict, src: str, where: str, convert) -> dict:
             continue
         if key in names:
             out[key] = convert(key, value)
-        elif key in _INERT or _is_off(value):
+        elif key in _INERT or _is_off(value) or (key in _FIXED and value == _FIXED[key]):
             continue
         else:
             raise _fail(src, f"{where} uses the Keras option {key}={value!r}, which maasfin does not support")
@@ -114,36 +130,38 @@ def _nested(key: str, value, src: str, where: str):
     return ncls(**_kwargs(ncls, cfg, src, f"{where} {key}", lambda k, v: v))
 
 
-def _wrapped(kind: str, cfg: dict, src: str, where: str):
-    """The inner layer of a Keras wrapper. Keras's Bidirectional also writes its backward layer
-    (the forward one with go_backwards flipped) and forces zero_output_for_mask = return_sequences,
-    which is what maasfin's Bidirectional does; anything else is refused."""
-    inner = {k: v for k, v in cfg["layer"].items() if k != "build_config"}
-    icfg = dict(inner.get("config") or {})
-    if kind == "Bidirectional":
-        if icfg.get("zero_output_for_mask") == icfg.get("return_sequences", False):
-            icfg.pop("zero_output_for_mask", None)
-        back = cfg.pop("backward_layer", None)
-        if back is not None:
-            bcfg = dict(_get(back, "config") or {})
-            def plain(x):  # without Keras's per-object ids
-                if isinstance(x, dict):
-                    return {k: plain(v) for k, v in x.items() if k != "shared_object_id"}
-                return [plain(v) for v in x] if isinstance(x, list) else x
-            same = plain({k: v for k, v in icfg.items() if k not in ("name", "go_backwards")})
-            bsame = plain({k: v for k, v in bcfg.items() if k not in ("name", "go_backwards", "zero_output_for_mask")})
-            if (_get(back, "class_name") != inner.get("class_name") or bsame != same
-                    or bcfg.get("go_backwards") == icfg.get("go_backwards")):
-                raise _fail(src, f"{where} has a custom backward_layer; maasfin's backward layer is the forward "
-                                 "layer with go_backwards flipped")
-    elif "backward_layer" in cfg:
-        raise _fail(src, f"{where} has a backward_layer")
-    inner["config"] = icfg
-    return _layer(inner, src, f"{where} layer")
+_WRAPPERS = ("TimeDistributed", "Bidirectional")
+_INPUT_DTYPES = ("int32", "int64", "bool")  # integer inputs (indices for Embedding, lookups) besides float32
 
 
-def _layer(entry, src: str, where: str, input_rank: int | None = None):
-    """A maasfin layer from a Keras layer entry {class_name, config, ...}."""
+def _backward_matches(fwd: dict, bwd, src: str, where: str) -> None:
+    """Keras stores Bidirectional's backward layer in full; maasfin's is a copy of the forward
+    layer with go_backwards flipped, so any other difference is refused by field."""
+    if not isinstance(bwd, dict) or bwd.get("class_name") != fwd.get("class_name") \
+            or not isinstance(bwd.get("config"), dict):
+        raise _fail(src, f"{where} has a backward_layer of another class than its layer; maasfin's backward "
+                         "layer is a copy of the forward layer")
+
+    def plain(v):  # without Keras's bookkeeping (module, registered_name, shared_object_id, ...)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items() if k not in _SKIP}
+        return [plain(x) for x in v] if isinstance(v, list) else v
+    a, b = plain(fwd["config"]), plain(bwd["config"])
+    ignore = {"name", "go_backwards"}
+    diff = sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k)
+                  and not (k.endswith("_initializer") and _get(a.get(k), "class_name") == _get(b.get(k), "class_name"))
+                  and not (k == "dtype" and _dtype_ok(a.get(k)) and _dtype_ok(b.get(k))))
+    if diff or bool(a.get("go_backwards")) == bool(b.get("go_backwards")):
+        raise _fail(src, f"{where} has a backward_layer that differs from its layer in "
+                         f"{diff or ['go_backwards']}; maasfin's backward layer is a copy of the forward layer "
+                         "with go_backwards flipped")
+
+
+def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dict | None = None,
+           wrapped: bool = False):
+    """A maasfin layer from a Keras layer entry {class_name, config, ...}. `call` holds config
+    values that Keras records on the call (MultiHeadAttention's use_causal_mask); `wrapped` marks
+    the layer inside a TimeDistributed/Bidirectional."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
             or not isinstance(entry.get("config"), dict):
         raise _fail(src, f"{where} must be an object with class_name and config")
@@ -155,17 +173,42 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None):
     lname = cfg.get("name")
     if not isinstance(lname, str) or not lname:
         raise _fail(src, f"{where} has no name")
+    if "/" in lname:  # Keras refuses such names; weights are keyed "<layer>/<weight>"
+        raise _fail(src, f"{where} is named {lname!r}; Keras layer names cannot contain '/'")
+    if wrapped and (name in _WRAPPERS or name == "InputLayer"):
+        raise _fail(src, f"{where} is a Keras {name!r} layer; a wrapper must hold an ordinary layer")
     where = f"Keras layer '{lname}' ({name})"
     if name == "InputLayer":
         shape = cfg.get("batch_shape", cfg.get("batch_input_shape"))
         if not isinstance(shape, list) or len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
             raise _fail(src, f"{where} has no batch_shape")
+        if any(d is None for d in shape[1:]):
+            raise _fail(src, f"{where} has a variable dimension (per-sample shape {shape[1:]}); maasfin models have "
+                             "fixed per-sample shapes: build the Keras model on keras.Input(shape=...) with every "
+                             "dimension given (for example the number of timesteps) and save it again")
         for key in ("sparse", "ragged", "optional"):
             if cfg.get(key):
                 raise _fail(src, f"{where} is {key}, which maasfin does not support")
-        if not _dtype_ok(cfg.get("dtype")):
-            raise _fail(src, f"{where} has dtype {cfg.get('dtype')!r}; maasfin computes in float32 only")
-        return layers_module.InputLayer(shape=saving._shape(shape[1:], src, f"{where} batch_shape"), name=lname)
+        dtype = cfg.get("dtype")
+        if not _dtype_ok(dtype) and dtype not in _INPUT_DTYPES:
+            raise _fail(src, f"{where} has dtype {dtype!r}; maasfin takes float32, int32, int64 or bool inputs")
+        return layers_module.InputLayer(shape=saving._shape(shape[1:], src, f"{where} batch_shape"), name=lname,
+                                        dtype=dtype if dtype in _INPUT_DTYPES else None)
+    if name in _WRAPPERS:
+        inner = cfg.get("layer")
+        if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+            raise _fail(src, f"{where} has no layer config")
+        if name == "Bidirectional":
+            backward = cfg.pop("backward_layer", None)
+            if backward is not None:
+                _backward_matches(inner, backward, src, where)
+            # Keras names the wrapped layers forward_<name> / backward_<name>; maasfin adds the prefixes.
+            iname = inner["config"].get("name")
+            if isinstance(iname, str) and iname.startswith("forward_") and len(iname) > len("forward_"):
+                inner = {**inner, "config": {**inner["config"], "name": iname[len("forward_"):]}}
+        cfg["layer"] = _layer(inner, src, f"{where} layer", _rank(inner), wrapped=True)
+    if call:
+        cfg.update(call)
     if "batch_input_shape" in cfg:  # a Keras 2 style first layer
         bis = cfg.pop("batch_input_shape")
         if isinstance(bis, list) and len(bis) >= 2:
@@ -180,11 +223,9 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None):
             cfg[key] = axis
     if (name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
                  "SpatialDropout2D", "SpatialDropout3D")
-            or name in ("LSTM", "GRU", "SimpleRNN") and (cfg.get("dropout") or cfg.get("recurrent_dropout"))) \
+            or name in _RECURRENT and (cfg.get("dropout") or cfg.get("recurrent_dropout"))) \
             and cfg.get("seed") is None:
         cfg["seed"] = zlib.crc32(lname.encode())  # Keras drew one at random; any fixed seed serves
-    if name in ("Bidirectional", "TimeDistributed") and isinstance(cfg.get("layer"), dict):
-        cfg["layer"] = _wrapped(name, cfg, src, where)
     kwargs = _kwargs(cls, cfg, src, where, lambda k, v: _nested(k, v, src, where))
     try:
         return cls(**kwargs)
@@ -203,7 +244,7 @@ def _rank(entry) -> int | None:
 
 def _history_ref(t, src: str, where: str):
     """The maasfin wiring ref of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, k, {}] entry):
-    the layer name, or [name, k] for output k of a layer with several outputs (return_state)."""
+    the layer name, or [name, k] for output k > 0 of a layer with several outputs (return_state)."""
     if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
         hist = _get(t.get("config"), "keras_history")
     else:
@@ -214,8 +255,43 @@ def _history_ref(t, src: str, where: str):
     return hist[0] if hist[2] == 0 else [hist[0], hist[2]]
 
 
-def _is_tensor(v) -> bool:
-    return isinstance(v, dict) and v.get("class_name") == "__keras_tensor__"
+def _is_tensor(value) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+_MHA_TENSORS = ("query", "value", "key", "attention_mask")
+_MHA_OFF = ("query_mask", "value_mask", "key_mask", "return_attention_scores")
+
+
+def _attention_call(args: list, kwargs: dict, src: str, where: str) -> tuple[list, dict]:
+    """The tensors of a recorded MultiHeadAttention call, in maasfin's input order
+    [query, value] + [key] + [attention_mask], and its use_causal_mask."""
+    if len(args) > 3:
+        raise _fail(src, f"{where} is called with {len(args)} positional arguments; expected query, value, key")
+    call = dict(zip(("query", "value", "key"), args))
+    for k, v in kwargs.items():
+        if k in call:
+            raise _fail(src, f"{where} is called with {k} twice")
+        call[k] = v
+    for k, v in call.items():
+        if k in _MHA_TENSORS:
+            if v is not None and not _is_tensor(v):
+                raise _fail(src, f"{where} is called with {k}={v!r}; maasfin needs a tensor of the model")
+        elif k == "use_causal_mask":
+            if not isinstance(v, bool):
+                raise _fail(src, f"{where} is called with use_causal_mask={v!r}; expected true or false")
+        elif k == "training" or (k in _MHA_OFF and _is_off(v)):
+            continue
+        else:
+            raise _fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not support")
+    if call.get("query") is None or call.get("value") is None:
+        raise _fail(src, f"{where} is called without a query and a value tensor")
+    tensors = [call["query"], call["value"]]
+    if call.get("key") is not None or call.get("attention_mask") is not None:
+        tensors.append(call.get("key") or call["value"])
+    if call.get("attention_mask") is not None:
+        tensors.append(call["attention_mask"])
+    return tensors, {"use_causal_mask": bool(call.get("use_causal_mask", False))}
 
 
 def _mask_ref(entry, src: str, where: str):
@@ -230,7 +306,7 @@ def _mask_ref(entry, src: str, where: str):
 def _mask_op(entry, ops: dict, src: str, where: str):
     """Keras 3 writes a mask into the functional wiring as ops: Embedding(mask_zero=True)'s as
     `not_equal(x, 0)` on (batch, T), Masking's as `any(not_equal(x, v), axis=-1)`. Returns
-    (source ref, value) when the op is a whole step mask, or marks an intermediate not_equal."""
+    ("step", source ref, value) for a whole step mask, ("elementwise", ...) for the inner not_equal."""
     kind, cfg = entry.get("class_name"), entry.get("config") or {}
     nodes = entry.get("inbound_nodes", [])
     node = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 else None
@@ -249,35 +325,42 @@ def _mask_op(entry, ops: dict, src: str, where: str):
                      "(not_equal, any over the last axis)")
 
 
-def _inbound(entry, src: str, where: str) -> list:
+def _inbound(entry, src: str, where: str) -> tuple[list, dict]:
+    """The refs of the tensors feeding a layer (a recurrent layer's initial states after its
+    sequence), and config values recorded on its call. A `mask` tensor is checked by _translate."""
     nodes = entry.get("inbound_nodes", [])
     if not isinstance(nodes, list) or len(nodes) > 1:
         raise _fail(src, f"{where} is called more than once (shared layers are not supported)")
     if not nodes:
-        return []
-    node = nodes[0]
-    states = []
+        return [], {}
+    node, extra = nodes[0], {}
     if isinstance(node, dict):  # Keras 3
         args, kwargs = node.get("args"), node.get("kwargs") or {}
-        if not isinstance(args, list) or len(args) != 1:
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise _fail(src, f"{where} has call arguments maasfin does not support")
-        if not isinstance(kwargs, dict) or any(
-                k not in ("training", "mask", "initial_state") or (k == "mask" and v is not None and not _is_tensor(v))
-                for k, v in kwargs.items()):
-            raise _fail(src, f"{where} is called with {kwargs!r}, which maasfin does not support")
-        arg = args[0]
-        tensors = arg if isinstance(arg, list) else [arg]
-        init = kwargs.get("initial_state")
-        if init is not None:  # a recurrent layer's initial states follow the sequence
-            if len(tensors) != 1:
+        if entry.get("class_name") == "MultiHeadAttention":
+            tensors, extra = _attention_call(args, kwargs, src, where)
+        else:
+            if len(args) != 1:
                 raise _fail(src, f"{where} has call arguments maasfin does not support")
-            states = init if isinstance(init, list) else [init]
+            for k, v in kwargs.items():
+                if not (k == "training" or (k == "mask" and (v is None or _is_tensor(v)))
+                        or (k == "initial_state" and v is not None)):
+                    raise _fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not "
+                                     "support")
+            arg = args[0]
+            tensors = arg if isinstance(arg, list) else [arg]
+            init = kwargs.get("initial_state")
+            if init is not None:  # a recurrent layer's initial states follow the sequence
+                if len(tensors) != 1:
+                    raise _fail(src, f"{where} has call arguments maasfin does not support")
+                tensors = tensors + (init if isinstance(init, list) else [init])
     else:  # Keras 2: [[name, 0, 0, {}], ...]
         tensors = node if isinstance(node, list) else []
-    refs = [_history_ref(t, src, where) for t in tensors + states]
+    refs = [_history_ref(t, src, where) for t in tensors]
     if not refs:
         raise _fail(src, f"{where} has no inputs")
-    return refs
+    return refs, extra
 
 
 def _io_names(value, src: str, what: str) -> list:
@@ -303,6 +386,10 @@ def _translate(model_cfg, src: str) -> dict:
         bis = cfg.get("build_input_shape")
         if isinstance(bis, list) and len(bis) >= 2 and not isinstance(layers[0] if layers else None,
                                                                        layers_module.InputLayer):
+            if any(d is None for d in bis[1:]):
+                raise _fail(src, f"Keras Sequential model '{name}' was built on a variable dimension (per-sample "
+                                 f"shape {bis[1:]}); maasfin models have fixed per-sample shapes: build it on "
+                                 "keras.Input(shape=...) with every dimension given and save it again")
             out["input_shape"] = bis[1:]
         elif layers and isinstance(layers[0], layers_module.InputLayer):
             out["input_shape"] = list(layers[0].shape)
@@ -310,22 +397,23 @@ def _translate(model_cfg, src: str) -> dict:
     if kind in ("Functional", "Model"):
         out_layers, mask_ops, masks, outputs = [], {}, {}, {}
         for i, e in enumerate(entries):
+            lname = _get(_get(e, "config"), "name")
             if isinstance(e, dict) and e.get("class_name") in ("NotEqual", "Any"):
                 # Keras's mask ops; maasfin derives the same masks from the layers (checked after building).
-                ename = _get(e.get("config"), "name")
-                mask_ops[ename] = _mask_op(e, mask_ops, src, f"Keras layer '{ename}' ({e.get('class_name')})")
+                mask_ops[lname] = _mask_op(e, mask_ops, src, f"Keras layer '{lname}' ({e.get('class_name')})")
                 continue
-            layer = _layer(e, src, f"layer {i}", _rank(e))
-            where = f"Keras layer '{layer.name}'"
-            mask = _mask_ref(e, src, where)
+            inbound, call = _inbound(e, src, f"Keras layer '{lname}'") if isinstance(e, dict) else ([], {})
+            layer = _layer(e, src, f"layer {i}", _rank(e), call)
+            mask = _mask_ref(e, src, f"Keras layer '{layer.name}'")
             if mask is not None:
                 op = mask_ops.get(mask) if isinstance(mask, str) else None
                 if op is None or op[0] != "step":
-                    raise _fail(src, f"{where} receives a mask maasfin cannot derive ({mask!r})")
+                    raise _fail(src, f"Keras layer '{layer.name}' is called with the argument mask={mask!r}, which "
+                                     "maasfin cannot derive (it reads the masks of Masking and "
+                                     "Embedding(mask_zero=True) only)")
                 masks[layer.name] = op[1:]
             outputs[layer.name] = layer._num_outputs()
-            out_layers.append({**saving._layer_entry(layer), "name": layer.name,
-                               "inbound_layers": _inbound(e, src, where)})
+            out_layers.append({**saving._layer_entry(layer), "name": layer.name, "inbound_layers": inbound})
         if any(isinstance(r, str) and r in mask_ops for e in out_layers for r in e["inbound_layers"]):
             raise _fail(src, "a mask op feeds a layer as data; only masks are supported")
 
@@ -488,13 +576,14 @@ class _H5:
 
 def _group_specs(specs) -> dict[str, list]:
     by_layer: dict[str, list] = {}
-    for key, shape in specs:  # "layer/weight", or in a wrapper "layer/forward_inner/weight"
-        by_layer.setdefault(key.split("/", 1)[0], []).append((key, shape))
+    for key, shape in specs:
+        lname, _, _ = key.partition("/")  # weight names may hold '/', Keras layer names never do
+        by_layer.setdefault(lname, []).append((key, shape))
     return by_layer
 
 
-def _keras_paths(model_cfg) -> dict[str, tuple[str, str]]:
-    """Layer name -> (its group in model.weights.h5 ("layers/dense_1"), Keras class name): Keras
+def _keras_paths(model_cfg) -> dict[str, tuple[str, dict]]:
+    """Layer name -> (its group in model.weights.h5 ("layers/dense_1"), its Keras entry): Keras
     names the groups by class, in the order of model.layers (which excludes the InputLayer in a
     Sequential model)."""
     cfg, counts, paths = model_cfg["config"], {}, {}
@@ -504,41 +593,53 @@ def _keras_paths(model_cfg) -> dict[str, tuple[str, str]]:
         base = _keras_snake(e["class_name"])
         n = counts.get(base, 0)
         counts[base] = n + 1
-        paths[e["config"]["name"]] = (f"layers/{base}" if n == 0 else f"layers/{base}_{n}", e["class_name"])
+        paths[e["config"]["name"]] = (f"layers/{base}" if n == 0 else f"layers/{base}_{n}", e)
     return paths
 
 
-_RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+_RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+# MultiHeadAttention keeps its weights in four sublayers, in this (Keras get_weights) order.
+_MHA_GROUPS = ("query_dense", "key_dense", "value_dense", "output_dense")
 
 
-def _vars_groups(path: str, kind: str, items: list) -> list[tuple[str, list]]:
-    """Where Keras keeps a layer's variables: recurrent layers in their cell, Bidirectional in its
-    forward_layer and backward_layer (maasfin names those weights forward_<name>/..., backward_<name>/...)."""
+def _vars(h5: _H5, group: str, src: str) -> list[str]:
+    """The datasets of one Keras variable group, "<group>/vars/0", "/1", ... in order."""
+    path = f"{group}/vars"
+    stored = [str(c) for c in h5.group(path).get("children", [])]
+    if sorted(stored) != sorted(str(i) for i in range(len(stored))):
+        raise _fail(src, f"model.weights.h5 {path} holds {sorted(stored)}, not variables 0..{len(stored) - 1}")
+    return [f"{path}/{i}" for i in range(len(stored))]
+
+
+def _var_paths(h5: _H5, group: str, entry: dict, src: str) -> list[str]:
+    """A layer's datasets in model.weights.h5, in Keras's get_weights order (maasfin's order too)."""
+    kind = entry.get("class_name")
     if kind in _RECURRENT:
-        return [(f"{path}/cell/vars", items)]
+        return _vars(h5, f"{group}/cell", src)
     if kind == "Bidirectional":
-        def direction(key):
-            return key.split("/", 1)[1].split("_", 1)[0]
-        return [(f"{path}/{d}_layer/cell/vars", [it for it in items if direction(it[0]) == d])
-                for d in ("forward", "backward")]
-    return [(f"{path}/vars", items)]
+        inner = entry["config"]["layer"]
+        return _var_paths(h5, f"{group}/forward_layer", inner, src) + \
+            _var_paths(h5, f"{group}/backward_layer", inner, src)
+    if kind == "TimeDistributed":
+        return _var_paths(h5, f"{group}/layer", entry["config"]["layer"], src)
+    if kind == "MultiHeadAttention":
+        return [p for sub in _MHA_GROUPS for p in _vars(h5, f"{group}/{sub}", src)]
+    return _vars(h5, group, src)
 
 
-def _weights_from_keras_h5(h5: _H5, paths: dict[str, tuple[str, str]], src: str):
+def _weights_from_keras_h5(h5: _H5, paths: dict[str, tuple[str, dict]], src: str):
     def resolve(specs) -> dict:
-        out, by_layer = {}, {}
-        for key, shape in specs:  # "layer/weight" or, in a wrapper, "layer/forward_inner/weight"
-            by_layer.setdefault(key.split("/", 1)[0], []).append((key, shape))
-        for lname, items in by_layer.items():
+        out = {}
+        for lname, items in _group_specs(specs).items():
             if lname not in paths:
                 raise _fail(src, f"layer '{lname}' has no weights in model.weights.h5")
-            for vars_path, part in _vars_groups(*paths[lname], items):
-                stored = sorted(str(c) for c in h5.group(vars_path).get("children", []))
-                if stored != sorted(str(i) for i in range(len(part))):
-                    raise _fail(src, f"model.weights.h5 {vars_path} holds {stored}, layer '{lname}' has "
-                                     f"{len(part)} weights there")
-                for i, (key, shape) in enumerate(part):
-                    out[key] = h5.dataset(f"{vars_path}/{i}", shape)
+            group, entry = paths[lname]
+            stored = _var_paths(h5, group, entry, src)
+            if len(stored) != len(items):
+                raise _fail(src, f"model.weights.h5 {group} holds {len(stored)} weights, layer '{lname}' has "
+                                 f"{len(items)}")
+            for path, (key, shape) in zip(stored, items):
+                out[key] = h5.dataset(path, shape)
         return out
     return resolve
 
@@ -654,7 +755,7 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
     h5 = _H5(*_extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",)), src, "model.weights.h5")
     paths = _keras_paths({"class_name": translated["class_name"], "config": cfg["config"]})
     model = _build(cfg, _weights_from_keras_h5(h5, paths, src), src)
-    if compile and cfg.get("compile_config"):
+    if compile and cfg.get("compile_config"):  # Keras writes {} for a model that was never compiled
         _compile(model, cfg["compile_config"], src)
     return model
 

@@ -480,11 +480,13 @@ def _load_explanations(doc, model, src: str) -> None:
     if doc is None:
         return
     _obj(doc, src, "explanations", ("baseline", "reason_codes", "drift_reference"))
-    width = int(np.prod(model._input_shapes[0])) if model.built and len(model._input_shapes) == 1 else None
+    from maasfin import explain
     if doc["baseline"] is not None:
-        if width is None:
-            raise _fail(src, "explanations.baseline needs a built single-input model")
-        model._explain_baseline = _finite_list(doc["baseline"], src, "explanations.baseline", length=width)
+        if not model.built:
+            raise _fail(src, "explanations.baseline needs a built model")
+        # the input width, or the encoded width for models with preprocessing layers
+        model._explain_baseline = _finite_list(doc["baseline"], src, "explanations.baseline",
+                                               length=explain.baseline_width(model))
     if doc["reason_codes"] is not None:
         codes = _dict(doc["reason_codes"], src, "explanations.reason_codes")
         table = {}
@@ -495,8 +497,9 @@ def _load_explanations(doc, model, src: str) -> None:
                         "text": _str(v["text"], src, f"explanations.reason_codes[{k!r}].text", 4096, allow_empty=True)}
         model._reason_codes = table
     if doc["drift_reference"] is not None:
-        if width is None:
-            raise _fail(src, "explanations.drift_reference needs a built single-input model")
+        if not model.built:
+            raise _fail(src, "explanations.drift_reference needs a built model")
+        width = len(explain.raw_feature_names(model))
         ref = _obj(doc["drift_reference"], src, "explanations.drift_reference", ("features", "score"))
         feats = _list(ref["features"], src, "explanations.drift_reference.features", width)
         if len(feats) != width:
@@ -1108,12 +1111,16 @@ def _functional_from_config(cfg, src: str, weights):
     for layer, inbound in reversed(order):
         if layer.name in used:
             used.update(n for n, _ in inbound)
-    unused = [l.name for l, _ in nodes if l.name not in used]
+    unused = [l.name for l, _ in nodes if l.name not in used] + [n for n in input_names if n not in used]
     if unused:
         raise _fail(src, f"layer(s) {unused} do not lead to the output")
     for lname, shape in inputs:
         if math.prod(shape) > LIMITS["elements_per_sample"]:
             raise _fail(src, f"input '{lname}' shape {list(shape)} is too large")
+    for layer, inbound in nodes:  # a Hashing on a string Input encodes at the data boundary
+        if hasattr(layer, "_string_input") and any(
+                isinstance(by_name[n], layers_module.InputLayer) and by_name[n].dtype == "string" for n, _ in inbound):
+            layer._string_input = True
     specs = _preflight(inputs, nodes, src)
     if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
         weights = weights(specs)

@@ -412,9 +412,8 @@ class TrainingMixin:
             if self.stop_training:
                 break
         cb.on_train_end(logs)
-        if len(xs) == 1:  # what explanations and drift reports compare against
-            from maasfin import explain
-            explain.record_reference(self, xs[0])
+        from maasfin import explain  # what explanations and drift reports compare against
+        explain.record_reference(self, xs)
         return self.history
 
     # -- evaluate / predict ------------------------------------------------------------------
