@@ -94,3 +94,16 @@ def test_notebook_results(executed):
     drift = _text(executed["c17"])
     assert re.search(r"Income\s+[0-9.]+\s+act", drift)
     assert any("image/png" in out.get("data", {}) for out in executed["c17"].outputs)
+
+
+def test_featurespace_reasons_name_raw_columns(executed):
+    lines = _text(executed["raw-reasons"]).splitlines()
+    assert _number(lines[0], "probability of default") > 0.5
+    raw = {"Seniority", "Home", "Time", "Age", "Marital", "Records", "Job", "Expenses", "Income", "Assets", "Debt",
+           "Amount", "Price"}
+    reasons = lines[1:-1]
+    assert 1 <= len(reasons) <= 4
+    for line in reasons:
+        code, feature, contribution = line.split()[:3]
+        assert feature in raw and float(contribution) > 0
+    assert lines[-1] == "columns explained: 13"

@@ -402,3 +402,69 @@ def test_metric_loss_target_mismatch_raises_value_error(rng, loss, metric, targe
     assert np.isfinite(hist.history["loss"][0])
     res = model.evaluate(x, y, verbose=0, return_dict=True)
     assert res["accuracy"] == pytest.approx(np.mean(model.predict(x).argmax(1) == ids), abs=1e-6)
+
+
+def _top_k_mask(P, k):
+    """Keras's top_k: per row the k largest scores, ties to the lower index."""
+    order = np.lexsort((np.arange(P.shape[1])[None, :].repeat(len(P), 0), -P), axis=1)[:, :k]
+    mask = np.zeros_like(P, dtype=bool)
+    np.put_along_axis(mask, order, True, axis=1)
+    return mask
+
+
+@pytest.mark.parametrize("cls", [metrics.Precision, metrics.Recall])
+@pytest.mark.parametrize("top_k, thresholds, class_id", [(1, None, None), (2, None, None), (2, 0.3, None),
+                                                        (2, None, 3), (3, [0.2, 0.6], None)])
+def test_precision_recall_top_k_against_numpy(rng, cls, top_k, thresholds, class_id):
+    P = rng.random((120, 6)).astype(np.float32)
+    P[:10, 1] = P[:10, 2]  # ties: the lower index wins
+    Y = (rng.random((120, 6)) < 0.3).astype(np.float32)
+    w = rng.random(120).astype(np.float32)
+    m = cls(thresholds=thresholds, top_k=top_k, class_id=class_id)
+    got = _accumulate(m, Y, P, w)
+    ths = [-np.inf] if thresholds is None else np.atleast_1d(thresholds)
+    cols = slice(None) if class_id is None else slice(class_id, class_id + 1)
+    want = []
+    for t in ths:
+        pred = (_top_k_mask(P, top_k) & (P > t))[:, cols]
+        truth = (Y > 0.5)[:, cols]
+        ww = w[:, None]
+        tp = (ww * (pred & truth)).sum()
+        den = tp + (ww * (pred & ~truth)).sum() if cls is metrics.Precision else tp + (ww * (~pred & truth)).sum()
+        want.append(tp / den)
+    np.testing.assert_allclose(np.atleast_1d(got), want, rtol=1e-6)
+    # top_k=1 without thresholds is a different metric from the plain 0.5 threshold
+    assert cls(top_k=top_k).get_config()["top_k"] == top_k
+
+
+def test_multi_label_auc_is_the_weighted_mean_of_per_column_aucs(rng):
+    P = rng.random((300, 3)).astype(np.float32)
+    Y = (rng.random((300, 3)) < np.array([0.2, 0.5, 0.7]) + 0.3 * (P - 0.5)).astype(np.float32)
+    w = rng.random(300).astype(np.float32)
+    per = [skm.roc_auc_score(Y[:, j], P[:, j], sample_weight=w) for j in range(3)]
+    assert _accumulate(metrics.AUC(multi_label=True), Y, P, w) == pytest.approx(np.mean(per), abs=1e-6)
+    lw = np.array([1.0, 3.0, 0.5], np.float32)
+    got = _accumulate(metrics.AUC(multi_label=True, num_labels=3, label_weights=lw), Y, P, w)
+    assert got == pytest.approx(np.dot(per, lw) / lw.sum(), abs=1e-6)
+    pr = [skm.average_precision_score(Y[:, j], P[:, j], sample_weight=w) for j in range(3)]
+    assert _accumulate(metrics.AUC(curve="PR", multi_label=True), Y, P, w) == pytest.approx(np.mean(pr), abs=1e-6)
+    # Flattened (multi_label=False): one ranking, entries weighted by their column's label weight.
+    flat_w = (w[:, None] * lw[None, :]).ravel()
+    want = skm.roc_auc_score(Y.ravel(), P.ravel(), sample_weight=flat_w)
+    assert _accumulate(metrics.AUC(label_weights=lw), Y, P, w) == pytest.approx(want, abs=1e-6)
+    with pytest.raises(ValueError, match="num_labels is 4"):
+        metrics.AUC(multi_label=True, num_labels=4).update_state(Y, P)
+    with pytest.raises(ValueError, match="label_weights"):
+        metrics.AUC(label_weights=[1.0, -1.0])
+
+
+def test_multi_label_auc_in_fit(rng):
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x[:, :3] + 0.5 * rng.normal(size=(256, 3)) > 0).astype(np.float32)
+    model = mf.Sequential([mf.layers.Input(shape=(4,)), Dense(3, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[metrics.AUC(multi_label=True, name="mauc")])
+    model.fit(x, y, epochs=2, verbose=0)
+    res = model.evaluate(x, y, return_dict=True, verbose=0)
+    p = model.predict(x)
+    want = np.mean([skm.roc_auc_score(y[:, j], p[:, j]) for j in range(3)])
+    assert res["mauc"] == pytest.approx(want, abs=1e-6)

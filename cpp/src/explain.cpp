@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 namespace maasfin {
@@ -63,8 +64,11 @@ void gauss_legendre(Index m, std::vector<double>& nodes, std::vector<double>& we
 }
 
 namespace {
+// The gradients of the explained output at M points of width F (M x F each).
+using GradientFn = std::function<void(const float* path, Index M, const float* d_out, float* grads)>;
+
 // Fixed Gauss-Legendre: every row's `steps` path points in batches of at most ~8k rows.
-void ig_fixed(const Graph& g, const float* x, const float* baseline, Index B, Index N, Index F, Index D,
+void ig_fixed(const GradientFn& gradients, const float* x, const float* baseline, Index B, Index N, Index F, Index D,
               Index output, Index steps, float* attributions) {
     std::vector<double> t, w;
     gauss_legendre(steps, t, w);
@@ -84,7 +88,7 @@ void ig_fixed(const Graph& g, const float* x, const float* baseline, Index B, In
                 d_out[(i * steps + k) * D + output] = 1.f;
             }
         }
-        g.input_gradients({path.data()}, M, d_out.data(), {grads.data()});
+        gradients(path.data(), M, d_out.data(), grads.data());
         for (Index i = 0; i < n; ++i) {
             const float* xi = x + (start + i) * F;
             const float* bi = baseline + (B == 1 ? 0 : start + i) * F;
@@ -96,13 +100,10 @@ void ig_fixed(const Graph& g, const float* x, const float* baseline, Index B, In
         }
     }
 }
-}  // namespace
 
 // x: N x F, baseline: B x F, attributions: N x F
-void integrated_gradients(const Graph& g, const float* x, const float* baseline, Index B, Index N, Index output,
-                          Index steps, double tolerance, float* attributions) {
-    if (g.num_inputs() != 1) throw InvalidArgument("integrated gradients need a model with one input");
-    const Index F = numel(g.input_shape(0)), D = numel(g.output_shape());
+void integrated_gradients_impl(const GradientFn& gradients, Index F, Index D, const float* x, const float* baseline,
+                               Index B, Index N, Index output, Index steps, double tolerance, float* attributions) {
     if (output < 0 || output >= D)
         throw InvalidArgument("output index " + std::to_string(output) + " is out of range for " + std::to_string(D) +
                               " output(s)");
@@ -110,7 +111,7 @@ void integrated_gradients(const Graph& g, const float* x, const float* baseline,
     if (steps < 1) throw InvalidArgument("steps must be >= 1");
     if (!(tolerance >= 0)) throw InvalidArgument("tolerance must be >= 0");
     if (tolerance == 0) {
-        ig_fixed(g, x, baseline, B, N, F, D, output, steps, attributions);
+        ig_fixed(gradients, x, baseline, B, N, F, D, output, steps, attributions);
         return;
     }
     const Index initial = (steps + kPoints - 1) / kPoints;
@@ -145,7 +146,7 @@ void integrated_gradients(const Graph& g, const float* x, const float* baseline,
                     d_out[(k * kPoints + p) * D + output] = 1.f;
                 }
             }
-            g.input_gradients({path.data()}, M, d_out.data(), {grads.data()});
+            gradients(path.data(), M, d_out.data(), grads.data());
             for (Index k = 0; k < n; ++k) {
                 const Interval& iv = pending[start + k];
                 const double half = 0.5 * (iv.b - iv.a);
@@ -181,6 +182,79 @@ void integrated_gradients(const Graph& g, const float* x, const float* baseline,
         for (Index j = 0; j < F; ++j)
             attributions[i * F + j] = static_cast<float>((double(xi[j]) - bi[j]) * sums[i * F + j]);
     }
+}
+}  // namespace
+
+void integrated_gradients(const Graph& g, const float* x, const float* baseline, Index B, Index N, Index output,
+                          Index steps, double tolerance, float* attributions) {
+    if (g.num_inputs() != 1) throw InvalidArgument("integrated gradients need a model with one input");
+    const GradientFn gradients = [&g](const float* path, Index M, const float* d_out, float* grads) {
+        g.input_gradients({path}, M, d_out, {grads});
+    };
+    integrated_gradients_impl(gradients, numel(g.input_shape(0)), numel(g.output_shape()), x, baseline, B, N, output,
+                              steps, tolerance, attributions);
+}
+
+Index frontier_width(const Graph& g) {
+    Index F = 0;
+    for (int id : g.frontier()) F += numel(g.node_shape(id));
+    return F;
+}
+
+void encode(const Graph& g, const std::vector<const float*>& x, Index N, float* z) {
+    const std::vector<int>& fr = g.frontier();
+    const Index F = frontier_width(g);
+    std::vector<FloatVec> parts(fr.size());
+    std::vector<float*> dst;
+    for (std::size_t k = 0; k < fr.size(); ++k) {
+        parts[k].resize(static_cast<std::size_t>(N * numel(g.node_shape(fr[k]))));
+        dst.push_back(parts[k].data());
+    }
+    g.frontier_values(x, N, dst);
+    // Interleave: row i is the concatenation of every frontier node's row i.
+    Index offset = 0;
+    for (std::size_t k = 0; k < fr.size(); ++k) {
+        const Index w = numel(g.node_shape(fr[k]));
+        for (Index i = 0; i < N; ++i) std::copy(parts[k].data() + i * w, parts[k].data() + (i + 1) * w, z + i * F + offset);
+        offset += w;
+    }
+}
+
+void integrated_gradients_encoded(const Graph& g, const float* z, const float* baseline, Index B, Index N,
+                                  Index output, Index steps, double tolerance, float* attributions) {
+    const std::vector<int>& fr = g.frontier();
+    std::vector<Index> widths, offsets;
+    Index F = 0;
+    for (int id : fr) {
+        offsets.push_back(F);
+        widths.push_back(numel(g.node_shape(id)));
+        F += widths.back();
+    }
+    // Split the concatenated path rows into one block per frontier node, and join the gradients.
+    const GradientFn gradients = [&](const float* path, Index M, const float* d_out, float* grads) {
+        if (fr.size() == 1) {
+            g.frontier_gradients({path}, M, d_out, {grads});
+            return;
+        }
+        std::vector<FloatVec> zin(fr.size()), dz(fr.size());
+        std::vector<const float*> zp;
+        std::vector<float*> dp;
+        for (std::size_t k = 0; k < fr.size(); ++k) {
+            const Index w = widths[k];
+            zin[k].resize(static_cast<std::size_t>(M * w));
+            dz[k].resize(static_cast<std::size_t>(M * w));
+            for (Index i = 0; i < M; ++i)
+                std::copy(path + i * F + offsets[k], path + i * F + offsets[k] + w, zin[k].data() + i * w);
+            zp.push_back(zin[k].data());
+            dp.push_back(dz[k].data());
+        }
+        g.frontier_gradients(zp, M, d_out, dp);
+        for (std::size_t k = 0; k < fr.size(); ++k)
+            for (Index i = 0; i < M; ++i)
+                std::copy(dz[k].data() + i * widths[k], dz[k].data() + (i + 1) * widths[k], grads + i * F + offsets[k]);
+    };
+    integrated_gradients_impl(gradients, F, numel(g.output_shape()), z, baseline, B, N, output, steps, tolerance,
+                              attributions);
 }
 
 }  // namespace maasfin

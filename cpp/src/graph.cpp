@@ -67,7 +67,114 @@ void Graph::build(int output, std::uint64_t seed) {
     for (int id : order_)
         for (const ParamSpec& p : nodes_[id].params)
             initialize(p.init, params_.data() + p.offset, p.shape, rng::hash(seed, 0x5eed, k++));
+    build_frontier();
     built_ = true;
+}
+
+void Graph::build_frontier() {
+    const int n = static_cast<int>(nodes_.size());
+    // Frozen: what explanations treat as fixed encoding. Inputs and non-differentiable layers,
+    // then (to a fixed point) differentiable layers fed only by frozen nodes that feed only
+    // frozen nodes (e.g. a Normalization in front of a Discretization).
+    std::vector<char> frozen(static_cast<std::size_t>(n), 0);
+    for (int id = 0; id < n; ++id)
+        frozen[id] = nodes_[id].live && (!nodes_[id].layer || !nodes_[id].layer->differentiable());
+    auto live_consumers_frozen = [&](int id) {
+        for (int c : nodes_[id].consumers)
+            if (nodes_[c].live && !frozen[c]) return false;
+        return true;
+    };
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int id : order_) {
+            if (frozen[id] || id == output_ || !live_consumers_frozen(id)) continue;
+            bool all_in = true;
+            for (int i : nodes_[id].inputs) all_in = all_in && frozen[i];
+            if (all_in) frozen[id] = changed = true;
+        }
+    }
+    frontier_.clear();
+    upstream_.clear();
+    downstream_.clear();
+    for (int id = 0; id < n; ++id)
+        if (nodes_[id].live && frozen[id] && (id == output_ || !live_consumers_frozen(id))) frontier_.push_back(id);
+    for (int id : order_) (frozen[id] ? upstream_ : downstream_).push_back(id);
+    // Where each frozen value comes from, propagated in node order.
+    std::vector<std::vector<SlotSource>> src(static_cast<std::size_t>(n));
+    std::vector<std::vector<int>> deps(static_cast<std::size_t>(n));
+    for (int k = 0; k < static_cast<int>(inputs_.size()); ++k) {
+        const int id = inputs_[k];
+        deps[id] = {k};
+        src[id].resize(static_cast<std::size_t>(numel(nodes_[id].shape)));
+        for (Index j = 0; j < numel(nodes_[id].shape); ++j) src[id][j] = {k, j};
+    }
+    for (int id : upstream_) {
+        const Node& nd = nodes_[id];
+        std::vector<int>& d = deps[id];
+        for (int i : nd.inputs) d.insert(d.end(), deps[i].begin(), deps[i].end());
+        std::sort(d.begin(), d.end());
+        d.erase(std::unique(d.begin(), d.end()), d.end());
+        const Index width = numel(nd.shape);
+        src[id].assign(static_cast<std::size_t>(width), {d.size() == 1 ? d[0] : -1, -1});
+        if (nd.inputs.size() == 1 && !nd.layer->differentiable()) {
+            const std::vector<SlotSource>& in = src[nd.inputs[0]];
+            for (Index k = 0; k < width; ++k) {
+                const Index e = nd.layer->source_element(k, static_cast<Index>(in.size()));
+                if (e >= 0 && e < static_cast<Index>(in.size())) src[id][k] = in[e];
+            }
+        }
+    }
+    frontier_sources_.clear();
+    frontier_inputs_.clear();
+    for (int id : frontier_) {
+        frontier_sources_.push_back(src[id]);
+        frontier_inputs_.push_back(deps[id]);
+    }
+}
+
+void Graph::frontier_values(const std::vector<const float*>& x, Index N, const std::vector<float*>& z) const {
+    if (!built_) throw InvalidArgument("the model is not built");
+    if (x.size() != inputs_.size() || z.size() != frontier_.size())
+        throw InvalidArgument("frontier_values: expected " + std::to_string(inputs_.size()) + " inputs and " +
+                              std::to_string(frontier_.size()) + " outputs");
+    auto ws = acquire();
+    reserve(*ws, N, false);
+    for (std::size_t i = 0; i < inputs_.size(); ++i) ws->out_ptr[inputs_[i]] = x[i];
+    run_forward(*ws, upstream_, N, false, 0, false);
+    for (std::size_t k = 0; k < frontier_.size(); ++k) {
+        const float* v = ws->out_ptr[frontier_[k]];
+        std::copy(v, v + N * numel(nodes_[frontier_[k]].shape), z[k]);
+    }
+    release(std::move(ws));
+}
+
+void Graph::frontier_gradients(const std::vector<const float*>& z, Index N, const float* d_out,
+                               const std::vector<float*>& dz) const {
+    if (!built_) throw InvalidArgument("the model is not built");
+    if (z.size() != frontier_.size() || dz.size() != frontier_.size())
+        throw InvalidArgument("frontier_gradients: expected " + std::to_string(frontier_.size()) + " values");
+    gradients_at(frontier_, z, downstream_, N, d_out, dz);
+}
+
+void Graph::gradients_at(const std::vector<int>& sources, const std::vector<const float*>& values,
+                         const std::vector<int>& order, Index N, const float* d_out,
+                         const std::vector<float*>& out) const {
+    auto ws = acquire();
+    reserve(*ws, N, true);
+    ws->rows = N;
+    ws->training = false;
+    for (std::size_t k = 0; k < sources.size(); ++k) ws->out_ptr[sources[k]] = values[k];
+    run_forward(*ws, order, N, false, 0, true);
+    ws->d_out.assign(d_out, d_out + N * numel(output_shape()));
+    if (static_cast<Index>(ws->param_scratch.size()) < param_count())
+        ws->param_scratch.resize(static_cast<std::size_t>(param_count()));
+    backward_impl(*ws, order, ws->d_out.data(), N, 0, ws->param_scratch.data(), true, false);
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+        const int id = sources[k];
+        const float* g = id == output_ ? ws->d_out.data() : ws->grad[id].data();
+        std::copy(g, g + N * numel(nodes_[id].shape), out[k]);
+    }
+    release(std::move(ws));
 }
 
 void Graph::reserve(Workspace& ws, Index N, bool for_backward) const {
@@ -99,11 +206,17 @@ const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, I
     ws.rows = N;
     ws.training = training;
     for (std::size_t i = 0; i < inputs_.size(); ++i) ws.out_ptr[inputs_[i]] = x[i];
+    run_forward(ws, order_, N, training, seed, for_backward);
+    return ws.out_ptr[output_];
+}
+
+void Graph::run_forward(Workspace& ws, const std::vector<int>& order, Index N, bool training, std::uint64_t seed,
+                        bool for_backward) const {
     ForwardArgs a;
     a.N = N;
     a.params = params_.data();
     a.training = training;
-    for (int id : order_) {
+    for (int id : order) {
         const Node& n = nodes_[id];
         a.x.clear();
         for (int i : n.inputs) a.x.push_back(ws.out_ptr[i]);
@@ -113,7 +226,6 @@ const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, I
         n.layer->forward(a);
         ws.out_ptr[id] = a.y;
     }
-    return ws.out_ptr[output_];
 }
 
 void Graph::set_activity_regularizer(int node, double l1, double l2) {
@@ -136,7 +248,7 @@ double Graph::activity_penalty(const Workspace& ws) const {
 
 void Graph::backward(Workspace& ws, const std::vector<const float*>&, float* d_out, Index N,
                      std::uint64_t seed) {
-    backward_impl(ws, d_out, N, seed, grads_.data(), false, true);
+    backward_impl(ws, order_, d_out, N, seed, grads_.data(), false, true);
 }
 
 void Graph::input_gradients(const std::vector<const float*>& x, Index N, const float* d_out,
@@ -144,23 +256,11 @@ void Graph::input_gradients(const std::vector<const float*>& x, Index N, const f
     if (!built_) throw InvalidArgument("the model is not built");
     if (x.size() != inputs_.size() || dx.size() != inputs_.size())
         throw InvalidArgument("input_gradients: expected " + std::to_string(inputs_.size()) + " inputs");
-    auto ws = acquire();
-    forward(*ws, x, N, false, 0, true);
-    const Index out_n = N * numel(output_shape());
-    ws->d_out.assign(d_out, d_out + out_n);
-    if (static_cast<Index>(ws->param_scratch.size()) < param_count())
-        ws->param_scratch.resize(static_cast<std::size_t>(param_count()));
-    backward_impl(*ws, ws->d_out.data(), N, 0, ws->param_scratch.data(), true, false);
-    for (std::size_t i = 0; i < inputs_.size(); ++i) {
-        const Index n = N * numel(nodes_[inputs_[i]].shape);
-        const float* g = ws->grad[inputs_[i]].data();
-        std::copy(g, g + n, dx[i]);
-    }
-    release(std::move(ws));
+    gradients_at(inputs_, x, order_, N, d_out, dx);
 }
 
-void Graph::backward_impl(Workspace& ws, float* d_out, Index N, std::uint64_t seed, float* param_grads,
-                          bool inputs, bool activity) const {
+void Graph::backward_impl(Workspace& ws, const std::vector<int>& order, float* d_out, Index N, std::uint64_t seed,
+                          float* param_grads, bool inputs, bool activity) const {
     std::vector<char> written(nodes_.size(), 0);
     thread_local std::vector<FloatVec> scratch;
     BackwardArgs a;
@@ -168,7 +268,7 @@ void Graph::backward_impl(Workspace& ws, float* d_out, Index N, std::uint64_t se
     a.params = params_.data();
     a.grads = param_grads;
     a.training = ws.training;
-    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
         const int id = *it;
         const Node& n = nodes_[id];
         a.x.clear();

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <numeric>
 
 namespace maasfin {
@@ -96,9 +98,10 @@ private:
 // Per-class confusion counts; precision, recall and F-beta derive from them.
 class Confusion : public Metric {
 public:
-    Confusion(std::string kind, std::vector<float> thresholds, Index class_id, double beta, std::string average)
+    Confusion(std::string kind, std::vector<float> thresholds, Index class_id, double beta, std::string average,
+              Index top_k = 0)
         : kind_(std::move(kind)), thresholds_(std::move(thresholds)), class_id_(class_id), beta_(beta),
-          average_(std::move(average)) {}
+          average_(std::move(average)), top_k_(top_k) {}
 
     void update(const float* p, const float* t, const float* w, Index N, Index D, Index) override {
         const bool per_class = kind_ == "fbeta";
@@ -129,9 +132,10 @@ public:
                 }
             } else {
                 const Index j0 = class_id_ >= 0 ? class_id_ : 0, j1 = class_id_ >= 0 ? class_id_ + 1 : D;
+                if (top_k_ > 0) top_mask(pi, D);
                 for (std::size_t k = 0; k < thresholds_.size(); ++k)
                     for (Index j = j0; j < j1; ++j) {
-                        const bool pred = pi[j] > thresholds_[k];
+                        const bool pred = (top_k_ == 0 || top_[j]) && pi[j] > thresholds_[k];
                         const bool truth = ti[j] > 0.5f;
                         tp_[k] += wi * (pred && truth);
                         fp_[k] += wi * (pred && !truth);
@@ -185,21 +189,45 @@ public:
     }
 
 private:
+    // top_[j]: whether column j is among the row's top_k scores (ties: the lower index first, as
+    // Keras's top_k).
+    void top_mask(const float* pi, Index D) {
+        order_.resize(static_cast<std::size_t>(D));
+        std::iota(order_.begin(), order_.end(), Index{0});
+        const Index k = std::min(top_k_, D);
+        std::partial_sort(order_.begin(), order_.begin() + k, order_.end(),
+                          [pi](Index a, Index b) { return pi[a] > pi[b] || (pi[a] == pi[b] && a < b); });
+        top_.assign(static_cast<std::size_t>(D), 0);
+        for (Index i = 0; i < k; ++i) top_[order_[i]] = 1;
+    }
+
     std::string kind_;
     std::vector<float> thresholds_;
     Index class_id_;
     double beta_;
     std::string average_;
+    Index top_k_;
     std::vector<double> tp_, fp_, fn_;
+    std::vector<Index> order_;
+    std::vector<char> top_;
 };
 
 // Ranking metrics computed exactly from every (score, label, weight) seen since the last reset.
 // Scores are the flattened outputs; ties are grouped so tied scores never create fake order.
 class Ranking : public Metric {
 public:
-    Ranking(std::string kind, bool from_logits) : kind_(std::move(kind)), from_logits_(from_logits) {}
+    Ranking(std::string kind, bool from_logits, bool multi_label, std::vector<float> label_weights)
+        : kind_(std::move(kind)), from_logits_(from_logits), multi_label_(multi_label),
+          label_weights_(std::move(label_weights)) {}
 
     void update(const float* p, const float* t, const float* w, Index N, Index D, Index) override {
+        if (!label_weights_.empty() && static_cast<Index>(label_weights_.size()) != D)
+            throw InvalidArgument(kind_ + ": label_weights has " + std::to_string(label_weights_.size()) +
+                                  " values but the output has " + std::to_string(D) + " columns");
+        if (width_ >= 0 && width_ != D)
+            throw InvalidArgument(kind_ + ": the output width changed from " + std::to_string(width_) + " to " +
+                                  std::to_string(D) + " without a reset");
+        width_ = D;
         for (Index i = 0; i < N; ++i)
             for (Index j = 0; j < D; ++j) {
                 const float label = t[i * D + j];
@@ -214,20 +242,48 @@ public:
                 }
                 scores_.push_back(s);
                 labels_.push_back(label > 0.5f);
-                weights_.push_back(static_cast<float>(weight(w, i)));
+                const double lw = multi_label_ || label_weights_.empty() ? 1.0 : label_weights_[j];
+                weights_.push_back(static_cast<float>(weight(w, i) * lw));
+                columns_.push_back(static_cast<std::int32_t>(j));
             }
     }
 
     std::vector<double> result() const override {
         if (nonfinite_) return {std::nan("")};
-        const std::size_t n = scores_.size();
-        std::vector<std::size_t> order(n);
-        std::iota(order.begin(), order.end(), 0);
+        std::vector<std::size_t> all(scores_.size());
+        std::iota(all.begin(), all.end(), 0);
+        if (!multi_label_ || width_ <= 1) return {value(std::move(all))};
+        // One value per column, then their mean weighted by label_weights (as Keras's AUC).
+        double num = 0, den = 0;
+        for (Index j = 0; j < width_; ++j) {
+            std::vector<std::size_t> idx;
+            for (std::size_t i : all)
+                if (columns_[i] == j) idx.push_back(i);
+            const double lw = label_weights_.empty() ? 1.0 : label_weights_[j];
+            num += lw * value(std::move(idx));
+            den += lw;
+        }
+        return {den > 0 ? num / den : 0.0};
+    }
+
+    void reset() override {
+        nonfinite_ = false;
+        width_ = -1;
+        scores_.clear();
+        labels_.clear();
+        weights_.clear();
+        columns_.clear();
+    }
+
+private:
+    // The metric over the entries `order` (indices into the stored scores).
+    double value(std::vector<std::size_t> order) const {
+        const std::size_t n = order.size();
         // Descending score: walking down the thresholds.
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores_[a] > scores_[b]; });
         double pos = 0, neg = 0;
-        for (std::size_t i = 0; i < n; ++i) (labels_[i] ? pos : neg) += weights_[i];
-        if (pos <= 0 || neg <= 0) return {0.0};
+        for (std::size_t i : order) (labels_[i] ? pos : neg) += weights_[i];
+        if (pos <= 0 || neg <= 0) return 0.0;
         double tp = 0, fp = 0, area = 0, ap = 0, ks = 0, prev_recall = 0;
         for (std::size_t a = 0; a < n;) {
             double gp = 0, gn = 0;
@@ -245,24 +301,20 @@ public:
             a = b;
         }
         const double auc = area / (pos * neg);
-        if (kind_ == "roc_auc") return {auc};
-        if (kind_ == "gini") return {2.0 * auc - 1.0};
-        if (kind_ == "pr_auc") return {ap};
-        return {ks};
+        if (kind_ == "roc_auc") return auc;
+        if (kind_ == "gini") return 2.0 * auc - 1.0;
+        if (kind_ == "pr_auc") return ap;
+        return ks;
     }
 
-    void reset() override {
-        nonfinite_ = false;
-        scores_.clear();
-        labels_.clear();
-        weights_.clear();
-    }
-
-private:
     std::string kind_;
     bool from_logits_;
+    bool multi_label_;
+    std::vector<float> label_weights_;
+    Index width_ = -1;
     std::vector<float> scores_, weights_;
     std::vector<char> labels_;
+    std::vector<std::int32_t> columns_;
     bool nonfinite_ = false;
 };
 
@@ -287,9 +339,12 @@ std::unique_ptr<Metric> make_metric(const MetricSpec& s) {
     if (k == "mean_squared_error") return std::make_unique<MeanError>(ErrorKind::mse);
     if (k == "root_mean_squared_error") return std::make_unique<MeanError>(ErrorKind::rmse);
     if (k == "mean_absolute_error") return std::make_unique<MeanError>(ErrorKind::mae);
+    if (s.top_k < 0) throw InvalidArgument(k + ": top_k must be positive");
     if (k == "precision" || k == "recall") {
-        std::vector<float> th = s.thresholds.empty() ? std::vector<float>{0.5f} : s.thresholds;
-        return std::make_unique<Confusion>(k, th, s.class_id, 1.0, "");
+        // With top_k and no thresholds, every top-k score counts as positive (Keras's -inf default).
+        const float dflt = s.top_k > 0 ? -std::numeric_limits<float>::infinity() : 0.5f;
+        std::vector<float> th = s.thresholds.empty() ? std::vector<float>{dflt} : s.thresholds;
+        return std::make_unique<Confusion>(k, th, s.class_id, 1.0, "", s.top_k);
     }
     if (k == "fbeta") {
         if (!(s.beta > 0)) throw InvalidArgument("fbeta: beta must be > 0");
@@ -297,7 +352,10 @@ std::unique_ptr<Metric> make_metric(const MetricSpec& s) {
             throw InvalidArgument("fbeta: average must be None, 'micro', 'macro' or 'weighted', got '" + s.average + "'");
         return std::make_unique<Confusion>(k, s.thresholds, -1, s.beta, s.average);
     }
-    if (k == "roc_auc" || k == "pr_auc" || k == "ks" || k == "gini") return std::make_unique<Ranking>(k, s.from_logits);
+    for (float lw : s.label_weights)
+        if (!(lw >= 0.f) || !std::isfinite(lw)) throw InvalidArgument(k + ": label_weights must be finite and >= 0");
+    if (k == "roc_auc" || k == "pr_auc" || k == "ks" || k == "gini")
+        return std::make_unique<Ranking>(k, s.from_logits, s.multi_label, s.label_weights);
     throw InvalidArgument("unknown metric '" + k + "'; valid kinds: " + kKinds);
 }
 

@@ -1,10 +1,19 @@
 """Reading Keras 3 model files: `.keras` (a zip of config.json + model.weights.h5) and legacy `.h5`.
 
-`maasfin.models.load_model("model.keras")` dispatches here. Models made of the layers maasfin has
-(Dense, Activation, Dropout, Add, Concatenate, BatchNormalization, LayerNormalization,
-GaussianNoise, GaussianDropout, AlphaDropout, InputLayer) load with their weights; the compile
-config (optimizer, loss, metrics) is translated when maasfin has the same classes. Keras's
-optimizer state is not imported: `fit` on the loaded model starts a fresh optimizer.
+`maasfin.models.load_model("model.keras")` dispatches here. Sequential and functional models made
+of the layers maasfin has load with their weights: Dense, Activation, the merge layers,
+normalization, noise and preprocessing layers, Conv1D/2D, poolings, reshaping layers, Embedding,
+SimpleRNN/LSTM/GRU, Bidirectional and TimeDistributed (whose wrapped layer's config is translated
+the same way) and MultiHeadAttention (whose query/value/key tensors and `use_causal_mask` come from
+the call recorded in the file). Recurrent layers' `return_state` outputs ([name, k] in maasfin's
+wiring) and `initial_state` arguments are wired; the masks Keras writes as `not_equal`/`any` ops
+and `mask=` arguments are dropped after checking that each layer reads exactly the mask maasfin
+derives from Masking / Embedding(mask_zero=True). Each weight is matched to maasfin's in Keras's own order: the
+nested groups of model.weights.h5 (`cell/vars`, `forward_layer/...`, `layer/vars`,
+`query_dense/vars` ...) or the `weight_names` of a legacy `.h5`. The compile config (optimizer,
+loss, metrics) is translated when maasfin has the same classes. Keras's optimizer state is not
+imported: `fit` on the loaded model starts a fresh optimizer. A Keras option maasfin lacks is
+refused with an error naming the layer and the option, unless it is off or does nothing here.
 
 The same rules as for `.maas` files apply: nothing from the file is executed or imported (class
 names are looked up in maasfin's allowlists, `"module"` fields are ignored), every field is
@@ -70,7 +79,14 @@ def _dtype_ok(value) -> bool:
 
 # Keras options that maasfin lacks and that do nothing at their Keras default.
 _INERT = {"renorm_momentum": None, "renorm_clipping": None, "ema_momentum": None, "ema_overwrite_frequency": None,
-          "jit_compile": None, "is_legacy_optimizer": None}
+          "jit_compile": None, "is_legacy_optimizer": None,
+          # Recurrent layers: unit_forget_bias only initialises the bias (the file's weights replace
+          # it); zero_output_for_mask is what maasfin's Bidirectional sets on its layers (Keras forces
+          # it to return_sequences there), and only acts on masked steps.
+          "unit_forget_bias": None, "zero_output_for_mask": None}
+# Keras options that maasfin lacks on some layers but always behaves as (a file with any other
+# value is refused by name).
+_FIXED = {"data_format": "channels_last"}
 
 
 def _kwargs(cls, config: dict, src: str, where: str, convert) -> dict:
@@ -87,7 +103,7 @@ def _kwargs(cls, config: dict, src: str, where: str, convert) -> dict:
             continue
         if key in names:
             out[key] = convert(key, value)
-        elif key in _INERT or _is_off(value):
+        elif key in _INERT or _is_off(value) or (key in _FIXED and value == _FIXED[key]):
             continue
         else:
             raise _fail(src, f"{where} uses the Keras option {key}={value!r}, which maasfin does not support")
@@ -114,8 +130,38 @@ def _nested(key: str, value, src: str, where: str):
     return ncls(**_kwargs(ncls, cfg, src, f"{where} {key}", lambda k, v: v))
 
 
-def _layer(entry, src: str, where: str, input_rank: int | None = None):
-    """A maasfin layer from a Keras layer entry {class_name, config, ...}."""
+_WRAPPERS = ("TimeDistributed", "Bidirectional")
+_INPUT_DTYPES = ("int32", "int64", "bool")  # integer inputs (indices for Embedding, lookups) besides float32
+
+
+def _backward_matches(fwd: dict, bwd, src: str, where: str) -> None:
+    """Keras stores Bidirectional's backward layer in full; maasfin's is a copy of the forward
+    layer with go_backwards flipped, so any other difference is refused by field."""
+    if not isinstance(bwd, dict) or bwd.get("class_name") != fwd.get("class_name") \
+            or not isinstance(bwd.get("config"), dict):
+        raise _fail(src, f"{where} has a backward_layer of another class than its layer; maasfin's backward "
+                         "layer is a copy of the forward layer")
+
+    def plain(v):  # without Keras's bookkeeping (module, registered_name, shared_object_id, ...)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items() if k not in _SKIP}
+        return [plain(x) for x in v] if isinstance(v, list) else v
+    a, b = plain(fwd["config"]), plain(bwd["config"])
+    ignore = {"name", "go_backwards"}
+    diff = sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k)
+                  and not (k.endswith("_initializer") and _get(a.get(k), "class_name") == _get(b.get(k), "class_name"))
+                  and not (k == "dtype" and _dtype_ok(a.get(k)) and _dtype_ok(b.get(k))))
+    if diff or bool(a.get("go_backwards")) == bool(b.get("go_backwards")):
+        raise _fail(src, f"{where} has a backward_layer that differs from its layer in "
+                         f"{diff or ['go_backwards']}; maasfin's backward layer is a copy of the forward layer "
+                         "with go_backwards flipped")
+
+
+def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dict | None = None,
+           wrapped: bool = False):
+    """A maasfin layer from a Keras layer entry {class_name, config, ...}. `call` holds config
+    values that Keras records on the call (MultiHeadAttention's use_causal_mask); `wrapped` marks
+    the layer inside a TimeDistributed/Bidirectional."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
             or not isinstance(entry.get("config"), dict):
         raise _fail(src, f"{where} must be an object with class_name and config")
@@ -127,17 +173,42 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None):
     lname = cfg.get("name")
     if not isinstance(lname, str) or not lname:
         raise _fail(src, f"{where} has no name")
+    if "/" in lname:  # Keras refuses such names; weights are keyed "<layer>/<weight>"
+        raise _fail(src, f"{where} is named {lname!r}; Keras layer names cannot contain '/'")
+    if wrapped and (name in _WRAPPERS or name == "InputLayer"):
+        raise _fail(src, f"{where} is a Keras {name!r} layer; a wrapper must hold an ordinary layer")
     where = f"Keras layer '{lname}' ({name})"
     if name == "InputLayer":
         shape = cfg.get("batch_shape", cfg.get("batch_input_shape"))
         if not isinstance(shape, list) or len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
             raise _fail(src, f"{where} has no batch_shape")
+        if any(d is None for d in shape[1:]):
+            raise _fail(src, f"{where} has a variable dimension (per-sample shape {shape[1:]}); maasfin models have "
+                             "fixed per-sample shapes: build the Keras model on keras.Input(shape=...) with every "
+                             "dimension given (for example the number of timesteps) and save it again")
         for key in ("sparse", "ragged", "optional"):
             if cfg.get(key):
                 raise _fail(src, f"{where} is {key}, which maasfin does not support")
-        if not _dtype_ok(cfg.get("dtype")):
-            raise _fail(src, f"{where} has dtype {cfg.get('dtype')!r}; maasfin computes in float32 only")
-        return layers_module.InputLayer(shape=saving._shape(shape[1:], src, f"{where} batch_shape"), name=lname)
+        dtype = cfg.get("dtype")
+        if not _dtype_ok(dtype) and dtype not in _INPUT_DTYPES:
+            raise _fail(src, f"{where} has dtype {dtype!r}; maasfin takes float32, int32, int64 or bool inputs")
+        return layers_module.InputLayer(shape=saving._shape(shape[1:], src, f"{where} batch_shape"), name=lname,
+                                        dtype=dtype if dtype in _INPUT_DTYPES else None)
+    if name in _WRAPPERS:
+        inner = cfg.get("layer")
+        if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
+            raise _fail(src, f"{where} has no layer config")
+        if name == "Bidirectional":
+            backward = cfg.pop("backward_layer", None)
+            if backward is not None:
+                _backward_matches(inner, backward, src, where)
+            # Keras names the wrapped layers forward_<name> / backward_<name>; maasfin adds the prefixes.
+            iname = inner["config"].get("name")
+            if isinstance(iname, str) and iname.startswith("forward_") and len(iname) > len("forward_"):
+                inner = {**inner, "config": {**inner["config"], "name": iname[len("forward_"):]}}
+        cfg["layer"] = _layer(inner, src, f"{where} layer", _rank(inner), wrapped=True)
+    if call:
+        cfg.update(call)
     if "batch_input_shape" in cfg:  # a Keras 2 style first layer
         bis = cfg.pop("batch_input_shape")
         if isinstance(bis, list) and len(bis) >= 2:
@@ -150,7 +221,10 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None):
             if input_rank is not None and axis == input_rank - 1:
                 axis = -1
             cfg[key] = axis
-    if name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout") and cfg.get("seed") is None:
+    if (name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
+                 "SpatialDropout2D", "SpatialDropout3D")
+            or name in _RECURRENT and (cfg.get("dropout") or cfg.get("recurrent_dropout"))) \
+            and cfg.get("seed") is None:
         cfg["seed"] = zlib.crc32(lname.encode())  # Keras drew one at random; any fixed seed serves
     kwargs = _kwargs(cls, cfg, src, where, lambda k, v: _nested(k, v, src, where))
     try:
@@ -168,48 +242,133 @@ def _rank(entry) -> int | None:
     return len(shape) if isinstance(shape, list) and shape and not isinstance(shape[0], list) else None
 
 
-def _history_name(t, src: str, where: str) -> str:
-    """The layer name of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, 0, {}] entry)."""
+def _history_ref(t, src: str, where: str):
+    """The maasfin wiring ref of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, k, {}] entry):
+    the layer name, or [name, k] for output k > 0 of a layer with several outputs (return_state)."""
     if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
         hist = _get(t.get("config"), "keras_history")
     else:
         hist = t
-    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0 and hist[2] == 0):
-        raise _fail(src, f"{where} has an input maasfin cannot wire (shared layers and multi-output layers are "
-                         "not supported)")
-    return hist[0]
+    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0
+            and isinstance(hist[2], int) and not isinstance(hist[2], bool) and 0 <= hist[2] < 64):
+        raise _fail(src, f"{where} has an input maasfin cannot wire (shared layers are not supported)")
+    return hist[0] if hist[2] == 0 else [hist[0], hist[2]]
 
 
-def _inbound(entry, src: str, where: str) -> list[str]:
+def _is_tensor(value) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+_MHA_TENSORS = ("query", "value", "key", "attention_mask")
+_MHA_OFF = ("query_mask", "value_mask", "key_mask", "return_attention_scores")
+
+
+def _attention_call(args: list, kwargs: dict, src: str, where: str) -> tuple[list, dict]:
+    """The tensors of a recorded MultiHeadAttention call, in maasfin's input order
+    [query, value] + [key] + [attention_mask], and its use_causal_mask."""
+    if len(args) > 3:
+        raise _fail(src, f"{where} is called with {len(args)} positional arguments; expected query, value, key")
+    call = dict(zip(("query", "value", "key"), args))
+    for k, v in kwargs.items():
+        if k in call:
+            raise _fail(src, f"{where} is called with {k} twice")
+        call[k] = v
+    for k, v in call.items():
+        if k in _MHA_TENSORS:
+            if v is not None and not _is_tensor(v):
+                raise _fail(src, f"{where} is called with {k}={v!r}; maasfin needs a tensor of the model")
+        elif k == "use_causal_mask":
+            if not isinstance(v, bool):
+                raise _fail(src, f"{where} is called with use_causal_mask={v!r}; expected true or false")
+        elif k == "training" or (k in _MHA_OFF and _is_off(v)):
+            continue
+        else:
+            raise _fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not support")
+    if call.get("query") is None or call.get("value") is None:
+        raise _fail(src, f"{where} is called without a query and a value tensor")
+    tensors = [call["query"], call["value"]]
+    if call.get("key") is not None or call.get("attention_mask") is not None:
+        tensors.append(call.get("key") or call["value"])
+    if call.get("attention_mask") is not None:
+        tensors.append(call["attention_mask"])
+    return tensors, {"use_causal_mask": bool(call.get("use_causal_mask", False))}
+
+
+def _mask_ref(entry, src: str, where: str):
+    """The ref of the tensor a Keras layer receives as `mask` (Keras 3 writes masks into the
+    functional wiring), or None."""
+    nodes = entry.get("inbound_nodes", [])
+    node = nodes[0] if isinstance(nodes, list) and nodes else None
+    mask = (node.get("kwargs") or {}).get("mask") if isinstance(node, dict) else None
+    return _history_ref(mask, src, where) if mask is not None else None
+
+
+def _mask_op(entry, ops: dict, src: str, where: str):
+    """Keras 3 writes a mask into the functional wiring as ops: Embedding(mask_zero=True)'s as
+    `not_equal(x, 0)` on (batch, T), Masking's as `any(not_equal(x, v), axis=-1)`. Returns
+    ("step", source ref, value) for a whole step mask, ("elementwise", ...) for the inner not_equal."""
+    kind, cfg = entry.get("class_name"), entry.get("config") or {}
+    nodes = entry.get("inbound_nodes", [])
+    node = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 else None
+    args = node.get("args") if isinstance(node, dict) else None
+    if kind == "NotEqual" and isinstance(args, list) and len(args) == 2 and _is_tensor(args[0]) \
+            and isinstance(args[1], (int, float)) and not isinstance(args[1], bool) and not node.get("kwargs"):
+        shape = _get(args[0].get("config"), "shape")
+        ref = _history_ref(args[0], src, where)
+        return ("step" if isinstance(shape, list) and len(shape) == 2 else "elementwise", ref, float(args[1]))
+    if kind == "Any" and isinstance(args, list) and len(args) == 1 and _is_tensor(args[0]) \
+            and cfg.get("axis") in (-1, [-1]) and not cfg.get("keepdims"):
+        inner = ops.get(_history_ref(args[0], src, where))
+        if inner is not None and inner[0] == "elementwise":
+            return ("step", inner[1], inner[2])
+    raise _fail(src, f"{where}: maasfin reads only the mask ops of Masking and Embedding(mask_zero=True) "
+                     "(not_equal, any over the last axis)")
+
+
+def _inbound(entry, src: str, where: str) -> tuple[list, dict]:
+    """The refs of the tensors feeding a layer (a recurrent layer's initial states after its
+    sequence), and config values recorded on its call. A `mask` tensor is checked by _translate."""
     nodes = entry.get("inbound_nodes", [])
     if not isinstance(nodes, list) or len(nodes) > 1:
         raise _fail(src, f"{where} is called more than once (shared layers are not supported)")
     if not nodes:
-        return []
-    node = nodes[0]
+        return [], {}
+    node, extra = nodes[0], {}
     if isinstance(node, dict):  # Keras 3
         args, kwargs = node.get("args"), node.get("kwargs") or {}
-        if not isinstance(args, list) or len(args) != 1:
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise _fail(src, f"{where} has call arguments maasfin does not support")
-        if not isinstance(kwargs, dict) or any(k not in ("training", "mask") or (k == "mask" and v is not None)
-                                               for k, v in kwargs.items()):
-            raise _fail(src, f"{where} is called with {kwargs!r}, which maasfin does not support")
-        arg = args[0]
-        tensors = arg if isinstance(arg, list) else [arg]
+        if entry.get("class_name") == "MultiHeadAttention":
+            tensors, extra = _attention_call(args, kwargs, src, where)
+        else:
+            if len(args) != 1:
+                raise _fail(src, f"{where} has call arguments maasfin does not support")
+            for k, v in kwargs.items():
+                if not (k == "training" or (k == "mask" and (v is None or _is_tensor(v)))
+                        or (k == "initial_state" and v is not None)):
+                    raise _fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not "
+                                     "support")
+            arg = args[0]
+            tensors = arg if isinstance(arg, list) else [arg]
+            init = kwargs.get("initial_state")
+            if init is not None:  # a recurrent layer's initial states follow the sequence
+                if len(tensors) != 1:
+                    raise _fail(src, f"{where} has call arguments maasfin does not support")
+                tensors = tensors + (init if isinstance(init, list) else [init])
     else:  # Keras 2: [[name, 0, 0, {}], ...]
         tensors = node if isinstance(node, list) else []
-    names = [_history_name(t, src, where) for t in tensors]
-    if not names:
+    refs = [_history_ref(t, src, where) for t in tensors]
+    if not refs:
         raise _fail(src, f"{where} has no inputs")
-    return names
+    return refs, extra
 
 
-def _io_names(value, src: str, what: str) -> list[str]:
+def _io_names(value, src: str, what: str) -> list:
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]  # a single [name, 0, 0]
     if not isinstance(value, list) or not value:
         raise _fail(src, f"Keras config {what} must list layers")
-    return [_history_name(v, src, what) for v in value]
+    return [_history_ref(v, src, what) for v in value]
 
 
 def _translate(model_cfg, src: str) -> dict:
@@ -227,21 +386,46 @@ def _translate(model_cfg, src: str) -> dict:
         bis = cfg.get("build_input_shape")
         if isinstance(bis, list) and len(bis) >= 2 and not isinstance(layers[0] if layers else None,
                                                                        layers_module.InputLayer):
+            if any(d is None for d in bis[1:]):
+                raise _fail(src, f"Keras Sequential model '{name}' was built on a variable dimension (per-sample "
+                                 f"shape {bis[1:]}); maasfin models have fixed per-sample shapes: build it on "
+                                 "keras.Input(shape=...) with every dimension given and save it again")
             out["input_shape"] = bis[1:]
         elif layers and isinstance(layers[0], layers_module.InputLayer):
             out["input_shape"] = list(layers[0].shape)
         return {"class_name": "Sequential", "config": out}
     if kind in ("Functional", "Model"):
-        out_layers = []
+        out_layers, mask_ops, masks, outputs = [], {}, {}, {}
         for i, e in enumerate(entries):
-            layer = _layer(e, src, f"layer {i}", _rank(e))
-            where = f"Keras layer '{layer.name}'"
-            out_layers.append({**saving._layer_entry(layer), "name": layer.name,
-                               "inbound_layers": _inbound(e, src, where)})
-        return {"class_name": "Functional",
+            lname = _get(_get(e, "config"), "name")
+            if isinstance(e, dict) and e.get("class_name") in ("NotEqual", "Any"):
+                # Keras's mask ops; maasfin derives the same masks from the layers (checked after building).
+                mask_ops[lname] = _mask_op(e, mask_ops, src, f"Keras layer '{lname}' ({e.get('class_name')})")
+                continue
+            inbound, call = _inbound(e, src, f"Keras layer '{lname}'") if isinstance(e, dict) else ([], {})
+            layer = _layer(e, src, f"layer {i}", _rank(e), call)
+            mask = _mask_ref(e, src, f"Keras layer '{layer.name}'")
+            if mask is not None:
+                op = mask_ops.get(mask) if isinstance(mask, str) else None
+                if op is None or op[0] != "step":
+                    raise _fail(src, f"Keras layer '{layer.name}' is called with the argument mask={mask!r}, which "
+                                     "maasfin cannot derive (it reads the masks of Masking and "
+                                     "Embedding(mask_zero=True) only)")
+                masks[layer.name] = op[1:]
+            outputs[layer.name] = layer._num_outputs()
+            out_layers.append({**saving._layer_entry(layer), "name": layer.name, "inbound_layers": inbound})
+        if any(isinstance(r, str) and r in mask_ops for e in out_layers for r in e["inbound_layers"]):
+            raise _fail(src, "a mask op feeds a layer as data; only masks are supported")
+
+        def ref(r):  # output 0 of a layer with several outputs is [name, 0] in maasfin's wiring
+            return [r, 0] if isinstance(r, str) and outputs.get(r, 1) > 1 else r
+        for e in out_layers:
+            e["inbound_layers"] = [ref(r) for r in e["inbound_layers"]]
+        return {"class_name": "Functional", "masks": masks,
                 "config": {"name": name, "layers": out_layers,
                            "input_layers": _io_names(cfg.get("input_layers"), src, "input_layers"),
-                           "output_layers": _io_names(cfg.get("output_layers"), src, "output_layers")}}
+                           "output_layers": [ref(r) for r in _io_names(cfg.get("output_layers"), src,
+                                                                        "output_layers")]}}
     raise _fail(src, f"Keras model class {kind!r} is not supported (Sequential and functional models are)")
 
 
@@ -393,14 +577,15 @@ class _H5:
 def _group_specs(specs) -> dict[str, list]:
     by_layer: dict[str, list] = {}
     for key, shape in specs:
-        lname, _, _ = key.rpartition("/")
+        lname, _, _ = key.partition("/")  # weight names may hold '/', Keras layer names never do
         by_layer.setdefault(lname, []).append((key, shape))
     return by_layer
 
 
-def _keras_paths(model_cfg) -> dict[str, str]:
-    """Layer name -> its group in model.weights.h5 ("layers/dense_1"): Keras names the groups by
-    class, in the order of model.layers (which excludes the InputLayer in a Sequential model)."""
+def _keras_paths(model_cfg) -> dict[str, tuple[str, dict]]:
+    """Layer name -> (its group in model.weights.h5 ("layers/dense_1"), its Keras entry): Keras
+    names the groups by class, in the order of model.layers (which excludes the InputLayer in a
+    Sequential model)."""
     cfg, counts, paths = model_cfg["config"], {}, {}
     for e in cfg["layers"]:
         if model_cfg["class_name"] == "Sequential" and e["class_name"] == "InputLayer":
@@ -408,23 +593,53 @@ def _keras_paths(model_cfg) -> dict[str, str]:
         base = _keras_snake(e["class_name"])
         n = counts.get(base, 0)
         counts[base] = n + 1
-        paths[e["config"]["name"]] = f"layers/{base}" if n == 0 else f"layers/{base}_{n}"
+        paths[e["config"]["name"]] = (f"layers/{base}" if n == 0 else f"layers/{base}_{n}", e)
     return paths
 
 
-def _weights_from_keras_h5(h5: _H5, paths: dict[str, str], src: str):
+_RECURRENT = ("SimpleRNN", "LSTM", "GRU")
+# MultiHeadAttention keeps its weights in four sublayers, in this (Keras get_weights) order.
+_MHA_GROUPS = ("query_dense", "key_dense", "value_dense", "output_dense")
+
+
+def _vars(h5: _H5, group: str, src: str) -> list[str]:
+    """The datasets of one Keras variable group, "<group>/vars/0", "/1", ... in order."""
+    path = f"{group}/vars"
+    stored = [str(c) for c in h5.group(path).get("children", [])]
+    if sorted(stored) != sorted(str(i) for i in range(len(stored))):
+        raise _fail(src, f"model.weights.h5 {path} holds {sorted(stored)}, not variables 0..{len(stored) - 1}")
+    return [f"{path}/{i}" for i in range(len(stored))]
+
+
+def _var_paths(h5: _H5, group: str, entry: dict, src: str) -> list[str]:
+    """A layer's datasets in model.weights.h5, in Keras's get_weights order (maasfin's order too)."""
+    kind = entry.get("class_name")
+    if kind in _RECURRENT:
+        return _vars(h5, f"{group}/cell", src)
+    if kind == "Bidirectional":
+        inner = entry["config"]["layer"]
+        return _var_paths(h5, f"{group}/forward_layer", inner, src) + \
+            _var_paths(h5, f"{group}/backward_layer", inner, src)
+    if kind == "TimeDistributed":
+        return _var_paths(h5, f"{group}/layer", entry["config"]["layer"], src)
+    if kind == "MultiHeadAttention":
+        return [p for sub in _MHA_GROUPS for p in _vars(h5, f"{group}/{sub}", src)]
+    return _vars(h5, group, src)
+
+
+def _weights_from_keras_h5(h5: _H5, paths: dict[str, tuple[str, dict]], src: str):
     def resolve(specs) -> dict:
         out = {}
         for lname, items in _group_specs(specs).items():
             if lname not in paths:
                 raise _fail(src, f"layer '{lname}' has no weights in model.weights.h5")
-            vars_path = f"{paths[lname]}/vars"
-            stored = sorted(str(c) for c in h5.group(vars_path).get("children", []))
-            if stored != sorted(str(i) for i in range(len(items))):
-                raise _fail(src, f"model.weights.h5 {vars_path} holds {stored}, layer '{lname}' has "
-                                 f"{len(items)} weights")
-            for i, (key, shape) in enumerate(items):
-                out[key] = h5.dataset(f"{vars_path}/{i}", shape)
+            group, entry = paths[lname]
+            stored = _var_paths(h5, group, entry, src)
+            if len(stored) != len(items):
+                raise _fail(src, f"model.weights.h5 {group} holds {len(stored)} weights, layer '{lname}' has "
+                                 f"{len(items)}")
+            for path, (key, shape) in zip(stored, items):
+                out[key] = h5.dataset(path, shape)
         return out
     return resolve
 
@@ -500,14 +715,30 @@ def _compile(model, cc, src: str) -> None:
 # -- entry point -----------------------------------------------------------------------------------
 def _build(model_cfg, weights_resolver, src: str):
     doc = _translate(model_cfg, src)
+    masks = doc.pop("masks", None)
     resolved = {}
 
     def capture(specs):
         resolved.update(weights_resolver(specs))
         return resolved
     model = saving._with_rng_preserved(saving._architecture(doc, src, capture))
+    if masks is not None:
+        _check_masks(model, masks, src)
     saving._assign_loaded_weights(model, resolved, src)
     return model
+
+
+def _check_masks(model, masks: dict, src: str) -> None:
+    """Every layer must read exactly the mask Keras wired to it (maasfin derives masks from the
+    Masking / Embedding layers; a model where the two disagree is refused, not run differently)."""
+    for layer in model.layers:
+        want, got = masks.get(layer.name), layer._mask_in
+        got = None if got is None else (got.source.layer.name if got.source.index == 0 else
+                                        [got.source.layer.name, got.source.index], got.value)
+        if want is not None:
+            want = (want[0], want[1])
+        if want != got:
+            raise _fail(src, f"Keras layer '{layer.name}' reads the mask {want!r} but maasfin would give it {got!r}")
 
 
 def _load_keras_zip(data: bytes, src: str, compile: bool):
@@ -524,7 +755,7 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
     h5 = _H5(*_extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",)), src, "model.weights.h5")
     paths = _keras_paths({"class_name": translated["class_name"], "config": cfg["config"]})
     model = _build(cfg, _weights_from_keras_h5(h5, paths, src), src)
-    if compile and cfg.get("compile_config") is not None:
+    if compile and cfg.get("compile_config"):  # Keras writes {} for a model that was never compiled
         _compile(model, cfg["compile_config"], src)
     return model
 

@@ -129,17 +129,19 @@ class SparseTopKCategoricalAccuracy(TopKCategoricalAccuracy):
 class _PrecisionRecall(Metric):
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         cls = type(self).__name__
-        if top_k is not None:
-            raise ValueError(f"{cls}: top_k is not supported; use thresholds or class_id")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"{cls}: top_k must be a positive integer or None, got {top_k!r}")
         if class_id is not None and (isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0):
             raise ValueError(f"{cls}: class_id must be a non-negative integer, got {class_id!r}")
-        self.thresholds = _threshold(cls, thresholds, 0.5)
-        self.class_id = class_id
-        super().__init__(name, thresholds=self.thresholds, class_id=-1 if class_id is None else class_id)
+        # With top_k and no thresholds, every top-k score is a positive prediction (as Keras).
+        self.thresholds = None if thresholds is None and top_k is not None else _threshold(cls, thresholds, 0.5)
+        self.class_id, self.top_k = class_id, top_k
+        super().__init__(name, thresholds=self.thresholds or [], class_id=-1 if class_id is None else class_id,
+                         top_k=top_k or 0)
 
     def get_config(self):
-        t = self.thresholds[0] if len(self.thresholds) == 1 else self.thresholds
-        return {"name": self.name, "thresholds": t, "class_id": self.class_id}
+        t = self.thresholds if self.thresholds is None or len(self.thresholds) != 1 else self.thresholds[0]
+        return {"name": self.name, "thresholds": t, "top_k": self.top_k, "class_id": self.class_id}
 
 
 class Precision(_PrecisionRecall):
@@ -189,21 +191,43 @@ class F1Score(FBetaScore):
 class AUC(Metric):
     """Exact area under the ROC curve (ties count one half), or under the precision-recall curve
     as average precision (curve='PR'). `num_thresholds` and `summation_method` are accepted for
-    Keras compatibility and ignored: nothing is approximated."""
+    Keras compatibility and ignored: nothing is approximated. As Keras: with several output
+    columns, `multi_label=True` computes one AUC per column and averages them (weighted by
+    `label_weights`); otherwise the columns are flattened into one ranking, each entry weighted by
+    its column's `label_weights`."""
     kind = "roc_auc"
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc", dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
         if curve not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
-        if multi_label or label_weights is not None:
-            raise ValueError("AUC: multi_label and label_weights are not supported; outputs are flattened")
+        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
+                                       or num_labels < 1):
+            raise ValueError(f"AUC: num_labels must be a positive integer or None, got {num_labels!r}")
+        weights = []
+        if label_weights is not None:
+            weights = np.asarray(label_weights, dtype=np.float64).reshape(-1)
+            if weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise ValueError(f"AUC: label_weights must be finite non-negative numbers, got {label_weights!r}")
+            if num_labels is not None and weights.size != num_labels:
+                raise ValueError(f"AUC: label_weights has {weights.size} values but num_labels is {num_labels}")
+            weights = weights.astype(np.float32).tolist()
         self.curve, self.from_logits = curve, bool(from_logits)
+        self.multi_label, self.num_labels = bool(multi_label), num_labels
+        self.label_weights = weights or None
         self.kind = "roc_auc" if curve == "ROC" else "pr_auc"
-        super().__init__(name, from_logits=self.from_logits)
+        super().__init__(name, from_logits=self.from_logits, multi_label=self.multi_label, label_weights=weights)
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if self.num_labels is not None:
+            width = np.shape(y_pred)[-1] if np.ndim(y_pred) > 1 else 1
+            if width != self.num_labels:
+                raise ValueError(f"AUC '{self.name}': y_pred has {width} column(s) but num_labels is {self.num_labels}")
+        super().update_state(y_true, y_pred, sample_weight)
 
     def get_config(self):
-        return {"name": self.name, "curve": self.curve, "from_logits": self.from_logits}
+        return {"name": self.name, "curve": self.curve, "from_logits": self.from_logits,
+                "multi_label": self.multi_label, "num_labels": self.num_labels, "label_weights": self.label_weights}
 
 
 class KolmogorovSmirnov(Metric):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["psi", "band", "reference_bins", "psi_from_reference", "STABLE", "WATCH"]
+__all__ = ["psi", "band", "reference_bins", "reference_categories", "psi_from_reference", "STABLE", "WATCH"]
 
 STABLE, WATCH = 0.10, 0.25
 _FLOOR = 1e-4
@@ -35,6 +35,19 @@ def reference_bins(values, bins: int = 10) -> dict:
     edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
     counts = np.bincount(np.searchsorted(edges, v, side="right"), minlength=edges.size + 1)
     return {"edges": edges.tolist(), "proportions": (counts / v.size).tolist()}
+
+
+def reference_categories(values) -> dict:
+    """The reference distribution of one categorical feature given as category codes (e.g. a
+    string feature's lookup indices): one bin per category seen, split halfway between codes, in
+    the same form as `reference_bins`. A code not seen in the reference counts in the bin of the
+    nearest code that was."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise ValueError("reference_categories: no finite values")
+    codes, counts = np.unique(v, return_counts=True)
+    return {"edges": ((codes[:-1] + codes[1:]) / 2).tolist(), "proportions": (counts / v.size).tolist()}
 
 
 def psi_from_reference(reference: dict, current) -> float:

@@ -23,4 +23,14 @@ void gauss_legendre(Index m, std::vector<double>& nodes, std::vector<double>& we
 void integrated_gradients(const Graph& g, const float* x, const float* baseline, Index B, Index N, Index output,
                           Index steps, double tolerance, float* attributions);
 
+// The same in the model's encoded space (Graph::frontier), for models whose inputs pass through
+// lookups, hashing, discretization, embeddings or imputation, or that have several inputs.
+// A row of z is the concatenation of the frontier nodes' values (F = frontier_width(g));
+// baseline: B x F; attributions: N x F, each summing per row to f(z) - f(baseline).
+Index frontier_width(const Graph& g);
+// z: N x frontier_width(g), the encoded values of inputs x (inference mode).
+void encode(const Graph& g, const std::vector<const float*>& x, Index N, float* z);
+void integrated_gradients_encoded(const Graph& g, const float* z, const float* baseline, Index B, Index N,
+                                  Index output, Index steps, double tolerance, float* attributions);
+
 }  // namespace maasfin

@@ -79,6 +79,27 @@ public:
     void input_gradients(const std::vector<const float*>& x, Index N, const float* d_out,
                          const std::vector<float*>& dx) const;
 
+    // -- explanations in the encoded space ------------------------------------------------------
+    // The attribution frontier (set at build): the nodes after the last non-differentiable layer
+    // on every path from an input, in node order; for a model without such layers, its inputs.
+    // The output is a differentiable function of the frontier's values.
+    struct SlotSource {
+        int input = -1;      // the model input this value derives from; -1: several inputs
+        Index element = -1;  // the element of that input (per sample); -1: several elements
+    };
+    const std::vector<int>& frontier() const { return frontier_; }
+    // Per sample value of frontier node k (an index into frontier()): where each one comes from.
+    const std::vector<SlotSource>& frontier_sources(int k) const { return frontier_sources_[k]; }
+    // The model inputs frontier node k depends on.
+    const std::vector<int>& frontier_inputs(int k) const { return frontier_inputs_[k]; }
+    // Values of the frontier nodes for inputs x, in inference mode: one N x numel(shape) buffer
+    // per frontier node. Const and thread-safe.
+    void frontier_values(const std::vector<const float*>& x, Index N, const std::vector<float*>& z) const;
+    // Gradients of sum_{i,k} d_out[i,k] * out[i,k] w.r.t. the frontier values z (one buffer per
+    // frontier node), the output computed from z in inference mode. Const and thread-safe.
+    void frontier_gradients(const std::vector<const float*>& z, Index N, const float* d_out,
+                            const std::vector<float*>& dz) const;
+
 private:
     struct Node {
         std::shared_ptr<Layer> layer;  // null for an input
@@ -91,10 +112,19 @@ private:
         double activity_l1 = 0.0, activity_l2 = 0.0;
     };
     void reserve(Workspace& ws, Index N, bool for_backward) const;
-    // Backward core: parameter gradients go to `param_grads`; with `inputs`, model inputs get
-    // gradients in ws.grad too; `activity` adds activity-regularizer gradients.
-    void backward_impl(Workspace& ws, float* d_out, Index N, std::uint64_t seed, float* param_grads,
-                       bool inputs, bool activity) const;
+    // Runs the layer nodes of `order` (their inputs' out_ptr already set).
+    void run_forward(Workspace& ws, const std::vector<int>& order, Index N, bool training, std::uint64_t seed,
+                     bool for_backward) const;
+    // Backward core over `order` (reversed): parameter gradients go to `param_grads`; with
+    // `inputs`, model inputs get gradients in ws.grad too; `activity` adds activity-regularizer
+    // gradients.
+    void backward_impl(Workspace& ws, const std::vector<int>& order, float* d_out, Index N, std::uint64_t seed,
+                       float* param_grads, bool inputs, bool activity) const;
+    void build_frontier();
+    // Gradients of sum(d_out * output) w.r.t. the values of nodes `sources`, the output computed
+    // from them by the layer nodes of `order` in inference mode: one buffer per source.
+    void gradients_at(const std::vector<int>& sources, const std::vector<const float*>& values,
+                      const std::vector<int>& order, Index N, const float* d_out, const std::vector<float*>& out) const;
     std::unique_ptr<Workspace> acquire() const;
     void release(std::unique_ptr<Workspace> ws) const;
 
@@ -104,6 +134,12 @@ private:
     ParamAllocator alloc_;
     std::vector<int> inputs_;
     std::vector<int> order_;  // live layer nodes in execution order
+    // Explanations: layer nodes computing the frontier from the inputs, and the frontier's
+    // consumers up to the output, each in execution order.
+    std::vector<int> upstream_, downstream_;
+    std::vector<int> frontier_;
+    std::vector<std::vector<SlotSource>> frontier_sources_;
+    std::vector<std::vector<int>> frontier_inputs_;
     int output_ = -1;
     bool built_ = false;
     FloatVec params_, grads_;

@@ -86,6 +86,13 @@ public:
     // Keras semantics of `trainable = False` beyond freezing weights (BatchNormalization then runs
     // in inference mode). Default: nothing.
     virtual void set_trainable(bool /*trainable*/) {}
+    // False for layers whose output does not move smoothly with their inputs (lookups, hashing,
+    // discretization, category encoding, embedding of indices, imputation): explanations start
+    // after them, in the model's encoded space (Graph::frontier). Default: true.
+    virtual bool differentiable() const { return true; }
+    // For a non-differentiable layer with one input: the input element (per sample) that output
+    // element `k` derives from alone, or -1 when it mixes several. Default: -1.
+    virtual Index source_element(Index /*k*/, Index /*input_width*/) const { return -1; }
 
     const std::string& name() const { return name_; }
     void set_name(std::string n) { name_ = std::move(n); }

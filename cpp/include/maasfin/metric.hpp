@@ -30,6 +30,9 @@ struct MetricSpec {
     double beta = 1.0;              // fbeta
     std::string average;            // fbeta: "", "micro", "macro", "weighted"
     bool from_logits = false;       // auc, ks, gini
+    Index top_k = 0;                // precision/recall: only a row's top_k scores can be positive (0: off)
+    bool multi_label = false;       // auc, ks, gini: one value per output column, then their (weighted) mean
+    std::vector<float> label_weights;  // auc: per column, weighting the mean (multi_label) or every entry
 };
 
 // Kinds: binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,

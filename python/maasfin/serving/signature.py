@@ -39,6 +39,10 @@ class Signature:
     inputs: tuple[TensorSpec, ...]
     output: TensorSpec
     feature_names: tuple[str, ...] | None
+    # The model encodes its own inputs (string features, missing values): requests are records
+    # converted by the model's data boundary, not JSON numbers.
+    raw: bool = False
+    strings: bool = False  # some input is a string feature
 
     def input_names(self) -> list[str]:
         return [s.name for s in self.inputs]
@@ -61,9 +65,12 @@ def signature_of(model) -> Signature:
         raise ValueError(f"model '{model.name}' has input names {names} that do not match its {len(shapes)} inputs")
     out_shape = tuple(int(d) for d in model.output_shape[1:])
     feature_names = model.feature_names
+    specs = model._input_specs()
+    strings = any(spec[2] == "string" for spec in specs)
     return Signature(inputs=tuple(TensorSpec(n, s) for n, s in zip(names, shapes)),
                      output=TensorSpec(out_name, out_shape),
-                     feature_names=None if feature_names is None else tuple(feature_names))
+                     feature_names=None if feature_names is None else tuple(feature_names),
+                     raw=strings or any(spec[4] for spec in specs), strings=strings)
 
 
 def predict_tiled(model, xs: list[np.ndarray], tile: int = DEFAULT_TILE) -> np.ndarray:
@@ -72,5 +79,7 @@ def predict_tiled(model, xs: list[np.ndarray], tile: int = DEFAULT_TILE) -> np.n
     padded = -(-n // tile) * tile
     if padded != n:
         xs = [np.concatenate([x, np.zeros((padded - n,) + x.shape[1:], dtype=np.float32)]) for x in xs]
-    y = model.predict(xs[0] if len(xs) == 1 else xs, batch_size=tile)
+    # The arrays are already what the core takes (string features encoded at the request codec),
+    # so they go to the graph directly, past the model's own data boundary.
+    y = model._graph.predict([np.ascontiguousarray(x, dtype=np.float32) for x in xs], tile)
     return y[:n]

@@ -39,6 +39,7 @@ public:
     // `allow_dropped`: -1 is a dropped token (used when a lookup ran at the data boundary).
     CategoryEncoding(Index num_tokens, OutputMode mode, bool allow_dropped);
     std::string kind() const override { return "CategoryEncoding"; }
+    bool differentiable() const override { return false; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;

@@ -11,6 +11,7 @@ class Discretization : public Layer {
 public:
     Discretization(Index num_boundaries, OutputMode mode);
     std::string kind() const override { return "Discretization"; }
+    bool differentiable() const override { return false; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;

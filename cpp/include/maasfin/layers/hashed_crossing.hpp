@@ -33,6 +33,7 @@ class HashedCrossing : public Layer {
 public:
     HashedCrossing(Index num_bins, OutputMode mode);
     std::string kind() const override { return "HashedCrossing"; }
+    bool differentiable() const override { return false; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;

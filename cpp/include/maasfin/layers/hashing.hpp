@@ -16,6 +16,7 @@ class Hashing : public Layer {
 public:
     Hashing(Index num_bins, std::optional<std::int64_t> mask_value, OutputMode mode);
     std::string kind() const override { return "Hashing"; }
+    bool differentiable() const override { return false; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;

@@ -12,6 +12,8 @@ class Imputation : public Layer {
 public:
     explicit Imputation(bool add_indicator) : add_indicator_(add_indicator) {}
     std::string kind() const override { return "Imputation"; }
+    bool differentiable() const override { return false; }
+    Index source_element(Index k, Index /*input_width*/) const override { return c_ > 0 ? k % c_ : -1; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;

@@ -18,6 +18,7 @@ public:
     IntegerLookup(std::vector<std::int64_t> vocabulary, Index num_oov_indices, std::optional<std::int64_t> mask_token,
                   OutputMode mode);
     std::string kind() const override { return "IntegerLookup"; }
+    bool differentiable() const override { return false; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
