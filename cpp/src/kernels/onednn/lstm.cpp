@@ -47,7 +47,6 @@ Descs descs(const LstmSpec& s) {
     d.w_layer_any = md({1, 1, s.D, 4, s.u}, dt::f32, tag::any);
     d.w_iter_any = md({1, 1, s.u, 4, s.u}, dt::f32, tag::any);
     d.bias = md({1, 1, 4, s.u}, dt::f32, tag::ldgo);
-
     d.dst_layer = md({s.T, s.N, s.u}, dt::f32, tag::ntc);
     d.dst_iter = md({1, 1, s.N, s.u}, dt::f32, tag::ldnc);
     return d;
