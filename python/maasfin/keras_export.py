@@ -161,7 +161,8 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
         out[key] = value
     if cls in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SimpleRNN", "LSTM", "GRU",
                "MultiHeadAttention"):
-        out["seed"] = None  # Keras draws its own; these layers are inactive in predict
+        if "seed" in out:
+            out["seed"] = None  # Keras draws its own; these layers are inactive in predict
     if cls in _TUPLES and cls.startswith(("Max", "Average")) and out.get("strides") is None:
         out["strides"] = list(out["pool_size"])  # Keras records strides = pool_size
     if cls in ("TimeDistributed", "Bidirectional"):
@@ -169,8 +170,9 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
         inner_shape = _inner_input_shape(layer)
         icls, icfg = _keras_layer_config(inner, f"{where} layer")
         if cls == "Bidirectional":
-            fwd = {**copy.deepcopy(icfg), "name": "forward_" + inner.name}
-            bwd = {**copy.deepcopy(icfg), "name": "backward_" + inner.name,
+            zero = bool(icfg.get("return_sequences"))  # Keras's Bidirectional sets it so
+            fwd = {**copy.deepcopy(icfg), "name": "forward_" + inner.name, "zero_output_for_mask": zero}
+            bwd = {**copy.deepcopy(icfg), "name": "backward_" + inner.name, "zero_output_for_mask": zero,
                    "go_backwards": not icfg.get("go_backwards", False)}
             out["layer"] = _entry(icls, fwd, inner_shape)
             out["backward_layer"] = _entry(icls, bwd, inner_shape)
@@ -223,9 +225,15 @@ def _layer_entry(layer, where: str) -> dict:
     if cls == "MultiHeadAttention" and "build_config" in e:
         shapes = layer._keras_input_shapes
         sd = {"query_shape": shapes[0], "value_shape": shapes[1]}
-        if len(shapes) > 2:
+        if len(shapes) > 2 and layer._keras_key_given:
             sd["key_shape"] = shapes[2]
         e["build_config"] = {"shapes_dict": sd}
+        # Keras records, once built, the attention axes (all but batch and features) and the
+        # output_shape as a tuple.
+        if cfg.get("attention_axes") is None:
+            cfg["attention_axes"] = list(range(1, len(shapes[0]) - 1))
+        if isinstance(cfg.get("output_shape"), int):
+            cfg["output_shape"] = [cfg["output_shape"]]
     return e
 
 
@@ -234,7 +242,7 @@ def _call_inputs(t) -> list:
     if type(t.layer).__name__ == "MultiHeadAttention":
         ins = list(t.inputs)
         kw = {}
-        if len(ins) > 2:
+        if len(ins) > 2 and ins[2] is not ins[1]:
             kw["key"] = ins[2]
         if len(ins) > 3:
             kw["attention_mask"] = ins[3]
@@ -286,6 +294,7 @@ def _annotate_shapes(model) -> None:
         for t in model._order:
             layer = t.layer
             layer._keras_input_shapes = [[None] + [int(d) for d in u.shape[1:]] for u in t.inputs]
+            layer._keras_key_given = len(t.inputs) > 2 and t.inputs[2] is not t.inputs[1]
 
 
 def keras_config(model) -> dict:
@@ -323,7 +332,7 @@ def keras_config(model) -> dict:
         tensors = [_tensor(u) for u in t.inputs]
         if type(layer).__name__ == "MultiHeadAttention":
             kwargs = {}
-            if len(tensors) > 2:
+            if len(tensors) > 2 and t.inputs[2] is not t.inputs[1]:  # maasfin passes the value as the key
                 kwargs["key"] = tensors[2]
             if len(tensors) > 3:
                 kwargs["attention_mask"] = tensors[3]
@@ -331,7 +340,9 @@ def keras_config(model) -> dict:
                 kwargs["use_causal_mask"] = True
             node = {"args": tensors[:2], "kwargs": kwargs}
         else:
-            node = {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": {}}
+            # The call arguments Keras records (training=False, mask=None on the layers that take them).
+            kwargs = copy.deepcopy(_table()["layers"][type(layer).__name__].get("call_kwargs", {}))
+            node = {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": kwargs}
         entries.append({**e, "name": layer.name, "inbound_nodes": [node]})
     ins = [[t.layer.name, 0, 0] for t in model._inputs]
     return {"module": "keras.src.models.functional", "class_name": "Functional",
@@ -397,8 +408,9 @@ def _var_groups(layer, group: str, weights: list) -> list[tuple[str, list, str]]
     if cls == "MultiHeadAttention":
         per = 2 if layer.use_bias else 1
         names = ("query", "key", "value", "attention_output")
-        return [(group, [], layer.name)] + [(f"{group}/{sub}", weights[i * per:(i + 1) * per], n)
-                                             for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))]
+        return ([(group, [], layer.name), (f"{group}/_dropout_layer", [], "dropout"), (f"{group}/_softmax", [], "softmax")]
+                + [(f"{group}/{sub}", weights[i * per:(i + 1) * per], n)
+                   for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))])
     return [(group, weights, layer.name)]
 
 
@@ -487,12 +499,12 @@ def _write_legacy_h5(model, cfg: dict, cc, f) -> None:
         mw.attrs["backend"] = "jax"
         mw.attrs["keras_version"] = KERAS_VERSION
         layers = [layer for layer, _ in _layer_groups(model)]  # Keras loads them by position
-        mw.attrs["layer_names"] = np.array([l.name.encode() for l in layers])
+        mw.attrs["layer_names"] = np.array([l.name for l in layers], dtype=h5py.string_dtype())
         for layer in layers:
             g = mw.create_group(layer.name)
             specs = layer._param_specs() if type(layer).__name__ != "InputLayer" else []
             wnames = [f"{model.name}/{layer.name}/{p}" for p, _, _ in specs]
-            g.attrs["weight_names"] = np.array([n.encode() for n in wnames]) if wnames else np.array([], "float64")
+            g.attrs["weight_names"] = np.array(wnames, dtype=h5py.string_dtype()) if wnames else np.array([], "float64")
             for wname, a in zip(wnames, layer.get_weights()):
                 g.create_dataset(wname, data=np.ascontiguousarray(a, dtype=np.float32))
         top = mw.create_group("top_level_model_weights")
