@@ -197,6 +197,62 @@ def test_native_models_round_trip_bit_identically(tmp_path, suffix):
             np.testing.assert_array_equal(w0, w1)
 
 
+def _preprocessing_model():
+    x = np.random.default_rng(1).normal(size=(40, 3)).astype("float32")
+    norm = L.Normalization(name="norm")
+    norm.adapt(x)
+    inp = maasfin.Input(shape=(3,), name="x")
+    bins = L.CategoryEncoding(num_tokens=4, output_mode="multi_hot", name="bins")(
+        L.Discretization(bin_boundaries=[-0.5, 0.0, 0.5], name="disc")(inp))
+    return maasfin.Model(inp, L.Dense(2, name="out")(L.Concatenate(name="cat")([norm(inp), bins])), name="prep"), x
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_preprocessing_layers_are_written_as_keras_writes_them(tmp_path, suffix):
+    model, x = _preprocessing_model()
+    want = model.predict(x)
+    model.save(tmp_path / f"p{suffix}")
+    back = load_model(tmp_path / f"p{suffix}")
+    np.testing.assert_array_equal(back.predict(x), want)
+    if suffix == ".keras":
+        cfg = {e["config"]["name"]: e for e in _config(tmp_path / "p.keras")["config"]["layers"]}
+        # Keras's own config fields: Discretization has no trainable and a plain dtype string;
+        # the boundaries live in the config, not in a variable.
+        assert cfg["disc"]["config"] == {"bin_boundaries": [-0.5, 0.0, 0.5], "num_bins": None, "epsilon": 0.01,
+                                         "output_mode": "int", "sparse": False, "name": "disc", "dtype": "float32"}
+        assert cfg["bins"]["config"]["num_tokens"] == 4 and cfg["bins"]["config"]["output_mode"] == "multi_hot"
+        assert cfg["norm"]["config"]["mean"] is None and cfg["norm"]["config"]["invert"] is False
+        with zipfile.ZipFile(tmp_path / "p.keras") as z:
+            data, groups = _datasets(z.read("model.weights.h5"))
+        # An adapted Normalization holds mean, variance and Keras's int count; Discretization nothing.
+        assert sorted(k for k in data if k.startswith("layers/normalization/")) == \
+            ["layers/normalization/vars/0", "layers/normalization/vars/1", "layers/normalization/vars/2"]
+        np.testing.assert_array_equal(data["layers/normalization/vars/0"], model.get_layer("norm").get_weights()[0])
+        assert data["layers/normalization/vars/2"].dtype == np.int32
+        assert "layers/discretization/vars" in groups and not any(k.startswith("layers/discretization/") for k in data)
+
+
+@pytest.mark.parametrize("cls", ["IntegerLookup", "Hashing"])
+def test_tensorflow_only_preprocessing_is_refused(tmp_path, cls):
+    inp = maasfin.Input(shape=(1,), dtype="int64", name="code")
+    layer = L.IntegerLookup(vocabulary=[3, 7], name="lookup") if cls == "IntegerLookup" else \
+        L.Hashing(num_bins=4, name="lookup")
+    model = maasfin.Model(inp, L.Dense(1, name="d")(layer(inp)))
+    with pytest.raises(ValueError, match=rf"cannot write layer 'lookup' \({cls}\) to a Keras file: maasfin does not "
+                                         rf"write {cls} to Keras files: Keras 3's {cls} needs TensorFlow"):
+        model.save(tmp_path / "m.keras")
+    assert not os.path.exists(tmp_path / "m.keras")
+
+
+def test_string_inputs_are_refused(tmp_path):
+    inp = maasfin.Input(shape=(1,), dtype="string", name="city")
+    model = maasfin.Model(inp, L.Dense(1, name="d")(L.StringLookup(vocabulary=["a", "b"], name="lookup")(inp)))
+    with pytest.raises(ValueError, match=r"cannot write input 'city' to a Keras file: Keras models take no string "
+                                         r"inputs .*save the model as .maas instead"):
+        model.save(tmp_path / "m.h5")
+    assert not os.path.exists(tmp_path / "m.h5")
+
+
 def test_keras_weights_files_round_trip(tmp_path):
     for model, x in _native_models():
         want = model.predict(x)

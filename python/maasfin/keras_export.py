@@ -131,17 +131,25 @@ def _tuple(cls: str, key: str, v):
     return [v] * _RANK[cls] if isinstance(v, int) else list(v)
 
 
+_NEEDS_TENSORFLOW = ("StringLookup", "IntegerLookup", "Hashing", "HashedCrossing")
+
+
 def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
     """(Keras class name, Keras config) of a maasfin layer."""
     cls = type(layer).__name__
     spec = _table()["layers"].get(cls)
+    if cls in _NEEDS_TENSORFLOW:
+        raise _refuse(where, f"maasfin does not write {cls} to Keras files: Keras 3's {cls} needs TensorFlow, so "
+                             "the file would not load under Keras's jax or torch backends")
     if spec is None or cls == "InputLayer":
         raise _refuse(where, f"{cls} has no Keras equivalent that maasfin writes")
     mcfg = _plain(layer.get_config())
     out = copy.deepcopy(spec["config"])
     out["name"] = layer.name
-    out["trainable"] = bool(getattr(layer, "trainable", True))
-    out["dtype"] = copy.deepcopy(_POLICY)
+    if "trainable" in out:
+        out["trainable"] = bool(getattr(layer, "trainable", True))
+    if isinstance(out.get("dtype"), dict):
+        out["dtype"] = copy.deepcopy(_POLICY)
     for key, value in mcfg.items():
         if key in ("name", "trainable", "dtype") or (cls == "MultiHeadAttention" and key == "use_causal_mask"):
             continue  # MultiHeadAttention's use_causal_mask is a call argument in Keras (inbound_nodes)
@@ -411,6 +419,12 @@ def _var_groups(layer, group: str, weights: list) -> list[tuple[str, list, str]]
         return ([(group, [], layer.name), (f"{group}/_dropout_layer", [], "dropout"), (f"{group}/_softmax", [], "softmax")]
                 + [(f"{group}/{sub}", weights[i * per:(i + 1) * per], n)
                    for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))])
+    if cls == "Discretization":
+        return [(group, [], layer.name)]  # Keras keeps the bin boundaries in the config only
+    if cls == "Normalization" and weights:
+        # Keras's adapted Normalization also holds `count` (an int scalar kept "for backwards
+        # compatibility", unused by the layer); maasfin does not track it.
+        return [(group, list(weights) + [np.array(0, dtype=np.int32)], layer.name)]
     return [(group, weights, layer.name)]
 
 
@@ -439,7 +453,8 @@ def _write_weights_h5(model, f) -> None:
                 g = h5.require_group(f"{path}/vars")
                 g.attrs["name"] = name
                 for i, a in enumerate(arrays):
-                    g.create_dataset(str(i), data=np.ascontiguousarray(a, dtype=np.float32))
+                    a = np.asarray(a)
+                    g.create_dataset(str(i), data=np.ascontiguousarray(a, dtype=np.float32) if a.dtype.kind == "f" else a)
         top = h5.create_group("vars")
         top.attrs["name"] = model.name
 
@@ -502,11 +517,15 @@ def _write_legacy_h5(model, cfg: dict, cc, f) -> None:
         mw.attrs["layer_names"] = np.array([l.name for l in layers], dtype=h5py.string_dtype())
         for layer in layers:
             g = mw.create_group(layer.name)
-            specs = layer._param_specs() if type(layer).__name__ != "InputLayer" else []
+            specs = layer._param_specs() if type(layer).__name__ not in ("InputLayer", "Discretization") else []
             wnames = [f"{model.name}/{layer.name}/{p}" for p, _, _ in specs]
+            arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in layer.get_weights()] if specs else []
+            if type(layer).__name__ == "Normalization" and specs:  # Keras's count (see _var_groups)
+                wnames.append(f"{model.name}/{layer.name}/count")
+                arrays.append(np.array(0, dtype=np.int32))
             g.attrs["weight_names"] = np.array(wnames, dtype=h5py.string_dtype()) if wnames else np.array([], "float64")
-            for wname, a in zip(wnames, layer.get_weights()):
-                g.create_dataset(wname, data=np.ascontiguousarray(a, dtype=np.float32))
+            for wname, a in zip(wnames, arrays):
+                g.create_dataset(wname, data=a)
         top = mw.create_group("top_level_model_weights")
         top.attrs["weight_names"] = np.array([], "float64")
 
