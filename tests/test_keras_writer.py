@@ -287,14 +287,19 @@ def test_weights_file_of_another_architecture_is_refused(tmp_path):
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_compile_config_round_trips(tmp_path, suffix):
     (seq, x), _, _ = _native_models()
-    seq.compile(optimizer=maasfin.optimizers.Adam(learning_rate=3e-3, beta_1=0.8, amsgrad=True),
+    seq.compile(optimizer=maasfin.optimizers.Adam(learning_rate=maasfin.optimizers.schedules.ExponentialDecay(
+                    3e-3, 20, 0.5, staircase=True), beta_1=0.8, amsgrad=True),
                 loss=maasfin.losses.BinaryCrossentropy(label_smoothing=0.1),
                 metrics=["accuracy", maasfin.metrics.AUC(name="auc")])
     seq.save(tmp_path / f"m{suffix}")
     back = load_model(tmp_path / f"m{suffix}")
     assert type(back.optimizer).__name__ == "Adam"
     opt = back.optimizer.get_config()
-    assert opt["learning_rate"] == pytest.approx(3e-3) and opt["beta_1"] == pytest.approx(0.8) and opt["amsgrad"]
+    assert opt["learning_rate"] == {"class_name": "ExponentialDecay",
+                                    "config": {"initial_learning_rate": 3e-3, "decay_steps": 20.0, "decay_rate": 0.5,
+                                               "staircase": True, "name": "ExponentialDecay"}}
+    assert opt["beta_1"] == pytest.approx(0.8) and opt["amsgrad"]
+    assert [getattr(m, "name", m) for m, _ in back._metric_ids] == ["accuracy", "auc"]
     assert type(back.loss).__name__ == "BinaryCrossentropy" and back.loss.get_config()["label_smoothing"] == 0.1
     if suffix == ".keras":
         cc = _config(tmp_path / "m.keras")["compile_config"]
@@ -302,6 +307,10 @@ def test_compile_config_round_trips(tmp_path, suffix):
         assert cc["optimizer"]["config"]["beta_1"] == 0.8 and cc["optimizer"]["config"]["use_ema"] is False
         assert cc["metrics"][0] == "accuracy" and cc["metrics"][1]["class_name"] == "AUC"
         assert cc["metrics"][1]["config"]["name"] == "auc"
+        assert cc["optimizer"]["config"]["learning_rate"] == {
+            "module": "keras.optimizers.schedules", "class_name": "ExponentialDecay", "registered_name": None,
+            "config": {"initial_learning_rate": 3e-3, "decay_steps": 20.0, "decay_rate": 0.5, "staircase": True,
+                       "name": "ExponentialDecay"}}
     y = (x[:, 0] > 0).astype("float32")
     np.testing.assert_allclose(back.evaluate(x, y, verbose=0), seq.evaluate(x, y, verbose=0), rtol=1e-6)
 
@@ -319,9 +328,11 @@ def test_suffix_dispatch_and_errors(tmp_path):
     assert (tmp_path / "m.h5").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
     with pytest.raises(FileExistsError, match="overwrite=False"):
         seq.save(tmp_path / "m.keras", overwrite=False)
+    seq.save_weights(tmp_path / "m.weights.h5")
     with pytest.raises(FileExistsError, match="overwrite=False"):
-        seq.save_weights(tmp_path / "m.keras.weights.h5") or seq.save_weights(tmp_path / "m.keras.weights.h5",
-                                                                            overwrite=False)
+        seq.save_weights(tmp_path / "m.weights.h5", overwrite=False)
+    with pytest.raises(ValueError, match=r"metadata is kept in .maas files only"):
+        seq.save(tmp_path / "meta.keras", metadata={"owner": "risk"})
     with pytest.raises(ValueError, match=r"must end in '.weights.safetensors' or '.weights.h5', got '.*w.h5'"):
         seq.save_weights(tmp_path / "w.h5")
     # Nothing is left behind by a refused write.
@@ -346,6 +357,18 @@ def test_maasfin_only_options_are_refused_by_name(tmp_path):
                                          r"Keras equivalent"):
         model.save(tmp_path / "ks.keras")
     assert not os.path.exists(tmp_path / "ks.keras")
+    # Keras 3's Huber keeps no delta in its config: a non-default delta would be lost, so it is refused.
+    model.compile(optimizer="sgd", loss=maasfin.losses.Huber(delta=2.0))
+    with pytest.raises(ValueError, match=r"cannot write the loss to a Keras file: Huber option delta=2.0 is not in "
+                                         r"the config Keras keeps for Huber; save the model as .maas instead"):
+        model.save(tmp_path / "huber.h5")
+    # A maasfin-only layer option not at its default (a stand-in config: the writer reads get_config).
+    bad = maasfin.Sequential([maasfin.Input(shape=(3,), name="x"), L.Dense(2, name="d")])
+    bad.build()
+    bad.layers[0].get_config = lambda: {"name": "d", "units": 2, "maasfin_extra": 7}
+    with pytest.raises(ValueError, match=r"cannot write layer 'd' \(Dense\) to a Keras file: its option "
+                                         r"maasfin_extra=7 has no Keras equivalent"):
+        bad.save(tmp_path / "bad.keras")
 
 
 def test_missing_h5py_names_the_extra(tmp_path, monkeypatch):

@@ -25,6 +25,7 @@ import inspect
 import io
 import json
 import os
+import threading
 
 import numpy as np
 
@@ -205,9 +206,19 @@ def _entry(cls: str, cfg: dict, input_shape) -> dict:
     return e
 
 
+# Per export, per thread: layer id -> (Keras build input shapes with the batch None, whether a
+# MultiHeadAttention was given a key tensor other than its value). Set by keras_config for the
+# duration of one write.
+_STATE = threading.local()
+
+
+def _shapes() -> dict:
+    return getattr(_STATE, "shapes", {})
+
+
 def _input_shape(layer):
     """The layer's Keras build input shape (with the batch None), a list of them for merge layers."""
-    shapes = getattr(layer, "_keras_input_shapes", None)
+    shapes = _shapes().get(id(layer), (None, False))[0]
     if shapes is None:
         return None
     return shapes[0] if len(shapes) == 1 else shapes
@@ -231,9 +242,9 @@ def _layer_entry(layer, where: str) -> dict:
     cls, cfg = _keras_layer_config(layer, where)
     e = _entry(cls, cfg, _input_shape(layer))
     if cls == "MultiHeadAttention" and "build_config" in e:
-        shapes = layer._keras_input_shapes
+        shapes, key_given = _shapes()[id(layer)]
         sd = {"query_shape": shapes[0], "value_shape": shapes[1]}
-        if len(shapes) > 2 and layer._keras_key_given:
+        if len(shapes) > 2 and key_given:
             sd["key_shape"] = shapes[2]
         e["build_config"] = {"shapes_dict": sd}
         # Keras records, once built, the attention axes (all but batch and features) and the
@@ -290,30 +301,38 @@ def _keras_order(model) -> list:
     return sorted(by_id.values(), key=lambda t: (-depth[id(t)], index[id(t)]))
 
 
-def _annotate_shapes(model) -> None:
-    """Sets layer._keras_input_shapes (Keras build shapes, batch None) on every layer."""
+def _layer_shapes(model) -> dict:
+    """{id(layer): (Keras build input shapes, batch None; whether a key tensor was given)}."""
     from maasfin.models import Sequential
+    out = {}
     if isinstance(model, Sequential):
         shape = (None,) + tuple(model._input_shapes[0])
         for layer in model.layers:
-            layer._keras_input_shapes = [list(shape)]
+            out[id(layer)] = ([list(shape)], False)
             shape = layer.output_shape
     else:
         for t in model._order:
-            layer = t.layer
-            layer._keras_input_shapes = [[None] + [int(d) for d in u.shape[1:]] for u in t.inputs]
-            layer._keras_key_given = len(t.inputs) > 2 and t.inputs[2] is not t.inputs[1]
+            out[id(t.layer)] = ([[None] + [int(d) for d in u.shape[1:]] for u in t.inputs],
+                                len(t.inputs) > 2 and t.inputs[2] is not t.inputs[1])
+    return out
 
 
 def keras_config(model) -> dict:
     """The Keras 3 config.json of `model` (without compile_config)."""
-    from maasfin.models import Sequential
     saving._check_saveable(model)
     model._maybe_build()
     if not model.built:
         raise ValueError(f"cannot write model '{model.name}' to a Keras file before it is built: give it an input "
                          "shape (keras.Input) or call it on data first")
-    _annotate_shapes(model)
+    _STATE.shapes = _layer_shapes(model)
+    try:
+        return _model_config(model)
+    finally:
+        _STATE.shapes = {}
+
+
+def _model_config(model) -> dict:
+    from maasfin.models import Sequential
     if isinstance(model, Sequential):
         first = model._input_layer
         in_shape = list(model._input_shapes[0])
@@ -368,14 +387,13 @@ def _compile_object(kind: str, obj, what: str) -> dict:
         raise _refuse(what, f"{kind[:-1]} {name} has no Keras equivalent")
     out = copy.deepcopy(spec["config"])
     for k, v in _plain(obj.get_config()).items():
-        if k == "learning_rate" and isinstance(v, dict):
-            sched = obj.learning_rate if not isinstance(obj.learning_rate, (int, float)) else None
-            v = _compile_object("schedules", sched, what) if sched is not None else v
+        if k == "learning_rate" and isinstance(v, dict):  # a schedule, as {"class_name", "config"}
+            v = _nested("schedules", v, f"{what} learning-rate schedule")
         if k not in out:
             has, default = _maasfin_default(type(obj), k)
             if (has and _plain(default) == v) or v is None:
                 continue
-            raise _refuse(what, f"{name} option {k}={v!r} has no Keras equivalent")
+            raise _refuse(what, f"{name} option {k}={v!r} is not in the config Keras keeps for {name}")
         out[k] = v
     return _obj(kind, name, out)
 

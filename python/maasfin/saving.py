@@ -820,6 +820,8 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     `.keras` / legacy `.h5` file (keras_export.py)."""
     path = _check_suffix(filepath, (".maas",) + KERAS_MODEL_SUFFIXES, "save")
     if path.lower().endswith(KERAS_MODEL_SUFFIXES):
+        if metadata is not None:
+            raise ValueError(f"save: metadata is kept in .maas files only; Keras files have no place for it ('{path}')")
         from maasfin import keras_export
         return keras_export.save_keras_model(model, path, overwrite=overwrite)
     if not overwrite and os.path.exists(path):
