@@ -197,6 +197,32 @@ def test_native_models_round_trip_bit_identically(tmp_path, suffix):
             np.testing.assert_array_equal(w0, w1)
 
 
+def test_sequential_without_input_and_layer_options(tmp_path):
+    """A Sequential model given input_shape on its first layer (Keras writes an InputLayer), an
+    activity regularizer (Keras's base-layer field, after dtype), a constraint and a frozen layer."""
+    model = maasfin.Sequential([
+        L.Dense(4, input_shape=(3,), activity_regularizer=maasfin.regularizers.L2(0.01),
+                kernel_constraint=maasfin.constraints.MaxNorm(2.0), name="d"),
+        L.GaussianDropout(0.1, name="gd"), L.Dense(1, name="o", trainable=False)], name="plain")
+    x = np.random.default_rng(2).normal(size=(6, 3)).astype("float32")
+    model.save(tmp_path / "p.keras")
+    cfg = _config(tmp_path / "p.keras")
+    layers = cfg["config"]["layers"]
+    assert [e["class_name"] for e in layers] == ["InputLayer", "Dense", "GaussianDropout", "Dense"]
+    assert layers[0]["config"]["batch_shape"] == [None, 3] and cfg["config"]["build_input_shape"] == [None, 3]
+    d = layers[1]["config"]
+    assert list(d)[:4] == ["name", "trainable", "dtype", "activity_regularizer"] and "input_shape" not in d
+    assert d["activity_regularizer"] == {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01},
+                                         "registered_name": None}
+    assert d["kernel_constraint"] == {"module": "keras.constraints", "class_name": "MaxNorm",
+                                      "config": {"max_value": 2.0, "axis": 0}, "registered_name": None}
+    assert layers[3]["config"]["trainable"] is False and layers[1]["build_config"] == {"input_shape": [None, 3]}
+    assert "build_config" not in layers[2]  # built at construction in Keras: no build config
+    back = load_model(tmp_path / "p.keras")
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
+    assert back.layers[-1].trainable is False and back.layers[0].activity_regularizer is not None
+
+
 def _preprocessing_model():
     x = np.random.default_rng(1).normal(size=(40, 3)).astype("float32")
     norm = L.Normalization(name="norm")

@@ -151,9 +151,17 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
         out["trainable"] = bool(getattr(layer, "trainable", True))
     if isinstance(out.get("dtype"), dict):
         out["dtype"] = copy.deepcopy(_POLICY)
+    if mcfg.get("activity_regularizer") is not None:  # Keras's base Layer config records it after dtype
+        items = list(out.items())
+        at = [k for k, _ in items].index("dtype") + 1 if "dtype" in out else 0
+        out = dict(items[:at] + [("activity_regularizer", None)]
+                   + [(k, v) for k, v in items[at:] if k != "activity_regularizer"])
     for key, value in mcfg.items():
-        if key in ("name", "trainable", "dtype") or (cls == "MultiHeadAttention" and key == "use_causal_mask"):
-            continue  # MultiHeadAttention's use_causal_mask is a call argument in Keras (inbound_nodes)
+        if key in ("name", "trainable", "dtype", "input_shape") or \
+                (cls == "MultiHeadAttention" and key == "use_causal_mask"):
+            # input_shape becomes the model's InputLayer; MultiHeadAttention's use_causal_mask is a
+            # call argument in Keras (inbound_nodes).
+            continue
         if key not in out:
             has, default = _maasfin_default(type(layer), key)
             if (has and _plain(default) == value) or value is None:
