@@ -442,7 +442,8 @@ def _var_groups(layer, group: str, weights: list) -> list[tuple[str, list, str]]
     if cls == "MultiHeadAttention":
         per = 2 if layer.use_bias else 1
         names = ("query", "key", "value", "attention_output")
-        return ([(group, [], layer.name), (f"{group}/_dropout_layer", [], "dropout"), (f"{group}/_softmax", [], "softmax")]
+        return ([(group, [], layer.name), (f"{group}/_dropout_layer", [], "dropout"),
+                 (f"{group}/_softmax", [], "softmax")]
                 + [(f"{group}/{sub}", weights[i * per:(i + 1) * per], n)
                    for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))])
     if cls == "Discretization":
@@ -480,7 +481,8 @@ def _write_weights_h5(model, f) -> None:
                 g.attrs["name"] = name
                 for i, a in enumerate(arrays):
                     a = np.asarray(a)
-                    g.create_dataset(str(i), data=np.ascontiguousarray(a, dtype=np.float32) if a.dtype.kind == "f" else a)
+                    data = np.ascontiguousarray(a, dtype=np.float32) if a.dtype.kind == "f" else a
+                    g.create_dataset(str(i), data=data)
         top = h5.create_group("vars")
         top.attrs["name"] = model.name
 
