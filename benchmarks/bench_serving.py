@@ -1,18 +1,31 @@
-"""Serving throughput and latency: `maasfin serve` against the common pattern, a plain Flask app
-that calls model.predict per request, in the same run, on loopback.
+"""Serving throughput and latency: `maasfin serve` against the common deployment pattern, a plain
+Flask app that calls model.predict per request, in the same run, on loopback.
 
     python benchmarks/bench_serving.py [--seconds 5] [--markdown]
+    python benchmarks/bench_serving.py --alternate 4 --seconds 3   # the concurrency-16 ratios only
 
-Workloads (JSON records keyed by feature name, the same bytes to both servers):
+Needs `pip install ".[bench]"`: torch, Flask, gunicorn and Keras 3 (the bench extra's peers, never
+maasfin dependencies; or `pip install keras` into an environment that has the rest). The script
+runs Keras on the torch backend (KERAS_BACKEND=torch); without Keras the Keras columns are left out
+and the script says so.
+
+Workloads (JSON records keyed by feature name, the same bytes to every server):
 - one-row predictions at concurrency 1, 16 and 64: requests/s, p50 and p99 latency;
 - 1,000-row requests at concurrency 4: rows/s;
+- one-row requests in an open loop at 500 requests/s: latency without coordinated omission;
 - maasfin only: the same 1,000 rows as Open Inference Protocol v2 binary tensors (no JSON numbers).
 
 Servers (each its own process; the load generator is a third process, so on a 2-core machine the
 numbers include the contention of client and server for the cores):
 - maasfin serve, 1 worker and 2 workers;
-- Flask + model.predict per request, on gunicorn (gthread, 16 threads per worker) if installed,
-  else Werkzeug's threaded server: 1 worker and (gunicorn only) 2 workers.
+- Flask + Keras model.predict per request: the pattern in production today. The same 20-64-32-1
+  architecture with the same weights as the maasfin model, as a Keras 3 model (torch backend)
+  saved to model.keras and loaded once at start-up; the view builds a DataFrame from the records
+  and calls `model.predict(x, verbose=0)`;
+- Flask + maasfin predict per request: the same Flask view calling maasfin's model.predict (the
+  like-for-like baseline: only the serving layer differs).
+Each Flask app runs on gunicorn (gthread, 16 threads per worker) if installed, else Werkzeug's
+threaded server: 1 worker and (gunicorn only) 2 workers.
 
 The load generator is a small asyncio HTTP/1.1 keep-alive client on raw sockets (hand-written:
 a Python HTTP library would spend more CPU per request than the servers under test).
@@ -51,6 +64,41 @@ FLASK_APP = textwrap.dedent('''
         records = data["input_data"]
         x = pd.DataFrame(records if isinstance(records, list) else [records])
         return jsonify({"predictions": model.predict(x).tolist()})
+''')
+
+KERAS_APP = textwrap.dedent('''
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    import pandas as pd
+    from flask import Flask, jsonify, request
+
+    model = keras.saving.load_model(os.environ["BENCH_KERAS_MODEL"])
+    app = Flask(__name__)
+
+    @app.post("/predict")
+    def predict():
+        data = request.get_json()
+        records = data["input_data"]
+        x = pd.DataFrame(records if isinstance(records, list) else [records])
+        return jsonify({"predictions": model.predict(x.to_numpy(dtype="float32"), verbose=0).tolist()})
+''')
+
+# Run in a subprocess (KERAS_BACKEND=torch): the maasfin model's weights into the same Keras
+# architecture, saved as model.keras, and the largest difference of their predictions.
+KERAS_EXPORT = textwrap.dedent('''
+    import os, sys
+    os.environ["KERAS_BACKEND"] = "torch"
+    import numpy as np
+    import keras
+    weights, out = sys.argv[1], sys.argv[2]
+    w = np.load(weights)
+    model = keras.Sequential([keras.Input(shape=(w["x"].shape[1],)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1, activation="sigmoid")])
+    model.set_weights([w[f"w{i}"] for i in range(6)])
+    model.save(out)
+    y = keras.saving.load_model(out).predict(w["x"], verbose=0)
+    print(float(np.abs(y - w["y"]).max()))
 ''')
 
 
@@ -190,6 +238,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--alternate", type=int, default=0, metavar="ROUNDS",
+                        help="instead of the table: one-row requests at concurrency 16 with every server up at "
+                             "once, measured in rotation ROUNDS times (so a change in the machine's load hits "
+                             "all alike); prints each server's median and the ratios")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -245,18 +297,29 @@ def main() -> None:
                                   [sys.executable, "-m", "maasfin", "serve", f"{work}/repo", "--port", str(port),
                                    "--workers", str(workers), "--log-level", "warning"], port, "/v1/predict"))
         flask_env = {"BENCH_MODEL": model_path, "PYTHONPATH": work}
-        if shutil.which("gunicorn") or _has_module("gunicorn"):
-            for workers in (1, 2):
+        apps = [("maasfin predict", "flask_app", flask_env)]
+        keras_note = _export_keras(model, df, work)
+        if keras_note is not None:
+            apps.insert(0, ("Keras predict", "keras_app", {"BENCH_KERAS_MODEL": f"{work}/model.keras",
+                                                           "KERAS_BACKEND": "torch", "PYTHONPATH": work}))
+            with open(f"{work}/keras_app.py", "w") as f:
+                f.write(KERAS_APP)
+        gunicorn = shutil.which("gunicorn") or _has_module("gunicorn")
+        for what, module, env in apps:
+            for workers in ((1, 2) if gunicorn else (1,)):
                 port = _free_port()
-                servers.append(Server(f"Flask + predict, gunicorn gthread {workers}x16",
-                                      [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
-                                       "--threads", "16", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                                       "flask_app:app"], port, "/predict", flask_env))
-        else:
-            port = _free_port()
-            servers.append(Server("Flask + predict, Werkzeug threaded",
-                                  [sys.executable, "-c", f"import flask_app; flask_app.app.run(port={port}, "
-                                                         "threaded=True)"], port, "/predict", flask_env))
+                if gunicorn:
+                    servers.append(Server(f"Flask + {what}, gunicorn gthread {workers}x16",
+                                          [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
+                                           "--threads", "16", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                                           f"{module}:app"], port, "/predict", env))
+                else:
+                    servers.append(Server(f"Flask + {what}, Werkzeug threaded",
+                                          [sys.executable, "-c", f"import {module}; {module}.app.run(port={port}, "
+                                                                 "threaded=True)"], port, "/predict", env))
+        if args.alternate:
+            _alternate(servers, bodies[1], args.alternate, args.seconds)
+            return
         workloads = [(1, 1), (1, 16), (1, 64), (1000, 4)]
         results = {}
         for srv in servers:
@@ -310,6 +373,57 @@ def main() -> None:
           " | ".join("—" if r is None else f"{r['p50_ms']:.1f}" for r in v2) + " |")
     if any(r is not None and r["errors"] for r in v2):
         print("| v2 binary | non-200 responses | " + " | ".join("—" if r is None else str(r["errors"]) for r in v2) + " |")
+    print()
+    for workers in (1, 2):
+        mine = next((lab for lab in labels if lab.startswith("maasfin") and f"{workers} worker" in lab), None)
+        for base in [lab for lab in labels if lab.startswith("Flask") and f"{workers}x16" in lab]:
+            if mine is not None:
+                ratio = results[(mine, 1, 16)]["rps"] / results[(base, 1, 16)]["rps"]
+                print(f"- 1 row, concurrency 16: {mine} / {base} = {ratio:.1f}x")
+
+
+def _alternate(servers: list, body_file: str, rounds: int, seconds: float) -> None:
+    import contextlib
+    rps = {s.label: [] for s in servers}
+    with contextlib.ExitStack() as stack:
+        for srv in servers:
+            stack.enter_context(srv)
+            _wait_ready(srv.port, srv.path, open(body_file, "rb").read(), srv.proc)
+            _run_load(srv.port, srv.path, body_file, 4, 1.0)  # warm-up
+        for k in range(rounds):
+            for srv in servers:
+                rps[srv.label].append(_run_load(srv.port, srv.path, body_file, 16, seconds)["rps"])
+            print(f"# round {k + 1}: " + ", ".join(f"{lab} {v[-1]:,.0f}" for lab, v in rps.items()), file=sys.stderr)
+    print(f"# 1 row, concurrency 16, {rounds} rounds of {seconds:g} s in rotation, every server up at once")
+    print("| server | requests/s (median) | rounds |")
+    print("|---|---|---|")
+    med = {lab: float(np.median(v)) for lab, v in rps.items()}
+    for lab, v in rps.items():
+        print(f"| {lab} | {med[lab]:,.0f} | " + ", ".join(f"{x:,.0f}" for x in v) + " |")
+    print()
+    for mine in [lab for lab in med if lab.startswith("maasfin")]:
+        for base in [lab for lab in med if lab.startswith("Flask")]:
+            print(f"- {mine} / {base} = {med[mine] / med[base]:.1f}x")
+
+
+def _export_keras(model, df, work: str):
+    """The maasfin model as model.keras (Keras 3, torch backend) with the same weights, or None if
+    Keras is not installed. Returns the largest |difference| of the two models' predictions."""
+    if not _has_module("keras"):
+        print("# keras is not installed (pip install keras): no Flask + Keras baseline", file=sys.stderr)
+        return None
+    x = df.iloc[:256].to_numpy(dtype=np.float32)
+    np.savez(f"{work}/weights.npz", x=x, y=model.predict(x),
+             **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    with open(f"{work}/keras_export.py", "w") as f:
+        f.write(KERAS_EXPORT)
+    out = subprocess.run([sys.executable, f"{work}/keras_export.py", f"{work}/weights.npz", f"{work}/model.keras"],
+                         capture_output=True, text=True, check=True, env={**os.environ, "KERAS_BACKEND": "torch"})
+    diff = float(out.stdout.strip().splitlines()[-1])
+    if not diff < 1e-4:
+        raise RuntimeError(f"the Keras copy of the model predicts differently (max |diff| {diff})")
+    print(f"# Keras copy of the model: max |prediction difference| {diff:.2e}", file=sys.stderr)
+    return diff
 
 
 def _has_module(name: str) -> bool:

@@ -206,3 +206,67 @@ def test_corrupt_keras_files_never_crash_the_process():
             blob = _edit_keras(_fx(f"{kind}.keras"), lambda c: fuzz.mutate_leaf(chooser, c["config"]))
             outcomes.append(_load_or_reject(blob, ".keras"))
     assert "rejected" in outcomes and "loaded" in outcomes
+
+
+# -- recurrent models: masks, states, wrappers (fixtures by make_rnn_fixtures.py) ------------------
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_keras_masked_sequential_predicts_like_keras(ext):
+    """Masking -> LSTM(return_sequences, recurrent_dropout) -> GRU(reset_after=False) -> Dense, on
+    sequences padded at the end, the start, the middle, and entirely."""
+    model = load_model(_fx(f"rnn_seq.{ext}"))
+    x = np.load(_fx("rnn_seq_x.npy"))
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.load(_fx("rnn_seq_pred.npy")), rtol=1e-5, atol=1e-6)
+    lstm, gru = model.get_layer("lstm"), model.get_layer("gru")
+    assert lstm.recurrent_dropout == 0.2 and gru.reset_after is False and gru.get_weights()[2].shape == (12,)
+    assert lstm._mask_in is not None and gru._mask_in is not None
+
+
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_keras_functional_states_masks_and_bidirectional_predict_like_keras(ext):
+    """Embedding(mask_zero) -> LSTM(return_state) whose states start a decoder LSTM; a Bidirectional
+    GRU over the masked embeddings; masked GlobalAveragePooling1D; SpatialDropout1D. Keras writes
+    the masks as not_equal ops and mask= arguments; maasfin derives the same masks and checks them."""
+    model = load_model(_fx(f"rnn_fun.{ext}"))
+    xs = [np.load(_fx("rnn_fun_xa.npy")), np.load(_fx("rnn_fun_xb.npy"))]
+    np.testing.assert_allclose(model.predict(xs, verbose=0), np.load(_fx("rnn_fun_pred.npy")), rtol=1e-5, atol=1e-6)
+    cfg = model.get_config()
+    dec = next(e for e in cfg["layers"] if e["name"] == "decoder")
+    assert dec["inbound_layers"] == ["decoder_in", ["encoder", 1], ["encoder", 2]]
+    assert all(e["class_name"] not in ("NotEqual", "Any") for e in cfg["layers"])
+    again = from_bytes(model.to_bytes())
+    np.testing.assert_array_equal(again.predict(xs, verbose=0), model.predict(xs, verbose=0))
+
+
+def test_keras_mask_wiring_must_match():
+    def drop_mask(cfg):  # Keras would run the encoder unmasked; maasfin would mask it
+        for e in cfg["config"]["layers"]:
+            if e["config"]["name"] == "encoder":
+                e["inbound_nodes"][0]["kwargs"]["mask"] = None
+    with pytest.raises(ModelFileError, match=r"Keras layer 'encoder' reads the mask None but maasfin would give it "
+                                             r"\('tokens', 0.0\)"):
+        _load_bytes(_edit_keras(_fx("rnn_fun.keras"), drop_mask), ".keras")
+
+    def custom_backward(cfg):
+        for e in cfg["config"]["layers"]:
+            if e["class_name"] == "Bidirectional":
+                e["config"]["backward_layer"]["config"]["units"] = 5
+    with pytest.raises(ModelFileError, match=r"has a backward_layer that differs from its layer in \['units'\]"):
+        _load_bytes(_edit_keras(_fx("rnn_fun.keras"), custom_backward), ".keras")
+
+
+@pytest.mark.parametrize("case", ["lstm_back_states", "rnn_initial_state", "bidirectional_states",
+                                  "gru_reset_before_backwards", "masked_pooling"])
+def test_keras_recurrent_semantics(case):
+    """Keras's own outputs for: masked LSTM read backwards with states; an initial_state call (Keras
+    then ignores the sequence's mask); Bidirectional LSTM states with initial states, merge 'mul';
+    GRU(reset_after=False) backwards with a mask; masked GlobalAveragePooling1D (an all-masked row
+    gives NaN in Keras) next to a GRU's state."""
+    xs = [np.load(_fx(f"rnn_case_{case}_x{k}.npy")) for k in range(5) if os.path.exists(_fx(f"rnn_case_{case}_x{k}.npy"))]
+    want = np.load(_fx(f"rnn_case_{case}_pred.npy"))
+    model = load_model(_fx(f"rnn_case_{case}.keras"))
+    with np.errstate(invalid="ignore"):
+        got = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-5, atol=1e-6)
+    if case == "masked_pooling":
+        assert np.isnan(want).any()

@@ -108,6 +108,15 @@ def test_training_only_layers_are_identities(noise, tmp_path, rng):
     check_export(m, x, tmp_path)
 
 
+def test_spatial_dropout_is_an_identity(tmp_path, rng):
+    from maasfin.layers import SpatialDropout1D
+    m = _seq(Conv1D(4, 2, activation="relu"), SpatialDropout1D(0.5), Flatten(), Dense(1), shape=(6, 3))
+    m.compile(optimizer="adam", loss="mse")
+    x = rng.normal(size=(64, 6, 3))
+    m.fit(x, x[:, :, 0].sum(1), epochs=2, verbose=0)
+    check_export(m, x, tmp_path)
+
+
 # -- normalization ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False), (False, False)])
 @pytest.mark.parametrize("shape", [(6,), (4, 6)])

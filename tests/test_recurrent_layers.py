@@ -265,11 +265,7 @@ def test_saved_lstm_predicts_identically(rng):
 
 @pytest.mark.parametrize("make, match", [
     (lambda: LSTM(0), "units must be a positive integer"),
-    (lambda: LSTM(4, dropout=0.2), "dropout and recurrent_dropout are not supported yet"),
-    (lambda: GRU(4, recurrent_dropout=0.1), "dropout and recurrent_dropout are not supported yet"),
-    (lambda: LSTM(4, return_state=True), "return_state=True is not supported"),
     (lambda: SimpleRNN(4, stateful=True), "stateful=True is not supported"),
-    (lambda: GRU(4, reset_after=False), "only reset_after=True"),
     (lambda: LSTM(4, activation="softmax"), "activation 'softmax' is not supported in recurrent layers"),
     (lambda: GRU(4, recurrent_activation="gelu"), "recurrent_activation 'gelu' is not supported"),
     (lambda: LSTM(4, bias_initializer="glorot_uniform"), "unit_forget_bias=True works with bias_initializer"),

@@ -372,7 +372,15 @@ LAYER_EXAMPLES = {
                        (dict(num_bins=50), [(1,), (1,), (1,)],
                         lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "int64")],
     "Embedding": [(dict(input_dim=6, output_dim=3, embeddings_regularizer="l2"), [(2,)],
-                   lambda rng, n, s: rng.integers(0, 6, size=(n,) + s), "int64")],
+                   lambda rng, n, s: rng.integers(0, 6, size=(n,) + s), "int64"),
+                  (dict(input_dim=5, output_dim=2, mask_zero=True), [(3,)],
+                   lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "int64")],
+    "SpatialDropout1D": [(dict(rate=0.3, seed=5), [(6, 3)])],
+    "SpatialDropout2D": [(dict(rate=0.2), [(4, 3, 2)])],
+    "SpatialDropout3D": [(dict(rate=0.1, seed=2), [(2, 3, 2, 2)])],
+    "Masking": [(dict(mask_value=0.5), [(4, 3)],
+                 lambda rng, n, s: np.where(rng.random((n, s[0], 1)) < 0.3, 0.5, rng.normal(size=(n,) + s)),
+                 "float32")],
     "Imputation": [(dict(strategy="constant", fill_value=-1.0, add_indicator=True), [(3,)],
                     lambda rng, n, s: np.where(rng.random((n,) + s) < 0.3, np.nan, rng.normal(size=(n,) + s)),
                     "float32")],
@@ -448,7 +456,9 @@ def test_every_layer_round_trips(name, k, rng):
     inputs = [Input(shape=s, name=f"in{i}", dtype=dtype) for i, s in enumerate(shapes)]
     out = layer(inputs[0] if len(inputs) == 1 else inputs)
     if len(out.shape) > 2:  # sequences and images: one row of features per sample for the head
-        out = L.Flatten(name="flat")(out)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Flatten drops a mask (Masking, mask_zero) with Keras's warning
+            out = L.Flatten(name="flat")(out)
     model = Model(inputs=inputs, outputs=Dense(2, name="head")(out))
     model.compile("adam", "mse")
     xs = [make(rng, 40, s) for s in shapes]

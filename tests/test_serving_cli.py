@@ -115,3 +115,43 @@ def test_serve_two_workers(tmp_path):
     records = [json.loads(x) for f in files for x in Path(f).read_text().splitlines()]
     records = [r for r in records if r.get("event") != "drift_band"]  # /metrics scrapes evaluate drift
     assert len(records) == 20 and {r["status"] for r in records} == {200}
+
+
+def test_two_workers_merge_their_drift_windows(tmp_path):
+    """Each worker serves part of the traffic; a drift report from either covers all of it."""
+    from maasfin import monitoring
+    repo = tmp_path / "repo"
+    put(repo, "credit", 1, credit_model(seed=94, epochs=2))
+    model = mf.models.load_model(repo / "credit/1/model.maas", compile=False)
+    audit = tmp_path / "audit.jsonl"
+    df = credit_frame(2000, seed=401)
+    with Serve(repo, "--workers", 2, "--threads", 1, "--audit-log", audit, "--drift-window", 5000,
+               "--log-level", "warning", env={"PROMETHEUS_MULTIPROC_DIR": ""}) as srv:
+        def served():  # prediction requests per worker so far, from their audit files
+            return {f: sum('"request_id"' in line for line in Path(f).read_text().splitlines())
+                    for f in glob.glob(str(audit) + ".*")}
+        sent = 0
+        while sent < len(df) and (sent < 100 or sum(n > 0 for n in served().values()) < 2):
+            with requests.Session() as s:  # a new connection each time, so both workers get some
+                r = s.post(srv.url + "/v1/predict", timeout=TIMEOUT,
+                           json={"model_name": "credit", "input_data": df.iloc[sent:sent + 10].to_numpy().tolist()})
+                assert r.status_code == 200
+            sent += 10
+        workers = served()
+        assert len(workers) == 2 and all(n > 0 for n in workers.values()), workers  # both served rows
+        reports = []
+        for _ in range(6):
+            with requests.Session() as s:
+                reports.append(s.get(srv.url + "/v1/models/credit/drift", timeout=TIMEOUT).json())
+        text = requests.get(srv.url + "/metrics", timeout=TIMEOUT).text
+    assert all(r == reports[0] for r in reports)
+    report = reports[0]
+    assert report["window"] == {"rows": sent, "capacity": 5000}
+    ref = model._drift_reference
+    x = df.iloc[:sent].to_numpy(dtype=np.float32)
+    for j, f in enumerate(report["features"]):
+        assert f["psi"] == monitoring.psi_from_reference(ref["features"][j], x[:, j].astype(np.float64)), f
+    gauges = [line for line in text.splitlines() if line.startswith("maasfin_drift_psi{")]
+    assert len(gauges) == 6 and all("pid=" not in g for g in gauges)  # one series per feature, not per worker
+    income = [g for g in gauges if 'feature="income"' in g]
+    assert float(income[0].split()[-1]) == report["features"][0]["psi"]

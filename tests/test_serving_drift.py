@@ -159,3 +159,36 @@ def test_flask_blueprint_serves_the_same_drift_report(tmp_path):
         assert client.get("/v1/models/nope/drift").status_code == 404
     finally:
         bp.maasfin.stop()
+
+
+def test_shared_drift_windows_merge_the_most_recent_rows_of_every_worker(tmp_path, monkeypatch):
+    """Two workers' windows (files in one directory) seen from either: the most recent `capacity`
+    rows of both, by arrival time; a file removed (version unloaded) drops out."""
+    from maasfin.serving import drift
+    clock = iter(range(100, 200))
+    monkeypatch.setattr(drift.time, "time", lambda: float(next(clock)))
+    monkeypatch.setattr(drift.os, "getpid", lambda: 1)
+    a = drift.SharedDriftWindow(str(tmp_path), 6, 2)
+    monkeypatch.setattr(drift.os, "getpid", lambda: 2)
+    b = drift.SharedDriftWindow(str(tmp_path), 6, 2)
+    assert a.path != b.path and len(a) == 0 and a.snapshot()[0].shape == (0, 2)
+
+    def rows(*values):
+        v = np.array(values, np.float32)
+        return np.stack([v, -v], axis=1), v
+
+    a.append(*rows(1, 2))        # t=100
+    b.append(*rows(3))           # t=101
+    a.append(*rows(4, 5, 6))     # t=102
+    b.append(*rows(7, 8))        # t=103
+    for w in (a, b):
+        x, s = w.snapshot()
+        np.testing.assert_array_equal(s, [3, 4, 5, 6, 7, 8])  # row 2's time is the oldest of the last six
+        np.testing.assert_array_equal(x[:, 1], -s)
+    a.append(*rows(*range(10, 19)))  # t=104: more than the capacity; a keeps its last six, wrapping its ring
+    np.testing.assert_array_equal(b.snapshot()[1], [13, 14, 15, 16, 17, 18])
+    b.append(*rows(20))          # t=105
+    np.testing.assert_array_equal(a.snapshot()[1], [14, 15, 16, 17, 18, 20])
+    a.close()
+    np.testing.assert_array_equal(b.snapshot()[1], [3, 7, 8, 20])
+    assert len(b) == 4

@@ -1,4 +1,6 @@
 """POST /v1/explain on a real server: the same attributions and reasons as in-process."""
+import json
+
 import numpy as np
 import pytest
 import requests
@@ -70,3 +72,54 @@ def test_tf_serving_style_explain_route_matches_the_simple_one(server):
     assert r.status_code == 400 and "instances" in r.json()["error"]
     r = requests.post(s.url + "/v1/models/credit/versions/9:explain", json={"instances": rows}, timeout=30)
     assert r.status_code == 404
+
+
+def _v2_body(rows, **params):
+    body = {"id": "req-7", "inputs": [{"name": "input_layer", "shape": list(rows.shape), "datatype": "FP32",
+                                       "data": rows.reshape(-1).tolist()}]}
+    if params:
+        body["parameters"] = params
+    return body
+
+
+def test_open_inference_protocol_explain_extension(server):
+    s, model = server
+    df = credit_frame(5, seed=13)
+    rows = df.to_numpy(np.float32)
+    meta = requests.get(s.url + "/v2/models/credit", timeout=30).json()
+    name = meta["inputs"][0]["name"]
+    body = _v2_body(rows, top_k=2, steps=32)
+    body["inputs"][0]["name"] = name
+    for path in ("/v2/models/credit/explain", "/v2/models/credit/versions/1/explain"):
+        r = requests.post(s.url + path, json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["id"] == "req-7" and out["model_version"] == "1"
+        pred, attr, reasons = out["outputs"]
+        assert attr["name"] == "attributions" and attr["parameters"]["feature_names"] == FEATURES
+        assert attr["shape"] == [5, len(FEATURES)] and reasons["datatype"] == "BYTES" and reasons["shape"] == [5]
+        expected = model.explain(df, steps=32)[FEATURES].to_numpy()
+        np.testing.assert_array_equal(np.asarray(attr["data"], np.float32).reshape(5, -1), expected)
+        assert [json.loads(x) for x in reasons["data"]] == model.reasons(df, top_k=2, steps=32)
+        served = requests.post(s.url + "/v2/models/credit/infer", json=body, timeout=30).json()["outputs"][0]
+        assert pred == served
+    # the same request as binary tensors (the extension tritonclient uses)
+    header = json.dumps({"inputs": [{"name": name, "shape": [5, len(FEATURES)], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": rows.nbytes}}]}).encode()
+    r = requests.post(s.url + "/v2/models/credit/explain", data=header + rows.tobytes(),
+                      headers={"Inference-Header-Content-Length": str(len(header)),
+                               "Content-Type": "application/octet-stream"}, timeout=30)
+    assert r.status_code == 200, r.text
+    np.testing.assert_array_equal(np.asarray(r.json()["outputs"][1]["data"], np.float32).reshape(5, -1),
+                                  model.explain(df)[FEATURES].to_numpy())
+
+
+@pytest.mark.parametrize("params, needle", [({"top_k": 0}, "parameters.top_k"), ({"steps": 9999}, "parameters.steps"),
+                                            ({"steps": "x"}, "parameters.steps")])
+def test_v2_explain_bad_parameters_are_400(server, params, needle):
+    s, _ = server
+    name = requests.get(s.url + "/v2/models/credit", timeout=30).json()["inputs"][0]["name"]
+    body = _v2_body(np.zeros((1, len(FEATURES)), np.float32), **params)
+    body["inputs"][0]["name"] = name
+    r = requests.post(s.url + "/v2/models/credit/explain", json=body, timeout=30)
+    assert r.status_code == 400 and needle in r.json()["error"], r.text

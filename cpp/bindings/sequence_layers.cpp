@@ -4,9 +4,12 @@
 #include "common.hpp"
 #include "maasfin/layers/attention.hpp"
 #include "maasfin/layers/conv.hpp"
+#include "maasfin/layers/masking.hpp"
 #include "maasfin/layers/pooling.hpp"
 #include "maasfin/layers/recurrent.hpp"
 #include "maasfin/layers/reshaping.hpp"
+#include "maasfin/layers/spatial_dropout.hpp"
+#include "maasfin/layers/take_output.hpp"
 #include "maasfin/layers/wrappers.hpp"
 
 namespace maasfin::bindings {
@@ -28,9 +31,17 @@ kernels::Pool pool_kind(const std::string& kind) {
 
 RecurrentOptions options(Index units, const std::string& act, const std::string& rec_act, bool use_bias,
                          bool return_sequences, bool go_backwards, const std::string& ki, const std::string& ri,
-                         const std::string& bi) {
-    return {units, parse_activation(act), parse_activation(rec_act), use_bias, return_sequences, go_backwards,
-            parse_initializer(ki), parse_initializer(ri), parse_initializer(bi)};
+                         const std::string& bi, bool return_state, bool has_mask, bool zero_output_for_mask,
+                         float dropout, float recurrent_dropout, std::uint64_t seed) {
+    RecurrentOptions o{units, parse_activation(act), parse_activation(rec_act), use_bias, return_sequences, go_backwards,
+                       parse_initializer(ki), parse_initializer(ri), parse_initializer(bi)};
+    o.return_state = return_state;
+    o.has_mask = has_mask;
+    o.zero_output_for_mask = zero_output_for_mask;
+    o.dropout = dropout;
+    o.recurrent_dropout = recurrent_dropout;
+    o.seed = seed;
+    return o;
 }
 }  // namespace
 
@@ -70,23 +81,52 @@ void bind_sequence_layers(py::module_& m) {
         .def(py::init<int, Index, Index, Index, Index>(), py::arg("rank"), py::arg("top"), py::arg("bottom"),
              py::arg("left"), py::arg("right"));
     // Recurrent layers: units, activation, recurrent_activation, use_bias, return_sequences,
-    // go_backwards, kernel/recurrent/bias initializer (and LSTM's unit_forget_bias).
+    // go_backwards, kernel/recurrent/bias initializer (and LSTM's unit_forget_bias), then keywords.
     py::class_<Recurrent, Layer, std::shared_ptr<Recurrent>>(m, "Recurrent");
     py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM")
         .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
-                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool ufb) {
-            return std::make_shared<LSTM>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi), ufb);
-        }));
+                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool ufb,
+                         bool rs, bool mask, bool zero, float dp, float rdp, std::uint64_t seed) {
+                 return std::make_shared<LSTM>(
+                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed), ufb);
+             }),
+             py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
+             py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
+             py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("unit_forget_bias"),
+             py::arg("return_state") = false, py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
     py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
         .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
-                         bool back, const std::string& ki, const std::string& ri, const std::string& bi) {
-            return std::make_shared<GRU>(options(units, act, rec_act, use_bias, seq, back, ki, ri, bi));
-        }));
+                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool rs,
+                         bool mask, bool zero, float dp, float rdp, std::uint64_t seed, bool reset_after) {
+                 return std::make_shared<GRU>(
+                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed),
+                     reset_after);
+             }),
+             py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
+             py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
+             py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("return_state") = false,
+             py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0, py::arg("reset_after") = true);
     py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
         .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back,
-                         const std::string& ki, const std::string& ri, const std::string& bi) {
-            return std::make_shared<SimpleRNN>(options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi));
-        }));
+                         const std::string& ki, const std::string& ri, const std::string& bi, bool rs, bool mask,
+                         bool zero, float dp, float rdp, std::uint64_t seed) {
+                 return std::make_shared<SimpleRNN>(
+                     options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed));
+             }),
+             py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("return_sequences"),
+             py::arg("go_backwards"), py::arg("kernel_initializer"), py::arg("recurrent_initializer"),
+             py::arg("bias_initializer"), py::arg("return_state") = false, py::arg("has_mask") = false,
+             py::arg("zero_output_for_mask") = false,
+             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
+    py::class_<SpatialDropout, Layer, std::shared_ptr<SpatialDropout>>(m, "SpatialDropout")
+        .def(py::init<int, float, std::uint64_t>(), py::arg("rank"), py::arg("rate"), py::arg("seed"));
+    py::class_<TakeOutput, Layer, std::shared_ptr<TakeOutput>>(m, "TakeOutput")
+        .def(py::init<Index, Shape>(), py::arg("offset"), py::arg("shape"));
+    py::class_<Masking, Layer, std::shared_ptr<Masking>>(m, "Masking").def(py::init<float>(), py::arg("mask_value"));
+    py::class_<SequenceMask, Layer, std::shared_ptr<SequenceMask>>(m, "SequenceMask")
+        .def(py::init<float>(), py::arg("value"));
     py::class_<MultiHeadAttention, Layer, std::shared_ptr<MultiHeadAttention>>(m, "MultiHeadAttention")
         .def(py::init([](Index heads, Index key_dim, Index value_dim, Index output_dim, float dropout, bool use_bias,
                          bool causal, std::uint64_t seed, const std::string& ki,

@@ -103,6 +103,15 @@ class MultiHeadAttention(Layer):
                                 "of maasfin.Input(...) to build a model, and use model.predict(x) for data")
         return Layer.__call__(self, tensors)
 
+    def _mask_flow(self, masks, sources):
+        # Keras would turn the query/value masks into an attention mask; maasfin asks for it explicitly.
+        if any(m is not None for m in masks):
+            raise ValueError(f"MultiHeadAttention '{self.name}': its inputs carry a mask (from Masking or "
+                             "Embedding(mask_zero=True)); implicit masks are not supported here: pass "
+                             "attention_mask of shape (batch, query_steps, value_steps) explicitly")
+        self._mask_in = None
+        return None
+
     def _make_core(self):
         return _core.MultiHeadAttention(self.num_heads, self.key_dim, self.value_dim, self.output_shape_arg or 0,
                                         self.dropout, self.use_bias, self.use_causal_mask, self.seed,

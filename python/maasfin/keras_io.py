@@ -5,7 +5,10 @@ of the layers maasfin has load with their weights: Dense, Activation, the merge 
 normalization, noise and preprocessing layers, Conv1D/2D, poolings, reshaping layers, Embedding,
 SimpleRNN/LSTM/GRU, Bidirectional and TimeDistributed (whose wrapped layer's config is translated
 the same way) and MultiHeadAttention (whose query/value/key tensors and `use_causal_mask` come from
-the call recorded in the file). Each weight is matched to maasfin's in Keras's own order: the
+the call recorded in the file). Recurrent layers' `return_state` outputs ([name, k] in maasfin's
+wiring) and `initial_state` arguments are wired; the masks Keras writes as `not_equal`/`any` ops
+and `mask=` arguments are dropped after checking that each layer reads exactly the mask maasfin
+derives from Masking / Embedding(mask_zero=True). Each weight is matched to maasfin's in Keras's own order: the
 nested groups of model.weights.h5 (`cell/vars`, `forward_layer/...`, `layer/vars`,
 `query_dense/vars` ...) or the `weight_names` of a legacy `.h5`. The compile config (optimizer,
 loss, metrics) is translated when maasfin has the same classes. Keras's optimizer state is not
@@ -78,7 +81,8 @@ def _dtype_ok(value) -> bool:
 _INERT = {"renorm_momentum": None, "renorm_clipping": None, "ema_momentum": None, "ema_overwrite_frequency": None,
           "jit_compile": None, "is_legacy_optimizer": None,
           # Recurrent layers: unit_forget_bias only initialises the bias (the file's weights replace
-          # it); zero_output_for_mask only acts on masked steps, and the loader refuses masking.
+          # it); zero_output_for_mask is what maasfin's Bidirectional sets on its layers (Keras forces
+          # it to return_sequences there), and only acts on masked steps.
           "unit_forget_bias": None, "zero_output_for_mask": None}
 # Keras options that maasfin lacks on some layers but always behaves as (a file with any other
 # value is refused by name).
@@ -217,7 +221,10 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dic
             if input_rank is not None and axis == input_rank - 1:
                 axis = -1
             cfg[key] = axis
-    if name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout") and cfg.get("seed") is None:
+    if (name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
+                 "SpatialDropout2D", "SpatialDropout3D")
+            or name in _RECURRENT and (cfg.get("dropout") or cfg.get("recurrent_dropout"))) \
+            and cfg.get("seed") is None:
         cfg["seed"] = zlib.crc32(lname.encode())  # Keras drew one at random; any fixed seed serves
     kwargs = _kwargs(cls, cfg, src, where, lambda k, v: _nested(k, v, src, where))
     try:
@@ -235,16 +242,17 @@ def _rank(entry) -> int | None:
     return len(shape) if isinstance(shape, list) and shape and not isinstance(shape[0], list) else None
 
 
-def _history_name(t, src: str, where: str) -> str:
-    """The layer name of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, 0, {}] entry)."""
+def _history_ref(t, src: str, where: str):
+    """The maasfin wiring ref of a Keras 3 `__keras_tensor__` (or a Keras 2 [name, 0, k, {}] entry):
+    the layer name, or [name, k] for output k > 0 of a layer with several outputs (return_state)."""
     if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
         hist = _get(t.get("config"), "keras_history")
     else:
         hist = t
-    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0 and hist[2] == 0):
-        raise _fail(src, f"{where} has an input maasfin cannot wire (shared layers and multi-output layers are "
-                         "not supported)")
-    return hist[0]
+    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0
+            and isinstance(hist[2], int) and not isinstance(hist[2], bool) and 0 <= hist[2] < 64):
+        raise _fail(src, f"{where} has an input maasfin cannot wire (shared layers are not supported)")
+    return hist[0] if hist[2] == 0 else [hist[0], hist[2]]
 
 
 def _is_tensor(value) -> bool:
@@ -286,8 +294,40 @@ def _attention_call(args: list, kwargs: dict, src: str, where: str) -> tuple[lis
     return tensors, {"use_causal_mask": bool(call.get("use_causal_mask", False))}
 
 
-def _inbound(entry, src: str, where: str) -> tuple[list[str], dict]:
-    """The names of the layers feeding a layer, and config values recorded on its call."""
+def _mask_ref(entry, src: str, where: str):
+    """The ref of the tensor a Keras layer receives as `mask` (Keras 3 writes masks into the
+    functional wiring), or None."""
+    nodes = entry.get("inbound_nodes", [])
+    node = nodes[0] if isinstance(nodes, list) and nodes else None
+    mask = (node.get("kwargs") or {}).get("mask") if isinstance(node, dict) else None
+    return _history_ref(mask, src, where) if mask is not None else None
+
+
+def _mask_op(entry, ops: dict, src: str, where: str):
+    """Keras 3 writes a mask into the functional wiring as ops: Embedding(mask_zero=True)'s as
+    `not_equal(x, 0)` on (batch, T), Masking's as `any(not_equal(x, v), axis=-1)`. Returns
+    ("step", source ref, value) for a whole step mask, ("elementwise", ...) for the inner not_equal."""
+    kind, cfg = entry.get("class_name"), entry.get("config") or {}
+    nodes = entry.get("inbound_nodes", [])
+    node = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 else None
+    args = node.get("args") if isinstance(node, dict) else None
+    if kind == "NotEqual" and isinstance(args, list) and len(args) == 2 and _is_tensor(args[0]) \
+            and isinstance(args[1], (int, float)) and not isinstance(args[1], bool) and not node.get("kwargs"):
+        shape = _get(args[0].get("config"), "shape")
+        ref = _history_ref(args[0], src, where)
+        return ("step" if isinstance(shape, list) and len(shape) == 2 else "elementwise", ref, float(args[1]))
+    if kind == "Any" and isinstance(args, list) and len(args) == 1 and _is_tensor(args[0]) \
+            and cfg.get("axis") in (-1, [-1]) and not cfg.get("keepdims"):
+        inner = ops.get(_history_ref(args[0], src, where))
+        if inner is not None and inner[0] == "elementwise":
+            return ("step", inner[1], inner[2])
+    raise _fail(src, f"{where}: maasfin reads only the mask ops of Masking and Embedding(mask_zero=True) "
+                     "(not_equal, any over the last axis)")
+
+
+def _inbound(entry, src: str, where: str) -> tuple[list, dict]:
+    """The refs of the tensors feeding a layer (a recurrent layer's initial states after its
+    sequence), and config values recorded on its call. A `mask` tensor is checked by _translate."""
     nodes = entry.get("inbound_nodes", [])
     if not isinstance(nodes, list) or len(nodes) > 1:
         raise _fail(src, f"{where} is called more than once (shared layers are not supported)")
@@ -304,25 +344,31 @@ def _inbound(entry, src: str, where: str) -> tuple[list[str], dict]:
             if len(args) != 1:
                 raise _fail(src, f"{where} has call arguments maasfin does not support")
             for k, v in kwargs.items():
-                if not (k == "training" or (k == "mask" and v is None)):
+                if not (k == "training" or (k == "mask" and (v is None or _is_tensor(v)))
+                        or (k == "initial_state" and v is not None)):
                     raise _fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not "
                                      "support")
             arg = args[0]
             tensors = arg if isinstance(arg, list) else [arg]
+            init = kwargs.get("initial_state")
+            if init is not None:  # a recurrent layer's initial states follow the sequence
+                if len(tensors) != 1:
+                    raise _fail(src, f"{where} has call arguments maasfin does not support")
+                tensors = tensors + (init if isinstance(init, list) else [init])
     else:  # Keras 2: [[name, 0, 0, {}], ...]
         tensors = node if isinstance(node, list) else []
-    names = [_history_name(t, src, where) for t in tensors]
-    if not names:
+    refs = [_history_ref(t, src, where) for t in tensors]
+    if not refs:
         raise _fail(src, f"{where} has no inputs")
-    return names, extra
+    return refs, extra
 
 
-def _io_names(value, src: str, what: str) -> list[str]:
+def _io_names(value, src: str, what: str) -> list:
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]  # a single [name, 0, 0]
     if not isinstance(value, list) or not value:
         raise _fail(src, f"Keras config {what} must list layers")
-    return [_history_name(v, src, what) for v in value]
+    return [_history_ref(v, src, what) for v in value]
 
 
 def _translate(model_cfg, src: str) -> dict:
@@ -349,16 +395,37 @@ def _translate(model_cfg, src: str) -> dict:
             out["input_shape"] = list(layers[0].shape)
         return {"class_name": "Sequential", "config": out}
     if kind in ("Functional", "Model"):
-        out_layers = []
+        out_layers, mask_ops, masks, outputs = [], {}, {}, {}
         for i, e in enumerate(entries):
             lname = _get(_get(e, "config"), "name")
+            if isinstance(e, dict) and e.get("class_name") in ("NotEqual", "Any"):
+                # Keras's mask ops; maasfin derives the same masks from the layers (checked after building).
+                mask_ops[lname] = _mask_op(e, mask_ops, src, f"Keras layer '{lname}' ({e.get('class_name')})")
+                continue
             inbound, call = _inbound(e, src, f"Keras layer '{lname}'") if isinstance(e, dict) else ([], {})
             layer = _layer(e, src, f"layer {i}", _rank(e), call)
+            mask = _mask_ref(e, src, f"Keras layer '{layer.name}'")
+            if mask is not None:
+                op = mask_ops.get(mask) if isinstance(mask, str) else None
+                if op is None or op[0] != "step":
+                    raise _fail(src, f"Keras layer '{layer.name}' is called with the argument mask={mask!r}, which "
+                                     "maasfin cannot derive (it reads the masks of Masking and "
+                                     "Embedding(mask_zero=True) only)")
+                masks[layer.name] = op[1:]
+            outputs[layer.name] = layer._num_outputs()
             out_layers.append({**saving._layer_entry(layer), "name": layer.name, "inbound_layers": inbound})
-        return {"class_name": "Functional",
+        if any(isinstance(r, str) and r in mask_ops for e in out_layers for r in e["inbound_layers"]):
+            raise _fail(src, "a mask op feeds a layer as data; only masks are supported")
+
+        def ref(r):  # output 0 of a layer with several outputs is [name, 0] in maasfin's wiring
+            return [r, 0] if isinstance(r, str) and outputs.get(r, 1) > 1 else r
+        for e in out_layers:
+            e["inbound_layers"] = [ref(r) for r in e["inbound_layers"]]
+        return {"class_name": "Functional", "masks": masks,
                 "config": {"name": name, "layers": out_layers,
                            "input_layers": _io_names(cfg.get("input_layers"), src, "input_layers"),
-                           "output_layers": _io_names(cfg.get("output_layers"), src, "output_layers")}}
+                           "output_layers": [ref(r) for r in _io_names(cfg.get("output_layers"), src,
+                                                                        "output_layers")]}}
     raise _fail(src, f"Keras model class {kind!r} is not supported (Sequential and functional models are)")
 
 
@@ -678,14 +745,30 @@ def _compile(model, cc, src: str) -> None:
 # -- entry point -----------------------------------------------------------------------------------
 def _build(model_cfg, weights_resolver, src: str):
     doc = _translate(model_cfg, src)
+    masks = doc.pop("masks", None)
     resolved = {}
 
     def capture(specs):
         resolved.update(weights_resolver(specs))
         return resolved
     model = saving._with_rng_preserved(saving._architecture(doc, src, capture))
+    if masks is not None:
+        _check_masks(model, masks, src)
     saving._assign_loaded_weights(model, resolved, src)
     return model
+
+
+def _check_masks(model, masks: dict, src: str) -> None:
+    """Every layer must read exactly the mask Keras wired to it (maasfin derives masks from the
+    Masking / Embedding layers; a model where the two disagree is refused, not run differently)."""
+    for layer in model.layers:
+        want, got = masks.get(layer.name), layer._mask_in
+        got = None if got is None else (got.source.layer.name if got.source.index == 0 else
+                                        [got.source.layer.name, got.source.index], got.value)
+        if want is not None:
+            want = (want[0], want[1])
+        if want != got:
+            raise _fail(src, f"Keras layer '{layer.name}' reads the mask {want!r} but maasfin would give it {got!r}")
 
 
 def _load_keras_zip(data: bytes, src: str, compile: bool):

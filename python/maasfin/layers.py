@@ -7,6 +7,7 @@ Layers are created unbuilt. When a model is built, each layer makes its core cou
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from maasfin import _core, constraints, regularizers
 from maasfin.utils import draw_seed
 
-__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Add", "Concatenate",
+__all__ = ["Layer", "Input", "InputLayer", "Dense", "Activation", "Dropout", "Masking", "Add", "Concatenate",
            "BatchNormalization", "LayerNormalization", "GaussianNoise", "GaussianDropout", "AlphaDropout",
            "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot",
            "add", "concatenate", "subtract", "multiply", "average", "maximum", "minimum", "dot"]
@@ -64,15 +65,42 @@ def _shape_tuple(shape, what: str) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-class KerasTensor:
-    """A symbolic tensor of the functional API: a per-sample shape and the layer that made it."""
+class _Mask:
+    """A Keras mask (Keras's `_keras_mask`): a step of `source` counts when any of its values differs
+    from `value`. `source` is the tensor a Masking layer or Embedding(mask_zero=True) read (a
+    KerasTensor, or a core node id inside a Sequential build); the core computes the mask with a
+    SequenceMask node that models add themselves, so masks never appear in saved wiring."""
+    __slots__ = ("source", "value")
 
-    def __init__(self, shape, layer: "Layer", inputs: list["KerasTensor"], name: str, dtype: str = "float32"):
+    def __init__(self, source, value: float):
+        self.source, self.value = source, float(value)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, _Mask) and other.value == self.value
+                and (other.source is self.source or (isinstance(self.source, int) and other.source == self.source)))
+
+    __hash__ = None
+
+
+def _mask_dropped(layer) -> None:
+    warnings.warn(f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask attached "
+                  "to it. However, this layer does not support masking and will therefore destroy the mask "
+                  "information. Downstream layers will not see the mask.", UserWarning, stacklevel=4)
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a per-sample shape, the layer that made it, and
+    which of that layer's outputs it is (`index`; LSTM(return_state=True) has three)."""
+
+    def __init__(self, shape, layer: "Layer", inputs: list["KerasTensor"], name: str, dtype: str = "float32",
+                 index: int = 0, mask: _Mask | None = None):
         self.shape = (None,) + tuple(shape)
         self.layer = layer
         self.inputs = inputs
         self.name = name
         self.dtype = dtype
+        self.index = index
+        self._keras_mask = mask
 
     def __repr__(self) -> str:
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
@@ -80,6 +108,11 @@ class KerasTensor:
 
 class Layer:
     """Base class: name, trainable flag, and the shared build/weights plumbing."""
+
+    # Keras's mask behaviour: "keep" (supports_masking: the output carries the input's mask) or
+    # "drop" (Keras warns that the mask is destroyed). Layers that use or make masks override _mask_flow.
+    _masking = "drop"
+    _mask_in = None  # the mask this layer reads (an extra core input after the first), set by _mask_flow
 
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None,
                  input_dim: int | None = None, dtype=None, activity_regularizer=None, **kwargs):
@@ -107,6 +140,43 @@ class Layer:
     def _make_core(self):
         raise NotImplementedError
 
+    def _mask_flow(self, masks: list, sources: list):
+        """Keras mask propagation at call/build time. `masks`: the incoming mask (or None) per input;
+        `sources`: the handles of the inputs (for layers that make a mask). Sets `_mask_in` and
+        returns the output's mask (a list, one per output, for layers with several outputs)."""
+        self._mask_in = None
+        if self._masking == "keep":
+            return masks[0] if masks else None
+        if any(m is not None for m in masks):
+            _mask_dropped(self)
+        return None
+
+    def _num_outputs(self) -> int:
+        return 1
+
+    def _output_parts(self, packed_shape) -> list[tuple[int, tuple[int, ...]]]:
+        """(offset, shape) of each output inside the core node's flat row (several outputs only)."""
+        return [(0, tuple(packed_shape))]
+
+    def _attach_all(self, graph, input_nodes: list[int]) -> list[int]:
+        """`_attach`, then one TakeOutput node per output for a layer with several outputs."""
+        node = self._attach(graph, input_nodes)
+        nodes = self._take_outputs(graph, node)
+        if len(nodes) > 1:
+            self._output_shape = [(None,) + tuple(graph.node_shape(n)) for n in nodes]
+        return nodes
+
+    def _take_outputs(self, graph, node: int) -> list[int]:
+        """The node of each output: `node` itself, or TakeOutput nodes splitting its flat row."""
+        if self._num_outputs() == 1:
+            return [node]
+        nodes = []
+        for k, (offset, shape) in enumerate(self._output_parts(graph.node_shape(node))):
+            part = _core.TakeOutput(offset, list(shape))
+            part.name = f"{self.name}/output_{k}"
+            nodes.append(graph.add_layer(part, [node]))
+        return nodes
+
     def _attach(self, graph, input_nodes: list[int]) -> int:
         """Creates the core layer and adds it to `graph`; returns the node id."""
         if self._graph is not None:
@@ -124,7 +194,10 @@ class Layer:
     def __call__(self, inputs, **kwargs):
         if kwargs.get("training") not in (None, False, True) or set(kwargs) - {"training"}:
             raise TypeError(f"{type(self).__name__}.__call__: unexpected arguments {sorted(kwargs)}")
-        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        return self._call_tensors(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs], inputs)
+
+    def _call_tensors(self, tensors: list, inputs=None):
+        """Wires this layer to `tensors` (KerasTensors): checks, mask flow, shape inference."""
         if not all(isinstance(t, KerasTensor) for t in tensors):
             raise TypeError(
                 f"layer '{self.name}' was called on {type(inputs).__name__}; call layers on the "
@@ -135,9 +208,17 @@ class Layer:
         if strings and not getattr(self, "_takes_strings", False):
             raise TypeError(f"{type(self).__name__} '{self.name}' cannot take the string input {strings[0]!r}: "
                             "apply StringLookup or Hashing to a string Input first")
-        shape = self._infer_shape([t.shape[1:] for t in tensors])
+        out_mask = self._mask_flow([t._keras_mask for t in tensors], tensors)
+        shapes = [t.shape[1:] for t in tensors]
+        if self._mask_in is not None:
+            shapes.insert(1, self._mask_in.source.shape[1:2])
+        shape = self._infer_shape(shapes)
         self._inbound = tensors
-        return KerasTensor(shape, self, tensors, self.name)
+        if self._num_outputs() == 1:
+            return KerasTensor(shape, self, tensors, self.name, mask=out_mask)
+        masks = out_mask if isinstance(out_mask, list) else [out_mask] * self._num_outputs()
+        return [KerasTensor(part, self, tensors, self.name if k == 0 else f"{self.name}_{k}", index=k, mask=masks[k])
+                for k, (_, part) in enumerate(self._output_parts(shape))]
 
     def _on_built(self) -> None:
         """Called once the model's parameter arena exists (preprocessing layers write their state)."""
@@ -313,6 +394,7 @@ class KernelBiasMixin:
 
 class Dense(KernelBiasMixin, Layer):
     """Densely connected layer: activation(x @ kernel + bias) on the last axis."""
+    _masking = "keep"
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
@@ -359,6 +441,7 @@ class Dense(KernelBiasMixin, Layer):
 
 class Activation(Layer):
     """Applies an activation function element-wise (softmax over the last axis)."""
+    _masking = "keep"
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -373,6 +456,7 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zeroes a fraction `rate` of its inputs during training and scales the rest by 1/(1-rate)."""
+    _masking = "keep"
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -390,14 +474,52 @@ class Dropout(Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
-class Add(Layer):
+class Masking(Layer):
+    """Masks timesteps: a step of a (timesteps, features) input whose features all equal `mask_value`
+    is skipped by the layers downstream that use masks (LSTM, GRU, SimpleRNN, Bidirectional,
+    GlobalAveragePooling1D), as in Keras. The output is the input with masked steps set to 0."""
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(mask_value):
+            raise ValueError(f"Masking '{self.name}': mask_value must be a finite number, got {mask_value!r}")
+        self.mask_value = float(mask_value)
+
+    def _mask_flow(self, masks, sources):
+        self._mask_in = None  # Keras's Masking replaces any incoming mask with its own
+        return _Mask(sources[0], self.mask_value)
+
+    def _make_core(self):
+        return _core.Masking(self.mask_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class _MergeMasks:
+    """Keras's merge masks: none when any input has none (Add & co. return None; Concatenate's
+    all-ones part makes its `any` true everywhere), else the OR of the inputs' masks. maasfin
+    computes the cases where every input carries the same mask and refuses an OR of different ones."""
+
+    def _mask_flow(self, masks, sources):
+        self._mask_in = None
+        if any(m is None for m in masks):
+            return None
+        if all(m == masks[0] for m in masks):
+            return masks[0]
+        raise ValueError(f"{type(self).__name__} '{self.name}': its inputs carry different masks; Keras would "
+                         "combine them (logical or), which maasfin does not support")
+
+
+class Add(_MergeMasks, Layer):
     """Element-wise sum of inputs of equal shape."""
 
     def _make_core(self):
         return _core.Add()
 
 
-class Concatenate(Layer):
+class Concatenate(_MergeMasks, Layer):
     """Concatenation along the last axis."""
 
     def __init__(self, axis=-1, **kwargs):
@@ -413,7 +535,7 @@ class Concatenate(Layer):
         return {**super().get_config(), "axis": self.axis}
 
 
-class _ElementwiseMerge(Layer):
+class _ElementwiseMerge(_MergeMasks, Layer):
     def _make_core(self):
         return _core.ElementwiseMerge(type(self).__name__)
 
@@ -441,6 +563,10 @@ class Minimum(_ElementwiseMerge):
 class Dot(Layer):
     """Dot product of two (batch, d) inputs along their last axis -> (batch, 1); with
     normalize=True the inputs are L2-normalised first (cosine similarity), as in Keras."""
+
+    def _mask_flow(self, masks, sources):  # Keras's Dot returns no mask, without a warning
+        self._mask_in = None
+        return None
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
@@ -497,6 +623,7 @@ class BatchNormalization(Layer):
     """Normalises the last axis with batch statistics in training and moving statistics at
     inference. Weights: gamma, beta, moving_mean, moving_variance (the last two are state, not
     trained). With trainable=False the layer runs in inference mode, as in Keras 3."""
+    _masking = "keep"
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -533,6 +660,7 @@ class BatchNormalization(Layer):
 
 class LayerNormalization(Layer):
     """Normalises each sample over its last axis. Weights: gamma, beta."""
+    _masking = "keep"
 
     def __init__(self, axis=-1, epsilon=0.001, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
@@ -560,6 +688,7 @@ class LayerNormalization(Layer):
 
 
 class _Noise(Layer):
+    _masking = "keep"
     _arg = "rate"
 
     def __init__(self, amount, seed=None, **kwargs):

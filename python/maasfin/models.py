@@ -12,7 +12,7 @@ import numpy as np
 
 from maasfin import _core, saving
 from maasfin.data import shape_str
-from maasfin.layers import InputLayer, KerasTensor, Layer, unique_name
+from maasfin.layers import InputLayer, KerasTensor, Layer, _Mask, unique_name
 from maasfin.training import TrainingMixin
 from maasfin.utils import draw_seed
 
@@ -20,6 +20,17 @@ __all__ = ["Model", "Sequential", "load_model", "from_bytes"]
 
 load_model = saving.load_model
 from_bytes = saving.from_bytes
+
+
+def _mask_node(g, cache: dict, mask: _Mask, node_of) -> int:
+    """The core node computing `mask` (one SequenceMask node per source and value)."""
+    src = node_of(mask.source)
+    key = (src, mask.value)
+    if key not in cache:
+        core = _core.SequenceMask(mask.value)
+        core.name = "mask"
+        cache[key] = g.add_layer(core, [src])
+    return cache[key]
 
 
 def _topological(outputs: list[KerasTensor]) -> list[KerasTensor]:
@@ -78,7 +89,12 @@ class Model(TrainingMixin):
             raise ValueError(f"model '{self.name}': the output depends on input(s) {missing} "
                              "that are not in `inputs`")
         self._inputs, self._outputs = ins, outs
-        self._order = [t for t in order if not isinstance(t.layer, InputLayer)]
+        # One tensor per layer (a layer with several outputs is attached once, at its first tensor).
+        self._order, seen = [], set()
+        for t in order:
+            if not isinstance(t.layer, InputLayer) and id(t.layer) not in seen:
+                seen.add(id(t.layer))
+                self._order.append(t)
         for t in ins:
             if t.dtype == "string":
                 consumers = [u.layer.name for u in self._order if any(v is t for v in u.inputs)]
@@ -124,10 +140,18 @@ class Model(TrainingMixin):
 
     def _build_graph(self, data_shapes=None) -> None:
         g = _core.Graph()
-        ids = {id(t): g.add_input(list(t.shape[1:]), t.name) for t in self._inputs}
+        ids = {(id(t.layer), 0): g.add_input(list(t.shape[1:]), t.name) for t in self._inputs}
+
+        def node_of(t: KerasTensor) -> int:
+            return ids[(id(t.layer), t.index)]
+        masks: dict = {}
         for t in self._order:
-            ids[id(t)] = t.layer._attach(g, [ids[id(u)] for u in t.inputs])
-        g.build(ids[id(self._outputs[0])], draw_seed())
+            inputs = [node_of(u) for u in t.inputs]
+            if t.layer._mask_in is not None:
+                inputs.insert(1, _mask_node(g, masks, t.layer._mask_in, node_of))
+            for k, node in enumerate(t.layer._attach_all(g, inputs)):
+                ids[(id(t.layer), k)] = node
+        g.build(node_of(self._outputs[0]), draw_seed())
         self._input_shapes = [tuple(t.shape[1:]) for t in self._inputs]
         for layer in self.layers:
             layer._on_built()
@@ -324,6 +348,10 @@ class Sequential(Model):
             return
         if any(layer is l for l in self._layers):
             raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' is already in the model")
+        if layer._num_outputs() != 1:
+            raise ValueError(f"Sequential '{self.name}': all layers in a Sequential model should have a single "
+                             f"output tensor; layer '{layer.name}' has {layer._num_outputs()} (return_state=True). "
+                             "Use the functional API")
         self._layers.append(layer)
 
     def pop(self) -> Layer:
@@ -374,9 +402,16 @@ class Sequential(Model):
             shape = tuple(int(d) for d in data_shapes[0])
         g = _core.Graph()
         node = g.add_input(list(shape), self._input_layer.name if self._input_layer else "input_layer")
+        mask, masks = None, {}
         for layer in self._layers:
-            node = layer._attach(g, [node])
+            out_mask = layer._mask_flow([mask], [node])
+            inputs = [node]
+            if layer._mask_in is not None:
+                inputs.append(_mask_node(g, masks, layer._mask_in, lambda n: n))
+            node = layer._attach_all(g, inputs)[0]
+            mask = out_mask
         g.build(node, draw_seed())
+        self._output_mask = mask
         self._input_shapes = [tuple(shape)]
         for layer in self._layers:
             layer._on_built()

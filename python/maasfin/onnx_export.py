@@ -387,7 +387,8 @@ def _converters() -> dict[type, object]:
     from maasfin import layers as L
     table = {
         L.Dense: _dense, L.Activation: _activation_layer,
-        L.Dropout: _identity, L.GaussianNoise: _identity, L.GaussianDropout: _identity, L.AlphaDropout: _identity,
+        L.Dropout: _identity, L.SpatialDropout1D: _identity, L.SpatialDropout2D: _identity,
+        L.SpatialDropout3D: _identity, L.GaussianNoise: _identity, L.GaussianDropout: _identity, L.AlphaDropout: _identity,
         L.BatchNormalization: _batch_norm, L.LayerNormalization: _layer_norm,
         L.Add: _add, L.Concatenate: _concatenate,
         L.Flatten: _flatten, L.Reshape: _reshape, L.Permute: _permute, L.RepeatVector: _repeat_vector,
@@ -416,6 +417,10 @@ def _structure(model):
         raise ValueError(f"cannot export model '{model.name}' of class {type(model).__name__} to ONNX: only "
                          "Sequential and functional Model(inputs, outputs) models can be exported")
     model._require_built("ONNX graph")
+    masked = [layer.name for layer in model.layers if layer._mask_in is not None]
+    if masked:
+        raise ValueError(f"cannot export model '{model.name}' to ONNX: layer(s) {masked} read a Keras mask "
+                         "(Masking / Embedding(mask_zero=True)), which the ONNX export does not carry")
     if isinstance(model, Sequential):
         name = model._input_layer.name if model._input_layer is not None else "input_layer"
         inputs = [(name, tuple(model._input_shapes[0]))]

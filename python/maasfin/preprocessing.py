@@ -211,6 +211,7 @@ class Normalization(_PreprocessingLayer):
     """Standardises each feature (last axis): (x - mean) / sqrt(variance), or the inverse with
     `invert=True`. mean/variance come from `adapt(data)` (population variance, as Keras) or are
     given; they are non-trainable weights. Weights: mean, variance (Keras also keeps a count)."""
+    _masking = "keep"
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
@@ -705,14 +706,14 @@ class HashedCrossing(_PreprocessingLayer):
 class Embedding(Layer):
     """Turns integer indices in [0, input_dim) into dense vectors: (batch, L) -> (batch, L, output_dim).
     Weights: embeddings (input_dim, output_dim), trainable; initialised U(-0.05, 0.05) ("uniform")
-    as Keras."""
+    as Keras. mask_zero=True attaches the mask `indices != 0` to the output (Keras semantics)."""
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Embedding '{self.name}'"
-        if mask_zero or weights is not None or lora_rank is not None:
-            raise ValueError(f"{where}: mask_zero, weights and lora_rank are not supported")
+        if weights is not None or lora_rank is not None:
+            raise ValueError(f"{where}: weights and lora_rank are not supported")
         self.input_dim = _int_arg(input_dim, where, "input_dim", 1)
         self.output_dim = _int_arg(output_dim, where, "output_dim", 1)
         init = "random_uniform" if embeddings_initializer in ("uniform", "RandomUniform") else embeddings_initializer
@@ -720,7 +721,18 @@ class Embedding(Layer):
         self.embeddings_regularizer = _deserialize(embeddings_regularizer, regularizers, "regularizer")
         from maasfin import constraints
         self.embeddings_constraint = _deserialize(embeddings_constraint, constraints, "constraint")
-        self.mask_zero = False
+        self.mask_zero = bool(mask_zero)
+
+    def _mask_flow(self, masks, sources):
+        # Keras: with mask_zero the output's mask is `indices != 0` (index 0 is then reserved).
+        self._mask_in = None
+        if any(m is not None for m in masks):
+            from maasfin.layers import _mask_dropped
+            _mask_dropped(self)
+        if not self.mask_zero:
+            return None
+        from maasfin.layers import _Mask
+        return _Mask(sources[0], 0.0)
 
     def _make_core(self):
         return _core.Embedding(self.input_dim, self.output_dim, self.embeddings_initializer)

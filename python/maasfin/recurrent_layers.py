@@ -1,25 +1,46 @@
 """Recurrent layers: LSTM, GRU, SimpleRNN (Keras 3 names, arguments, defaults and weight layout;
 the time loop runs in the C++ core). Re-exported by maasfin.layers.
 
-Not supported (each refused with a clear ValueError): return_state=True (a maasfin model has one
-output per layer), stateful=True, non-zero dropout / recurrent_dropout, GRU reset_after=False,
-activations other than tanh, sigmoid, relu and linear, masking."""
+return_state=True gives [output, h, c] (LSTM) or [output, h] in functional models;
+`layer(x, initial_state=[h, c])` starts from given states; masks from Masking or
+Embedding(mask_zero=True) are honoured (masked steps carry the states over, as Keras).
+dropout / recurrent_dropout follow Keras 3 (masks drawn once per batch, reused at every step; one
+mask per gate with recurrent_dropout). GRU takes reset_after=True (Keras 3's default) or False.
+Not supported (each refused with a clear ValueError): stateful=True, activations other than tanh, sigmoid, relu and linear,
+an explicit mask= argument."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from maasfin import _core
-from maasfin.layers import _activation_name, _initializer_name
+from maasfin.layers import KerasTensor, _activation_name, _initializer_name
 from maasfin.spatial_layers import _Weighted, _is_int
+from maasfin.utils import draw_seed
 
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
 
 _RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 
 
+def _initial_state_mask(layer, mask, has_initial_state: bool):
+    """The mask a recurrent layer reads. Keras 3 fills a layer's `mask` argument only when the call
+    has one tensor argument, so a layer called with initial_state ignores its sequence's mask (and
+    still passes it on with return_sequences); maasfin does the same, and says so."""
+    if mask is None or not has_initial_state:
+        return mask
+    warnings.warn(f"{type(layer).__name__} '{layer.name}' is called with initial_state, so, as in Keras 3, it does "
+                  "not use the mask of its input sequence (masked steps are processed like the others)",
+                  UserWarning, stacklevel=5)
+    return None
+
+
 class _Recurrent(_Weighted):
     _weight_names = ("kernel", "recurrent", "bias")
     _has_recurrent_activation = True
+    _num_states = 1
+    _zero_output_for_mask = False  # set by Bidirectional (Keras forces it when returning sequences)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -44,16 +65,18 @@ class _Recurrent(_Weighted):
         self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
         self.recurrent_initializer = _initializer_name(recurrent_initializer, where, "recurrent_initializer")
         self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
-        if dropout or recurrent_dropout:
-            raise ValueError(f"{where}: dropout and recurrent_dropout are not supported yet (got {dropout!r}, "
-                             f"{recurrent_dropout!r}); put a Dropout layer before or after the recurrent layer")
-        if return_state:
-            raise ValueError(f"{where}: return_state=True is not supported (a layer has one output); use "
-                             "return_sequences=True and take the last step if you need the final state")
+        for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                    or not 0 <= rate < 1:
+                raise ValueError(f"{where}: {arg} must be a number in [0, 1), got {rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
         if stateful:
             raise ValueError(f"{where}: stateful=True is not supported")
-        self.dropout, self.recurrent_dropout, self.seed = 0.0, 0.0, seed
-        self.return_sequences, self.return_state = bool(return_sequences), False
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        # As maasfin's Dropout: a layer that drops draws its seed once, and the config keeps it.
+        self.seed = int(seed) if seed is not None else (draw_seed() if self.dropout or self.recurrent_dropout else None)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), False, bool(unroll)
 
     @staticmethod
@@ -67,6 +90,52 @@ class _Recurrent(_Weighted):
     def _common_args(self):
         return (self.use_bias, self.return_sequences, self.go_backwards, self.kernel_initializer,
                 self.recurrent_initializer, self.bias_initializer)
+
+    def _core_keywords(self) -> dict:
+        return {"return_state": self.return_state, "has_mask": self._mask_in is not None,
+                "zero_output_for_mask": self._zero_output_for_mask, "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout, "seed": self.seed or 0}
+
+    # -- functional calls: initial_state, several outputs, masks -----------------------------------
+    def __call__(self, inputs, initial_state=None, mask=None, training=None):
+        where = f"{type(self).__name__} '{self.name}'"
+        if training not in (None, False, True):
+            raise TypeError(f"{where}: training must be None or a bool")
+        if mask is not None:
+            raise ValueError(f"{where}: an explicit mask= is not supported; put a Masking layer (or "
+                             "Embedding(mask_zero=True)) before the layer and the mask follows the tensors")
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if initial_state is not None:
+            if len(tensors) != 1:
+                raise ValueError(f"{where}: pass the initial states either in the input list or as initial_state=")
+            tensors += list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        S = self._num_states
+        if len(tensors) not in (1, 1 + S):
+            names = "[h, c]" if S == 2 else "[h]"
+            raise ValueError(f"{where}: initial_state must hold {S} tensor{'s' if S > 1 else ''} {names} of shape "
+                             f"(batch, {self.units}), got {len(tensors) - 1}")
+        for k, t in enumerate(tensors[1:]):
+            if isinstance(t, KerasTensor) and tuple(t.shape[1:]) != (self.units,):
+                raise ValueError(f"{where}: initial_state[{k}] must have shape (batch, {self.units}) for "
+                                 f"units={self.units}, got {t.shape}")
+        return self._call_tensors(tensors, inputs)
+
+    def _mask_flow(self, masks, sources):
+        mask = masks[0] if masks else None
+        self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
+        out = mask if self.return_sequences else None
+        return [out] + [None] * self._num_states if self.return_state else out
+
+    def _num_outputs(self) -> int:
+        return 1 + self._num_states if self.return_state else 1
+
+    def _output_parts(self, packed_shape):
+        if not self.return_state:
+            return [(0, tuple(packed_shape))]
+        u, S = self.units, self._num_states
+        out = int(packed_shape[0]) - S * u
+        shape = (out // u, u) if self.return_sequences else (u,)
+        return [(0, shape)] + [(out + k * u, (u,)) for k in range(S)]
 
     def get_config(self) -> dict:
         cfg = {**super().get_config(), "units": self.units, "activation": self.activation}
@@ -97,6 +166,7 @@ class _Recurrent(_Weighted):
 class LSTM(_Recurrent):
     """Long short-term memory over (timesteps, features). Weights as Keras: kernel (features, 4u),
     recurrent_kernel (u, 4u), bias (4u,), gate order i, f, c, o."""
+    _num_states = 2
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -111,16 +181,17 @@ class LSTM(_Recurrent):
 
     def _make_core(self):
         return _core.LSTM(self.units, self.activation, self.recurrent_activation, *self._common_args(),
-                          self.unit_forget_bias)
+                          self.unit_forget_bias, **self._core_keywords())
 
     def get_config(self) -> dict:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 class GRU(_Recurrent):
-    """Gated recurrent unit over (timesteps, features), Keras 3 form (reset_after=True). Weights:
-    kernel (features, 3u), recurrent_kernel (u, 3u), bias (2, 3u) = [input bias; recurrent bias],
-    gate order z, r, h."""
+    """Gated recurrent unit over (timesteps, features). Weights: kernel (features, 3u),
+    recurrent_kernel (u, 3u), gate order z, r, h; bias (2, 3u) = [input bias; recurrent bias] with
+    reset_after=True (Keras 3's default: the reset gate scales h U_h + b), or (3u,) with
+    reset_after=False (Keras's original GRU: hh = act(x W_h + b_h + (r * h) U_h))."""
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
@@ -128,12 +199,11 @@ class GRU(_Recurrent):
         super().__init__(units, activation=activation, recurrent_activation=recurrent_activation, use_bias=use_bias,
                          kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, **kwargs)
-        if not reset_after:
-            raise ValueError(f"GRU '{self.name}': only reset_after=True (Keras 3's default) is supported")
-        self.reset_after = True
+        self.reset_after = bool(reset_after)
 
     def _make_core(self):
-        return _core.GRU(self.units, self.activation, self.recurrent_activation, *self._common_args())
+        return _core.GRU(self.units, self.activation, self.recurrent_activation, *self._common_args(),
+                         **self._core_keywords(), reset_after=self.reset_after)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "reset_after": self.reset_after}
@@ -151,4 +221,4 @@ class SimpleRNN(_Recurrent):
                          recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer, **kwargs)
 
     def _make_core(self):
-        return _core.SimpleRNN(self.units, self.activation, *self._common_args())
+        return _core.SimpleRNN(self.units, self.activation, *self._common_args(), **self._core_keywords())

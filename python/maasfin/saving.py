@@ -27,6 +27,7 @@ import os
 import re
 import stat
 import tempfile
+import warnings
 import zipfile
 
 import numpy as np
@@ -374,9 +375,23 @@ def model_config(model) -> dict:
     entries = [{**_layer_entry(t.layer), "name": t.layer.name, "inbound_layers": []} for t in model._inputs]
     for t in model._order:
         entries.append({**_layer_entry(t.layer), "name": t.layer.name,
-                        "inbound_layers": [u.layer.name for u in t.inputs]})
+                        "inbound_layers": [_tensor_ref(u) for u in t.inputs]})
     return {"name": model.name, "layers": entries, "input_layers": [t.layer.name for t in model._inputs],
-            "output_layers": [model._outputs[0].layer.name]}
+            "output_layers": [_tensor_ref(model._outputs[0])]}
+
+
+def _tensor_ref(t) -> str | list:
+    """A tensor in saved wiring: its layer's name, or [name, output index] for a layer with several
+    outputs (LSTM with return_state)."""
+    return t.layer.name if t.layer._num_outputs() == 1 else [t.layer.name, int(t.index)]
+
+
+def _parse_ref(x, src: str, where: str) -> tuple[str, int | None]:
+    if isinstance(x, list):
+        if len(x) != 2:
+            raise _fail(src, f"{where} must be a layer name or [name, output index], got a list of {len(x)}")
+        return _str(x[0], src, where, 1024), _int(x[1], src, f"{where} output index", 0, 64)
+    return _str(x, src, where, 1024), None
 
 
 def _metric_entry(m):
@@ -893,28 +908,43 @@ def _check_metadata(meta, members: dict[str, bytes], src: str) -> dict:
 
 
 # -- loading: architecture -----------------------------------------------------------------------
-def _preflight(inputs: list[tuple[str, tuple]], nodes: list[tuple[object, list[str]]], src: str):
+def _preflight(inputs: list[tuple[str, tuple]], nodes: list[tuple[object, list]], src: str):
     """Shapes and parameter specs of a model, from a throwaway core graph that allocates nothing:
     checks every layer's output size before the real model is built. Returns [(key, shape)]."""
     g = _core.Graph()
     ids = {}
     for name, shape in inputs:
-        ids[name] = g.add_input(list(shape), name)
+        ids[(name, 0)] = g.add_input(list(shape), name)
     specs = []
     for layer, inbound in nodes:
         where = f"layer '{layer.name}'"
         try:
-            node = g.add_layer(layer._make_core_named(), [ids[n] for n in inbound])
-            shape = tuple(int(d) for d in g.node_shape(node))
+            node = g.add_layer(layer._make_core_named(), [ids[_ref_key(r)] for r in inbound])
             params = [(p, tuple(int(d) for d in s)) for p, s, _ in g.layer_params(node)]
+            parts = layer._take_outputs(g, node)
+            shapes = [tuple(int(d) for d in g.node_shape(n)) for n in parts]
         except (ValueError, TypeError, RuntimeError) as e:
             raise _fail(src, f"{where} cannot be applied to its inputs: {e}") from None
-        if not shape or any(d <= 0 for d in shape) or math.prod(shape) > LIMITS["elements_per_sample"]:
-            raise _fail(src, f"{where} would output shape {shape}, over the limit of "
-                             f"{LIMITS['elements_per_sample']} elements per sample")
-        ids[layer.name] = node
+        for shape in shapes:
+            if not shape or any(d <= 0 for d in shape) or math.prod(shape) > LIMITS["elements_per_sample"]:
+                raise _fail(src, f"{where} would output shape {shape}, over the limit of "
+                                 f"{LIMITS['elements_per_sample']} elements per sample")
+        for k, n in enumerate(parts):
+            ids[(layer.name, k)] = n
         specs += [(f"{layer.name}/{p}", s) for p, s in params]
     return specs
+
+
+def _check_ref(layer, index, src: str, where: str) -> None:
+    """A reference names one output: [name, k] for a layer with several outputs, a plain name otherwise."""
+    n = layer._num_outputs()
+    if (n == 1) != (index is None) or (index is not None and index >= n):
+        raise _fail(src, f"{where} refers to output {index!r} of layer '{layer.name}', which has {n} output(s); "
+                         "use the plain name for one output and [name, index] for several")
+
+
+def _ref_key(ref: tuple[str, int | None]) -> tuple[str, int]:
+    return ref[0], ref[1] or 0
 
 
 def _check_weights_match(specs, weights: dict | None, src: str) -> None:
@@ -971,11 +1001,15 @@ def _make_layer(entry, src: str, where: str):
 
 
 def _with_rng_preserved(fn):
-    """Building a model draws initialisation seeds; loading must not move the global stream."""
+    """Building a model draws initialisation seeds; loading must not move the global stream. The
+    warning that a layer drops a mask was given when the model was made; loading stays quiet."""
     gen = utils.seed_generator()
     state = gen.bit_generator.state
     try:
-        return fn()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*does not support masking", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r".*not use the mask of its input sequence", category=UserWarning)
+            return fn()
     finally:
         gen.bit_generator.state = state
 
@@ -1009,7 +1043,7 @@ def _sequential_from_config(cfg, src: str, weights):
     in_name = input_layer.name if input_layer is not None else "input_layer"
     chain = []
     for i, layer in enumerate(built_layers):
-        chain.append((layer, [in_name if i == 0 else built_layers[i - 1].name]))
+        chain.append((layer, [(in_name if i == 0 else built_layers[i - 1].name, None)]))
     if shape is None:
         # Unbuilt: no weights may be stored; bound the size the model would have on 1 feature.
         if callable(weights):
@@ -1044,7 +1078,8 @@ def _functional_from_config(cfg, src: str, weights):
     outs = _list(cfg["output_layers"], src, "output_layers", 1)
     if len(outs) != 1:
         raise _fail(src, "output_layers must name exactly one layer")
-    output_name = _str(outs[0], src, "output_layers entry", 1024)
+    output_ref = _parse_ref(outs[0], src, "output_layers entry")
+    output_name = output_ref[0]
     by_name, inputs, nodes, order = {}, [], [], []
     for i, e in enumerate(entries):
         where = f"layer {i}"
@@ -1055,11 +1090,12 @@ def _functional_from_config(cfg, src: str, weights):
         layer = _make_layer({"class_name": e["class_name"], "config": e["config"]}, src, f"layer '{lname}'")
         if layer.name != lname:
             raise _fail(src, f"{where} is named {lname!r} but its config names it {layer.name!r}")
-        inbound = _list(e["inbound_layers"], src, f"layer '{lname}' inbound_layers", 1024)
-        for n in inbound:
-            _str(n, src, f"layer '{lname}' inbound_layers entry", 1024)
+        inbound = [_parse_ref(r, src, f"layer '{lname}' inbound_layers entry")
+                   for r in _list(e["inbound_layers"], src, f"layer '{lname}' inbound_layers", 1024)]
+        for n, k in inbound:
             if n not in by_name:
                 raise _fail(src, f"layer '{lname}' takes input from {n!r}, which is not a layer defined before it")
+            _check_ref(by_name[n], k, src, f"layer '{lname}'")
         is_input = isinstance(layer, layers_module.InputLayer)
         if is_input != (not inbound):
             raise _fail(src, f"layer '{lname}': an InputLayer must have no inbound layers and any other layer "
@@ -1076,10 +1112,11 @@ def _functional_from_config(cfg, src: str, weights):
         raise _fail(src, f"input_layers {input_names} must list each InputLayer exactly once")
     if output_name not in by_name or isinstance(by_name[output_name], layers_module.InputLayer):
         raise _fail(src, f"output layer {output_name!r} is not a non-input layer of the model")
+    _check_ref(by_name[output_name], output_ref[1], src, "output_layers")
     used = {output_name}
     for layer, inbound in reversed(order):
         if layer.name in used:
-            used.update(inbound)
+            used.update(n for n, _ in inbound)
     unused = [l.name for l, _ in nodes if l.name not in used] + [n for n in input_names if n not in used]
     if unused:
         raise _fail(src, f"layer(s) {unused} do not lead to the output")
@@ -1088,7 +1125,7 @@ def _functional_from_config(cfg, src: str, weights):
             raise _fail(src, f"input '{lname}' shape {list(shape)} is too large")
     for layer, inbound in nodes:  # a Hashing on a string Input encodes at the data boundary
         if hasattr(layer, "_string_input") and any(
-                isinstance(by_name[n], layers_module.InputLayer) and by_name[n].dtype == "string" for n in inbound):
+                isinstance(by_name[n], layers_module.InputLayer) and by_name[n].dtype == "string" for n, _ in inbound):
             layer._string_input = True
     specs = _preflight(inputs, nodes, src)
     if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
@@ -1097,10 +1134,14 @@ def _functional_from_config(cfg, src: str, weights):
 
     def build():
         tensors = {n: by_name[n].output for n in input_names}
+
+        def tensor(ref):
+            out = tensors[ref[0]]
+            return out[ref[1]] if ref[1] is not None else out
         for layer, inbound in nodes:
-            args = [tensors[n] for n in inbound]
+            args = [tensor(r) for r in inbound]
             tensors[layer.name] = layer(args[0] if len(args) == 1 else args)
-        model = Model(inputs=[tensors[n] for n in input_names], outputs=tensors[output_name], name=name)
+        model = Model(inputs=[tensors[n] for n in input_names], outputs=tensor(output_ref), name=name)
         if weights is not None:
             model._ensure_built()
         return model

@@ -1,5 +1,5 @@
 """Spatial layers (channels_last): Conv1D/2D, pooling, global pooling, Flatten, Reshape, Permute,
-RepeatVector, ZeroPadding1D/2D. Keras names, arguments and defaults; the math runs in the C++ core.
+RepeatVector, ZeroPadding1D/2D, SpatialDropout1D/2D/3D. Keras names, arguments and defaults; the math runs in the C++ core.
 Re-exported by maasfin.layers."""
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import numpy as np
 
 from maasfin import _core, constraints, regularizers
 from maasfin.layers import KernelBiasMixin, Layer, _activation_name, _deserialize, _initializer_name, _serialize
+from maasfin.utils import draw_seed
 
 __all__ = ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-           "Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D"]
+           "Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D",
+           "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"]
 
 
 def _is_int(v) -> bool:
@@ -197,8 +199,18 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over all steps: (steps, channels) -> (channels,)."""
+    """Mean over all steps: (steps, channels) -> (channels,). With a mask (Masking,
+    Embedding(mask_zero=True)) the mean is over the unmasked steps (NaN if all are masked, as Keras)."""
     _rank, _kind = 1, "avg"
+
+    def _mask_flow(self, masks, sources):
+        self._mask_in = masks[0] if masks else None
+        return None
+
+    def _make_core(self):
+        if self._mask_in is not None and self.keepdims:
+            raise ValueError(f"GlobalAveragePooling1D '{self.name}': keepdims=True with a mask is not supported")
+        return super()._make_core()
 
 
 class GlobalAveragePooling2D(_GlobalPooling):
@@ -318,3 +330,47 @@ class ZeroPadding2D(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
+
+
+class _SpatialDropout(Layer):
+    """Keras's spatial dropout: in training, whole channels are zeroed (one draw per sample and
+    channel, noise shape (batch, 1, ..., 1, channels)) and the rest scaled by 1/(1-rate)."""
+    _rank = 1
+    _masking = "keep"  # a Dropout in Keras, so it keeps masks
+
+    def __init__(self, rate, seed=None, **kwargs):
+        data_format = kwargs.pop("data_format", None) if self._rank > 1 else None
+        super().__init__(**kwargs)
+        where = f"{type(self).__name__} '{self.name}'"
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not 0 <= rate < 1:
+            raise ValueError(f"{where}: rate must be a number in [0, 1), got {rate!r}")
+        if seed is not None and (not _is_int(seed) or seed < 0):
+            raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
+        self.rate = float(rate)
+        self.seed = int(seed) if seed is not None else draw_seed()
+        if self._rank > 1:
+            self.data_format = _channels_last(data_format, where)
+
+    def _make_core(self):
+        return _core.SpatialDropout(self._rank, self.rate, self.seed)
+
+    def get_config(self) -> dict:
+        cfg = {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        if self._rank > 1:
+            cfg["data_format"] = self.data_format
+        return cfg
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drops whole channels of (steps, channels) inputs in training."""
+    _rank = 1
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drops whole channels of (height, width, channels) inputs in training; `data_format` channels_last."""
+    _rank = 2
+
+
+class SpatialDropout3D(_SpatialDropout):
+    """Drops whole channels of (depth, height, width, channels) inputs in training."""
+    _rank = 3

@@ -72,6 +72,14 @@ class TrainingMixin:
         return list(self._compiled_metrics) if self._trainer is not None else []
 
     def _get_trainer(self, y_shape: tuple):
+        outs = getattr(self, "_outputs", None)
+        mask = outs[0]._keras_mask if outs else getattr(self, "_output_mask", None)
+        if mask is not None:
+            # Keras weights the loss by a mask that reaches the output; maasfin's losses have no masks.
+            raise ValueError(f"model '{self.name}': its output carries a mask (from Masking or Embedding(mask_zero="
+                             "True) through layers that keep it), which Keras would apply to the loss; masked "
+                             "losses are not supported: end with a layer that consumes the mask (an RNN without "
+                             "return_sequences, GlobalAveragePooling1D) or pass per-step sample_weight instead")
         out_shape = (None,) + tuple(self._graph.output_shape)
         key = tuple((m if isinstance(m, str) else id(m), w) for m, w in self._metric_ids) + (tuple(y_shape[1:]),)
         if self._trainer is None:

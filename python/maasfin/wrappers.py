@@ -63,7 +63,9 @@ class TimeDistributed(_Wrapper):
 class Bidirectional(_Wrapper):
     """Runs an LSTM/GRU/SimpleRNN forwards and a copy of it backwards (go_backwards flipped) and
     merges the outputs (merge_mode 'concat', 'sum', 'mul' or 'ave'). Weights: the forward layer's,
-    then the backward layer's, each in the wrapped layer's Keras order."""
+    then the backward layer's, each in the wrapped layer's Keras order. With return_state in the
+    wrapped layer it returns [output, forward states..., backward states...] (Keras's order), and
+    `initial_state` takes the forward layer's states, then the backward layer's."""
 
     _MODES = ("concat", "sum", "mul", "ave")
 
@@ -81,6 +83,57 @@ class Bidirectional(_Wrapper):
         self.merge_mode = merge_mode
         cfg = {**self.layer.get_config(), "go_backwards": not self.layer.go_backwards}
         self.backward_layer = type(self.layer).from_config(cfg)
+
+    @property
+    def return_state(self) -> bool:
+        return self.layer.return_state
+
+    def __call__(self, inputs, initial_state=None, mask=None, training=None):
+        """Keras's call: `initial_state` lists the forward layer's states, then the backward layer's."""
+        where = f"Bidirectional '{self.name}'"
+        if training not in (None, False, True):
+            raise TypeError(f"{where}: training must be None or a bool")
+        if mask is not None:
+            raise ValueError(f"{where}: an explicit mask= is not supported; put a Masking layer (or "
+                             "Embedding(mask_zero=True)) before the layer and the mask follows the tensors")
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if initial_state is not None:
+            if len(tensors) != 1:
+                raise ValueError(f"{where}: pass the initial states either in the input list or as initial_state=")
+            tensors += list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        S = self.layer._num_states
+        if len(tensors) not in (1, 1 + 2 * S):
+            raise ValueError(f"{where}: initial_state must hold {2 * S} tensors (the forward layer's {S}, then the "
+                             f"backward layer's), got {len(tensors) - 1}")
+        units = self.layer.units
+        for k, t in enumerate(tensors[1:]):
+            if tuple(getattr(t, "shape", (None,))[1:]) != (units,):
+                raise ValueError(f"{where}: initial_state[{k}] must have shape (batch, {units}), "
+                                 f"got {getattr(t, 'shape', None)}")
+        return self._call_tensors(tensors, inputs)
+
+    def _num_outputs(self) -> int:
+        return 1 + 2 * self.layer._num_states if self.layer.return_state else 1
+
+    def _output_parts(self, packed_shape):
+        if not self.layer.return_state:
+            return [(0, tuple(packed_shape))]
+        u, S = self.layer.units, self.layer._num_states
+        merged = int(packed_shape[0]) - 2 * S * u
+        width = 2 * u if self.merge_mode == "concat" else u
+        shape = (merged // width, width) if self.layer.return_sequences else (width,)
+        return [(0, shape)] + [(merged + k * u, (u,)) for k in range(2 * S)]
+
+    def _mask_flow(self, masks, sources):
+        # Keras: both directions read the mask; with sequences the masked steps output zeros.
+        from maasfin.recurrent_layers import _initial_state_mask
+        mask = masks[0] if masks else None
+        self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
+        for inner in (self.layer, self.backward_layer):
+            inner._mask_in = self._mask_in
+            inner._zero_output_for_mask = self.layer.return_sequences
+        out = mask if self.layer.return_sequences else None
+        return [out] + [None] * (2 * self.layer._num_states) if self.layer.return_state else out
 
     @property
     def forward_layer(self) -> Layer:

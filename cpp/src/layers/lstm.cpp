@@ -1,8 +1,9 @@
 // LSTM (Keras gate order i, f, c, o), a = activation, ra = recurrent_activation:
 //   z = x W + h U + b;  i = ra(z_i), f = ra(z_f), g = a(z_c), o = ra(z_o)
 //   c' = f * c + i * g;  h' = o * a(c')
-// saved (T steps, N rows, u units): H (T+1) x N x u, C (T+1) x N x u (index 0 = the zero initial
-// state), gates T x N x 4u (activated), A = a(c') T x N x u.
+// saved (T steps, N rows, u units): H (T+1) x N x u, C (T+1) x N x u (index 0 = the initial
+// state), gates T x N x 4u (activated), A = a(c') T x N x u. H and C hold the carried states:
+// a masked row keeps its previous h and c.
 #include <algorithm>
 
 #include "maasfin/kernels.hpp"
@@ -38,14 +39,15 @@ void LSTM::forward(const ForwardArgs& a) const {
     P.resize(static_cast<std::size_t>(N * T * GU));
     Z.resize(static_cast<std::size_t>(N * GU));
     project(a, P.data());
-    std::fill(H, H + N * u, 0.f);
-    std::fill(C, C + N * u, 0.f);
+    start_state(a, 0, H);
+    start_state(a, 1, C);
+    const float* m = mask(a.x);
     const Activation ac = o_.activation, ra = o_.recurrent_activation;
     for (Index s = 0; s < T; ++s) {
         const float* h_prev = H + s * N * u;
         const float* c_prev = C + s * N * u;
-        if (s > 0)
-            kernels::dense_fwd(h_prev, a.params + recurrent_, nullptr, Z.data(), nullptr, N, u, GU, Activation::linear);
+        if (s > 0 || first_product())
+            recurrent_fwd(a.params, h_prev, nullptr, Z.data(), N, a.training, a.seed);
         else
             std::fill(Z.begin(), Z.end(), 0.f);
         // Gate pre-activations, then the activations in vectorised kernel calls.
@@ -73,8 +75,12 @@ void LSTM::forward(const ForwardArgs& a) const {
             const float* o = g_s + n * GU + 3 * u;
             for (Index j = 0; j < u; ++j) h_s[n * u + j] = o[j] * a_s[n * u + j];
         }
-        emit(H + (s + 1) * N * u, s, a.y, N);
+        carry(m, s, h_prev, h_s, N);
+        carry(m, s, c_prev, c_s, N);
+        emit(h_s, m, s, a.y, N);
     }
+    emit_state(H + T * N * u, 0, a.y, N);
+    emit_state(C + T * N * u, 1, a.y, N);
 }
 
 void LSTM::backward(const BackwardArgs& a) const {
@@ -83,15 +89,25 @@ void LSTM::backward(const BackwardArgs& a) const {
     const float* C = H + (T + 1) * N * u;
     const float* gates = C + (T + 1) * N * u;
     const float* A = gates + T * N * GU;
-    thread_local FloatVec UT, dG, dh, dc;
+    thread_local FloatVec UT, dG, dh, dc, dh_carry;
     recurrent_transposed(a.params, UT);
     dG.resize(static_cast<std::size_t>(T * N * GU));
     dh.assign(static_cast<std::size_t>(N * u), 0.f);
     dc.assign(static_cast<std::size_t>(N * u), 0.f);
+    dh_carry.assign(static_cast<std::size_t>(N * u), 0.f);
+    add_dstate(a.dy, 0, dh.data(), N);
+    add_dstate(a.dy, 1, dc.data(), N);
+    const float* m = mask(a.x);
     const Activation ac = o_.activation, ra = o_.recurrent_activation;
     for (Index s = T - 1; s >= 0; --s) {
-        add_dy(a.dy, s, dh.data(), N);
+        add_dy(a.dy, m, s, dh.data(), N);
         for (Index n = 0; n < N; ++n) {
+            if (!takes(m, n, s)) {  // a masked step passes dh and dc through unchanged
+                std::fill(dG.data() + (s * N + n) * GU, dG.data() + (s * N + n + 1) * GU, 0.f);
+                std::copy(dh.data() + n * u, dh.data() + (n + 1) * u, dh_carry.data() + n * u);
+                continue;
+            }
+            std::fill(dh_carry.data() + n * u, dh_carry.data() + (n + 1) * u, 0.f);
             const float* g = gates + (s * N + n) * GU;
             const float* c_prev = C + (s * N + n) * u;
             const float* ach = A + (s * N + n) * u;
@@ -108,12 +124,15 @@ void LSTM::backward(const BackwardArgs& a) const {
                 dc[k] = d_c * f_;
             }
         }
-        if (s > 0)  // dh_prev = dz . U^T
-            kernels::dense_fwd(dG.data() + s * N * GU, UT.data(), nullptr, dh.data(), nullptr, N, GU, u,
-                               Activation::linear);
+        if (s > 0 || first_product()) {  // dh_prev = dz . U^T (+ what masked rows carry)
+            recurrent_bwd(a, UT, dG.data() + s * N * GU, dh.data());
+            if (m)
+                for (Index k = 0; k < N * u; ++k) dh[k] += dh_carry[k];
+        }
     }
     backprop_recurrent(a, H, dG.data(), nullptr);
     backprop_inputs(a, dG.data());
+    finish_inputs(a, dh.data(), dc.data());
 }
 
 }  // namespace maasfin

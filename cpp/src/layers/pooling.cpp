@@ -1,5 +1,6 @@
 #include "maasfin/layers/pooling.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace maasfin {
@@ -62,11 +63,17 @@ GlobalPooling::GlobalPooling(int rank, kernels::Pool kind, bool keepdims)
 
 std::string GlobalPooling::kind() const { return pool_name(rank_, pool_, true); }
 
+// A second input (steps,) is Keras's mask (GlobalAveragePooling1D only): masked steps are left
+// out of the mean; a row with every step masked gives 0/0 = NaN, as in Keras.
 Shape GlobalPooling::build(const std::vector<Shape>& inputs, ParamAllocator&) {
     const Shape& in = inputs.empty() ? Shape{} : inputs[0];
-    if (inputs.size() != 1 || static_cast<int>(in.size()) != rank_ + 1)
+    masked_ = inputs.size() == 2 && rank_ == 1 && pool_ == kernels::Pool::avg;
+    if ((inputs.size() != 1 && !masked_) || static_cast<int>(in.size()) != rank_ + 1)
         throw InvalidArgument(kind() + " '" + name_ + "' expects one input of shape " + spatial(rank_) +
                               " per sample, got " + (inputs.empty() ? std::string("none") : shape_str(in)));
+    if (masked_ && inputs[1] != Shape{in[0]})
+        throw InvalidArgument(kind() + " '" + name_ + "': the mask must have shape (batch, " + std::to_string(in[0]) +
+                              ") to match the input " + shape_str(in) + ", got " + shape_str(inputs[1]));
     c_ = in.back();
     positions_ = numel(in) / c_;
     if (!keepdims_) return {c_};
@@ -75,9 +82,25 @@ Shape GlobalPooling::build(const std::vector<Shape>& inputs, ParamAllocator&) {
     return out;
 }
 
-// x: N x P x C (P spatial positions) -> y: N x C
+// x: N x P x C (P spatial positions) [, mask N x P] -> y: N x C
 void GlobalPooling::forward(const ForwardArgs& a) const {
     const Index P = positions_, C = c_;
+    if (masked_) {
+        for (Index n = 0; n < a.N; ++n) {
+            const float* x = a.x[0] + n * P * C;
+            const float* m = a.x[1] + n * P;
+            float* y = a.y + n * C;
+            float count = 0.f;
+            for (Index c = 0; c < C; ++c) y[c] = 0.f;
+            for (Index p = 0; p < P; ++p) {
+                if (m[p] == 0.f) continue;
+                count += 1.f;
+                for (Index c = 0; c < C; ++c) y[c] += x[p * C + c];
+            }
+            for (Index c = 0; c < C; ++c) y[c] /= count;
+        }
+        return;
+    }
     for (Index n = 0; n < a.N; ++n) {
         const float* x = a.x[0] + n * P * C;
         float* y = a.y + n * C;
@@ -94,9 +117,21 @@ void GlobalPooling::forward(const ForwardArgs& a) const {
 
 // Max: the gradient goes to the first position holding the maximum (which forward wrote to y).
 void GlobalPooling::backward(const BackwardArgs& a) const {
+    if (masked_ && a.dx[1]) std::fill(a.dx[1], a.dx[1] + a.N * positions_, 0.f);  // a mask has no gradient
     float* dx = a.dx[0];
     if (!dx) return;
     const Index P = positions_, C = c_;
+    if (masked_) {
+        for (Index n = 0; n < a.N; ++n) {
+            const float* m = a.x[1] + n * P;
+            float count = 0.f;
+            for (Index p = 0; p < P; ++p) count += m[p] != 0.f ? 1.f : 0.f;
+            for (Index p = 0; p < P; ++p)
+                for (Index c = 0; c < C; ++c)
+                    dx[(n * P + p) * C + c] = m[p] != 0.f ? a.dy[n * C + c] / count : 0.f;
+        }
+        return;
+    }
     const float inv = 1.f / static_cast<float>(P);
     for (Index n = 0; n < a.N; ++n) {
         const float* x = a.x[0] + n * P * C;

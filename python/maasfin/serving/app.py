@@ -5,9 +5,12 @@ Layers, outermost first:
    authentication (401) for every path except the health checks, and for prediction requests the
    audit line and the metrics, written *before* the response leaves (so whatever the client
    received is in the audit log, including 401s, 413s, 504s and crashes).
-2. The routes: each reads its body under the size limit, under the request timeout, then plans
-   (parse, authorize for the model (403), validate), batches, predicts and encodes
-   (service.py, codec.py).
+2. Prediction and explanation requests are answered by the gate itself (`_Server.handle`): it
+   reads the body under the size limit, under the request timeout, then plans (parse, authorize
+   for the model (403), validate), batches, predicts and encodes (service.py, codec.py). Going
+   around the framework's routing, middleware and response objects halves the server's CPU per
+   one-row request; FastAPI still routes everything else and documents every endpoint (OpenAPI).
+3. The routes of routes.ENDPOINTS (the Flask blueprint registers the same table).
 
 Models load in the lifespan start-up, in the worker process, never in `create_app`.
 """
@@ -16,14 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -31,41 +32,51 @@ from maasfin.serving import codec, schemas
 from maasfin.serving.batching import Batcher
 from maasfin.serving.errors import RequestError
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
+from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS, Endpoint
 from maasfin.serving.service import (Exchange, Reply, Service, ServingConfig, body_digest, decode_content, error_reply,
-                                     too_large)
+                                     new_request_id, too_large)
 from maasfin.serving.signature import predict_tiled
 
 log = logging.getLogger("maasfin.serving")
 
-PREDICT_PATH = re.compile(r"^/v1/predict$|^/v1/explain$|^/v1/models/[^/]+(?:/versions/[0-9]+)?:explain$"
-                          r"|^/v1/models/[^/]+(?:/versions/[^/]+|/labels/[^/]+)?:predict$"
-                          r"|^/v2/models/[^/]+(?:/versions/[^/]+)?/infer$")
-HEALTH_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+_PREDICT_ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e)
+                   for e in ENDPOINTS if e.kind in ("predict", "explain")]
+HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+; wait_for (one more task) before
 
 
-def _protocol(path: str) -> str:
-    if path in ("/v1/predict", "/v1/explain"):
-        return "simple"
-    return "tfserving" if path.startswith("/v1/") else "v2"
+def _predict_route(path: str) -> tuple[Endpoint, dict] | None:
+    """(endpoint, path parameters) of a prediction or explanation path, or None."""
+    if not path.startswith("/v"):
+        return None
+    for pattern, e in _PREDICT_ROUTES:
+        m = pattern.match(path)
+        if m is not None:
+            return e, m.groupdict()
+    return None
 
 
 def _response(reply: Reply) -> Response:
     return Response(content=reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.media_type)
 
 
-async def _send_reply(send, reply: Reply) -> None:
+async def _send_reply(send, reply: Reply, request_id: str | None = None) -> None:
     headers = [(b"content-type", reply.media_type.encode()), (b"content-length", str(len(reply.body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+    headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()
+                if request_id is None or k.lower() != "x-request-id"]
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
 
 
 class _Gate:
-    def __init__(self, app, service: Service):
+    def __init__(self, app, server: "_Server"):
         self.app = app
-        self.service = service
+        self.server = server
+        self.service = service = server.service
         self.exempt = HEALTH_PATHS | (DOCS_PATHS if service.config.public_docs else frozenset())
 
     async def __call__(self, scope, receive, send):
@@ -74,12 +85,13 @@ class _Gate:
             return
         service = self.service
         path, method = scope["path"], scope["method"]
-        headers = Headers(scope=scope)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names are lower case
         client = scope.get("client")
         ex = None
-        if method == "POST" and PREDICT_PATH.match(path):
-            ex = Exchange(_protocol(path), method, path, client[0] if client else None)
-        request_id = ex.request_id if ex is not None else uuid.uuid4().hex
+        route = _predict_route(path) if method == "POST" else None
+        if route is not None:
+            ex = Exchange(route[0].protocol, method, path, client[0] if client else None)
+        request_id = ex.request_id if ex is not None else new_request_id()
         state = scope.setdefault("state", {})
         state["maasfin_exchange"] = ex
         early = None
@@ -126,6 +138,9 @@ class _Gate:
                 ex.error = early.message
             await _send_reply(send_wrapper, error_reply(early))
             return
+        if route is not None:  # predictions skip the framework: read, plan, batch, encode, audit, answer
+            await self._predict(route, headers, receive, send, ex)
+            return
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as e:
@@ -133,6 +148,22 @@ class _Gate:
                 ex.error = f"internal error ({type(e).__name__})"
                 await self._finish(ex, 500)
             raise
+
+    async def _predict(self, route, headers, receive, send, ex: Exchange) -> None:
+        endpoint, params = route
+        try:
+            try:
+                reply = await self.server.handle(endpoint, params, headers, receive, ex)
+            except Exception as e:  # noqa: BLE001 - answered and audited as a 500
+                log.exception("request %s failed", ex.request_id)
+                ex.error = f"internal error ({type(e).__name__})"
+                reply = Reply(500, codec.dumps({"error": "internal server error"}))
+        except BaseException as e:  # cancelled (the client went away): audited, then re-raised
+            ex.error = f"internal error ({type(e).__name__})"
+            await self._finish(ex, 500)
+            raise
+        out = await self._finish(ex, reply.status)
+        await _send_reply(send, reply if out is None else out, ex.request_id)
 
     async def _finish(self, ex: Exchange, status: int) -> Reply | None:
         service = self.service
@@ -185,10 +216,24 @@ class _Server:
             version.on_unload(lambda _v: loop.call_soon_threadsafe(b.close))
         return b
 
-    async def read_body(self, request: Request) -> bytes:
+    async def handle(self, e: Endpoint, params, headers, receive, ex: Exchange) -> Reply:
+        """A prediction or explanation request, from its path parameters, headers and ASGI
+        `receive` (the body is read here, under the size limit and the request timeout)."""
+        async def read() -> bytes:
+            return await self.read_body(receive, headers)
+        if e.kind == "predict":
+            try:
+                planner = e.call(self.service, params, headers)
+            except RequestError as err:
+                ex.error = err.message
+                return error_reply(err)
+            return await self._timed(ex, self._predict(ex, read, planner))
+        return await self._timed(ex, self._explain(ex, read, lambda: e.call(self.service, params, headers)))
+
+    async def read_body(self, receive, headers) -> bytes:
         limit = self.service.config.max_body_bytes
         too_big = too_large(limit)
-        declared = request.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None:
             try:
                 if int(declared) > limit:
@@ -196,27 +241,37 @@ class _Server:
             except ValueError:
                 raise RequestError(400, "the Content-Length header is not a number") from None
         chunks, total = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect
+                raise RequestError(400, "the client disconnected before sending the whole request body")
+            chunk = message.get("body", b"")
             total += len(chunk)
             if total > limit:
                 raise too_big
             chunks.append(chunk)
-        return decode_content(b"".join(chunks), request.headers.get("content-encoding"), limit)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return decode_content(body, headers.get("content-encoding"), limit)
 
-    async def predict(self, request: Request, planner) -> Response:
-        ex: Exchange = request.scope["state"]["maasfin_exchange"]
+    async def _timed(self, ex: Exchange, work) -> Reply:
+        """`work`'s reply, or its RequestError's, or 504 past the request timeout."""
         timeout = self.service.config.request_timeout_s
         try:
-            return await asyncio.wait_for(self._predict(request, ex, planner), timeout)
+            if _timeout is None:
+                return await asyncio.wait_for(work, timeout)
+            async with _timeout(timeout):
+                return await work
         except asyncio.TimeoutError:
             e = RequestError(504, f"the request did not complete within the server's timeout of {timeout:g} s")
         except RequestError as err:
             e = err
         ex.error = e.message
-        return _response(error_reply(e))
+        return error_reply(e)
 
-    async def _predict(self, request: Request, ex: Exchange, planner) -> Response:
-        body = await self.read_body(request)
+    async def _predict(self, ex: Exchange, read, planner) -> Reply:
+        body = await read()
         if self.service.audit is not None:
             ex.body_sha256 = body_digest(body)
         if len(body) <= _PLAN_INLINE_BYTES:
@@ -230,45 +285,67 @@ class _Server:
                 raise
         try:
             y = await self.batcher(plan.lease.version).submit(plan.xs)
-            reply = plan.encode(y)
+            return plan.encode(y)
         finally:
             plan.lease.release()
-        return _response(reply)
 
-    async def explain(self, request: Request, path_model: tuple | None = None) -> Response:
-        """POST /v1/explain: predictions through the batcher (so they equal /v1/predict's), then
-        attributions and reason codes in the worker pool."""
-        ex: Exchange = request.scope["state"]["maasfin_exchange"]
-        timeout = self.service.config.request_timeout_s
-
-        async def run():
-            body = await self.read_body(request)
-            if self.service.audit is not None:
-                ex.body_sha256 = body_digest(body)
-            plan, options = await asyncio.wrap_future(
-                self.plan_executor.submit(self.service.plan_explain, ex, body, path_model))
-            try:
-                y = await self.batcher(plan.lease.version).submit(plan.xs)
-                loop = asyncio.get_running_loop()
-                reply = await loop.run_in_executor(self.executor, self.service.explain, plan, y, options)
-            finally:
-                plan.lease.release()
-            return _response(reply)
+    async def _explain(self, ex: Exchange, read, planner_of) -> Reply:
+        """Predictions through the batcher (so they equal /v1/predict's), then attributions and
+        reason codes in the worker pool. `planner_of()` gives the endpoint's planner
+        `plan(ex, body) -> (plan, options)`."""
+        planner = planner_of()
+        body = await read()
+        if self.service.audit is not None:
+            ex.body_sha256 = body_digest(body)
+        plan, options = await asyncio.wrap_future(self.plan_executor.submit(planner, ex, body))
         try:
-            return await asyncio.wait_for(run(), timeout)
-        except asyncio.TimeoutError:
-            e = RequestError(504, f"the request did not complete within the server's timeout of {timeout:g} s")
-        except RequestError as err:
-            e = err
-        ex.error = e.message
-        return _response(error_reply(e))
+            y = await self.batcher(plan.lease.version).submit(plan.xs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.service.explain, plan, y, options)
+        finally:
+            plan.lease.release()
 
-    def call(self, request: Request, fn, *args) -> Response:
+    def call(self, request: Request, fn, service: Service, params) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
         try:
-            return _response(fn(request.scope["state"].get("maasfin_key"), *args))
+            return _response(fn(service, request.scope["state"].get("maasfin_key"), params))
         except RequestError as e:
             return _response(error_reply(e))
+
+
+def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None:
+    """Registers one endpoint of routes.ENDPOINTS, with its OpenAPI description."""
+    service = server.service
+    if e.kind in ("predict", "explain"):  # answered by _Gate before routing; here for the OpenAPI document
+        async def handler(request: Request):
+            return _response(await server.handle(e, request.path_params, request.headers, request.receive,
+                                                 request.scope["state"]["maasfin_exchange"]))
+    elif e.kind == "metrics":
+        async def handler(request: Request):
+            await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
+            return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    elif e.slow:
+        async def handler(request: Request):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, server.call, request, e.call, service, request.path_params)
+    else:
+        async def handler(request: Request):
+            return server.call(request, e.call, service, request.path_params)
+    extra: dict = {}
+    names = [p[1:-1] for p in re.findall(r"\{[a-z_]+\}", e.path)]
+    if names:
+        extra["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for n in names]
+    if e.body is not None:
+        extra["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{e.body}"}}}}
+    responses = {} if e.kind in ("open", "metrics") else dict(errors)
+    if e.response is not None:
+        responses[200] = {"model": getattr(schemas, e.response)}
+    elif e.slow:
+        responses[200] = {"description": "PSI per feature and for the score, with bands"}
+    app.add_api_route(e.path, handler, methods=[e.method], name=e.name, tags=[e.tag], summary=e.summary,
+                      responses=responses, openapi_extra=extra or None)
 
 
 def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> FastAPI:
@@ -313,144 +390,8 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
 
     err = {"model": schemas.ErrorResponse}
     errors = {400: err, 401: err, 403: err, 404: err, 413: err, 503: err, 504: err}
-
-    def body_of(model):
-        return {"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
-
-    # -- simple ------------------------------------------------------------------------------
-    @app.post("/v1/predict", tags=["simple"], summary="Predict (simple JSON)",
-              responses={200: {"model": schemas.SimplePredictResponse}, **errors},
-              openapi_extra=body_of(schemas.SimplePredictRequest))
-    async def simple_predict(request: Request):
-        return await server.predict(request, service.plan_simple)
-
-    @app.post("/v1/explain", tags=["simple"], summary="Predict and explain: attributions and reason codes",
-              responses=errors)
-    async def simple_explain(request: Request):
-        return await server.explain(request)
-
-    @app.post("/v1/models/{name}:explain", tags=["TF Serving"], summary="Explain, newest version (KServe v1 style)",
-              responses=errors)
-    async def tf_explain(request: Request, name: str):
-        return await server.explain(request, (name, None))
-
-    @app.post("/v1/models/{name}/versions/{version}:explain", tags=["TF Serving"], summary="Explain, one version",
-              responses=errors)
-    async def tf_explain_version(request: Request, name: str, version: str):
-        if not version.isdigit():
-            return _response(error_reply(RequestError(400, f"version must be a number, got {version!r}")))
-        return await server.explain(request, (name, version))
-
-    # -- TF Serving REST ---------------------------------------------------------------------
-    tf_ok = {200: {"model": schemas.TFPredictResponse}, **errors}
-    tf_body = body_of(schemas.TFPredictRequest)
-
-    @app.post("/v1/models/{name}:predict", tags=["TF Serving"], summary="Predict, newest version",
-              responses=tf_ok, openapi_extra=tf_body)
-    async def tf_predict(request: Request, name: str):
-        return await server.predict(request, lambda ex, body: service.plan_tfserving(ex, name, None, None, body))
-
-    @app.post("/v1/models/{name}/versions/{version}:predict", tags=["TF Serving"], summary="Predict, one version",
-              responses=tf_ok, openapi_extra=tf_body)
-    async def tf_predict_version(request: Request, name: str, version: str):
-        return await server.predict(request, lambda ex, body: service.plan_tfserving(ex, name, version, None, body))
-
-    @app.post("/v1/models/{name}/labels/{label}:predict", tags=["TF Serving"], summary="Predict, labelled version",
-              responses=tf_ok, openapi_extra=tf_body)
-    async def tf_predict_label(request: Request, name: str, label: str):
-        return await server.predict(request, lambda ex, body: service.plan_tfserving(ex, name, None, label, body))
-
-    status_ok = {200: {"model": schemas.TFStatusResponse}, **errors}
-
-    @app.get("/v1/models/{name}", tags=["TF Serving"], summary="Version states", responses=status_ok)
-    async def tf_status(request: Request, name: str):
-        return server.call(request, service.tf_status, name)
-
-    @app.get("/v1/models/{name}/versions/{version}", tags=["TF Serving"], summary="One version's state",
-             responses=status_ok)
-    async def tf_status_version(request: Request, name: str, version: str):
-        return server.call(request, service.tf_status, name, version)
-
-    @app.get("/v1/models/{name}/metadata", tags=["TF Serving"], summary="Signature of the newest version",
-             responses=errors)
-    async def tf_metadata(request: Request, name: str):
-        return server.call(request, service.tf_metadata, name)
-
-    @app.get("/v1/models/{name}/versions/{version}/metadata", tags=["TF Serving"], summary="Signature of a version",
-             responses=errors)
-    async def tf_metadata_version(request: Request, name: str, version: str):
-        return server.call(request, service.tf_metadata, name, version)
-
-    @app.get("/v1/models/{name}/labels/{label}/metadata", tags=["TF Serving"],
-             summary="Signature of a labelled version", responses=errors)
-    async def tf_metadata_label(request: Request, name: str, label: str):
-        return server.call(request, service.tf_metadata, name, None, label)
-
-    drift_ok = {200: {"description": "PSI per feature and for the score, with bands"}, **errors}
-
-    @app.get("/v1/models/{name}/drift", tags=["operations"], summary="Drift of the newest version's recent inputs",
-             responses=drift_ok)
-    async def drift(request: Request, name: str):
-        return await asyncio.get_running_loop().run_in_executor(None, server.call, request, service.drift_report, name)
-
-    @app.get("/v1/models/{name}/versions/{version}/drift", tags=["operations"],
-             summary="Drift of one version's recent inputs", responses=drift_ok)
-    async def drift_version(request: Request, name: str, version: str):
-        return await asyncio.get_running_loop().run_in_executor(None, server.call, request, service.drift_report,
-                                                                name, version)
-
-    # -- Open Inference Protocol v2 ----------------------------------------------------------
-    @app.get("/v2", tags=["v2"], summary="Server metadata", responses={200: {"model": schemas.V2ServerMetadata}})
-    async def v2_server(request: Request):
-        return _response(service.v2_server_metadata())
-
-    @app.get("/v2/health/live", tags=["v2"], summary="Liveness (no key needed)")
-    async def v2_live():
-        return _response(Reply(200, codec.dumps({"live": True})))
-
-    @app.get("/v2/health/ready", tags=["v2"], summary="Readiness: every model has a loaded version (no key needed)")
-    async def v2_ready():
-        return _response(service.ready_reply())
-
-    meta_ok = {200: {"model": schemas.V2ModelMetadata}, **errors}
-
-    @app.get("/v2/models/{name}", tags=["v2"], summary="Model metadata", responses=meta_ok)
-    async def v2_model(request: Request, name: str):
-        return server.call(request, service.v2_model_metadata, name)
-
-    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"], summary="Model version metadata", responses=meta_ok)
-    async def v2_model_version(request: Request, name: str, version: str):
-        return server.call(request, service.v2_model_metadata, name, version)
-
-    @app.get("/v2/models/{name}/ready", tags=["v2"], summary="Model readiness")
-    async def v2_model_ready(request: Request, name: str):
-        return server.call(request, service.v2_model_ready, name)
-
-    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"], summary="Model version readiness")
-    async def v2_model_version_ready(request: Request, name: str, version: str):
-        return server.call(request, service.v2_model_ready, name, version)
-
-    infer_ok = {200: {"model": schemas.V2InferResponse}, **errors}
-    infer_body = body_of(schemas.V2InferRequest)
-
-    @app.post("/v2/models/{name}/infer", tags=["v2"], summary="Inference (JSON or binary tensors)",
-              responses=infer_ok, openapi_extra=infer_body)
-    async def v2_infer(request: Request, name: str):
-        hl = request.headers.get("inference-header-content-length")
-        return await server.predict(request, lambda ex, body: service.plan_v2(ex, name, None, body, hl))
-
-    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], summary="Inference on one version",
-              responses=infer_ok, openapi_extra=infer_body)
-    async def v2_infer_version(request: Request, name: str, version: str):
-        hl = request.headers.get("inference-header-content-length")
-        return await server.predict(request, lambda ex, body: service.plan_v2(ex, name, version, body, hl))
-
-    # -- operations --------------------------------------------------------------------------
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    async def metrics():
-        await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    for endpoint in ENDPOINTS:
+        _add_route(app, server, endpoint, errors)
 
     def openapi():
         if app.openapi_schema is None:
@@ -469,5 +410,5 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
         return app.openapi_schema
 
     app.openapi = openapi
-    app.add_middleware(_Gate, service=service)
+    app.add_middleware(_Gate, server=server)
     return app

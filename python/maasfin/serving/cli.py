@@ -6,8 +6,9 @@ Multi-worker mode (`--workers N`): uvicorn starts N fresh processes (spawn, not 
 the app from the configuration passed in the environment (MAASFIN_SERVE_CONFIG), sets its oneDNN
 threads to `--threads` (default cores // N, so the workers do not oversubscribe the cores), and
 loads the repository itself. Nothing touches oneDNN in the parent. Each worker writes its own
-audit file (`PATH.<pid>`), and PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set) lets
-/metrics report the sum over workers.
+audit file (`PATH.<pid>`), PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set) lets
+/metrics report the sum over workers, and the drift windows live in a fresh temporary directory
+(ServingConfig.drift_dir) so that drift reports and gauges cover every worker's traffic.
 """
 from __future__ import annotations
 
@@ -100,12 +101,14 @@ def run_serve(args) -> int:
         from maasfin.serving.app import create_app
         uvicorn.run(create_app(config=config), **common)
         return 0
+    import atexit
+    import shutil
+    import tempfile
+    if config.drift_window > 0 and config.drift_dir is None:  # workers merge their drift windows here
+        config.drift_dir = tempfile.mkdtemp(prefix="maasfin-drift-")
+        atexit.register(shutil.rmtree, config.drift_dir, True)
     os.environ[_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
-    made = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import atexit
-        import shutil
-        import tempfile
         made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="maasfin-metrics-")
         atexit.register(shutil.rmtree, made, True)
     uvicorn.run("maasfin.serving.cli:worker_app", factory=True, workers=config.workers, **common)

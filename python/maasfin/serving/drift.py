@@ -5,10 +5,19 @@ model recorded at fit (`explanations.drift_reference`, see maasfin.monitoring).
 The prediction path only appends numpy blocks under a lock (`DriftWindow.append`: no copy, no
 computation); PSI is computed when a report is asked for (GET .../drift) or when the drift gauges
 are evaluated (a /metrics scrape, and every repository poll).
+
+With several worker processes (`ServingConfig.drift_dir`, which `maasfin serve --workers N` sets),
+each worker keeps its window in a memory-mapped file, `drift_dir/<model>/<version>/<pid>.win`, and
+a report merges every worker's file of that version: the most recent `capacity` rows served by any
+worker, by arrival time, whichever worker a client's report request reaches. This is the design of
+prometheus-client's multiprocess mode (one mmap file per process, merged by the reader), for rows.
 """
 from __future__ import annotations
 
+import glob
+import os
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -51,6 +60,113 @@ class DriftWindow:
     def __len__(self) -> int:
         with self._lock:
             return min(self._rows, self.capacity)
+
+
+_MAGIC = 0x3157_5446_5244_4D4D  # b"MMRDFTW1", little-endian
+_HEADER = 4  # int64: magic, capacity, width, rows ever written
+
+
+class _WindowFile:
+    """The arrays of one window file: header, rows (capacity, width) float32, scores (capacity,)
+    float32, arrival times (capacity,) float64, a ring indexed by `rows written % capacity`."""
+
+    def __init__(self, path: str, capacity: int | None = None, width: int | None = None):
+        mode = "r"
+        if capacity is not None:  # create (or reset) this process's file
+            size = 8 * _HEADER + capacity * (4 * width + 4 + 8)
+            with open(path, "wb") as f:
+                f.truncate(size)
+            mode = "r+"
+        raw = np.memmap(path, dtype=np.uint8, mode=mode)
+        head = raw[:8 * _HEADER].view(np.int64)
+        if capacity is not None:
+            head[:3] = (_MAGIC, capacity, width)
+        elif raw.size < 8 * _HEADER or int(head[0]) != _MAGIC:
+            raise ValueError(f"{path} is not a drift window file")
+        cap, w = int(head[1]), int(head[2])
+        if raw.size != 8 * _HEADER + cap * (4 * w + 4 + 8):
+            raise ValueError(f"{path} has the wrong size")
+        o = 8 * _HEADER
+        self.head = head
+        self.x = raw[o:o + 4 * cap * w].view(np.float32).reshape(cap, w)
+        o += 4 * cap * w
+        self.s = raw[o:o + 4 * cap].view(np.float32)
+        self.t = raw[o + 4 * cap:].view(np.float64)
+        self.capacity, self.width = cap, w
+
+    def recent(self):
+        """Copies of the valid rows, scores and times, oldest first."""
+        total = int(self.head[3])
+        if total <= self.capacity:
+            return self.x[:total].copy(), self.s[:total].copy(), self.t[:total].copy()
+        order = np.roll(np.arange(self.capacity), -(total % self.capacity))
+        return self.x[order], self.s[order], self.t[order]
+
+
+class SharedDriftWindow:
+    """A DriftWindow of one worker process in a file of `directory`, whose snapshot() merges the
+    windows of every worker in that directory (the same model version): the most recent
+    `capacity` rows by arrival time. Appending writes rows into the memory map (no system call);
+    a reader may see a row that a worker is overwriting at that moment half old, half new, both
+    values it served, which does not matter to a PSI over thousands of rows."""
+
+    def __init__(self, directory: str, capacity: int, width: int):
+        self.capacity = int(capacity)
+        self.width = int(width)
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, f"{os.getpid()}.win")
+        self._file = _WindowFile(self.path, self.capacity, self.width)
+        self._lock = threading.Lock()
+
+    def append(self, x: np.ndarray, score: np.ndarray) -> None:
+        n = x.shape[0]
+        if n == 0:
+            return
+        cap = self.capacity
+        if n > cap:
+            x, score, n = x[-cap:], score[-cap:], cap
+        now = time.time()
+        f = self._file
+        with self._lock:
+            total = int(f.head[3])
+            start = total % cap
+            first = min(n, cap - start)
+            f.x[start:start + first] = x[:first]
+            f.s[start:start + first] = score[:first]
+            f.t[start:start + first] = now
+            if first < n:
+                f.x[:n - first] = x[first:]
+                f.s[:n - first] = score[first:]
+                f.t[:n - first] = now
+            f.head[3] = total + n  # after the rows: a reader never counts rows not yet written
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        xs, ss, ts = [], [], []
+        for path in sorted(glob.glob(os.path.join(self.directory, "*.win"))):
+            try:
+                f = self._file if path == self.path else _WindowFile(path)
+            except (OSError, ValueError):  # a worker's file being created or removed
+                continue
+            if f.width != self.width:
+                continue
+            x, s, t = f.recent()
+            xs.append(x), ss.append(s), ts.append(t)
+        if not xs:
+            return np.empty((0, self.width), np.float32), np.empty((0,), np.float32)
+        t = np.concatenate(ts)
+        order = np.argsort(t, kind="stable")[-self.capacity:]
+        return np.concatenate(xs)[order], np.concatenate(ss)[order]
+
+    def __len__(self) -> int:
+        return int(self.snapshot()[0].shape[0])
+
+    def close(self) -> None:
+        """Removes this worker's file (the version was unloaded, or the worker stops)."""
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def _psi(reference, values):

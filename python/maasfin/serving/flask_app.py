@@ -1,4 +1,4 @@
-"""`flask_blueprint(repo, ...)`: the simple and TF Serving endpoints inside an existing Flask app.
+"""`flask_blueprint(repo, ...)`: every endpoint of `maasfin serve` inside an existing Flask app.
 
     from flask import Flask
     from maasfin.serving import flask_blueprint
@@ -6,7 +6,10 @@
     app = Flask(__name__)
     app.register_blueprint(flask_blueprint("/srv/models", api_keys="keys.json"), url_prefix="/ml")
 
-Same decoding, validation, answers, API keys and audit lines as `maasfin serve` (service.py), with
+The endpoints are those of routes.ENDPOINTS, as in the ASGI app: the simple API, TF Serving's
+REST API, the Open Inference Protocol v2 (JSON and binary tensors), explanations, drift and
+/metrics. Same decoding, validation, answers, API keys and audit lines as `maasfin serve`
+(service.py, codec.py), with
 each request predicted on its own thread (the WSGI server's; predict is thread-safe and releases
 the GIL); there is no cross-request batching in WSGI. The repository loads at the first request
 (or at `blueprint.maasfin.start()`), so a pre-forking WSGI server may import the app before it
@@ -16,12 +19,15 @@ forks. The WSGI server's own timeouts apply (e.g. gunicorn --timeout). Needs Fla
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 from flask import Blueprint, Response, request
 
 from maasfin.serving import codec
 from maasfin.serving.errors import RequestError
+from maasfin.serving.metrics import CONTENT_TYPE_LATEST
+from maasfin.serving.routes import ENDPOINTS, Endpoint
 from maasfin.serving.service import (Exchange, Reply, Service, ServingConfig, body_digest, decode_content,
                                      error_reply, too_large)
 
@@ -30,8 +36,8 @@ log = logging.getLogger("maasfin.serving")
 
 def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str = "maasfin",
                     **options) -> Blueprint:
-    """A Blueprint serving repository `repo`: POST /v1/predict, POST /v1/models/<m>[/versions/<v>|
-    /labels/<l>]:predict, GET /v1/models/<m>[/versions/<v>], GET /v1/models/<m>/metadata.
+    """A Blueprint serving repository `repo` with the endpoints of `maasfin serve` (docs/serving.md):
+    /v1/predict, /v1/explain, TF Serving's /v1/models/..., the v2 protocol's /v2/..., /metrics.
 
     Options are those of ServingConfig (api_keys, audit_log, poll_seconds, max_body_bytes, ...);
     batching and threading options do not apply. `num_threads`, if given, sets maasfin's
@@ -67,20 +73,12 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
             raise too_large(limit)
         return decode_content(body, request.headers.get("Content-Encoding"), limit)
 
-    def predict(planner) -> Response:
-        ensure_started()
-        ex = Exchange("simple" if request.path.endswith("/v1/predict") else "tfserving", "POST", request.path,
-                      request.remote_addr)
+    def accounted(ex: Exchange, run) -> Response:
+        """A prediction request: `run()` gives the Reply; RequestError and crashes become replies,
+        and the audit line and metrics are written before the response leaves."""
         try:
             ex.key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
-            body = read_body()
-            if service.audit is not None:
-                ex.body_sha256 = body_digest(body)
-            plan = planner(ex, body)
-            try:
-                reply = plan.encode(service.predict(plan))
-            finally:
-                plan.lease.release()
+            reply = run()
         except RequestError as e:
             ex.error = e.message
             reply = error_reply(e)
@@ -96,52 +94,64 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
                                                      "the prediction was not returned"}))
         return respond(reply, ex.request_id)
 
-    def read(fn, *args) -> Response:
+    def body_of(ex: Exchange) -> bytes:
+        body = read_body()
+        if service.audit is not None:
+            ex.body_sha256 = body_digest(body)
+        return body
+
+    def predict(e: Endpoint, params: dict) -> Response:
+        ensure_started()
+        ex = Exchange(e.protocol, "POST", request.path, request.remote_addr)
+
+        def run() -> Reply:
+            plan = e.call(service, params, request.headers)(ex, body_of(ex))
+            try:
+                return plan.encode(service.predict(plan))
+            finally:
+                plan.lease.release()
+        return accounted(ex, run)
+
+    def explain(e: Endpoint, params: dict) -> Response:
+        ensure_started()
+        ex = Exchange(e.protocol, "POST", request.path, request.remote_addr)
+
+        def run() -> Reply:
+            planner = e.call(service, params, request.headers)
+            plan, options = planner(ex, body_of(ex))
+            try:
+                return service.explain(plan, service.predict(plan), options)
+            finally:
+                plan.lease.release()
+        return accounted(ex, run)
+
+    def read(e: Endpoint, params: dict) -> Response:
         ensure_started()
         try:
-            key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
-            return respond(fn(key, *args))
-        except RequestError as e:
-            return respond(error_reply(e))
+            key = None
+            if e.kind != "open":
+                key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+            return respond(e.call(service, key, params))
+        except RequestError as err:
+            return respond(error_reply(err))
 
-    @bp.post("/v1/predict")
-    def simple_predict():
-        return predict(service.plan_simple)
+    def metrics(e: Endpoint, params: dict) -> Response:
+        ensure_started()
+        try:
+            service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+        except RequestError as err:
+            return respond(error_reply(err))
+        service.evaluate_drift()
+        return Response(service.metrics.render(), status=200, content_type=CONTENT_TYPE_LATEST)
 
-    @bp.post("/v1/models/<name>:predict")
-    def tf_predict(name):
-        return predict(lambda ex, body: service.plan_tfserving(ex, name, None, None, body))
-
-    @bp.post("/v1/models/<name>/versions/<version>:predict")
-    def tf_predict_version(name, version):
-        return predict(lambda ex, body: service.plan_tfserving(ex, name, version, None, body))
-
-    @bp.post("/v1/models/<name>/labels/<label>:predict")
-    def tf_predict_label(name, label):
-        return predict(lambda ex, body: service.plan_tfserving(ex, name, None, label, body))
-
-    @bp.get("/v1/models/<name>")
-    def tf_status(name):
-        return read(service.tf_status, name)
-
-    @bp.get("/v1/models/<name>/versions/<version>")
-    def tf_status_version(name, version):
-        return read(service.tf_status, name, version)
-
-    @bp.get("/v1/models/<name>/metadata")
-    def tf_metadata(name):
-        return read(service.tf_metadata, name)
-
-    @bp.get("/v1/models/<name>/versions/<version>/metadata")
-    def tf_metadata_version(name, version):
-        return read(service.tf_metadata, name, version)
-
-    @bp.get("/v1/models/<name>/drift")
-    def drift(name):
-        return read(service.drift_report, name)
-
-    @bp.get("/v1/models/<name>/versions/<version>/drift")
-    def drift_version(name, version):
-        return read(service.drift_report, name, version)
-
+    kinds = {"predict": predict, "explain": explain, "read": read, "open": read, "metrics": metrics}
+    for e in ENDPOINTS:
+        def view(_e=e, **params):
+            return kinds[_e.kind](_e, params)
+        bp.add_url_rule(_flask_path(e.path), endpoint=e.name, view_func=view, methods=[e.method])
     return bp
+
+
+def _flask_path(path: str) -> str:
+    """`/v1/models/{name}:predict` -> `/v1/models/<name>:predict`."""
+    return re.sub(r"\{([a-z_]+)\}", r"<\1>", path)

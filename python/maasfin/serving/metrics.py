@@ -38,7 +38,7 @@ class ServingMetrics:
                               registry=r, multiprocess_mode="livesum")
         self.drift_psi = Gauge("maasfin_drift_psi", "PSI of the recent live inputs (and of the score, feature=\"score\") "
                                "against the model's training reference", ["model", "version", "feature"],
-                               registry=r, multiprocess_mode="liveall")
+                               registry=r, multiprocess_mode="livemostrecent")  # workers share windows
 
     def observe_request(self, protocol: str, model: str, version: str, code: int, seconds: float) -> None:
         c = str(code)

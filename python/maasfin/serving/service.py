@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
 import time
-import uuid
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,6 +56,7 @@ class ServingConfig:
     public_docs: bool = False             # /docs and /openapi.json without a key
     workers: int = 1                      # processes (maasfin serve); used for thread defaults
     drift_window: int = 5000              # recent rows per version kept for drift reports (0: none)
+    drift_dir: str | None = None          # shared by the workers: drift windows merged over them (drift.py)
 
     def __post_init__(self):
         self.repo = os.fspath(self.repo)
@@ -98,6 +99,21 @@ def json_reply(obj, status: int = 200) -> Reply:
     return Reply(status, codec.dumps(obj))
 
 
+def _new_id_prefix() -> None:
+    global _ID_PREFIX, _ids
+    _ID_PREFIX, _ids = os.urandom(8).hex(), itertools.count()
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)  # pre-forked WSGI workers get their own
+
+
+def new_request_id() -> str:
+    """32 hex digits, unique per process (a random prefix and a counter): the X-Request-ID of a
+    request. Cheaper than uuid4 (no system call per request)."""
+    return f"{_ID_PREFIX}{next(_ids) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
 @dataclass
 class Exchange:
     """One prediction request, as the audit log and the metrics see it."""
@@ -105,7 +121,7 @@ class Exchange:
     method: str
     path: str
     client: str | None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     key: KeyEntry | None = None
     model: str | None = None
@@ -126,6 +142,17 @@ class Plan:
     encode: object  # encode(y: np.ndarray) -> Reply
 
 
+def _explain_options(obj: dict, prefix: str) -> dict:
+    """Pops and checks the explanation options "top_k" (1..20, default 4) and "steps" (1..512,
+    default 64) from a request object."""
+    options = {k: obj.pop(k) for k in ("top_k", "steps") if k in obj}
+    for k, hi in (("top_k", 20), ("steps", 512)):
+        v = options.get(k)
+        if v is not None and (type(v) is not int or not 1 <= v <= hi):
+            raise bad_request(f"'{prefix}{k}' must be an integer in [1, {hi}], got {v!r}")
+    return {"top_k": options.get("top_k") or 4, "steps": options.get("steps") or 64}
+
+
 class Service:
     def __init__(self, config: ServingConfig):
         self.config = config
@@ -139,6 +166,7 @@ class Service:
         self.repository.add_poll_hook(self.evaluate_drift)
         self._drift_lock = threading.Lock()
         self._drift_bands: dict = {}  # (name, version) -> {feature: band} of the last evaluation
+        self._shared_windows: list = []  # this worker's drift window files (drift_dir), removed at stop
         self._started = False
 
     # -- lifecycle (in the worker process: this is where models load) -------------------------
@@ -161,6 +189,9 @@ class Service:
 
     def stop(self) -> None:
         self.repository.stop()
+        for w in self._shared_windows:
+            w.close()
+        self._shared_windows.clear()
         if self.audit is not None:
             self.audit.close()
         self._started = False
@@ -241,9 +272,20 @@ class Service:
             ref = getattr(model, "_drift_reference", None) if model is not None else None
             usable = self.config.drift_window > 0 and ref is not None
             with self._drift_lock:
-                w = v.attachments.setdefault(
-                    "drift", DriftWindow(self.config.drift_window, len(ref["features"])) if usable else False)
+                w = v.attachments.get("drift")
+                if w is None:
+                    w = v.attachments["drift"] = self._new_drift_window(v, len(ref["features"])) if usable else False
         return None if w is False else w  # (an empty window is falsy: it has a length)
+
+    def _new_drift_window(self, v, width: int):
+        from maasfin.serving.drift import DriftWindow, SharedDriftWindow
+        if self.config.drift_dir is None:
+            return DriftWindow(self.config.drift_window, width)
+        w = SharedDriftWindow(os.path.join(self.config.drift_dir, v.name, str(v.version)),
+                              self.config.drift_window, width)
+        v.on_unload(lambda _v: w.close())
+        self._shared_windows.append(w)
+        return w
 
     def _observe_drift(self, v, xs: list, y: np.ndarray) -> None:
         """Appends a successful prediction's rows and scores to the version's window (no computation)."""
@@ -337,8 +379,8 @@ class Service:
             v = lease.version
             xs = codec.decode_with_model(obj["input_data"], v.signature, v.model) if v.signature.raw \
                 else codec.decode_simple(obj["input_data"], v.signature, v.name)
-            return self._prepared(ex, lease, xs, lambda y: json_reply(
-                {"model_name": v.name, "model_version": v.version, "predictions": y.tolist()}))
+            return self._prepared(ex, lease, xs, lambda y: Reply(200, codec.dumps_finite(
+                {"model_name": v.name, "model_version": v.version, "predictions": y.tolist()})))
         except BaseException:
             lease.release()
             raise
@@ -357,13 +399,33 @@ class Service:
                                   "'top_k' and 'steps'")
             obj = {"model_name": path_model[0], "input_data": obj.pop("instances"),
                    **({"model_version": int(path_model[1])} if path_model[1] is not None else {}), **obj}
-        options = {k: obj.pop(k) for k in ("top_k", "steps") if k in obj}
-        for k, hi in (("top_k", 20), ("steps", 512)):
-            v = options.get(k)
-            if v is not None and (type(v) is not int or not 1 <= v <= hi):
-                raise bad_request(f"'{k}' must be an integer in [1, {hi}], got {v!r}")
+        options = _explain_options(obj, "")
         plan = self.plan_simple(ex, json.dumps(obj).encode())
-        return plan, {"top_k": options.get("top_k") or 4, "steps": options.get("steps") or 64}
+        return plan, options
+
+    def plan_explain_v2(self, ex: Exchange, name: str, version: str | None, body: bytes,
+                        header_length: str | None) -> tuple[Plan, dict]:
+        """The Open Inference Protocol extension POST /v2/models/{name}[/versions/{v}]/explain: an
+        inference request (JSON or binary tensors) whose `parameters` may hold "top_k" and "steps"."""
+        if version is not None and not VERSION_RE.match(version):
+            raise bad_request(f"version {version!r} in the URL is not a version number")
+        head, binary = codec.split_binary(body, header_length)
+        obj = codec.parse_json(head, "inference request header" if header_length is not None else "request body")
+        params = obj.get("parameters")
+        options = _explain_options(dict(params), "parameters.") if isinstance(params, dict) else \
+            _explain_options({}, "parameters.")
+        lease = self._lease(ex, name, version)
+        try:
+            v = lease.version
+            if v.signature.strings:
+                raise bad_request(f"model {v.name!r} takes string features, which the Open Inference Protocol "
+                                  f"tensors here do not carry: send records to /v1/explain")
+            req = codec.decode_v2(obj, binary, v.signature, v.name)
+            options["v2"] = req
+            return self._prepared(ex, lease, req.xs, None), options
+        except BaseException:
+            lease.release()
+            raise
 
     def explain(self, plan: Plan, predictions, options: dict) -> Reply:
         """Attributions (integrated gradients against the model's stored baseline) and adverse
@@ -377,6 +439,9 @@ class Service:
             raise RequestError(409, f"model {v.name!r} version {v.version} cannot be explained: {e}") from None
         values = values.astype(np.float64)
         reasons = explain_module.reasons_from_attributions(model, values, options["top_k"])
+        if options.get("v2") is not None:
+            return Reply(200, codec.encode_v2_explanation(predictions, values, names, reasons, options["v2"], v.name,
+                                                          v.version))
         return json_reply({"model_name": v.name, "model_version": v.version,
                            "predictions": predictions.tolist(),
                            "attributions": [dict(zip(names, map(float, row))) for row in values],
@@ -397,7 +462,7 @@ class Service:
             else:
                 xs, mode = codec.decode_tfserving(obj, v.signature, v.name)
             key = "predictions" if mode == "instances" else "outputs"
-            return self._prepared(ex, lease, xs, lambda y: json_reply({key: y.tolist()}))
+            return self._prepared(ex, lease, xs, lambda y: Reply(200, codec.dumps_finite({key: y.tolist()})))
         except BaseException:
             lease.release()
             raise
@@ -425,8 +490,11 @@ class Service:
             raise
 
     def predict(self, plan: Plan):
-        """Synchronous predict (the Flask blueprint; the ASGI app batches instead)."""
-        return predict_tiled(plan.lease.version.model, plan.xs, self.config.tile)
+        """Synchronous predict (the Flask blueprint; the ASGI app batches instead): one request per call."""
+        v = plan.lease.version
+        y = predict_tiled(v.model, plan.xs, self.config.tile)
+        self.metrics.observe_batch(v.name, str(v.version), int(plan.xs[0].shape[0]), 1)
+        return y
 
     # -- status and metadata -------------------------------------------------------------------
     def _model_for_read(self, key: KeyEntry | None, name: str) -> None:

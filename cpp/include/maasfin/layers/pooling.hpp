@@ -43,6 +43,7 @@ private:
     int rank_;
     kernels::Pool pool_;
     bool keepdims_;
+    bool masked_ = false;  // a mask input follows x
     Index positions_ = 0, c_ = 0;
 };
 
