@@ -457,3 +457,41 @@ def test_every_optimizer_loss_and_metric_round_trips(tmp_path, kind, name):
     got = {"optimizer": back.optimizer, "loss": back.loss, "metric": back._metric_ids[0][0] if kind == "metric"
            else None}[kind]
     assert type(got) is type(obj) and got.get_config() == obj.get_config()
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_recurrent_options_and_state_outputs(tmp_path, suffix):
+    """return_state outputs are wired as Keras's [layer, 0, output index]; GRU reset_after=False,
+    dropout/recurrent_dropout and SpatialDropout1D are Keras options, written as such."""
+    maasfin.utils.set_random_seed(9)
+    steps = maasfin.Input(shape=(6, 3), name="steps")
+    sp = L.SpatialDropout1D(0.2, name="sdrop")(steps)
+    seq_out, h, c = L.LSTM(4, return_sequences=True, return_state=True, dropout=0.1, recurrent_dropout=0.1,
+                           name="lstm_state")(sp)
+    g = L.GRU(3, reset_after=False, name="gru_before")(seq_out)
+    model = maasfin.Model(steps, L.Dense(2, name="out")(L.Concatenate(name="cat")([g, h, c])), name="rnn_options")
+    x = np.random.default_rng(4).normal(size=(5, 6, 3)).astype("float32")
+    model.save(tmp_path / f"r{suffix}")
+    back = load_model(tmp_path / f"r{suffix}")
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
+    if suffix == ".keras":
+        layers = {e["config"]["name"]: e for e in _config(tmp_path / "r.keras")["config"]["layers"]}
+        cat = layers["cat"]["inbound_nodes"][0]["args"][0]
+        assert [t["config"]["keras_history"] for t in cat] == [["gru_before", 0, 0], ["lstm_state", 0, 1],
+                                                                ["lstm_state", 0, 2]]
+        lstm = layers["lstm_state"]["config"]
+        assert lstm["return_state"] is True and lstm["dropout"] == 0.1 and lstm["recurrent_dropout"] == 0.1
+        assert layers["gru_before"]["config"]["reset_after"] is False
+        assert layers["sdrop"]["config"] == {"rate": 0.2, "seed": None, "name": "sdrop", "dtype": "float32"}
+        assert layers["lstm_state"]["inbound_nodes"][0]["kwargs"] == {"training": False, "mask": None}
+
+
+def test_masks_are_refused_by_layer(tmp_path):
+    inp = maasfin.Input(shape=(5, 2), name="steps")
+    masked = L.Masking(mask_value=0.0, name="mask")(inp)
+    model = maasfin.Model(inp, L.Dense(1, name="d")(L.LSTM(3, name="lstm")(masked)))
+    with pytest.raises(ValueError, match=r"cannot write layer '(mask|lstm)' \((Masking|LSTM)\) to a Keras file: "
+                                         r"maasfin does not write masks .* to Keras files yet; save the model as "
+                                         r".maas instead"):
+        model.save(tmp_path / "m.keras")
+    assert not os.path.exists(tmp_path / "m.keras")

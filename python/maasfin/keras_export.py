@@ -177,7 +177,7 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
             value = _tuple(cls, key, value)
         out[key] = value
     if cls in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SimpleRNN", "LSTM", "GRU",
-               "MultiHeadAttention"):
+               "MultiHeadAttention", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"):
         if "seed" in out:
             out["seed"] = None  # Keras draws its own; these layers are inactive in predict
     if cls in _TUPLES and cls.startswith(("Max", "Average")) and out.get("strides") is None:
@@ -236,7 +236,7 @@ def _tensor(t) -> dict:
     dtype = t.layer.dtype if type(t.layer).__name__ == "InputLayer" and t.layer.dtype else "float32"
     return {"class_name": "__keras_tensor__",
             "config": {"shape": [None] + [int(d) for d in t.shape[1:]], "dtype": dtype,
-                       "keras_history": [t.layer.name, 0, 0]}}
+                       "keras_history": [t.layer.name, 0, int(getattr(t, "index", 0))]}}
 
 
 def _input_entry(name: str, shape, dtype) -> dict:
@@ -278,35 +278,46 @@ def _call_inputs(t) -> list:
 
 
 def _keras_order(model) -> list:
-    """The tensors (one per layer) of a functional model in Keras's model.layers order
-    (keras.src.ops.function.map_graph): by decreasing depth, then by depth-first discovery from the
-    outputs."""
+    """One tensor per layer of a functional model (the one its layer was attached at), in Keras's
+    model.layers order (keras.src.ops.function.map_graph): by decreasing depth, then by depth-first
+    discovery from the outputs. A layer with several outputs (return_state) is one node."""
+    rep = {id(t.layer): t for t in list(model._inputs) + list(model._order)}
+    inputs = {id(t.layer) for t in model._inputs}
     index, finished, order = {}, set(), []
-    inputs = {id(t) for t in model._inputs}
 
-    def visit(t):
-        if id(t) in finished:
+    def visit(layer_id):
+        if layer_id in finished:
             return
-        index.setdefault(id(t), len(index))
-        if id(t) not in inputs:
-            for u in _call_inputs(t):
-                visit(u)
-        finished.add(id(t))
-        order.append(t)
+        index.setdefault(layer_id, len(index))
+        if layer_id not in inputs:
+            for u in _call_inputs(rep[layer_id]):
+                visit(id(u.layer))
+        finished.add(layer_id)
+        order.append(layer_id)
     for t in model._outputs:
-        visit(t)
+        visit(id(t.layer))
     depth = {}
-    for t in reversed(order):
-        d = depth.setdefault(id(t), 0)
-        if id(t) not in inputs:
-            for u in _call_inputs(t):
-                depth[id(u)] = max(d + 1, depth.get(id(u), 0))
-    for t in model._inputs:
-        if id(t) not in depth:
-            depth[id(t)], index[id(t)] = 0, -1
-    by_id = {id(t): t for t in order}
-    by_id.update({id(t): t for t in model._inputs})
-    return sorted(by_id.values(), key=lambda t: (-depth[id(t)], index[id(t)]))
+    for layer_id in reversed(order):
+        d = depth.setdefault(layer_id, 0)
+        if layer_id not in inputs:
+            for u in _call_inputs(rep[layer_id]):
+                depth[id(u.layer)] = max(d + 1, depth.get(id(u.layer), 0))
+    for layer_id in inputs:
+        if layer_id not in depth:
+            depth[layer_id], index[layer_id] = 0, -1
+    return [rep[i] for i in sorted(depth, key=lambda i: (-depth[i], index[i]))]
+
+
+def _check_no_masks(model) -> None:
+    """Keras records a mask as a tensor of its mask op in the call arguments; maasfin does not
+    write those yet, so a model whose tensors carry masks is refused."""
+    from maasfin.models import Sequential
+    layers = model.layers if isinstance(model, Sequential) else [t.layer for t in model._order]
+    for layer in layers:
+        cls = type(layer).__name__
+        if cls == "Masking" or getattr(layer, "mask_zero", False) or getattr(layer, "_mask_in", None) is not None:
+            raise _refuse(f"layer '{layer.name}' ({cls})", "maasfin does not write masks (Masking, "
+                          "Embedding(mask_zero=True) and the layers that read their mask) to Keras files yet")
 
 
 def _layer_shapes(model) -> dict:
@@ -332,6 +343,7 @@ def keras_config(model) -> dict:
     if not model.built:
         raise ValueError(f"cannot write model '{model.name}' to a Keras file before it is built: give it an input "
                          "shape (keras.Input) or call it on data first")
+    _check_no_masks(model)
     _STATE.shapes = _layer_shapes(model)
     try:
         return _model_config(model)
@@ -380,10 +392,11 @@ def _model_config(model) -> dict:
             node = {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": kwargs}
         entries.append({**e, "name": layer.name, "inbound_nodes": [node]})
     ins = [[t.layer.name, 0, 0] for t in model._inputs]
+    out = model._outputs[0]
     return {"module": "keras.src.models.functional", "class_name": "Functional",
             "config": {"name": model.name, "trainable": True, "layers": entries,
                        "input_layers": ins[0] if len(ins) == 1 else ins,
-                       "output_layers": [model._outputs[0].layer.name, 0, 0]},
+                       "output_layers": [out.layer.name, 0, int(getattr(out, "index", 0))]},
             "registered_name": "Functional", "build_config": {"input_shape": None}}
 
 
