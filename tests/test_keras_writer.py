@@ -370,6 +370,9 @@ def test_suffix_dispatch_and_errors(tmp_path):
         imp.save(tmp_path / "imp.keras")
     with pytest.raises(ValueError, match=r"layer 'fill' \(Imputation\)"):
         imp.save_weights(tmp_path / "imp.weights.h5")
+    with pytest.raises(ValueError, match=r"load_weights: model '.*' has no Keras layout to match '.*m.weights.h5' "
+                                         r"against \(cannot write layer 'fill' \(Imputation\)"):
+        imp.load_weights(tmp_path / "m.weights.h5")
     assert sorted(os.listdir(tmp_path)) == before
 
 
@@ -495,3 +498,17 @@ def test_masks_are_refused_by_layer(tmp_path):
                                          r".maas instead"):
         model.save(tmp_path / "m.keras")
     assert not os.path.exists(tmp_path / "m.keras")
+
+
+def test_bad_keras_weights_files_are_model_file_errors(tmp_path):
+    (seq, _), _, _ = _native_models()
+    (tmp_path / "junk.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(maasfin.saving.ModelFileError, match=r"weights file '.*junk.weights.h5'"):
+        seq.load_weights(tmp_path / "junk.weights.h5")
+    seq.save_weights(tmp_path / "w.weights.h5")
+    with h5py.File(tmp_path / "w.weights.h5", "r+") as f:  # a kernel of another shape
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars/0"] = np.zeros((7, 3), np.float32)
+    with pytest.raises(maasfin.saving.ModelFileError, match=r"layers/dense/vars/0 has shape \(7, 3\), the "
+                                                            r"architecture needs \(7, 9\)"):
+        seq.load_weights(tmp_path / "w.weights.h5")

@@ -591,8 +591,12 @@ def load_keras_weights(model, filepath) -> None:
     p = os.fspath(filepath)
     src = f"weights file '{p}'"
     model._require_built("weights")
+    try:
+        cfg = keras_config(model)
+    except ValueError as e:
+        raise ValueError(f"load_weights: model '{model.name}' has no Keras layout to match '{p}' against ({e})") \
+            from None
     data = saving._read_file(p, src)
-    cfg = keras_config(model)
 
     def run():
         h5 = keras_io._H5(*keras_io._extract_h5(data, src, "weights file", ("layers",)), src, "weights file")
