@@ -95,10 +95,14 @@ def test_integer_save_freq_counts_batches_across_epochs(tmp_path):
 
 
 def test_checkpoint_argument_errors():
-    with pytest.raises(ValueError, match=r"must end in `.maas` \(maasfin model format\). Received: filepath=m.keras"):
-        ModelCheckpoint("m.keras")
-    with pytest.raises(ValueError, match=r"must end in `.weights.safetensors`"):
+    with pytest.raises(ValueError, match=r"must end in `.maas` \(maasfin model format\), `.keras` \(Keras model "
+                                         r"format\) or `.h5` \(legacy Keras format\). Received: filepath=m.onnx"):
+        ModelCheckpoint("m.onnx")
+    with pytest.raises(ValueError, match=r"must end in `.weights.safetensors` \(maasfin weights format\) or "
+                                         r"`.weights.h5`"):
         ModelCheckpoint("m.maas", save_weights_only=True)
+    with pytest.raises(ValueError, match=r"`.weights.h5` \(Keras weights format\). Received: filepath=m.keras"):
+        ModelCheckpoint("m.keras", save_weights_only=True)
     with pytest.raises(ValueError, match="invalid save_freq 'batch'"):
         ModelCheckpoint("m.maas", save_freq="batch")
     x, y = _data()

@@ -260,12 +260,12 @@ def test_user_metadata_is_validated(bad, error, match, tmp_path, rng):
 
 def test_save_path_rules(tmp_path, rng):
     model, _, _ = _trained_sequential(rng)
-    with pytest.raises(ValueError, match=r"must end in '.maas', got '.*model.keras'"):
-        model.save(tmp_path / "model.keras")
+    with pytest.raises(ValueError, match=r"must end in '.maas' or '.keras' or '.h5' or '.hdf5', got '.*model.onnx'"):
+        model.save(tmp_path / "model.onnx")
     model.save(tmp_path / "m.maas")
     with pytest.raises(FileExistsError, match="overwrite=False"):
         model.save(tmp_path / "m.maas", overwrite=False)
-    with pytest.raises(ValueError, match=r"must end in '.weights.safetensors'"):
+    with pytest.raises(ValueError, match=r"must end in '.weights.safetensors' or '.weights.h5', got '.*w.h5'"):
         model.save_weights(tmp_path / "w.h5")
 
 

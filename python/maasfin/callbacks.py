@@ -370,7 +370,8 @@ class _BatchCounter:
 
 
 class ModelCheckpoint(_Monitor, _BatchCounter):
-    """Saves the model (`.maas`) or its weights (`.weights.safetensors`) during training, as Keras.
+    """Saves the model (`.maas`, or Keras's `.keras`/`.h5`) or its weights (`.weights.safetensors`,
+    or Keras's `.weights.h5`) during training, as Keras.
 
     `filepath` may hold `{epoch}` (1-based), `{batch}` (with an integer save_freq) and any logs key,
     e.g. 'ckpt-{epoch:02d}-{val_loss:.2f}.maas'. With save_best_only, a file is written only when
@@ -390,12 +391,13 @@ class ModelCheckpoint(_Monitor, _BatchCounter):
                                                     not isinstance(initial_value_threshold, (int, float))):
             raise ValueError(f"ModelCheckpoint: initial_value_threshold must be a number, got {initial_value_threshold!r}")
         self.best = None if initial_value_threshold is None else float(initial_value_threshold)
-        if self.save_weights_only and not self.filepath.endswith(".weights.safetensors"):
+        if self.save_weights_only and not self.filepath.endswith((".weights.safetensors", ".weights.h5")):
             raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
-                             f"end in `.weights.safetensors` (maasfin weights format). Received: filepath={self.filepath}")
-        if not self.save_weights_only and not self.filepath.endswith(".maas"):
-            raise ValueError("The filepath provided must end in `.maas` (maasfin model format). "
-                             f"Received: filepath={self.filepath}")
+                             "end in `.weights.safetensors` (maasfin weights format) or `.weights.h5` (Keras "
+                             f"weights format). Received: filepath={self.filepath}")
+        if not self.save_weights_only and not self.filepath.endswith((".maas", ".keras", ".h5")):
+            raise ValueError("The filepath provided must end in `.maas` (maasfin model format), `.keras` (Keras "
+                             f"model format) or `.h5` (legacy Keras format). Received: filepath={self.filepath}")
         self._current_epoch = 0
         self._init_counter()
 

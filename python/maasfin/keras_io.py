@@ -624,13 +624,36 @@ def _var_paths(h5: _H5, group: str, entry: dict, src: str) -> list[str]:
         return _var_paths(h5, f"{group}/layer", entry["config"]["layer"], src)
     if kind == "MultiHeadAttention":
         return [p for sub in _MHA_GROUPS for p in _vars(h5, f"{group}/{sub}", src)]
+    if kind == "Normalization":  # an adapted Normalization: mean, variance, then Keras's unused int count
+        return _vars(h5, group, src)[:2]
     return _vars(h5, group, src)
+
+
+def _config_state(entry, items, src: str):
+    """Weights maasfin keeps as arrays but Keras keeps in the layer's config, or None: a
+    Discretization's bin_boundaries (Keras has no variable for them)."""
+    if _get(entry, "class_name") != "Discretization" or len(items) != 1:
+        return None
+    key, shape = items[0]
+    bounds = _get(_get(entry, "config"), "bin_boundaries")
+    try:
+        a = np.asarray(bounds, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise _fail(src, f"Keras layer {key.partition('/')[0]!r} (Discretization) has invalid bin_boundaries") from None
+    if a.shape != tuple(shape) or not np.all(np.isfinite(a)):
+        raise _fail(src, f"Keras layer {key.partition('/')[0]!r} (Discretization) has bin_boundaries of shape "
+                         f"{a.shape}, the layer needs {tuple(shape)}")
+    return {key: a}
 
 
 def _weights_from_keras_h5(h5: _H5, paths: dict[str, tuple[str, dict]], src: str):
     def resolve(specs) -> dict:
         out = {}
         for lname, items in _group_specs(specs).items():
+            state = _config_state(paths.get(lname, (None, None))[1], items, src)
+            if state is not None:
+                out.update(state)
+                continue
             if lname not in paths:
                 raise _fail(src, f"layer '{lname}' has no weights in model.weights.h5")
             group, entry = paths[lname]
@@ -644,11 +667,18 @@ def _weights_from_keras_h5(h5: _H5, paths: dict[str, tuple[str, dict]], src: str
     return resolve
 
 
-def _weights_from_legacy_h5(h5: _H5, src: str):
+def _weights_from_legacy_h5(h5: _H5, src: str, entries: dict | None = None):
     def resolve(specs) -> dict:
         out = {}
         for lname, items in _group_specs(specs).items():
+            state = _config_state((entries or {}).get(lname), items, src)
+            if state is not None:
+                out.update(state)
+                continue
             names = h5.attrs(f"model_weights/{lname}").get("weight_names", [])
+            if isinstance(names, list) and len(names) == len(items) + 1 and str(names[-1]).endswith("/count") \
+                    and len(items) == 2 and str(items[0][0]).endswith("/mean"):
+                names = names[:-1]  # an adapted Normalization's count, which maasfin does not keep
             if not isinstance(names, list) or len(names) != len(items) or \
                     not all(isinstance(n, str) and ".." not in n.split("/") for n in names):
                 raise _fail(src, f"model_weights/{lname} lists {len(names) if isinstance(names, list) else '?'} "
@@ -781,7 +811,9 @@ def _load_legacy_h5(data: bytes, src: str, compile: bool):
     if not (isinstance(version, str) and version.startswith("3.")):
         raise _fail(src, f"was written by Keras {version!r}; maasfin reads files written by Keras 3")
     cfg = saving._loads(_utf8(raw, src, "model_config"), src, "model_config")
-    model = _build(cfg, _weights_from_legacy_h5(h5, src), src)
+    layer_entries = _get(cfg, "config") and _get(cfg["config"], "layers")
+    entries = {_get(_get(e, "config"), "name"): e for e in layer_entries} if isinstance(layer_entries, list) else {}
+    model = _build(cfg, _weights_from_legacy_h5(h5, src, entries), src)
     training = root.get("training_config")
     if compile and training is not None:
         _compile(model, saving._loads(_utf8(training, src, "training_config"), src, "training_config"), src)

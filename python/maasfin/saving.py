@@ -831,8 +831,14 @@ def _check_suffix(path, suffixes: tuple[str, ...], what: str) -> str:
 
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata=None,
                _training_state=None) -> None:
-    """Writes `model` to a `.maas` file atomically (see the module docstring)."""
-    path = _check_suffix(filepath, (".maas",), "save")
+    """Writes `model` to a `.maas` file atomically (see the module docstring), or to a Keras 3
+    `.keras` / legacy `.h5` file (keras_export.py)."""
+    path = _check_suffix(filepath, (".maas",) + KERAS_MODEL_SUFFIXES, "save")
+    if path.lower().endswith(KERAS_MODEL_SUFFIXES):
+        if metadata is not None:
+            raise ValueError(f"save: metadata is kept in .maas files only; Keras files have no place for it ('{path}')")
+        from maasfin import keras_export
+        return keras_export.save_keras_model(model, path, overwrite=overwrite)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save: '{path}' exists and overwrite=False")
     members = _archive_members(model, include_optimizer, metadata, _training_state)
@@ -1368,8 +1374,15 @@ def read_metadata(filepath) -> dict:
 
 
 # -- weights files -------------------------------------------------------------------------------
+KERAS_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+KERAS_WEIGHTS_SUFFIX = ".weights.h5"
+
+
 def save_weights(model, filepath, overwrite: bool = True) -> None:
-    path = _check_suffix(filepath, (".weights.safetensors",), "save_weights")
+    path = _check_suffix(filepath, (".weights.safetensors", KERAS_WEIGHTS_SUFFIX), "save_weights")
+    if path.endswith(KERAS_WEIGHTS_SUFFIX):
+        from maasfin import keras_export
+        return keras_export.save_keras_weights(model, path, overwrite=overwrite)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
     _check_saveable(model)
@@ -1427,6 +1440,9 @@ def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
     if skip_mismatch:
         raise ValueError("load_weights: skip_mismatch=True is not supported")
     p = os.fspath(filepath)
+    if isinstance(p, str) and p.endswith(KERAS_WEIGHTS_SUFFIX):
+        from maasfin import keras_export
+        return keras_export.load_keras_weights(model, p)
     src = f"weights file '{p}'"
     model._require_built("weights")
     data = _read_file(p, src)

@@ -1,0 +1,606 @@
+"""Writing Keras 3 files: `.keras` (zip of metadata.json, config.json, model.weights.h5), legacy
+`.h5` and `.weights.h5` weights files, as Keras 3 itself writes them for the same model.
+
+`model.save("model.keras")`, `model.save("model.h5")`, `model.save_weights("x.weights.h5")` and
+`model.load_weights("x.weights.h5")` dispatch here (saving.py). The config of every layer is
+Keras's own: the Keras default config of the class (keras_defaults.json, extracted from Keras by
+tests/fixtures/keras/make_keras_defaults.py, in Keras's key order) with maasfin's values written
+over it; initializers, regularizers and constraints become Keras object configs; every layer gets
+Keras's `build_config`, functional layers their `inbound_nodes` (`__keras_tensor__` with
+`keras_history`). Weights go to the HDF5 groups Keras's loader visits: `layers/<snake class
+name>[_n]/vars/<i>`, with the nested groups of recurrent cells, Bidirectional, TimeDistributed and
+MultiHeadAttention. A layer or option Keras lacks (Imputation, maasfin-only arguments not at their
+default) is refused with an error naming the layer: such a model saves as `.maas`.
+
+The optimizer's state is not written (Keras starts a fresh optimizer, as maasfin does when it reads
+Keras files). HDF5 is written with h5py (`pip install "maasfin[keras]"`) in this process: the data
+is maasfin's own, nothing is parsed.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import functools
+import inspect
+import io
+import json
+import os
+import threading
+
+import numpy as np
+
+from maasfin import layers as layers_module
+from maasfin import saving
+
+__all__ = ["save_keras_model", "save_keras_weights", "load_keras_weights", "keras_config", "KERAS_VERSION"]
+
+_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
+_INPUT_DTYPES = ("int32", "int64", "bool", "string")
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_defaults.json")) as f:
+        return json.load(f)
+
+
+KERAS_VERSION = "3.15.1"  # the Keras release whose layout keras_defaults.json records
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError('writing Keras .keras/.h5/.weights.h5 files needs h5py: pip install "maasfin[keras]"') \
+            from None
+    return h5py
+
+
+def _refuse(where: str, why: str) -> ValueError:
+    return ValueError(f"cannot write {where} to a Keras file: {why}; save the model as .maas instead")
+
+
+def _obj(kind: str, class_name: str, config: dict) -> dict:
+    return {"module": _table()[kind][class_name]["module"], "class_name": class_name, "config": config,
+            "registered_name": None}
+
+
+def _initializer(name: str, where: str) -> dict:
+    cls = {v: k for k, v in layers_module._INITIALIZER_ALIASES.items()}.get(name) or \
+        {"uniform": "RandomUniform", "normal": "RandomNormal"}.get(name)
+    if cls is None or cls not in _table()["initializers"]:
+        raise _refuse(where, f"initializer {name!r} has no Keras equivalent")
+    return _obj("initializers", cls, copy.deepcopy(_table()["initializers"][cls]["config"]))
+
+
+def _nested(kind: str, value, where: str) -> dict:
+    """A regularizer/constraint {"class_name", "config"} as a Keras object config."""
+    name, cfg = value.get("class_name"), value.get("config") or {}
+    spec = _table()[kind].get(name)
+    if spec is None:
+        raise _refuse(where, f"{name!r} has no Keras equivalent")
+    out = copy.deepcopy(spec["config"])
+    for k, v in cfg.items():
+        if k not in out:
+            raise _refuse(where, f"{name} option {k}={v!r} has no Keras equivalent")
+        out[k] = v
+    return _obj(kind, name, out)
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _maasfin_default(cls, key):
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None:
+            p = inspect.signature(init).parameters.get(key)
+            if p is not None and p.default is not inspect.Parameter.empty:
+                return True, p.default
+    return False, None
+
+
+# Keras stores these as tuples (lists in JSON) even when given an int.
+_TUPLES = {"Conv1D": ("kernel_size", "strides", "dilation_rate"), "Conv2D": ("kernel_size", "strides", "dilation_rate"),
+           "MaxPooling1D": ("pool_size", "strides"), "AveragePooling1D": ("pool_size", "strides"),
+           "MaxPooling2D": ("pool_size", "strides"), "AveragePooling2D": ("pool_size", "strides"),
+           "ZeroPadding1D": ("padding",), "ZeroPadding2D": ("padding",)}
+_RANK = {"Conv1D": 1, "Conv2D": 2, "MaxPooling1D": 1, "AveragePooling1D": 1, "MaxPooling2D": 2,
+         "AveragePooling2D": 2}
+
+
+def _tuple(cls: str, key: str, v):
+    if v is None:
+        return None
+    if cls == "ZeroPadding1D":
+        return [v, v] if isinstance(v, int) else list(v)
+    if cls == "ZeroPadding2D":
+        if isinstance(v, int):
+            return [[v, v], [v, v]]
+        return [[p, p] if isinstance(p, int) else list(p) for p in v]
+    return [v] * _RANK[cls] if isinstance(v, int) else list(v)
+
+
+_NEEDS_TENSORFLOW = ("StringLookup", "IntegerLookup", "Hashing", "HashedCrossing")
+
+
+def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
+    """(Keras class name, Keras config) of a maasfin layer."""
+    cls = type(layer).__name__
+    spec = _table()["layers"].get(cls)
+    if cls in _NEEDS_TENSORFLOW:
+        raise _refuse(where, f"maasfin does not write {cls} to Keras files: Keras 3's {cls} needs TensorFlow, so "
+                             "the file would not load under Keras's jax or torch backends")
+    if spec is None or cls == "InputLayer":
+        raise _refuse(where, f"{cls} has no Keras equivalent that maasfin writes")
+    mcfg = _plain(layer.get_config())
+    out = copy.deepcopy(spec["config"])
+    out["name"] = layer.name
+    if "trainable" in out:
+        out["trainable"] = bool(getattr(layer, "trainable", True))
+    if isinstance(out.get("dtype"), dict):
+        out["dtype"] = copy.deepcopy(_POLICY)
+    if mcfg.get("activity_regularizer") is not None:  # Keras's base Layer config records it after dtype
+        items = list(out.items())
+        at = [k for k, _ in items].index("dtype") + 1 if "dtype" in out else 0
+        out = dict(items[:at] + [("activity_regularizer", None)]
+                   + [(k, v) for k, v in items[at:] if k != "activity_regularizer"])
+    for key, value in mcfg.items():
+        if key in ("name", "trainable", "dtype", "input_shape") or \
+                (cls == "MultiHeadAttention" and key == "use_causal_mask"):
+            # input_shape becomes the model's InputLayer; MultiHeadAttention's use_causal_mask is a
+            # call argument in Keras (inbound_nodes).
+            continue
+        if key not in out:
+            has, default = _maasfin_default(type(layer), key)
+            if (has and _plain(default) == value) or value is None:
+                continue
+            raise _refuse(where, f"its option {key}={value!r} has no Keras equivalent")
+        if key.endswith("_initializer") and isinstance(value, str):
+            value = _initializer(value, f"{where} {key}")
+        elif key.endswith("_regularizer") and isinstance(value, dict):
+            value = _nested("regularizers", value, f"{where} {key}")
+        elif key.endswith("_constraint") and isinstance(value, dict):
+            value = _nested("constraints", value, f"{where} {key}")
+        elif key in _TUPLES.get(cls, ()):
+            value = _tuple(cls, key, value)
+        out[key] = value
+    if cls in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SimpleRNN", "LSTM", "GRU",
+               "MultiHeadAttention", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"):
+        if "seed" in out:
+            out["seed"] = None  # Keras draws its own; these layers are inactive in predict
+    if cls in _TUPLES and cls.startswith(("Max", "Average")) and out.get("strides") is None:
+        out["strides"] = list(out["pool_size"])  # Keras records strides = pool_size
+    if cls in ("TimeDistributed", "Bidirectional"):
+        inner = layer.layer
+        inner_shape = _inner_input_shape(layer)
+        icls, icfg = _keras_layer_config(inner, f"{where} layer")
+        if cls == "Bidirectional":
+            zero = bool(icfg.get("return_sequences"))  # Keras's Bidirectional sets it so
+            fwd = {**copy.deepcopy(icfg), "name": "forward_" + inner.name, "zero_output_for_mask": zero}
+            bwd = {**copy.deepcopy(icfg), "name": "backward_" + inner.name, "zero_output_for_mask": zero,
+                   "go_backwards": not icfg.get("go_backwards", False)}
+            out["layer"] = _entry(icls, fwd, inner_shape)
+            out["backward_layer"] = _entry(icls, bwd, inner_shape)
+        else:
+            out["layer"] = _entry(icls, icfg, inner_shape)
+    return cls, out
+
+
+def _inner_input_shape(layer):
+    shape = _input_shape(layer)
+    if shape is None:
+        return None
+    if type(layer).__name__ == "TimeDistributed":
+        return [shape[0]] + list(shape[2:])
+    return shape
+
+
+def _entry(cls: str, cfg: dict, input_shape) -> dict:
+    e = {"module": _table()["layers"][cls]["module"], "class_name": cls, "config": cfg, "registered_name": None}
+    if _table()["layers"][cls]["build_config"] and input_shape is not None:
+        e["build_config"] = {"input_shape": input_shape}
+    return e
+
+
+# Per export, per thread: layer id -> (Keras build input shapes with the batch None, whether a
+# MultiHeadAttention was given a key tensor other than its value). Set by keras_config for the
+# duration of one write.
+_STATE = threading.local()
+
+
+def _shapes() -> dict:
+    return getattr(_STATE, "shapes", {})
+
+
+def _input_shape(layer):
+    """The layer's Keras build input shape (with the batch None), a list of them for merge layers."""
+    shapes = _shapes().get(id(layer), (None, False))[0]
+    if shapes is None:
+        return None
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _tensor(t) -> dict:
+    dtype = t.layer.dtype if type(t.layer).__name__ == "InputLayer" and t.layer.dtype else "float32"
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": [None] + [int(d) for d in t.shape[1:]], "dtype": dtype,
+                       "keras_history": [t.layer.name, 0, int(getattr(t, "index", 0))]}}
+
+
+def _input_entry(name: str, shape, dtype) -> dict:
+    cfg = copy.deepcopy(_table()["layers"]["InputLayer"]["config"])
+    cfg.update({"batch_shape": [None] + [int(d) for d in shape], "dtype": dtype or "float32", "name": name})
+    return {"module": _table()["layers"]["InputLayer"]["module"], "class_name": "InputLayer", "config": cfg,
+            "registered_name": None}
+
+
+def _layer_entry(layer, where: str) -> dict:
+    cls, cfg = _keras_layer_config(layer, where)
+    e = _entry(cls, cfg, _input_shape(layer))
+    if cls == "MultiHeadAttention" and "build_config" in e:
+        shapes, key_given = _shapes()[id(layer)]
+        sd = {"query_shape": shapes[0], "value_shape": shapes[1]}
+        if len(shapes) > 2 and key_given:
+            sd["key_shape"] = shapes[2]
+        e["build_config"] = {"shapes_dict": sd}
+        # Keras records, once built, the attention axes (all but batch and features) and the
+        # output_shape as a tuple.
+        if cfg.get("attention_axes") is None:
+            cfg["attention_axes"] = list(range(1, len(shapes[0]) - 1))
+        if isinstance(cfg.get("output_shape"), int):
+            cfg["output_shape"] = [cfg["output_shape"]]
+    return e
+
+
+def _call_inputs(t) -> list:
+    """A node's input tensors in Keras's flattened call order (args, then kwargs sorted by name)."""
+    if type(t.layer).__name__ == "MultiHeadAttention":
+        ins = list(t.inputs)
+        kw = {}
+        if len(ins) > 2 and ins[2] is not ins[1]:
+            kw["key"] = ins[2]
+        if len(ins) > 3:
+            kw["attention_mask"] = ins[3]
+        return ins[:2] + [kw[k] for k in sorted(kw)]
+    return list(t.inputs)
+
+
+def _keras_order(model) -> list:
+    """One tensor per layer of a functional model (the one its layer was attached at), in Keras's
+    model.layers order (keras.src.ops.function.map_graph): by decreasing depth, then by depth-first
+    discovery from the outputs. A layer with several outputs (return_state) is one node."""
+    rep = {id(t.layer): t for t in list(model._inputs) + list(model._order)}
+    inputs = {id(t.layer) for t in model._inputs}
+    index, finished, order = {}, set(), []
+
+    def visit(layer_id):
+        if layer_id in finished:
+            return
+        index.setdefault(layer_id, len(index))
+        if layer_id not in inputs:
+            for u in _call_inputs(rep[layer_id]):
+                visit(id(u.layer))
+        finished.add(layer_id)
+        order.append(layer_id)
+    for t in model._outputs:
+        visit(id(t.layer))
+    depth = {}
+    for layer_id in reversed(order):
+        d = depth.setdefault(layer_id, 0)
+        if layer_id not in inputs:
+            for u in _call_inputs(rep[layer_id]):
+                depth[id(u.layer)] = max(d + 1, depth.get(id(u.layer), 0))
+    for layer_id in inputs:
+        if layer_id not in depth:
+            depth[layer_id], index[layer_id] = 0, -1
+    return [rep[i] for i in sorted(depth, key=lambda i: (-depth[i], index[i]))]
+
+
+def _check_no_masks(model) -> None:
+    """Keras records a mask as a tensor of its mask op in the call arguments; maasfin does not
+    write those yet, so a model whose tensors carry masks is refused."""
+    from maasfin.models import Sequential
+    layers = model.layers if isinstance(model, Sequential) else [t.layer for t in model._order]
+    for layer in layers:
+        cls = type(layer).__name__
+        if cls == "Masking" or getattr(layer, "mask_zero", False) or getattr(layer, "_mask_in", None) is not None:
+            raise _refuse(f"layer '{layer.name}' ({cls})", "maasfin does not write masks (Masking, "
+                          "Embedding(mask_zero=True) and the layers that read their mask) to Keras files yet")
+
+
+def _layer_shapes(model) -> dict:
+    """{id(layer): (Keras build input shapes, batch None; whether a key tensor was given)}."""
+    from maasfin.models import Sequential
+    out = {}
+    if isinstance(model, Sequential):
+        shape = (None,) + tuple(model._input_shapes[0])
+        for layer in model.layers:
+            out[id(layer)] = ([list(shape)], False)
+            shape = layer.output_shape
+    else:
+        for t in model._order:
+            out[id(t.layer)] = ([[None] + [int(d) for d in u.shape[1:]] for u in t.inputs],
+                                len(t.inputs) > 2 and t.inputs[2] is not t.inputs[1])
+    return out
+
+
+def keras_config(model) -> dict:
+    """The Keras 3 config.json of `model` (without compile_config)."""
+    saving._check_saveable(model)
+    model._maybe_build()
+    if not model.built:
+        raise ValueError(f"cannot write model '{model.name}' to a Keras file before it is built: give it an input "
+                         "shape (keras.Input) or call it on data first")
+    _check_no_masks(model)
+    _STATE.shapes = _layer_shapes(model)
+    try:
+        return _model_config(model)
+    finally:
+        _STATE.shapes = {}
+
+
+def _model_config(model) -> dict:
+    from maasfin.models import Sequential
+    if isinstance(model, Sequential):
+        first = model._input_layer
+        in_shape = list(model._input_shapes[0])
+        layers = [_input_entry(first.name if first is not None else "input_layer", in_shape,
+                               first.dtype if first is not None else None)]
+        layers += [_layer_entry(l, f"layer '{l.name}' ({type(l).__name__})") for l in model.layers]
+        return {"module": "keras", "class_name": "Sequential",
+                "config": {"name": model.name, "trainable": True, "dtype": copy.deepcopy(_POLICY), "layers": layers,
+                           "build_input_shape": [None] + in_shape},
+                "registered_name": None, "build_config": {"input_shape": [None] + in_shape}}
+    entries = []
+    inputs = {id(t) for t in model._inputs}
+    for t in _keras_order(model):
+        if id(t) in inputs:
+            if t.layer.dtype not in (None, "float32", "int32", "int64", "bool"):
+                raise _refuse(f"input '{t.layer.name}'", f"Keras models take no {t.layer.dtype} inputs "
+                              "(string features need TensorFlow under Keras 3)")
+            e = _input_entry(t.layer.name, t.shape[1:], t.layer.dtype)
+            entries.append({**e, "name": t.layer.name, "inbound_nodes": []})
+            continue
+        layer = t.layer
+        where = f"layer '{layer.name}' ({type(layer).__name__})"
+        e = _layer_entry(layer, where)
+        tensors = [_tensor(u) for u in t.inputs]
+        if type(layer).__name__ == "MultiHeadAttention":
+            kwargs = {}
+            if len(tensors) > 2 and t.inputs[2] is not t.inputs[1]:  # maasfin passes the value as the key
+                kwargs["key"] = tensors[2]
+            if len(tensors) > 3:
+                kwargs["attention_mask"] = tensors[3]
+            if layer.use_causal_mask:
+                kwargs["use_causal_mask"] = True
+            node = {"args": tensors[:2], "kwargs": kwargs}
+        else:
+            # The call arguments Keras records (training=False, mask=None on the layers that take them).
+            kwargs = copy.deepcopy(_table()["layers"][type(layer).__name__].get("call_kwargs", {}))
+            node = {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": kwargs}
+        entries.append({**e, "name": layer.name, "inbound_nodes": [node]})
+    ins = [[t.layer.name, 0, 0] for t in model._inputs]
+    out = model._outputs[0]
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {"name": model.name, "trainable": True, "layers": entries,
+                       "input_layers": ins[0] if len(ins) == 1 else ins,
+                       "output_layers": [out.layer.name, 0, int(getattr(out, "index", 0))]},
+            "registered_name": "Functional", "build_config": {"input_shape": None}}
+
+
+# -- compile config --------------------------------------------------------------------------------
+def _compile_object(kind: str, obj, what: str) -> dict:
+    name = type(obj).__name__
+    spec = _table()[kind].get(name)
+    if spec is None:
+        raise _refuse(what, f"{kind[:-1]} {name} has no Keras equivalent")
+    out = copy.deepcopy(spec["config"])
+    for k, v in _plain(obj.get_config()).items():
+        if k == "learning_rate" and isinstance(v, dict):  # a schedule, as {"class_name", "config"}
+            v = _nested("schedules", v, f"{what} learning-rate schedule")
+        if k not in out:
+            has, default = _maasfin_default(type(obj), k)
+            if (has and _plain(default) == v) or v is None:
+                continue
+            raise _refuse(what, f"{name} option {k}={v!r} is not in the config Keras keeps for {name}")
+        out[k] = v
+    return _obj(kind, name, out)
+
+
+def _compile_config(model):
+    if not model.compiled:
+        return None
+    plain, weighted = saving._metric_split(model)
+
+    def metric(m):
+        if isinstance(m, str):
+            return m
+        return _compile_object("metrics", m() if isinstance(m, type) else m, "a metric")
+    loss = model.loss
+    return {"optimizer": _compile_object("optimizers", model.optimizer, "the optimizer"),
+            "loss": _compile_object("losses", loss, "the loss"), "loss_weights": None,
+            "metrics": [metric(m) for m in plain] or None, "weighted_metrics": [metric(m) for m in weighted] or None,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+# -- weights ---------------------------------------------------------------------------------------
+_MHA_GROUPS = ("query_dense", "key_dense", "value_dense", "output_dense")
+
+
+def _var_groups(layer, group: str, weights: list) -> list[tuple[str, list, str]]:
+    """[(HDF5 group, its arrays, Keras's name of that object)] for one layer, as Keras nests them."""
+    cls = type(layer).__name__
+    snake = {"SimpleRNN": "simple_rnn_cell", "LSTM": "lstm_cell", "GRU": "gru_cell"}
+    if cls in snake:
+        return [(group, [], layer.name), (f"{group}/cell", weights, snake[cls])]
+    if cls == "Bidirectional":
+        half = len(weights) // 2
+        return ([(group, [], layer.name)]
+                + _var_groups(layer.layer, f"{group}/forward_layer", weights[:half])
+                + _var_groups(layer.layer, f"{group}/backward_layer", weights[half:]))
+    if cls == "TimeDistributed":
+        return [(group, [], layer.name)] + _var_groups(layer.layer, f"{group}/layer", weights)
+    if cls == "MultiHeadAttention":
+        per = 2 if layer.use_bias else 1
+        names = ("query", "key", "value", "attention_output")
+        return ([(group, [], layer.name), (f"{group}/_dropout_layer", [], "dropout"),
+                 (f"{group}/_softmax", [], "softmax")]
+                + [(f"{group}/{sub}", weights[i * per:(i + 1) * per], n)
+                   for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))])
+    if cls == "Discretization":
+        return [(group, [], layer.name)]  # Keras keeps the bin boundaries in the config only
+    if cls == "Normalization" and weights:
+        # Keras's adapted Normalization also holds `count` (an int scalar kept "for backwards
+        # compatibility", unused by the layer); maasfin does not track it.
+        return [(group, list(weights) + [np.array(0, dtype=np.int32)], layer.name)]
+    return [(group, weights, layer.name)]
+
+
+def _layer_groups(model) -> list[tuple[object, str]]:
+    """(layer, its group "layers/<snake>[_n]") in Keras's model.layers order (functional models list
+    their InputLayers too, Sequential models do not)."""
+    from maasfin import keras_io
+    from maasfin.models import Sequential
+    layers = list(model.layers) if isinstance(model, Sequential) else [t.layer for t in _keras_order(model)]
+    counts, out = {}, []
+    for layer in layers:
+        base = keras_io._keras_snake(type(layer).__name__)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        out.append((layer, f"layers/{base}" if n == 0 else f"layers/{base}_{n}"))
+    return out
+
+
+def _write_weights_h5(model, f) -> None:
+    h5py = _h5py()
+    with h5py.File(f, "w") as h5:
+        h5.create_group("layers")
+        for layer, group in _layer_groups(model):
+            weights = layer.get_weights() if type(layer).__name__ != "InputLayer" and layer._param_specs() else []
+            for path, arrays, name in _var_groups(layer, group, weights):
+                g = h5.require_group(f"{path}/vars")
+                g.attrs["name"] = name
+                for i, a in enumerate(arrays):
+                    a = np.asarray(a)
+                    data = np.ascontiguousarray(a, dtype=np.float32) if a.dtype.kind == "f" else a
+                    g.create_dataset(str(i), data=data)
+        top = h5.create_group("vars")
+        top.attrs["name"] = model.name
+
+
+def _weights_blob(model) -> bytes:
+    buf = io.BytesIO()
+    _write_weights_h5(model, buf)
+    return buf.getvalue()
+
+
+def _check_path(path, suffixes, what):
+    return saving._check_suffix(path, suffixes, what)
+
+
+def save_keras_model(model, filepath, overwrite: bool = True) -> None:
+    """model.save("x.keras") / ("x.h5"): the Keras 3 zip, or the legacy HDF5 file."""
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save: '{path}' exists and overwrite=False")
+    _h5py()
+    cfg = keras_config(model)
+    cc = _compile_config(model)
+    if path.lower().endswith(".keras"):
+        cfg["compile_config"] = cc if cc is not None else {}
+        members = {"metadata.json": json.dumps({"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now()
+                                                .strftime("%Y-%m-%d@%H:%M:%S")}).encode(),
+                   "config.json": json.dumps(cfg).encode(),
+                   "model.weights.h5": _weights_blob(model)}
+        saving.atomic_write(path, lambda f: saving._write_archive(f, members))
+    else:
+        saving.atomic_write(path, lambda f: _write_legacy_h5(model, cfg, cc, f))
+
+
+def _write_legacy_h5(model, cfg: dict, cc, f) -> None:
+    """Keras 3's legacy_h5_format.save_model_to_hdf5: the model config and training config as root
+    attributes, each layer's weights under model_weights/<layer>/<model>/<layer>/<weight>."""
+    h5py = _h5py()
+    top = {k: v for k, v in cfg["config"].items() if k != "layers"}
+    top["layers"] = [{k: v for k, v in e.items() if k not in ("module", "registered_name", "build_config")}
+                     for e in cfg["config"]["layers"]]
+    legacy = {"class_name": cfg["class_name"], "config": top}
+    if cc is not None:  # legacy_h5_format: the optimizer under optimizer_config, objects without module
+        def bare(o):
+            return {"class_name": o["class_name"], "config": o["config"]} if isinstance(o, dict) else o
+        cc = {"loss": bare(cc["loss"]), "loss_weights": None,
+              "metrics": [bare(m) for m in cc["metrics"]] if cc["metrics"] else None,
+              "weighted_metrics": [bare(m) for m in cc["weighted_metrics"]] if cc["weighted_metrics"] else None,
+              "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
+              "optimizer_config": bare(cc["optimizer"])}
+    with h5py.File(f, "w") as h5:
+        h5.attrs["backend"] = "jax"
+        h5.attrs["keras_version"] = KERAS_VERSION
+        h5.attrs["model_config"] = json.dumps(legacy)
+        if cc is not None:
+            h5.attrs["training_config"] = json.dumps(cc)
+        mw = h5.create_group("model_weights")
+        mw.attrs["backend"] = "jax"
+        mw.attrs["keras_version"] = KERAS_VERSION
+        layers = [layer for layer, _ in _layer_groups(model)]  # Keras loads them by position
+        mw.attrs["layer_names"] = np.array([l.name for l in layers], dtype=h5py.string_dtype())
+        for layer in layers:
+            g = mw.create_group(layer.name)
+            specs = layer._param_specs() if type(layer).__name__ not in ("InputLayer", "Discretization") else []
+            wnames = [f"{model.name}/{layer.name}/{p}" for p, _, _ in specs]
+            arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in layer.get_weights()] if specs else []
+            if type(layer).__name__ == "Normalization" and specs:  # Keras's count (see _var_groups)
+                wnames.append(f"{model.name}/{layer.name}/count")
+                arrays.append(np.array(0, dtype=np.int32))
+            g.attrs["weight_names"] = np.array(wnames, dtype=h5py.string_dtype()) if wnames else np.array([], "float64")
+            for wname, a in zip(wnames, arrays):
+                g.create_dataset(wname, data=a)
+        top = mw.create_group("top_level_model_weights")
+        top.attrs["weight_names"] = np.array([], "float64")
+
+
+def save_keras_weights(model, filepath, overwrite: bool = True) -> None:
+    """model.save_weights("x.weights.h5"): Keras 3's weights file (model.weights.h5's layout)."""
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save_weights: '{path}' exists and overwrite=False")
+    _h5py()
+    saving._check_saveable(model)
+    model._require_built("weights")
+    keras_config(model)  # refuses layers Keras lacks
+    blob = _weights_blob(model)
+    saving.atomic_write(path, lambda f: f.write(blob))
+
+
+def load_keras_weights(model, filepath) -> None:
+    """model.load_weights("x.weights.h5"): a Keras 3 weights file (written by Keras or maasfin)
+    into `model`, matched as Keras matches them: by the groups of the model's layers."""
+    from maasfin import keras_io
+    p = os.fspath(filepath)
+    src = f"weights file '{p}'"
+    model._require_built("weights")
+    try:
+        cfg = keras_config(model)
+    except ValueError as e:
+        raise ValueError(f"load_weights: model '{model.name}' has no Keras layout to match '{p}' against ({e})") \
+            from None
+    data = saving._read_file(p, src)
+
+    def run():
+        h5 = keras_io._H5(*keras_io._extract_h5(data, src, "weights file", ("layers",)), src, "weights file")
+        paths = keras_io._keras_paths({"class_name": cfg["class_name"], "config": cfg["config"]})
+        resolved = keras_io._weights_from_keras_h5(h5, paths, src)(saving._weight_specs(model))
+        saving._assign_loaded_weights(model, resolved, src)
+    saving._guard(run, src)
