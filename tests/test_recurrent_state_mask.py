@@ -578,3 +578,29 @@ def test_masked_lstm_learns_variable_length_sequences():
     m.compile(optimizer=mf.optimizers.Adam(0.01), loss="mse")
     m.fit(x, y, epochs=30, batch_size=64, verbose=0)
     assert m.evaluate(xv, yv, verbose=0) < 0.02 * float(np.var(yv))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_zero_output_for_mask_as_keras(rng, kind, tmp_path):
+    """Keras's RNN argument: masked steps output zeros instead of repeating the carried output;
+    unmasked steps are the same either way, and the flag survives saving."""
+    x = rng.standard_normal((3, 6, 2)).astype(np.float32)
+    x[0, 4:] = 0.0
+    x[2, 1:] = 0.0
+    outs = {}
+    for zero in (False, True):
+        m = mf.Sequential([Input(shape=(6, 2)), Masking(),
+                           CLS[kind](3, return_sequences=True, zero_output_for_mask=zero)])
+        m.build()
+        if zero:
+            m.set_weights(weights)
+        else:
+            randomize_params(m, rng, scale=0.5)
+            weights = m.get_weights()
+        outs[zero] = m.predict(x, verbose=0)
+    masked = np.all(x == 0.0, axis=-1)
+    np.testing.assert_array_equal(outs[True][masked], 0.0)
+    np.testing.assert_array_equal(outs[True][~masked], outs[False][~masked])
+    np.testing.assert_array_equal(outs[False][0, 4], outs[False][0, 3])  # the carried output
+    m.save(tmp_path / "z.maas")
+    np.testing.assert_array_equal(mf.models.load_model(tmp_path / "z.maas").predict(x, verbose=0), outs[True])

@@ -81,9 +81,8 @@ def _dtype_ok(value) -> bool:
 _INERT = {"renorm_momentum": None, "renorm_clipping": None, "ema_momentum": None, "ema_overwrite_frequency": None,
           "jit_compile": None, "is_legacy_optimizer": None,
           # Recurrent layers: unit_forget_bias only initialises the bias (the file's weights replace
-          # it); zero_output_for_mask is what maasfin's Bidirectional sets on its layers (Keras forces
-          # it to return_sequences there), and only acts on masked steps.
-          "unit_forget_bias": None, "zero_output_for_mask": None}
+          # it).
+          "unit_forget_bias": None}
 # Keras options that maasfin lacks on some layers but always behaves as (a file with any other
 # value is refused by name).
 _FIXED = {"data_format": "channels_last"}

@@ -38,16 +38,16 @@ def _initial_state_mask(layer, mask, has_initial_state: bool):
 
 class _Recurrent(_Weighted):
     _weight_names = ("kernel", "recurrent", "bias")
+    _force_zero_output = False  # set by Bidirectional (Keras forces zero_output_for_mask when returning sequences)
     _has_recurrent_activation = True
     _num_states = 1
-    _zero_output_for_mask = False  # set by Bidirectional (Keras forces it when returning sequences)
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
                  return_sequences=False, return_state=False, go_backwards=False, stateful=False, unroll=False,
-                 **kwargs):
+                 zero_output_for_mask=False, **kwargs):
         kwargs = self._init_weight_args({**kwargs, "kernel_regularizer": kernel_regularizer,
                                          "recurrent_regularizer": recurrent_regularizer,
                                          "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
@@ -78,6 +78,9 @@ class _Recurrent(_Weighted):
         self.seed = int(seed) if seed is not None else (draw_seed() if self.dropout or self.recurrent_dropout else None)
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), False, bool(unroll)
+        # Keras: masked steps output zeros instead of the carried state (Bidirectional forces it
+        # on its layers when returning sequences).
+        self._zero_output_for_mask = bool(zero_output_for_mask)
 
     @staticmethod
     def _rnn_activation(activation, where: str, arg: str) -> str:
@@ -93,7 +96,7 @@ class _Recurrent(_Weighted):
 
     def _core_keywords(self) -> dict:
         return {"return_state": self.return_state, "has_mask": self._mask_in is not None,
-                "zero_output_for_mask": self._zero_output_for_mask, "dropout": self.dropout,
+                "zero_output_for_mask": self._zero_output_for_mask or self._force_zero_output, "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout, "seed": self.seed or 0}
 
     # -- functional calls: initial_state, several outputs, masks -----------------------------------
@@ -146,7 +149,7 @@ class _Recurrent(_Weighted):
                     "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
                     "return_sequences": self.return_sequences, "return_state": self.return_state,
                     "go_backwards": self.go_backwards, "stateful": self.stateful, "unroll": self.unroll,
-                    **self._weight_config()})
+                    "zero_output_for_mask": self._zero_output_for_mask, **self._weight_config()})
         return cfg
 
     def _regularization(self) -> tuple[list, list]:

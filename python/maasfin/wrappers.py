@@ -131,7 +131,7 @@ class Bidirectional(_Wrapper):
         self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
         for inner in (self.layer, self.backward_layer):
             inner._mask_in = self._mask_in
-            inner._zero_output_for_mask = self.layer.return_sequences
+            inner._force_zero_output = self.layer.return_sequences
         out = mask if self.layer.return_sequences else None
         return [out] + [None] * (2 * self.layer._num_states) if self.layer.return_state else out
 
