@@ -20,7 +20,7 @@ import pytest
 import safetensors.numpy
 
 import maasfin as mf
-from maasfin import layers as L, saving
+from maasfin import archive, layers as L, saving
 from maasfin.layers import Activation, Add, Concatenate, Dense, Dropout, Input
 from maasfin.models import Model, Sequential, from_bytes, load_model
 from maasfin.saving import ModelFileError
@@ -535,7 +535,7 @@ def test_a_crash_mid_save_leaves_the_previous_model(tmp_path, rng, monkeypatch):
     old_bytes = path.read_bytes()
     new, _, _ = _trained_sequential(rng, epochs=4)
     calls = []
-    real = saving._write_member
+    real = archive._write_member
 
     def crash_on_third_member(zf, name, data):
         calls.append(name)
@@ -543,16 +543,16 @@ def test_a_crash_mid_save_leaves_the_previous_model(tmp_path, rng, monkeypatch):
             raise OSError("disk full (simulated)")
         real(zf, name, data)
 
-    monkeypatch.setattr(saving, "_write_member", crash_on_third_member)
+    monkeypatch.setattr(archive, "_write_member", crash_on_third_member)
     with pytest.raises(OSError, match="simulated"):
         new.save(path)
     assert calls == ["config.json", "weights.safetensors", "optimizer.safetensors"]
     assert path.read_bytes() == old_bytes and os.listdir(tmp_path) == ["credit.maas"]
     assert np.array_equal(load_model(path).predict(x), old.predict(x))
-    monkeypatch.setattr(saving, "_write_member", real)
+    monkeypatch.setattr(archive, "_write_member", real)
     new.save(path)
     assert np.array_equal(load_model(path).predict(x), new.predict(x))
-    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~saving._UMASK)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~archive._UMASK)
 
 
 def test_a_process_killed_mid_save_leaves_the_previous_model(tmp_path):
@@ -560,7 +560,7 @@ def test_a_process_killed_mid_save_leaves_the_previous_model(tmp_path):
         import os, signal, sys
         import numpy as np
         import maasfin as mf
-        from maasfin import saving
+        from maasfin import archive
         from maasfin.layers import Dense
         from maasfin.models import Sequential
         mf.utils.set_random_seed(0)
@@ -571,12 +571,12 @@ def test_a_process_killed_mid_save_leaves_the_previous_model(tmp_path):
         np.save(path + ".x.npy", np.ones((3, 32), np.float32))
         np.save(path + ".p.npy", model.predict(np.ones((3, 32), np.float32)))
         model.set_weights([w + 1 for w in model.get_weights()])
-        real = saving._write_member
+        real = archive._write_member
         def die_midway(zf, name, data):
             real(zf, name, data[: len(data) // 2])  # half a member reaches the disk
             zf.fp.flush()
             os.kill(os.getpid(), signal.SIGKILL)
-        saving._write_member = die_midway
+        archive._write_member = die_midway
         model.save(path)
     """)
     path = tmp_path / "m.maas"

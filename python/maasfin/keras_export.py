@@ -30,7 +30,7 @@ import threading
 import numpy as np
 
 from maasfin import layers as layers_module
-from maasfin import saving
+from maasfin import archive, saving
 
 __all__ = ["save_keras_model", "save_keras_weights", "load_keras_weights", "keras_config", "KERAS_VERSION"]
 
@@ -524,9 +524,9 @@ def save_keras_model(model, filepath, overwrite: bool = True) -> None:
                                                 .strftime("%Y-%m-%d@%H:%M:%S")}).encode(),
                    "config.json": json.dumps(cfg).encode(),
                    "model.weights.h5": _weights_blob(model)}
-        saving.atomic_write(path, lambda f: saving._write_archive(f, members))
+        archive.atomic_write(path, lambda f: archive._write_archive(f, members))
     else:
-        saving.atomic_write(path, lambda f: _write_legacy_h5(model, cfg, cc, f))
+        archive.atomic_write(path, lambda f: _write_legacy_h5(model, cfg, cc, f))
 
 
 def _write_legacy_h5(model, cfg: dict, cc, f) -> None:
@@ -581,7 +581,7 @@ def save_keras_weights(model, filepath, overwrite: bool = True) -> None:
     model._require_built("weights")
     keras_config(model)  # refuses layers Keras lacks
     blob = _weights_blob(model)
-    saving.atomic_write(path, lambda f: f.write(blob))
+    archive.atomic_write(path, lambda f: f.write(blob))
 
 
 def load_keras_weights(model, filepath) -> None:
@@ -596,7 +596,7 @@ def load_keras_weights(model, filepath) -> None:
     except ValueError as e:
         raise ValueError(f"load_weights: model '{model.name}' has no Keras layout to match '{p}' against ({e})") \
             from None
-    data = saving._read_file(p, src)
+    data = archive._read_file(p, src)
 
     def run():
         h5 = keras_io._H5(*keras_io._extract_h5(data, src, "weights file", ("layers",)), src, "weights file")

@@ -34,7 +34,8 @@ import numpy as np
 
 from maasfin import layers as layers_module, losses as losses_module, metrics as metrics_module
 from maasfin import saving
-from maasfin.saving import ModelFileError, _fail
+from maasfin import archive, file_format
+from maasfin.file_format import LIMITS, ModelFileError, _fail
 
 __all__ = ["load_keras_model"]
 
@@ -191,7 +192,7 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dic
         dtype = cfg.get("dtype")
         if not _dtype_ok(dtype) and dtype not in _INPUT_DTYPES:
             raise _fail(src, f"{where} has dtype {dtype!r}; maasfin takes float32, int32, int64 or bool inputs")
-        return layers_module.InputLayer(shape=saving._shape(shape[1:], src, f"{where} batch_shape"), name=lname,
+        return layers_module.InputLayer(shape=file_format._shape(shape[1:], src, f"{where} batch_shape"), name=lname,
                                         dtype=dtype if dtype in _INPUT_DTYPES else None)
     if name in _WRAPPERS:
         inner = cfg.get("layer")
@@ -377,7 +378,7 @@ def _translate(model_cfg, src: str) -> dict:
     kind, cfg = model_cfg.get("class_name"), model_cfg["config"]
     name = cfg.get("name") if isinstance(cfg.get("name"), str) and cfg.get("name") else "model"
     entries = cfg.get("layers")
-    if not isinstance(entries, list) or len(entries) > saving.LIMITS["layers"]:
+    if not isinstance(entries, list) or len(entries) > LIMITS["layers"]:
         raise _fail(src, "Keras config layers must be a list")
     if kind == "Sequential":
         layers = [_layer(e, src, f"layer {i}", _rank(e)) for i, e in enumerate(entries)]
@@ -513,9 +514,9 @@ def _extract_h5(data: bytes, src: str, what: str, prefixes: tuple[str, ...]):
     """(tensors by HDF5 path, index) of an HDF5 blob, read by the sandboxed child."""
     import subprocess
     import sys
-    cap = saving.LIMITS["model.weights.h5"]
-    seconds = int(saving.LIMITS["hdf5_seconds"])
-    mem = int(saving.LIMITS["hdf5_memory"]) + 3 * len(data)
+    cap = LIMITS["model.weights.h5"]
+    seconds = int(LIMITS["hdf5_seconds"])
+    mem = int(LIMITS["hdf5_memory"]) + 3 * len(data)
     env = {k: v for k, v in __import__("os").environ.items() if k in ("PATH", "LD_LIBRARY_PATH", "HOME", "LANG")}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
@@ -533,9 +534,9 @@ def _extract_h5(data: bytes, src: str, what: str, prefixes: tuple[str, ...]):
         raise _fail(src, f"{what} {err}")
     if proc.returncode != 0:
         raise _fail(src, f"{what}: the HDF5 reader failed (exit status {proc.returncode}): {err[-300:]}")
-    tensors, meta = saving._parse_safetensors(proc.stdout, src, f"{what} (as read)", 1_000_000)
-    index = saving._loads(meta.get("index", "").encode("utf-8"), src, f"{what} index")
-    saving._obj(index, src, f"{what} index", ("groups", "links", "skipped"))
+    tensors, meta = archive._parse_safetensors(proc.stdout, src, f"{what} (as read)", 1_000_000)
+    index = file_format._loads(meta.get("index", "").encode("utf-8"), src, f"{what} index")
+    file_format._obj(index, src, f"{what} index", ("groups", "links", "skipped"))
     return tensors, index
 
 
@@ -771,13 +772,13 @@ def _check_masks(model, masks: dict, src: str) -> None:
 
 
 def _load_keras_zip(data: bytes, src: str, compile: bool):
-    members = saving._read_archive(data, src, KERAS_MEMBERS, ("config.json", "model.weights.h5"))
+    members = archive._read_archive(data, src, KERAS_MEMBERS, ("config.json", "model.weights.h5"))
     if "metadata.json" in members:
-        meta = saving._loads(members["metadata.json"], src, "metadata.json")
+        meta = file_format._loads(members["metadata.json"], src, "metadata.json")
         version = meta.get("keras_version") if isinstance(meta, dict) else None
         if not (isinstance(version, str) and version.startswith("3.")):
             raise _fail(src, f"was written by Keras {version!r}; maasfin reads Keras 3 files")
-    cfg = saving._loads(members["config.json"], src, "config.json")
+    cfg = file_format._loads(members["config.json"], src, "config.json")
     if not isinstance(cfg, dict):
         raise _fail(src, "config.json must be an object")
     translated = _translate(cfg, src)  # validates the layer list before anything else is read
@@ -790,8 +791,8 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
 
 
 def _utf8(text, src: str, what: str) -> bytes:
-    if not isinstance(text, str) or len(text) > saving.LIMITS["config.json"]:
-        raise _fail(src, f"{what} must be a JSON string of at most {saving.LIMITS['config.json']} characters")
+    if not isinstance(text, str) or len(text) > LIMITS["config.json"]:
+        raise _fail(src, f"{what} must be a JSON string of at most {LIMITS['config.json']} characters")
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -809,13 +810,13 @@ def _load_legacy_h5(data: bytes, src: str, compile: bool):
     version = root.get("keras_version")
     if not (isinstance(version, str) and version.startswith("3.")):
         raise _fail(src, f"was written by Keras {version!r}; maasfin reads files written by Keras 3")
-    cfg = saving._loads(_utf8(raw, src, "model_config"), src, "model_config")
+    cfg = file_format._loads(_utf8(raw, src, "model_config"), src, "model_config")
     layer_entries = _get(cfg, "config") and _get(cfg["config"], "layers")
     entries = {_get(_get(e, "config"), "name"): e for e in layer_entries} if isinstance(layer_entries, list) else {}
     model = _build(cfg, _weights_from_legacy_h5(h5, src, entries), src)
     training = root.get("training_config")
     if compile and training is not None:
-        _compile(model, saving._loads(_utf8(training, src, "training_config"), src, "training_config"), src)
+        _compile(model, file_format._loads(_utf8(training, src, "training_config"), src, "training_config"), src)
     return model
 
 
@@ -823,7 +824,7 @@ def load_keras_model(filepath, compile: bool = True):
     """Loads a Keras 3 `.keras` or legacy `.h5` file as a maasfin model (see the module docstring)."""
     p = str(filepath)
     src = f"Keras file '{p}'"
-    data = saving._read_file(p, src)
+    data = archive._read_file(p, src)
     if p.lower().endswith(".keras"):
         return saving._guard(lambda: _load_keras_zip(data, src, compile), src)
     return saving._guard(lambda: _load_legacy_h5(data, src, compile), src)

@@ -490,7 +490,7 @@ def to_onnx(model, opset_version: int | None = None):
 
 def export_onnx(model, filepath, opset_version: int | None = None, verbose: bool = False) -> None:
     """Writes `to_onnx(model)` to `filepath` atomically (temporary file, fsync, os.replace)."""
-    from maasfin.saving import atomic_write
+    from maasfin.archive import atomic_write
     path = os.fspath(filepath)
     if not isinstance(path, str):
         raise TypeError(f"export: filepath must be a str or os.PathLike, got {type(filepath).__name__}")

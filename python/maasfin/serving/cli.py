@@ -1,6 +1,6 @@
 """`maasfin serve REPO` and `maasfin keys ...` (wired into maasfin/__main__.py).
 
-Only argparse is imported at module level: `maasfin demo` and `--help` never import the web stack.
+Nothing heavy is imported at module level: `maasfin demo` and `--help` never import the web stack.
 
 Multi-worker mode (`--workers N`): uvicorn starts N fresh processes (spawn, not fork); each builds
 the app from the configuration passed in the environment (MAASFIN_SERVE_CONFIG), sets its oneDNN
@@ -12,7 +12,6 @@ audit file (`PATH.<pid>`), PROMETHEUS_MULTIPROC_DIR (a temporary directory unles
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys

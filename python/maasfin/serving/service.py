@@ -267,7 +267,6 @@ class Service:
         """The version's rolling window, or None (drift_window=0, or no reference)."""
         w = v.attachments.get("drift")
         if w is None:
-            from maasfin.serving.drift import DriftWindow
             model = v.model
             ref = getattr(model, "_drift_reference", None) if model is not None else None
             usable = self.config.drift_window > 0 and ref is not None
