@@ -8,14 +8,14 @@ import pytest
 
 import maasfin as mf
 from maasfin import _core
-from maasfin.layers import Dense, Flatten, Input, MultiHeadAttention
+from maasfin.layers import Concatenate, Dense, Flatten, Input, MultiHeadAttention
 from test_gradients import check_model, randomize_params
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 
 
-def mha_np(weights, query, value, key=None, use_bias=True, causal=False, mask=None):
-    """Keras 3's MultiHeadAttention.call in NumPy float64."""
+def mha_np(weights, query, value, key=None, use_bias=True, causal=False, mask=None, scores=False):
+    """Keras 3's MultiHeadAttention.call in NumPy float64 (with scores: also the probabilities)."""
     key = value if key is None else key
     w = [np.asarray(a, np.float64) for a in weights]
     if use_bias:
@@ -38,7 +38,8 @@ def mha_np(weights, query, value, key=None, use_bias=True, causal=False, mask=No
     a = np.exp(z - z.max(-1, keepdims=True))
     a /= a.sum(-1, keepdims=True)
     o = np.einsum("nhts,nshv->nthv", a, v)
-    return np.einsum("nthv,hvo->nto", o, ok) + ob
+    out = np.einsum("nthv,hvo->nto", o, ok) + ob
+    return (out, a) if scores else out
 
 
 def randomized(model, rng, scale=0.5):
@@ -242,8 +243,6 @@ def test_errors():
     with pytest.raises(ValueError, match=r"MultiHeadAttention 'c' expects query, value and key of shape "
                                          r"\(batch, timesteps, features\), got \(6,\)"):
         MultiHeadAttention(2, 3, name="c")(q, Input(shape=(6,)))
-    with pytest.raises(ValueError, match="return_attention_scores=True is not supported"):
-        MultiHeadAttention(2, 3)(q, q, return_attention_scores=True)
     with pytest.raises(ValueError, match="num_heads must be a positive integer"):
         MultiHeadAttention(0, 3)
     with pytest.raises(ValueError, match="dropout must be a number in"):
@@ -267,3 +266,56 @@ def test_batch_matmul_kernel(rng, backend, a_t, b_t):
     np.testing.assert_allclose(_core.batch_matmul(a, a_t, b, b_t), want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="do not chain"):
         _core.batch_matmul(a, not a_t, b, b_t)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_return_attention_scores_matches_numpy(rng, backend):
+    """Keras's second output: the softmax probabilities (batch, heads, T, S), before dropout."""
+    _core.set_backend(backend)
+    q, v = Input(shape=(4, 5)), Input(shape=(6, 3))
+    mask = Input(shape=(4, 6))
+    layer = MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.3)
+    out, scores = layer(q, v, attention_mask=mask, use_causal_mask=True, return_attention_scores=True)
+    assert out.shape == (None, 4, 5) and scores.shape == (None, 2, 4, 6)
+    m = mf.Model([q, v, mask], Concatenate()([Flatten()(out), Flatten()(scores)]))
+    randomized(m, rng)
+    xq, xv = seq(rng, 3, 4, 5), seq(rng, 3, 6, 3)
+    xm = (rng.random((3, 4, 6)) > 0.3).astype(np.float32)
+    want_out, want_scores = mha_np(layer.get_weights(), xq.astype(np.float64), xv.astype(np.float64),
+                                   causal=True, mask=xm, scores=True)
+    got = m.predict([xq, xv, xm], verbose=0)
+    np.testing.assert_allclose(got[:, :20].reshape(3, 4, 5), want_out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[:, 20:].reshape(3, 2, 4, 6), want_scores, rtol=1e-5, atol=1e-6)
+    q2, v2, k2 = Input(shape=(4, 5)), Input(shape=(6, 3)), Input(shape=(4, 6))
+    plain = mf.Model([q2, v2, k2], MultiHeadAttention(num_heads=2, key_dim=3)(q2, v2, attention_mask=k2,
+                                                                              use_causal_mask=True))
+    plain.set_weights(m.get_weights())
+    np.testing.assert_array_equal(plain.predict([xq, xv, xm], verbose=0).reshape(3, -1), got[:, :20])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_through_attention_scores(rng, backend):
+    """A loss on both outputs: the scores' gradient joins the softmax backward."""
+    _core.set_backend(backend)
+    x = Input(shape=(4, 3))
+    h = Dense(3, activation="tanh")(x)
+    out, scores = MultiHeadAttention(num_heads=2, key_dim=2)(h, h, use_causal_mask=True,
+                                                          return_attention_scores=True)
+    m = mf.Model(x, Dense(2)(Concatenate()([Flatten()(out), Flatten()(scores)])))
+    m.build()
+    m.compile(optimizer="sgd", loss="mse")
+    randomize_params(m, rng, scale=0.6)
+    check_model(m, [seq(rng, 3, 4, 3)], rng.standard_normal((3, 2)).astype(np.float32), what="scores")
+
+
+def test_attention_scores_survive_saving(rng, tmp_path):
+    x = Input(shape=(5, 4))
+    out, scores = MultiHeadAttention(num_heads=2, key_dim=2)(x, x, return_attention_scores=True)
+    m = mf.Model(x, Dense(1)(Flatten()(scores)))
+    randomized(m, rng)
+    xs = seq(rng, 3, 5, 4)
+    loaded = mf.models.from_bytes(m.to_bytes())
+    np.testing.assert_array_equal(loaded.predict(xs, verbose=0), m.predict(xs, verbose=0))
+    m.save(tmp_path / "s.keras")
+    np.testing.assert_array_equal(mf.models.load_model(tmp_path / "s.keras").predict(xs, verbose=0),
+                                  m.predict(xs, verbose=0))

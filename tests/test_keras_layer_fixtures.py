@@ -194,9 +194,8 @@ _UNSUPPORTED = [
      r"Keras layer 'self_attn' \(MultiHeadAttention\) uses the Keras option use_gate=True"),
     ("attention", _set("self_attn", "attention_axes", [2]),
      r"Keras layer 'self_attn' \(MultiHeadAttention\) .*only attention over the time axis"),
-    ("attention", _call_kwarg("self_attn", "return_attention_scores", True),
-     r"Keras layer 'self_attn' is called with the argument return_attention_scores=True, which maasfin does not "
-     "support"),
+    ("attention", _call_kwarg("self_attn", "return_attention_scores", "yes"),
+     r"Keras layer 'self_attn' is called with return_attention_scores='yes'; expected true or false"),
     ("attention", _call_kwarg("self_attn", "use_causal_mask", "yes"),
      r"Keras layer 'self_attn' is called with use_causal_mask='yes'"),
     ("attention", _call_kwarg("cross_attn", "query_mask", {"class_name": "__keras_tensor__",
@@ -288,3 +287,14 @@ def test_random_changes_to_wrapper_and_attention_configs_load_or_are_refused():
             fuzz.mutate_leaf(chooser, rng.choice([entry, entry["config"], entry.get("inbound_nodes") or entry]))
         outcomes.append(_load_or_reject(_edit_keras(_fx(f"{name}.keras"), edit), ".keras"))
     assert "rejected" in outcomes and "loaded" in outcomes
+
+
+def test_attention_called_with_return_attention_scores_loads():
+    """Keras records return_attention_scores=True as a call argument; the layer then has two
+    outputs, and the model that uses the first predicts as before."""
+    edited = _load_bytes(_edit_keras(_fx("attention.keras"), _call_kwarg("self_attn", "return_attention_scores",
+                                                                          True)), ".keras")
+    plain = load_model(_fx("attention.keras"))
+    assert edited.get_layer("self_attn").return_attention_scores
+    xs = _inputs("attention")
+    np.testing.assert_array_equal(edited.predict(xs, verbose=0), plain.predict(xs, verbose=0))

@@ -250,6 +250,7 @@ PYBIND11_MODULE(_core, m) {
         .def("build", &Graph::build)
         .def_property_readonly("built", &Graph::built)
         .def("node_shape", [](const Graph& g, int id) { return g.node_shape(id); })
+        .def("node_inputs", [](const Graph& g, int id) { return g.node_inputs(id); })
         .def("input_shape", [](const Graph& g, int i) { return g.input_shape(i); })
         .def_property_readonly("output_shape", [](const Graph& g) { return g.output_shape(); })
         .def_property_readonly("param_count", &Graph::param_count)

@@ -130,7 +130,7 @@ void bind_sequence_layers(py::module_& m) {
     py::class_<MultiHeadAttention, Layer, std::shared_ptr<MultiHeadAttention>>(m, "MultiHeadAttention")
         .def(py::init([](Index heads, Index key_dim, Index value_dim, Index output_dim, float dropout, bool use_bias,
                          bool causal, std::uint64_t seed, const std::string& ki,
-                         const std::string& bi) {
+                         const std::string& bi, bool return_scores) {
                  AttentionOptions o;
                  o.num_heads = heads;
                  o.key_dim = key_dim;
@@ -139,6 +139,7 @@ void bind_sequence_layers(py::module_& m) {
                  o.dropout = dropout;
                  o.use_bias = use_bias;
                  o.causal = causal;
+                 o.return_scores = return_scores;
                  o.seed = seed;
                  o.kernel_initializer = parse_initializer(ki);
                  o.bias_initializer = parse_initializer(bi);
@@ -146,7 +147,7 @@ void bind_sequence_layers(py::module_& m) {
              }),
              py::arg("num_heads"), py::arg("key_dim"), py::arg("value_dim"), py::arg("output_dim"), py::arg("dropout"),
              py::arg("use_bias"), py::arg("use_causal_mask"), py::arg("seed"),
-             py::arg("kernel_initializer"), py::arg("bias_initializer"));
+             py::arg("kernel_initializer"), py::arg("bias_initializer"), py::arg("return_attention_scores") = false);
     py::class_<TimeDistributed, Layer, std::shared_ptr<TimeDistributed>>(m, "TimeDistributed")
         .def(py::init<std::shared_ptr<Layer>>(), py::arg("layer"));
     py::class_<Bidirectional, Layer, std::shared_ptr<Bidirectional>>(m, "Bidirectional")

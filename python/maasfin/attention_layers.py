@@ -2,11 +2,13 @@
 run in the C++ core). Re-exported by maasfin.layers.
 
 Call it as Keras does, on (batch, timesteps, features) tensors of the functional API:
-`mha(query, value, key=None, attention_mask=None, use_causal_mask=False)`. Self-attention is
-`mha(x, x)`. Not supported (each a clear ValueError): return_attention_scores=True (a layer has
-one output), attention_axes other than the time axis, Keras masking (query_mask/value_mask/key_mask).
-`use_causal_mask` is a call argument in Keras; maasfin records it in the layer's config too, so a
-saved model keeps it."""
+`mha(query, value, key=None, attention_mask=None, use_causal_mask=False,
+return_attention_scores=False)`. Self-attention is `mha(x, x)`; with return_attention_scores=True
+the call returns [output, scores], the scores being the softmax probabilities (batch, heads,
+query steps, value steps) before dropout, as Keras. Not supported (each a clear ValueError):
+attention_axes other than the time axis, Keras masking (query_mask/value_mask/key_mask).
+`use_causal_mask` and `return_attention_scores` are call arguments in Keras; maasfin records them
+in the layer's config too, so a saved model keeps them."""
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +36,7 @@ class MultiHeadAttention(Layer):
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 seed=None, use_causal_mask=False, **kwargs):
+                 seed=None, use_causal_mask=False, return_attention_scores=False, **kwargs):
         super().__init__(**kwargs)
         where = f"MultiHeadAttention '{self.name}'"
         self.num_heads = _positive_int(num_heads, where, "num_heads")
@@ -64,6 +66,9 @@ class MultiHeadAttention(Layer):
         self.bias_constraint = _deserialize(bias_constraint, constraints, "constraint")
         self.seed = int(seed) if seed is not None else draw_seed()
         self.use_causal_mask = bool(use_causal_mask)
+        # A call argument in Keras; kept on the layer (and in its config) so that a saved model
+        # rebuilds the layer's two outputs.
+        self.return_attention_scores = bool(return_attention_scores)
 
     def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
                  attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=None):
@@ -82,8 +87,7 @@ class MultiHeadAttention(Layer):
         if value is None:
             raise ValueError(f"{where}: call it as mha(query, value) (self-attention: mha(x, x))")
         if return_attention_scores:
-            raise ValueError(f"{where}: return_attention_scores=True is not supported (a maasfin layer has one "
-                             "output)")
+            self.return_attention_scores = True
         if any(m is not None for m in (query_mask, value_mask, key_mask)):
             raise ValueError(f"{where}: query_mask, value_mask and key_mask are not supported; pass an "
                              "attention_mask of shape (batch, query_steps, value_steps)")
@@ -115,7 +119,20 @@ class MultiHeadAttention(Layer):
     def _make_core(self):
         return _core.MultiHeadAttention(self.num_heads, self.key_dim, self.value_dim, self.output_shape_arg or 0,
                                         self.dropout, self.use_bias, self.use_causal_mask, self.seed,
-                                        self.kernel_initializer, self.bias_initializer)
+                                        self.kernel_initializer, self.bias_initializer,
+                                        self.return_attention_scores)
+
+    def _num_outputs(self) -> int:
+        return 2 if self.return_attention_scores else 1
+
+    def _output_parts(self, packed_shape, input_shapes=()):
+        """[output (T, D_o), scores (heads, T, S)] inside the flat row of return_attention_scores."""
+        if not self.return_attention_scores:
+            return [(0, tuple(packed_shape))]
+        query, value = input_shapes[0], input_shapes[1]
+        T, S = int(query[0]), int(value[0])
+        out = self.output_shape_arg or int(query[1])
+        return [(0, (T, out)), (T * out, (self.num_heads, T, S))]
 
     def get_config(self) -> dict:
         cfg = {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
@@ -123,6 +140,8 @@ class MultiHeadAttention(Layer):
                "output_shape": self.output_shape_arg, "attention_axes": self.attention_axes,
                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
                "seed": self.seed, "use_causal_mask": self.use_causal_mask}
+        if self.return_attention_scores:
+            cfg["return_attention_scores"] = True
         for arg in ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"):
             if getattr(self, arg) is not None:
                 cfg[arg] = _serialize(getattr(self, arg))

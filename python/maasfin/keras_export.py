@@ -158,7 +158,7 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
                    + [(k, v) for k, v in items[at:] if k != "activity_regularizer"])
     for key, value in mcfg.items():
         if key in ("name", "trainable", "dtype", "input_shape") or \
-                (cls == "MultiHeadAttention" and key == "use_causal_mask"):
+                (cls == "MultiHeadAttention" and key in ("use_causal_mask", "return_attention_scores")):
             # input_shape becomes the model's InputLayer; MultiHeadAttention's use_causal_mask is a
             # call argument in Keras (inbound_nodes).
             continue
@@ -385,6 +385,8 @@ def _model_config(model) -> dict:
                 kwargs["attention_mask"] = tensors[3]
             if layer.use_causal_mask:
                 kwargs["use_causal_mask"] = True
+            if layer.return_attention_scores:
+                kwargs["return_attention_scores"] = True
             node = {"args": tensors[:2], "kwargs": kwargs}
         else:
             # The call arguments Keras records (training=False, mask=None on the layers that take them).

@@ -260,7 +260,7 @@ def _is_tensor(value) -> bool:
 
 
 _MHA_TENSORS = ("query", "value", "key", "attention_mask")
-_MHA_OFF = ("query_mask", "value_mask", "key_mask", "return_attention_scores")
+_MHA_OFF = ("query_mask", "value_mask", "key_mask")
 
 
 def _attention_call(args: list, kwargs: dict, src: str, where: str) -> tuple[list, dict]:
@@ -277,9 +277,9 @@ def _attention_call(args: list, kwargs: dict, src: str, where: str) -> tuple[lis
         if k in _MHA_TENSORS:
             if v is not None and not _is_tensor(v):
                 raise _fail(src, f"{where} is called with {k}={v!r}; maasfin needs a tensor of the model")
-        elif k == "use_causal_mask":
+        elif k in ("use_causal_mask", "return_attention_scores"):
             if not isinstance(v, bool):
-                raise _fail(src, f"{where} is called with use_causal_mask={v!r}; expected true or false")
+                raise _fail(src, f"{where} is called with {k}={v!r}; expected true or false")
         elif k == "training" or (k in _MHA_OFF and _is_off(v)):
             continue
         else:
@@ -291,7 +291,10 @@ def _attention_call(args: list, kwargs: dict, src: str, where: str) -> tuple[lis
         tensors.append(call.get("key") or call["value"])
     if call.get("attention_mask") is not None:
         tensors.append(call["attention_mask"])
-    return tensors, {"use_causal_mask": bool(call.get("use_causal_mask", False))}
+    extra = {"use_causal_mask": bool(call.get("use_causal_mask", False))}
+    if call.get("return_attention_scores"):
+        extra["return_attention_scores"] = True
+    return tensors, extra
 
 
 def _mask_ref(entry, src: str, where: str):

@@ -154,8 +154,9 @@ class Layer:
     def _num_outputs(self) -> int:
         return 1
 
-    def _output_parts(self, packed_shape) -> list[tuple[int, tuple[int, ...]]]:
-        """(offset, shape) of each output inside the core node's flat row (several outputs only)."""
+    def _output_parts(self, packed_shape, input_shapes=()) -> list[tuple[int, tuple[int, ...]]]:
+        """(offset, shape) of each output inside the core node's flat row (several outputs only),
+        given the per-sample shapes of the layer's inputs."""
         return [(0, tuple(packed_shape))]
 
     def _attach_all(self, graph, input_nodes: list[int]) -> list[int]:
@@ -171,7 +172,8 @@ class Layer:
         if self._num_outputs() == 1:
             return [node]
         nodes = []
-        for k, (offset, shape) in enumerate(self._output_parts(graph.node_shape(node))):
+        inputs = [tuple(graph.node_shape(i)) for i in graph.node_inputs(node)]
+        for k, (offset, shape) in enumerate(self._output_parts(graph.node_shape(node), inputs)):
             part = _core.TakeOutput(offset, list(shape))
             part.name = f"{self.name}/output_{k}"
             nodes.append(graph.add_layer(part, [node]))
@@ -218,7 +220,7 @@ class Layer:
             return KerasTensor(shape, self, tensors, self.name, mask=out_mask)
         masks = out_mask if isinstance(out_mask, list) else [out_mask] * self._num_outputs()
         return [KerasTensor(part, self, tensors, self.name if k == 0 else f"{self.name}_{k}", index=k, mask=masks[k])
-                for k, (_, part) in enumerate(self._output_parts(shape))]
+                for k, (_, part) in enumerate(self._output_parts(shape, shapes))]
 
     def _on_built(self) -> None:
         """Called once the model's parameter arena exists (preprocessing layers write their state)."""

@@ -132,7 +132,7 @@ class _Recurrent(_Weighted):
     def _num_outputs(self) -> int:
         return 1 + self._num_states if self.return_state else 1
 
-    def _output_parts(self, packed_shape):
+    def _output_parts(self, packed_shape, input_shapes=()):
         if not self.return_state:
             return [(0, tuple(packed_shape))]
         u, S = self.units, self._num_states

@@ -115,7 +115,7 @@ class Bidirectional(_Wrapper):
     def _num_outputs(self) -> int:
         return 1 + 2 * self.layer._num_states if self.layer.return_state else 1
 
-    def _output_parts(self, packed_shape):
+    def _output_parts(self, packed_shape, input_shapes=()):
         if not self.layer.return_state:
             return [(0, tuple(packed_shape))]
         u, S = self.layer.units, self.layer._num_states

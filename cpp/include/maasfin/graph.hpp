@@ -44,6 +44,7 @@ public:
     const std::string& input_name(int i) const { return nodes_[inputs_[i]].name; }
     const Shape& output_shape() const { return nodes_[output_].shape; }
     const Shape& node_shape(int id) const { return nodes_[id].shape; }
+    const std::vector<int>& node_inputs(int id) const { return nodes_[id].inputs; }
     int num_nodes() const { return static_cast<int>(nodes_.size()); }
     Layer* layer(int id) const { return nodes_[id].layer.get(); }
     const std::vector<ParamSpec>& layer_params(int id) const { return nodes_[id].params; }

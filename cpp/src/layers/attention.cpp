@@ -46,7 +46,8 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& o) : o_(o) {
         throw InvalidArgument("MultiHeadAttention: dropout must be in [0, 1), got " + std::to_string(o.dropout));
 }
 
-// query (T, D_q), value (S, D_v) [, key (S, D_k)] [, mask (T, S)] -> (T, D_o)
+// query (T, D_q), value (S, D_v) [, key (S, D_k)] [, mask (T, S)] -> (T, D_o), or with
+// return_scores the flat row (T*D_o + H*T*S): output, then scores (H, T, S)
 Shape MultiHeadAttention::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     const std::string where = "MultiHeadAttention '" + name_ + "'";
     if (inputs.size() < 2 || inputs.size() > 4)
@@ -86,6 +87,7 @@ Shape MultiHeadAttention::build(const std::vector<Shape>& inputs, ParamAllocator
     if (o_.use_bias) vb_ = params.add("value/bias", {H_, V_}, bi);
     ok_ = params.add("attention_output/kernel", {H_, V_, Do_}, ki);
     if (o_.use_bias) ob_ = params.add("attention_output/bias", {Do_}, bi);
+    if (o_.return_scores) return {T_ * Do_ + H_ * T_ * S_};
     return {T_, Do_};
 }
 
@@ -148,7 +150,20 @@ void MultiHeadAttention::forward(const ForwardArgs& a) const {
     // Context per head, back to rows, output projection.
     kernels::batch_matmul(P, false, Vh, false, proj.data(), N * H, T, S, V);
     from_heads(proj.data(), O, N, T, H, V);
-    kernels::dense_fwd(O, p + ok_, bias(ob_), a.y, nullptr, N * T, H * V, Do_, Activation::linear);
+    if (!o_.return_scores) {
+        kernels::dense_fwd(O, p + ok_, bias(ob_), a.y, nullptr, N * T, H * V, Do_, Activation::linear);
+        return;
+    }
+    // [output | scores] per sample: the output through a contiguous buffer, then each sample's
+    // probabilities (N, H, T, S are already sample-major).
+    thread_local FloatVec out;
+    out.resize(static_cast<std::size_t>(N * T * Do_));
+    kernels::dense_fwd(O, p + ok_, bias(ob_), out.data(), nullptr, N * T, H * V, Do_, Activation::linear);
+    const Index row = T * Do_ + H * T * S;
+    for (Index n = 0; n < N; ++n) {
+        std::memcpy(a.y + n * row, out.data() + n * T * Do_, sizeof(float) * static_cast<std::size_t>(T * Do_));
+        std::memcpy(a.y + n * row + T * Do_, A + n * H * T * S, sizeof(float) * static_cast<std::size_t>(H * T * S));
+    }
 }
 
 void MultiHeadAttention::backward(const BackwardArgs& a) const {
@@ -161,11 +176,20 @@ void MultiHeadAttention::backward(const BackwardArgs& a) const {
     const float* p = a.params;
     float* g = a.grads;
     auto gbias = [&](Index off) { return o_.use_bias ? g + off : nullptr; };
-    thread_local FloatVec rows, dOh, dP, P, dZ, dQh, dKh, dVh, dx_key;
+    thread_local FloatVec rows, dOh, dP, P, dZ, dQh, dKh, dVh, dx_key, dy_out;
     const std::size_t big = static_cast<std::size_t>(N * std::max(T, S) * H * std::max(K, V));
     rows.resize(big);
+    // With return_scores, dy holds [d output | d scores] per sample: gather the output part.
+    const Index row = T * Do_ + H * T * S;
+    const float* dy = a.dy;
+    if (o_.return_scores) {
+        dy_out.resize(static_cast<std::size_t>(N * T * Do_));
+        for (Index n = 0; n < N; ++n)
+            std::memcpy(dy_out.data() + n * T * Do_, a.dy + n * row, sizeof(float) * static_cast<std::size_t>(T * Do_));
+        dy = dy_out.data();
+    }
     // Output projection: dO (N*T x H*V), then per head.
-    kernels::dense_bwd(O, p + ok_, a.dy, rows.data(), g + ok_, gbias(ob_), N * T, H * V, Do_);
+    kernels::dense_bwd(O, p + ok_, dy, rows.data(), g + ok_, gbias(ob_), N * T, H * V, Do_);
     dOh.resize(static_cast<std::size_t>(N * H * T * V));
     to_heads(rows.data(), dOh.data(), N, T, H, V);
     // Through dropout: P = A * keep.
@@ -183,6 +207,12 @@ void MultiHeadAttention::backward(const BackwardArgs& a) const {
     kernels::batch_matmul(Pused, true, dOh.data(), false, dVh.data(), N * H, S, T, V);  // dV = P^T dO
     if (drop)
         for (Index i = 0; i < nA; ++i) dP[i] *= keep(a.seed, i);
+    if (o_.return_scores)  // the scores output is A itself
+        for (Index n = 0; n < N; ++n) {
+            const float* ds = a.dy + n * row + T * Do_;
+            float* d = dP.data() + n * H * T * S;
+            for (Index i = 0; i < H * T * S; ++i) d[i] += ds[i];
+        }
     // Softmax; the mask was an added constant, so the gradient passes it unchanged.
     dZ.resize(static_cast<std::size_t>(nA));
     kernels::eltwise_bwd(Activation::softmax, nullptr, A, dP.data(), dZ.data(), N * H * T, S);

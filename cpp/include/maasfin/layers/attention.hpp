@@ -26,6 +26,9 @@ struct AttentionOptions {
     float dropout = 0.f;
     bool use_bias = true;
     bool causal = false;    // use_causal_mask: query step t attends to key steps s <= t
+    // return_attention_scores: the row holds [output (T, D_o) | scores (H, T, S)], the softmax
+    // probabilities before dropout (Keras's second output); TakeOutput nodes split it.
+    bool return_scores = false;
     std::uint64_t seed = 0;  // dropout stream
     Initializer kernel_initializer = Initializer::glorot_uniform;
     Initializer bias_initializer = Initializer::zeros;
