@@ -36,6 +36,22 @@ def _initial_state_mask(layer, mask, has_initial_state: bool):
     return None
 
 
+def call_tensors(where: str, inputs, initial_state, mask, training) -> list:
+    """The tensors of a recurrent call (also Bidirectional's): the sequence, then any initial
+    states, given in the input list or as `initial_state`; the call arguments checked."""
+    if training not in (None, False, True):
+        raise TypeError(f"{where}: training must be None or a bool")
+    if mask is not None:
+        raise ValueError(f"{where}: an explicit mask= is not supported; put a Masking layer (or "
+                         "Embedding(mask_zero=True)) before the layer and the mask follows the tensors")
+    tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if initial_state is not None:
+        if len(tensors) != 1:
+            raise ValueError(f"{where}: pass the initial states either in the input list or as initial_state=")
+        tensors += list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    return tensors
+
+
 class _Recurrent(_Weighted):
     _weight_names = ("kernel", "recurrent", "bias")
     _force_zero_output = False  # set by Bidirectional (Keras forces zero_output_for_mask when returning sequences)
@@ -102,16 +118,7 @@ class _Recurrent(_Weighted):
     # -- functional calls: initial_state, several outputs, masks -----------------------------------
     def __call__(self, inputs, initial_state=None, mask=None, training=None):
         where = f"{type(self).__name__} '{self.name}'"
-        if training not in (None, False, True):
-            raise TypeError(f"{where}: training must be None or a bool")
-        if mask is not None:
-            raise ValueError(f"{where}: an explicit mask= is not supported; put a Masking layer (or "
-                             "Embedding(mask_zero=True)) before the layer and the mask follows the tensors")
-        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if initial_state is not None:
-            if len(tensors) != 1:
-                raise ValueError(f"{where}: pass the initial states either in the input list or as initial_state=")
-            tensors += list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        tensors = call_tensors(where, inputs, initial_state, mask, training)
         S = self._num_states
         if len(tensors) not in (1, 1 + S):
             names = "[h, c]" if S == 2 else "[h]"

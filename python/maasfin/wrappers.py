@@ -90,17 +90,9 @@ class Bidirectional(_Wrapper):
 
     def __call__(self, inputs, initial_state=None, mask=None, training=None):
         """Keras's call: `initial_state` lists the forward layer's states, then the backward layer's."""
+        from maasfin.recurrent_layers import call_tensors
         where = f"Bidirectional '{self.name}'"
-        if training not in (None, False, True):
-            raise TypeError(f"{where}: training must be None or a bool")
-        if mask is not None:
-            raise ValueError(f"{where}: an explicit mask= is not supported; put a Masking layer (or "
-                             "Embedding(mask_zero=True)) before the layer and the mask follows the tensors")
-        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if initial_state is not None:
-            if len(tensors) != 1:
-                raise ValueError(f"{where}: pass the initial states either in the input list or as initial_state=")
-            tensors += list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        tensors = call_tensors(where, inputs, initial_state, mask, training)
         S = self.layer._num_states
         if len(tensors) not in (1, 1 + 2 * S):
             raise ValueError(f"{where}: initial_state must hold {2 * S} tensors (the forward layer's {S}, then the "
