@@ -21,7 +21,7 @@ import statistics
 import time
 
 import numpy as np
-from _timing import call_times_us
+from _timing import call_times_us, print_table
 
 MODELS = {"tiny 3-32-1": [3, 32, 1], "wide 30-256-128-1": [30, 256, 128, 1]}
 
@@ -184,15 +184,7 @@ def main():
           f"({torch.get_num_threads()} threads), maasfin {mf.__version__} (oneDNN {mf.config.onednn_version()}, "
           f"{mf.config.get_num_threads()} threads), rows={args.rows}, calls={args.calls}")
     header = ("model", "measure", "maasfin", "PyTorch eager", "speed-up")
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-        for r in [header] + rows:
-            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print_table(header, rows, args.markdown)
 
 
 if __name__ == "__main__":

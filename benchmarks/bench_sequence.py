@@ -23,6 +23,7 @@ import statistics
 import time
 
 import numpy as np
+from _timing import print_table
 
 BATCH = 64
 
@@ -177,15 +178,7 @@ def main():
           f"{mf.config.get_num_threads()} threads), batch {BATCH}, {args.steps} steps x {args.repeats} repeats, "
           f"load average {os.getloadavg()[0]:.2f}")
     header = ("model (train step, batch 64)", "maasfin ms/step", "PyTorch eager ms/step", "speed-up")
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for r in rows:
-            print("| " + " | ".join(r) + " |")
-    else:
-        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-        for r in [header] + rows:
-            print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print_table(header, rows, args.markdown)
 
 
 if __name__ == "__main__":
