@@ -13,10 +13,11 @@ import numpy as np
 from maasfin import _core, saving
 from maasfin.data import shape_str
 from maasfin.layers import InputLayer, KerasTensor, Layer, _Mask, unique_name
+from maasfin.signature import Signature, TensorSpec
 from maasfin.training import TrainingMixin
 from maasfin.utils import draw_seed
 
-__all__ = ["Model", "Sequential", "load_model", "from_bytes"]
+__all__ = ["Model", "Sequential", "load_model", "from_bytes", "Signature", "TensorSpec"]
 
 load_model = saving.load_model
 from_bytes = saving.from_bytes

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from maasfin import _core, callbacks as callbacks_module, data, losses, metrics as metrics_module, optimizers
+from maasfin.signature import Signature, TensorSpec
 from maasfin.utils import draw_seed
 
 _VERBOSE = (0, 1, 2, "auto")
@@ -240,6 +241,48 @@ class TrainingMixin:
         arrays = [data.match_input(a, s, what if len(arrays) == 1 else f"{what}[{i}]", self.name)
                   for i, (a, s) in enumerate(zip(arrays, self._input_shapes))]
         return arrays
+
+    # -- the public interface for serving and explanations --------------------------------------
+    def prepare_inputs(self, x, what: str = "x") -> list[np.ndarray]:
+        """The model's data boundary: `x` (an array, a DataFrame, a dict of columns or a list of
+        records) validated and converted to one float32 array per input, strings encoded, names
+        matched; errors name `what`, the field and both shapes. Builds the model if needed."""
+        return self._prepare_x(x, what)
+
+    def predict_arrays(self, xs: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Predictions for arrays returned by `prepare_inputs` (one float32 C-contiguous array per
+        input), computed `batch_size` rows at a time; the core checks only their shapes."""
+        self._require_built("predictions")
+        return self._graph.predict([np.ascontiguousarray(x, dtype=np.float32) for x in xs],
+                                   data.positive_int(batch_size, "batch_size"))
+
+    @property
+    def signature(self) -> Signature:
+        """The inputs (names, per-sample shapes, dtypes, whether missing values are accepted), the
+        output and the feature names of a built model; ValueError if it is not built."""
+        if not self.built:
+            self._maybe_build()
+        if not self.built:
+            raise ValueError(f"model '{self.name}' has no input shape (it was saved before being built)")
+        specs = self._input_specs()
+        names = [s[0] for s in specs]
+        shapes = [tuple(int(d) for d in s) for s in self._input_shapes]
+        if len(names) != len(shapes) or len(set(names)) != len(names):
+            raise ValueError(f"model '{self.name}' has input names {names} that do not match its "
+                             f"{len(shapes)} inputs")
+        outs = getattr(self, "_outputs", None)
+        out_name = outs[0].layer.name if outs else self.layers[-1].name
+        strings = any(s[2] == "string" for s in specs)
+        names_ = self.feature_names
+        return Signature(inputs=tuple(TensorSpec(s[0], shape, s[2], bool(s[4])) for s, shape in zip(specs, shapes)),
+                         output=TensorSpec(out_name, tuple(int(d) for d in self._graph.output_shape)),
+                         feature_names=None if names_ is None else tuple(names_),
+                         raw=strings or any(s[4] for s in specs), strings=strings)
+
+    @property
+    def drift_reference(self):
+        """The fit-time reference of drift reports (per-feature and score bins), or None."""
+        return getattr(self, "_drift_reference", None)
 
     def _prepare_y(self, y, n_rows: int, what: str = "y") -> np.ndarray:
         if y is None:
