@@ -5,24 +5,45 @@ At most one copy is made per array; a float32 C-contiguous NumPy array is passed
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 import numpy as np
 
 from maasfin import _core
 
-try:  # pandas is a dependency, but keep the import cheap and optional for embedders
-    import pandas as pd
-except ImportError:  # pragma: no cover
-    pd = None
+
+class _Pandas:
+    """pandas, imported at its first use: only code that already holds a DataFrame or Series
+    reaches it, so `import maasfin` never imports pandas (~0.3 s)."""
+
+    def __getattr__(self, name):
+        import pandas
+        return getattr(pandas, name)
 
 
-def _is_frame(x) -> bool:
-    return pd is not None and isinstance(x, pd.DataFrame)
+pd = _Pandas()
 
 
-def _is_series(x) -> bool:
-    return pd is not None and isinstance(x, pd.Series)
+def loaded_pandas():
+    """The pandas module if something imported it, else None: a DataFrame, a Series or pd.NA can
+    only exist once pandas is loaded, so recognising one never imports it."""
+    return sys.modules.get("pandas")
+
+
+def is_frame(x) -> bool:
+    """True for a pandas DataFrame (without importing pandas)."""
+    p = loaded_pandas()
+    return p is not None and isinstance(x, p.DataFrame)
+
+
+def is_series(x) -> bool:
+    """True for a pandas Series (without importing pandas)."""
+    p = loaded_pandas()
+    return p is not None and isinstance(x, p.Series)
+
+
+_is_frame, _is_series = is_frame, is_series
 
 
 def _non_numeric_columns(df) -> list[str]:
@@ -209,7 +230,7 @@ def _objects_to_float(a: np.ndarray, label: str) -> np.ndarray:
             raise ValueError(f"{label} is a numeric input but row {i // max(1, width)} holds the string {v!r}; "
                              "pass numbers (None or NaN for a missing value)")
     try:
-        out = np.array([np.nan if v is None or (pd is not None and v is pd.NA) else v for v in flat], dtype=np.float64)
+        out = np.array([np.nan if v is None or (loaded_pandas() is not None and v is loaded_pandas().NA) else v for v in flat], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{label} holds values that are not numbers: {e}") from None
     with np.errstate(over="ignore", invalid="ignore"):

@@ -18,10 +18,7 @@ import numpy as np
 from maasfin import _core, regularizers
 from maasfin.layers import KerasTensor, Layer, _deserialize, _initializer_name, _serialize
 
-try:
-    import pandas as pd
-except ImportError:  # pragma: no cover
-    pd = None
+from maasfin.data import is_frame, is_series, pd
 
 __all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
            "HashedCrossing", "Embedding", "Imputation"]
@@ -30,7 +27,7 @@ _MODES = ("int", "one_hot", "multi_hot", "count")
 
 
 def _is_pandas(x) -> bool:
-    return pd is not None and isinstance(x, (pd.DataFrame, pd.Series))
+    return is_frame(x) or is_series(x)
 
 
 def _batches(data, what: str) -> list:
@@ -55,7 +52,7 @@ def _batches(data, what: str) -> list:
 def _numeric_2d(batch, what: str) -> np.ndarray:
     """A batch as float64 (rows, features); NaN marks a missing value; strings are an error."""
     if _is_pandas(batch):
-        frame = batch.to_frame() if isinstance(batch, pd.Series) else batch
+        frame = batch.to_frame() if is_series(batch) else batch
         bad = [str(c) for c, dt in frame.dtypes.items()
                if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))
                and frame[c].notna().any()]
@@ -186,7 +183,7 @@ class _PreprocessingLayer(Layer):
 
     def _eager(self, data) -> np.ndarray:
         """Applies the layer to data directly (as calling a Keras layer on an array)."""
-        one_d = np.ndim(data) == 1 if not _is_pandas(data) else isinstance(data, pd.Series)
+        one_d = np.ndim(data) == 1 if not _is_pandas(data) else is_series(data)
         x = self._eager_input(data)
         g = _core.Graph()
         node = g.add_layer(self._make_core_named(), [g.add_input(list(x.shape[1:]), "x")])

@@ -166,7 +166,7 @@ class TrainingMixin:
                 raise TypeError(f"{what} is a list of records, but model '{self.name}' has no named inputs; use a "
                                 "functional model with Input(..., name=...) for each feature")
             return (*data.records_to_columns(x, [t.name for t in self._inputs], what), "records")
-        if named and data._is_frame(x):
+        if named and data.is_frame(x):
             specs = self._input_specs()
             cols = [str(c) for c in x.columns]
             by_name = len(specs) > 1 or any(s[2] == "string" for s in specs) or \
@@ -224,14 +224,14 @@ class TrainingMixin:
         for i, part in enumerate(parts):
             label = what if not multi else f"{what}[{i}]"
             spec = specs[i] if i < len(specs) else None
-            if spec is not None and (spec[2] == "string" or (spec[4] and not data._is_frame(part))):
+            if spec is not None and (spec[2] == "string" or (spec[4] and not data.is_frame(part))):
                 arrays.append(self._convert_input(spec, part, label))
                 continue
-            names = self._feature_names if (not multi and data._is_frame(part)) else None
+            names = self._feature_names if (not multi and data.is_frame(part)) else None
             arr, cols = data.to_float_array(part, label, names, allow_nonfinite=bool(spec and spec[4]))
             if spec is not None and spec[4] and np.isinf(arr).any():
                 raise ValueError(f"{label} contains infinity")
-            if cols is not None and not multi and self._feature_names is None and data._is_frame(part):
+            if cols is not None and not multi and self._feature_names is None and data.is_frame(part):
                 self._pending_names = cols
             arrays.append(arr)
         if not self.built:

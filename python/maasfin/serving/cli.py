@@ -18,6 +18,16 @@ import sys
 
 _CONFIG_ENV = "MAASFIN_SERVE_CONFIG"
 
+# The server's dependencies: the `serve` extra of pyproject.toml (the Keras API installs without them).
+SERVE_DEPENDENCIES = ("fastapi", "uvicorn", "prometheus_client", "orjson")
+SERVE_INSTALL = "pip install 'maasfin[serve]'"
+
+
+def missing_dependencies() -> list[str]:
+    """The server's dependencies that are not installed."""
+    import importlib.util
+    return [m for m in SERVE_DEPENDENCIES if importlib.util.find_spec(m) is None]
+
 
 def add_subcommands(sub) -> None:
     serve = sub.add_parser("serve", help="serve the models of a model repository over HTTP",
@@ -82,6 +92,11 @@ def _config_from_args(args):
 def run_serve(args) -> int:
     import dataclasses
 
+    missing = missing_dependencies()
+    if missing:
+        print(f"maasfin serve: the server's dependencies are not installed ({', '.join(missing)}); "
+              f"install them with: {SERVE_INSTALL}", file=sys.stderr)
+        return 2
     try:
         config = _config_from_args(args)
         if not os.path.isdir(config.repo):
