@@ -1,4 +1,4 @@
-"""model.explain / reasons / drift and maasfin.monitoring.psi."""
+"""model.explain / reasons / drift and maasfin.explain.monitoring.psi."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import maasfin as mf
-from maasfin import monitoring
+from maasfin.explain import monitoring
 from maasfin.layers import Dense
 
 

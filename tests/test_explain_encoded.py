@@ -7,7 +7,8 @@ import pytest
 import requests
 
 import maasfin as mf
-from maasfin import _core, monitoring
+from maasfin import _core
+from maasfin.explain import monitoring
 from maasfin.layers import Concatenate, Dense, Imputation, Input, Normalization, StringLookup
 from maasfin.models import Model, load_model
 from maasfin.utils import FeatureSpace

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import maasfin
-from maasfin import layers as L
+from maasfin import layers as L, registry
 from maasfin.callbacks import ModelCheckpoint
 from maasfin.models import load_model
 
@@ -433,9 +433,9 @@ def test_model_checkpoint_writes_keras_files(tmp_path):
 
 def _compile_cases():
     from maasfin import saving
-    cases = [("optimizer", n) for n in sorted(saving._optimizer_classes())]
-    cases += [("loss", n) for n in sorted(saving._loss_classes())]
-    cases += [("metric", n) for n in sorted(saving._metric_classes()) if n not in ("KolmogorovSmirnov", "Gini")]
+    cases = [("optimizer", n) for n in sorted(registry.classes("optimizer"))]
+    cases += [("loss", n) for n in sorted(registry.classes("loss"))]
+    cases += [("metric", n) for n in sorted(registry.classes("metric")) if n not in ("KolmogorovSmirnov", "Gini")]
     return cases
 
 
@@ -443,10 +443,7 @@ def _compile_cases():
 def test_every_optimizer_loss_and_metric_round_trips(tmp_path, kind, name):
     """Every class maasfin shares with Keras is written as Keras's object config and read back with
     the same config."""
-    from maasfin import saving
-    registry = {"optimizer": saving._optimizer_classes(), "loss": saving._loss_classes(),
-                "metric": saving._metric_classes()}[kind]
-    obj = registry[name]()
+    obj = registry.get(kind, name)()
     model = maasfin.Sequential([maasfin.Input(shape=(3,), name="x"), L.Dense(2, activation="softmax", name="d")])
     model.compile(optimizer=obj if kind == "optimizer" else "adam",
                   loss=obj if kind == "loss" else "categorical_crossentropy",

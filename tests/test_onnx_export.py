@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 import maasfin as mf
-from maasfin import onnx_export
+from maasfin.saving import onnx as onnx_export
 from maasfin.layers import (LSTM, Activation, Add, AlphaDropout, AveragePooling1D, AveragePooling2D,
                             BatchNormalization, CategoryEncoding, Concatenate, Conv1D, Conv2D, Dense, Discretization,
                             Dropout, Embedding, Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling1D,

@@ -20,7 +20,8 @@ import pytest
 import safetensors.numpy
 
 import maasfin as mf
-from maasfin import archive, layers as L, saving
+from maasfin import layers as L, registry, saving
+from maasfin.saving import archive, objects
 from maasfin.layers import Activation, Add, Concatenate, Dense, Dropout, Input
 from maasfin.models import Model, Sequential, from_bytes, load_model
 from maasfin.saving import ModelFileError
@@ -445,12 +446,12 @@ def test_every_layer_round_trips(name, k, rng):
     """get_config -> JSON -> from_config gives the same config, and a trained model holding the
     layer predicts bit for bit after a trip through the .maas format."""
     cls = getattr(L, name)
-    assert saving._layer_classes()[name] is cls
+    assert registry.get("layer", name) is cls
     kwargs, shapes, *extra = LAYER_EXAMPLES[name][k]
     make, dtype = extra if extra else (lambda rng, n, s: rng.normal(size=(n,) + s).astype(np.float32), "float32")
     layer = cls(name=f"the_{name.lower()}_{k}", **kwargs)
     cfg = _json(layer.get_config())
-    restored = saving._make_layer({"class_name": name, "config": cfg}, "test", "layer")
+    restored = objects.make_layer({"class_name": name, "config": cfg}, "test", "layer")
     assert type(restored) is cls and _json(restored.get_config()) == cfg and restored.name == layer.name
     assert _json(cls.from_config(cfg).get_config()) == cfg  # the layer's own from_config, too
     inputs = [Input(shape=s, name=f"in{i}", dtype=dtype) for i, s in enumerate(shapes)]
@@ -516,10 +517,10 @@ def test_loading_keeps_names_and_does_not_move_the_seed_stream(rng):
     model, x, _ = _trained_sequential(rng)
     blob = model.to_bytes()
     mf.utils.set_random_seed(11)
-    expected = [mf.utils.draw_seed() for _ in range(3)]
+    expected = [mf.seeds.draw_seed() for _ in range(3)]
     mf.utils.set_random_seed(11)
     first, second = from_bytes(blob), from_bytes(blob)  # the same names twice in one process
-    assert [mf.utils.draw_seed() for _ in range(3)] == expected
+    assert [mf.seeds.draw_seed() for _ in range(3)] == expected
     # New automatically named layers may reuse a loaded model's names ("dense"): models are independent.
     fresh = Sequential([Dense(2, input_dim=4), Dense(1)])
     assert np.array_equal(from_bytes(fresh.to_bytes()).predict(x), fresh.predict(x))
@@ -535,7 +536,7 @@ def test_a_crash_mid_save_leaves_the_previous_model(tmp_path, rng, monkeypatch):
     old_bytes = path.read_bytes()
     new, _, _ = _trained_sequential(rng, epochs=4)
     calls = []
-    real = archive._write_member
+    real = archive.write_member
 
     def crash_on_third_member(zf, name, data):
         calls.append(name)
@@ -543,16 +544,16 @@ def test_a_crash_mid_save_leaves_the_previous_model(tmp_path, rng, monkeypatch):
             raise OSError("disk full (simulated)")
         real(zf, name, data)
 
-    monkeypatch.setattr(archive, "_write_member", crash_on_third_member)
+    monkeypatch.setattr(archive, "write_member", crash_on_third_member)
     with pytest.raises(OSError, match="simulated"):
         new.save(path)
     assert calls == ["config.json", "weights.safetensors", "optimizer.safetensors"]
     assert path.read_bytes() == old_bytes and os.listdir(tmp_path) == ["credit.maas"]
     assert np.array_equal(load_model(path).predict(x), old.predict(x))
-    monkeypatch.setattr(archive, "_write_member", real)
+    monkeypatch.setattr(archive, "write_member", real)
     new.save(path)
     assert np.array_equal(load_model(path).predict(x), new.predict(x))
-    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~archive._UMASK)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~archive.UMASK)
 
 
 def test_a_process_killed_mid_save_leaves_the_previous_model(tmp_path):
@@ -560,7 +561,6 @@ def test_a_process_killed_mid_save_leaves_the_previous_model(tmp_path):
         import os, signal, sys
         import numpy as np
         import maasfin as mf
-        from maasfin import archive
         from maasfin.layers import Dense
         from maasfin.models import Sequential
         mf.utils.set_random_seed(0)
@@ -570,13 +570,14 @@ def test_a_process_killed_mid_save_leaves_the_previous_model(tmp_path):
         model.save(path)
         np.save(path + ".x.npy", np.ones((3, 32), np.float32))
         np.save(path + ".p.npy", model.predict(np.ones((3, 32), np.float32)))
+        from maasfin.saving import archive
         model.set_weights([w + 1 for w in model.get_weights()])
-        real = archive._write_member
+        real = archive.write_member
         def die_midway(zf, name, data):
             real(zf, name, data[: len(data) // 2])  # half a member reaches the disk
             zf.fp.flush()
             os.kill(os.getpid(), signal.SIGKILL)
-        archive._write_member = die_midway
+        archive.write_member = die_midway
         model.save(path)
     """)
     path = tmp_path / "m.maas"

@@ -119,7 +119,7 @@ def test_serve_two_workers(tmp_path):
 
 def test_two_workers_merge_their_drift_windows(tmp_path):
     """Each worker serves part of the traffic; a drift report from either covers all of it."""
-    from maasfin import monitoring
+    from maasfin.explain import monitoring
     repo = tmp_path / "repo"
     put(repo, "credit", 1, credit_model(seed=94, epochs=2))
     model = mf.models.load_model(repo / "credit/1/model.maas", compile=False)

@@ -14,11 +14,11 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from maasfin import (callbacks, config, data, datasets, layers, losses, metrics, models, optimizers,  # noqa: F401
-                     saving, utils)
+from maasfin import (callbacks, config, data, datasets, explain, layers, losses, metrics, models,  # noqa: F401
+                     optimizers, saving, utils)
 from maasfin.layers import Input
 from maasfin.models import Model, Sequential, from_bytes, load_model
 
-__version__ = "0.1.0"
+from maasfin.version import VERSION as __version__
 __all__ = ["Sequential", "Model", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
            "utils", "datasets", "config", "saving", "load_model", "from_bytes"]

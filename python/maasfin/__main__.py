@@ -15,8 +15,8 @@ def main(argv=None) -> int:
     add_serving_subcommands(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from maasfin import demo as demo_module
-        demo_module.run(verbose=args.verbose, seed=args.seed)
+        from maasfin.demo import run as run_demo
+        run_demo(verbose=args.verbose, seed=args.seed)
     elif hasattr(args, "run"):
         return args.run(args)
     return 0

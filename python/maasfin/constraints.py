@@ -1,5 +1,6 @@
 """Weight constraints with Keras's names, applied in C++ after every optimizer step."""
 from __future__ import annotations
+from maasfin import registry
 
 __all__ = ["Constraint", "NonNeg", "MaxNorm", "UnitNorm", "MinMaxNorm", "get"]
 
@@ -87,3 +88,6 @@ def get(identifier):
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     raise ValueError(f"unknown constraint {identifier!r}; valid: {', '.join(sorted(_BY_NAME))}")
+
+
+registry.register_exports("constraint", globals(), __all__, Constraint)

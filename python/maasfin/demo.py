@@ -10,6 +10,9 @@ import time
 import numpy as np
 
 from maasfin import datasets
+from maasfin.layers import Dense
+from maasfin.models import Sequential, load_model
+from maasfin.utils import set_random_seed
 from maasfin.metrics import gini, ks_statistic, roc_auc_score
 
 
@@ -48,8 +51,6 @@ def prepare_credit(seed: int = 42, categorical: bool = True):
 
 
 def build_credit_model(n_features: int):
-    from maasfin.layers import Dense
-    from maasfin.models import Sequential
 
     model = Sequential()
     model.add(Dense(32, activation="relu", input_dim=n_features))
@@ -59,7 +60,6 @@ def build_credit_model(n_features: int):
 
 
 def run(verbose: int = 2, seed: int = 7) -> dict:
-    from maasfin.utils import set_random_seed
 
     set_random_seed(seed)
     x_train, x_test, y_train, y_test, raw_test = prepare_credit()
@@ -84,7 +84,6 @@ def run(verbose: int = 2, seed: int = 7) -> dict:
     import os
     import tempfile
 
-    from maasfin.models import load_model
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "credit.maas")
         model.save(path, metadata={"dataset": "credit", "seed": seed})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core
+from maasfin import registry
 
 __all__ = ["Loss", "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
            "SparseCategoricalCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
@@ -179,9 +180,9 @@ for _cls in _CLASSES:
 huber = globals()["huber"]
 log_cosh = globals()["log_cosh"]
 
-_BY_NAME = {c.core_name: c for c in _CLASSES}
-_BY_NAME.update({c.__name__: c for c in _CLASSES})
-_BY_NAME.update({"bce": BinaryCrossentropy, "cce": CategoricalCrossentropy, "mse": MeanSquaredError,
+BY_NAME = {c.core_name: c for c in _CLASSES}
+BY_NAME.update({c.__name__: c for c in _CLASSES})
+BY_NAME.update({"bce": BinaryCrossentropy, "cce": CategoricalCrossentropy, "mse": MeanSquaredError,
                  "mae": MeanAbsoluteError, "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
                  "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence, "logcosh": LogCosh,
                  "huber_loss": Huber, "BCE": BinaryCrossentropy, "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
@@ -197,8 +198,11 @@ def get(identifier) -> Loss:
     if callable(identifier) and hasattr(identifier, "_loss_class"):
         return identifier._loss_class()
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
+        cls = BY_NAME.get(identifier)
         if cls is None:
-            raise ValueError(f"unknown loss {identifier!r}; valid names: {', '.join(sorted(_BY_NAME))}")
+            raise ValueError(f"unknown loss {identifier!r}; valid names: {', '.join(sorted(BY_NAME))}")
         return cls()
     raise TypeError(f"loss must be a name, a maasfin.losses.Loss or a maasfin.losses function, got {identifier!r}")
+
+
+registry.register_exports("loss", globals(), __all__, Loss)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core
+from maasfin import registry
 
 __all__ = ["Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
            "SparseTopKCategoricalAccuracy", "Precision", "Recall", "F1Score", "FBetaScore", "AUC",
@@ -274,8 +275,8 @@ class MeanAbsoluteError(Metric):
 _CLASSES = [BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
             SparseTopKCategoricalAccuracy, Precision, Recall, F1Score, FBetaScore, AUC, KolmogorovSmirnov, Gini,
             MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError]
-_BY_NAME = {c.__name__: c for c in _CLASSES}
-_BY_NAME.update({
+BY_NAME = {c.__name__: c for c in _CLASSES}
+BY_NAME.update({
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
     "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "precision": Precision, "recall": Recall,
@@ -284,7 +285,7 @@ _BY_NAME.update({
     "mse": MeanSquaredError, "root_mean_squared_error": RootMeanSquaredError, "rmse": RootMeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
 })
-_VALID = sorted(set(_BY_NAME) | {"accuracy", "acc"})
+_VALID = sorted(set(BY_NAME) | {"accuracy", "acc"})
 
 
 def get(identifier) -> Metric:
@@ -293,8 +294,8 @@ def get(identifier) -> Metric:
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
-    if isinstance(identifier, str) and identifier in _BY_NAME:
-        return _BY_NAME[identifier](name=identifier)
+    if isinstance(identifier, str) and identifier in BY_NAME:
+        return BY_NAME[identifier](name=identifier)
     raise ValueError(f"unknown metric {identifier!r}; valid names: {', '.join(_VALID)}")
 
 
@@ -336,3 +337,6 @@ def ks_statistic(y_true, y_score, sample_weight=None) -> float:
 def gini(y_true, y_score, sample_weight=None) -> float:
     """Gini coefficient of the scores: 2 * AUC - 1."""
     return _ranking(Gini(), y_true, y_score, sample_weight)
+
+
+registry.register_exports("metric", globals(), __all__, Metric)

@@ -9,6 +9,7 @@ import numpy as np
 from maasfin import _core
 from maasfin import schedules  # noqa: F401  (maasfin.optimizers.schedules, as in Keras)
 from maasfin.schedules import LearningRateSchedule
+from maasfin import registry
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Nadam", "get", "schedules"]
 
@@ -252,3 +253,6 @@ def get(identifier) -> Optimizer:
             raise ValueError(f"unknown optimizer {identifier!r}; valid names: {', '.join(sorted(_BY_NAME))}")
         return cls()
     raise TypeError(f"optimizer must be a name or a maasfin.optimizers.Optimizer, got {identifier!r}")
+
+
+registry.register_exports("optimizer", globals(), __all__, Optimizer)

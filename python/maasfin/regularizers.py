@@ -1,6 +1,7 @@
 """Weight regularizers with Keras's names: the penalty l1 * sum|w| + l2 * sum w^2 is added to the
 loss (and reported in it, as Keras does); its gradient is added in C++ at every step."""
 from __future__ import annotations
+from maasfin import registry
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "get"]
 
@@ -60,3 +61,6 @@ def get(identifier):
         return _BY_NAME[identifier]()
     raise ValueError(f"unknown regularizer {identifier!r}; valid: {', '.join(sorted(_BY_NAME))} or a "
                      "maasfin.regularizers.Regularizer")
+
+
+registry.register_exports("regularizer", globals(), __all__, Regularizer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core
+from maasfin import registry
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay", "CosineDecay",
            "PolynomialDecay"]
@@ -99,3 +100,6 @@ class PolynomialDecay(LearningRateSchedule):
                          decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
                          end_learning_rate=_number(c, "end_learning_rate", end_learning_rate, 0),
                          power=_number(c, "power", power), cycle=bool(cycle))
+
+
+registry.register_exports("schedule", globals(), __all__, LearningRateSchedule)

@@ -1,36 +1,12 @@
-"""Utilities with Keras's names: seeding and label encoding."""
+"""Utilities with Keras's names: seeding, label encoding and FeatureSpace."""
 from __future__ import annotations
-
-import random
 
 import numpy as np
 
-__all__ = ["set_random_seed", "to_categorical", "seed_generator"]
+from maasfin.layers.preprocessing.feature_space import Cross, Feature, FeatureSpace
+from maasfin.seeds import seed_generator, set_random_seed
 
-_generator = np.random.default_rng()
-
-
-def set_random_seed(seed: int) -> None:
-    """Seeds Python's `random`, NumPy's global generator and maasfin's own generator.
-
-    Every seed maasfin draws afterwards (weight initialisation, dropout, shuffling) comes from
-    this generator, so two runs with the same seed produce bit-identical weights.
-    """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"set_random_seed: seed must be an integer, got {type(seed).__name__}")
-    global _generator
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-    _generator = np.random.default_rng(int(seed))
-
-
-def seed_generator() -> np.random.Generator:
-    """The generator from which maasfin draws all its seeds."""
-    return _generator
-
-
-def draw_seed() -> int:
-    return int(_generator.integers(0, 2**63 - 1))
+__all__ = ["set_random_seed", "to_categorical", "seed_generator", "FeatureSpace", "Feature", "Cross"]
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
@@ -49,10 +25,3 @@ def to_categorical(x, num_classes: int | None = None) -> np.ndarray:
     out = np.zeros(y.shape + (n,), dtype=np.float32)
     np.put_along_axis(out, y[..., None], 1.0, axis=-1)
     return out
-
-
-def __getattr__(name):  # FeatureSpace imports the layers, which import this module: load it lazily
-    if name in ("FeatureSpace", "Feature"):
-        from maasfin import feature_space
-        return getattr(feature_space, name)
-    raise AttributeError(f"module 'maasfin.utils' has no attribute {name!r}")

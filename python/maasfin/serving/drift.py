@@ -22,7 +22,7 @@ from collections import deque
 
 import numpy as np
 
-from maasfin import monitoring
+from maasfin.explain import monitoring
 
 
 class DriftWindow:

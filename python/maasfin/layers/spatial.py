@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core, constraints, regularizers
-from maasfin.layers import KernelBiasMixin, Layer, _activation_name, _deserialize, _initializer_name, _serialize
-from maasfin.utils import draw_seed
+from maasfin.layers.base import KernelBiasMixin, Layer, activation_name, deserialize, initializer_name, serialize
+from maasfin.seeds import draw_seed
 
 __all__ = ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
@@ -15,19 +15,19 @@ __all__ = ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D
            "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"]
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def _ints(value, n: int, where: str, arg: str, minimum: int = 1) -> tuple[int, ...]:
     """An int or a sequence of n ints (each >= minimum), as a tuple of n ints."""
-    if _is_int(value):
+    if is_int(value):
         value = (value,) * n
     try:
         vals = tuple(value)
     except TypeError:
         raise TypeError(f"{where}: {arg} must be an integer or a tuple of {n} integers, got {value!r}") from None
-    if len(vals) != n or not all(_is_int(v) and v >= minimum for v in vals):
+    if len(vals) != n or not all(is_int(v) and v >= minimum for v in vals):
         raise ValueError(f"{where}: {arg} must be an integer or a tuple of {n} integers >= {minimum}, got {value!r}")
     return tuple(int(v) for v in vals)
 
@@ -45,15 +45,15 @@ def _channels_last(data_format, where: str) -> str:
     return "channels_last"
 
 
-class _Weighted(Layer):
+class WeightedLayer(Layer):
     """A layer with Keras `<weight>_regularizer` / `<weight>_constraint` arguments."""
     _weight_names: tuple[str, ...] = ("kernel", "bias")
 
     def _init_weight_args(self, kwargs: dict) -> dict:
         for w in self._weight_names:
-            setattr(self, f"{w}_regularizer", _deserialize(kwargs.pop(f"{w}_regularizer", None), regularizers,
+            setattr(self, f"{w}_regularizer", deserialize(kwargs.pop(f"{w}_regularizer", None), regularizers,
                                                             "regularizer"))
-            setattr(self, f"{w}_constraint", _deserialize(kwargs.pop(f"{w}_constraint", None), constraints,
+            setattr(self, f"{w}_constraint", deserialize(kwargs.pop(f"{w}_constraint", None), constraints,
                                                            "constraint"))
         return kwargs
 
@@ -63,7 +63,7 @@ class _Weighted(Layer):
             for kind in ("regularizer", "constraint"):
                 obj = getattr(self, f"{w}_{kind}")
                 if obj is not None:
-                    cfg[f"{w}_{kind}"] = _serialize(obj)
+                    cfg[f"{w}_{kind}"] = serialize(obj)
         return cfg
 
     def _regularization(self) -> tuple[list, list]:
@@ -78,7 +78,7 @@ class _Weighted(Layer):
         return penalties, cons
 
 
-class _Conv(KernelBiasMixin, _Weighted):
+class _Conv(KernelBiasMixin, WeightedLayer):
     _rank = 2
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
@@ -91,7 +91,7 @@ class _Conv(KernelBiasMixin, _Weighted):
         super().__init__(**kwargs)
         where = f"{type(self).__name__} '{self.name}'"
         n = self._rank
-        if not _is_int(filters) or filters <= 0:
+        if not is_int(filters) or filters <= 0:
             raise ValueError(f"{where}: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
         self.kernel_size = _ints(kernel_size, n, where, "kernel_size")
@@ -102,10 +102,10 @@ class _Conv(KernelBiasMixin, _Weighted):
         if groups != 1:
             raise ValueError(f"{where}: only groups=1 is supported, got {groups!r}")
         self.groups = 1
-        self.activation = _activation_name(activation, where)
+        self.activation = activation_name(activation, where)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
-        self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
+        self.kernel_initializer = initializer_name(kernel_initializer, where, "kernel_initializer")
+        self.bias_initializer = initializer_name(bias_initializer, where, "bias_initializer")
 
     def _make_core(self):
         pair = (lambda t: (1, t[0])) if self._rank == 1 else tuple
@@ -242,7 +242,7 @@ class Reshape(Layer):
             dims = tuple(target_shape)
         except TypeError:
             raise TypeError(f"{where}: target_shape must be a tuple of integers, got {target_shape!r}") from None
-        if not dims or not all(_is_int(d) and (d > 0 or d == -1) for d in dims) or dims.count(-1) > 1:
+        if not dims or not all(is_int(d) and (d > 0 or d == -1) for d in dims) or dims.count(-1) > 1:
             raise ValueError(f"{where}: target_shape must be a non-empty tuple of positive integers with at most "
                              f"one -1, got {target_shape!r}")
         self.target_shape = tuple(int(d) for d in dims)
@@ -264,7 +264,7 @@ class Permute(Layer):
             d = tuple(dims)
         except TypeError:
             raise TypeError(f"{where}: dims must be a tuple of integers, got {dims!r}") from None
-        if not d or not all(_is_int(v) for v in d) or sorted(d) != list(range(1, len(d) + 1)):
+        if not d or not all(is_int(v) for v in d) or sorted(d) != list(range(1, len(d) + 1)):
             raise ValueError(f"{where}: dims must be a permutation of 1..{len(d)}, got {dims!r}")
         self.dims = tuple(int(v) for v in d)
 
@@ -280,7 +280,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
-        if not _is_int(n) or n <= 0:
+        if not is_int(n) or n <= 0:
             raise ValueError(f"RepeatVector '{self.name}': n must be a positive integer, got {n!r}")
         self.n = int(n)
 
@@ -311,7 +311,7 @@ class ZeroPadding2D(Layer):
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
         where = f"ZeroPadding2D '{self.name}'"
-        if _is_int(padding):
+        if is_int(padding):
             padding = ((padding, padding), (padding, padding))
         try:
             parts = tuple(padding)
@@ -344,7 +344,7 @@ class _SpatialDropout(Layer):
         where = f"{type(self).__name__} '{self.name}'"
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not 0 <= rate < 1:
             raise ValueError(f"{where}: rate must be a number in [0, 1), got {rate!r}")
-        if seed is not None and (not _is_int(seed) or seed < 0):
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
         self.rate = float(rate)
         self.seed = int(seed) if seed is not None else draw_seed()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from maasfin import _core, data, monitoring
+from maasfin import _core, data
+from maasfin.explain import monitoring
 
-__all__ = ["explain", "reasons", "set_reason_codes", "drift", "record_reference", "attribute",
+__all__ = ["explain", "reasons", "set_reason_codes", "drift", "record_reference", "attribute", "baseline_width",
+           "reasons_from_attributions",
            "raw_feature_names", "explained_feature_names"]
 
 

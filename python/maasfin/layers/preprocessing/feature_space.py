@@ -36,6 +36,8 @@ import math
 
 import numpy as np
 
+from maasfin import data, layers as L
+
 __all__ = ["FeatureSpace", "Feature", "Cross"]
 
 _KINDS = ("float", "float_normalized", "float_discretized", "string_categorical", "integer_categorical",
@@ -216,7 +218,6 @@ class FeatureSpace:
     # -- adapt and build --------------------------------------------------------------------------
     def adapt(self, data) -> None:
         """Learns every feature's statistics from a DataFrame (or a dict of columns)."""
-        from maasfin import layers as L
         if self.built:
             raise ValueError(f"FeatureSpace '{self.name}' is already adapted and in use; create a new one")
         columns = self._columns(data)
@@ -280,7 +281,6 @@ class FeatureSpace:
     @staticmethod
     def _encoder(col, mode, crossed, depth) -> list:
         """For a crossed feature: the CategoryEncoding that turns its index into its own output mode."""
-        from maasfin import layers as L
         if col not in crossed or mode == "int":
             return []
         return [L.CategoryEncoding(num_tokens=depth, output_mode=mode, name=f"{col}_encoded")]
@@ -302,11 +302,9 @@ class FeatureSpace:
 
     @staticmethod
     def _float_column(values, col):
-        from maasfin import data
         return data.numeric_column(values, f"feature '{col}'", allow_missing=True).astype(np.float64)
 
     def _build(self) -> None:
-        from maasfin import layers as L
         if not getattr(self, "_adapted", False):
             raise ValueError(f"FeatureSpace '{self.name}' is not adapted: call adapt(df) first")
         if self.built:

@@ -1,8 +1,8 @@
-"""Models: the functional `Model(inputs, outputs)` and `Sequential`.
+"""The functional `Model(inputs, outputs)`: a graph of layers built into one core graph.
 
 A model is a graph of Python layers until it is built; building creates one core graph
 (`_core.Graph`) that owns all parameters in one arena. Training, evaluation and prediction are
-in training.py.
+in trainers/.
 """
 from __future__ import annotations
 
@@ -10,20 +10,16 @@ import threading
 
 import numpy as np
 
-from maasfin import _core, saving
+from maasfin import _core, explain
 from maasfin.data import shape_str
-from maasfin.layers import InputLayer, KerasTensor, Layer, _Mask, unique_name
-from maasfin.signature import Signature, TensorSpec
-from maasfin.training import TrainingMixin
-from maasfin.utils import draw_seed
-
-__all__ = ["Model", "Sequential", "load_model", "from_bytes", "Signature", "TensorSpec"]
-
-load_model = saving.load_model
-from_bytes = saving.from_bytes
+from maasfin.layers.base import InputLayer, KerasTensor, Layer, Mask, unique_name
+from maasfin.saving import config as saving_config, maas, onnx, weights as saving_weights
+from maasfin.saving.file_format import dumps
+from maasfin.seeds import draw_seed
+from maasfin.trainers.trainer import TrainingMixin
 
 
-def _mask_node(g, cache: dict, mask: _Mask, node_of) -> int:
+def mask_node(g, cache: dict, mask: Mask, node_of) -> int:
     """The core node computing `mask` (one SequenceMask node per source and value)."""
     src = node_of(mask.source)
     key = (src, mask.value)
@@ -52,6 +48,7 @@ def _topological(outputs: list[KerasTensor]) -> list[KerasTensor]:
 
 class Model(TrainingMixin):
     """A functional model: `Model(inputs=Input(...), outputs=tensor)`."""
+    _functional = True  # inputs are Input tensors (Sequential: a declared or inferred input shape)
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
         if kwargs:
@@ -149,7 +146,7 @@ class Model(TrainingMixin):
         for t in self._order:
             inputs = [node_of(u) for u in t.inputs]
             if t.layer._mask_in is not None:
-                inputs.insert(1, _mask_node(g, masks, t.layer._mask_in, node_of))
+                inputs.insert(1, mask_node(g, masks, t.layer._mask_in, node_of))
             for k, node in enumerate(t.layer._attach_all(g, inputs)):
                 ids[(id(t.layer), k)] = node
         g.build(node_of(self._outputs[0]), draw_seed())
@@ -176,7 +173,7 @@ class Model(TrainingMixin):
 
     def _maybe_build(self) -> None:
         """Builds now if the input shape is known without data (as Keras does)."""
-        if self._graph is None and (not isinstance(self, Sequential) or self._declared_input_shape() is not None):
+        if self._graph is None and (self._functional or self._declared_input_shape() is not None):
             self._ensure_built()
 
     def _require_built(self, what: str) -> None:
@@ -214,24 +211,20 @@ class Model(TrainingMixin):
     def explain(self, x, method="integrated_gradients", baseline=None, steps=64, output=0, tolerance=None):
         """Per-feature signed contributions to the prediction (integrated gradients; they sum to
         f(x) - f(baseline) per row). The default baseline is the training mean recorded at fit."""
-        from maasfin import explain
         return explain.explain(self, x, method=method, baseline=baseline, steps=steps, output=output,
                                tolerance=tolerance)
 
     def set_reason_codes(self, codes: dict) -> None:
         """feature -> (code, text); saved with the model and used by `reasons`."""
-        from maasfin import explain
         explain.set_reason_codes(self, codes)
 
     def reasons(self, x, top_k=4, direction="adverse", adverse="high", baseline=None, steps=64, output=0):
         """Per row, the top-k features pushing the score toward the adverse outcome, with codes."""
-        from maasfin import explain
         return explain.reasons(self, x, top_k=top_k, direction=direction, adverse=adverse, baseline=baseline,
                                steps=steps, output=output)
 
     def drift(self, x_current):
         """Population Stability Index per feature and for the score against the fit-time reference."""
-        from maasfin import explain
         return explain.drift(self, x_current)
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
@@ -239,7 +232,7 @@ class Model(TrainingMixin):
         print_fn = print_fn or print
         rows = [("Layer (type)", "Output Shape", "Param #")]
         self._maybe_build()
-        if not isinstance(self, Sequential):
+        if self._functional:
             for t in self._inputs:
                 rows.append((f"{t.name} (InputLayer)", shape_str(t.shape), "0"))
         for layer in self.layers:
@@ -264,36 +257,36 @@ class Model(TrainingMixin):
             print_fn(f" Trainable params: {trainable:,} ({4 * trainable / 1024:.2f} KB)")
             print_fn(f" Non-trainable params: {total - trainable:,} ({4 * (total - trainable) / 1024:.2f} KB)")
 
-    # -- saving (maasfin/saving.py; format in docs/file-format.md) ------------------------------
+    # -- saving (maasfin/saving/; format in docs/file-format.md) ------------------------------
     def get_config(self) -> dict:
         """The architecture: each layer's {class_name, config} and, for functional models, the wiring."""
-        return saving.model_config(self)
+        return saving_config.model_config(self)
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         """A new model (fresh weights) from `get_config()` output; validated like a model file."""
         if custom_objects:
             raise ValueError("from_config: custom_objects are not supported")
-        return saving.model_from_config(config, cls)
+        return saving_config.model_from_config(config, cls)
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata: dict | None = None):
         """Writes a `.maas` file (atomically): architecture, weights, compile config, optimizer
         state (unless include_optimizer=False), input schema and `metadata` (a JSON-able dict)."""
-        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+        maas.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
                           metadata=metadata)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Writes the weights to a `.weights.safetensors` file (atomically)."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        saving_weights.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch: bool = False) -> None:
         """Reads weights saved by `save_weights` (or the weights of a `.maas` file), validated
         against this model's weight names and shapes."""
-        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+        saving_weights.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def to_bytes(self, include_optimizer: bool = True) -> bytes:
         """The `.maas` file as bytes, for in-memory transport (`maasfin.models.from_bytes`)."""
-        return saving.to_bytes(self, include_optimizer=include_optimizer)
+        return maas.to_bytes(self, include_optimizer=include_optimizer)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs) -> None:
         """Keras's `model.export`: `format="onnx"` writes the inference graph as an ONNX file
@@ -308,112 +301,14 @@ class Model(TrainingMixin):
         unknown = sorted(set(kwargs) - {"opset_version"})
         if unknown:
             raise TypeError(f"export: unexpected arguments {unknown}")
-        from maasfin import onnx_export
-        onnx_export.export_onnx(self, filepath, opset_version=kwargs.get("opset_version"), verbose=bool(verbose))
+        onnx.export_onnx(self, filepath, opset_version=kwargs.get("opset_version"), verbose=bool(verbose))
 
     def __reduce__(self):
         # pickle and copy.deepcopy go through the .maas format: a built model as its bytes, an
         # unbuilt one as its config only.
         if self.built:
-            return from_bytes, (self.to_bytes(),)
-        return saving._from_config_document, (saving._dumps(saving._config_document(self)),)
+            return maas.from_bytes, (self.to_bytes(),)
+        return saving_config.from_config_document, (dumps(saving_config.config_document(self)),)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-class Sequential(Model):
-    """A linear stack of layers, as keras.Sequential."""
-
-    def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
-        super().__init__(name=name or unique_name("sequential"))
-        self._layers: list[Layer] = []
-        self._input_layer: InputLayer | None = None
-        for layer in layers or []:
-            self.add(layer)
-
-    def add(self, layer) -> None:
-        if isinstance(layer, KerasTensor) and isinstance(layer.layer, InputLayer):
-            layer = layer.layer
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a maasfin layer, got {type(layer).__name__}")
-        if self.built:
-            raise ValueError(f"Sequential '{self.name}': cannot add layer '{layer.name}' after the model is built")
-        if isinstance(layer, InputLayer):
-            if layer.dtype == "string":
-                raise ValueError(f"Sequential '{self.name}': string inputs need a functional model, e.g. "
-                                 "x = Input(shape=(1,), dtype='string'); y = StringLookup(...)(x); ...")
-            if self._layers or self._input_layer is not None:
-                raise ValueError(f"Sequential '{self.name}': an Input must come first")
-            self._input_layer = layer
-            return
-        if any(layer is l for l in self._layers):
-            raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' is already in the model")
-        if layer._num_outputs() != 1:
-            raise ValueError(f"Sequential '{self.name}': all layers in a Sequential model should have a single "
-                             f"output tensor; layer '{layer.name}' has {layer._num_outputs()} (return_state=True). "
-                             "Use the functional API")
-        self._layers.append(layer)
-
-    def pop(self) -> Layer:
-        if self.built:
-            raise ValueError(f"Sequential '{self.name}': cannot pop a layer after the model is built")
-        if not self._layers:
-            raise TypeError("There are no layers in the model.")
-        return self._layers.pop()
-
-    @property
-    def layers(self) -> list[Layer]:
-        return list(self._layers)
-
-    def _declared_input_shape(self):
-        if self._input_layer is not None:
-            return self._input_layer.shape
-        if self._layers and self._layers[0]._input_shape_arg is not None:
-            return self._layers[0]._input_shape_arg
-        return None
-
-    def _input_shapes_for_display(self):
-        shape = self._input_shapes[0] if self.built else self._declared_input_shape()
-        if shape is None:
-            raise ValueError(f"Sequential '{self.name}' has no input shape yet")
-        return [shape]
-
-    @property
-    def inputs(self):
-        return [self._input_layer.output] if self._input_layer is not None else []
-
-    def build(self, input_shape=None) -> None:
-        if input_shape is not None:
-            shape = tuple(input_shape)
-            if len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
-                raise ValueError(f"Sequential.build: input_shape must include the batch dimension, e.g. (None, 10), got {input_shape!r}")
-            self._ensure_built([shape[1:]])
-        else:
-            self._ensure_built()
-
-    def _build_graph(self, data_shapes=None) -> None:
-        if not self._layers:
-            raise ValueError(f"Sequential '{self.name}' has no layers; add some with model.add(...)")
-        shape = self._declared_input_shape()
-        if shape is None:
-            if not data_shapes:
-                raise ValueError(f"Sequential '{self.name}' has no input shape: pass input_shape=(n,) to the "
-                                 "first layer, start with maasfin.Input(shape=(n,)), or call fit/predict first")
-            shape = tuple(int(d) for d in data_shapes[0])
-        g = _core.Graph()
-        node = g.add_input(list(shape), self._input_layer.name if self._input_layer else "input_layer")
-        mask, masks = None, {}
-        for layer in self._layers:
-            out_mask = layer._mask_flow([mask], [node])
-            inputs = [node]
-            if layer._mask_in is not None:
-                inputs.append(_mask_node(g, masks, layer._mask_in, lambda n: n))
-            node = layer._attach_all(g, inputs)[0]
-            mask = out_mask
-        g.build(node, draw_seed())
-        self._output_mask = mask
-        self._input_shapes = [tuple(shape)]
-        for layer in self._layers:
-            layer._on_built()
-        self._graph = g

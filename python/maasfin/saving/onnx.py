@@ -3,13 +3,9 @@
 The model's inference graph is rebuilt from its layers' configs and weights with `onnx.helper`,
 one small group of standard ONNX operators per layer, so that any ONNX runtime scores like
 `model.predict` (to float32 rounding). Training-only behaviour is dropped: Dropout and the noise
-layers are identities and BatchNormalization uses its moving statistics, as at predict.
-
-Graph inputs are the model's inputs, by name, as float32 tensors `(batch, *shape)` with a dynamic
+layers are identities and BatchNormalization uses its moving statistics, as at predict. Graph inputs are the model's inputs, by name, as float32 tensors `(batch, *shape)` with a dynamic
 batch dimension; the one graph output is named after the model's output layer. Layers without a
-converter are refused with a ValueError that names them; nothing is written then.
-
-The `onnx` package is an optional dependency: `pip install 'maasfin[onnx]'`.
+converter are refused with a ValueError that names them; nothing is written then. The `onnx` package is an optional dependency: `pip install 'maasfin[onnx]'`.
 """
 from __future__ import annotations
 
@@ -17,6 +13,11 @@ import json
 import os
 
 import numpy as np
+
+from maasfin import layers as L
+from maasfin.saving.archive import atomic_write
+from maasfin.saving.objects import model_classes
+from maasfin.version import VERSION
 
 __all__ = ["to_onnx", "export_onnx", "DEFAULT_OPSET", "supported_layers"]
 
@@ -384,7 +385,6 @@ def _pooling(g, layer, xs, out, shapes):
 
 
 def _converters() -> dict[type, object]:
-    from maasfin import layers as L
     table = {
         L.Dense: _dense, L.Activation: _activation_layer,
         L.Dropout: _identity, L.SpatialDropout1D: _identity, L.SpatialDropout2D: _identity,
@@ -412,7 +412,7 @@ def supported_layers() -> list[str]:
 # -- the model ---------------------------------------------------------------------------------
 def _structure(model):
     """[(input name, per-sample shape)], [(layer, [input tensor names], per-sample input shapes)]."""
-    from maasfin.models import Model, Sequential
+    Model, Sequential = model_classes()
     if type(model) not in (Model, Sequential):
         raise ValueError(f"cannot export model '{model.name}' of class {type(model).__name__} to ONNX: only "
                          "Sequential and functional Model(inputs, outputs) models can be exported")
@@ -443,7 +443,6 @@ def _structure(model):
 def to_onnx(model, opset_version: int | None = None):
     """The model's inference graph as an `onnx.ModelProto` (checked with `onnx.checker`)."""
     onnx, helper, _ = _onnx()
-    from maasfin import __version__
     newest = onnx.defs.onnx_opset_version()
     opset = DEFAULT_OPSET if opset_version is None else opset_version
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not _MIN_OPSET <= opset <= newest:
@@ -474,10 +473,10 @@ def to_onnx(model, opset_version: int | None = None):
         [helper.make_tensor_value_info(out_layer.name, f32, ["batch", *out_layer.output_shape[1:]])],
         initializer=g.initializers)
     opsets = [helper.make_opsetid("", opset)]
-    proto = helper.make_model(graph, opset_imports=opsets, producer_name="maasfin", producer_version=__version__,
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="maasfin", producer_version=VERSION,
                               ir_version=helper.find_min_ir_version_for(opsets),
                               doc_string=f"maasfin model '{model.name}' (inference graph)")
-    meta = {"maasfin.model_name": model.name, "maasfin.version": __version__,
+    meta = {"maasfin.model_name": model.name, "maasfin.version": VERSION,
             "maasfin.inputs": json.dumps([{"name": n, "shape": list(s)} for n, s in inputs])}
     if model.feature_names is not None:
         meta["maasfin.feature_names"] = json.dumps(model.feature_names)
@@ -490,7 +489,6 @@ def to_onnx(model, opset_version: int | None = None):
 
 def export_onnx(model, filepath, opset_version: int | None = None, verbose: bool = False) -> None:
     """Writes `to_onnx(model)` to `filepath` atomically (temporary file, fsync, os.replace)."""
-    from maasfin.archive import atomic_write
     path = os.fspath(filepath)
     if not isinstance(path, str):
         raise TypeError(f"export: filepath must be a str or os.PathLike, got {type(filepath).__name__}")

@@ -15,16 +15,16 @@ import warnings
 import numpy as np
 
 from maasfin import _core
-from maasfin.layers import KerasTensor, _activation_name, _initializer_name
-from maasfin.spatial_layers import _Weighted, _is_int
-from maasfin.utils import draw_seed
+from maasfin.layers.base import KerasTensor, activation_name, initializer_name
+from maasfin.layers.spatial import WeightedLayer, is_int
+from maasfin.seeds import draw_seed
 
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
 
 _RNN_ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
 
 
-def _initial_state_mask(layer, mask, has_initial_state: bool):
+def initial_state_mask(layer, mask, has_initial_state: bool):
     """The mask a recurrent layer reads. Keras 3 fills a layer's `mask` argument only when the call
     has one tensor argument, so a layer called with initial_state ignores its sequence's mask (and
     still passes it on with return_sequences); maasfin does the same, and says so."""
@@ -52,7 +52,7 @@ def call_tensors(where: str, inputs, initial_state, mask, training) -> list:
     return tensors
 
 
-class _Recurrent(_Weighted):
+class _Recurrent(WeightedLayer):
     _weight_names = ("kernel", "recurrent", "bias")
     _force_zero_output = False  # set by Bidirectional (Keras forces zero_output_for_mask when returning sequences)
     _has_recurrent_activation = True
@@ -71,16 +71,16 @@ class _Recurrent(_Weighted):
                                          "bias_constraint": bias_constraint})
         super().__init__(**kwargs)
         where = f"{type(self).__name__} '{self.name}'"
-        if not _is_int(units) or units <= 0:
+        if not is_int(units) or units <= 0:
             raise ValueError(f"{where}: units must be a positive integer, got {units!r}")
         self.units = int(units)
         self.activation = self._rnn_activation(activation, where, "activation")
         self.recurrent_activation = (self._rnn_activation(recurrent_activation, where, "recurrent_activation")
                                      if self._has_recurrent_activation else None)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
-        self.recurrent_initializer = _initializer_name(recurrent_initializer, where, "recurrent_initializer")
-        self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
+        self.kernel_initializer = initializer_name(kernel_initializer, where, "kernel_initializer")
+        self.recurrent_initializer = initializer_name(recurrent_initializer, where, "recurrent_initializer")
+        self.bias_initializer = initializer_name(bias_initializer, where, "bias_initializer")
         for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
                     or not 0 <= rate < 1:
@@ -100,7 +100,7 @@ class _Recurrent(_Weighted):
 
     @staticmethod
     def _rnn_activation(activation, where: str, arg: str) -> str:
-        name = _activation_name(activation, where)
+        name = activation_name(activation, where)
         if name not in _RNN_ACTIVATIONS:
             raise ValueError(f"{where}: {arg} '{name}' is not supported in recurrent layers; "
                              f"use one of {', '.join(_RNN_ACTIVATIONS)}")
@@ -132,7 +132,7 @@ class _Recurrent(_Weighted):
 
     def _mask_flow(self, masks, sources):
         mask = masks[0] if masks else None
-        self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
+        self._mask_in = initial_state_mask(self, mask, len(sources) > 1)
         out = mask if self.return_sequences else None
         return [out] + [None] * self._num_states if self.return_state else out
 

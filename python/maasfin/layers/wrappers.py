@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core
-from maasfin.layers import InputLayer, Layer
+from maasfin.layers.base import InputLayer, Layer
+from maasfin.layers.recurrent import GRU, LSTM, SimpleRNN, call_tensors, initial_state_mask
+from maasfin.saving.objects import make_layer
 
 __all__ = ["TimeDistributed", "Bidirectional"]
 
@@ -13,8 +15,7 @@ __all__ = ["TimeDistributed", "Bidirectional"]
 def _inner_layer(layer, where: str, allowed: tuple[type, ...] | None = None) -> Layer:
     """The wrapped layer: a Layer object, or its {"class_name", "config"} from get_config."""
     if isinstance(layer, dict):
-        from maasfin import saving
-        layer = saving._make_layer(layer, "config", f"{where} layer")
+        layer = make_layer(layer, "config", f"{where} layer")
     if not isinstance(layer, Layer) or isinstance(layer, (InputLayer, TimeDistributed, Bidirectional)):
         raise ValueError(f"{where}: layer must be a maasfin layer instance (not an Input or another wrapper), "
                          f"got {type(layer).__name__}")
@@ -72,7 +73,6 @@ class Bidirectional(_Wrapper):
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         super().__init__(**kwargs)
         where = f"Bidirectional '{self.name}'"
-        from maasfin.recurrent_layers import GRU, LSTM, SimpleRNN
         self.layer = _inner_layer(layer, where, (LSTM, GRU, SimpleRNN))
         if merge_mode not in self._MODES:
             raise ValueError(f"{where}: merge_mode must be one of {list(self._MODES)}, got {merge_mode!r}")
@@ -90,7 +90,6 @@ class Bidirectional(_Wrapper):
 
     def __call__(self, inputs, initial_state=None, mask=None, training=None):
         """Keras's call: `initial_state` lists the forward layer's states, then the backward layer's."""
-        from maasfin.recurrent_layers import call_tensors
         where = f"Bidirectional '{self.name}'"
         tensors = call_tensors(where, inputs, initial_state, mask, training)
         S = self.layer._num_states
@@ -118,9 +117,8 @@ class Bidirectional(_Wrapper):
 
     def _mask_flow(self, masks, sources):
         # Keras: both directions read the mask; with sequences the masked steps output zeros.
-        from maasfin.recurrent_layers import _initial_state_mask
         mask = masks[0] if masks else None
-        self._mask_in = _initial_state_mask(self, mask, len(sources) > 1)
+        self._mask_in = initial_state_mask(self, mask, len(sources) > 1)
         for inner in (self.layer, self.backward_layer):
             inner._mask_in = self._mask_in
             inner._force_zero_output = self.layer.return_sequences

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core, constraints, regularizers
-from maasfin.layers import KerasTensor, Layer, _deserialize, _initializer_name, _serialize
-from maasfin.utils import draw_seed
+from maasfin.layers.base import KerasTensor, Layer, deserialize, initializer_name, serialize
+from maasfin.seeds import draw_seed
 
 __all__ = ["MultiHeadAttention"]
 
@@ -58,12 +58,12 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"{where}: only attention over the time axis (attention_axes=None) is supported, "
                              f"got {attention_axes!r}")
         self.attention_axes = None
-        self.kernel_initializer = _initializer_name(kernel_initializer, where, "kernel_initializer")
-        self.bias_initializer = _initializer_name(bias_initializer, where, "bias_initializer")
-        self.kernel_regularizer = _deserialize(kernel_regularizer, regularizers, "regularizer")
-        self.bias_regularizer = _deserialize(bias_regularizer, regularizers, "regularizer")
-        self.kernel_constraint = _deserialize(kernel_constraint, constraints, "constraint")
-        self.bias_constraint = _deserialize(bias_constraint, constraints, "constraint")
+        self.kernel_initializer = initializer_name(kernel_initializer, where, "kernel_initializer")
+        self.bias_initializer = initializer_name(bias_initializer, where, "bias_initializer")
+        self.kernel_regularizer = deserialize(kernel_regularizer, regularizers, "regularizer")
+        self.bias_regularizer = deserialize(bias_regularizer, regularizers, "regularizer")
+        self.kernel_constraint = deserialize(kernel_constraint, constraints, "constraint")
+        self.bias_constraint = deserialize(bias_constraint, constraints, "constraint")
         self.seed = int(seed) if seed is not None else draw_seed()
         self.use_causal_mask = bool(use_causal_mask)
         # A call argument in Keras; kept on the layer (and in its config) so that a saved model
@@ -144,7 +144,7 @@ class MultiHeadAttention(Layer):
             cfg["return_attention_scores"] = True
         for arg in ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"):
             if getattr(self, arg) is not None:
-                cfg[arg] = _serialize(getattr(self, arg))
+                cfg[arg] = serialize(getattr(self, arg))
         return cfg
 
     def _regularization(self) -> tuple[list, list]:

@@ -15,46 +15,46 @@ WEIGHTS_FORMAT_NAME = "maasfin.weights"
 OPTIMIZER_FORMAT_NAME = "maasfin.optimizer_state"
 
 CONFIG, WEIGHTS, OPTIMIZER, METADATA = "config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json"
-_REQUIRED = (CONFIG, WEIGHTS, METADATA)
+REQUIRED = (CONFIG, WEIGHTS, METADATA)
 
-_KiB, _MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
+_KiB, MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
 
 #: Size limits of the reader (bytes unless noted). Raise them for very large models, e.g.
 #: ``maasfin.saving.LIMITS["weights.safetensors"] = 8 << 30``.
 LIMITS = {
     "archive": 8 * _GiB,               # the whole file
     "total": 8 * _GiB,                 # all members, uncompressed
-    CONFIG: 16 * _MiB,
-    METADATA: 4 * _MiB,
+    CONFIG: 16 * MiB,
+    METADATA: 4 * MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
     "model.weights.h5": 2 * _GiB,      # in Keras .keras files (keras_io.py); also caps a .h5's float32 data
     "hdf5_seconds": 60,                # CPU seconds of the process that parses a Keras file's HDF5
     "hdf5_memory": 4 * _GiB,           # its address space, plus 3x the HDF5 data
-    "user_metadata": 1 * _MiB,         # model.save(..., metadata=...) as JSON
+    "user_metadata": 1 * MiB,         # model.save(..., metadata=...) as JSON
     "compression_ratio": 100,          # uncompressed / compressed, for deflated members ...
-    "ratio_floor": 1 * _MiB,           # ... larger than this
-    "safetensors_header": 16 * _MiB,
+    "ratio_floor": 1 * MiB,           # ... larger than this
+    "safetensors_header": 16 * MiB,
     "layers": 10_000,                  # layers in one model
     "elements_per_sample": 2**31 - 1,  # size of any layer's output for one sample
 }
-_MAX_MEMBERS = 16
+MAX_MEMBERS = 16
 _MAX_JSON_INT_DIGITS = 20
-_MAX_RANK = 8
+MAX_RANK = 8
 
 
 class ModelFileError(ValueError):
     """A model, weights or config file (or bytes, or config dict) that maasfin refuses to load."""
 
 
-def _fail(src: str, msg: str) -> ModelFileError:
+def fail(src: str, msg: str) -> ModelFileError:
     if len(msg) > 1000:  # a hostile file can put megabytes into a name we quote
         msg = msg[:1000] + " ... (message truncated)"
     return ModelFileError(f"{src}: {msg}")
 
 
 # -- JSON ----------------------------------------------------------------------------------------
-def _jsonable(x, where: str):
+def jsonable(x, where: str):
     """A copy of `x` made of JSON types only (tuples become lists, NumPy scalars Python numbers)."""
     if x is None or isinstance(x, (bool, str)):
         return x
@@ -65,20 +65,20 @@ def _jsonable(x, where: str):
             raise ValueError(f"{where}: {float(x)} is not a finite number and cannot be saved")
         return float(x)
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v, where) for v in x]
+        return [jsonable(v, where) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist(), where)
+        return jsonable(x.tolist(), where)
     if isinstance(x, dict):
         out = {}
         for k, v in x.items():
             if not isinstance(k, str):
                 raise TypeError(f"{where}: keys must be strings, got {k!r}")
-            out[k] = _jsonable(v, where)
+            out[k] = jsonable(v, where)
         return out
     raise TypeError(f"{where}: {type(x).__name__} value {x!r} is not JSON-serialisable")
 
 
-def _dumps(obj) -> bytes:
+def dumps(obj) -> bytes:
     return json.dumps(obj, indent=1, sort_keys=False, allow_nan=False, ensure_ascii=False).encode("utf-8")
 
 
@@ -112,82 +112,82 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
-def _loads(raw: bytes, src: str, what: str):
+def loads(raw: bytes, src: str, what: str):
     """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, bounded integers and nesting."""
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as e:
-        raise _fail(src, f"{what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise fail(src, f"{what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
                           parse_float=_parse_float, parse_constant=_reject_constant)
     except RecursionError:
-        raise _fail(src, f"{what} is nested too deeply") from None
+        raise fail(src, f"{what} is nested too deeply") from None
     except ValueError as e:
-        raise _fail(src, f"{what} is not valid JSON: {e}") from None
+        raise fail(src, f"{what} is not valid JSON: {e}") from None
 
 
-def _norm(x):
+def normalized(x):
     """JSON-normal form, for comparing configs (tuples vs lists, 1 vs 1.0 compare equal)."""
-    return json.loads(json.dumps(_jsonable(x, "config"), allow_nan=False))
+    return json.loads(json.dumps(jsonable(x, "config"), allow_nan=False))
 
 
 # -- field validation ----------------------------------------------------------------------------
-def _type_name(x) -> str:
+def type_name(x) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
             float: "a number", type(None): "null"}.get(type(x), type(x).__name__)
 
 
-def _dict(x, src: str, where: str) -> dict:
+def check_dict(x, src: str, where: str) -> dict:
     """An object with any keys."""
     if not isinstance(x, dict):
-        raise _fail(src, f"{where} must be an object, got {_type_name(x)}")
+        raise fail(src, f"{where} must be an object, got {type_name(x)}")
     return x
 
 
-def _obj(x, src: str, where: str, required=(), optional=()) -> dict:
+def check_object(x, src: str, where: str, required=(), optional=()) -> dict:
     """An object with exactly the `required` keys and some of the `optional` ones."""
-    _dict(x, src, where)
+    check_dict(x, src, where)
     missing = [k for k in required if k not in x]
     if missing:
-        raise _fail(src, f"{where} is missing field(s) {missing}")
+        raise fail(src, f"{where} is missing field(s) {missing}")
     unknown = sorted(set(x) - set(required) - set(optional))
     if unknown:
-        raise _fail(src, f"{where} has unknown field(s) {unknown}")
+        raise fail(src, f"{where} has unknown field(s) {unknown}")
     return x
 
 
-def _str(x, src: str, where: str, max_len: int = 1024, allow_empty: bool = False) -> str:
+def check_str(x, src: str, where: str, max_len: int = 1024, allow_empty: bool = False) -> str:
     if not isinstance(x, str):
-        raise _fail(src, f"{where} must be a string, got {_type_name(x)}")
+        raise fail(src, f"{where} must be a string, got {type_name(x)}")
     if (not x and not allow_empty) or len(x) > max_len:
-        raise _fail(src, f"{where} must be a string of 1 to {max_len} characters, got {len(x)}")
+        raise fail(src, f"{where} must be a string of 1 to {max_len} characters, got {len(x)}")
     return x
 
 
-def _int(x, src: str, where: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
+def check_int(x, src: str, where: str, lo: int = 0, hi: int = 2**63 - 1) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
-        raise _fail(src, f"{where} must be an integer, got {_type_name(x)}")
+        raise fail(src, f"{where} must be an integer, got {type_name(x)}")
     if not lo <= x <= hi:
-        raise _fail(src, f"{where} must be in [{lo}, {hi}], got {x}")
+        raise fail(src, f"{where} must be in [{lo}, {hi}], got {x}")
     return x
 
 
-def _list(x, src: str, where: str, max_len: int) -> list:
+def check_list(x, src: str, where: str, max_len: int) -> list:
     if not isinstance(x, list):
-        raise _fail(src, f"{where} must be a list, got {_type_name(x)}")
+        raise fail(src, f"{where} must be a list, got {type_name(x)}")
     if len(x) > max_len:
-        raise _fail(src, f"{where} has {len(x)} entries, more than the limit of {max_len}")
+        raise fail(src, f"{where} has {len(x)} entries, more than the limit of {max_len}")
     return x
 
 
-def _shape(x, src: str, where: str) -> tuple[int, ...]:
-    dims = _list(x, src, where, _MAX_RANK)
+def check_shape(x, src: str, where: str) -> tuple[int, ...]:
+    dims = check_list(x, src, where, MAX_RANK)
     if not dims:
-        raise _fail(src, f"{where} must have at least one dimension")
-    out = tuple(_int(d, src, f"{where}[{i}]", 1, LIMITS["elements_per_sample"]) for i, d in enumerate(dims))
+        raise fail(src, f"{where} must have at least one dimension")
+    out = tuple(check_int(d, src, f"{where}[{i}]", 1, LIMITS["elements_per_sample"]) for i, d in enumerate(dims))
     if math.prod(out) > LIMITS["elements_per_sample"]:
-        raise _fail(src, f"{where} {list(out)} has more than {LIMITS['elements_per_sample']} elements per sample")
+        raise fail(src, f"{where} {list(out)} has more than {LIMITS['elements_per_sample']} elements per sample")
     return out
 
 
@@ -224,7 +224,7 @@ def validate_user_metadata(metadata) -> dict:
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     _check_json_value(metadata, "metadata")
-    size = len(_dumps(metadata))
+    size = len(dumps(metadata))
     if size > LIMITS["user_metadata"]:
         raise ValueError(f"metadata is {size} bytes as JSON, more than the limit of {LIMITS['user_metadata']}")
     return metadata
