@@ -120,11 +120,15 @@ Index Trainer::train(const Batches& b, Index first, Index last, std::uint64_t se
     return done;
 }
 
-void Trainer::evaluate(const Batches& b) {
+void Trainer::evaluate(const Batches& b, Index first, Index last) {
     if (b.batch_size <= 0) throw InvalidArgument("batch_size must be positive");
-    reset_metrics();
-    for (Index start = 0; start < b.N; start += b.batch_size)
+    const Index steps = (b.N + b.batch_size - 1) / b.batch_size;
+    if (last < 0 || last > steps) last = steps;
+    if (first < 0) throw InvalidArgument("first batch must be non-negative");
+    for (Index k = first; k < last; ++k) {
+        const Index start = k * b.batch_size;
         run_batch(b, start, std::min(b.batch_size, b.N - start), false, 0, false);
+    }
 }
 
 double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t seed) {

@@ -46,8 +46,9 @@ public:
 
     // Runs training batches [first, last) of the epoch described by `b`. Returns batches run.
     Index train(const Batches& b, Index first, Index last, std::uint64_t seed, const ProgressFn& progress);
-    // Loss and metrics over all of `b` without updating anything (metrics are reset first).
-    void evaluate(const Batches& b);
+    // Loss and metrics over batches [first, last) of `b` (last < 0: to the end) without updating
+    // anything. Metrics accumulate: reset_metrics() starts a new evaluation.
+    void evaluate(const Batches& b, Index first, Index last);
     // Forward + loss + backward on all rows as one batch; fills the gradient arena; returns the loss.
     double compute_gradients(const Batches& b, bool training, std::uint64_t seed);
 

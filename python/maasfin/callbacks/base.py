@@ -5,12 +5,15 @@ import sys
 import time
 
 
-
-
-_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+# The batch hooks of each phase (Keras's on_batch_* are aliases of the training ones).
+_BATCH_HOOKS = {"train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
+                "test": ("on_test_batch_begin", "on_test_batch_end"),
+                "predict": ("on_predict_batch_begin", "on_predict_batch_end")}
 
 
 class Callback:
+    """Base class of callbacks: `fit`, `evaluate` and `predict` call its hooks, as Keras 3's do."""
+
     def __init__(self):
         self.model = None
         self.params: dict = {}
@@ -31,14 +34,22 @@ class Callback:
     def on_batch_end(self, batch, logs=None): pass
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
+    def on_test_batch_begin(self, batch, logs=None): pass
+    def on_test_batch_end(self, batch, logs=None): pass
     def on_predict_begin(self, logs=None): pass
     def on_predict_end(self, logs=None): pass
+    def on_predict_batch_begin(self, batch, logs=None): pass
+    def on_predict_batch_end(self, batch, logs=None): pass
 
-    def _wants_batches(self) -> bool:
-        return any(getattr(type(self), h) is not getattr(Callback, h) for h in _BATCH_HOOKS)
+    def _wants_batches(self, phase: str = "train") -> bool:
+        """Whether this callback overrides a batch hook of `phase` ("train", "test" or "predict"):
+        the loop then runs one batch per core call so that the hooks see every batch."""
+        return any(getattr(type(self), h) is not getattr(Callback, h) for h in _BATCH_HOOKS[phase])
 
 
 class CallbackList:
+    """Calls a hook on every callback in order; `fit`, `evaluate` and `predict` drive one."""
+
     def __init__(self, callbacks, model, params: dict):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
@@ -49,7 +60,11 @@ class CallbackList:
 
     @property
     def wants_batches(self) -> bool:
-        return any(cb._wants_batches() for cb in self.callbacks)
+        return self.wants("train")
+
+    def wants(self, phase: str) -> bool:
+        """Whether any callback overrides a batch hook of `phase`."""
+        return any(cb._wants_batches(phase) for cb in self.callbacks)
 
     def progress_hooks(self):
         return [cb for cb in self.callbacks if hasattr(cb, "_on_progress")]
@@ -135,5 +150,5 @@ class ProgbarLogger(Callback):
                   file=sys.stdout, flush=True)
 
     # Keras names the hook on_batch_end too; the progress path above replaces per-batch calls.
-    def _wants_batches(self) -> bool:
+    def _wants_batches(self, phase: str = "train") -> bool:
         return False

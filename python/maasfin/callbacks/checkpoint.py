@@ -69,8 +69,8 @@ class ModelCheckpoint(MonitorCallback, _BatchCounter):
         self._current_epoch = 0
         self._init_counter()
 
-    def _wants_batches(self) -> bool:
-        return self.save_freq != "epoch"
+    def _wants_batches(self, phase: str = "train") -> bool:
+        return phase == "train" and self.save_freq != "epoch"
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
@@ -146,8 +146,8 @@ class BackupAndRestore(Callback, _BatchCounter):
         self._epoch_start = None
         self._init_counter()
 
-    def _wants_batches(self) -> bool:
-        return self.save_freq != "epoch"
+    def _wants_batches(self, phase: str = "train") -> bool:
+        return phase == "train" and self.save_freq != "epoch"
 
     def _rng_states(self) -> dict:
         state = {"seed_generator": backup.generator_state(seeds.seed_generator())}

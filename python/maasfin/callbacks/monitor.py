@@ -93,8 +93,8 @@ class LambdaCallback(Callback):
             if fn is not None:
                 setattr(self, name, fn)
 
-    def _wants_batches(self) -> bool:
-        return self._batch
+    def _wants_batches(self, phase: str = "train") -> bool:
+        return phase == "train" and self._batch
 
 
 class TerminateOnNaN(Callback):

@@ -219,8 +219,11 @@ class TrainingMixin(InputsMixin):
                 trainer.train(xs, ys, w, order, batch_size, 0, steps, seed, progress)
             logs = self._logs(trainer.results())
             if val is not None and (epoch + 1) % validation_freq == 0:
-                trainer.evaluate(val[0], val[1], val[2], val_bs)
-                logs.update({f"val_{k}": v for k, v in self._logs(trainer.results()).items()})
+                val_steps = math.ceil(val[1].shape[0] / val_bs)
+                if validation_steps is not None:
+                    val_steps = min(val_steps, data.positive_int(validation_steps, "validation_steps"))
+                val_logs = self._run_test(trainer, cb, val[0], val[1], val[2], val_bs, val_steps)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cb.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -231,31 +234,73 @@ class TrainingMixin(InputsMixin):
     # -- evaluate / predict ------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
+        """The loss and metrics on (x, y), as Keras 3: `steps` limits the batches evaluated, and
+        `callbacks` get on_test_begin/end and, when they override them, on_test_batch_begin/end."""
         self._require_compiled("evaluate")
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        _verbose(verbose, 1)
+        verbose = _verbose(verbose, 1)
         xs, ys, w = self._prepare_xyw(x, y, sample_weight)
         if ys.shape[0] == 0:
             raise ValueError("evaluate: x has no rows")
+        n_steps = math.ceil(ys.shape[0] / batch_size)
+        if steps is not None:
+            n_steps = min(n_steps, data.positive_int(steps, "steps"))
         trainer = self._get_trainer(ys.shape)
-        trainer.evaluate(xs, ys, w, batch_size)
-        results = self._logs(trainer.results())
+        cb = callbacks_module.CallbackList(list(callbacks or []), self,
+                                           {"verbose": verbose, "epochs": 1, "steps": n_steps})
+        results = self._run_test(trainer, cb, xs, ys, w, batch_size, n_steps)
         if return_dict:
             return results
         values = list(results.values())
         return values[0] if len(values) == 1 else values
 
+    def _run_test(self, trainer, cb, xs, ys, w, batch_size: int, steps: int) -> dict:
+        """Batches [0, steps) through the loss and metrics, with the on_test_* hooks; the logs."""
+        cb.on_test_begin({})
+        trainer.reset_metrics()
+        if cb.wants("test"):
+            for k in range(steps):
+                cb.on_test_batch_begin(k, {})
+                trainer.evaluate(xs, ys, w, batch_size, k, k + 1)
+                cb.on_test_batch_end(k, self._logs(trainer.results()))
+        else:
+            trainer.evaluate(xs, ys, w, batch_size, 0, steps)
+        logs = self._logs(trainer.results())
+        cb.on_test_end(logs)
+        return logs
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Predictions as a float32 NumPy array. Thread-safe: any number of threads may call it."""
+        """Predictions as a float32 NumPy array, as Keras 3: `steps` limits the batches predicted,
+        and `callbacks` get on_predict_begin/end and, when they override them,
+        on_predict_batch_begin/end (with the batch's outputs in logs["outputs"]). Thread-safe."""
         g = self._graph
-        if (g is not None and type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2
-                and len(self._input_shapes) == 1 and x.shape[1:] == self._input_shapes[0]
+        if (g is not None and steps is None and not callbacks and type(x) is np.ndarray and x.dtype == np.float32
+                and x.ndim == 2 and len(self._input_shapes) == 1 and x.shape[1:] == self._input_shapes[0]
                 and x.flags.c_contiguous and _core.first_nonfinite(x) < 0 and verbose in _VERBOSE):
             return g.predict([x], 32 if batch_size is None else data.positive_int(batch_size, "batch_size"))
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
-        _verbose(verbose, 0)
+        verbose = _verbose(verbose, 0)
         xs = self._prepare_x(x)
-        return self._graph.predict(xs, batch_size)
+        n_steps = math.ceil(xs[0].shape[0] / batch_size)
+        if steps is not None:
+            n_steps = min(n_steps, data.positive_int(steps, "steps"))
+            xs = [a[: n_steps * batch_size] for a in xs]
+        if not callbacks:
+            return self._graph.predict(xs, batch_size)
+        cb = callbacks_module.CallbackList(list(callbacks), self, {"verbose": verbose, "epochs": 1, "steps": n_steps})
+        cb.on_predict_begin({})
+        if cb.wants("predict"):
+            parts = []
+            for k in range(n_steps):
+                cb.on_predict_batch_begin(k, {})
+                part = self._graph.predict([a[k * batch_size:(k + 1) * batch_size] for a in xs], batch_size)
+                parts.append(part)
+                cb.on_predict_batch_end(k, {"outputs": part})
+            y = np.concatenate(parts) if parts else self._graph.predict(xs, batch_size)
+        else:
+            y = self._graph.predict(xs, batch_size)
+        cb.on_predict_end({})
+        return y
 
     def __call__(self, x, training=False):
         if training:
