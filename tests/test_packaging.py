@@ -70,3 +70,37 @@ def test_create_app_without_server_dependencies_names_the_extra():
     """)
     assert r.returncode == 0, r.stderr
     assert "pip install 'maasfin[serve]'" in r.stdout
+
+
+def test_the_bare_install_runs_the_demo(tmp_path):
+    """`pip install .` without extras: a fresh venv with only the declared dependencies and the
+    package's installed files (the extension included) runs `python -m maasfin demo`."""
+    import os
+    import pathlib
+    import shutil
+    import tomllib
+
+    import maasfin
+    from maasfin import _core
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", *deps], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    site = pathlib.Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                       capture_output=True, text=True, check=True).stdout.strip())
+    shutil.copytree(pathlib.Path(maasfin.__file__).parent, site / "maasfin",
+                    ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    shutil.copy2(_core.__file__, site / "maasfin" / pathlib.Path(_core.__file__).name)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    r = subprocess.run([str(py), "-I", "-m", "maasfin", "demo", "--verbose", "0"], capture_output=True, text=True,
+                       timeout=600, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "AUC" in r.stdout or "auc" in r.stdout.lower(), r.stdout[-2000:]
+    installed = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
+                               check=True).stdout.lower()
+    for extra in ("fastapi", "uvicorn", "h5py", "flask", "scikit-learn"):
+        assert f"{extra}==" not in installed
