@@ -1,4 +1,4 @@
-// Internal: the two backends behind kernels.hpp. Only dispatch.cpp and the tests' binding call these.
+// Internal: the two backends behind kernels.hpp. Only dispatch.cpp calls these.
 #pragma once
 
 #include "maasfin/kernels.hpp"
@@ -42,12 +42,6 @@ Index pool_workspace_bytes(Index N, Index C, const Window& w);
 void pool_fwd(Pool kind, const float* src, float* dst, void* workspace, Index N, Index C, const Window& w);
 void pool_bwd(Pool kind, const void* workspace, const float* diff_dst, float* diff_src, Index N, Index C,
               const Window& w);
-// LSTM (vanilla_lstm, Keras's gates and activations) over a sequence; see kernels::lstm_fwd.
-Index lstm_saved_size(const LstmSpec& s);
-void lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
-              float* y, float* saved);
-void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
-              const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias);
 // LSTM (vanilla_lstm, Keras's gates and activations) over a sequence; see kernels::lstm_fwd.
 Index lstm_saved_size(const LstmSpec& s);
 void lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
