@@ -185,7 +185,6 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer")
         .def_property("name", &Layer::name, &Layer::set_name)
         .def("kind", &Layer::kind)
-        .def("config", &Layer::config)
         .def("set_trainable", &Layer::set_trainable);
     py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
         .def(py::init([](Index units, const std::string& act, bool use_bias, const std::string& ki,

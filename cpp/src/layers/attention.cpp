@@ -8,7 +8,6 @@
 #include "maasfin/layers/attention.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "maasfin/kernels.hpp"
@@ -238,17 +237,6 @@ void MultiHeadAttention::backward(const BackwardArgs& a) const {
     if (!has_key_ && a.dx[1])
         for (Index i = 0; i < N * S * Dv_; ++i) a.dx[1][i] += dx_key[i];
     if (has_mask_ && a.dx.back()) std::fill(a.dx.back(), a.dx.back() + N * T * S, 0.f);
-}
-
-std::string MultiHeadAttention::config() const {
-    auto b = [](bool v) { return v ? "true" : "false"; };
-    char drop[32];
-    std::snprintf(drop, sizeof drop, "%.9g", o_.dropout);
-    return "{\"num_heads\": " + std::to_string(o_.num_heads) + ", \"key_dim\": " + std::to_string(o_.key_dim) +
-           ", \"value_dim\": " + std::to_string(V_ > 0 ? V_ : o_.key_dim) + ", \"dropout\": " + drop +
-           ", \"use_bias\": " + b(o_.use_bias) + ", \"use_causal_mask\": " + b(o_.causal) +
-           ", \"kernel_initializer\": \"" + initializer_name(o_.kernel_initializer) + "\", \"bias_initializer\": \"" +
-           initializer_name(o_.bias_initializer) + "\"}";
 }
 
 }  // namespace maasfin

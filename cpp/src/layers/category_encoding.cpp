@@ -102,8 +102,4 @@ void CategoryEncoding::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + a.N * enc_.K, 0.f);
 }
 
-std::string CategoryEncoding::config() const {
-    return "{\"num_tokens\": " + std::to_string(enc_.depth) + ", \"output_mode\": \"" + output_mode_name(enc_.mode) + "\"}";
-}
-
 }  // namespace maasfin

@@ -59,15 +59,4 @@ void Conv::backward(const BackwardArgs& a) const {
                       use_bias_ ? a.grads + bias_ : nullptr, a.N, c_in_, filters_, win_);
 }
 
-std::string Conv::config() const {
-    auto pair = [&](Index h, Index w) {
-        return rank_ == 1 ? "[" + std::to_string(w) + "]" : "[" + std::to_string(h) + ", " + std::to_string(w) + "]";
-    };
-    return "{\"filters\": " + std::to_string(filters_) + ", \"kernel_size\": " + pair(kh_, kw_) +
-           ", \"strides\": " + pair(sh_, sw_) + ", \"padding\": \"" + padding_ + "\", \"dilation_rate\": " +
-           pair(dh_, dw_) + ", \"activation\": \"" + activation_name(activation_) + "\", \"use_bias\": " +
-           (use_bias_ ? "true" : "false") + ", \"kernel_initializer\": \"" + initializer_name(kernel_init_) +
-           "\", \"bias_initializer\": \"" + initializer_name(bias_init_) + "\"}";
-}
-
 }  // namespace maasfin

@@ -52,11 +52,4 @@ void Dense::backward(const BackwardArgs& a) const {
                        use_bias_ ? a.grads + bias_ : nullptr, rows, d_in_, units_);
 }
 
-std::string Dense::config() const {
-    return std::string("{\"units\": ") + std::to_string(units_) + ", \"activation\": \"" +
-           activation_name(activation_) + "\", \"use_bias\": " + (use_bias_ ? "true" : "false") +
-           ", \"kernel_initializer\": \"" + initializer_name(kernel_init_) +
-           "\", \"bias_initializer\": \"" + initializer_name(bias_init_) + "\"}";
-}
-
 }  // namespace maasfin

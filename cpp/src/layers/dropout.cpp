@@ -1,7 +1,5 @@
 #include "maasfin/layers/dropout.hpp"
 
-#include <cstdio>
-
 #include "maasfin/rng.hpp"
 
 namespace maasfin {
@@ -41,13 +39,6 @@ void Dropout::backward(const BackwardArgs& a) const {
         return;
     }
     for (Index i = 0; i < n; ++i) a.dx[0][i] = a.dy[i] * keep(a.seed, i);
-}
-
-std::string Dropout::config() const {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "{\"rate\": %.9g, \"seed\": %llu}", rate_,
-                  static_cast<unsigned long long>(seed_));
-    return buf;
 }
 
 }  // namespace maasfin

@@ -38,8 +38,4 @@ void Imputation::backward(const BackwardArgs& a) const {
             a.dx[0][n * C + c] = std::isnan(a.x[0][n * C + c]) ? 0.f : a.dy[n * W + c];
 }
 
-std::string Imputation::config() const {
-    return std::string("{\"add_indicator\": ") + (add_indicator_ ? "true" : "false") + "}";
-}
-
 }  // namespace maasfin

@@ -24,7 +24,6 @@ LSTM::LSTM(const RecurrentOptions& o, bool unit_forget_bias) : Recurrent("LSTM",
                                   "'; pass unit_forget_bias=False");
         bias_arena_init_ = Initializer::unit_forget_bias;
     }
-    extra_config_ = std::string(", \"unit_forget_bias\": ") + (unit_forget_bias ? "true" : "false");
 }
 
 namespace {

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 namespace maasfin {
 
@@ -13,12 +12,6 @@ inline float step_kept(const float* x, Index D, float value) {
     for (Index d = 0; d < D; ++d)
         if (!(x[d] == value)) return 1.f;
     return 0.f;
-}
-
-std::string value_config(const char* key, float v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "{\"%s\": %.9g}", key, static_cast<double>(v));
-    return buf;
 }
 }  // namespace
 
@@ -52,8 +45,6 @@ void Masking::backward(const BackwardArgs& a) const {
     }
 }
 
-std::string Masking::config() const { return value_config("mask_value", value_); }
-
 SequenceMask::SequenceMask(float value) : value_(value) {}
 
 Shape SequenceMask::build(const std::vector<Shape>& inputs, ParamAllocator&) {
@@ -71,7 +62,5 @@ void SequenceMask::forward(const ForwardArgs& a) const {
 void SequenceMask::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + a.N * T_ * D_, 0.f);
 }
-
-std::string SequenceMask::config() const { return value_config("value", value_); }
 
 }  // namespace maasfin

@@ -1,7 +1,6 @@
 #include "maasfin/layers/noise.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 #include "maasfin/rng.hpp"
 
@@ -84,13 +83,6 @@ void NoiseLayer::backward(const BackwardArgs& a) const {
         const bool kept = rng::uniform(a.seed, seed_, static_cast<std::uint64_t>(i)) >= rate;
         a.dx[0][i] = kept ? a.dy[i] * ac : 0.f;
     }
-}
-
-std::string NoiseLayer::config() const {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "{\"%s\": %.9g, \"seed\": %llu}", kind_ == Kind::gaussian_noise ? "stddev" : "rate",
-                  amount_, static_cast<unsigned long long>(seed_));
-    return buf;
 }
 
 }  // namespace maasfin

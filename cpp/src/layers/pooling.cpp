@@ -48,14 +48,6 @@ void Pooling::backward(const BackwardArgs& a) const {
     if (a.dx[0]) kernels::pool_bwd(pool_, a.x[0], a.saved, a.dy, a.dx[0], a.N, c_, win_);
 }
 
-std::string Pooling::config() const {
-    auto pair = [&](Index h, Index w) {
-        return rank_ == 1 ? "[" + std::to_string(w) + "]" : "[" + std::to_string(h) + ", " + std::to_string(w) + "]";
-    };
-    return "{\"pool_size\": " + pair(ph_, pw_) + ", \"strides\": " + pair(sh_, sw_) + ", \"padding\": \"" +
-           padding_ + "\"}";
-}
-
 GlobalPooling::GlobalPooling(int rank, kernels::Pool kind, bool keepdims)
     : rank_(rank), pool_(kind), keepdims_(keepdims) {
     if (rank != 1 && rank != 2) throw InvalidArgument("GlobalPooling: rank must be 1 or 2");
@@ -151,10 +143,6 @@ void GlobalPooling::backward(const BackwardArgs& a) const {
                     break;
                 }
     }
-}
-
-std::string GlobalPooling::config() const {
-    return std::string("{\"keepdims\": ") + (keepdims_ ? "true" : "false") + "}";
 }
 
 }  // namespace maasfin

@@ -1,10 +1,9 @@
 // The parts every recurrent layer shares: shapes, parameters, the input projection and its
-// gradient, output placement and config. Buffers in step order are T x N x width; x and y are
+// gradient, and output placement. Buffers in step order are T x N x width; x and y are
 // N x T x width (batch-major, as the user gives them).
 #include "maasfin/layers/recurrent.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "maasfin/kernels.hpp"
@@ -333,23 +332,6 @@ void Recurrent::recurrent_transposed(const float* params, FloatVec& UT) const {
     UT.resize(static_cast<std::size_t>(GU * u_));
     for (Index i = 0; i < u_; ++i)
         for (Index j = 0; j < GU; ++j) UT[static_cast<std::size_t>(j * u_ + i)] = U[i * GU + j];
-}
-
-std::string Recurrent::config() const {
-    auto b = [](bool v) { return v ? "true" : "false"; };
-    auto num = [](float v) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
-        return std::string(buf);
-    };
-    return "{\"units\": " + std::to_string(o_.units) + ", \"activation\": \"" + activation_name(o_.activation) +
-           "\", \"recurrent_activation\": \"" + activation_name(o_.recurrent_activation) + "\", \"use_bias\": " +
-           b(o_.use_bias) + ", \"return_sequences\": " + b(o_.return_sequences) + ", \"go_backwards\": " +
-           b(o_.go_backwards) + ", \"kernel_initializer\": \"" + initializer_name(o_.kernel_initializer) +
-           "\", \"recurrent_initializer\": \"" + initializer_name(o_.recurrent_initializer) +
-           "\", \"bias_initializer\": \"" + initializer_name(o_.bias_initializer) + "\", \"return_state\": " +
-           b(o_.return_state) + ", \"dropout\": " + num(o_.dropout) + ", \"recurrent_dropout\": " +
-           num(o_.recurrent_dropout) + extra_config_ + "}";
 }
 
 }  // namespace maasfin

@@ -34,10 +34,6 @@ void TimeDistributed::backward(const BackwardArgs& a) const {
     inner_->backward(b);
 }
 
-std::string TimeDistributed::config() const {
-    return "{\"layer\": {\"class_name\": \"" + inner_->kind() + "\", \"config\": " + inner_->config() + "}}";
-}
-
 Bidirectional::Bidirectional(std::shared_ptr<Layer> forward_layer, std::shared_ptr<Layer> backward_layer, Merge merge)
     : f_(std::move(forward_layer)), b_(std::move(backward_layer)), merge_(merge) {
     if (!f_ || !b_) throw InvalidArgument("Bidirectional: a forward and a backward layer are required");
@@ -194,12 +190,6 @@ void Bidirectional::backward(const BackwardArgs& a) const {
     b_->backward(ba);
     if (dx)
         for (Index i = 0; i < N * in_numel_; ++i) dx[i] += dx_b[i];
-}
-
-std::string Bidirectional::config() const {
-    const char* m = merge_ == Merge::concat ? "concat" : merge_ == Merge::sum ? "sum" : merge_ == Merge::mul ? "mul" : "ave";
-    return "{\"layer\": {\"class_name\": \"" + f_->kind() + "\", \"config\": " + f_->config() +
-           "}, \"merge_mode\": \"" + m + "\"}";
 }
 
 }  // namespace maasfin

@@ -17,7 +17,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override { return inner_->saved_size(N * T_); }
     void update_state(float* params, const float* saved, Index N) const override {
         inner_->update_state(params, saved, N * T_);
@@ -45,7 +44,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override;
 
 private:
