@@ -356,12 +356,9 @@ PYBIND11_MODULE(_core, m) {
                                                 " values for " + std::to_string(N) + " rows");
               py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
               py::array_t<double> per_sample(N);
-              // Keras divides with divide_no_nan: weights summing to zero give a zero loss.
-              const double div = loss->divisor(w ? w->data() : nullptr, N);
-              const double total = loss->compute(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
-                                                 grad.mutable_data(), div > 0 ? static_cast<float>(1.0 / div) : 0.f,
-                                                 per_sample.mutable_data());
-              return py::make_tuple(div > 0 ? total / div : 0.0, grad, per_sample);
+              const double loss_value = loss->reduced(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
+                                                      grad.mutable_data(), per_sample.mutable_data());
+              return py::make_tuple(loss_value, grad, per_sample);
           },
           py::arg("spec"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
           "(reduced batch loss, its gradient w.r.t. y_pred, unweighted per-sample losses).");

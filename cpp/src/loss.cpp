@@ -225,6 +225,15 @@ double Loss::divisor(const float* w, Index N) const {
     return static_cast<double>(N);
 }
 
+double Loss::reduced(const float* y_pred, const float* y_true, const float* w, Index N, Index D, float* grad,
+                     double* per_sample) const {
+    const double div = divisor(w, N);
+    if (div > 0) return compute(y_pred, y_true, w, N, D, grad, static_cast<float>(1.0 / div), per_sample) / div;
+    if (per_sample) compute(y_pred, y_true, w, N, D, nullptr, 0.f, per_sample);
+    if (grad) std::fill(grad, grad + N * D, 0.f);
+    return 0.0;
+}
+
 std::string loss_names() {
     std::string s;
     for (const auto& [n, _] : kNames) s += (s.empty() ? "" : ", ") + std::string(n);

@@ -67,10 +67,7 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
         dout_.resize(static_cast<std::size_t>(n * D));
         grad = dout_.data();
     }
-    const double div = loss_->divisor(wb, n);
-    double loss = div > 0 ? loss_->compute(out, yb, wb, n, D, grad, static_cast<float>(1.0 / div)) / div : 0.0;
-    if (div <= 0 && grad) std::fill(grad, grad + n * D, 0.f);
-    loss += penalties();
+    const double loss = loss_->reduced(out, yb, wb, n, D, grad) + penalties();
     loss_sum_ += loss * n;
     loss_count_ += n;
     for (auto& m : metrics_)
@@ -131,8 +128,7 @@ double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t
     const Index D = numel(graph_->output_shape());
     const float* out = graph_->forward(ws_, b.x, b.N, training, seed, true);
     dout_.resize(static_cast<std::size_t>(b.N * D));
-    const double div = loss_->divisor(b.w, b.N);
-    const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), static_cast<float>(1.0 / div)) / div;
+    const double loss = loss_->reduced(out, b.y, b.w, b.N, D, dout_.data());
     graph_->backward(ws_, b.x, dout_.data(), b.N, seed);
     for (const Penalty& p : penalties_) add_penalty_grad(p, graph_->params(), graph_->grads());
     return loss + penalties();

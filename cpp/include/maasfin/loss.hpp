@@ -32,9 +32,16 @@ public:
                            float* grad, float grad_scale, double* per_sample = nullptr) const = 0;
     // Columns of y_true for an output of width D.
     virtual Index target_width(Index D) const { return D; }
+    // The reduced loss of a batch, sum_i w_i l_i / divisor, as Keras's divide_no_nan: a divisor
+    // <= 0 (sample weights summing to zero) gives 0 and a zero gradient. grad (N x D, d(reduced
+    // loss)/d y_pred) and per_sample (the unweighted l_i) are written when non-null.
+    double reduced(const float* y_pred, const float* y_true, const float* w, Index N, Index D, float* grad,
+                   double* per_sample = nullptr) const;
+    std::string reduction = "sum_over_batch_size";
+
+private:
     // The divisor of the reduction for a batch (see the file comment).
     double divisor(const float* w, Index N) const;
-    std::string reduction = "sum_over_batch_size";
 };
 
 // Throws InvalidArgument listing valid names or naming the bad parameter.
