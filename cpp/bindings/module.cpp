@@ -281,6 +281,8 @@ PYBIND11_MODULE(_core, m) {
         .def("set_options", &Optimizer::set_options)
         .def_readwrite("iterations", &Optimizer::iterations)
         .def("slot_names", &Optimizer::slot_names)
+        .def("slot_sizes", &Optimizer::slot_sizes, py::arg("n"),
+             "{slot name: size} for an arena of n parameters (n, or 0 for a slot this configuration never uses).")
         .def("get_slot", [](Optimizer& o, const std::string& name) {
             const FloatVec& v = o.slot(name);
             py::array_t<float> out(static_cast<py::ssize_t>(v.size()));
