@@ -151,4 +151,12 @@ void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const floa
     onednn::lstm_bwd(s, x, kernel, recurrent, bias, saved, dy, dx, d_kernel, d_recurrent, d_bias);
 }
 
+bool lstm_fwd_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+                  const float* dy, float* y, float* dx, float* d_kernel, float* d_recurrent, float* d_bias) {
+    FloatVec saved(static_cast<std::size_t>(lstm_saved_size(s)));
+    if (saved.empty() || !lstm_fwd(s, x, kernel, recurrent, bias, y, saved.data())) return false;
+    lstm_bwd(s, x, kernel, recurrent, bias, saved.data(), dy, dx, d_kernel, d_recurrent, d_bias);
+    return true;
+}
+
 }  // namespace maasfin::kernels
