@@ -77,7 +77,8 @@ public:
 
 protected:
     std::vector<Slot> slots() override {
-        return {{"velocity", &velocity_}, {"average_grad", &average_grad_, centered_},
+        return {{"velocity", &velocity_},
+                {"average_grad", &average_grad_, centered_},
                 {"momentum", &momentum_buf_, momentum_ > 0}};
     }
     void update(float* p, const float* g, Index b, Index e, std::int64_t, float lr) override {
@@ -162,9 +163,11 @@ protected:
         const double t = static_cast<double>(step);
         const double u_t = momentum_at(t), u_t1 = momentum_at(t + 1);
         const double prod_t = product_through(step), prod_t1 = prod_t * u_t1;
-        const float c1 = static_cast<float>(u_t1 / (1.0 - prod_t1)), c2 = static_cast<float>((1.0 - u_t) / (1.0 - prod_t));
+        const float c1 = static_cast<float>(u_t1 / (1.0 - prod_t1)),
+                    c2 = static_cast<float>((1.0 - u_t) / (1.0 - prod_t));
         const float vc = static_cast<float>(1.0 / (1.0 - std::pow(b2_, t)));
-        const float b1c = static_cast<float>(1.0 - b1_), b2c = static_cast<float>(1.0 - b2_), eps = static_cast<float>(eps_);
+        const float b1c = static_cast<float>(1.0 - b1_), b2c = static_cast<float>(1.0 - b2_),
+                    eps = static_cast<float>(eps_);
         for (Index i = b; i < e; ++i) {
             m_[i] += (g[i] - m_[i]) * b1c;
             v_[i] += (g[i] * g[i] - v_[i]) * b2c;

@@ -22,7 +22,7 @@ struct ParamSpec {
     std::string name;  // Keras weight name: "kernel", "bias", ...
     Shape shape;       // Keras layout
     Initializer init;
-    Index offset = 0;  // into the arena, set by ParamAllocator
+    Index offset = 0;       // into the arena, set by ParamAllocator
     bool trainable = true;  // false for state such as BatchNormalization's moving statistics
 };
 
@@ -58,7 +58,7 @@ struct BackwardArgs {
     const float* y = nullptr;     // the forward output
     const float* dy = nullptr;    // dL/dy
     const float* saved = nullptr;
-    std::vector<float*> dx;       // dL/dx per input, overwritten; an entry may be null (not needed)
+    std::vector<float*> dx;  // dL/dx per input, overwritten; an entry may be null (not needed)
     Index N = 0;
     const float* params = nullptr;
     float* grads = nullptr;  // gradient arena, same offsets as params; overwritten

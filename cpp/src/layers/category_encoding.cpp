@@ -75,7 +75,8 @@ Index category_index(float v, Index depth, bool allow_dropped, const std::string
     return static_cast<Index>(v);
 }
 
-CategoryEncoding::CategoryEncoding(Index num_tokens, OutputMode mode, bool allow_dropped) : allow_dropped_(allow_dropped) {
+CategoryEncoding::CategoryEncoding(Index num_tokens, OutputMode mode, bool allow_dropped)
+    : allow_dropped_(allow_dropped) {
     if (num_tokens <= 0) throw InvalidArgument("CategoryEncoding: num_tokens must be a positive integer");
     enc_.depth = num_tokens;
     enc_.mode = mode;

@@ -17,8 +17,7 @@ Shape Dropout::build(const std::vector<Shape>& inputs, ParamAllocator&) {
 
 // The scale applied to element i: 0 (dropped) or 1/(1-rate) (kept).
 float Dropout::keep(std::uint64_t step_seed, Index i) const {
-    return rng::uniform(step_seed, seed_, static_cast<std::uint64_t>(i)) >= rate_ ? 1.f / (1.f - rate_)
-                                                                                : 0.f;
+    return rng::uniform(step_seed, seed_, static_cast<std::uint64_t>(i)) >= rate_ ? 1.f / (1.f - rate_) : 0.f;
 }
 
 // x, y: N x D

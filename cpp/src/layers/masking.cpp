@@ -21,7 +21,8 @@ Masking::Masking(float mask_value) : value_(mask_value) {
 
 Shape Masking::build(const std::vector<Shape>& inputs, ParamAllocator&) {
     if (inputs.size() != 1 || inputs[0].size() != 2)
-        throw InvalidArgument("Masking '" + name_ + "' expects one input of shape (timesteps, features) per sample, got " +
+        throw InvalidArgument("Masking '" + name_ +
+                              "' expects one input of shape (timesteps, features) per sample, got " +
                               (inputs.empty() ? std::string("none") : shape_str(inputs[0])));
     T_ = inputs[0][0];
     D_ = inputs[0][1];

@@ -13,7 +13,8 @@ TimeDistributed::TimeDistributed(std::shared_ptr<Layer> inner) : inner_(std::mov
 // (T, d...) -> (T, inner(d...))
 Shape TimeDistributed::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     if (inputs.size() != 1 || inputs[0].size() < 2)
-        throw InvalidArgument("TimeDistributed '" + name_ + "' expects one input of shape (timesteps, ...) per sample, got " +
+        throw InvalidArgument("TimeDistributed '" + name_ +
+                              "' expects one input of shape (timesteps, ...) per sample, got " +
                               (inputs.empty() ? std::string("none") : shape_str(inputs[0])));
     T_ = inputs[0][0];
     const Shape step(inputs[0].begin() + 1, inputs[0].end());
@@ -74,7 +75,8 @@ Shape Bidirectional::build(const std::vector<Shape>& inputs, ParamAllocator& par
     }
     if (fo != bo || core.empty() || core.size() > 2)
         throw InvalidArgument("Bidirectional '" + name_ + "': the forward and backward layers give shapes " +
-                              shape_str(fo) + " and " + shape_str(bo) + "; they must be equal (timesteps, units) or (units,)");
+                              shape_str(fo) + " and " + shape_str(bo) +
+                              "; they must be equal (timesteps, units) or (units,)");
     seq_ = core.size() == 2;
     in_numel_ = numel(inputs[0]);
     T_ = seq_ ? core[0] : 1;
@@ -87,9 +89,7 @@ Shape Bidirectional::build(const std::vector<Shape>& inputs, ParamAllocator& par
     return out;
 }
 
-Index Bidirectional::saved_size(Index N) const {
-    return f_->saved_size(N) + b_->saved_size(N) + 2 * N * inner_row_;
-}
+Index Bidirectional::saved_size(Index N) const { return f_->saved_size(N) + b_->saved_size(N) + 2 * N * inner_row_; }
 
 // saved: [forward layer's, backward layer's, Yf (N x inner row), Yb (N x inner row, processing order)]
 void Bidirectional::forward(const ForwardArgs& a) const {
@@ -125,9 +125,15 @@ void Bidirectional::forward(const ForwardArgs& a) const {
                     std::copy(f, f + u, y);
                     std::copy(b, b + u, y + u);
                     break;
-                case Merge::sum: for (Index j = 0; j < u; ++j) y[j] = f[j] + b[j]; break;
-                case Merge::mul: for (Index j = 0; j < u; ++j) y[j] = f[j] * b[j]; break;
-                case Merge::ave: for (Index j = 0; j < u; ++j) y[j] = 0.5f * (f[j] + b[j]); break;
+                case Merge::sum:
+                    for (Index j = 0; j < u; ++j) y[j] = f[j] + b[j];
+                    break;
+                case Merge::mul:
+                    for (Index j = 0; j < u; ++j) y[j] = f[j] * b[j];
+                    break;
+                case Merge::ave:
+                    for (Index j = 0; j < u; ++j) y[j] = 0.5f * (f[j] + b[j]);
+                    break;
             }
         }
         if (out_states_ > 0) {  // the forward layer's states, then the backward layer's
@@ -155,17 +161,30 @@ void Bidirectional::backward(const BackwardArgs& a) const {
             const Index fr = f_row(n, t), br = b_row(n, t);
             for (Index j = 0; j < u; ++j) {
                 switch (merge_) {
-                    case Merge::concat: dYf[fr + j] = dy[j]; dYb[br + j] = dy[u + j]; break;
-                    case Merge::sum: dYf[fr + j] = dy[j]; dYb[br + j] = dy[j]; break;
-                    case Merge::mul: dYf[fr + j] = dy[j] * Yb[br + j]; dYb[br + j] = dy[j] * Yf[fr + j]; break;
-                    case Merge::ave: dYf[fr + j] = 0.5f * dy[j]; dYb[br + j] = 0.5f * dy[j]; break;
+                    case Merge::concat:
+                        dYf[fr + j] = dy[j];
+                        dYb[br + j] = dy[u + j];
+                        break;
+                    case Merge::sum:
+                        dYf[fr + j] = dy[j];
+                        dYb[br + j] = dy[j];
+                        break;
+                    case Merge::mul:
+                        dYf[fr + j] = dy[j] * Yb[br + j];
+                        dYb[br + j] = dy[j] * Yf[fr + j];
+                        break;
+                    case Merge::ave:
+                        dYf[fr + j] = 0.5f * dy[j];
+                        dYb[br + j] = 0.5f * dy[j];
+                        break;
                 }
             }
         }
         if (out_states_ > 0) {
             const Index part = out_states_ * u, from = inner_row_ - part;
             std::copy(a.dy + n * Y + merged_, a.dy + n * Y + merged_ + part, dYf.data() + n * inner_row_ + from);
-            std::copy(a.dy + n * Y + merged_ + part, a.dy + n * Y + merged_ + 2 * part, dYb.data() + n * inner_row_ + from);
+            std::copy(a.dy + n * Y + merged_ + part, a.dy + n * Y + merged_ + 2 * part,
+                      dYb.data() + n * inner_row_ + from);
         }
     }
     BackwardArgs fa = a, ba = a;

@@ -56,14 +56,14 @@ private:
 
     std::shared_ptr<Layer> f_, b_;
     Merge merge_;
-    bool seq_ = false;  // the inner output is a sequence (T, u)
-    Index T_ = 1, u_ = 0;  // T_ = 1 for a final-state output (u,)
-    Index in_numel_ = 0;   // floats per input sample
-    Index lead_ = 1;       // inputs before the initial states: x [, mask]
-    Index S_ = 0;          // states per direction given as inputs (0 or the layer's state count)
-    Index out_states_ = 0; // states per direction in the output (return_state), else 0
-    Index inner_row_ = 0;  // floats per sample of an inner layer's output
-    Index merged_ = 0;     // floats per sample of the merged output
+    bool seq_ = false;      // the inner output is a sequence (T, u)
+    Index T_ = 1, u_ = 0;   // T_ = 1 for a final-state output (u,)
+    Index in_numel_ = 0;    // floats per input sample
+    Index lead_ = 1;        // inputs before the initial states: x [, mask]
+    Index S_ = 0;           // states per direction given as inputs (0 or the layer's state count)
+    Index out_states_ = 0;  // states per direction in the output (return_state), else 0
+    Index inner_row_ = 0;   // floats per sample of an inner layer's output
+    Index merged_ = 0;      // floats per sample of the merged output
 };
 
 }  // namespace maasfin
