@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from maasfin import _core
+from maasfin import _core, _testing
 
 SHAPES = [(1, 3, 32), (32, 3, 32), (1, 30, 256), (32, 30, 256), (64, 32, 64), (128, 32, 64),
           (256, 30, 64), (256, 30, 256), (256, 256, 128), (1024, 256, 128)]
@@ -39,8 +39,8 @@ def main():
         row = []
         for backend in (_core.Backend.reference, _core.Backend.onednn):
             _core.set_backend(backend)
-            row.append(bench(lambda: _core.dense_fwd(x, w, b, "relu"), reps))
-            row.append(bench(lambda: _core.dense_bwd(x, w, dy), reps))
+            row.append(bench(lambda: _testing.dense_fwd(x, w, b, "relu"), reps))
+            row.append(bench(lambda: _testing.dense_bwd(x, w, dy), reps))
         _core.set_backend(_core.Backend.automatic)
         macs = n * k * d
         pick = "oneDNN" if macs >= _core.onednn_min_macs() else "reference"

@@ -250,6 +250,17 @@ def test_zero_weight_rows_do_not_contribute(rng):
     np.testing.assert_allclose(grads_w, grads_half / 2, rtol=1e-5, atol=1e-7)
 
 
+def test_weights_summing_to_zero_give_zero_loss_and_gradients(rng):
+    # Keras's divide_no_nan for "mean_with_sample_weight": no 0/0 in the gradient step either.
+    m = compiled(mf.Sequential([Dense(4, activation="tanh", input_dim=3), Dense(1)]),
+                 losses.MeanSquaredError(reduction="mean_with_sample_weight"))
+    randomize_params(m, rng)
+    x, y = data(rng), rng.standard_normal((8, 1)).astype(np.float32)
+    loss, grads = analytic_gradients(m, [x], y, np.zeros(8, np.float32))
+    assert loss == 0.0
+    np.testing.assert_array_equal(grads, 0.0)
+
+
 # -- dropout in training mode ------------------------------------------------------------------
 def _dropout_model(rng, rate=0.5):
     m = compiled(mf.Sequential([Dense(8, activation="tanh", input_dim=3), Dropout(rate, seed=7), Dense(1)]),

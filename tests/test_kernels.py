@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from maasfin import _core
+from maasfin import _core, _testing
 
 ACTIVATIONS = _core.activation_names().split(", ")
 
@@ -82,7 +82,7 @@ def _dense_inputs(rng, n, k, d, bias):
 def _dense_with(backend, src, w, b, act):
     _core.set_backend(backend)
     try:
-        return _core.dense_fwd(src, w, b, act)
+        return _testing.dense_fwd(src, w, b, act)
     finally:
         _core.set_backend(_core.Backend.automatic)
 
@@ -126,9 +126,9 @@ def test_dense_bwd_onednn_matches_reference_and_numpy(rng, shape):
     src, w, _ = _dense_inputs(rng, n, k, d, False)
     dy = rng.standard_normal((n, d)).astype(np.float32)
     _core.set_backend(_core.Backend.reference)
-    ref = _core.dense_bwd(src, w, dy)
+    ref = _testing.dense_bwd(src, w, dy)
     _core.set_backend(_core.Backend.onednn)
-    dnn = _core.dense_bwd(src, w, dy)
+    dnn = _testing.dense_bwd(src, w, dy)
     _core.set_backend(_core.Backend.automatic)
 
     s64, w64, dy64 = src.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
@@ -144,7 +144,7 @@ def test_dense_bwd_onednn_matches_reference_and_numpy(rng, shape):
 def test_dense_fwd_rejects_unknown_activation(rng):
     src, w, b = _dense_inputs(rng, 2, 3, 4, True)
     with pytest.raises(ValueError, match="valid names"):
-        _core.dense_fwd(src, w, b, "not_an_activation")
+        _testing.dense_fwd(src, w, b, "not_an_activation")
 
 
 # Inputs for eltwise tests: normal values kept away from the kinks at 0 (relu, leaky_relu, selu)
@@ -158,7 +158,7 @@ def _eltwise_inputs(rng, n=6, d=7):
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_eltwise_fwd_matches_numpy(rng, act):
     x = _eltwise_inputs(rng)
-    got = _core.eltwise_fwd(x, act)
+    got = _testing.eltwise_fwd(x, act)
     _assert_close(got, np_activation(act, x.astype(np.float64)), 1e-6, 1e-6, f"eltwise_fwd {act}")
 
 
@@ -166,7 +166,7 @@ def test_eltwise_fwd_matches_numpy(rng, act):
 def test_eltwise_fwd_is_stable_for_large_inputs(act):
     x = np.array([[-80.0, -30.0, -1.0, 0.0, 1.0, 30.0, 80.0],
                   [500.0, 499.0, -500.0, 0.5, -0.5, 100.0, 3.0]], dtype=np.float32)
-    got = _core.eltwise_fwd(x, act)
+    got = _testing.eltwise_fwd(x, act)
     assert np.all(np.isfinite(got)), f"{act} overflowed: {got}"
     _assert_close(got, np_activation(act, x.astype(np.float64)), 1e-6, 1e-6, f"eltwise_fwd {act} large")
 
@@ -176,7 +176,7 @@ def test_eltwise_bwd_matches_finite_differences(rng, act):
     x = _eltwise_inputs(rng)
     dy = rng.standard_normal(x.shape).astype(np.float32)
     y = np_activation(act, x.astype(np.float64)).astype(np.float32)
-    got = _core.eltwise_bwd(x, y, dy, act)
+    got = _testing.eltwise_bwd(x, y, dy, act)
 
     # d/dx of sum(dy * f(x)) by central differences in float64 (covers softmax's full Jacobian).
     x64, dy64, h = x.astype(np.float64), dy.astype(np.float64), 1e-6
@@ -197,7 +197,7 @@ def test_eltwise_bwd_negative_side_slopes(act):
     x = np.array([[-1.5, 2.0]], dtype=np.float32)
     y = np_activation(act, x.astype(np.float64)).astype(np.float32)
     dy = np.ones_like(x)
-    got = _core.eltwise_bwd(x, y, dy, act)[0]
+    got = _testing.eltwise_bwd(x, y, dy, act)[0]
     neg = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE, "elu": math.exp(-1.5),
            "selu": SELU_SCALE * SELU_ALPHA * math.exp(-1.5)}[act]
     pos = SELU_SCALE if act == "selu" else 1.0
@@ -213,7 +213,7 @@ def test_primitive_cache_is_bounded(rng):
         b = rng.standard_normal(6).astype(np.float32)
         for n in range(1, 11):  # ten distinct primitive shapes
             src = rng.standard_normal((n, 5)).astype(np.float32)
-            out = _core.dense_fwd(src, w, b, "relu")
+            out = _testing.dense_fwd(src, w, b, "relu")
             expected = np.maximum(src.astype(np.float64) @ w + b, 0.0)
             _assert_close(out, expected, 1e-5, 1e-5, f"dense_fwd n={n} under a small cache")
             assert _core.primitive_cache_size() <= 4
@@ -224,7 +224,7 @@ def test_primitive_cache_is_bounded(rng):
         assert _core.primitive_cache_size() == 2
         # A primitive evicted earlier is rebuilt and still correct.
         src = rng.standard_normal((1, 5)).astype(np.float32)
-        _assert_close(_core.dense_fwd(src, w, b, "relu"), np.maximum(src.astype(np.float64) @ w + b, 0.0),
+        _assert_close(_testing.dense_fwd(src, w, b, "relu"), np.maximum(src.astype(np.float64) @ w + b, 0.0),
                       1e-5, 1e-5, "rebuilt primitive")
         assert _core.primitive_cache_size() == 2
     finally:
@@ -243,11 +243,11 @@ def test_backend_selection_reaches_onednn(rng):
         assert _core.get_backend() == _core.Backend.reference
         before = _core.primitive_cache_size()
         assert before <= 1
-        _core.dense_fwd(src, w, b, "tanh")
+        _testing.dense_fwd(src, w, b, "tanh")
         assert _core.primitive_cache_size() == before
         _core.set_backend(_core.Backend.onednn)
         assert _core.get_backend() == _core.Backend.onednn
-        _core.dense_fwd(src, w, b, "tanh")
+        _testing.dense_fwd(src, w, b, "tanh")
         assert _core.primitive_cache_size() == before + 1
     finally:
         _core.set_backend(_core.Backend.automatic)
@@ -257,12 +257,12 @@ def test_backend_selection_reaches_onednn(rng):
 # raises InvalidArgument (ValueError) rather than reading past the end of an array.
 _f = np.float32
 MISMATCHED = {
-    "dense_fwd_inner_dim": lambda: _core.dense_fwd(np.ones((2, 3), _f), np.ones((4, 5), _f), None, "relu"),
-    "dense_fwd_bias_len": lambda: _core.dense_fwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones(2, _f), "relu"),
-    "dense_bwd_dy_cols": lambda: _core.dense_bwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones((2, 4), _f)),
-    "dense_bwd_inner_dim": lambda: _core.dense_bwd(np.ones((2, 3), _f), np.ones((4, 5), _f), np.ones((2, 5), _f)),
-    "eltwise_bwd_dst_shape": lambda: _core.eltwise_bwd(np.ones((2, 3), _f), np.ones((2, 2), _f), np.ones((2, 3), _f),
-                                                       "tanh"),
+    "dense_fwd_inner_dim": lambda: _testing.dense_fwd(np.ones((2, 3), _f), np.ones((4, 5), _f), None, "relu"),
+    "dense_fwd_bias_len": lambda: _testing.dense_fwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones(2, _f), "relu"),
+    "dense_bwd_dy_cols": lambda: _testing.dense_bwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones((2, 4), _f)),
+    "dense_bwd_inner_dim": lambda: _testing.dense_bwd(np.ones((2, 3), _f), np.ones((4, 5), _f), np.ones((2, 5), _f)),
+    "eltwise_bwd_dst_shape": lambda: _testing.eltwise_bwd(np.ones((2, 3), _f), np.ones((2, 2), _f), np.ones((2, 3), _f),
+                                                          "tanh"),
 }
 
 
@@ -270,3 +270,8 @@ MISMATCHED = {
 def test_kernel_entry_points_reject_mismatched_shapes(case):
     with pytest.raises(ValueError):
         MISMATCHED[case]()
+
+
+def test_kernel_entry_points_live_in_the_testing_module_only():
+    for name in ("dense_fwd", "dense_bwd", "batch_matmul", "lstm_sequence", "eltwise_fwd", "eltwise_bwd"):
+        assert hasattr(_testing, name) and not hasattr(_core, name), name

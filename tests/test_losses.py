@@ -183,6 +183,16 @@ def test_sum_over_batch_size_divides_by_rows_not_weights(rng):
     np.testing.assert_allclose(grad, 0.5 * grad1, rtol=1e-6)
 
 
+def test_weights_summing_to_zero_give_zero_loss_and_gradient(rng):
+    # Keras's divide_no_nan: "mean_with_sample_weight" over all-zero weights is 0, not 0/0.
+    name, logits, t, p = _case("mse", rng)
+    spec = _core.LossSpec(name, reduction="mean_with_sample_weight")
+    value, grad, per_sample = _core.loss_compute(spec, t, p, np.zeros(N, np.float32))
+    assert value == 0.0
+    np.testing.assert_array_equal(grad, 0.0)
+    np.testing.assert_allclose(per_sample, np_per_sample(name, False, t, p), rtol=1e-6)
+
+
 def test_bce_clips_probabilities():
     t = np.array([[1.0], [0.0], [1.0], [0.0]], np.float32)
     p = np.array([[0.0], [1.0], [1.0], [0.0]], np.float32)  # two certain mistakes, two certain hits

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import maasfin as mf
-from maasfin import _core
+from maasfin import _core, _testing
 from maasfin.layers import LSTM, Dense, Flatten, Input
 
 
@@ -73,7 +73,7 @@ def forced_onednn():
 @pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "sequences"])
 def test_fused_kernel_matches_numpy_bptt(rng, forced_onednn, shape, go_backwards, return_sequences):
     x, kernel, recurrent, bias, dy = random_problem(rng, *shape, return_sequences)
-    got = _core.lstm_sequence(x, kernel, recurrent, bias, dy, go_backwards, return_sequences)
+    got = _testing.lstm_sequence(x, kernel, recurrent, bias, dy, go_backwards, return_sequences)
     assert got is not None, "forced oneDNN backend must take the fused kernel"
     want = lstm_np_grads(x, kernel, recurrent, bias, dy, go_backwards, return_sequences)
     assert np.abs(want[0]).max() > 0.1 and np.abs(want[3]).max() > 0.1
@@ -91,7 +91,7 @@ def test_batch_slices_match_numpy_bptt(rng, forced_onednn, threads):
     x, kernel, recurrent, bias, dy = random_problem(rng, 67, 6, 5, 16, True)
     try:
         mf.config.set_num_threads(threads)
-        got = _core.lstm_sequence(x, kernel, recurrent, bias, dy, True, True)
+        got = _testing.lstm_sequence(x, kernel, recurrent, bias, dy, True, True)
     finally:
         mf.config.set_num_threads(before)
     want = lstm_np_grads(x, kernel, recurrent, bias, dy, True, True)
@@ -105,13 +105,13 @@ def test_fused_kernel_is_chosen_by_dispatch(rng):
     large = random_problem(rng, 64, 3, 2, 64, False)  # 64 x 64 x 256 >= the oneDNN threshold
     try:
         _core.set_backend(_core.Backend.reference)
-        assert _core.lstm_sequence(*large, False, False) is None
+        assert _testing.lstm_sequence(*large, False, False) is None
         _core.set_backend(_core.Backend.automatic)
         assert _core.onednn_min_macs() <= 64 * 64 * 256 and _core.onednn_min_macs() > 4 * 5 * 20
-        assert _core.lstm_sequence(*small, False, False) is None
-        assert _core.lstm_sequence(*large, False, False) is not None
+        assert _testing.lstm_sequence(*small, False, False) is None
+        assert _testing.lstm_sequence(*large, False, False) is not None
         _core.set_backend(_core.Backend.onednn)
-        assert _core.lstm_sequence(*small, False, False) is not None
+        assert _testing.lstm_sequence(*small, False, False) is not None
     finally:
         _core.set_backend(_core.Backend.automatic)
 
@@ -119,9 +119,9 @@ def test_fused_kernel_is_chosen_by_dispatch(rng):
 def test_fused_kernel_rejects_mismatched_shapes(rng):
     x, kernel, recurrent, bias, dy = random_problem(rng, 2, 3, 4, 5, False)
     with pytest.raises(ValueError, match=r"kernel \(3, 20\)"):
-        _core.lstm_sequence(x, kernel[:3], recurrent, bias, dy, False, False)
+        _testing.lstm_sequence(x, kernel[:3], recurrent, bias, dy, False, False)
     with pytest.raises(ValueError, match="dy"):
-        _core.lstm_sequence(x, kernel, recurrent, bias, dy[:1], False, False)
+        _testing.lstm_sequence(x, kernel, recurrent, bias, dy[:1], False, False)
 
 
 @pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "backwards"])

@@ -268,6 +268,44 @@ def test_rebinding_starts_from_fresh_state(rng):
     assert second is not first and second.iterations == 0 and py_opt.iterations == 0
 
 
+# -- state slots -------------------------------------------------------------------------------
+# Each configuration with the slots it uses (the others exist but stay empty).
+SLOT_CONFIGS = {
+    "sgd": (lambda: _core.SGD(0.1, 0.0, False), set()),
+    "sgd_momentum": (lambda: _core.SGD(0.1, 0.9, False), {"velocity"}),
+    "sgd_nesterov": (lambda: _core.SGD(0.1, 0.9, True), {"velocity"}),
+    "adam": (lambda: _core.Adam(0.01, 0.9, 0.999, 1e-7, False), {"m", "v"}),
+    "adam_amsgrad": (lambda: _core.Adam(0.01, 0.9, 0.999, 1e-7, True), {"m", "v", "v_hat"}),
+    "rmsprop": (lambda: _core.RMSprop(0.01, 0.9, 0.0, 1e-7, False), {"velocity"}),
+    "rmsprop_centered": (lambda: _core.RMSprop(0.01, 0.9, 0.0, 1e-7, True), {"velocity", "average_grad"}),
+    "rmsprop_momentum": (lambda: _core.RMSprop(0.01, 0.9, 0.5, 1e-7, False), {"velocity", "momentum"}),
+    "adagrad": (lambda: _core.Adagrad(0.01, 0.1, 1e-7), {"accumulator"}),
+    "adamax": (lambda: _core.Adamax(0.01, 0.9, 0.999, 1e-7), {"m", "u"}),
+    "nadam": (lambda: _core.Nadam(0.01, 0.9, 0.999, 1e-7), {"m", "v"}),
+}
+
+
+@pytest.mark.parametrize("config", sorted(SLOT_CONFIGS))
+def test_slot_sizes_match_what_a_step_allocates(rng, config):
+    make, used = SLOT_CONFIGS[config]
+    n = 11
+    opt = make()
+    sizes = opt.slot_sizes(n)
+    assert set(sizes) == set(opt.slot_names())
+    assert sizes == {name: n if name in used else 0 for name in opt.slot_names()}
+    assert all(opt.get_slot(name).size == 0 for name in sizes)  # asking allocates nothing
+    _core.optimizer_step(opt, rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32))
+    assert {name: opt.get_slot(name).size for name in opt.slot_names()} == sizes
+    # Sizes for another arena leave the running state alone.
+    assert opt.slot_sizes(0) == dict.fromkeys(sizes, 0)
+    assert {name: opt.get_slot(name).size for name in opt.slot_names()} == sizes
+
+
+def test_slot_sizes_rejects_a_negative_count():
+    with pytest.raises(ValueError, match=">= 0"):
+        _core.Adam(0.01, 0.9, 0.999, 1e-7, False).slot_sizes(-1)
+
+
 # -- validation ------------------------------------------------------------------------------
 @pytest.mark.parametrize("make", [
     lambda: optimizers.SGD(learning_rate=-0.1),

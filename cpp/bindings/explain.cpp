@@ -72,7 +72,8 @@ void bind_explain(py::module_& m) {
             for (int k = 0; k < static_cast<int>(g.frontier().size()); ++k) {
                 const int id = g.frontier()[k];
                 py::list sources;
-                for (const Graph::SlotSource& s : g.frontier_sources(k)) sources.append(py::make_tuple(s.input, s.element));
+                for (const Graph::SlotSource& s : g.frontier_sources(k))
+                    sources.append(py::make_tuple(s.input, s.element));
                 py::dict d;
                 d["node"] = id;
                 d["width"] = numel(g.node_shape(id));
@@ -82,8 +83,9 @@ void bind_explain(py::module_& m) {
             }
             return out;
         },
-        py::arg("graph"), "The attribution frontier: per node, its width, the inputs it depends on, and per value "
-                          "(input, element) it derives from (-1: several).");
+        py::arg("graph"),
+        "The attribution frontier: per node, its width, the inputs it depends on, and per value "
+        "(input, element) it derives from (-1: several).");
     m.def(
         "encode",
         [](const Graph& g, const std::vector<FArray>& x) {
@@ -105,8 +107,8 @@ void bind_explain(py::module_& m) {
         [](const Graph& g, const FArray& z, const FArray& baseline, Index output, Index steps, double tolerance) {
             require(g.built(), "the model is not built");
             const Index F = frontier_width(g);
-            require(z.ndim() == 2 && z.shape(1) == F, "z has shape " + dims(z) + ", expected rows of " +
-                                                          std::to_string(F) + " encoded values");
+            require(z.ndim() == 2 && z.shape(1) == F,
+                    "z has shape " + dims(z) + ", expected rows of " + std::to_string(F) + " encoded values");
             const Index N = z.shape(0);
             require(baseline.ndim() == 2 && baseline.shape(1) == F,
                     "baseline has shape " + dims(baseline) + ", expected rows of " + std::to_string(F) + " values");

@@ -78,8 +78,9 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "maasfin C++ core";
     bind_explain(m);
 
-    m.def("first_nonfinite", [](const FArray& a) { return first_nonfinite(a.data(), a.size()); },
-          "Flat index of the first NaN/inf, or -1.");
+    m.def(
+        "first_nonfinite", [](const FArray& a) { return first_nonfinite(a.data(), a.size()); },
+        "Flat index of the first NaN/inf, or -1.");
     m.def("activation_names", &activation_names);
     m.def("loss_names", &loss_names);
     m.def("onednn_version", &kernels::onednn_version);
@@ -97,102 +98,16 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_num_threads", &kernels::set_num_threads);
     m.def("num_threads", &kernels::num_threads);
 
-    // Kernel entry points for the backend-agreement tests.
-    m.def("dense_fwd", [](const FArray& src, const FArray& w, std::optional<FArray> b, const std::string& act) {
-        require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1),
-                "dense_fwd: src " + dims(src) + " and weights " + dims(w) + " do not chain");
-        const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
-        require(!b || b->size() == D, "dense_fwd: bias must have " + std::to_string(D) + " values");
-        const Activation a = parse_activation(act);
-        py::array_t<float> dst({N, D});
-        float* out = dst.mutable_data();
-        py::gil_scoped_release nogil;
-        kernels::dense_fwd(src.data(), w.data(), b ? b->data() : nullptr, out, nullptr, N, K, D, a);
-        return dst;
-    });
-    m.def("dense_bwd", [](const FArray& src, const FArray& w, const FArray& dy) {
-        require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1) && dy.ndim() == 2 &&
-                    dy.shape(0) == src.shape(0) && dy.shape(1) == w.shape(1),
-                "dense_bwd: src " + dims(src) + ", weights " + dims(w) + " and diff_dst " + dims(dy) + " do not match");
-        const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
-        py::array_t<float> dx({N, K}), dw({K, D}), db({D});
-        float *pdx = dx.mutable_data(), *pdw = dw.mutable_data(), *pdb = db.mutable_data();
-        {
-            py::gil_scoped_release nogil;
-            kernels::dense_bwd(src.data(), w.data(), dy.data(), pdx, pdw, pdb, N, K, D);
-        }
-        return py::make_tuple(dx, dw, db);
-    });
-    m.def("batch_matmul", [](const FArray& a, bool a_t, const FArray& b, bool b_t) {
-        require(a.ndim() == 3 && b.ndim() == 3 && a.shape(0) == b.shape(0) &&
-                    a.shape(a_t ? 1 : 2) == b.shape(b_t ? 2 : 1),
-                "batch_matmul: " + dims(a) + " and " + dims(b) + " do not chain");
-        const Index B = a.shape(0), M = a.shape(a_t ? 2 : 1), K = a.shape(a_t ? 1 : 2), N = b.shape(b_t ? 1 : 2);
-        py::array_t<float> dst({B, M, N});
-        float* out = dst.mutable_data();
-        py::gil_scoped_release nogil;
-        kernels::batch_matmul(a.data(), a_t, b.data(), b_t, out, B, M, K, N);
-        return dst;
-    });
-    // The fused LSTM kernel over a whole sequence: None when dispatch leaves it to the layer's
-    // per-step loop, else (y, dx, d_kernel, d_recurrent, d_bias) for the output gradient dy.
-    m.def("lstm_sequence", [](const FArray& x, const FArray& kernel, const FArray& recurrent, const FArray& bias,
-                              const FArray& dy, bool go_backwards, bool return_sequences) -> py::object {
-        require(x.ndim() == 3 && kernel.ndim() == 2 && recurrent.ndim() == 2 && kernel.shape(0) == x.shape(2) &&
-                    recurrent.shape(1) == kernel.shape(1) && recurrent.shape(1) == 4 * recurrent.shape(0) &&
-                    bias.size() == kernel.shape(1),
-                "lstm_sequence: x " + dims(x) + ", kernel " + dims(kernel) + ", recurrent_kernel " + dims(recurrent) +
-                    " and bias " + dims(bias) + " do not match");
-        kernels::LstmSpec s;
-        s.N = x.shape(0), s.T = x.shape(1), s.D = x.shape(2), s.u = recurrent.shape(0);
-        s.reverse = go_backwards, s.sequences = return_sequences;
-        const Index out = return_sequences ? s.N * s.T * s.u : s.N * s.u;
-        require(dy.size() == out, "lstm_sequence: dy " + dims(dy) + " does not match the output");
-        std::vector<float> saved(static_cast<std::size_t>(kernels::lstm_saved_size(s)));
-        py::array_t<float> y(return_sequences ? std::vector<Index>{s.N, s.T, s.u} : std::vector<Index>{s.N, s.u});
-        py::array_t<float> dx({s.N, s.T, s.D}), dk({s.D, 4 * s.u}), dr({s.u, 4 * s.u}), db({4 * s.u});
-        float *py_ = y.mutable_data(), *pdx = dx.mutable_data(), *pdk = dk.mutable_data(), *pdr = dr.mutable_data(),
-              *pdb = db.mutable_data();
-        bool fused = false;
-        {
-            py::gil_scoped_release nogil;
-            fused = !saved.empty() &&
-                    kernels::lstm_fwd(s, x.data(), kernel.data(), recurrent.data(), bias.data(), py_, saved.data());
-            if (fused)
-                kernels::lstm_bwd(s, x.data(), kernel.data(), recurrent.data(), bias.data(), saved.data(), dy.data(),
-                                  pdx, pdk, pdr, pdb);
-        }
-        if (!fused) return py::none();
-        return py::make_tuple(y, dx, dk, dr, db);
-    });
-    m.def("eltwise_fwd", [](const FArray& src, const std::string& act) {
-        require(src.ndim() == 2, "eltwise_fwd: src must be 2-D, got " + dims(src));
-        const Index N = src.shape(0), D = src.shape(1);
-        py::array_t<float> dst({N, D});
-        kernels::eltwise_fwd(parse_activation(act), src.data(), dst.mutable_data(), N, D);
-        return dst;
-    });
-    m.def("eltwise_bwd", [](const FArray& src, const FArray& dst, const FArray& dy, const std::string& act) {
-        require(src.ndim() == 2 && dst.ndim() == 2 && dy.ndim() == 2 && dst.shape(0) == src.shape(0) &&
-                    dst.shape(1) == src.shape(1) && dy.shape(0) == src.shape(0) && dy.shape(1) == src.shape(1),
-                "eltwise_bwd: src " + dims(src) + ", dst " + dims(dst) + " and diff_dst " + dims(dy) + " differ");
-        const Index N = src.shape(0), D = src.shape(1);
-        py::array_t<float> dx({N, D});
-        kernels::eltwise_bwd(parse_activation(act), src.data(), dst.data(), dy.data(), dx.mutable_data(), N, D);
-        return dx;
-    });
-
     py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer")
         .def_property("name", &Layer::name, &Layer::set_name)
         .def("kind", &Layer::kind)
-        .def("config", &Layer::config)
         .def("set_trainable", &Layer::set_trainable);
     py::class_<Dense, Layer, std::shared_ptr<Dense>>(m, "Dense")
-        .def(py::init([](Index units, const std::string& act, bool use_bias, const std::string& ki,
-                         const std::string& bi) {
-                 return std::make_shared<Dense>(units, parse_activation(act), use_bias,
-                                                parse_initializer(ki), parse_initializer(bi));
-             }),
+        .def(py::init(
+                 [](Index units, const std::string& act, bool use_bias, const std::string& ki, const std::string& bi) {
+                     return std::make_shared<Dense>(units, parse_activation(act), use_bias, parse_initializer(ki),
+                                                    parse_initializer(bi));
+                 }),
              py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
              py::arg("bias_initializer"));
     py::class_<ActivationLayer, Layer, std::shared_ptr<ActivationLayer>>(m, "Activation")
@@ -203,7 +118,7 @@ PYBIND11_MODULE(_core, m) {
     py::class_<ElementwiseMerge, Layer, std::shared_ptr<ElementwiseMerge>>(m, "ElementwiseMerge")
         .def(py::init([](const std::string& op) {
                  using Op = ElementwiseMerge::Op;
-                 const Op o = op == "Subtract"  ? Op::subtract
+                 const Op o = op == "Subtract"   ? Op::subtract
                               : op == "Multiply" ? Op::multiply
                               : op == "Average"  ? Op::average
                               : op == "Maximum"  ? Op::maximum
@@ -233,8 +148,8 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init([](const std::string& kind, double amount, std::uint64_t seed) {
                  NoiseLayer::Kind k = kind == "GaussianNoise"     ? NoiseLayer::Kind::gaussian_noise
                                       : kind == "GaussianDropout" ? NoiseLayer::Kind::gaussian_dropout
-                                      : kind == "AlphaDropout"    ? NoiseLayer::Kind::alpha_dropout
-                                                                  : throw InvalidArgument("unknown noise layer " + kind);
+                                      : kind == "AlphaDropout" ? NoiseLayer::Kind::alpha_dropout
+                                                               : throw InvalidArgument("unknown noise layer " + kind);
                  return std::make_shared<NoiseLayer>(k, amount, seed);
              }),
              py::arg("kind"), py::arg("amount"), py::arg("seed"));
@@ -254,25 +169,30 @@ PYBIND11_MODULE(_core, m) {
         .def("input_shape", [](const Graph& g, int i) { return g.input_shape(i); })
         .def_property_readonly("output_shape", [](const Graph& g) { return g.output_shape(); })
         .def_property_readonly("param_count", &Graph::param_count)
-        .def("layer_params", [](const Graph& g, int id) {
-            py::list out;
-            for (const ParamSpec& p : g.layer_params(id)) out.append(py::make_tuple(p.name, p.shape, p.offset));
-            return out;
-        })
-        .def("layer_params_trainable", [](const Graph& g, int id) {
-            std::vector<bool> out;
-            for (const ParamSpec& p : g.layer_params(id)) out.push_back(p.trainable);
-            return out;
-        })
-        .def_property_readonly("params", [](py::object self) {
-            Graph& g = self.cast<Graph&>();
-            return arena_view(self, g.params(), g.param_count());
-        })
-        .def_property_readonly("grads", [](py::object self) {
-            Graph& g = self.cast<Graph&>();
-            return arena_view(self, g.grads(), g.param_count());
-        })
-        .def("set_activity_regularizer", &Graph::set_activity_regularizer, py::arg("node"), py::arg("l1"), py::arg("l2"))
+        .def("layer_params",
+             [](const Graph& g, int id) {
+                 py::list out;
+                 for (const ParamSpec& p : g.layer_params(id)) out.append(py::make_tuple(p.name, p.shape, p.offset));
+                 return out;
+             })
+        .def("layer_params_trainable",
+             [](const Graph& g, int id) {
+                 std::vector<bool> out;
+                 for (const ParamSpec& p : g.layer_params(id)) out.push_back(p.trainable);
+                 return out;
+             })
+        .def_property_readonly("params",
+                               [](py::object self) {
+                                   Graph& g = self.cast<Graph&>();
+                                   return arena_view(self, g.params(), g.param_count());
+                               })
+        .def_property_readonly("grads",
+                               [](py::object self) {
+                                   Graph& g = self.cast<Graph&>();
+                                   return arena_view(self, g.grads(), g.param_count());
+                               })
+        .def("set_activity_regularizer", &Graph::set_activity_regularizer, py::arg("node"), py::arg("l1"),
+             py::arg("l2"))
         .def("predict", &predict, py::arg("x"), py::arg("batch_size"));
 
     py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")
@@ -282,18 +202,25 @@ PYBIND11_MODULE(_core, m) {
         .def("set_options", &Optimizer::set_options)
         .def_readwrite("iterations", &Optimizer::iterations)
         .def("slot_names", &Optimizer::slot_names)
-        .def("get_slot", [](Optimizer& o, const std::string& name) {
-            const FloatVec& v = o.slot(name);
-            py::array_t<float> out(static_cast<py::ssize_t>(v.size()));
-            std::copy(v.begin(), v.end(), out.mutable_data());
-            return out;
-        })
-        .def("set_slots", [](Optimizer& o, Index n, const std::map<std::string, FArray>& values) {
-            std::vector<std::pair<std::string, FloatVec>> v;
-            for (const auto& [name, arr] : values) v.emplace_back(name, FloatVec(arr.data(), arr.data() + arr.size()));
-            o.set_slots(n, v);
-        }, py::arg("n"), py::arg("values"),
-           "Replaces the state for an arena of n parameters: {slot name: values (n, or 0 if unused)}.");
+        .def("slot_sizes", &Optimizer::slot_sizes, py::arg("n"),
+             "{slot name: size} for an arena of n parameters (n, or 0 for a slot this configuration never uses).")
+        .def("get_slot",
+             [](Optimizer& o, const std::string& name) {
+                 const FloatVec& v = o.slot(name);
+                 py::array_t<float> out(static_cast<py::ssize_t>(v.size()));
+                 std::copy(v.begin(), v.end(), out.mutable_data());
+                 return out;
+             })
+        .def(
+            "set_slots",
+            [](Optimizer& o, Index n, const std::map<std::string, FArray>& values) {
+                std::vector<std::pair<std::string, FloatVec>> v;
+                for (const auto& [name, arr] : values)
+                    v.emplace_back(name, FloatVec(arr.data(), arr.data() + arr.size()));
+                o.set_slots(n, v);
+            },
+            py::arg("n"), py::arg("values"),
+            "Replaces the state for an arena of n parameters: {slot name: values (n, or 0 if unused)}.");
     m.def("SGD", &make_sgd, py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"));
     m.def("Adam", &make_adam, py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"),
           py::arg("amsgrad"));
@@ -304,19 +231,22 @@ PYBIND11_MODULE(_core, m) {
     m.def("Nadam", &make_nadam, py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"));
 
     py::class_<ScheduleSpec>(m, "ScheduleSpec")
-        .def(py::init([](const std::string& kind, double initial_learning_rate, double decay_steps, double decay_rate,
-                         bool staircase, std::vector<double> boundaries, std::vector<double> values, double alpha,
-                         double warmup_target, double warmup_steps, double end_learning_rate, double power, bool cycle) {
-                 ScheduleSpec s{kind, initial_learning_rate, decay_steps, decay_rate, staircase, std::move(boundaries),
-                                std::move(values), alpha, warmup_target, warmup_steps, end_learning_rate, power, cycle};
-                 check_schedule(s);
-                 return s;
-             }),
-             py::arg("kind"), py::arg("initial_learning_rate") = 0.0, py::arg("decay_steps") = 1.0,
-             py::arg("decay_rate") = 0.0, py::arg("staircase") = false, py::arg("boundaries") = std::vector<double>{},
-             py::arg("values") = std::vector<double>{}, py::arg("alpha") = 0.0, py::arg("warmup_target") = -1.0,
-             py::arg("warmup_steps") = 0.0, py::arg("end_learning_rate") = 0.0001, py::arg("power") = 1.0,
-             py::arg("cycle") = false)
+        .def(
+            py::init([](const std::string& kind, double initial_learning_rate, double decay_steps, double decay_rate,
+                        bool staircase, std::vector<double> boundaries, std::vector<double> values, double alpha,
+                        double warmup_target, double warmup_steps, double end_learning_rate, double power, bool cycle) {
+                ScheduleSpec s{kind,          initial_learning_rate, decay_steps,       decay_rate,
+                               staircase,     std::move(boundaries), std::move(values), alpha,
+                               warmup_target, warmup_steps,          end_learning_rate, power,
+                               cycle};
+                check_schedule(s);
+                return s;
+            }),
+            py::arg("kind"), py::arg("initial_learning_rate") = 0.0, py::arg("decay_steps") = 1.0,
+            py::arg("decay_rate") = 0.0, py::arg("staircase") = false, py::arg("boundaries") = std::vector<double>{},
+            py::arg("values") = std::vector<double>{}, py::arg("alpha") = 0.0, py::arg("warmup_target") = -1.0,
+            py::arg("warmup_steps") = 0.0, py::arg("end_learning_rate") = 0.0001, py::arg("power") = 1.0,
+            py::arg("cycle") = false)
         .def("__call__", [](const ScheduleSpec& s, double step) { return schedule_value(s, step); });
     py::class_<OptimizerOptions>(m, "OptimizerOptions")
         .def(py::init([](double weight_decay, double clipnorm, double clipvalue, double global_clipnorm) {
@@ -325,18 +255,22 @@ PYBIND11_MODULE(_core, m) {
              py::arg("weight_decay") = 0.0, py::arg("clipnorm") = 0.0, py::arg("clipvalue") = 0.0,
              py::arg("global_clipnorm") = 0.0);
 
-    m.def("optimizer_step", [](Optimizer& opt, py::array_t<float, py::array::c_style> params, const FArray& grads) {
-        require(grads.size() == params.size(), "optimizer_step: params has " + std::to_string(params.size()) +
-                                                   " values but grads has " + std::to_string(grads.size()));
-        FloatVec g(grads.data(), grads.data() + grads.size());  // clipping works in place
-        opt.step(params.mutable_data(), g.data(), params.size());
-    }, py::arg("optimizer"), py::arg("params").noconvert(), py::arg("grads"),
-       "One update of a flat, C-contiguous float32 parameter vector in place (for tests and standalone use).");
+    m.def(
+        "optimizer_step",
+        [](Optimizer& opt, py::array_t<float, py::array::c_style> params, const FArray& grads) {
+            require(grads.size() == params.size(), "optimizer_step: params has " + std::to_string(params.size()) +
+                                                       " values but grads has " + std::to_string(grads.size()));
+            FloatVec g(grads.data(), grads.data() + grads.size());  // clipping works in place
+            opt.step(params.mutable_data(), g.data(), params.size());
+        },
+        py::arg("optimizer"), py::arg("params").noconvert(), py::arg("grads"),
+        "One update of a flat, C-contiguous float32 parameter vector in place (for tests and standalone use).");
 
     py::class_<LossSpec>(m, "LossSpec")
-        .def(py::init([](const std::string& name, bool from_logits, double label_smoothing, double delta,
-                         double alpha, double gamma, bool apply_class_balancing, const std::string& reduction) {
-                 return LossSpec{name, from_logits, label_smoothing, delta, alpha, gamma, apply_class_balancing, reduction};
+        .def(py::init([](const std::string& name, bool from_logits, double label_smoothing, double delta, double alpha,
+                         double gamma, bool apply_class_balancing, const std::string& reduction) {
+                 return LossSpec{name,  from_logits, label_smoothing,       delta,
+                                 alpha, gamma,       apply_class_balancing, reduction};
              }),
              py::arg("name"), py::arg("from_logits") = false, py::arg("label_smoothing") = 0.0, py::arg("delta") = 1.0,
              py::arg("alpha") = 0.25, py::arg("gamma") = 2.0, py::arg("apply_class_balancing") = false,
@@ -344,52 +278,51 @@ PYBIND11_MODULE(_core, m) {
         .def_readonly("name", &LossSpec::name)
         .def_readonly("reduction", &LossSpec::reduction);
 
-    m.def("loss_compute",
-          [](const LossSpec& spec, const FArray& y_true, const FArray& y_pred, std::optional<FArray> w) {
-              auto loss = make_loss(spec);
-              const std::string& name = spec.name;
-              require(y_pred.ndim() >= 1 && y_pred.shape(0) > 0, "y_pred must have at least one row");
-              const Index N = y_pred.shape(0), D = y_pred.size() / N;
-              require(y_true.size() == N * loss->target_width(D),
-                      name + ": y_true has shape " + dims(y_true) + " but y_pred " + dims(y_pred) + " needs " +
-                          std::to_string(loss->target_width(D)) + " target value(s) per row");
-              require(!w || w->size() == N, name + ": sample_weight has " + std::to_string(w ? w->size() : 0) +
-                                                " values for " + std::to_string(N) + " rows");
-              py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
-              py::array_t<double> per_sample(N);
-              // Keras divides with divide_no_nan: weights summing to zero give a zero loss.
-              const double div = loss->divisor(w ? w->data() : nullptr, N);
-              const double total = loss->compute(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
-                                                 grad.mutable_data(), div > 0 ? static_cast<float>(1.0 / div) : 0.f,
-                                                 per_sample.mutable_data());
-              return py::make_tuple(div > 0 ? total / div : 0.0, grad, per_sample);
-          },
-          py::arg("spec"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
-          "(reduced batch loss, its gradient w.r.t. y_pred, unweighted per-sample losses).");
+    m.def(
+        "loss_compute",
+        [](const LossSpec& spec, const FArray& y_true, const FArray& y_pred, std::optional<FArray> w) {
+            auto loss = make_loss(spec);
+            const std::string& name = spec.name;
+            require(y_pred.ndim() >= 1 && y_pred.shape(0) > 0, "y_pred must have at least one row");
+            const Index N = y_pred.shape(0), D = y_pred.size() / N;
+            require(y_true.size() == N * loss->target_width(D),
+                    name + ": y_true has shape " + dims(y_true) + " but y_pred " + dims(y_pred) + " needs " +
+                        std::to_string(loss->target_width(D)) + " target value(s) per row");
+            require(!w || w->size() == N, name + ": sample_weight has " + std::to_string(w ? w->size() : 0) +
+                                              " values for " + std::to_string(N) + " rows");
+            py::array_t<float> grad(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
+            py::array_t<double> per_sample(N);
+            const double loss_value = loss->reduced(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D,
+                                                    grad.mutable_data(), per_sample.mutable_data());
+            return py::make_tuple(loss_value, grad, per_sample);
+        },
+        py::arg("spec"), py::arg("y_true"), py::arg("y_pred"), py::arg("sample_weight"),
+        "(reduced batch loss, its gradient w.r.t. y_pred, unweighted per-sample losses).");
 
     py::class_<MetricSpec>(m, "MetricSpec")
         .def(py::init([](const std::string& kind, std::vector<float> thresholds, Index k, Index class_id, double beta,
                          const std::string& average, bool from_logits, Index top_k, bool multi_label,
                          std::vector<float> label_weights) {
-                 return MetricSpec{kind, std::move(thresholds), k, class_id, beta, average, from_logits,
-                                   top_k, multi_label, std::move(label_weights)};
+                 return MetricSpec{kind,    std::move(thresholds), k,     class_id,    beta,
+                                   average, from_logits,           top_k, multi_label, std::move(label_weights)};
              }),
              py::arg("kind"), py::arg("thresholds") = std::vector<float>{}, py::arg("k") = 5, py::arg("class_id") = -1,
              py::arg("beta") = 1.0, py::arg("average") = "", py::arg("from_logits") = false, py::arg("top_k") = 0,
              py::arg("multi_label") = false, py::arg("label_weights") = std::vector<float>{});
     py::class_<Metric, std::shared_ptr<Metric>>(m, "Metric")
         .def(py::init([](const MetricSpec& spec) { return std::shared_ptr<Metric>(make_metric(spec)); }))
-        .def("update",
-             [](Metric& mt, const FArray& y_pred, const FArray& y_true, std::optional<FArray> w) {
-                 require(y_pred.ndim() == 2, "y_pred must be 2-D (rows, outputs), got " + dims(y_pred));
-                 const Index N = y_pred.shape(0), D = y_pred.shape(1);
-                 require(y_true.size() == N * mt.target_width(D),
-                         "y_true has shape " + dims(y_true) + " but y_pred " + dims(y_pred) + " needs " +
-                             std::to_string(mt.target_width(D)) + " target value(s) per row");
-                 require(!w || w->size() == N, "sample_weight must hold one value per row");
-                 mt.update(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D, mt.target_width(D));
-             },
-             py::arg("y_pred"), py::arg("y_true"), py::arg("sample_weight") = py::none())
+        .def(
+            "update",
+            [](Metric& mt, const FArray& y_pred, const FArray& y_true, std::optional<FArray> w) {
+                require(y_pred.ndim() == 2, "y_pred must be 2-D (rows, outputs), got " + dims(y_pred));
+                const Index N = y_pred.shape(0), D = y_pred.shape(1);
+                require(y_true.size() == N * mt.target_width(D),
+                        "y_true has shape " + dims(y_true) + " but y_pred " + dims(y_pred) + " needs " +
+                            std::to_string(mt.target_width(D)) + " target value(s) per row");
+                require(!w || w->size() == N, "sample_weight must hold one value per row");
+                mt.update(y_pred.data(), y_true.data(), w ? w->data() : nullptr, N, D, mt.target_width(D));
+            },
+            py::arg("y_pred"), py::arg("y_true"), py::arg("sample_weight") = py::none())
         .def("result", &Metric::result)
         .def("reset", &Metric::reset)
         .def("target_width", &Metric::target_width);
@@ -413,21 +346,23 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("graph"), py::arg("loss"), py::arg("optimizer"), py::arg("metrics"),
              py::arg("trainable") = std::vector<std::pair<Index, Index>>{})
-        .def("train",
-             [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,
-                std::optional<IArray> order, Index batch_size, Index first, Index last, std::uint64_t seed,
-                std::optional<std::function<bool(Index, double)>> progress) {
-                 Batches b = batches(t.graph(), t.loss(), x, y, w, order, batch_size);
-                 ProgressFn fn;
-                 if (progress) fn = [&](Index done, double loss) {
-                     py::gil_scoped_acquire gil;
-                     return (*progress)(done, loss);
-                 };
-                 py::gil_scoped_release nogil;
-                 return t.train(b, first, last, seed, fn);
-             },
-             py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("order"), py::arg("batch_size"),
-             py::arg("first"), py::arg("last"), py::arg("seed"), py::arg("progress") = py::none())
+        .def(
+            "train",
+            [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w,
+               std::optional<IArray> order, Index batch_size, Index first, Index last, std::uint64_t seed,
+               std::optional<std::function<bool(Index, double)>> progress) {
+                Batches b = batches(t.graph(), t.loss(), x, y, w, order, batch_size);
+                ProgressFn fn;
+                if (progress)
+                    fn = [&](Index done, double loss) {
+                        py::gil_scoped_acquire gil;
+                        return (*progress)(done, loss);
+                    };
+                py::gil_scoped_release nogil;
+                return t.train(b, first, last, seed, fn);
+            },
+            py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("order"), py::arg("batch_size"),
+            py::arg("first"), py::arg("last"), py::arg("seed"), py::arg("progress") = py::none())
         .def("evaluate",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, Index batch_size,
                 Index first, Index last) {
@@ -440,22 +375,25 @@ PYBIND11_MODULE(_core, m) {
         .def("compute_gradients",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, bool training,
                 std::uint64_t seed) {
-                 Batches b = batches(t.graph(), t.loss(), x, y, w, std::nullopt, std::max<Index>(1, y.ndim() ? y.shape(0) : 1));
+                 Batches b =
+                     batches(t.graph(), t.loss(), x, y, w, std::nullopt, std::max<Index>(1, y.ndim() ? y.shape(0) : 1));
                  py::gil_scoped_release nogil;
                  return t.compute_gradients(b, training, seed);
              })
-        .def("set_regularization",
-             [](Trainer& t, const std::vector<std::tuple<Index, Index, double, double>>& penalties,
-                const std::vector<std::tuple<std::string, Index, Index, Index, Index, bool, double, double, double>>& cons) {
-                 std::vector<Penalty> ps;
-                 for (const auto& [b, e, l1, l2] : penalties) ps.push_back({{b, e}, l1, l2});
-                 std::vector<Constraint> cs;
-                 for (const auto& [kind, b, e, rows, cols, over_rows, lo, hi, rate] : cons)
-                     cs.push_back({kind, {b, e}, rows, cols, over_rows, lo, hi, rate});
-                 t.set_regularization(std::move(ps), std::move(cs));
-             },
-             py::arg("penalties"), py::arg("constraints"),
-             "penalties: (begin, end, l1, l2); constraints: (kind, begin, end, rows, cols, over_rows, min, max, rate)")
+        .def(
+            "set_regularization",
+            [](Trainer& t, const std::vector<std::tuple<Index, Index, double, double>>& penalties,
+               const std::vector<std::tuple<std::string, Index, Index, Index, Index, bool, double, double, double>>&
+                   cons) {
+                std::vector<Penalty> ps;
+                for (const auto& [b, e, l1, l2] : penalties) ps.push_back({{b, e}, l1, l2});
+                std::vector<Constraint> cs;
+                for (const auto& [kind, b, e, rows, cols, over_rows, lo, hi, rate] : cons)
+                    cs.push_back({kind, {b, e}, rows, cols, over_rows, lo, hi, rate});
+                t.set_regularization(std::move(ps), std::move(cs));
+            },
+            py::arg("penalties"), py::arg("constraints"),
+            "penalties: (begin, end, l1, l2); constraints: (kind, begin, end, rows, cols, over_rows, min, max, rate)")
         .def("set_stop_on_nonfinite", &Trainer::set_stop_on_nonfinite)
         .def("stopped_on_nonfinite", &Trainer::stopped_on_nonfinite)
         .def("reset_metrics", &Trainer::reset_metrics)

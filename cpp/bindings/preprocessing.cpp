@@ -63,8 +63,9 @@ std::optional<std::string> opt_str(const py::object& o) {
 }  // namespace
 
 void bind_preprocessing(py::module_& m) {
-    m.def("fingerprint64", [](const py::bytes& b) { return fingerprint64(std::string_view(b)); },
-          "FarmHash Fingerprint64 of bytes (TensorFlow's to_hash_bucket_fast before the modulo).");
+    m.def(
+        "fingerprint64", [](const py::bytes& b) { return fingerprint64(std::string_view(b)); },
+        "FarmHash Fingerprint64 of bytes (TensorFlow's to_hash_bucket_fast before the modulo).");
 
     py::class_<StringTable, std::shared_ptr<StringTable>>(m, "StringTable")
         .def(py::init([](std::vector<std::string> vocabulary, Index num_oov_indices, py::object mask_token,
@@ -76,61 +77,65 @@ void bind_preprocessing(py::module_& m) {
              py::arg("who"))
         .def_property_readonly("size", &StringTable::size)
         .def_property_readonly("token_start", &StringTable::token_start)
-        .def("lookup",
-             [](const StringTable& t, const py::array& tokens, const std::string& what) {
-                 PyObject* const* cells = object_cells(tokens, what);
-                 const Index n = tokens.size(), width = tokens.ndim() > 1 ? n / std::max<Index>(1, tokens.shape(0)) : 1;
-                 auto out = same_shape(tokens);
-                 float* dst = out.mutable_data();
-                 std::string_view tok;
-                 for (Index i = 0; i < n; ++i)
-                     dst[i] = static_cast<float>(read_token(cells[i], tok, what, i, width) ? t.lookup(tok) : t.missing());
-                 return out;
-             },
-             py::arg("tokens"), py::arg("what"),
-             "Indices (float32, same shape) of an object array of str/None/NaN; one C++ loop, no per-row Python.");
+        .def(
+            "lookup",
+            [](const StringTable& t, const py::array& tokens, const std::string& what) {
+                PyObject* const* cells = object_cells(tokens, what);
+                const Index n = tokens.size(), width = tokens.ndim() > 1 ? n / std::max<Index>(1, tokens.shape(0)) : 1;
+                auto out = same_shape(tokens);
+                float* dst = out.mutable_data();
+                std::string_view tok;
+                for (Index i = 0; i < n; ++i)
+                    dst[i] =
+                        static_cast<float>(read_token(cells[i], tok, what, i, width) ? t.lookup(tok) : t.missing());
+                return out;
+            },
+            py::arg("tokens"), py::arg("what"),
+            "Indices (float32, same shape) of an object array of str/None/NaN; one C++ loop, no per-row Python.");
 
     py::class_<TokenCounter>(m, "TokenCounter")
         .def(py::init<>())
-        .def("add",
-             [](TokenCounter& c, const py::array& tokens, const std::string& what) {
-                 PyObject* const* cells = object_cells(tokens, what);
-                 const Index n = tokens.size(), width = tokens.ndim() > 1 ? n / std::max<Index>(1, tokens.shape(0)) : 1;
-                 Index present = 0;
-                 std::string_view tok;
-                 for (Index i = 0; i < n; ++i)
-                     if (read_token(cells[i], tok, what, i, width)) {
-                         c.add(tok);
-                         ++present;
-                     }
-                 return present;
-             },
-             py::arg("tokens"), py::arg("what"), "Counts the present tokens; returns how many there were.")
+        .def(
+            "add",
+            [](TokenCounter& c, const py::array& tokens, const std::string& what) {
+                PyObject* const* cells = object_cells(tokens, what);
+                const Index n = tokens.size(), width = tokens.ndim() > 1 ? n / std::max<Index>(1, tokens.shape(0)) : 1;
+                Index present = 0;
+                std::string_view tok;
+                for (Index i = 0; i < n; ++i)
+                    if (read_token(cells[i], tok, what, i, width)) {
+                        c.add(tok);
+                        ++present;
+                    }
+                return present;
+            },
+            py::arg("tokens"), py::arg("what"), "Counts the present tokens; returns how many there were.")
         .def("vocabulary", &TokenCounter::vocabulary, py::arg("max_tokens"), py::arg("exclude"))
         .def_property_readonly("distinct", &TokenCounter::distinct);
 
-    m.def("hash_strings",
-          [](const py::array& tokens, Index num_bins, py::object mask_value, const std::string& what) {
-              PyObject* const* cells = object_cells(tokens, what);
-              const auto mask = opt_str(mask_value);
-              require(num_bins >= (mask ? 2 : 1), what + ": num_bins must be >= 1 (>= 2 with a mask_value)");
-              const Index n = tokens.size(), width = tokens.ndim() > 1 ? n / std::max<Index>(1, tokens.shape(0)) : 1;
-              auto out = same_shape(tokens);
-              float* dst = out.mutable_data();
-              std::string_view tok;
-              for (Index i = 0; i < n; ++i) {
-                  if (!read_token(cells[i], tok, what, i, width)) {
-                      require(mask.has_value(), what + ": row " + std::to_string(i / width) +
-                                                    " is missing; set mask_value to hash missing values to bin 0");
-                      dst[i] = 0.f;
-                  } else {
-                      dst[i] = static_cast<float>(mask && tok == *mask ? 0 : hash_bin(tok, num_bins, mask.has_value()));
-                  }
-              }
-              return out;
-          },
-          py::arg("tokens"), py::arg("num_bins"), py::arg("mask_value"), py::arg("what"),
-          "Keras Hashing bins (float32, same shape) of an object array of strings.");
+    m.def(
+        "hash_strings",
+        [](const py::array& tokens, Index num_bins, py::object mask_value, const std::string& what) {
+            PyObject* const* cells = object_cells(tokens, what);
+            const auto mask = opt_str(mask_value);
+            require(num_bins >= (mask ? 2 : 1), what + ": num_bins must be >= 1 (>= 2 with a mask_value)");
+            const Index n = tokens.size(), width = tokens.ndim() > 1 ? n / std::max<Index>(1, tokens.shape(0)) : 1;
+            auto out = same_shape(tokens);
+            float* dst = out.mutable_data();
+            std::string_view tok;
+            for (Index i = 0; i < n; ++i) {
+                if (!read_token(cells[i], tok, what, i, width)) {
+                    require(mask.has_value(), what + ": row " + std::to_string(i / width) +
+                                                  " is missing; set mask_value to hash missing values to bin 0");
+                    dst[i] = 0.f;
+                } else {
+                    dst[i] = static_cast<float>(mask && tok == *mask ? 0 : hash_bin(tok, num_bins, mask.has_value()));
+                }
+            }
+            return out;
+        },
+        py::arg("tokens"), py::arg("num_bins"), py::arg("mask_value"), py::arg("what"),
+        "Keras Hashing bins (float32, same shape) of an object array of strings.");
 
     py::class_<CategoryEncoding, Layer, std::shared_ptr<CategoryEncoding>>(m, "CategoryEncoding")
         .def(py::init([](Index num_tokens, const std::string& mode, bool allow_dropped) {
@@ -165,13 +170,14 @@ void bind_preprocessing(py::module_& m) {
                  return std::make_shared<HashedCrossing>(num_bins, parse_output_mode(mode, "HashedCrossing"));
              }),
              py::arg("num_bins"), py::arg("output_mode"));
-    m.def("hashed_cross_bin",
-          [](const std::vector<std::int64_t>& values, std::int64_t num_bins) {
-              require(values.size() >= 2 && num_bins >= 1, "hashed_cross_bin: needs 2+ values and num_bins >= 1");
-              return hashed_cross_bin(values.data(), values.size(), num_bins);
-          },
-          py::arg("values"), py::arg("num_bins"),
-          "HashedCrossing's bin of one tuple of integers (tf.sparse.cross_hashed, default hash key).");
+    m.def(
+        "hashed_cross_bin",
+        [](const std::vector<std::int64_t>& values, std::int64_t num_bins) {
+            require(values.size() >= 2 && num_bins >= 1, "hashed_cross_bin: needs 2+ values and num_bins >= 1");
+            return hashed_cross_bin(values.data(), values.size(), num_bins);
+        },
+        py::arg("values"), py::arg("num_bins"),
+        "HashedCrossing's bin of one tuple of integers (tf.sparse.cross_hashed, default hash key).");
     py::class_<Embedding, Layer, std::shared_ptr<Embedding>>(m, "Embedding")
         .def(py::init([](Index input_dim, Index output_dim, const std::string& init) {
                  return std::make_shared<Embedding>(input_dim, output_dim, parse_initializer(init));

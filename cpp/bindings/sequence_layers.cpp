@@ -33,8 +33,15 @@ RecurrentOptions options(Index units, const std::string& act, const std::string&
                          bool return_sequences, bool go_backwards, const std::string& ki, const std::string& ri,
                          const std::string& bi, bool return_state, bool has_mask, bool zero_output_for_mask,
                          float dropout, float recurrent_dropout, std::uint64_t seed) {
-    RecurrentOptions o{units, parse_activation(act), parse_activation(rec_act), use_bias, return_sequences, go_backwards,
-                       parse_initializer(ki), parse_initializer(ri), parse_initializer(bi)};
+    RecurrentOptions o{units,
+                       parse_activation(act),
+                       parse_activation(rec_act),
+                       use_bias,
+                       return_sequences,
+                       go_backwards,
+                       parse_initializer(ki),
+                       parse_initializer(ri),
+                       parse_initializer(bi)};
     o.return_state = return_state;
     o.has_mask = has_mask;
     o.zero_output_for_mask = zero_output_for_mask;
@@ -46,18 +53,17 @@ RecurrentOptions options(Index units, const std::string& act, const std::string&
 }  // namespace
 
 void bind_sequence_layers(py::module_& m) {
-    py::class_<Conv, Layer, std::shared_ptr<Conv>>(m, "Conv")
-        .def(py::init([](int rank, Index filters, std::pair<Index, Index> kernel, std::pair<Index, Index> strides,
-                         std::pair<Index, Index> dilation, const std::string& padding, const std::string& act,
-                         bool use_bias, const std::string& ki, const std::string& bi) {
-                 return std::make_shared<Conv>(rank, filters, kernel.first, kernel.second, strides.first,
-                                               strides.second, dilation.first, dilation.second, padding,
-                                               parse_activation(act), use_bias, parse_initializer(ki),
-                                               parse_initializer(bi));
-             }),
-             py::arg("rank"), py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("dilation_rate"),
-             py::arg("padding"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
-             py::arg("bias_initializer"));
+    py::class_<Conv, Layer, std::shared_ptr<Conv>>(m, "Conv").def(
+        py::init([](int rank, Index filters, std::pair<Index, Index> kernel, std::pair<Index, Index> strides,
+                    std::pair<Index, Index> dilation, const std::string& padding, const std::string& act, bool use_bias,
+                    const std::string& ki, const std::string& bi) {
+            return std::make_shared<Conv>(rank, filters, kernel.first, kernel.second, strides.first, strides.second,
+                                          dilation.first, dilation.second, padding, parse_activation(act), use_bias,
+                                          parse_initializer(ki), parse_initializer(bi));
+        }),
+        py::arg("rank"), py::arg("filters"), py::arg("kernel_size"), py::arg("strides"), py::arg("dilation_rate"),
+        py::arg("padding"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
+        py::arg("bias_initializer"));
     py::class_<Pooling, Layer, std::shared_ptr<Pooling>>(m, "Pooling")
         .def(py::init([](int rank, const std::string& kind, std::pair<Index, Index> pool,
                          std::pair<Index, Index> strides, const std::string& padding) {
@@ -71,8 +77,7 @@ void bind_sequence_layers(py::module_& m) {
              }),
              py::arg("rank"), py::arg("kind"), py::arg("keepdims"));
     py::class_<Flatten, Layer, std::shared_ptr<Flatten>>(m, "Flatten").def(py::init<>());
-    py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape")
-        .def(py::init<Shape>(), py::arg("target_shape"));
+    py::class_<Reshape, Layer, std::shared_ptr<Reshape>>(m, "Reshape").def(py::init<Shape>(), py::arg("target_shape"));
     py::class_<Permute, Layer, std::shared_ptr<Permute>>(m, "Permute")
         .def(py::init<std::vector<Index>>(), py::arg("dims"));
     py::class_<RepeatVector, Layer, std::shared_ptr<RepeatVector>>(m, "RepeatVector")
@@ -83,43 +88,43 @@ void bind_sequence_layers(py::module_& m) {
     // Recurrent layers: units, activation, recurrent_activation, use_bias, return_sequences,
     // go_backwards, kernel/recurrent/bias initializer (and LSTM's unit_forget_bias), then keywords.
     py::class_<Recurrent, Layer, std::shared_ptr<Recurrent>>(m, "Recurrent");
-    py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM")
-        .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
-                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool ufb,
-                         bool rs, bool mask, bool zero, float dp, float rdp, std::uint64_t seed) {
-                 return std::make_shared<LSTM>(
-                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed), ufb);
-             }),
-             py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
-             py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
-             py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("unit_forget_bias"),
-             py::arg("return_state") = false, py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
-             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
-    py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU")
-        .def(py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq,
-                         bool back, const std::string& ki, const std::string& ri, const std::string& bi, bool rs,
-                         bool mask, bool zero, float dp, float rdp, std::uint64_t seed, bool reset_after) {
-                 return std::make_shared<GRU>(
-                     options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed),
-                     reset_after);
-             }),
-             py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
-             py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
-             py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("return_state") = false,
-             py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
-             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0, py::arg("reset_after") = true);
+    py::class_<LSTM, Recurrent, std::shared_ptr<LSTM>>(m, "LSTM").def(
+        py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq, bool back,
+                    const std::string& ki, const std::string& ri, const std::string& bi, bool ufb, bool rs, bool mask,
+                    bool zero, float dp, float rdp, std::uint64_t seed) {
+            return std::make_shared<LSTM>(
+                options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed), ufb);
+        }),
+        py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
+        py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
+        py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("unit_forget_bias"),
+        py::arg("return_state") = false, py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false,
+        py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
+    py::class_<GRU, Recurrent, std::shared_ptr<GRU>>(m, "GRU").def(
+        py::init([](Index units, const std::string& act, const std::string& rec_act, bool use_bias, bool seq, bool back,
+                    const std::string& ki, const std::string& ri, const std::string& bi, bool rs, bool mask, bool zero,
+                    float dp, float rdp, std::uint64_t seed, bool reset_after) {
+            return std::make_shared<GRU>(
+                options(units, act, rec_act, use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed),
+                reset_after);
+        }),
+        py::arg("units"), py::arg("activation"), py::arg("recurrent_activation"), py::arg("use_bias"),
+        py::arg("return_sequences"), py::arg("go_backwards"), py::arg("kernel_initializer"),
+        py::arg("recurrent_initializer"), py::arg("bias_initializer"), py::arg("return_state") = false,
+        py::arg("has_mask") = false, py::arg("zero_output_for_mask") = false, py::arg("dropout") = 0.f,
+        py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0, py::arg("reset_after") = true);
     py::class_<SimpleRNN, Recurrent, std::shared_ptr<SimpleRNN>>(m, "SimpleRNN")
-        .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back,
-                         const std::string& ki, const std::string& ri, const std::string& bi, bool rs, bool mask,
-                         bool zero, float dp, float rdp, std::uint64_t seed) {
+        .def(py::init([](Index units, const std::string& act, bool use_bias, bool seq, bool back, const std::string& ki,
+                         const std::string& ri, const std::string& bi, bool rs, bool mask, bool zero, float dp,
+                         float rdp, std::uint64_t seed) {
                  return std::make_shared<SimpleRNN>(
                      options(units, act, "sigmoid", use_bias, seq, back, ki, ri, bi, rs, mask, zero, dp, rdp, seed));
              }),
              py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("return_sequences"),
              py::arg("go_backwards"), py::arg("kernel_initializer"), py::arg("recurrent_initializer"),
              py::arg("bias_initializer"), py::arg("return_state") = false, py::arg("has_mask") = false,
-             py::arg("zero_output_for_mask") = false,
-             py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f, py::arg("seed") = 0);
+             py::arg("zero_output_for_mask") = false, py::arg("dropout") = 0.f, py::arg("recurrent_dropout") = 0.f,
+             py::arg("seed") = 0);
     py::class_<SpatialDropout, Layer, std::shared_ptr<SpatialDropout>>(m, "SpatialDropout")
         .def(py::init<int, float, std::uint64_t>(), py::arg("rank"), py::arg("rate"), py::arg("seed"));
     py::class_<TakeOutput, Layer, std::shared_ptr<TakeOutput>>(m, "TakeOutput")
@@ -129,8 +134,8 @@ void bind_sequence_layers(py::module_& m) {
         .def(py::init<float>(), py::arg("value"));
     py::class_<MultiHeadAttention, Layer, std::shared_ptr<MultiHeadAttention>>(m, "MultiHeadAttention")
         .def(py::init([](Index heads, Index key_dim, Index value_dim, Index output_dim, float dropout, bool use_bias,
-                         bool causal, std::uint64_t seed, const std::string& ki,
-                         const std::string& bi, bool return_scores) {
+                         bool causal, std::uint64_t seed, const std::string& ki, const std::string& bi,
+                         bool return_scores) {
                  AttentionOptions o;
                  o.num_heads = heads;
                  o.key_dim = key_dim;
@@ -146,8 +151,8 @@ void bind_sequence_layers(py::module_& m) {
                  return std::make_shared<MultiHeadAttention>(o);
              }),
              py::arg("num_heads"), py::arg("key_dim"), py::arg("value_dim"), py::arg("output_dim"), py::arg("dropout"),
-             py::arg("use_bias"), py::arg("use_causal_mask"), py::arg("seed"),
-             py::arg("kernel_initializer"), py::arg("bias_initializer"), py::arg("return_attention_scores") = false);
+             py::arg("use_bias"), py::arg("use_causal_mask"), py::arg("seed"), py::arg("kernel_initializer"),
+             py::arg("bias_initializer"), py::arg("return_attention_scores") = false);
     py::class_<TimeDistributed, Layer, std::shared_ptr<TimeDistributed>>(m, "TimeDistributed")
         .def(py::init<std::shared_ptr<Layer>>(), py::arg("layer"));
     py::class_<Bidirectional, Layer, std::shared_ptr<Bidirectional>>(m, "Bidirectional")

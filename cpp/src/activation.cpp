@@ -8,12 +8,10 @@ namespace maasfin {
 
 namespace {
 const std::pair<const char*, Activation> kNames[] = {
-    {"linear", Activation::linear},   {"relu", Activation::relu},
-    {"sigmoid", Activation::sigmoid}, {"tanh", Activation::tanh},
-    {"softmax", Activation::softmax}, {"elu", Activation::elu},
-    {"selu", Activation::selu},       {"gelu", Activation::gelu},
-    {"leaky_relu", Activation::leaky_relu}, {"swish", Activation::swish},
-    {"silu", Activation::swish},
+    {"linear", Activation::linear}, {"relu", Activation::relu},       {"sigmoid", Activation::sigmoid},
+    {"tanh", Activation::tanh},     {"softmax", Activation::softmax}, {"elu", Activation::elu},
+    {"selu", Activation::selu},     {"gelu", Activation::gelu},       {"leaky_relu", Activation::leaky_relu},
+    {"swish", Activation::swish},   {"silu", Activation::swish},
 };
 }  // namespace
 

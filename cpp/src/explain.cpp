@@ -118,8 +118,7 @@ void integrated_gradients_impl(const GradientFn& gradients, Index F, Index D, co
     std::vector<double> sums(static_cast<std::size_t>(N * F), 0.0);
     std::vector<Interval> pending;
     for (Index i = 0; i < N; ++i)
-        for (Index s = 0; s < initial; ++s)
-            pending.push_back({i, double(s) / initial, double(s + 1) / initial, 0});
+        for (Index s = 0; s < initial; ++s) pending.push_back({i, double(s) / initial, double(s + 1) / initial, 0});
     auto row_x = [&](Index i) { return x + i * F; };
     auto row_b = [&](Index i) { return baseline + (B == 1 ? 0 : i) * F; };
     // Each round evaluates every pending interval's 15 points in batches of at most ~8k rows.
@@ -215,13 +214,14 @@ void encode(const Graph& g, const std::vector<const float*>& x, Index N, float* 
     Index offset = 0;
     for (std::size_t k = 0; k < fr.size(); ++k) {
         const Index w = numel(g.node_shape(fr[k]));
-        for (Index i = 0; i < N; ++i) std::copy(parts[k].data() + i * w, parts[k].data() + (i + 1) * w, z + i * F + offset);
+        for (Index i = 0; i < N; ++i)
+            std::copy(parts[k].data() + i * w, parts[k].data() + (i + 1) * w, z + i * F + offset);
         offset += w;
     }
 }
 
-void integrated_gradients_encoded(const Graph& g, const float* z, const float* baseline, Index B, Index N,
-                                  Index output, Index steps, double tolerance, float* attributions) {
+void integrated_gradients_encoded(const Graph& g, const float* z, const float* baseline, Index B, Index N, Index output,
+                                  Index steps, double tolerance, float* attributions) {
     const std::vector<int>& fr = g.frontier();
     std::vector<Index> widths, offsets;
     Index F = 0;

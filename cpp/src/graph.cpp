@@ -11,7 +11,8 @@ namespace maasfin {
 int Graph::add_input(const Shape& shape, const std::string& name) {
     if (built_) throw InvalidArgument("cannot add an input to a model that is already built");
     for (Index d : shape)
-        if (d <= 0) throw InvalidArgument("Input '" + name + "': every dimension must be positive, got " + shape_str(shape));
+        if (d <= 0)
+            throw InvalidArgument("Input '" + name + "': every dimension must be positive, got " + shape_str(shape));
     Node n;
     n.shape = shape;
     n.name = name;
@@ -57,8 +58,7 @@ void Graph::build(int output, std::uint64_t seed) {
         for (int i : nodes_[id].inputs) stack.push_back(i);
     }
     for (int in : inputs_)
-        if (!nodes_[in].live)
-            throw InvalidArgument("Input '" + nodes_[in].name + "' is not connected to the output");
+        if (!nodes_[in].live) throw InvalidArgument("Input '" + nodes_[in].name + "' is not connected to the output");
     for (int id = 0; id < static_cast<int>(nodes_.size()); ++id)
         if (nodes_[id].layer && nodes_[id].live) order_.push_back(id);
     params_.assign(static_cast<std::size_t>(alloc_.size()), 0.f);
@@ -200,8 +200,8 @@ void Graph::reserve(Workspace& ws, Index N, bool for_backward) const {
     }
 }
 
-const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, Index N,
-                            bool training, std::uint64_t seed, bool for_backward) const {
+const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, Index N, bool training,
+                            std::uint64_t seed, bool for_backward) const {
     reserve(ws, N, for_backward);
     ws.rows = N;
     ws.training = training;
@@ -246,8 +246,7 @@ double Graph::activity_penalty(const Workspace& ws) const {
     return total;
 }
 
-void Graph::backward(Workspace& ws, const std::vector<const float*>&, float* d_out, Index N,
-                     std::uint64_t seed) {
+void Graph::backward(Workspace& ws, const std::vector<const float*>&, float* d_out, Index N, std::uint64_t seed) {
     backward_impl(ws, order_, d_out, N, seed, grads_.data(), false, true);
 }
 

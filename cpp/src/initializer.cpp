@@ -57,8 +57,7 @@ void orthogonal(float* data, Index rows, Index cols, std::uint64_t seed) {
         for (Index r = 0; r < m; ++r) at(r, j) = norm > 0 ? at(r, j) / norm : 0.0;
     }
     for (Index r = 0; r < rows; ++r)
-        for (Index c = 0; c < cols; ++c)
-            data[r * cols + c] = static_cast<float>(rows >= cols ? at(r, c) : at(c, r));
+        for (Index c = 0; c < cols; ++c) data[r * cols + c] = static_cast<float>(rows >= cols ? at(r, c) : at(c, r));
 }
 }  // namespace
 
@@ -102,16 +101,21 @@ void initialize(Initializer init, float* data, const Shape& shape, std::uint64_t
             for (Index i = 0; i < n; ++i) data[i] = static_cast<float>(0.05 * rng::normal(seed, 2, i));
             return;
         case Initializer::glorot_uniform: fan = 0.5 * (fan_in + fan_out); break;
-        case Initializer::glorot_normal: fan = 0.5 * (fan_in + fan_out); uniform = false; break;
+        case Initializer::glorot_normal:
+            fan = 0.5 * (fan_in + fan_out);
+            uniform = false;
+            break;
         case Initializer::he_uniform: scale = 2.0; break;
-        case Initializer::he_normal: scale = 2.0; uniform = false; break;
+        case Initializer::he_normal:
+            scale = 2.0;
+            uniform = false;
+            break;
         case Initializer::lecun_uniform: break;
         case Initializer::lecun_normal: uniform = false; break;
     }
     if (uniform) {
         const double limit = std::sqrt(3.0 * scale / fan);
-        for (Index i = 0; i < n; ++i)
-            data[i] = static_cast<float>(limit * (2.0 * rng::uniform(seed, 3, i) - 1.0));
+        for (Index i = 0; i < n; ++i) data[i] = static_cast<float>(limit * (2.0 * rng::uniform(seed, 3, i) - 1.0));
         return;
     }
     const double stddev = std::sqrt(scale / fan) / kTruncatedStd;

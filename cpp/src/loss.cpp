@@ -16,8 +16,23 @@ inline double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + std::exp(-z)) : s
 inline double sign(double v) { return (v > 0) - (v < 0); }
 
 enum class Kind {
-    bce, focal, mse, mae, mape, msle, huber, log_cosh, hinge, squared_hinge, poisson,  // elementwise
-    cce, scce, kld, categorical_hinge                                                   // over classes
+    // elementwise
+    bce,
+    focal,
+    mse,
+    mae,
+    mape,
+    msle,
+    huber,
+    log_cosh,
+    hinge,
+    squared_hinge,
+    poisson,
+    // over classes (kind_ >= cce)
+    cce,
+    scce,
+    kld,
+    categorical_hinge
 };
 
 // Value and derivative (w.r.t. the prediction) of one element of an elementwise loss.
@@ -61,7 +76,8 @@ private:
                 const double pt = y * prob + (1.0 - y) * (1.0 - prob);
                 const double base = std::max(1.0 - pt, 0.0);
                 const double factor = std::pow(base, s_.gamma);
-                const double dfactor = base > 0 ? -s_.gamma * std::pow(base, s_.gamma - 1.0) * (2.0 * y - 1.0) * dprob : 0.0;
+                const double dfactor =
+                    base > 0 ? -s_.gamma * std::pow(base, s_.gamma - 1.0) * (2.0 * y - 1.0) * dprob : 0.0;
                 const double balance = s_.apply_class_balancing ? y * s_.alpha + (1.0 - y) * (1.0 - s_.alpha) : 1.0;
                 return {balance * factor * b.v, balance * (dfactor * b.v + factor * b.d)};
             }
@@ -78,7 +94,8 @@ private:
             }
             case Kind::huber: {
                 const double a = std::fabs(e);
-                return a <= s_.delta ? VD{0.5 * e * e, e} : VD{s_.delta * a - 0.5 * s_.delta * s_.delta, s_.delta * sign(e)};
+                return a <= s_.delta ? VD{0.5 * e * e, e}
+                                     : VD{s_.delta * a - 0.5 * s_.delta * s_.delta, s_.delta * sign(e)};
             }
             case Kind::log_cosh: {  // log(cosh(e)) = |e| + log1p(e^-2|e|) - log 2, stable for large |e|
                 const double a = std::fabs(e);
@@ -205,13 +222,21 @@ private:
 };
 
 const std::pair<const char*, Kind> kNames[] = {
-    {"binary_crossentropy", Kind::bce}, {"binary_focal_crossentropy", Kind::focal},
-    {"categorical_crossentropy", Kind::cce}, {"sparse_categorical_crossentropy", Kind::scce},
-    {"mean_squared_error", Kind::mse}, {"mean_absolute_error", Kind::mae},
-    {"mean_absolute_percentage_error", Kind::mape}, {"mean_squared_logarithmic_error", Kind::msle},
-    {"huber", Kind::huber}, {"log_cosh", Kind::log_cosh}, {"hinge", Kind::hinge},
-    {"squared_hinge", Kind::squared_hinge}, {"categorical_hinge", Kind::categorical_hinge},
-    {"kl_divergence", Kind::kld}, {"poisson", Kind::poisson},
+    {"binary_crossentropy", Kind::bce},
+    {"binary_focal_crossentropy", Kind::focal},
+    {"categorical_crossentropy", Kind::cce},
+    {"sparse_categorical_crossentropy", Kind::scce},
+    {"mean_squared_error", Kind::mse},
+    {"mean_absolute_error", Kind::mae},
+    {"mean_absolute_percentage_error", Kind::mape},
+    {"mean_squared_logarithmic_error", Kind::msle},
+    {"huber", Kind::huber},
+    {"log_cosh", Kind::log_cosh},
+    {"hinge", Kind::hinge},
+    {"squared_hinge", Kind::squared_hinge},
+    {"categorical_hinge", Kind::categorical_hinge},
+    {"kl_divergence", Kind::kld},
+    {"poisson", Kind::poisson},
 };
 }  // namespace
 
@@ -223,6 +248,15 @@ double Loss::divisor(const float* w, Index N) const {
         return s;
     }
     return static_cast<double>(N);
+}
+
+double Loss::reduced(const float* y_pred, const float* y_true, const float* w, Index N, Index D, float* grad,
+                     double* per_sample) const {
+    const double div = divisor(w, N);
+    if (div > 0) return compute(y_pred, y_true, w, N, D, grad, static_cast<float>(1.0 / div), per_sample) / div;
+    if (per_sample) compute(y_pred, y_true, w, N, D, nullptr, 0.f, per_sample);
+    if (grad) std::fill(grad, grad + N * D, 0.f);
+    return 0.0;
 }
 
 std::string loss_names() {

@@ -43,9 +43,7 @@ private:
     float threshold_;
 };
 
-inline Index argmax(const float* v, Index D) {
-    return static_cast<Index>(std::max_element(v, v + D) - v);
-}
+inline Index argmax(const float* v, Index D) { return static_cast<Index>(std::max_element(v, v + D) - v); }
 
 // Keras's in_top_k: the true class counts as in the top k when fewer than k scores beat it.
 class TopKAccuracy : public MeanMetric {
@@ -115,8 +113,9 @@ public:
             fp_.assign(thresholds_.size(), 0.0);
             fn_.assign(thresholds_.size(), 0.0);
         }
-        if (class_id_ >= D) throw InvalidArgument(kind_ + ": class_id " + std::to_string(class_id_) +
-                                                  " is out of range for an output of width " + std::to_string(D));
+        if (class_id_ >= D)
+            throw InvalidArgument(kind_ + ": class_id " + std::to_string(class_id_) +
+                                  " is out of range for an output of width " + std::to_string(D));
         for (Index i = 0; i < N; ++i) {
             const double wi = weight(w, i);
             const float* pi = p + i * D;
@@ -280,7 +279,8 @@ private:
     double value(std::vector<std::size_t> order) const {
         const std::size_t n = order.size();
         // Descending score: walking down the thresholds.
-        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores_[a] > scores_[b]; });
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t a, std::size_t b) { return scores_[a] > scores_[b]; });
         double pos = 0, neg = 0;
         for (std::size_t i : order) (labels_[i] ? pos : neg) += weights_[i];
         if (pos <= 0 || neg <= 0) return 0.0;
@@ -288,7 +288,8 @@ private:
         for (std::size_t a = 0; a < n;) {
             double gp = 0, gn = 0;
             std::size_t b = a;
-            for (; b < n && scores_[order[b]] == scores_[order[a]]; ++b) (labels_[order[b]] ? gp : gn) += weights_[order[b]];
+            for (; b < n && scores_[order[b]] == scores_[order[a]]; ++b)
+                (labels_[order[b]] ? gp : gn) += weights_[order[b]];
             // ROC: each negative of this group ranks below every positive already seen (higher
             // scores) and ties with this group's positives, which count one half.
             area += gn * (tp + 0.5 * gp);
@@ -328,7 +329,8 @@ std::unique_ptr<Metric> make_metric(const MetricSpec& s) {
     const std::string& k = s.kind;
     auto one_threshold = [&](float dflt) { return s.thresholds.empty() ? dflt : s.thresholds[0]; };
     for (float t : s.thresholds)
-        if (!(t >= 0.f && t <= 1.f)) throw InvalidArgument(k + ": thresholds must be in [0, 1], got " + std::to_string(t));
+        if (!(t >= 0.f && t <= 1.f))
+            throw InvalidArgument(k + ": thresholds must be in [0, 1], got " + std::to_string(t));
     if (k == "binary_accuracy") return std::make_unique<BinaryAccuracy>(one_threshold(0.5f));
     if (k == "categorical_accuracy") return std::make_unique<TopKAccuracy>(1, false);
     if (k == "sparse_categorical_accuracy") return std::make_unique<TopKAccuracy>(1, true);
@@ -349,7 +351,8 @@ std::unique_ptr<Metric> make_metric(const MetricSpec& s) {
     if (k == "fbeta") {
         if (!(s.beta > 0)) throw InvalidArgument("fbeta: beta must be > 0");
         if (!(s.average.empty() || s.average == "micro" || s.average == "macro" || s.average == "weighted"))
-            throw InvalidArgument("fbeta: average must be None, 'micro', 'macro' or 'weighted', got '" + s.average + "'");
+            throw InvalidArgument("fbeta: average must be None, 'micro', 'macro' or 'weighted', got '" + s.average +
+                                  "'");
         return std::make_unique<Confusion>(k, s.thresholds, -1, s.beta, s.average);
     }
     for (float lw : s.label_weights)

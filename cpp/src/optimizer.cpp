@@ -100,33 +100,44 @@ void Optimizer::step(float* params, float* grads, Index n, const std::vector<Ran
     ++iterations;
 }
 
+void Optimizer::init_state(Index n) {
+    for (const Slot& s : slots()) s.values->assign(s.used ? static_cast<std::size_t>(n) : 0, s.initial);
+}
+
 std::vector<std::string> Optimizer::slot_names() {
     std::vector<std::string> names;
-    for (auto& [name, _] : slots()) names.push_back(name);
+    for (const Slot& s : slots()) names.push_back(s.name);
     return names;
 }
 
+std::map<std::string, Index> Optimizer::slot_sizes(Index n) {
+    if (n < 0) throw InvalidArgument("slot_sizes: the number of parameters must be >= 0, got " + std::to_string(n));
+    std::map<std::string, Index> sizes;
+    for (const Slot& s : slots()) sizes[s.name] = s.used ? n : 0;
+    return sizes;
+}
+
 const FloatVec& Optimizer::slot(const std::string& name) {
-    for (auto& [n, vec] : slots())
-        if (n == name) return *vec;
+    for (const Slot& s : slots())
+        if (s.name == name) return *s.values;
     throw InvalidArgument("optimizer has no state slot '" + name + "'");
 }
 
 void Optimizer::set_slots(Index n, const std::vector<std::pair<std::string, FloatVec>>& values) {
-    auto own = slots();
+    const std::vector<Slot> own = slots();
     for (const auto& [vn, _] : values)
-        if (std::none_of(own.begin(), own.end(), [&](const auto& s) { return s.first == vn; }))
+        if (std::none_of(own.begin(), own.end(), [&](const Slot& s) { return s.name == vn; }))
             throw InvalidArgument("optimizer state has an unknown slot '" + vn + "'");
     init_state(n);
-    for (auto& [name, vec] : own) {
+    for (const Slot& s : own) {
         const FloatVec* given = nullptr;
         for (const auto& [vn, vv] : values)
-            if (vn == name) given = &vv;
-        if (!given) throw InvalidArgument("optimizer state is missing slot '" + name + "'");
-        if (given->size() != vec->size())
-            throw InvalidArgument("optimizer state slot '" + name + "' has " + std::to_string(given->size()) +
-                                  " values, expected " + std::to_string(vec->size()));
-        *vec = *given;
+            if (vn == s.name) given = &vv;
+        if (!given) throw InvalidArgument("optimizer state is missing slot '" + s.name + "'");
+        if (given->size() != s.values->size())
+            throw InvalidArgument("optimizer state slot '" + s.name + "' has " + std::to_string(given->size()) +
+                                  " values, expected " + std::to_string(s.values->size()));
+        *s.values = *given;
     }
     state_size_ = n;
 }

@@ -13,7 +13,6 @@ void check_lr(const char* who, double lr) {
 void check_beta(const char* who, const char* arg, double v) {
     if (!(v >= 0 && v < 1)) throw InvalidArgument(std::string(who) + ": " + arg + " must be in [0, 1)");
 }
-FloatVec zeros(Index n, bool used = true) { return FloatVec(used ? static_cast<std::size_t>(n) : 0, 0.f); }
 
 // v = momentum*v - lr*g; p += v (nesterov: p += momentum*v - lr*g); no momentum: p -= lr*g
 class SGD : public Optimizer {
@@ -21,8 +20,7 @@ public:
     SGD(double momentum, bool nesterov) : momentum_(momentum), nesterov_(nesterov) {}
 
 protected:
-    void init_state(Index n) override { velocity_ = zeros(n, momentum_ != 0.0); }
-    std::vector<std::pair<std::string, FloatVec*>> slots() override { return {{"velocity", &velocity_}}; }
+    std::vector<Slot> slots() override { return {{"velocity", &velocity_, momentum_ != 0.0}}; }
     void update(float* p, const float* g, Index b, Index e, std::int64_t, float lr) override {
         if (momentum_ == 0.0) {
             for (Index i = b; i < e; ++i) p[i] -= lr * g[i];
@@ -48,14 +46,7 @@ public:
     Adam(double b1, double b2, double eps, bool amsgrad) : b1_(b1), b2_(b2), eps_(eps), amsgrad_(amsgrad) {}
 
 protected:
-    void init_state(Index n) override {
-        m_ = zeros(n);
-        v_ = zeros(n);
-        v_hat_ = zeros(n, amsgrad_);
-    }
-    std::vector<std::pair<std::string, FloatVec*>> slots() override {
-        return {{"m", &m_}, {"v", &v_}, {"v_hat", &v_hat_}};
-    }
+    std::vector<Slot> slots() override { return {{"m", &m_}, {"v", &v_}, {"v_hat", &v_hat_, amsgrad_}}; }
     void update(float* p, const float* g, Index b, Index e, std::int64_t step, float lr) override {
         const double t = static_cast<double>(step);
         const float alpha = static_cast<float>(lr * std::sqrt(1.0 - std::pow(b2_, t)) / (1.0 - std::pow(b1_, t)));
@@ -85,13 +76,10 @@ public:
         : rho_(rho), momentum_(momentum), eps_(eps), centered_(centered) {}
 
 protected:
-    void init_state(Index n) override {
-        velocity_ = zeros(n);
-        average_grad_ = zeros(n, centered_);
-        momentum_buf_ = zeros(n, momentum_ > 0);
-    }
-    std::vector<std::pair<std::string, FloatVec*>> slots() override {
-        return {{"velocity", &velocity_}, {"average_grad", &average_grad_}, {"momentum", &momentum_buf_}};
+    std::vector<Slot> slots() override {
+        return {{"velocity", &velocity_},
+                {"average_grad", &average_grad_, centered_},
+                {"momentum", &momentum_buf_, momentum_ > 0}};
     }
     void update(float* p, const float* g, Index b, Index e, std::int64_t, float lr) override {
         const float rho = static_cast<float>(rho_), eps = static_cast<float>(eps_), mom = static_cast<float>(momentum_);
@@ -126,8 +114,7 @@ public:
     Adagrad(double initial, double eps) : initial_(initial), eps_(eps) {}
 
 protected:
-    void init_state(Index n) override { acc_.assign(static_cast<std::size_t>(n), static_cast<float>(initial_)); }
-    std::vector<std::pair<std::string, FloatVec*>> slots() override { return {{"accumulator", &acc_}}; }
+    std::vector<Slot> slots() override { return {{"accumulator", &acc_, true, static_cast<float>(initial_)}}; }
     void update(float* p, const float* g, Index b, Index e, std::int64_t, float lr) override {
         const float eps = static_cast<float>(eps_);
         for (Index i = b; i < e; ++i) {
@@ -147,11 +134,7 @@ public:
     Adamax(double b1, double b2, double eps) : b1_(b1), b2_(b2), eps_(eps) {}
 
 protected:
-    void init_state(Index n) override {
-        m_ = zeros(n);
-        u_ = zeros(n);
-    }
-    std::vector<std::pair<std::string, FloatVec*>> slots() override { return {{"m", &m_}, {"u", &u_}}; }
+    std::vector<Slot> slots() override { return {{"m", &m_}, {"u", &u_}}; }
     void update(float* p, const float* g, Index b, Index e, std::int64_t step, float lr) override {
         const float scale = static_cast<float>(lr / (1.0 - std::pow(b1_, static_cast<double>(step))));
         const float b1c = static_cast<float>(1.0 - b1_), b2 = static_cast<float>(b2_), eps = static_cast<float>(eps_);
@@ -175,18 +158,16 @@ public:
     Nadam(double b1, double b2, double eps) : b1_(b1), b2_(b2), eps_(eps) {}
 
 protected:
-    void init_state(Index n) override {
-        m_ = zeros(n);
-        v_ = zeros(n);
-    }
-    std::vector<std::pair<std::string, FloatVec*>> slots() override { return {{"m", &m_}, {"v", &v_}}; }
+    std::vector<Slot> slots() override { return {{"m", &m_}, {"v", &v_}}; }
     void update(float* p, const float* g, Index b, Index e, std::int64_t step, float lr) override {
         const double t = static_cast<double>(step);
         const double u_t = momentum_at(t), u_t1 = momentum_at(t + 1);
         const double prod_t = product_through(step), prod_t1 = prod_t * u_t1;
-        const float c1 = static_cast<float>(u_t1 / (1.0 - prod_t1)), c2 = static_cast<float>((1.0 - u_t) / (1.0 - prod_t));
+        const float c1 = static_cast<float>(u_t1 / (1.0 - prod_t1)),
+                    c2 = static_cast<float>((1.0 - u_t) / (1.0 - prod_t));
         const float vc = static_cast<float>(1.0 / (1.0 - std::pow(b2_, t)));
-        const float b1c = static_cast<float>(1.0 - b1_), b2c = static_cast<float>(1.0 - b2_), eps = static_cast<float>(eps_);
+        const float b1c = static_cast<float>(1.0 - b1_), b2c = static_cast<float>(1.0 - b2_),
+                    eps = static_cast<float>(eps_);
         for (Index i = b; i < e; ++i) {
             m_[i] += (g[i] - m_[i]) * b1c;
             v_[i] += (g[i] * g[i] - v_[i]) * b2c;

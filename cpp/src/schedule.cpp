@@ -47,8 +47,7 @@ double schedule_value(const ScheduleSpec& s, double step) {
     }
     if (s.kind == "cosine_decay") {
         const bool warm = s.warmup_target >= 0 && s.warmup_steps > 0;
-        if (warm && step < s.warmup_steps)
-            return lr0 + (s.warmup_target - lr0) * (step / s.warmup_steps);
+        if (warm && step < s.warmup_steps) return lr0 + (s.warmup_target - lr0) * (step / s.warmup_steps);
         const double peak = s.warmup_target >= 0 ? s.warmup_target : lr0;
         const double t = std::min(step - (warm ? s.warmup_steps : 0.0), s.decay_steps);
         const double cosine = 0.5 * (1.0 + std::cos(kPi * t / s.decay_steps));

@@ -40,7 +40,8 @@ Index StringTable::lookup(std::string_view token) const {
 Index StringTable::missing() const {
     if (mask_) return mask_index_;
     if (num_oov_ == 0)
-        throw InvalidArgument(who_ + ": a missing value (None/NaN) has no index: set a mask_token or num_oov_indices > 0");
+        throw InvalidArgument(who_ +
+                              ": a missing value (None/NaN) has no index: set a mask_token or num_oov_indices > 0");
     return oov_start_;
 }
 
@@ -61,7 +62,8 @@ std::vector<std::string> TokenCounter::vocabulary(Index max_tokens, const std::v
     std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
         return a.first != b.first ? a.first > b.first : *a.second > *b.second;
     });
-    if (max_tokens >= 0 && static_cast<Index>(items.size()) > max_tokens) items.resize(static_cast<std::size_t>(max_tokens));
+    if (max_tokens >= 0 && static_cast<Index>(items.size()) > max_tokens)
+        items.resize(static_cast<std::size_t>(max_tokens));
     std::vector<std::string> out;
     out.reserve(items.size());
     for (const auto& it : items) out.push_back(*it.second);

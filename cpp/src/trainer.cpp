@@ -9,11 +9,10 @@
 
 namespace maasfin {
 
-Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
-                 std::shared_ptr<Optimizer> optimizer, std::vector<CompiledMetric> metrics,
-                 std::vector<Range> trainable)
-    : graph_(std::move(graph)), loss_(std::move(loss)), optimizer_(std::move(optimizer)),
-      metrics_(std::move(metrics)), trainable_(std::move(trainable)), variables_(graph_ ? graph_->variables() : std::vector<Range>{}) {
+Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss, std::shared_ptr<Optimizer> optimizer,
+                 std::vector<CompiledMetric> metrics, std::vector<Range> trainable)
+    : graph_(std::move(graph)), loss_(std::move(loss)), optimizer_(std::move(optimizer)), metrics_(std::move(metrics)),
+      trainable_(std::move(trainable)), variables_(graph_ ? graph_->variables() : std::vector<Range>{}) {
     if (!graph_ || !graph_->built()) throw InvalidArgument("compile: the model is not built");
     const Index D = numel(graph_->output_shape());
     for (const auto& m : metrics_)
@@ -25,8 +24,7 @@ Trainer::Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
 }
 
 // Points xb/wb at rows [start, start+n) of the loop's data, copying only when rows are permuted.
-const float* Trainer::gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb,
-                             const float*& wb) {
+const float* Trainer::gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb, const float*& wb) {
     xb.resize(b.x.size());
     if (!b.order) {
         for (std::size_t i = 0; i < b.x.size(); ++i)
@@ -55,8 +53,7 @@ const float* Trainer::gather(const Batches& b, Index start, Index n, std::vector
 }
 
 // One batch: forward, loss, metrics and, when `update`, backward and an optimizer step.
-double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed,
-                          bool training) {
+double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed, bool training) {
     std::vector<const float*> xb;
     const float* wb = nullptr;
     const float* yb = gather(b, start, n, xb, wb);
@@ -67,14 +64,10 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
         dout_.resize(static_cast<std::size_t>(n * D));
         grad = dout_.data();
     }
-    const double div = loss_->divisor(wb, n);
-    double loss = div > 0 ? loss_->compute(out, yb, wb, n, D, grad, static_cast<float>(1.0 / div)) / div : 0.0;
-    if (div <= 0 && grad) std::fill(grad, grad + n * D, 0.f);
-    loss += penalties();
+    const double loss = loss_->reduced(out, yb, wb, n, D, grad) + penalties();
     loss_sum_ += loss * n;
     loss_count_ += n;
-    for (auto& m : metrics_)
-        m.metric->update(out, yb, m.weighted ? wb : nullptr, n, D, m.metric->target_width(D));
+    for (auto& m : metrics_) m.metric->update(out, yb, m.weighted ? wb : nullptr, n, D, m.metric->target_width(D));
     if (update) {
         graph_->backward(ws_, xb, grad, n, seed);
         for (const Penalty& p : penalties_) add_penalty_grad(p, graph_->params(), graph_->grads());
@@ -98,8 +91,7 @@ double Trainer::run_batch(const Batches& b, Index start, Index n, bool update, s
     return loss;
 }
 
-Index Trainer::train(const Batches& b, Index first, Index last, std::uint64_t seed,
-                     const ProgressFn& progress) {
+Index Trainer::train(const Batches& b, Index first, Index last, std::uint64_t seed, const ProgressFn& progress) {
     if (b.batch_size <= 0) throw InvalidArgument("batch_size must be positive");
     using clock = std::chrono::steady_clock;
     auto last_report = clock::now();
@@ -135,8 +127,7 @@ double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t
     const Index D = numel(graph_->output_shape());
     const float* out = graph_->forward(ws_, b.x, b.N, training, seed, true);
     dout_.resize(static_cast<std::size_t>(b.N * D));
-    const double div = loss_->divisor(b.w, b.N);
-    const double loss = loss_->compute(out, b.y, b.w, b.N, D, dout_.data(), static_cast<float>(1.0 / div)) / div;
+    const double loss = loss_->reduced(out, b.y, b.w, b.N, D, dout_.data());
     graph_->backward(ws_, b.x, dout_.data(), b.N, seed);
     for (const Penalty& p : penalties_) add_penalty_grad(p, graph_->params(), graph_->grads());
     return loss + penalties();
@@ -144,7 +135,8 @@ double Trainer::compute_gradients(const Batches& b, bool training, std::uint64_t
 
 void Trainer::set_regularization(std::vector<Penalty> penalties, std::vector<Constraint> constraints) {
     for (const Penalty& p : penalties)
-        if (p.range.begin < 0 || p.range.end > graph_->param_count() || p.range.begin > p.range.end || p.l1 < 0 || p.l2 < 0)
+        if (p.range.begin < 0 || p.range.end > graph_->param_count() || p.range.begin > p.range.end || p.l1 < 0 ||
+            p.l2 < 0)
             throw InvalidArgument("regularizer: bad weight range or negative factor");
     for (const Constraint& c : constraints) {
         check_constraint(c);

@@ -4,13 +4,14 @@
 
 namespace maasfin {
 
-void window_axis(Index in, Index k, Index s, Index d, const std::string& padding, const std::string& who,
-                 Index& out, Index& before, Index& after) {
+void window_axis(Index in, Index k, Index s, Index d, const std::string& padding, const std::string& who, Index& out,
+                 Index& before, Index& after) {
     const Index span = (k - 1) * d + 1;  // extent of the dilated window
     if (padding == "valid") {
         if (in < span)
-            throw InvalidArgument(who + ": the window spans " + std::to_string(span) + " positions but the input has only " +
-                                  std::to_string(in) + " along an axis with padding='valid'");
+            throw InvalidArgument(who + ": the window spans " + std::to_string(span) +
+                                  " positions but the input has only " + std::to_string(in) +
+                                  " along an axis with padding='valid'");
         out = (in - span) / s + 1;
         before = after = 0;
     } else if (padding == "same") {

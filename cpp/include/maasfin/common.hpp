@@ -52,9 +52,13 @@ struct AlignedAllocator {
     }
     void deallocate(T* p, std::size_t) { std::free(p); }
     template <class U>
-    bool operator==(const AlignedAllocator<U>&) const { return true; }
+    bool operator==(const AlignedAllocator<U>&) const {
+        return true;
+    }
     template <class U>
-    bool operator!=(const AlignedAllocator<U>&) const { return false; }
+    bool operator!=(const AlignedAllocator<U>&) const {
+        return false;
+    }
 };
 
 using FloatVec = std::vector<float, AlignedAllocator<float>>;

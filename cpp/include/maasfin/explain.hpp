@@ -30,7 +30,7 @@ void integrated_gradients(const Graph& g, const float* x, const float* baseline,
 Index frontier_width(const Graph& g);
 // z: N x frontier_width(g), the encoded values of inputs x (inference mode).
 void encode(const Graph& g, const std::vector<const float*>& x, Index N, float* z);
-void integrated_gradients_encoded(const Graph& g, const float* z, const float* baseline, Index B, Index N,
-                                  Index output, Index steps, double tolerance, float* attributions);
+void integrated_gradients_encoded(const Graph& g, const float* z, const float* baseline, Index B, Index N, Index output,
+                                  Index steps, double tolerance, float* attributions);
 
 }  // namespace maasfin

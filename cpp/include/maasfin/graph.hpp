@@ -18,9 +18,9 @@ namespace maasfin {
 
 // Per-call activation storage, reused across batches of a loop.
 struct Workspace {
-    std::vector<FloatVec> act;    // node outputs (inputs' entries unused: they point at user data)
-    std::vector<FloatVec> saved;  // per-node scratch from forward to backward
-    std::vector<FloatVec> grad;   // dL/d(node output)
+    std::vector<FloatVec> act;          // node outputs (inputs' entries unused: they point at user data)
+    std::vector<FloatVec> saved;        // per-node scratch from forward to backward
+    std::vector<FloatVec> grad;         // dL/d(node output)
     std::vector<const float*> out_ptr;  // where each node's output lives this batch
     FloatVec param_scratch;             // parameter gradients nobody asked for (input_gradients)
     FloatVec d_out;                     // a writable copy of dL/d(output)
@@ -62,8 +62,8 @@ public:
 
     // One forward pass over a batch of N rows; with `for_backward`, keeps what backward needs.
     // `training` selects training behaviour (dropout on). Returns the output (N x numel(output shape)).
-    const float* forward(Workspace& ws, const std::vector<const float*>& x, Index N, bool training,
-                         std::uint64_t seed, bool for_backward) const;
+    const float* forward(Workspace& ws, const std::vector<const float*>& x, Index N, bool training, std::uint64_t seed,
+                         bool for_backward) const;
     // Keras activity regularizer on a node's output: l1 * sum|y| + l2 * sum y^2 per batch.
     void set_activity_regularizer(int node, double l1, double l2);
     // The activity penalty of the last forward pass on ws.
@@ -71,8 +71,7 @@ public:
     // Lets every layer update its non-trainable state from a training forward pass on ws.
     void update_states(const Workspace& ws, Index N);
     // Backward from dL/d(output); fills the gradient arena. Call after forward on the same ws.
-    void backward(Workspace& ws, const std::vector<const float*>& x, float* d_out, Index N,
-                  std::uint64_t seed);
+    void backward(Workspace& ws, const std::vector<const float*>& x, float* d_out, Index N, std::uint64_t seed);
 
     // Gradients of sum_{i,k} d_out[i,k] * out[i,k] w.r.t. every input, in inference mode.
     // d_out: N x numel(output shape); dx: one N x numel(input shape) buffer per input.

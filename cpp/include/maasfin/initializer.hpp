@@ -9,8 +9,17 @@
 namespace maasfin {
 
 enum class Initializer {
-    zeros, ones, glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal,
-    random_uniform, random_normal, orthogonal,
+    zeros,
+    ones,
+    glorot_uniform,
+    glorot_normal,
+    he_uniform,
+    he_normal,
+    lecun_uniform,
+    lecun_normal,
+    random_uniform,
+    random_normal,
+    orthogonal,
     // Internal (not a Keras name): an LSTM bias of 4 equal parts, zeros but ones in the forget
     // gate's part (Keras's unit_forget_bias=True with bias_initializer="zeros").
     unit_forget_bias

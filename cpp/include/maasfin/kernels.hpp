@@ -32,39 +32,38 @@ std::string onednn_version();
 
 // dst[N,D_out] = act(src[N,D_in] . weights[D_in,D_out] + bias[D_out]).
 // bias may be null. If `pre` is not null the pre-activation values are stored there too.
-void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre,
-               Index N, Index D_in, Index D_out, Activation act);
+void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index D_in,
+               Index D_out, Activation act);
 
 // Given diff_dst[N,D_out] (gradient w.r.t. the pre-activation output):
 //   diff_src[N,D_in] = diff_dst . weights^T      (skipped when diff_src is null)
 //   diff_weights[D_in,D_out] = src^T . diff_dst  (overwritten)
 //   diff_bias[D_out] = sum over N of diff_dst    (skipped when null)
-void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out);
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+               float* diff_bias, Index N, Index D_in, Index D_out);
 
 // Batched product: dst[b] (M x N) = op(a[b]) (M x K) . op(b[b]) (K x N) for b < B. Batches are
 // contiguous; a[b] is stored M x K, or K x M when a_t (op = transpose); b[b] K x N, or N x K when b_t.
 // dst is overwritten. Attention's per-head products use it.
-void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
-                  Index N);
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K, Index N);
 
 // dst[N,D] = act(src[N,D]); softmax normalises over D.
 void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D);
 // diff_src = diff_dst * act'(src). `src` may be null unless activation_needs_src(act).
 // diff_src may alias diff_dst.
-void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
-                 float* diff_src, Index N, Index D);
+void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst, float* diff_src, Index N,
+                 Index D);
 
 // -- convolution (channels_last; a 1-D convolution is a 2-D one with H = KH = 1) ----------------
 // src[N,H,W,C_in], weights[KH,KW,C_in,C_out] (Keras layout), bias[C_out] or null,
 // dst[N,OH,OW,C_out] = act(conv(src, weights) + bias). If `pre` is not null the pre-activation
 // values are stored there too. Padded cells are zeros.
-void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N,
-              Index C_in, Index C_out, const Window& w, Activation act);
+void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index C_in,
+              Index C_out, const Window& w, Activation act);
 // Given diff_dst (w.r.t. the pre-activation output): diff_src (skipped when null), diff_weights
 // (overwritten) and diff_bias (skipped when null).
-void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-              float* diff_weights, float* diff_bias, Index N, Index C_in, Index C_out, const Window& w);
+void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+              float* diff_bias, Index N, Index C_in, Index C_out, const Window& w);
 
 // -- pooling (channels_last, window dilation 1) --------------------------------------------------
 // max: padded cells never win; avg: the mean over the cells inside the input (Keras 'same').
@@ -75,8 +74,8 @@ Index pool_workspace_size(Pool kind, Index N, Index C, const Window& w);
 void pool_fwd(Pool kind, const float* src, float* dst, float* workspace, Index N, Index C, const Window& w);
 // diff_src[N,H,W,C] (overwritten) from diff_dst[N,OH,OW,C]; max pooling needs the forward's
 // src and workspace.
-void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src,
-              Index N, Index C, const Window& w);
+void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src, Index N,
+              Index C, const Window& w);
 
 // -- LSTM over a whole sequence (fused) ------------------------------------------------------------
 // Shapes: x[N,T,D] (batch-major, as the user gives it), kernel[D,4u], recurrent[u,4u], bias[4u]
@@ -102,5 +101,9 @@ bool lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const floa
 // null) and the kernel, recurrent and bias (skipped when null) gradients, all overwritten.
 void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
               const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias);
+// lstm_fwd then lstm_bwd for the output gradient dy, with a `saved` buffer of its own (the kernel
+// tests' entry point): false, touching nothing, when dispatch leaves the sequence to the layer.
+bool lstm_fwd_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+                  const float* dy, float* y, float* dx, float* d_kernel, float* d_recurrent, float* d_bias);
 
 }  // namespace maasfin::kernels

@@ -1,4 +1,4 @@
-// The layer contract. A layer author writes exactly: build, forward (const), backward, config.
+// The layer contract. A layer author writes exactly: build, forward (const), backward.
 //
 // Buffers: every activation is a row-major block of N rows (the batch), each row holding one
 // sample laid out with that sample's Shape. Parameters live in the graph's one contiguous arena;
@@ -22,7 +22,7 @@ struct ParamSpec {
     std::string name;  // Keras weight name: "kernel", "bias", ...
     Shape shape;       // Keras layout
     Initializer init;
-    Index offset = 0;  // into the arena, set by ParamAllocator
+    Index offset = 0;       // into the arena, set by ParamAllocator
     bool trainable = true;  // false for state such as BatchNormalization's moving statistics
 };
 
@@ -58,7 +58,7 @@ struct BackwardArgs {
     const float* y = nullptr;     // the forward output
     const float* dy = nullptr;    // dL/dy
     const float* saved = nullptr;
-    std::vector<float*> dx;       // dL/dx per input, overwritten; an entry may be null (not needed)
+    std::vector<float*> dx;  // dL/dx per input, overwritten; an entry may be null (not needed)
     Index N = 0;
     const float* params = nullptr;
     float* grads = nullptr;  // gradient arena, same offsets as params; overwritten
@@ -76,8 +76,6 @@ public:
     virtual Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) = 0;
     virtual void forward(const ForwardArgs& a) const = 0;
     virtual void backward(const BackwardArgs& a) const = 0;
-    // Hyperparameters as a JSON object (Keras names).
-    virtual std::string config() const = 0;
     // Floats of scratch kept from forward to backward for a batch of N.
     virtual Index saved_size(Index /*N*/) const { return 0; }
     // Called once per training batch after forward, with what forward saved: the place where

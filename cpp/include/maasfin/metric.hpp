@@ -23,15 +23,15 @@ public:
 };
 
 struct MetricSpec {
-    std::string kind;               // see make_metric
-    std::vector<float> thresholds;  // binary_accuracy, precision, recall, fbeta (empty: argmax)
-    Index k = 5;                    // top-k accuracies
-    Index class_id = -1;            // precision/recall on one column
-    double beta = 1.0;              // fbeta
-    std::string average;            // fbeta: "", "micro", "macro", "weighted"
-    bool from_logits = false;       // auc, ks, gini
-    Index top_k = 0;                // precision/recall: only a row's top_k scores can be positive (0: off)
-    bool multi_label = false;       // auc, ks, gini: one value per output column, then their (weighted) mean
+    std::string kind;                  // see make_metric
+    std::vector<float> thresholds;     // binary_accuracy, precision, recall, fbeta (empty: argmax)
+    Index k = 5;                       // top-k accuracies
+    Index class_id = -1;               // precision/recall on one column
+    double beta = 1.0;                 // fbeta
+    std::string average;               // fbeta: "", "micro", "macro", "weighted"
+    bool from_logits = false;          // auc, ks, gini
+    Index top_k = 0;                   // precision/recall: only a row's top_k scores can be positive (0: off)
+    bool multi_label = false;          // auc, ks, gini: one value per output column, then their (weighted) mean
     std::vector<float> label_weights;  // auc: per column, weighting the mean (multi_label) or every entry
 };
 

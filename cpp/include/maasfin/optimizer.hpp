@@ -3,6 +3,7 @@
 // learning rate of the current step (a constant or a schedule evaluated at `iterations`).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,20 +45,30 @@ public:
     // Optimizer state for saving and exact resumption: named per-parameter slots ("m", "v", ...),
     // each empty before the first step or as long as the arena.
     std::vector<std::string> slot_names();
+    // The size of each slot for an arena of n parameters, by name: n, or 0 for a slot that this
+    // configuration never uses (SGD's velocity without momentum, Adam's v_hat without amsgrad).
+    std::map<std::string, Index> slot_sizes(Index n);
     const FloatVec& slot(const std::string& name);
     // Replaces the state for an arena of n parameters; every slot must be given with n values
     // (or 0 for an unused slot). Throws InvalidArgument naming the slot on a mismatch.
     void set_slots(Index n, const std::vector<std::pair<std::string, FloatVec>>& values);
 
 protected:
-    // Sizes the state for an arena of n parameters (called on the first step).
-    virtual void init_state(Index n) = 0;
-    // The optimizer's state slots by name.
-    virtual std::vector<std::pair<std::string, FloatVec*>> slots() = 0;
+    // One state slot: its storage, whether this configuration uses it, and the value it starts from.
+    struct Slot {
+        std::string name;
+        FloatVec* values;
+        bool used = true;
+        float initial = 0.f;
+    };
+    // The optimizer's state slots; the base class sizes and fills them (first step, set_slots).
+    virtual std::vector<Slot> slots() = 0;
     // Updates indices [begin, end); `t` is the 1-based step number, `lr` this step's learning rate.
     virtual void update(float* params, const float* grads, Index begin, Index end, std::int64_t t, float lr) = 0;
 
 private:
+    // Sizes every slot for an arena of n parameters and fills it with its initial value.
+    void init_state(Index n);
     void clip(float* grads, Index n, const std::vector<Range>& ranges, const std::vector<Range>& variables) const;
     Index state_size_ = -1;
     std::optional<ScheduleSpec> schedule_;

@@ -14,15 +14,15 @@ struct ScheduleSpec {
     std::string kind;
     double initial_learning_rate = 0.0;
     double decay_steps = 1.0;
-    double decay_rate = 0.0;       // exponential, inverse time
-    bool staircase = false;        // exponential, inverse time
+    double decay_rate = 0.0;                 // exponential, inverse time
+    bool staircase = false;                  // exponential, inverse time
     std::vector<double> boundaries, values;  // piecewise constant
-    double alpha = 0.0;            // cosine: floor as a fraction of the peak
-    double warmup_target = -1.0;   // cosine: peak after warm-up (< 0: no warm-up target)
-    double warmup_steps = 0.0;     // cosine
-    double end_learning_rate = 0.0001;  // polynomial
-    double power = 1.0;            // polynomial
-    bool cycle = false;            // polynomial
+    double alpha = 0.0;                      // cosine: floor as a fraction of the peak
+    double warmup_target = -1.0;             // cosine: peak after warm-up (< 0: no warm-up target)
+    double warmup_steps = 0.0;               // cosine
+    double end_learning_rate = 0.0001;       // polynomial
+    double power = 1.0;                      // polynomial
+    bool cycle = false;                      // polynomial
 };
 
 // Validates a spec (throws InvalidArgument naming the field).

@@ -40,9 +40,8 @@ struct CompiledMetric {
 
 class Trainer {
 public:
-    Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss,
-            std::shared_ptr<Optimizer> optimizer, std::vector<CompiledMetric> metrics,
-            std::vector<Range> trainable = {});
+    Trainer(std::shared_ptr<Graph> graph, std::unique_ptr<Loss> loss, std::shared_ptr<Optimizer> optimizer,
+            std::vector<CompiledMetric> metrics, std::vector<Range> trainable = {});
 
     // Runs training batches [first, last) of the epoch described by `b`. Returns batches run.
     Index train(const Batches& b, Index first, Index last, std::uint64_t seed, const ProgressFn& progress);
@@ -71,10 +70,8 @@ public:
     const Graph& graph() const { return *graph_; }
 
 private:
-    const float* gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb,
-                        const float*& wb);
-    double run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed,
-                     bool training);
+    const float* gather(const Batches& b, Index start, Index n, std::vector<const float*>& xb, const float*& wb);
+    double run_batch(const Batches& b, Index start, Index n, bool update, std::uint64_t seed, bool training);
     // Regularization terms of the loss for the current forward pass on ws_.
     double penalties() const;
 

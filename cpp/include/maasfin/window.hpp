@@ -23,8 +23,8 @@ struct Window {
 //   same:   out = ceil(in / s), total = max((out-1)*s + (k-1)*d + 1 - in, 0), before = total / 2
 //   causal: before = (k-1)*d, after = 0
 // Throws InvalidArgument (naming `who`) when the window does not fit.
-void window_axis(Index in, Index k, Index s, Index d, const std::string& padding, const std::string& who,
-                 Index& out, Index& before, Index& after);
+void window_axis(Index in, Index k, Index s, Index d, const std::string& padding, const std::string& who, Index& out,
+                 Index& before, Index& after);
 
 // A 2-D window over (H, W) input; for 1-D pass H = KH = SH = DH = 1.
 Window make_window(Index H, Index W, Index KH, Index KW, Index SH, Index SW, Index DH, Index DW,

@@ -30,8 +30,8 @@ void set_num_threads(int n) { onednn::set_num_threads(n); }
 int num_threads() { return onednn::num_threads(); }
 std::string onednn_version() { return onednn::version(); }
 
-void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre,
-               Index N, Index D_in, Index D_out, Activation act) {
+void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index D_in,
+               Index D_out, Activation act) {
     if (use_onednn(N * D_in * D_out)) {
         if (pre) {
             onednn::dense_fwd(src, weights, bias, pre, N, D_in, D_out, Activation::linear);
@@ -46,16 +46,15 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
     reference::dense_fwd(src, weights, bias, dst, pre, N, D_in, D_out, act);
 }
 
-void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out) {
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+               float* diff_bias, Index N, Index D_in, Index D_out) {
     if (use_onednn(N * D_in * D_out))
         onednn::dense_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, D_in, D_out);
     else
         reference::dense_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, D_in, D_out);
 }
 
-void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
-                  Index N) {
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K, Index N) {
     if (use_onednn(B * M * K * N))
         onednn::batch_matmul(a, a_t, b, b_t, dst, B, M, K, N);
     else
@@ -66,14 +65,14 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
     reference::eltwise_fwd(act, src, dst, N, D);
 }
 
-void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
-                 float* diff_src, Index N, Index D) {
+void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst, float* diff_src, Index N,
+                 Index D) {
     reference::eltwise_bwd(act, src, dst, diff_dst, diff_src, N, D);
 }
 
 // Convolutions go to oneDNN by the same multiply-add threshold as dense (see docs/performance.md).
-void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N,
-              Index C_in, Index C_out, const Window& w, Activation act) {
+void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index C_in,
+              Index C_out, const Window& w, Activation act) {
     const Index rows = N * w.OH * w.OW;
     if (use_onednn(rows * C_out * w.KH * w.KW * C_in)) {
         float* out = pre ? pre : dst;
@@ -87,8 +86,8 @@ void conv_fwd(const float* src, const float* weights, const float* bias, float* 
     if (pre || act != Activation::linear) reference::eltwise_fwd(act, out, dst, rows, C_out);
 }
 
-void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-              float* diff_weights, float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
+void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+              float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
     if (use_onednn(N * w.OH * w.OW * C_out * w.KH * w.KW * C_in))
         onednn::conv_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, C_in, C_out, w);
     else
@@ -112,18 +111,17 @@ void pool_fwd(Pool kind, const float* src, float* dst, float* workspace, Index N
     const bool dnn = use_onednn(pool_macs(N, C, w));
     if (workspace && kind == Pool::max) workspace[0] = dnn ? 1.f : 0.f;
     if (dnn)
-        onednn::pool_fwd(kind, src, dst, workspace && kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, N,
-                         C, w);
+        onednn::pool_fwd(kind, src, dst, workspace && kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, N, C,
+                         w);
     else
         reference::pool_fwd(kind, src, dst, N, C, w);
 }
 
-void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src,
-              Index N, Index C, const Window& w) {
+void pool_bwd(Pool kind, const float* src, const float* workspace, const float* diff_dst, float* diff_src, Index N,
+              Index C, const Window& w) {
     const bool dnn = kind == Pool::max ? workspace[0] == 1.f : use_onednn(pool_macs(N, C, w));
     if (dnn)
-        onednn::pool_bwd(kind, kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, diff_dst, diff_src, N, C,
-                         w);
+        onednn::pool_bwd(kind, kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, diff_dst, diff_src, N, C, w);
     else
         reference::pool_bwd(kind, src, diff_dst, diff_src, N, C, w);
 }
@@ -149,6 +147,14 @@ bool lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const floa
 void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
               const float* saved, const float* dy, float* dx, float* d_kernel, float* d_recurrent, float* d_bias) {
     onednn::lstm_bwd(s, x, kernel, recurrent, bias, saved, dy, dx, d_kernel, d_recurrent, d_bias);
+}
+
+bool lstm_fwd_bwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
+                  const float* dy, float* y, float* dx, float* d_kernel, float* d_recurrent, float* d_bias) {
+    FloatVec saved(static_cast<std::size_t>(lstm_saved_size(s)));
+    if (saved.empty() || !lstm_fwd(s, x, kernel, recurrent, bias, y, saved.data())) return false;
+    lstm_bwd(s, x, kernel, recurrent, bias, saved.data(), dy, dx, d_kernel, d_recurrent, d_bias);
+    return true;
 }
 
 }  // namespace maasfin::kernels

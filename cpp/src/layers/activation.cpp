@@ -21,8 +21,4 @@ void ActivationLayer::backward(const BackwardArgs& a) const {
     if (a.dx[0]) kernels::eltwise_bwd(activation_, a.x[0], a.y, a.dy, a.dx[0], a.N * rows_per_sample_, d_);
 }
 
-std::string ActivationLayer::config() const {
-    return std::string("{\"activation\": \"") + activation_name(activation_) + "\"}";
-}
-
 }  // namespace maasfin

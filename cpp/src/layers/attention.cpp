@@ -8,7 +8,6 @@
 #include "maasfin/layers/attention.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "maasfin/kernels.hpp"
@@ -51,8 +50,10 @@ MultiHeadAttention::MultiHeadAttention(const AttentionOptions& o) : o_(o) {
 Shape MultiHeadAttention::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     const std::string where = "MultiHeadAttention '" + name_ + "'";
     if (inputs.size() < 2 || inputs.size() > 4)
-        throw InvalidArgument(where + " expects [query, value], [query, value, key] or [query, value, key, "
-                              "attention_mask], got " + std::to_string(inputs.size()) + " inputs");
+        throw InvalidArgument(where +
+                              " expects [query, value], [query, value, key] or [query, value, key, "
+                              "attention_mask], got " +
+                              std::to_string(inputs.size()) + " inputs");
     has_key_ = inputs.size() >= 3;
     has_mask_ = inputs.size() == 4;
     for (std::size_t i = 0; i < 2 + (has_key_ ? 1u : 0u); ++i)
@@ -97,7 +98,7 @@ Index MultiHeadAttention::saved_size(Index N) const {
 
 float MultiHeadAttention::keep(std::uint64_t step_seed, Index i) const {
     return rng::uniform(step_seed, o_.seed, static_cast<std::uint64_t>(i)) >= o_.dropout ? 1.f / (1.f - o_.dropout)
-                                                                                       : 0.f;
+                                                                                         : 0.f;
 }
 
 void MultiHeadAttention::apply_mask(float* Z, const float* mask, Index N) const {
@@ -132,8 +133,7 @@ void MultiHeadAttention::forward(const ForwardArgs& a) const {
     const float scale = 1.f / std::sqrt(static_cast<float>(K));
     for (Index i = 0; i < N * T * H * K; ++i) proj[i] *= scale;
     to_heads(proj.data(), Qh, N, T, H, K);
-    kernels::dense_fwd(key_input(a.x), p + kk_, bias(kb_), proj.data(), nullptr, N * S, Dk_, H * K,
-                       Activation::linear);
+    kernels::dense_fwd(key_input(a.x), p + kk_, bias(kb_), proj.data(), nullptr, N * S, Dk_, H * K, Activation::linear);
     to_heads(proj.data(), Kh, N, S, H, K);
     kernels::dense_fwd(a.x[1], p + vk_, bias(vb_), proj.data(), nullptr, N * S, Dv_, H * V, Activation::linear);
     to_heads(proj.data(), Vh, N, S, H, V);
@@ -238,17 +238,6 @@ void MultiHeadAttention::backward(const BackwardArgs& a) const {
     if (!has_key_ && a.dx[1])
         for (Index i = 0; i < N * S * Dv_; ++i) a.dx[1][i] += dx_key[i];
     if (has_mask_ && a.dx.back()) std::fill(a.dx.back(), a.dx.back() + N * T * S, 0.f);
-}
-
-std::string MultiHeadAttention::config() const {
-    auto b = [](bool v) { return v ? "true" : "false"; };
-    char drop[32];
-    std::snprintf(drop, sizeof drop, "%.9g", o_.dropout);
-    return "{\"num_heads\": " + std::to_string(o_.num_heads) + ", \"key_dim\": " + std::to_string(o_.key_dim) +
-           ", \"value_dim\": " + std::to_string(V_ > 0 ? V_ : o_.key_dim) + ", \"dropout\": " + drop +
-           ", \"use_bias\": " + b(o_.use_bias) + ", \"use_causal_mask\": " + b(o_.causal) +
-           ", \"kernel_initializer\": \"" + initializer_name(o_.kernel_initializer) + "\", \"bias_initializer\": \"" +
-           initializer_name(o_.bias_initializer) + "\"}";
 }
 
 }  // namespace maasfin

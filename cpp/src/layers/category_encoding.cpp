@@ -75,7 +75,8 @@ Index category_index(float v, Index depth, bool allow_dropped, const std::string
     return static_cast<Index>(v);
 }
 
-CategoryEncoding::CategoryEncoding(Index num_tokens, OutputMode mode, bool allow_dropped) : allow_dropped_(allow_dropped) {
+CategoryEncoding::CategoryEncoding(Index num_tokens, OutputMode mode, bool allow_dropped)
+    : allow_dropped_(allow_dropped) {
     if (num_tokens <= 0) throw InvalidArgument("CategoryEncoding: num_tokens must be a positive integer");
     enc_.depth = num_tokens;
     enc_.mode = mode;
@@ -100,10 +101,6 @@ void CategoryEncoding::forward(const ForwardArgs& a) const {
 // Category indices are not differentiable: their gradient is zero.
 void CategoryEncoding::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + a.N * enc_.K, 0.f);
-}
-
-std::string CategoryEncoding::config() const {
-    return "{\"num_tokens\": " + std::to_string(enc_.depth) + ", \"output_mode\": \"" + output_mode_name(enc_.mode) + "\"}";
 }
 
 }  // namespace maasfin

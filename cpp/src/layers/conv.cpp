@@ -11,7 +11,8 @@ Conv::Conv(int rank, Index filters, Index kh, Index kw, Index sh, Index sw, Inde
       kernel_init_(kernel_initializer), bias_init_(bias_initializer) {
     const std::string who = kind();
     if (rank != 1 && rank != 2) throw InvalidArgument("Conv: rank must be 1 or 2");
-    if (filters <= 0) throw InvalidArgument(who + ": filters must be a positive integer, got " + std::to_string(filters));
+    if (filters <= 0)
+        throw InvalidArgument(who + ": filters must be a positive integer, got " + std::to_string(filters));
     if (kh_ <= 0 || kw_ <= 0 || sh_ <= 0 || sw_ <= 0 || dh_ <= 0 || dw_ <= 0)
         throw InvalidArgument(who + ": kernel_size, strides and dilation_rate must be positive integers");
     if (padding_ != "valid" && padding_ != "same" && !(rank == 1 && padding_ == "causal"))
@@ -24,8 +25,9 @@ Shape Conv::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     const std::string who = kind() + " '" + name_ + "'";
     const Shape& in = inputs.empty() ? Shape{} : inputs[0];
     if (inputs.size() != 1 || static_cast<int>(in.size()) != rank_ + 1)
-        throw InvalidArgument(who + " expects one input of shape " + (rank_ == 1 ? "(steps, channels)" : "(height, width, channels)") +
-                              " per sample, got " + (inputs.empty() ? std::string("none") : shape_str(in)));
+        throw InvalidArgument(who + " expects one input of shape " +
+                              (rank_ == 1 ? "(steps, channels)" : "(height, width, channels)") + " per sample, got " +
+                              (inputs.empty() ? std::string("none") : shape_str(in)));
     const Index H = rank_ == 1 ? 1 : in[0], W = in[rank_ - 1];
     c_in_ = in.back();
     win_ = make_window(H, W, kh_, kw_, sh_, sw_, dh_, dw_, padding_, who + " on input " + shape_str(in));
@@ -57,17 +59,6 @@ void Conv::backward(const BackwardArgs& a) const {
     }
     kernels::conv_bwd(a.x[0], a.params + kernel_, dpre, a.dx[0], a.grads + kernel_,
                       use_bias_ ? a.grads + bias_ : nullptr, a.N, c_in_, filters_, win_);
-}
-
-std::string Conv::config() const {
-    auto pair = [&](Index h, Index w) {
-        return rank_ == 1 ? "[" + std::to_string(w) + "]" : "[" + std::to_string(h) + ", " + std::to_string(w) + "]";
-    };
-    return "{\"filters\": " + std::to_string(filters_) + ", \"kernel_size\": " + pair(kh_, kw_) +
-           ", \"strides\": " + pair(sh_, sw_) + ", \"padding\": \"" + padding_ + "\", \"dilation_rate\": " +
-           pair(dh_, dw_) + ", \"activation\": \"" + activation_name(activation_) + "\", \"use_bias\": " +
-           (use_bias_ ? "true" : "false") + ", \"kernel_initializer\": \"" + initializer_name(kernel_init_) +
-           "\", \"bias_initializer\": \"" + initializer_name(bias_init_) + "\"}";
 }
 
 }  // namespace maasfin

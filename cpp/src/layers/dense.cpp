@@ -6,10 +6,9 @@ namespace maasfin {
 
 Dense::Dense(Index units, Activation activation, bool use_bias, Initializer kernel_initializer,
              Initializer bias_initializer)
-    : units_(units), activation_(activation), use_bias_(use_bias),
-      kernel_init_(kernel_initializer), bias_init_(bias_initializer) {
-    if (units <= 0)
-        throw InvalidArgument("Dense: units must be a positive integer, got " + std::to_string(units));
+    : units_(units), activation_(activation), use_bias_(use_bias), kernel_init_(kernel_initializer),
+      bias_init_(bias_initializer) {
+    if (units <= 0) throw InvalidArgument("Dense: units must be a positive integer, got " + std::to_string(units));
 }
 
 // in: (..., D_in) -> out: (..., units)
@@ -26,16 +25,13 @@ Shape Dense::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     return out;
 }
 
-Index Dense::saved_size(Index N) const {
-    return activation_needs_src(activation_) ? N * rows_per_sample_ * units_ : 0;
-}
+Index Dense::saved_size(Index N) const { return activation_needs_src(activation_) ? N * rows_per_sample_ * units_ : 0; }
 
 // x: N*R x D_in, y: N*R x D_out (R = rows per sample)
 void Dense::forward(const ForwardArgs& a) const {
     const Index rows = a.N * rows_per_sample_;
     kernels::dense_fwd(a.x[0], a.params + kernel_, use_bias_ ? a.params + bias_ : nullptr, a.y,
-                       activation_needs_src(activation_) ? a.saved : nullptr, rows, d_in_, units_,
-                       activation_);
+                       activation_needs_src(activation_) ? a.saved : nullptr, rows, d_in_, units_, activation_);
 }
 
 // dy: N*R x D_out -> dx: N*R x D_in, dkernel: D_in x D_out, dbias: D_out
@@ -50,13 +46,6 @@ void Dense::backward(const BackwardArgs& a) const {
     }
     kernels::dense_bwd(a.x[0], a.params + kernel_, dpre, a.dx[0], a.grads + kernel_,
                        use_bias_ ? a.grads + bias_ : nullptr, rows, d_in_, units_);
-}
-
-std::string Dense::config() const {
-    return std::string("{\"units\": ") + std::to_string(units_) + ", \"activation\": \"" +
-           activation_name(activation_) + "\", \"use_bias\": " + (use_bias_ ? "true" : "false") +
-           ", \"kernel_initializer\": \"" + initializer_name(kernel_init_) +
-           "\", \"bias_initializer\": \"" + initializer_name(bias_init_) + "\"}";
 }
 
 }  // namespace maasfin

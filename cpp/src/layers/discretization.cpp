@@ -35,8 +35,4 @@ void Discretization::backward(const BackwardArgs& a) const {
     std::fill(a.grads + boundaries_, a.grads + boundaries_ + b_, 0.f);
 }
 
-std::string Discretization::config() const {
-    return "{\"num_bins\": " + std::to_string(b_ + 1) + ", \"output_mode\": \"" + output_mode_name(enc_.mode) + "\"}";
-}
-
 }  // namespace maasfin

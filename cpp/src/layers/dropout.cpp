@@ -1,7 +1,5 @@
 #include "maasfin/layers/dropout.hpp"
 
-#include <cstdio>
-
 #include "maasfin/rng.hpp"
 
 namespace maasfin {
@@ -19,8 +17,7 @@ Shape Dropout::build(const std::vector<Shape>& inputs, ParamAllocator&) {
 
 // The scale applied to element i: 0 (dropped) or 1/(1-rate) (kept).
 float Dropout::keep(std::uint64_t step_seed, Index i) const {
-    return rng::uniform(step_seed, seed_, static_cast<std::uint64_t>(i)) >= rate_ ? 1.f / (1.f - rate_)
-                                                                                : 0.f;
+    return rng::uniform(step_seed, seed_, static_cast<std::uint64_t>(i)) >= rate_ ? 1.f / (1.f - rate_) : 0.f;
 }
 
 // x, y: N x D
@@ -41,13 +38,6 @@ void Dropout::backward(const BackwardArgs& a) const {
         return;
     }
     for (Index i = 0; i < n; ++i) a.dx[0][i] = a.dy[i] * keep(a.seed, i);
-}
-
-std::string Dropout::config() const {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "{\"rate\": %.9g, \"seed\": %llu}", rate_,
-                  static_cast<unsigned long long>(seed_));
-    return buf;
 }
 
 }  // namespace maasfin

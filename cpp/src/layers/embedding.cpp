@@ -46,8 +46,4 @@ void Embedding::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + NL, 0.f);
 }
 
-std::string Embedding::config() const {
-    return "{\"input_dim\": " + std::to_string(input_dim_) + ", \"output_dim\": " + std::to_string(output_dim_) + "}";
-}
-
 }  // namespace maasfin

@@ -44,8 +44,4 @@ void Normalization::backward(const BackwardArgs& a) const {
             a.dx[0][r * C + c] = invert_ ? a.dy[r * C + c] * scale_of(var[c]) : a.dy[r * C + c] / scale_of(var[c]);
 }
 
-std::string Normalization::config() const {
-    return std::string("{\"axis\": -1, \"invert\": ") + (invert_ ? "true" : "false") + "}";
-}
-
 }  // namespace maasfin

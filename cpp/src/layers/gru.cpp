@@ -14,9 +14,7 @@
 namespace maasfin {
 
 GRU::GRU(const RecurrentOptions& o, bool reset_after)
-    : Recurrent("GRU", 3, reset_after ? 2 : 1, o), reset_after_(reset_after) {
-    extra_config_ = std::string(", \"reset_after\": ") + (reset_after ? "true" : "false");
-}
+    : Recurrent("GRU", 3, reset_after ? 2 : 1, o), reset_after_(reset_after) {}
 
 Index GRU::saved_size(Index N) const { return ((T_ + 1) + 3 * T_ + T_) * N * u_; }
 

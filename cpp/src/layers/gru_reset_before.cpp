@@ -17,7 +17,8 @@ namespace maasfin {
 namespace {
 // Column block g (width u) of a rows x 3u matrix, contiguous.
 void take_cols(const float* W, Index rows, Index u, Index g, float* out) {
-    for (Index i = 0; i < rows; ++i) std::memcpy(out + i * u, W + i * 3 * u + g * u, sizeof(float) * static_cast<std::size_t>(u));
+    for (Index i = 0; i < rows; ++i)
+        std::memcpy(out + i * u, W + i * 3 * u + g * u, sizeof(float) * static_cast<std::size_t>(u));
 }
 }  // namespace
 
@@ -36,7 +37,8 @@ void GRU::forward_reset_before(const ForwardArgs& a) const {
     for (Index g = 0; g < 3; ++g) take_cols(a.params + recurrent_, u, u, g, Ug.data() + g * u * u);
     Uzr.resize(static_cast<std::size_t>(2 * u * u));  // U's z and r columns, u x 2u
     for (Index i = 0; i < u; ++i)
-        std::memcpy(Uzr.data() + i * 2 * u, a.params + recurrent_ + i * GU, sizeof(float) * static_cast<std::size_t>(2 * u));
+        std::memcpy(Uzr.data() + i * 2 * u, a.params + recurrent_ + i * GU,
+                    sizeof(float) * static_cast<std::size_t>(2 * u));
     hg.resize(static_cast<std::size_t>(N * u));
     Qg.resize(static_cast<std::size_t>(3 * N * u));
     Qzr.resize(static_cast<std::size_t>(2 * N * u));
@@ -82,7 +84,8 @@ void GRU::forward_reset_before(const ForwardArgs& a) const {
         for (Index n = 0; n < N; ++n) {
             const float* p = P.data() + (n * T + t(s)) * GU;
             float* g = g_s + n * GU;
-            for (Index j = 0; j < u; ++j) g[2 * u + j] = p[2 * u + j] + Qg[static_cast<std::size_t>(2 * N * u + n * u + j)];
+            for (Index j = 0; j < u; ++j)
+                g[2 * u + j] = p[2 * u + j] + Qg[static_cast<std::size_t>(2 * N * u + n * u + j)];
             kernels::eltwise_fwd(ac, g + 2 * u, g + 2 * u, 1, u);  // hh
             for (Index j = 0; j < u; ++j) h_s[n * u + j] = g[j] * h_prev[n * u + j] + (1.f - g[j]) * g[2 * u + j];
         }
@@ -164,7 +167,8 @@ void GRU::backward_reset_before(const BackwardArgs& a) const {
                 kernels::dense_fwd(dG.data() + (gi * TN + s * N) * u, UT.data() + gi * u * u, nullptr, tmp.data(),
                                    nullptr, N, u, u, Activation::linear);
                 for (Index n = 0; n < N; ++n)
-                    for (Index j = 0; j < u; ++j) dh[n * u + j] += tmp[static_cast<std::size_t>(n * u + j)] * rk(gi, n, j);
+                    for (Index j = 0; j < u; ++j)
+                        dh[n * u + j] += tmp[static_cast<std::size_t>(n * u + j)] * rk(gi, n, j);
             }
         }
     }
@@ -189,7 +193,8 @@ void GRU::backward_reset_before(const BackwardArgs& a) const {
             dZR.resize(static_cast<std::size_t>(2 * TN * u));
             for (Index r = 0; r < TN; ++r) {
                 std::memcpy(dZR.data() + r * 2 * u, dG.data() + r * u, sizeof(float) * static_cast<std::size_t>(u));
-                std::memcpy(dZR.data() + r * 2 * u + u, dG.data() + (TN + r) * u, sizeof(float) * static_cast<std::size_t>(u));
+                std::memcpy(dZR.data() + r * 2 * u + u, dG.data() + (TN + r) * u,
+                            sizeof(float) * static_cast<std::size_t>(u));
             }
             d = dZR.data();
         }

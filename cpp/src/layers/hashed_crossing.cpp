@@ -61,9 +61,4 @@ void HashedCrossing::backward(const BackwardArgs& a) const {
         if (a.dx[i]) std::fill(a.dx[i], a.dx[i] + a.N, 0.f);
 }
 
-std::string HashedCrossing::config() const {
-    return "{\"num_bins\": " + std::to_string(num_bins_) + ", \"output_mode\": \"" + output_mode_name(enc_.mode) +
-           "\"}";
-}
-
 }  // namespace maasfin

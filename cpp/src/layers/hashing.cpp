@@ -45,8 +45,4 @@ void Hashing::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + a.N * enc_.K, 0.f);
 }
 
-std::string Hashing::config() const {
-    return "{\"num_bins\": " + std::to_string(num_bins_) + ", \"output_mode\": \"" + output_mode_name(enc_.mode) + "\"}";
-}
-
 }  // namespace maasfin

@@ -34,12 +34,7 @@ void Imputation::backward(const BackwardArgs& a) const {
     std::fill(a.grads + fill_, a.grads + fill_ + C, 0.f);
     if (!a.dx[0]) return;
     for (Index n = 0; n < N; ++n)
-        for (Index c = 0; c < C; ++c)
-            a.dx[0][n * C + c] = std::isnan(a.x[0][n * C + c]) ? 0.f : a.dy[n * W + c];
-}
-
-std::string Imputation::config() const {
-    return std::string("{\"add_indicator\": ") + (add_indicator_ ? "true" : "false") + "}";
+        for (Index c = 0; c < C; ++c) a.dx[0][n * C + c] = std::isnan(a.x[0][n * C + c]) ? 0.f : a.dy[n * W + c];
 }
 
 }  // namespace maasfin

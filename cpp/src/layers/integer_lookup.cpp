@@ -65,9 +65,4 @@ void IntegerLookup::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + a.N * enc_.K, 0.f);
 }
 
-std::string IntegerLookup::config() const {
-    return "{\"vocabulary_size\": " + std::to_string(vocabulary_size()) + ", \"num_oov_indices\": " +
-           std::to_string(num_oov_) + ", \"output_mode\": \"" + output_mode_name(enc_.mode) + "\"}";
-}
-
 }  // namespace maasfin

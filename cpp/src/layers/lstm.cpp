@@ -20,11 +20,10 @@ LSTM::LSTM(const RecurrentOptions& o, bool unit_forget_bias) : Recurrent("LSTM",
     if (unit_forget_bias && o.use_bias && o.bias_initializer != Initializer::ones) {
         if (o.bias_initializer != Initializer::zeros)
             throw InvalidArgument(std::string("LSTM: unit_forget_bias=True works with bias_initializer 'zeros' or "
-                                              "'ones', got '") + initializer_name(o.bias_initializer) +
-                                  "'; pass unit_forget_bias=False");
+                                              "'ones', got '") +
+                                  initializer_name(o.bias_initializer) + "'; pass unit_forget_bias=False");
         bias_arena_init_ = Initializer::unit_forget_bias;
     }
-    extra_config_ = std::string(", \"unit_forget_bias\": ") + (unit_forget_bias ? "true" : "false");
 }
 
 namespace {
@@ -42,8 +41,7 @@ bool LSTM::fusable(bool training) const {
 }
 
 Index LSTM::saved_size(Index N) const {
-    return std::max((2 * (T_ + 1) + 4 * T_ + T_) * N * u_, kernels::lstm_saved_size(fused_spec(N, T_, D_, u_, o_))) +
-           1;
+    return std::max((2 * (T_ + 1) + 4 * T_ + T_) * N * u_, kernels::lstm_saved_size(fused_spec(N, T_, D_, u_, o_))) + 1;
 }
 
 void LSTM::forward(const ForwardArgs& a) const {
@@ -86,9 +84,9 @@ void LSTM::forward(const ForwardArgs& a) const {
             float* z = Z.data() + n * GU;
             for (Index k = 0; k < GU; ++k) z[k] += p[k];
             float* g = g_s + n * GU;
-            kernels::eltwise_fwd(ra, z, g, 1, 2 * u);               // i, f
-            kernels::eltwise_fwd(ac, z + 2 * u, g + 2 * u, 1, u);   // c candidate
-            kernels::eltwise_fwd(ra, z + 3 * u, g + 3 * u, 1, u);   // o
+            kernels::eltwise_fwd(ra, z, g, 1, 2 * u);              // i, f
+            kernels::eltwise_fwd(ac, z + 2 * u, g + 2 * u, 1, u);  // c candidate
+            kernels::eltwise_fwd(ra, z + 3 * u, g + 3 * u, 1, u);  // o
         }
         float* c_s = C + (s + 1) * N * u;
         for (Index n = 0; n < N; ++n) {

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 namespace maasfin {
 
@@ -14,12 +13,6 @@ inline float step_kept(const float* x, Index D, float value) {
         if (!(x[d] == value)) return 1.f;
     return 0.f;
 }
-
-std::string value_config(const char* key, float v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "{\"%s\": %.9g}", key, static_cast<double>(v));
-    return buf;
-}
 }  // namespace
 
 Masking::Masking(float mask_value) : value_(mask_value) {
@@ -28,7 +21,8 @@ Masking::Masking(float mask_value) : value_(mask_value) {
 
 Shape Masking::build(const std::vector<Shape>& inputs, ParamAllocator&) {
     if (inputs.size() != 1 || inputs[0].size() != 2)
-        throw InvalidArgument("Masking '" + name_ + "' expects one input of shape (timesteps, features) per sample, got " +
+        throw InvalidArgument("Masking '" + name_ +
+                              "' expects one input of shape (timesteps, features) per sample, got " +
                               (inputs.empty() ? std::string("none") : shape_str(inputs[0])));
     T_ = inputs[0][0];
     D_ = inputs[0][1];
@@ -52,8 +46,6 @@ void Masking::backward(const BackwardArgs& a) const {
     }
 }
 
-std::string Masking::config() const { return value_config("mask_value", value_); }
-
 SequenceMask::SequenceMask(float value) : value_(value) {}
 
 Shape SequenceMask::build(const std::vector<Shape>& inputs, ParamAllocator&) {
@@ -71,7 +63,5 @@ void SequenceMask::forward(const ForwardArgs& a) const {
 void SequenceMask::backward(const BackwardArgs& a) const {
     if (a.dx[0]) std::fill(a.dx[0], a.dx[0] + a.N * T_ * D_, 0.f);
 }
-
-std::string SequenceMask::config() const { return value_config("value", value_); }
 
 }  // namespace maasfin

@@ -10,8 +10,8 @@ Shape Add::build(const std::vector<Shape>& inputs, ParamAllocator&) {
     if (inputs.size() < 2) throw InvalidArgument("Add '" + name_ + "' needs at least 2 inputs");
     for (const Shape& s : inputs)
         if (s != inputs[0])
-            throw InvalidArgument("Add '" + name_ + "' needs equal input shapes, got " +
-                                  shape_str(inputs[0]) + " and " + shape_str(s));
+            throw InvalidArgument("Add '" + name_ + "' needs equal input shapes, got " + shape_str(inputs[0]) +
+                                  " and " + shape_str(s));
     d_ = numel(inputs[0]);
     return inputs[0];
 }
@@ -107,11 +107,21 @@ void ElementwiseMerge::forward(const ForwardArgs& a) const {
     for (std::size_t j = 1; j < k; ++j) {
         const float* x = a.x[j];
         switch (op_) {
-            case Op::subtract: for (Index i = 0; i < n; ++i) a.y[i] -= x[i]; break;
-            case Op::multiply: for (Index i = 0; i < n; ++i) a.y[i] *= x[i]; break;
-            case Op::average: for (Index i = 0; i < n; ++i) a.y[i] += x[i]; break;
-            case Op::maximum: for (Index i = 0; i < n; ++i) a.y[i] = x[i] > a.y[i] ? x[i] : a.y[i]; break;
-            case Op::minimum: for (Index i = 0; i < n; ++i) a.y[i] = x[i] < a.y[i] ? x[i] : a.y[i]; break;
+            case Op::subtract:
+                for (Index i = 0; i < n; ++i) a.y[i] -= x[i];
+                break;
+            case Op::multiply:
+                for (Index i = 0; i < n; ++i) a.y[i] *= x[i];
+                break;
+            case Op::average:
+                for (Index i = 0; i < n; ++i) a.y[i] += x[i];
+                break;
+            case Op::maximum:
+                for (Index i = 0; i < n; ++i) a.y[i] = x[i] > a.y[i] ? x[i] : a.y[i];
+                break;
+            case Op::minimum:
+                for (Index i = 0; i < n; ++i) a.y[i] = x[i] < a.y[i] ? x[i] : a.y[i];
+                break;
         }
     }
     if (op_ == Op::average) {

@@ -1,7 +1,6 @@
 #include "maasfin/layers/noise.hpp"
 
 #include <cmath>
-#include <cstdio>
 
 #include "maasfin/rng.hpp"
 
@@ -13,8 +12,7 @@ constexpr double kSeluScale = 1.0507009873554804934193349852946;
 }  // namespace
 
 NoiseLayer::NoiseLayer(Kind kind, double amount, std::uint64_t seed) : kind_(kind), amount_(amount), seed_(seed) {
-    if (kind == Kind::gaussian_noise && !(amount >= 0))
-        throw InvalidArgument("GaussianNoise: stddev must be >= 0");
+    if (kind == Kind::gaussian_noise && !(amount >= 0)) throw InvalidArgument("GaussianNoise: stddev must be >= 0");
     if (kind != Kind::gaussian_noise && !(amount >= 0 && amount < 1))
         throw InvalidArgument(this->kind() + ": rate must be in [0, 1)");
 }
@@ -49,7 +47,8 @@ void NoiseLayer::forward(const ForwardArgs& a) const {
         case Kind::gaussian_dropout: {
             const double sd = std::sqrt(amount_ / (1.0 - amount_));
             for (Index i = 0; i < n; ++i)
-                a.y[i] = x[i] * static_cast<float>(1.0 + sd * rng::normal(a.seed, seed_, static_cast<std::uint64_t>(i)));
+                a.y[i] =
+                    x[i] * static_cast<float>(1.0 + sd * rng::normal(a.seed, seed_, static_cast<std::uint64_t>(i)));
             return;
         }
         case Kind::alpha_dropout: {
@@ -75,7 +74,8 @@ void NoiseLayer::backward(const BackwardArgs& a) const {
     if (kind_ == Kind::gaussian_dropout) {
         const double sd = std::sqrt(amount_ / (1.0 - amount_));
         for (Index i = 0; i < n; ++i)
-            a.dx[0][i] = a.dy[i] * static_cast<float>(1.0 + sd * rng::normal(a.seed, seed_, static_cast<std::uint64_t>(i)));
+            a.dx[0][i] =
+                a.dy[i] * static_cast<float>(1.0 + sd * rng::normal(a.seed, seed_, static_cast<std::uint64_t>(i)));
         return;
     }
     const double alpha_p = -kSeluAlpha * kSeluScale, rate = amount_;
@@ -84,13 +84,6 @@ void NoiseLayer::backward(const BackwardArgs& a) const {
         const bool kept = rng::uniform(a.seed, seed_, static_cast<std::uint64_t>(i)) >= rate;
         a.dx[0][i] = kept ? a.dy[i] * ac : 0.f;
     }
-}
-
-std::string NoiseLayer::config() const {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "{\"%s\": %.9g, \"seed\": %llu}", kind_ == Kind::gaussian_noise ? "stddev" : "rate",
-                  amount_, static_cast<unsigned long long>(seed_));
-    return buf;
 }
 
 }  // namespace maasfin

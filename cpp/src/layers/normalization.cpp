@@ -1,7 +1,6 @@
 #include "maasfin/layers/normalization.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <vector>
 
 namespace maasfin {
@@ -119,13 +118,6 @@ void BatchNormalization::backward(const BackwardArgs& a) const {
     }
 }
 
-std::string BatchNormalization::config() const {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "{\"axis\": -1, \"momentum\": %.9g, \"epsilon\": %.9g, \"center\": %s, \"scale\": %s}",
-                  momentum_, epsilon_, center_ ? "true" : "false", scale_ ? "true" : "false");
-    return buf;
-}
-
 LayerNormalization::LayerNormalization(double epsilon, bool center, bool scale, Initializer beta_init,
                                        Initializer gamma_init)
     : epsilon_(epsilon), center_(center), scale_(scale), beta_init_(beta_init), gamma_init_(gamma_init) {
@@ -187,13 +179,6 @@ void LayerNormalization::backward(const BackwardArgs& a) const {
             a.dx[0][r * C + c] = static_cast<float>(k * (C * g - sum_g - h[c] * sum_gh));
         }
     }
-}
-
-std::string LayerNormalization::config() const {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "{\"axis\": -1, \"epsilon\": %.9g, \"center\": %s, \"scale\": %s}", epsilon_,
-                  center_ ? "true" : "false", scale_ ? "true" : "false");
-    return buf;
 }
 
 }  // namespace maasfin

@@ -20,7 +20,8 @@ Pooling::Pooling(int rank, kernels::Pool kind, Index ph, Index pw, Index sh, Ind
     if (ph_ <= 0 || pw_ <= 0 || sh_ <= 0 || sw_ <= 0)
         throw InvalidArgument(pool_name(rank, kind, false) + ": pool_size and strides must be positive integers");
     if (padding_ != "valid" && padding_ != "same")
-        throw InvalidArgument(pool_name(rank, kind, false) + ": padding must be 'valid' or 'same', got '" + padding_ + "'");
+        throw InvalidArgument(pool_name(rank, kind, false) + ": padding must be 'valid' or 'same', got '" + padding_ +
+                              "'");
 }
 
 std::string Pooling::kind() const { return pool_name(rank_, pool_, false); }
@@ -40,20 +41,10 @@ Shape Pooling::build(const std::vector<Shape>& inputs, ParamAllocator&) {
 
 Index Pooling::saved_size(Index N) const { return kernels::pool_workspace_size(pool_, N, c_, win_); }
 
-void Pooling::forward(const ForwardArgs& a) const {
-    kernels::pool_fwd(pool_, a.x[0], a.y, a.saved, a.N, c_, win_);
-}
+void Pooling::forward(const ForwardArgs& a) const { kernels::pool_fwd(pool_, a.x[0], a.y, a.saved, a.N, c_, win_); }
 
 void Pooling::backward(const BackwardArgs& a) const {
     if (a.dx[0]) kernels::pool_bwd(pool_, a.x[0], a.saved, a.dy, a.dx[0], a.N, c_, win_);
-}
-
-std::string Pooling::config() const {
-    auto pair = [&](Index h, Index w) {
-        return rank_ == 1 ? "[" + std::to_string(w) + "]" : "[" + std::to_string(h) + ", " + std::to_string(w) + "]";
-    };
-    return "{\"pool_size\": " + pair(ph_, pw_) + ", \"strides\": " + pair(sh_, sw_) + ", \"padding\": \"" +
-           padding_ + "\"}";
 }
 
 GlobalPooling::GlobalPooling(int rank, kernels::Pool kind, bool keepdims)
@@ -127,8 +118,7 @@ void GlobalPooling::backward(const BackwardArgs& a) const {
             float count = 0.f;
             for (Index p = 0; p < P; ++p) count += m[p] != 0.f ? 1.f : 0.f;
             for (Index p = 0; p < P; ++p)
-                for (Index c = 0; c < C; ++c)
-                    dx[(n * P + p) * C + c] = m[p] != 0.f ? a.dy[n * C + c] / count : 0.f;
+                for (Index c = 0; c < C; ++c) dx[(n * P + p) * C + c] = m[p] != 0.f ? a.dy[n * C + c] / count : 0.f;
         }
         return;
     }
@@ -151,10 +141,6 @@ void GlobalPooling::backward(const BackwardArgs& a) const {
                     break;
                 }
     }
-}
-
-std::string GlobalPooling::config() const {
-    return std::string("{\"keepdims\": ") + (keepdims_ ? "true" : "false") + "}";
 }
 
 }  // namespace maasfin

@@ -1,10 +1,9 @@
 // The parts every recurrent layer shares: shapes, parameters, the input projection and its
-// gradient, output placement and config. Buffers in step order are T x N x width; x and y are
+// gradient, and output placement. Buffers in step order are T x N x width; x and y are
 // N x T x width (batch-major, as the user gives them).
 #include "maasfin/layers/recurrent.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "maasfin/kernels.hpp"
@@ -17,7 +16,8 @@ namespace {
 // Columns [g*u, (g+1)*u) of a rows x (G*u) matrix, as a contiguous rows x u block.
 void gate_block(const float* W, Index rows, Index GU, Index g, Index u, FloatVec& out) {
     out.resize(static_cast<std::size_t>(rows * u));
-    for (Index i = 0; i < rows; ++i) std::memcpy(out.data() + i * u, W + i * GU + g * u, sizeof(float) * static_cast<std::size_t>(u));
+    for (Index i = 0; i < rows; ++i)
+        std::memcpy(out.data() + i * u, W + i * GU + g * u, sizeof(float) * static_cast<std::size_t>(u));
 }
 // dst[:, g*u:(g+1)*u] = block (rows x u), or += with add.
 void put_block(const float* block, Index rows, Index GU, Index g, Index u, float* dst, bool add = false) {
@@ -59,14 +59,16 @@ const float* Recurrent::drop_scales(bool recurrent, std::uint64_t seed, Index N)
         for (Index r = 0; r < N; ++r)
             for (Index j = 0; j < width; ++j)
                 c.scale[static_cast<std::size_t>((r * count + k) * width + j)] =
-                    rng::uniform(seed, stream, static_cast<std::uint64_t>(r * width + j)) >= rate ? 1.f / (1.f - rate) : 0.f;
+                    rng::uniform(seed, stream, static_cast<std::uint64_t>(r * width + j)) >= rate ? 1.f / (1.f - rate)
+                                                                                                  : 0.f;
     }
     return c.scale.data();
 }
 
 Recurrent::Recurrent(std::string kind, Index gates, Index bias_rows, const RecurrentOptions& o)
     : kind_(std::move(kind)), G_(gates), bias_rows_(bias_rows), o_(o), bias_arena_init_(o.bias_initializer) {
-    if (o.units <= 0) throw InvalidArgument(kind_ + ": units must be a positive integer, got " + std::to_string(o.units));
+    if (o.units <= 0)
+        throw InvalidArgument(kind_ + ": units must be a positive integer, got " + std::to_string(o.units));
     if (!(o.dropout >= 0.f && o.dropout < 1.f) || !(o.recurrent_dropout >= 0.f && o.recurrent_dropout < 1.f))
         throw InvalidArgument(kind_ + ": dropout and recurrent_dropout must be in [0, 1), got " +
                               std::to_string(o.dropout) + " and " + std::to_string(o.recurrent_dropout));
@@ -99,8 +101,8 @@ Shape Recurrent::build(const std::vector<Shape>& inputs, ParamAllocator& params)
     for (std::size_t k = first_state; k < inputs.size(); ++k)
         if (inputs[k] != Shape{u_})
             throw InvalidArgument(where + ": initial_state[" + std::to_string(k - first_state) +
-                                  "] must have shape (batch, " + std::to_string(u_) + ") for units=" +
-                                  std::to_string(u_) + ", got " + shape_str(inputs[k]));
+                                  "] must have shape (batch, " + std::to_string(u_) +
+                                  ") for units=" + std::to_string(u_) + ", got " + shape_str(inputs[k]));
     kernel_ = params.add("kernel", {D_, G_ * u_}, o_.kernel_initializer);
     recurrent_ = params.add("recurrent_kernel", {u_, G_ * u_}, o_.recurrent_initializer);
     if (o_.use_bias)
@@ -125,7 +127,8 @@ void Recurrent::project(const ForwardArgs& a, float* P) const {
         for (Index n = 0; n < a.N; ++n)
             for (Index d = 0; d < D_; ++d) {
                 const float k = xs[(n * M + g) * D_ + d];
-                for (Index t = 0; t < T_; ++t) xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
+                for (Index t = 0; t < T_; ++t)
+                    xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
             }
         if (M == 1) {
             kernels::dense_fwd(xm.data(), a.params + kernel_, b, P, nullptr, NT, D_, GU, Activation::linear);
@@ -152,7 +155,8 @@ void Recurrent::recurrent_fwd(const float* params, const float* h, const float* 
     const float* hs = drop_scales(true, seed, N);
     for (Index g = 0; g < M; ++g) {
         for (Index n = 0; n < N; ++n)
-            for (Index j = 0; j < u_; ++j) hm[static_cast<std::size_t>(n * u_ + j)] = h[n * u_ + j] * hs[(n * M + g) * u_ + j];
+            for (Index j = 0; j < u_; ++j)
+                hm[static_cast<std::size_t>(n * u_ + j)] = h[n * u_ + j] * hs[(n * M + g) * u_ + j];
         if (M == 1) {
             kernels::dense_fwd(hm.data(), params + recurrent_, bias, Z, nullptr, N, u_, GU, Activation::linear);
         } else {
@@ -185,7 +189,8 @@ void Recurrent::recurrent_bwd(const BackwardArgs& a, const FloatVec& UT, const f
                                Activation::linear);
         }
         for (Index n = 0; n < N; ++n)
-            for (Index j = 0; j < u_; ++j) dh[n * u_ + j] += tmp[static_cast<std::size_t>(n * u_ + j)] * hs[(n * M + g) * u_ + j];
+            for (Index j = 0; j < u_; ++j)
+                dh[n * u_ + j] += tmp[static_cast<std::size_t>(n * u_ + j)] * hs[(n * M + g) * u_ + j];
     }
 }
 
@@ -256,7 +261,8 @@ void Recurrent::backprop_inputs(const BackwardArgs& a, const float* dP) const {
     dPx.resize(static_cast<std::size_t>(NT * GU));
     for (Index s = 0; s < T_; ++s)
         for (Index n = 0; n < N; ++n)
-            std::memcpy(dPx.data() + (n * T_ + t(s)) * GU, dP + (s * N + n) * GU, sizeof(float) * static_cast<std::size_t>(GU));
+            std::memcpy(dPx.data() + (n * T_ + t(s)) * GU, dP + (s * N + n) * GU,
+                        sizeof(float) * static_cast<std::size_t>(GU));
     float* db = o_.use_bias ? a.grads + bias_ : nullptr;
     if (!drops_inputs(a.training)) {
         kernels::dense_bwd(a.x[0], a.params + kernel_, dPx.data(), a.dx[0], a.grads + kernel_, db, NT, D_, GU);
@@ -273,11 +279,12 @@ void Recurrent::backprop_inputs(const BackwardArgs& a, const float* dP) const {
         for (Index n = 0; n < N; ++n)
             for (Index d = 0; d < D_; ++d) {
                 const float k = xs[(n * M + g) * D_ + d];
-                for (Index t = 0; t < T_; ++t) xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
+                for (Index t = 0; t < T_; ++t)
+                    xm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] = a.x[0][(n * T_ + t) * D_ + d] * k;
             }
         if (M == 1) {
-            kernels::dense_bwd(xm.data(), a.params + kernel_, dPx.data(), dx ? dxm.data() : nullptr, a.grads + kernel_, db,
-                               NT, D_, GU);
+            kernels::dense_bwd(xm.data(), a.params + kernel_, dPx.data(), dx ? dxm.data() : nullptr, a.grads + kernel_,
+                               db, NT, D_, GU);
         } else {
             gate_block(a.params + kernel_, D_, GU, g, u_, Wg);
             gate_block(dPx.data(), NT, GU, g, u_, dPg);
@@ -292,7 +299,8 @@ void Recurrent::backprop_inputs(const BackwardArgs& a, const float* dP) const {
             for (Index n = 0; n < N; ++n)
                 for (Index d = 0; d < D_; ++d) {
                     const float k = xs[(n * M + g) * D_ + d];
-                    for (Index t = 0; t < T_; ++t) dx[(n * T_ + t) * D_ + d] += dxm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] * k;
+                    for (Index t = 0; t < T_; ++t)
+                        dx[(n * T_ + t) * D_ + d] += dxm[static_cast<std::size_t>((n * T_ + t) * D_ + d)] * k;
                 }
     }
 }
@@ -312,7 +320,8 @@ void Recurrent::backprop_recurrent(const BackwardArgs& a, const float* Hprev, co
         for (Index s = 0; s < T_; ++s)
             for (Index n = 0; n < N; ++n)
                 for (Index j = 0; j < u_; ++j)
-                    hm[static_cast<std::size_t>((s * N + n) * u_ + j)] = Hprev[(s * N + n) * u_ + j] * hs[(n * M + g) * u_ + j];
+                    hm[static_cast<std::size_t>((s * N + n) * u_ + j)] =
+                        Hprev[(s * N + n) * u_ + j] * hs[(n * M + g) * u_ + j];
         if (M == 1) {
             kernels::dense_bwd(hm.data(), a.params + recurrent_, dR, nullptr, a.grads + recurrent_, db, TN, u_, GU);
         } else {
@@ -320,7 +329,8 @@ void Recurrent::backprop_recurrent(const BackwardArgs& a, const float* Hprev, co
             gate_block(dR, TN, GU, g, u_, dRg);
             dUg.resize(static_cast<std::size_t>(u_ * u_));
             dbg.resize(static_cast<std::size_t>(u_));
-            kernels::dense_bwd(hm.data(), Ug.data(), dRg.data(), nullptr, dUg.data(), db ? dbg.data() : nullptr, TN, u_, u_);
+            kernels::dense_bwd(hm.data(), Ug.data(), dRg.data(), nullptr, dUg.data(), db ? dbg.data() : nullptr, TN, u_,
+                               u_);
             put_block(dUg.data(), u_, GU, g, u_, a.grads + recurrent_);
             if (db) put_block(dbg.data(), 1, GU, g, u_, db);
         }
@@ -333,23 +343,6 @@ void Recurrent::recurrent_transposed(const float* params, FloatVec& UT) const {
     UT.resize(static_cast<std::size_t>(GU * u_));
     for (Index i = 0; i < u_; ++i)
         for (Index j = 0; j < GU; ++j) UT[static_cast<std::size_t>(j * u_ + i)] = U[i * GU + j];
-}
-
-std::string Recurrent::config() const {
-    auto b = [](bool v) { return v ? "true" : "false"; };
-    auto num = [](float v) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
-        return std::string(buf);
-    };
-    return "{\"units\": " + std::to_string(o_.units) + ", \"activation\": \"" + activation_name(o_.activation) +
-           "\", \"recurrent_activation\": \"" + activation_name(o_.recurrent_activation) + "\", \"use_bias\": " +
-           b(o_.use_bias) + ", \"return_sequences\": " + b(o_.return_sequences) + ", \"go_backwards\": " +
-           b(o_.go_backwards) + ", \"kernel_initializer\": \"" + initializer_name(o_.kernel_initializer) +
-           "\", \"recurrent_initializer\": \"" + initializer_name(o_.recurrent_initializer) +
-           "\", \"bias_initializer\": \"" + initializer_name(o_.bias_initializer) + "\", \"return_state\": " +
-           b(o_.return_state) + ", \"dropout\": " + num(o_.dropout) + ", \"recurrent_dropout\": " +
-           num(o_.recurrent_dropout) + extra_config_ + "}";
 }
 
 }  // namespace maasfin

@@ -52,7 +52,6 @@ Shape Reshape::build(const std::vector<Shape>& inputs, ParamAllocator&) {
 }
 void Reshape::forward(const ForwardArgs& a) const { copy(a.x[0], a.y, a.N * size_); }
 void Reshape::backward(const BackwardArgs& a) const { copy(a.dy, a.dx[0], a.N * size_); }
-std::string Reshape::config() const { return "{\"target_shape\": " + list(target_) + "}"; }
 
 Permute::Permute(std::vector<Index> dims) : dims_(std::move(dims)) {
     std::vector<Index> sorted = dims_;
@@ -106,8 +105,6 @@ void Permute::backward(const BackwardArgs& a) const {
         for (Index k = 0; k < S; ++k) a.dx[0][n * S + gather_[static_cast<std::size_t>(k)]] = a.dy[n * S + k];
 }
 
-std::string Permute::config() const { return "{\"dims\": " + list(dims_) + "}"; }
-
 RepeatVector::RepeatVector(Index n) : n_(n) {
     if (n <= 0) throw InvalidArgument("RepeatVector: n must be a positive integer, got " + std::to_string(n));
 }
@@ -136,8 +133,6 @@ void RepeatVector::backward(const BackwardArgs& a) const {
             for (Index j = 0; j < d_; ++j) dx[j] += a.dy[(s * n_ + r) * d_ + j];
     }
 }
-
-std::string RepeatVector::config() const { return "{\"n\": " + std::to_string(n_) + "}"; }
 
 ZeroPadding::ZeroPadding(int rank, Index top, Index bottom, Index left, Index right)
     : rank_(rank), top_(rank == 1 ? 0 : top), bottom_(rank == 1 ? 0 : bottom), left_(left), right_(right) {
@@ -174,12 +169,6 @@ void ZeroPadding::backward(const BackwardArgs& a) const {
     for (Index n = 0; n < a.N; ++n)
         for (Index h = 0; h < H_; ++h)
             copy(a.dy + ((n * OH + h + top_) * OW + left_) * C_, a.dx[0] + (n * H_ + h) * W_ * C_, W_ * C_);
-}
-
-std::string ZeroPadding::config() const {
-    if (rank_ == 1) return "{\"padding\": [" + std::to_string(left_) + ", " + std::to_string(right_) + "]}";
-    return "{\"padding\": [[" + std::to_string(top_) + ", " + std::to_string(bottom_) + "], [" + std::to_string(left_) +
-           ", " + std::to_string(right_) + "]]}";
 }
 
 }  // namespace maasfin

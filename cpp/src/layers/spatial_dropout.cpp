@@ -1,7 +1,6 @@
 // x, y: N x P x C (P positions, C channels); y[n, p, c] = x[n, p, c] * keep(n, c) in training.
 #include "maasfin/layers/spatial_dropout.hpp"
 
-#include <cstdio>
 #include <cstring>
 
 #include "maasfin/rng.hpp"
@@ -52,13 +51,6 @@ void SpatialDropout::forward(const ForwardArgs& a) const { apply(a.x[0], a.y, a.
 // The layer is linear in x with the same per-channel scales, so dx = apply(dy).
 void SpatialDropout::backward(const BackwardArgs& a) const {
     if (a.dx[0]) apply(a.dy, a.dx[0], a.N, a.training, a.seed);
-}
-
-std::string SpatialDropout::config() const {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "{\"rate\": %.9g, \"seed\": %llu}", static_cast<double>(rate_),
-                  static_cast<unsigned long long>(seed_));
-    return buf;
 }
 
 }  // namespace maasfin

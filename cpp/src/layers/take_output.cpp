@@ -36,10 +36,4 @@ void TakeOutput::backward(const BackwardArgs& a) const {
         std::memcpy(a.dx[0] + n * row_ + offset_, a.dy + n * P, sizeof(float) * static_cast<std::size_t>(P));
 }
 
-std::string TakeOutput::config() const {
-    std::string s = "{\"offset\": " + std::to_string(offset_) + ", \"shape\": [";
-    for (std::size_t i = 0; i < shape_.size(); ++i) s += (i ? ", " : "") + std::to_string(shape_[i]);
-    return s + "]}";
-}
-
 }  // namespace maasfin

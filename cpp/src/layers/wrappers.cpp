@@ -13,7 +13,8 @@ TimeDistributed::TimeDistributed(std::shared_ptr<Layer> inner) : inner_(std::mov
 // (T, d...) -> (T, inner(d...))
 Shape TimeDistributed::build(const std::vector<Shape>& inputs, ParamAllocator& params) {
     if (inputs.size() != 1 || inputs[0].size() < 2)
-        throw InvalidArgument("TimeDistributed '" + name_ + "' expects one input of shape (timesteps, ...) per sample, got " +
+        throw InvalidArgument("TimeDistributed '" + name_ +
+                              "' expects one input of shape (timesteps, ...) per sample, got " +
                               (inputs.empty() ? std::string("none") : shape_str(inputs[0])));
     T_ = inputs[0][0];
     const Shape step(inputs[0].begin() + 1, inputs[0].end());
@@ -32,10 +33,6 @@ void TimeDistributed::backward(const BackwardArgs& a) const {
     BackwardArgs b = a;
     b.N = a.N * T_;
     inner_->backward(b);
-}
-
-std::string TimeDistributed::config() const {
-    return "{\"layer\": {\"class_name\": \"" + inner_->kind() + "\", \"config\": " + inner_->config() + "}}";
 }
 
 Bidirectional::Bidirectional(std::shared_ptr<Layer> forward_layer, std::shared_ptr<Layer> backward_layer, Merge merge)
@@ -78,7 +75,8 @@ Shape Bidirectional::build(const std::vector<Shape>& inputs, ParamAllocator& par
     }
     if (fo != bo || core.empty() || core.size() > 2)
         throw InvalidArgument("Bidirectional '" + name_ + "': the forward and backward layers give shapes " +
-                              shape_str(fo) + " and " + shape_str(bo) + "; they must be equal (timesteps, units) or (units,)");
+                              shape_str(fo) + " and " + shape_str(bo) +
+                              "; they must be equal (timesteps, units) or (units,)");
     seq_ = core.size() == 2;
     in_numel_ = numel(inputs[0]);
     T_ = seq_ ? core[0] : 1;
@@ -91,9 +89,7 @@ Shape Bidirectional::build(const std::vector<Shape>& inputs, ParamAllocator& par
     return out;
 }
 
-Index Bidirectional::saved_size(Index N) const {
-    return f_->saved_size(N) + b_->saved_size(N) + 2 * N * inner_row_;
-}
+Index Bidirectional::saved_size(Index N) const { return f_->saved_size(N) + b_->saved_size(N) + 2 * N * inner_row_; }
 
 // saved: [forward layer's, backward layer's, Yf (N x inner row), Yb (N x inner row, processing order)]
 void Bidirectional::forward(const ForwardArgs& a) const {
@@ -129,9 +125,15 @@ void Bidirectional::forward(const ForwardArgs& a) const {
                     std::copy(f, f + u, y);
                     std::copy(b, b + u, y + u);
                     break;
-                case Merge::sum: for (Index j = 0; j < u; ++j) y[j] = f[j] + b[j]; break;
-                case Merge::mul: for (Index j = 0; j < u; ++j) y[j] = f[j] * b[j]; break;
-                case Merge::ave: for (Index j = 0; j < u; ++j) y[j] = 0.5f * (f[j] + b[j]); break;
+                case Merge::sum:
+                    for (Index j = 0; j < u; ++j) y[j] = f[j] + b[j];
+                    break;
+                case Merge::mul:
+                    for (Index j = 0; j < u; ++j) y[j] = f[j] * b[j];
+                    break;
+                case Merge::ave:
+                    for (Index j = 0; j < u; ++j) y[j] = 0.5f * (f[j] + b[j]);
+                    break;
             }
         }
         if (out_states_ > 0) {  // the forward layer's states, then the backward layer's
@@ -159,17 +161,30 @@ void Bidirectional::backward(const BackwardArgs& a) const {
             const Index fr = f_row(n, t), br = b_row(n, t);
             for (Index j = 0; j < u; ++j) {
                 switch (merge_) {
-                    case Merge::concat: dYf[fr + j] = dy[j]; dYb[br + j] = dy[u + j]; break;
-                    case Merge::sum: dYf[fr + j] = dy[j]; dYb[br + j] = dy[j]; break;
-                    case Merge::mul: dYf[fr + j] = dy[j] * Yb[br + j]; dYb[br + j] = dy[j] * Yf[fr + j]; break;
-                    case Merge::ave: dYf[fr + j] = 0.5f * dy[j]; dYb[br + j] = 0.5f * dy[j]; break;
+                    case Merge::concat:
+                        dYf[fr + j] = dy[j];
+                        dYb[br + j] = dy[u + j];
+                        break;
+                    case Merge::sum:
+                        dYf[fr + j] = dy[j];
+                        dYb[br + j] = dy[j];
+                        break;
+                    case Merge::mul:
+                        dYf[fr + j] = dy[j] * Yb[br + j];
+                        dYb[br + j] = dy[j] * Yf[fr + j];
+                        break;
+                    case Merge::ave:
+                        dYf[fr + j] = 0.5f * dy[j];
+                        dYb[br + j] = 0.5f * dy[j];
+                        break;
                 }
             }
         }
         if (out_states_ > 0) {
             const Index part = out_states_ * u, from = inner_row_ - part;
             std::copy(a.dy + n * Y + merged_, a.dy + n * Y + merged_ + part, dYf.data() + n * inner_row_ + from);
-            std::copy(a.dy + n * Y + merged_ + part, a.dy + n * Y + merged_ + 2 * part, dYb.data() + n * inner_row_ + from);
+            std::copy(a.dy + n * Y + merged_ + part, a.dy + n * Y + merged_ + 2 * part,
+                      dYb.data() + n * inner_row_ + from);
         }
     }
     BackwardArgs fa = a, ba = a;
@@ -194,12 +209,6 @@ void Bidirectional::backward(const BackwardArgs& a) const {
     b_->backward(ba);
     if (dx)
         for (Index i = 0; i < N * in_numel_; ++i) dx[i] += dx_b[i];
-}
-
-std::string Bidirectional::config() const {
-    const char* m = merge_ == Merge::concat ? "concat" : merge_ == Merge::sum ? "sum" : merge_ == Merge::mul ? "mul" : "ave";
-    return "{\"layer\": {\"class_name\": \"" + f_->kind() + "\", \"config\": " + f_->config() +
-           "}, \"merge_mode\": \"" + m + "\"}";
 }
 
 }  // namespace maasfin

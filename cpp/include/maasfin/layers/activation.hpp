@@ -13,7 +13,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
 
 private:
     Activation activation_;

@@ -1,7 +1,8 @@
 // MultiHeadAttention with Keras 3 semantics and weight layout.
 //
 // Inputs per sample: [query (T, D_q), value (S, D_v)], + [key (S, D_k)] (default: the value),
-// + [attention mask (T, S)] (non-zero = may attend); the count (2, 3 or 4) says which are there. Weights, in Keras order:
+// + [attention mask (T, S)] (non-zero = may attend); the count (2, 3 or 4) says which are there.
+// Weights, in Keras order:
 //   query kernel (D_q, H, K) + bias (H, K), key kernel (D_k, H, K) + bias (H, K),
 //   value kernel (D_v, H, V) + bias (H, V), output kernel (H, V, D_o) + bias (D_o,)
 // (H heads, K = key_dim, V = value_dim, D_o = output_shape or D_q). Per head:
@@ -21,11 +22,11 @@ namespace maasfin {
 struct AttentionOptions {
     Index num_heads = 1;
     Index key_dim = 1;
-    Index value_dim = 0;  // 0: key_dim
+    Index value_dim = 0;   // 0: key_dim
     Index output_dim = 0;  // 0: the query's last dimension
     float dropout = 0.f;
     bool use_bias = true;
-    bool causal = false;    // use_causal_mask: query step t attends to key steps s <= t
+    bool causal = false;  // use_causal_mask: query step t attends to key steps s <= t
     // return_attention_scores: the row holds [output (T, D_o) | scores (H, T, S)], the softmax
     // probabilities before dropout (Keras's second output); TakeOutput nodes split it.
     bool return_scores = false;
@@ -41,7 +42,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override;
 
 private:

@@ -22,7 +22,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index vocabulary_size() const { return token_start_ + static_cast<Index>(index_.size()); }
 
 private:

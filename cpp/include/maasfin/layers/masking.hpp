@@ -17,7 +17,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
 
 private:
     float value_;
@@ -31,7 +30,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;  // the mask is piecewise constant: dx = 0
-    std::string config() const override;
 
 private:
     float value_;

@@ -13,7 +13,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override { return "{}"; }
 
 private:
     Index d_ = 0;
@@ -25,7 +24,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override { return "{\"axis\": -1}"; }
 
 private:
     Index rows_per_sample_ = 1;
@@ -43,7 +41,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override { return "{}"; }
 
 private:
     Op op_;
@@ -60,7 +57,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override { return normalize_ ? "{\"normalize\": true}" : "{\"normalize\": false}"; }
 
 private:
     bool normalize_;

@@ -16,7 +16,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override { return N * rows_per_sample_ * c_ + 2 * c_; }
     void update_state(float* params, const float* saved, Index N) const override;
     void set_trainable(bool trainable) override { frozen_ = !trainable; }
@@ -36,7 +35,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override { return N * rows_per_sample_ * (c_ + 1); }
 
 private:

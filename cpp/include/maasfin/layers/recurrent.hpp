@@ -46,7 +46,6 @@ class Recurrent : public Layer {
 public:
     std::string kind() const override { return kind_; }
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
-    std::string config() const override;
     // What a wrapper (Bidirectional) needs to split the inputs and outputs.
     Index state_count() const { return num_states(); }
     Index units() const { return o_.units; }
@@ -118,7 +117,6 @@ protected:
     bool has_initial_ = false;
     Index kernel_ = -1, recurrent_ = -1, bias_ = -1;
     Initializer bias_arena_init_;  // what fills the bias (LSTM's unit_forget_bias differs from the Keras name)
-    std::string extra_config_;  // layer-specific config entries, ", \"key\": value"
 };
 
 class LSTM : public Recurrent {

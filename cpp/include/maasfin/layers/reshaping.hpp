@@ -16,7 +16,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override { return "{}"; }
 
 private:
     Index size_ = 0;
@@ -30,7 +29,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
 
 private:
     Shape target_;
@@ -45,7 +43,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
 
 private:
     // Input offset of every output element of one sample.
@@ -61,7 +58,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
 
 private:
     Index n_, d_ = 0;
@@ -75,7 +71,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
 
 private:
     int rank_;

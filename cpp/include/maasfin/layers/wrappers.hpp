@@ -17,7 +17,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override { return inner_->saved_size(N * T_); }
     void update_state(float* params, const float* saved, Index N) const override {
         inner_->update_state(params, saved, N * T_);
@@ -45,7 +44,6 @@ public:
     Shape build(const std::vector<Shape>& inputs, ParamAllocator& params) override;
     void forward(const ForwardArgs& a) const override;
     void backward(const BackwardArgs& a) const override;
-    std::string config() const override;
     Index saved_size(Index N) const override;
 
 private:
@@ -58,14 +56,14 @@ private:
 
     std::shared_ptr<Layer> f_, b_;
     Merge merge_;
-    bool seq_ = false;  // the inner output is a sequence (T, u)
-    Index T_ = 1, u_ = 0;  // T_ = 1 for a final-state output (u,)
-    Index in_numel_ = 0;   // floats per input sample
-    Index lead_ = 1;       // inputs before the initial states: x [, mask]
-    Index S_ = 0;          // states per direction given as inputs (0 or the layer's state count)
-    Index out_states_ = 0; // states per direction in the output (return_state), else 0
-    Index inner_row_ = 0;  // floats per sample of an inner layer's output
-    Index merged_ = 0;     // floats per sample of the merged output
+    bool seq_ = false;      // the inner output is a sequence (T, u)
+    Index T_ = 1, u_ = 0;   // T_ = 1 for a final-state output (u,)
+    Index in_numel_ = 0;    // floats per input sample
+    Index lead_ = 1;        // inputs before the initial states: x [, mask]
+    Index S_ = 0;           // states per direction given as inputs (0 or the layer's state count)
+    Index out_states_ = 0;  // states per direction in the output (return_state), else 0
+    Index inner_row_ = 0;   // floats per sample of an inner layer's output
+    Index merged_ = 0;      // floats per sample of the merged output
 };
 
 }  // namespace maasfin

@@ -55,8 +55,8 @@ dnnl::convolution_forward::primitive_desc fwd_pd(const Descs& d, bool bias, Acti
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     const auto pk = training ? prop::forward_training : prop::forward_inference;
     return bias ? dnnl::convolution_forward::primitive_desc(engine(), pk, dnnl::algorithm::convolution_direct, d.src,
-                                                            d.weights_any, d.bias, d.dst, d.strides, d.dilates,
-                                                            d.pad_l, d.pad_r, attr)
+                                                            d.weights_any, d.bias, d.dst, d.strides, d.dilates, d.pad_l,
+                                                            d.pad_r, attr)
                 : dnnl::convolution_forward::primitive_desc(engine(), pk, dnnl::algorithm::convolution_direct, d.src,
                                                             d.weights_any, d.dst, d.strides, d.dilates, d.pad_l,
                                                             d.pad_r, attr);
@@ -78,30 +78,29 @@ dnnl::memory weights_in(const dnnl::memory::desc& user, const dnnl::memory::desc
 }
 }  // namespace
 
-bool conv_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index C_in,
-              Index C_out, const Window& w, Activation act) {
+bool conv_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index C_in, Index C_out,
+              const Window& w, Activation act) {
     dnnl::post_ops probe;
     if (!append_activation(probe, act)) return false;
     const Descs d = descs(N, C_in, C_out, w);
-    const std::string k = key("conv_fwd", N, C_in, C_out, w) + ":" + std::to_string(bias != nullptr) + ":" +
-                          activation_name(act);
+    const std::string k =
+        key("conv_fwd", N, C_in, C_out, w) + ":" + std::to_string(bias != nullptr) + ":" + activation_name(act);
     const Cached cached = get_primitive(k, [&] {
         auto pd = fwd_pd(d, bias != nullptr, act, true);
         return Cached{dnnl::convolution_forward(pd), pd.scratchpad_desc(), pd.weights_desc()};
     });
     const dnnl::memory::desc& wdesc = cached.aux;
     auto& eng = engine();
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(d.src, eng, const_cast<float*>(src))},
-        {DNNL_ARG_WEIGHTS, weights_in(d.weights_user, wdesc, weights, 0)},
-        {DNNL_ARG_DST, dnnl::memory(d.dst, eng, dst)}};
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(d.src, eng, const_cast<float*>(src))},
+                                               {DNNL_ARG_WEIGHTS, weights_in(d.weights_user, wdesc, weights, 0)},
+                                               {DNNL_ARG_DST, dnnl::memory(d.dst, eng, dst)}};
     if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(d.bias, eng, const_cast<float*>(bias)));
     execute(cached, args);
     return true;
 }
 
-void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-              float* diff_weights, float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
+void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+              float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
     const Descs d = descs(N, C_in, C_out, w);
     auto& eng = engine();
     const bool has_bias = diff_bias != nullptr;
@@ -112,8 +111,8 @@ void conv_bwd(const float* src, const float* weights, const float* diff_dst, flo
             dnnl::primitive_attr attr;
             attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
             auto pd = has_bias ? dnnl::convolution_backward_weights::primitive_desc(
-                                     engine(), dnnl::algorithm::convolution_direct, d.src, d.weights_any, d.bias,
-                                     d.dst, d.strides, d.dilates, d.pad_l, d.pad_r, hint, attr)
+                                     engine(), dnnl::algorithm::convolution_direct, d.src, d.weights_any, d.bias, d.dst,
+                                     d.strides, d.dilates, d.pad_l, d.pad_r, hint, attr)
                                : dnnl::convolution_backward_weights::primitive_desc(
                                      engine(), dnnl::algorithm::convolution_direct, d.src, d.weights_any, d.dst,
                                      d.strides, d.dilates, d.pad_l, d.pad_r, hint, attr);
@@ -143,9 +142,9 @@ void conv_bwd(const float* src, const float* weights, const float* diff_dst, flo
         auto hint = fwd_pd(d, false, Activation::linear, true);
         dnnl::primitive_attr attr;
         attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-        auto pd = dnnl::convolution_backward_data::primitive_desc(engine(), dnnl::algorithm::convolution_direct,
-                                                                  d.src, d.weights_any, d.dst, d.strides, d.dilates,
-                                                                  d.pad_l, d.pad_r, hint, attr);
+        auto pd = dnnl::convolution_backward_data::primitive_desc(engine(), dnnl::algorithm::convolution_direct, d.src,
+                                                                  d.weights_any, d.dst, d.strides, d.dilates, d.pad_l,
+                                                                  d.pad_r, hint, attr);
         return Cached{dnnl::convolution_backward_data(pd), pd.scratchpad_desc(), pd.weights_desc()};
     });
     const dnnl::memory::desc& want = cached.aux;

@@ -87,7 +87,9 @@ dnnl::lstm_forward::primitive_desc fwd_pd(const LstmSpec& s, bool training) {
 Cached forward(const LstmSpec& s, bool training, Index copy = 0) {
     return get_primitive(key(training ? "lstm_fwd_t" : "lstm_fwd_i", s) + "#" + std::to_string(copy), [&] {
         const auto pd = fwd_pd(s, training);
-        return Cached{dnnl::lstm_forward(pd), pd.scratchpad_desc(), {},
+        return Cached{dnnl::lstm_forward(pd),
+                      pd.scratchpad_desc(),
+                      {},
                       {pd.weights_layer_desc(), pd.weights_iter_desc(), pd.workspace_desc()}};
     });
 }
@@ -113,7 +115,9 @@ Cached backward(const LstmSpec& s, Index copy = 0) {
         } catch (const dnnl::error&) {
             pd = make(false);
         }
-        return Cached{dnnl::lstm_backward(pd), pd.scratchpad_desc(), {},
+        return Cached{dnnl::lstm_backward(pd),
+                      pd.scratchpad_desc(),
+                      {},
                       {pd.weights_layer_desc(), pd.weights_iter_desc(), pd.diff_weights_layer_desc(),
                        pd.diff_weights_iter_desc()}};
     });
@@ -316,15 +320,15 @@ void lstm_bwd(const LstmSpec& s, const float* x, const float* kernel, const floa
     const md &want_l = bwd[0].more[2], &want_i = bwd[0].more[3];
     const bool direct = want_l == full.w_layer_user && want_i == full.w_iter_user;
     const std::size_t wl_floats = want_l.get_size() / 4 + 16, wi_floats = want_i.get_size() / 4 + 16;
-    const std::size_t per_slice = round16(static_cast<Index>(wl_floats)) + round16(static_cast<Index>(wi_floats)) +
-                                  round16(GU);
+    const std::size_t per_slice =
+        round16(static_cast<Index>(wl_floats)) + round16(static_cast<Index>(wi_floats)) + round16(GU);
     float* partial = thread_buffer(5, sizeof(float) * per_slice * static_cast<std::size_t>(K));
     std::fill(partial, partial + per_slice * static_cast<std::size_t>(K), 0.f);
     auto part = [&](Index k, int which) {
         float* base = partial + per_slice * static_cast<std::size_t>(k);
-        return which == 0 ? base : which == 1 ? base + round16(static_cast<Index>(wl_floats))
-                                              : base + round16(static_cast<Index>(wl_floats)) +
-                                                    round16(static_cast<Index>(wi_floats));
+        return which == 0   ? base
+               : which == 1 ? base + round16(static_cast<Index>(wl_floats))
+                            : base + round16(static_cast<Index>(wl_floats)) + round16(static_cast<Index>(wi_floats));
     };
     float* db_out = d_bias ? d_bias : thread_buffer(6, sizeof(float) * static_cast<std::size_t>(GU));
     if (direct) {

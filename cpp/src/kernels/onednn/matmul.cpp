@@ -19,11 +19,11 @@ dnnl::memory::desc mat(Index rows, Index cols, bool transposed) {
 }
 
 // dst[M,N] = op(a)[M,K] . op(b)[K,N] (+ bias[N]) with optional activation post-op.
-void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bias, float* dst,
-            Index M, Index K, Index N, Activation act) {
-    const std::string key = "mm:" + std::to_string(M) + "x" + std::to_string(K) + "x" +
-                            std::to_string(N) + ":" + std::to_string(a_t) + std::to_string(b_t) +
-                            std::to_string(bias != nullptr) + ":" + activation_name(act);
+void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bias, float* dst, Index M, Index K,
+            Index N, Activation act) {
+    const std::string key = "mm:" + std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N) + ":" +
+                            std::to_string(a_t) + std::to_string(b_t) + std::to_string(bias != nullptr) + ":" +
+                            activation_name(act);
     const auto a_md = mat(M, K, a_t);
     const auto b_md = mat(K, N, b_t);
     const auto dst_md = mat(M, N, false);
@@ -39,10 +39,9 @@ void matmul(const float* a, bool a_t, const float* b, bool b_t, const float* bia
         return Cached{dnnl::matmul(pd), pd.scratchpad_desc()};
     });
     auto& eng = engine();
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float*>(a))},
-        {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float*>(b))},
-        {DNNL_ARG_DST, dnnl::memory(dst_md, eng, dst)}};
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float*>(a))},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float*>(b))},
+                                               {DNNL_ARG_DST, dnnl::memory(dst_md, eng, dst)}};
     if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, eng, const_cast<float*>(bias)));
     args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(cached.scratchpad));
     apply_num_threads();
@@ -57,8 +56,7 @@ dnnl::memory::desc batch_mat(Index B, Index rows, Index cols, bool transposed) {
 }
 }  // namespace
 
-void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
-                  Index N) {
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K, Index N) {
     const std::string key = "bmm:" + std::to_string(B) + "x" + std::to_string(M) + "x" + std::to_string(K) + "x" +
                             std::to_string(N) + ":" + std::to_string(a_t) + std::to_string(b_t);
     const auto a_md = batch_mat(B, M, K, a_t);
@@ -71,10 +69,9 @@ void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst
         return Cached{dnnl::matmul(pd), pd.scratchpad_desc()};
     });
     auto& eng = engine();
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float*>(a))},
-        {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float*>(b))},
-        {DNNL_ARG_DST, dnnl::memory(dst_md, eng, dst)}};
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(a_md, eng, const_cast<float*>(a))},
+                                               {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, const_cast<float*>(b))},
+                                               {DNNL_ARG_DST, dnnl::memory(dst_md, eng, dst)}};
     args.emplace(DNNL_ARG_SCRATCHPAD, thread_scratchpad(cached.scratchpad));
     apply_num_threads();
     auto& s = stream();
@@ -83,8 +80,8 @@ void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst
 }
 
 // src N x D_in, weights D_in x D_out, dst N x D_out
-bool dense_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N,
-               Index D_in, Index D_out, Activation act) {
+bool dense_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index D_in, Index D_out,
+               Activation act) {
     dnnl::post_ops probe;
     if (!append_activation(probe, act)) return false;
     matmul(src, false, weights, false, bias, dst, N, D_in, D_out, act);
@@ -92,11 +89,10 @@ bool dense_fwd(const float* src, const float* weights, const float* bias, float*
 }
 
 // diff_dst N x D_out; diff_src N x D_in; diff_weights D_in x D_out; diff_bias D_out
-void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out) {
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+               float* diff_bias, Index N, Index D_in, Index D_out) {
     matmul(src, true, diff_dst, false, nullptr, diff_weights, D_in, N, D_out, Activation::linear);
-    if (diff_src)
-        matmul(diff_dst, false, weights, true, nullptr, diff_src, N, D_out, D_in, Activation::linear);
+    if (diff_src) matmul(diff_dst, false, weights, true, nullptr, diff_src, N, D_out, D_in, Activation::linear);
     if (diff_bias) {
         for (Index j = 0; j < D_out; ++j) diff_bias[j] = 0.f;
         for (Index i = 0; i < N; ++i) {

@@ -28,9 +28,9 @@ dnnl::pooling_forward::primitive_desc fwd_pd(Pool kind, Index N, Index C, const 
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return dnnl::pooling_forward::primitive_desc(
-        engine(), training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
-        algorithm(kind), src_md(N, C, w), dst_md(N, C, w), dims{w.SH, w.SW}, dims{w.KH, w.KW}, dims{0, 0},
-        dims{w.PT, w.PL}, dims{w.PB, w.PR}, attr);
+        engine(), training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, algorithm(kind),
+        src_md(N, C, w), dst_md(N, C, w), dims{w.SH, w.SW}, dims{w.KH, w.KW}, dims{0, 0}, dims{w.PT, w.PL},
+        dims{w.PB, w.PR}, attr);
 }
 
 std::string key(const char* op, Pool kind, Index N, Index C, const Window& w) {
@@ -77,7 +77,8 @@ void pool_bwd(Pool kind, const void* workspace, const float* diff_dst, float* di
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_DIFF_DST, dnnl::memory(dst_md(N, C, w), eng, const_cast<float*>(diff_dst))},
         {DNNL_ARG_DIFF_SRC, dnnl::memory(src_md(N, C, w), eng, diff_src)}};
-    if (kind == Pool::max) args.emplace(DNNL_ARG_WORKSPACE, dnnl::memory(cached.aux, eng, const_cast<void*>(workspace)));
+    if (kind == Pool::max)
+        args.emplace(DNNL_ARG_WORKSPACE, dnnl::memory(cached.aux, eng, const_cast<void*>(workspace)));
     execute(cached, args);
 }
 

@@ -15,8 +15,8 @@ inline Index tap(Index o, Index k, Index stride, Index dilation, Index pad, Inde
 }
 }  // namespace
 
-void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index C_in,
-              Index C_out, const Window& w) {
+void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index C_in, Index C_out,
+              const Window& w) {
     for (Index n = 0; n < N; ++n)
         for (Index oh = 0; oh < w.OH; ++oh)
             for (Index ow = 0; ow < w.OW; ++ow) {
@@ -40,8 +40,8 @@ void conv_fwd(const float* src, const float* weights, const float* bias, float* 
             }
 }
 
-void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-              float* diff_weights, float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
+void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+              float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
     std::fill(diff_weights, diff_weights + w.KH * w.KW * C_in * C_out, 0.f);
     if (diff_src) std::fill(diff_src, diff_src + N * w.H * w.W * C_in, 0.f);
     if (diff_bias) std::fill(diff_bias, diff_bias + C_out, 0.f);

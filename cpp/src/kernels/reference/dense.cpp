@@ -15,8 +15,8 @@ using Row = Eigen::Map<Eigen::RowVectorXf, Eigen::Unaligned>;
 }  // namespace
 
 // N x D_in . D_in x D_out + bias -> act -> N x D_out
-void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre,
-               Index N, Index D_in, Index D_out, Activation act) {
+void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index D_in,
+               Index D_out, Activation act) {
     float* out = pre ? pre : dst;
     Map y(out, N, D_out);
     MapCU x(src, N, D_in);
@@ -26,8 +26,8 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
     if (pre || act != Activation::linear) eltwise_fwd(act, out, dst, N, D_out);
 }
 
-void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src,
-               float* diff_weights, float* diff_bias, Index N, Index D_in, Index D_out) {
+void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
+               float* diff_bias, Index N, Index D_in, Index D_out) {
     MapCU dy(diff_dst, N, D_out);
     MapCU x(src, N, D_in);
     MapCU w(weights, D_in, D_out);
@@ -37,16 +37,19 @@ void dense_bwd(const float* src, const float* weights, const float* diff_dst, fl
 }
 
 // B products of op(a[b]) (M x K) and op(b[b]) (K x N); transposed operands are Eigen views.
-void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K,
-                  Index N) {
+void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K, Index N) {
     for (Index i = 0; i < B; ++i) {
         const float* ai = a + i * M * K;
         const float* bi = b + i * K * N;
         Map y(dst + i * M * N, M, N);
-        if (!a_t && !b_t) y.noalias() = MapCU(ai, M, K) * MapCU(bi, K, N);
-        else if (!a_t && b_t) y.noalias() = MapCU(ai, M, K) * MapCU(bi, N, K).transpose();
-        else if (a_t && !b_t) y.noalias() = MapCU(ai, K, M).transpose() * MapCU(bi, K, N);
-        else y.noalias() = MapCU(ai, K, M).transpose() * MapCU(bi, N, K).transpose();
+        if (!a_t && !b_t)
+            y.noalias() = MapCU(ai, M, K) * MapCU(bi, K, N);
+        else if (!a_t && b_t)
+            y.noalias() = MapCU(ai, M, K) * MapCU(bi, N, K).transpose();
+        else if (a_t && !b_t)
+            y.noalias() = MapCU(ai, K, M).transpose() * MapCU(bi, K, N);
+        else
+            y.noalias() = MapCU(ai, K, M).transpose() * MapCU(bi, N, K).transpose();
     }
 }
 

@@ -48,8 +48,7 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
                 dst[i] = kSeluScale * (src[i] > 0.f ? src[i] : kSeluAlpha * std::expm1(src[i]));
             return;
         case Activation::gelu:
-            for (Index i = 0; i < n; ++i)
-                dst[i] = 0.5f * src[i] * (1.f + std::erf(src[i] * kInvSqrt2));
+            for (Index i = 0; i < n; ++i) dst[i] = 0.5f * src[i] * (1.f + std::erf(src[i] * kInvSqrt2));
             return;
         case Activation::leaky_relu:
             for (Index i = 0; i < n; ++i) dst[i] = src[i] > 0.f ? src[i] : kLeakySlope * src[i];
@@ -71,8 +70,8 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
     }
 }
 
-void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst,
-                 float* diff_src, Index N, Index D) {
+void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst, float* diff_src, Index N,
+                 Index D) {
     const Index n = N * D;
     const float* y = dst;
     const float* dy = diff_dst;

@@ -43,8 +43,7 @@ void pool_fwd(Pool kind, const float* src, float* dst, Index N, Index C, const W
 }
 
 // Max: the gradient goes to the first cell (in window order) holding the maximum.
-void pool_bwd(Pool kind, const float* src, const float* diff_dst, float* diff_src, Index N, Index C,
-              const Window& w) {
+void pool_bwd(Pool kind, const float* src, const float* diff_dst, float* diff_src, Index N, Index C, const Window& w) {
     std::fill(diff_src, diff_src + N * w.H * w.W * C, 0.f);
     for (Index n = 0; n < N; ++n)
         for (Index oh = 0; oh < w.OH; ++oh)
