@@ -94,7 +94,8 @@ def test_the_bare_install_runs_the_demo(tmp_path):
                                        capture_output=True, text=True, check=True).stdout.strip())
     shutil.copytree(pathlib.Path(maasfin.__file__).parent, site / "maasfin",
                     ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-    shutil.copy2(_core.__file__, site / "maasfin" / pathlib.Path(_core.__file__).name)
+    for lib in pathlib.Path(_core.__file__).parent.glob("*.so"):  # _core, _testing and the core library
+        shutil.copy2(lib, site / "maasfin" / lib.name)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     r = subprocess.run([str(py), "-I", "-m", "maasfin", "demo", "--verbose", "0"], capture_output=True, text=True,
                        timeout=600, env=env, cwd=tmp_path)

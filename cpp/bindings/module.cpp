@@ -363,15 +363,16 @@ PYBIND11_MODULE(_core, m) {
             },
             py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("order"), py::arg("batch_size"),
             py::arg("first"), py::arg("last"), py::arg("seed"), py::arg("progress") = py::none())
-        .def("evaluate",
-             [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, Index batch_size,
-                Index first, Index last) {
-                 Batches b = batches(t.graph(), t.loss(), x, y, w, std::nullopt, batch_size);
-                 py::gil_scoped_release nogil;
-                 t.evaluate(b, first, last);
-             },
-             py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("first") = 0,
-             py::arg("last") = -1)
+        .def(
+            "evaluate",
+            [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, Index batch_size,
+               Index first, Index last) {
+                Batches b = batches(t.graph(), t.loss(), x, y, w, std::nullopt, batch_size);
+                py::gil_scoped_release nogil;
+                t.evaluate(b, first, last);
+            },
+            py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("first") = 0,
+            py::arg("last") = -1)
         .def("compute_gradients",
              [](Trainer& t, const std::vector<FArray>& x, const FArray& y, std::optional<FArray> w, bool training,
                 std::uint64_t seed) {
