@@ -162,7 +162,7 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init<>())
         .def("add_input", &Graph::add_input)
         .def("add_layer", &Graph::add_layer)
-        .def("build", &Graph::build)
+        .def("build", &Graph::build, py::arg("output"), py::arg("seed"), py::arg("max_params") = -1)
         .def_property_readonly("built", &Graph::built)
         .def("node_shape", [](const Graph& g, int id) { return g.node_shape(id); })
         .def("node_inputs", [](const Graph& g, int id) { return g.node_inputs(id); })

@@ -43,10 +43,13 @@ int Graph::add_layer(std::shared_ptr<Layer> layer, const std::vector<int>& input
     return id;
 }
 
-void Graph::build(int output, std::uint64_t seed) {
+void Graph::build(int output, std::uint64_t seed, Index max_params) {
     if (built_) throw InvalidArgument("model is already built");
     if (output < 0 || output >= static_cast<int>(nodes_.size()))
         throw InvalidArgument("build: output is not a node of this model");
+    if (max_params >= 0 && alloc_.size() > max_params)  // before anything is allocated
+        throw InvalidArgument("the model needs " + std::to_string(alloc_.size()) + " parameters, more than the " +
+                              std::to_string(max_params) + " allowed");
     output_ = output;
     // Live nodes are the ancestors of the output.
     std::vector<int> stack{output};
@@ -62,7 +65,6 @@ void Graph::build(int output, std::uint64_t seed) {
     for (int id = 0; id < static_cast<int>(nodes_.size()); ++id)
         if (nodes_[id].layer && nodes_[id].live) order_.push_back(id);
     params_.assign(static_cast<std::size_t>(alloc_.size()), 0.f);
-    grads_.assign(static_cast<std::size_t>(alloc_.size()), 0.f);
     std::uint64_t k = 0;
     for (int id : order_)
         for (const ParamSpec& p : nodes_[id].params)
@@ -247,7 +249,7 @@ double Graph::activity_penalty(const Workspace& ws) const {
 }
 
 void Graph::backward(Workspace& ws, const std::vector<const float*>&, float* d_out, Index N, std::uint64_t seed) {
-    backward_impl(ws, order_, d_out, N, seed, grads_.data(), false, true);
+    backward_impl(ws, order_, d_out, N, seed, grads(), false, true);
 }
 
 void Graph::input_gradients(const std::vector<const float*>& x, Index N, const float* d_out,

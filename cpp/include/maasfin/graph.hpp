@@ -35,8 +35,10 @@ public:
     int add_input(const Shape& shape, const std::string& name);
     // Appends `layer` applied to `inputs` (existing node ids); returns its node id.
     int add_layer(std::shared_ptr<Layer> layer, const std::vector<int>& inputs);
-    // Builds every layer in order, allocates the arena and initialises it from `seed`.
-    void build(int output, std::uint64_t seed);
+    // Builds every layer in order, allocates the arena and initialises it from `seed`. With
+    // max_params >= 0, a model whose arena would need more floats is refused (InvalidArgument)
+    // before anything is allocated: loaders pass what the file's weights account for.
+    void build(int output, std::uint64_t seed, Index max_params = -1);
     bool built() const { return built_; }
 
     int num_inputs() const { return static_cast<int>(inputs_.size()); }
@@ -54,7 +56,12 @@ public:
 
     float* params() { return params_.data(); }
     const float* params() const { return params_.data(); }
-    float* grads() { return grads_.data(); }
+    // The gradient arena is allocated on first use (training), so a model that only predicts holds
+    // one copy of its parameters. A training entry point; not thread-safe.
+    float* grads() {
+        if (grads_.size() != params_.size()) grads_.assign(params_.size(), 0.f);
+        return grads_.data();
+    }
     Index param_count() const { return static_cast<Index>(params_.size()); }
 
     // Inference over N rows in chunks of batch_size; out is N x numel(output shape). Thread-safe.

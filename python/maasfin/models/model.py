@@ -55,6 +55,7 @@ class Model(TrainingMixin):
             raise TypeError(f"Model: unexpected arguments {sorted(kwargs)}")
         self.name = name or unique_name("functional" if inputs is not None else "model")
         self._graph = None
+        self._max_params = None  # set by loaders: the arena the file's weights account for
         self._build_lock = threading.Lock()
         self._feature_names = None
         self._pending_names = None
@@ -149,7 +150,7 @@ class Model(TrainingMixin):
                 inputs.insert(1, mask_node(g, masks, t.layer._mask_in, node_of))
             for k, node in enumerate(t.layer._attach_all(g, inputs)):
                 ids[(id(t.layer), k)] = node
-        g.build(node_of(self._outputs[0]), draw_seed())
+        g.build(node_of(self._outputs[0]), draw_seed(), -1 if self._max_params is None else self._max_params)
         self._input_shapes = [tuple(t.shape[1:]) for t in self._inputs]
         for layer in self.layers:
             layer._on_built()

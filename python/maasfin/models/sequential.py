@@ -98,7 +98,7 @@ class Sequential(Model):
                 inputs.append(mask_node(g, masks, layer._mask_in, lambda n: n))
             node = layer._attach_all(g, inputs)[0]
             mask = out_mask
-        g.build(node, draw_seed())
+        g.build(node, draw_seed(), -1 if self._max_params is None else self._max_params)
         self._output_mask = mask
         self._input_shapes = [tuple(shape)]
         for layer in self._layers:

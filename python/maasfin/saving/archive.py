@@ -1,7 +1,8 @@
 """Bytes in and out of `.maas` files: the zip archive (members read under size, count,
-compression-ratio and name limits), safetensors blobs (validated completely before the
-safetensors library sees them), and atomic writes (temporary file, fsync, os.replace, fsync of
-the directory: a crash leaves the old file or the new one, never a torn one)."""
+compression-ratio and name limits; stored members are views of the file's bytes, not copies),
+safetensors blobs (validated completely, then read as views of the blob), and atomic writes
+(temporary file, fsync, os.replace, fsync of the directory: a crash leaves the old file or the
+new one, never a torn one)."""
 from __future__ import annotations
 
 import io
@@ -11,6 +12,7 @@ import re
 import stat
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -23,15 +25,17 @@ def encode_safetensors(tensors: dict, metadata: dict[str, str]) -> bytes:
                                   metadata=metadata)
 
 
-def parse_safetensors(blob: bytes, src: str, what: str, max_tensors: int):
-    """Validates a safetensors blob completely before handing it to the safetensors library:
-    header size, strict JSON, float32 only, shapes, and offsets that tile the data exactly."""
-    if len(blob) < 8:
-        raise fail(src, f"{what} is truncated ({len(blob)} bytes)")
-    n = int.from_bytes(blob[:8], "little")
-    if n < 2 or n > LIMITS["safetensors_header"] or 8 + n > len(blob):
-        raise fail(src, f"{what} has an invalid header length {n} for a member of {len(blob)} bytes")
-    header = loads(blob[8:8 + n], src, f"{what} header")
+def parse_safetensors(blob, src: str, what: str, max_tensors: int):
+    """The float32 tensors of a safetensors blob (bytes or a memoryview), as read-only views of
+    it, after validating it completely: header size, strict JSON, float32 only, shapes, and
+    offsets that tile the data exactly."""
+    view = memoryview(blob).cast("B")
+    if len(view) < 8:
+        raise fail(src, f"{what} is truncated ({len(view)} bytes)")
+    n = int.from_bytes(view[:8], "little")
+    if n < 2 or n > LIMITS["safetensors_header"] or 8 + n > len(view):
+        raise fail(src, f"{what} has an invalid header length {n} for a member of {len(view)} bytes")
+    header = loads(view[8:8 + n], src, f"{what} header")
     if not isinstance(header, dict):
         raise fail(src, f"{what} header must be an object, got {type_name(header)}")
     meta = header.pop("__metadata__", {})
@@ -39,7 +43,7 @@ def parse_safetensors(blob: bytes, src: str, what: str, max_tensors: int):
         raise fail(src, f"{what} __metadata__ must map strings to strings")
     if len(header) > max_tensors:
         raise fail(src, f"{what} holds {len(header)} tensors, more than the {max_tensors} expected")
-    data_len = len(blob) - 8 - n
+    data_len = len(view) - 8 - n
     spans = []
     for name, e in header.items():
         where = f"{what} tensor {name!r}"
@@ -67,28 +71,31 @@ def parse_safetensors(blob: bytes, src: str, what: str, max_tensors: int):
         cursor = end
     if cursor != data_len:
         raise fail(src, f"{what} has {data_len - cursor} bytes after its last tensor")
-    try:
-        import safetensors.numpy
-        arrays = safetensors.numpy.load(bytes(blob))
-    except Exception as e:  # the library's own checks, after ours
-        raise fail(src, f"{what} could not be decoded: {e}") from None
+    # Views of the blob, not copies: loading costs the file's bytes once, not three times. A
+    # tensor whose floats are not aligned (a file from another writer) is copied.
     out = {}
     for name, e in header.items():
-        a = arrays.get(name)
-        if a is None or a.dtype != np.float32 or list(a.shape) != e["shape"]:
-            raise fail(src, f"{what} tensor {name!r} decoded inconsistently with its header")
-        out[name] = np.array(a, dtype=np.float32, copy=True, order="C")
+        begin, end = (8 + n + o for o in e["data_offsets"])
+        if begin == end:
+            out[name] = np.zeros(e["shape"], np.float32)
+            continue
+        a = np.frombuffer(view, dtype="<f4", count=(end - begin) // 4, offset=begin).reshape(e["shape"])
+        out[name] = a if a.flags.aligned else a.copy()
     return out, meta
 
 
 # -- archives ------------------------------------------------------------------------------------
 _DATE = (1980, 1, 1, 0, 0, 0)
+_ALIGN_EXTRA = 0xD935  # the zip extra field that pads a member's data to alignment (as Android's zipalign)
 
 
 def write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED if name.endswith(".json") else zipfile.ZIP_STORED
     info.external_attr = 0o644 << 16
+    if info.compress_type == zipfile.ZIP_STORED:  # 64-byte aligned data: the reader's float views are aligned
+        start = zf.fp.tell() + 30 + len(name.encode("utf-8")) + 4
+        info.extra = _ALIGN_EXTRA.to_bytes(2, "little") + (-start % 64).to_bytes(2, "little") + bytes(-start % 64)
     zf.writestr(info, data)
 
 
@@ -104,9 +111,28 @@ def _unsafe_name(name: str) -> bool:
             or bool(re.match(r"^[A-Za-z]:", name)))
 
 
-def read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, bytes]:
+def _stored_view(data: bytes, info: zipfile.ZipInfo, src: str) -> memoryview | None:
+    """A stored member as a read-only view of the archive's bytes (its CRC checked), so that a
+    model's weights are held once; None when the member is not plainly stored (read it instead)."""
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+        return None
+    h = info.header_offset
+    local = data[h:h + 30]
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise fail(src, f"member {info.filename!r} is corrupt: bad local file header")
+    start = h + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    if start + info.file_size > len(data):
+        raise fail(src, f"member {info.filename!r} is corrupt: it ends after the end of the file")
+    view = memoryview(data)[start:start + info.file_size]
+    if zlib.crc32(view) != info.CRC:
+        raise fail(src, f"member {info.filename!r} is corrupt: Bad CRC-32 for file {info.filename!r}")
+    return view.toreadonly()
+
+
+def read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict:
     """The members of a zip archive, read defensively: only `allowed` names, each at most once,
-    stored or deflated, unencrypted, each read with a size cap and a compression-ratio cap."""
+    stored or deflated, unencrypted, each read with a size cap and a compression-ratio cap.
+    Stored members are memoryviews of `data`, deflated ones bytes."""
     if len(data) > LIMITS["archive"]:
         raise fail(src, f"is {len(data)} bytes, more than the limit of {LIMITS['archive']}")
     if len(data) < 22 or data[:4] != b"PK\x03\x04":
@@ -146,6 +172,13 @@ def read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tupl
     out, total = {}, 0
     for info in infos:
         name, limit = info.filename, LIMITS[info.filename]
+        stored = _stored_view(data, info, src)
+        if stored is not None:
+            total += len(stored)
+            if total > LIMITS["total"]:
+                raise fail(src, f"members hold more than the limit of {LIMITS['total']} bytes in total")
+            out[name] = stored
+            continue
         buf = bytearray()
         try:
             with zf.open(info) as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from typing import NamedTuple
 
 
 from maasfin import _core, metrics, seeds
@@ -119,14 +120,25 @@ def config_document(model) -> dict:
 
 
 # -- loading: architecture -----------------------------------------------------------------------
+ACTIVATION_ROWS = 32  # the inference tile the activation budget is measured on (Keras's batch size)
+
+
+class Plan(NamedTuple):
+    """What a checked architecture needs: its weights [(key, shape)], the most floats its parameter
+    arena can take (each tensor starts aligned to 16 floats) and its layers' outputs per sample."""
+    specs: list
+    arena: int
+    floats: int
+
+
 def preflight(inputs: list[tuple[str, tuple]], nodes: list[tuple[object, list]], src: str):
     """Shapes and parameter specs of a model, from a throwaway core graph that allocates nothing:
-    checks every layer's output size before the real model is built. Returns [(key, shape)]."""
+    checks every layer's output size before the real model is built."""
     g = _core.Graph()
     ids = {}
     for name, shape in inputs:
         ids[(name, 0)] = g.add_input(list(shape), name)
-    specs = []
+    specs, floats = [], sum(math.prod(shape) for _, shape in inputs)
     for layer, inbound in nodes:
         where = f"layer '{layer.name}'"
         try:
@@ -134,16 +146,40 @@ def preflight(inputs: list[tuple[str, tuple]], nodes: list[tuple[object, list]],
             params = [(p, tuple(int(d) for d in s)) for p, s, _ in g.layer_params(node)]
             parts = layer._take_outputs(g, node)
             shapes = [tuple(int(d) for d in g.node_shape(n)) for n in parts]
+            if list(parts) != [node]:  # a layer with several outputs computes them in one node first
+                floats += math.prod(int(d) for d in g.node_shape(node))
         except (ValueError, TypeError, RuntimeError) as e:
             raise fail(src, f"{where} cannot be applied to its inputs: {e}") from None
         for shape in shapes:
             if not shape or any(d <= 0 for d in shape) or math.prod(shape) > LIMITS["elements_per_sample"]:
                 raise fail(src, f"{where} would output shape {shape}, over the limit of "
                                  f"{LIMITS['elements_per_sample']} elements per sample")
+            floats += math.prod(shape)
         for k, n in enumerate(parts):
             ids[(layer.name, k)] = n
         specs += [(f"{layer.name}/{p}", s) for p, s in params]
-    return specs
+    return Plan(specs, sum(math.prod(s) + 15 for _, s in specs), floats)
+
+
+def check_activations(plan: Plan, src: str) -> None:
+    """Predicting allocates every layer's output for a tile of rows: that workspace may take
+    LIMITS['activation_memory'] bytes, or twice the weights' bytes for a model with larger weights."""
+    need = 4 * ACTIVATION_ROWS * plan.floats
+    budget = max(LIMITS["activation_memory"], 2 * 4 * sum(math.prod(s) for _, s in plan.specs))
+    if need > budget:
+        raise fail(src, f"the layers' outputs take {4 * plan.floats} bytes per sample, {need} for {ACTIVATION_ROWS} rows, "
+                         f"more than the activation budget of {budget} bytes (LIMITS['activation_memory'], or twice "
+                         "the weights if more)")
+
+
+def check_unbuilt(specs, src: str) -> None:
+    """A model saved before it was built carries no weights to account for its parameters: on one
+    input feature they may take LIMITS['unbuilt_weights'] bytes."""
+    need = 4 * sum(math.prod(s) for _, s in specs)
+    if need > LIMITS["unbuilt_weights"]:
+        raise fail(src, f"the model was saved unbuilt (no weights) and its layers need {need} bytes of parameters "
+                         f"for a single input feature, more than the limit of {LIMITS['unbuilt_weights']} "
+                         "(LIMITS['unbuilt_weights'])")
 
 
 def check_ref(layer, index, src: str, where: str) -> None:
@@ -172,6 +208,16 @@ def check_weights_match(specs, weights: dict | None, src: str) -> None:
     for k, shape in specs:
         if weights[k].shape != shape:
             raise fail(src, f"weight {k!r} has shape {weights[k].shape}, the architecture needs {shape}")
+
+
+def build_within(model, arena: int, data_shapes=None) -> None:
+    """Builds a loaded model; the core refuses an arena larger than the checked architecture's
+    (which the file's weights account for) before allocating it."""
+    model._max_params = arena
+    try:
+        model._ensure_built(data_shapes)
+    finally:
+        model._max_params = None
 
 
 def with_rng_preserved(fn):
@@ -224,12 +270,17 @@ def sequential_from_config(cfg, src: str, weights):
             weights = weights([])
         if weights:
             raise fail(src, "an unbuilt Sequential model (no input_shape) cannot hold weights")
-        check_weights_match(preflight([(in_name, (1,))], chain, src), None, src)
+        plan = preflight([(in_name, (1,))], chain, src)
+        if weights is None:  # from_config: the user's own architecture
+            check_weights_match(plan.specs, None, src)
+        else:
+            check_unbuilt(plan.specs, src)
     else:
-        specs = preflight([(in_name, shape)], chain, src)
+        plan = preflight([(in_name, shape)], chain, src)
         if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
-            weights = weights(specs)
-        check_weights_match(specs, weights, src)
+            weights = weights(plan.specs)
+        check_weights_match(plan.specs, weights, src)
+    check_activations(plan, src)
 
     def build():
         model = Sequential(name=name)
@@ -238,7 +289,7 @@ def sequential_from_config(cfg, src: str, weights):
         for layer in built_layers:
             model.add(layer)
         if shape is not None and (weights is not None or "input_shape" in cfg):
-            model._ensure_built([shape])
+            build_within(model, plan.arena, [shape])
         return model
     return build
 
@@ -301,10 +352,11 @@ def functional_from_config(cfg, src: str, weights):
         if hasattr(layer, "_string_input") and any(
                 isinstance(by_name[n], InputLayer) and by_name[n].dtype == "string" for n, _ in inbound):
             layer._string_input = True
-    specs = preflight(inputs, nodes, src)
+    plan = preflight(inputs, nodes, src)
     if callable(weights):  # a reader that fetches tensors once it knows their expected shapes
-        weights = weights(specs)
-    check_weights_match(specs, weights, src)
+        weights = weights(plan.specs)
+    check_weights_match(plan.specs, weights, src)
+    check_activations(plan, src)
 
     def build():
         tensors = {n: by_name[n].output for n in input_names}
@@ -317,7 +369,7 @@ def functional_from_config(cfg, src: str, weights):
             tensors[layer.name] = layer(args[0] if len(args) == 1 else args)
         model = Model(inputs=[tensors[n] for n in input_names], outputs=tensor(output_ref), name=name)
         if weights is not None:
-            model._ensure_built()
+            build_within(model, plan.arena)
         return model
     return build
 

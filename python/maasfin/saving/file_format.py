@@ -37,6 +37,10 @@ LIMITS = {
     "safetensors_header": 16 * MiB,
     "layers": 10_000,                  # layers in one model
     "elements_per_sample": 2**31 - 1,  # size of any layer's output for one sample
+    # Memory budgets of the loaders, checked before anything is allocated (docs/file-format.md):
+    "json_values": 1_000_000,          # values in one JSON document (each costs ~30-100 bytes parsed)
+    "unbuilt_weights": 64 * MiB,       # parameter bytes of a model saved unbuilt (no weights), on one feature
+    "activation_memory": 256 * MiB,    # a 32-row inference tile's activations, or 2x the weights if more
 }
 MAX_MEMBERS = 16
 _MAX_JSON_INT_DIGITS = 20
@@ -112,8 +116,33 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
+_KEEP = b'"[{,:'
+_DROP = bytes(b for b in range(256) if b not in _KEEP)
+
+
+def json_values(raw) -> int:
+    """An upper bound on the values (scalars, keys, lists, objects) json.loads would create from
+    `raw`, counted without parsing: one, plus every `[`, `{`, `,` and `:` outside strings. Parsed,
+    each value costs 30-100 bytes, so a 16 MiB document of `[[[[...]]]]` would cost ~800 MB."""
+    s = bytes(raw).replace(b"\\\\", b"").replace(b'\\"', b"")  # escaped quotes do not end strings
+    t = np.frombuffer(s.translate(None, _DROP), np.uint8)
+    count, inside = 1, 0
+    for start in range(0, len(t), MiB):  # in slices: a few MiB of scratch whatever the size
+        c = t[start:start + MiB]
+        quote = c == 34
+        parity = np.bitwise_xor.accumulate(quote.view(np.uint8)) ^ inside  # 1 inside a string
+        count += int(np.count_nonzero(~quote & (parity == 0)))
+        inside = int(parity[-1])
+    return count
+
+
 def loads(raw: bytes, src: str, what: str):
-    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, bounded integers and nesting."""
+    """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity, bounded integers, nesting and
+    number of values (LIMITS['json_values'], counted before parsing)."""
+    n = json_values(raw)
+    if n > LIMITS["json_values"]:
+        raise fail(src, f"{what} holds about {n} JSON values, more than the limit of {LIMITS['json_values']} "
+                         "(LIMITS['json_values'])")
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as e:

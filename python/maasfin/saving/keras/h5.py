@@ -24,11 +24,14 @@ def config_get(d, key):
 # walks the file, following hard links only, and sends back every float32 dataset under the
 # requested groups as safetensors, with an index of groups, the attributes maasfin needs, refused
 # links and skipped datasets. A crash of the child is a ModelFileError here, not a dead server.
+# HDF5 compresses inside the file (deflated chunks, fill values of datasets never written), so a
+# tiny file can declare gigabytes: each dataset's declared size is checked against what is left of
+# the budget before it is read, and the child writes each dataset out as it reads it.
 _CHILD = r"""
-import io, json, sys
+import io, json, math, sys
 def fail(code, msg):
     sys.stderr.write(msg[:2000]); sys.stderr.flush(); sys.exit(code)
-mem, seconds, cap = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+mem, seconds, budget = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 prefixes = [p for p in sys.argv[4].split(",") if p]
 try:
     import resource
@@ -37,7 +40,7 @@ try:
 except Exception:
     pass
 try:
-    import h5py, numpy as np, safetensors.numpy
+    import h5py, numpy as np
 except ImportError as e:
     fail(2, "MAASFIN-IMPORT " + str(e))
 WANT = ("model_config", "training_config", "keras_version", "backend", "weight_names", "layer_names", "name")
@@ -50,7 +53,7 @@ def value(v):
         return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in v.reshape(-1).tolist()]
     return None
 index = {"groups": {}, "links": {}, "skipped": {}}
-tensors, state = {}, {"objects": 0, "bytes": 0}
+datasets, state = [], {"objects": 0, "bytes": 0}
 def walk(group, path, depth):
     if depth > 32:
         fail(3, "groups are nested more than 32 levels deep")
@@ -76,10 +79,11 @@ def walk(group, path, depth):
             elif obj.dtype != np.float32:
                 index["skipped"][child] = "has dtype %s; only float32 is read" % obj.dtype
             else:
-                state["bytes"] += 4 * int(np.prod(obj.shape, dtype=np.int64))
-                if state["bytes"] > cap:
-                    fail(3, "float32 datasets hold more than the limit of %d bytes" % cap)
-                tensors[child] = np.ascontiguousarray(obj[()], dtype=np.float32).reshape(obj.shape)
+                nbytes = 4 * math.prod(int(d) for d in obj.shape)  # declared: checked before reading
+                if nbytes > budget - state["bytes"]:
+                    fail(4, "%s %d %d" % (child, nbytes, budget - state["bytes"]))
+                state["bytes"] += nbytes
+                datasets.append((child, obj))
     attrs = {}
     for k in WANT:
         if k in group.attrs:
@@ -95,21 +99,53 @@ try:
     walk(f, "", 0)
 except Exception as e:
     fail(3, "could not be read as HDF5 (%s: %s)" % (type(e).__name__, e))
-sys.stdout.buffer.write(safetensors.numpy.save(tensors, metadata={"index": json.dumps(index)}))
+header, offset = {"__metadata__": {"index": json.dumps(index)}}, 0
+for name, obj in datasets:
+    n = 4 * math.prod(int(d) for d in obj.shape)
+    header[name] = {"dtype": "F32", "shape": [int(d) for d in obj.shape], "data_offsets": [offset, offset + n]}
+    offset += n
+head = json.dumps(header).encode("utf-8")
+head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned
+out = sys.stdout.buffer
+out.write(len(head).to_bytes(8, "little") + head)
+try:
+    for name, obj in datasets:  # safetensors, one dataset in memory at a time
+        a = np.ascontiguousarray(obj[()], dtype="<f4")
+        if a.shape != obj.shape:
+            fail(3, "dataset %s was read with shape %s, not %s" % (name, a.shape, obj.shape))
+        out.write(a.reshape(-1).view(np.uint8).data)
+        del a
+    out.flush()
+except Exception as e:
+    fail(3, "could not be read as HDF5 (%s: %s)" % (type(e).__name__, e))
 """
 
 
-def extract_h5(data: bytes, src: str, what: str, prefixes: tuple[str, ...]):
-    """(tensors by HDF5 path, index) of an HDF5 blob, read by the sandboxed child."""
+def hdf5_budget(size: int) -> tuple[int, str]:
+    """The float32 bytes HDF5 data from a file of `size` bytes may declare, and why: compression may
+    expand it LIMITS['compression_ratio'] times (at least to LIMITS['ratio_floor']), within
+    LIMITS['model.weights.h5']."""
+    ratio, floor, cap = LIMITS["compression_ratio"], LIMITS["ratio_floor"], LIMITS["model.weights.h5"]
+    if cap <= max(floor, ratio * size):
+        return cap, f"the limit LIMITS['model.weights.h5'] of {cap}"
+    if ratio * size >= floor:
+        return ratio * size, f"LIMITS['compression_ratio'] {ratio} x the file's {size} bytes"
+    return floor, f"LIMITS['ratio_floor'] {floor}, the least any HDF5 data may declare"
+
+
+def extract_h5(data, src: str, what: str, prefixes: tuple[str, ...], file_size: int | None = None):
+    """(tensors by HDF5 path, index) of an HDF5 blob, read by the sandboxed child. The float32 data
+    it may declare is bounded by the size of the file it came from (a .keras archive may inflate
+    it first): `file_size`, by default the blob's."""
     import subprocess
     import sys
-    cap = LIMITS["model.weights.h5"]
+    budget, why = hdf5_budget(len(data) if file_size is None else file_size)
     seconds = int(LIMITS["hdf5_seconds"])
-    mem = int(LIMITS["hdf5_memory"]) + 3 * len(data)
+    mem = int(LIMITS["hdf5_memory"]) + 3 * len(data) + budget
     env = {k: v for k, v in __import__("os").environ.items() if k in ("PATH", "LD_LIBRARY_PATH", "HOME", "LANG")}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
-        proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, str(mem), str(seconds), str(cap), ",".join(prefixes)],
+        proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, str(mem), str(seconds), str(budget), ",".join(prefixes)],
                               input=data, capture_output=True, timeout=2 * seconds + 10, env=env)
     except subprocess.TimeoutExpired:
         raise fail(src, f"{what}: the HDF5 reader did not finish within {2 * seconds + 10} s") from None
@@ -121,6 +157,10 @@ def extract_h5(data: bytes, src: str, what: str, prefixes: tuple[str, ...]):
         raise ImportError("loading Keras .keras/.h5 files needs h5py: pip install 'maasfin[keras]'")
     if proc.returncode == 3:
         raise fail(src, f"{what} {err}")
+    if proc.returncode == 4:
+        path, declared, left = err.rsplit(" ", 2)
+        raise fail(src, f"{what} {path} declares {declared} bytes of float32 data, more than the {left} left of "
+                         f"its budget of {budget} bytes ({why}): HDF5 compression or fill values inflate it")
     if proc.returncode != 0:
         raise fail(src, f"{what}: the HDF5 reader failed (exit status {proc.returncode}): {err[-300:]}")
     tensors, meta = archive.parse_safetensors(proc.stdout, src, f"{what} (as read)", 1_000_000)

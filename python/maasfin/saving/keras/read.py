@@ -136,7 +136,8 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
     if not isinstance(cfg, dict):
         raise fail(src, "config.json must be an object")
     translated = translate(cfg, src)  # validates the layer list before anything else is read
-    h5 = H5(*extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",)), src, "model.weights.h5")
+    h5 = H5(*extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",), len(data)), src,
+            "model.weights.h5")
     paths = keras_paths({"class_name": translated["class_name"], "config": cfg["config"]})
     model = _build(cfg, weights_from_keras_h5(h5, paths, src), src)
     if compile and cfg.get("compile_config"):  # Keras writes {} for a model that was never compiled
