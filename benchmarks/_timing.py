@@ -1,5 +1,6 @@
 """Call-latency measurement and result tables shared by the benchmark scripts (run them from the repository root or
 their own folder: `python benchmarks/<script>.py`)."""
+
 from __future__ import annotations
 
 import time

@@ -8,6 +8,7 @@ The FeatureSpace recipe is the untuned default of FeatureSpace.from_dataframe (n
 imputation + missing indicator + Normalization; strings: StringLookup one-hot), followed by
 Dense(32, relu) -> Dropout(0.3) -> Dense(1, sigmoid), Adam, 30 epochs of batch 64.
 """
+
 import argparse
 import time
 import warnings
@@ -35,16 +36,25 @@ def sklearn_lr():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     num, cat = mf.datasets.CREDIT_NUMERIC_COLUMNS, mf.datasets.CREDIT_CATEGORICAL_COLUMNS
-    pre = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
-        ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")), cat)])
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
+            (
+                "cat",
+                make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                cat,
+            ),
+        ]
+    )
     return make_pipeline(pre, LogisticRegression(max_iter=2000))
 
 
 def main():
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
@@ -63,8 +73,10 @@ def main():
             model.fit(X.iloc[tr], y[tr], epochs=30, batch_size=64, verbose=0)
             aucs.append(roc_auc_score(y[te], model.predict(X.iloc[te]).ravel()))
         means.append(np.mean(aucs))
-        print(f"maasfin FeatureSpace MLP (seed {seed})  folds {np.round(aucs, 4).tolist()}  mean AUC {means[-1]:.4f}  "
-              f"({time.perf_counter() - t0:.1f} s for 5 folds)")
+        print(
+            f"maasfin FeatureSpace MLP (seed {seed})  folds {np.round(aucs, 4).tolist()}  mean AUC {means[-1]:.4f}  "
+            f"({time.perf_counter() - t0:.1f} s for 5 folds)"
+        )
     print(f"maasfin mean over seeds: {np.mean(means):.4f} (min {np.min(means):.4f})")
 
 

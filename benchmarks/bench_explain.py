@@ -5,6 +5,7 @@ then the same for a FeatureSpace model explained per raw column from a raw recor
 
     python benchmarks/bench_explain.py [--calls 2000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,11 @@ def main():
     predict_us = median_us(lambda: model.predict(row), args.calls)
     core_us = median_us(lambda: _core.integrated_gradients(model._graph, row, base, 0, 64), args.calls)
     api_us = median_us(lambda: model.explain(row), args.calls // 4)
-    rows = [("maasfin predict, 1 row", predict_us, 1.0),
-            ("maasfin integrated gradients, 64 steps (core)", core_us, core_us / predict_us),
-            ("maasfin model.explain(row) (DataFrame out)", api_us, api_us / predict_us)]
+    rows = [
+        ("maasfin predict, 1 row", predict_us, 1.0),
+        ("maasfin integrated gradients, 64 steps (core)", core_us, core_us / predict_us),
+        ("maasfin model.explain(row) (DataFrame out)", api_us, api_us / predict_us),
+    ]
     try:
         import torch
     except ImportError:
@@ -53,11 +56,15 @@ def main():
             (g,) = torch.autograd.grad(f(path).sum(), path)
             return (xt - bt) * (w[:, None] * g).sum(0)
 
-        np.testing.assert_allclose(torch_ig().detach().numpy(),
-                                   _core.integrated_gradients(model._graph, row, base, 0, 64), rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(
+            torch_ig().detach().numpy(),
+            _core.integrated_gradients(model._graph, row, base, 0, 64),
+            rtol=1e-3,
+            atol=1e-6,
+        )
         torch_us = median_us(torch_ig, args.calls)
         rows.append(("PyTorch autograd integrated gradients, 64 steps", torch_us, torch_us / predict_us))
-    print(f"| measure | median µs | × one maasfin prediction |\n|---|---|---|")
+    print("| measure | median µs | × one maasfin prediction |\n|---|---|---|")
     for name, us, ratio in rows:
         print(f"| {name} | {us:.1f} | {ratio:.1f}× |")
     featurespace(args.calls)
@@ -76,8 +83,9 @@ def featurespace(calls: int):
     y = (raw.pop("Status") == "bad").to_numpy(np.float32)
     fs = FeatureSpace.from_dataframe(raw)
     fs.adapt(raw)
-    model = mf.Model(fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(32, activation="relu")(
-        fs.get_encoded_features())))
+    model = mf.Model(
+        fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(32, activation="relu")(fs.get_encoded_features()))
+    )
     model.compile("adam", "binary_crossentropy")
     model.fit(raw, y, epochs=3, verbose=0)
     record = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in raw.iloc[0].items()}]
@@ -91,10 +99,12 @@ def featurespace(calls: int):
     api_ig = median_us(lambda: model.explain(record), calls // 4)
     print(f"\nFeatureSpace credit model ({len(xs)} raw inputs, {z.shape[1]} encoded values), one raw record:\n")
     print("| measure | median µs | × one core prediction |\n|---|---|---|")
-    for name, us in [("core predict (encoded arrays)", core_predict),
-                     ("model.predict(record) (record conversion included)", api_predict),
-                     ("integrated gradients, 64 steps, encoded space (core)", core_ig),
-                     ("model.explain(record) (DataFrame per raw column)", api_ig)]:
+    for name, us in [
+        ("core predict (encoded arrays)", core_predict),
+        ("model.predict(record) (record conversion included)", api_predict),
+        ("integrated gradients, 64 steps, encoded space (core)", core_ig),
+        ("model.explain(record) (DataFrame per raw column)", api_ig),
+    ]:
         print(f"| {name} | {us:.1f} | {us / core_predict:.1f}× |")
 
 

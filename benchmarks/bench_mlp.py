@@ -12,6 +12,7 @@ compare the ratios, not the absolute numbers.
 
 Needs torch (pip install torch==2.13.0 or ".[bench]").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,7 +78,7 @@ def fit_torch(sizes, x, y, batch, scheduled=False):
     def epoch(n):
         perm = torch.randperm(n)
         for s in range(0, n, batch):
-            idx = perm[s:s + batch]
+            idx = perm[s : s + batch]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xt[idx]), yt[idx])
             loss.backward()
@@ -127,7 +128,7 @@ def batch_predict(sizes, x, batch=4096, repeats=3):
     def theirs():
         with torch.inference_mode():
             xt = torch.from_numpy(x)
-            return torch.cat([tm(xt[s:s + batch]) for s in range(0, len(x), batch)]).numpy()
+            return torch.cat([tm(xt[s : s + batch]) for s in range(0, len(x), batch)]).numpy()
 
     best = {}
     for name, fn in (("maasfin", ours), ("torch", theirs)):
@@ -171,18 +172,35 @@ def main():
         rows.append((name, "batch predict rows/s (batch 4096)", f"{a:,.0f}", f"{b:,.0f}", f"{a / b:.2f}x"))
         if len(sizes) > 3:
             # The training-toolkit overhead: a per-step schedule and gradient clipping.
-            sched = mf.optimizers.Adam(learning_rate=mf.optimizers.schedules.ExponentialDecay(1e-3, 1000, 0.96),
-                                       global_clipnorm=1.0)
+            sched = mf.optimizers.Adam(
+                learning_rate=mf.optimizers.schedules.ExponentialDecay(1e-3, 1000, 0.96), global_clipnorm=1.0
+            )
             plain = fit_maasfin(sizes, x, y, 256)
             a, b = fit_maasfin(sizes, x, y, 256, sched), fit_torch(sizes, x, y, 256, scheduled=True)
-            rows.append((name, "fit samples/s, batch 256, Adam + schedule + clipping", f"{a:,.0f}", f"{b:,.0f}",
-                         f"{a / b:.2f}x"))
-            rows.append((name, "  cost of schedule + clipping vs plain Adam (maasfin)", f"{100 * (plain / a - 1):+.1f}%",
-                         "", ""))
+            rows.append(
+                (
+                    name,
+                    "fit samples/s, batch 256, Adam + schedule + clipping",
+                    f"{a:,.0f}",
+                    f"{b:,.0f}",
+                    f"{a / b:.2f}x",
+                )
+            )
+            rows.append(
+                (
+                    name,
+                    "  cost of schedule + clipping vs plain Adam (maasfin)",
+                    f"{100 * (plain / a - 1):+.1f}%",
+                    "",
+                    "",
+                )
+            )
 
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), maasfin {mf.__version__} (oneDNN {mf.config.onednn_version()}, "
-          f"{mf.config.get_num_threads()} threads), rows={args.rows}, calls={args.calls}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), maasfin {mf.__version__} (oneDNN {mf.config.onednn_version()}, "
+        f"{mf.config.get_num_threads()} threads), rows={args.rows}, calls={args.calls}"
+    )
     header = ("model", "measure", "maasfin", "PyTorch eager", "speed-up")
     print_table(header, rows, args.markdown)
 

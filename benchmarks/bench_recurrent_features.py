@@ -12,6 +12,7 @@ machine is shared, so the minimum is the stable estimate) and the table shows th
 
     python benchmarks/bench_recurrent_features.py [--calls 20] [--repeats 5] [--markdown]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,10 @@ def main():
         kwargs, masked = VARIANTS[name]
         m = model(cls, kwargs, masked)
         t = m._get_trainer(y.shape)
-        runs[(cls, name)] = (lambda t=t: t.compute_gradients([x], y, None, True, 1), lambda m=m: m.predict(x, verbose=0))
+        runs[(cls, name)] = (
+            lambda t=t: t.compute_gradients([x], y, None, True, 1),
+            lambda m=m: m.predict(x, verbose=0),
+        )
     times = {c: ([], []) for c in cases}
     for _ in range(args.repeats):
         for c in cases:

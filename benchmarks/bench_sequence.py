@@ -14,6 +14,7 @@ NCHW layout for the CNN. Timings on a shared machine are noisy: compare ratios, 
 
 Needs torch (pip install torch==2.13.0 or ".[bench]").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,16 @@ def attention_data(n, seed=0):
 
 def maasfin_step_ms(kind, x, y, repeats):
     import maasfin as mf
-    from maasfin.layers import (LSTM, Conv2D, Dense, Flatten, GlobalAveragePooling1D, Input, MaxPooling2D,
-                                MultiHeadAttention)
+    from maasfin.layers import (
+        LSTM,
+        Conv2D,
+        Dense,
+        Flatten,
+        GlobalAveragePooling1D,
+        Input,
+        MaxPooling2D,
+        MultiHeadAttention,
+    )
 
     if kind == "attention":
         inp = Input(shape=(64, 32))
@@ -60,13 +69,20 @@ def maasfin_step_ms(kind, x, y, repeats):
         m = mf.Model(inp, Dense(1)(GlobalAveragePooling1D()(h)))
         m.compile(optimizer="adam", loss="mse")
     elif kind == "cnn":
-        m = mf.Sequential([Input(shape=(28, 28, 1)), Conv2D(32, (3, 3), activation="relu"), MaxPooling2D((2, 2)),
-                           Flatten(), Dense(10, activation="softmax")])
+        m = mf.Sequential(
+            [
+                Input(shape=(28, 28, 1)),
+                Conv2D(32, (3, 3), activation="relu"),
+                MaxPooling2D((2, 2)),
+                Flatten(),
+                Dense(10, activation="softmax"),
+            ]
+        )
         m.compile(optimizer="adam", loss="categorical_crossentropy")
     else:
         m = mf.Sequential([Input(shape=(30, 8)), LSTM(128), Dense(1)])
         m.compile(optimizer="adam", loss="mse")
-    m.fit(x[:4 * BATCH], y[:4 * BATCH], batch_size=BATCH, epochs=1, verbose=0, shuffle=False)  # warm-up
+    m.fit(x[: 4 * BATCH], y[: 4 * BATCH], batch_size=BATCH, epochs=1, verbose=0, shuffle=False)  # warm-up
 
     # Epochs are timed from inside one fit call: what fit does once per call (input checks, and
     # recording the explanation baseline and drift deciles of every input feature after the last
@@ -91,12 +107,18 @@ def torch_step_ms(kind, x, y, repeats):
     import torch
 
     if kind == "cnn":
-        model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                    torch.nn.Flatten(), torch.nn.Linear(13 * 13 * 32, 10))
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 32, 3),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(13 * 13 * 32, 10),
+        )
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         yt = torch.from_numpy(y.argmax(1))
         loss_fn = torch.nn.CrossEntropyLoss()  # softmax + categorical cross-entropy, as the maasfin model
     elif kind == "attention":
+
         class Attn(torch.nn.Module):
             def __init__(self):
                 super().__init__()
@@ -111,6 +133,7 @@ def torch_step_ms(kind, x, y, repeats):
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         loss_fn = torch.nn.MSELoss()
     else:
+
         class Net(torch.nn.Module):
             def __init__(self):
                 super().__init__()
@@ -129,7 +152,7 @@ def torch_step_ms(kind, x, y, repeats):
     def epoch(n):
         for s in range(0, n - BATCH + 1, BATCH):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xt[s:s + BATCH]), yt[s:s + BATCH])
+            loss = loss_fn(model(xt[s : s + BATCH]), yt[s : s + BATCH])
             loss.backward()
             opt.step()
 
@@ -162,9 +185,11 @@ def main():
     torch.manual_seed(0)
     n = args.steps * BATCH
     rows = []
-    models = (("cnn", "CNN 28x28x1 (Conv2D 32 3x3, MaxPool 2, Dense 10)", cnn_data),
-              ("lstm", "LSTM(128), 30 steps x 8 features, Dense 1", lstm_data),
-              ("attention", "MultiHeadAttention(2 heads, key_dim 16), 64 steps x 32, pool, Dense 1", attention_data))
+    models = (
+        ("cnn", "CNN 28x28x1 (Conv2D 32 3x3, MaxPool 2, Dense 10)", cnn_data),
+        ("lstm", "LSTM(128), 30 steps x 8 features, Dense 1", lstm_data),
+        ("attention", "MultiHeadAttention(2 heads, key_dim 16), 64 steps x 32, pool, Dense 1", attention_data),
+    )
     wanted = args.models.split(",")
     for kind, name, data in models:
         if kind not in wanted:
@@ -173,10 +198,12 @@ def main():
         ours, theirs = maasfin_step_ms(kind, x, y, args.repeats), torch_step_ms(kind, x, y, args.repeats)
         rows.append((name, f"{ours:.2f}", f"{theirs:.2f}", f"{theirs / ours:.2f}x"))
 
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), maasfin {mf.__version__} (oneDNN {mf.config.onednn_version()}, "
-          f"{mf.config.get_num_threads()} threads), batch {BATCH}, {args.steps} steps x {args.repeats} repeats, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), maasfin {mf.__version__} (oneDNN {mf.config.onednn_version()}, "
+        f"{mf.config.get_num_threads()} threads), batch {BATCH}, {args.steps} steps x {args.repeats} repeats, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     header = ("model (train step, batch 64)", "maasfin ms/step", "PyTorch eager ms/step", "speed-up")
     print_table(header, rows, args.markdown)
 

@@ -3,13 +3,14 @@ self-attention, cross-attention with a key, value_dim/output_shape/use_bias vari
 explicit masks; causal semantics (no peeking at later steps); finite-difference gradients of every
 weight and, through Dense layers in front, of query, key and value (also with dropout in training);
 oneDNN vs reference; Keras weight layout; configs and errors; the batch_matmul kernel."""
+
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
 
 import maasfin as mf
 from maasfin import _core, _testing
 from maasfin.layers import Concatenate, Dense, Flatten, Input, MultiHeadAttention
-from test_gradients import check_model, randomize_params
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 
@@ -57,10 +58,10 @@ CASES = {
     "self": dict(kw=dict(num_heads=2, key_dim=3), shapes=[(5, 4)], self_attention=True),
     "self_causal": dict(kw=dict(num_heads=3, key_dim=2), shapes=[(6, 4)], self_attention=True, causal=True),
     "cross": dict(kw=dict(num_heads=2, key_dim=3), shapes=[(4, 5), (6, 3)]),
-    "cross_key_value_dim": dict(kw=dict(num_heads=2, key_dim=3, value_dim=4, output_shape=7),
-                                shapes=[(4, 5), (6, 3), (6, 2)]),
-    "no_bias_causal_cross": dict(kw=dict(num_heads=1, key_dim=4, use_bias=False), shapes=[(5, 3), (7, 3)],
-                                 causal=True),
+    "cross_key_value_dim": dict(
+        kw=dict(num_heads=2, key_dim=3, value_dim=4, output_shape=7), shapes=[(4, 5), (6, 3), (6, 2)]
+    ),
+    "no_bias_causal_cross": dict(kw=dict(num_heads=1, key_dim=4, use_bias=False), shapes=[(5, 3), (7, 3)], causal=True),
 }
 
 
@@ -83,8 +84,14 @@ def test_forward_matches_numpy(rng, backend, case):
     randomized(m, rng)
     xs = [seq(rng, 3, *s) for s in c["shapes"]]
     q, v = xs[0], xs[0] if c.get("self_attention") else xs[1]
-    want = mha_np(layer.get_weights(), q, v, xs[2] if len(xs) > 2 else None, use_bias=c["kw"].get("use_bias", True),
-                  causal=c.get("causal", False))
+    want = mha_np(
+        layer.get_weights(),
+        q,
+        v,
+        xs[2] if len(xs) > 2 else None,
+        use_bias=c["kw"].get("use_bias", True),
+        causal=c.get("causal", False),
+    )
     got = m.predict(xs[0] if len(xs) == 1 else xs, verbose=0)
     assert got.shape == want.shape == (3, c["shapes"][0][0], c["kw"].get("output_shape", c["shapes"][0][1]))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -111,10 +118,10 @@ def test_causal_mask_never_looks_ahead(rng):
     y0 = m.predict(base, verbose=0)
     for t in range(7):
         changed = base.copy()
-        changed[:, t + 1:] = rng.standard_normal(changed[:, t + 1:].shape)
+        changed[:, t + 1 :] = rng.standard_normal(changed[:, t + 1 :].shape)
         y1 = m.predict(changed, verbose=0)
-        np.testing.assert_array_equal(y1[:, :t + 1], y0[:, :t + 1])
-        assert np.abs(y1[:, t + 1:] - y0[:, t + 1:]).max() > 1e-3
+        np.testing.assert_array_equal(y1[:, : t + 1], y0[:, : t + 1])
+        assert np.abs(y1[:, t + 1 :] - y0[:, t + 1 :]).max() > 1e-3
     # Without the mask the first step does see the future.
     x2 = Input(shape=(8, 4))
     m2 = mf.Model(x2, MultiHeadAttention(num_heads=2, key_dim=4)(x2, x2))
@@ -201,8 +208,15 @@ def test_weight_layout_and_params():
     assert layer.count_params() == sum(int(np.prod(s)) for s in shapes)
     assert m.output_shape == (None, 4, 9)
     assert [n for n, _, _ in m._graph.layer_params(layer._node)] == [
-        "query/kernel", "query/bias", "key/kernel", "key/bias", "value/kernel", "value/bias",
-        "attention_output/kernel", "attention_output/bias"]
+        "query/kernel",
+        "query/bias",
+        "key/kernel",
+        "key/bias",
+        "value/kernel",
+        "value/bias",
+        "attention_output/kernel",
+        "attention_output/bias",
+    ]
     w = layer.get_weights()
     assert all(np.all(b == 0) for b in w[1::2]) and all(np.std(a) > 0 for a in w[0::2])  # zeros / glorot
     # Keras's glorot fans for the (d, heads, key_dim) kernel: fan_in = d*heads, fan_out = d*key_dim.
@@ -234,14 +248,23 @@ def test_saved_self_attention_predicts_the_same(rng):
 
 def test_errors():
     q, v, k = Input(shape=(4, 6)), Input(shape=(7, 5)), Input(shape=(6, 5))
-    with pytest.raises(ValueError, match=r"MultiHeadAttention 'a': key and value need the same number of "
-                                         r"timesteps, got key \(6, 5\) and value \(7, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"MultiHeadAttention 'a': key and value need the same number of "
+        r"timesteps, got key \(6, 5\) and value \(7, 5\)",
+    ):
         MultiHeadAttention(2, 3, name="a")(q, v, key=k)
-    with pytest.raises(ValueError, match=r"MultiHeadAttention 'b': attention_mask must have shape \(batch, 4, 7\) "
-                                         r"for query \(4, 6\) and value \(7, 5\), got \(4, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"MultiHeadAttention 'b': attention_mask must have shape \(batch, 4, 7\) "
+        r"for query \(4, 6\) and value \(7, 5\), got \(4, 6\)",
+    ):
         MultiHeadAttention(2, 3, name="b")(q, v, attention_mask=Input(shape=(4, 6)))
-    with pytest.raises(ValueError, match=r"MultiHeadAttention 'c' expects query, value and key of shape "
-                                         r"\(batch, timesteps, features\), got \(6,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"MultiHeadAttention 'c' expects query, value and key of shape "
+        r"\(batch, timesteps, features\), got \(6,\)",
+    ):
         MultiHeadAttention(2, 3, name="c")(q, Input(shape=(6,)))
     with pytest.raises(ValueError, match="num_heads must be a positive integer"):
         MultiHeadAttention(0, 3)
@@ -281,14 +304,16 @@ def test_return_attention_scores_matches_numpy(rng, backend):
     randomized(m, rng)
     xq, xv = seq(rng, 3, 4, 5), seq(rng, 3, 6, 3)
     xm = (rng.random((3, 4, 6)) > 0.3).astype(np.float32)
-    want_out, want_scores = mha_np(layer.get_weights(), xq.astype(np.float64), xv.astype(np.float64),
-                                   causal=True, mask=xm, scores=True)
+    want_out, want_scores = mha_np(
+        layer.get_weights(), xq.astype(np.float64), xv.astype(np.float64), causal=True, mask=xm, scores=True
+    )
     got = m.predict([xq, xv, xm], verbose=0)
     np.testing.assert_allclose(got[:, :20].reshape(3, 4, 5), want_out, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got[:, 20:].reshape(3, 2, 4, 6), want_scores, rtol=1e-5, atol=1e-6)
     q2, v2, k2 = Input(shape=(4, 5)), Input(shape=(6, 3)), Input(shape=(4, 6))
-    plain = mf.Model([q2, v2, k2], MultiHeadAttention(num_heads=2, key_dim=3)(q2, v2, attention_mask=k2,
-                                                                              use_causal_mask=True))
+    plain = mf.Model(
+        [q2, v2, k2], MultiHeadAttention(num_heads=2, key_dim=3)(q2, v2, attention_mask=k2, use_causal_mask=True)
+    )
     plain.set_weights(m.get_weights())
     np.testing.assert_array_equal(plain.predict([xq, xv, xm], verbose=0).reshape(3, -1), got[:, :20])
 
@@ -299,8 +324,7 @@ def test_gradients_through_attention_scores(rng, backend):
     _core.set_backend(backend)
     x = Input(shape=(4, 3))
     h = Dense(3, activation="tanh")(x)
-    out, scores = MultiHeadAttention(num_heads=2, key_dim=2)(h, h, use_causal_mask=True,
-                                                          return_attention_scores=True)
+    out, scores = MultiHeadAttention(num_heads=2, key_dim=2)(h, h, use_causal_mask=True, return_attention_scores=True)
     m = mf.Model(x, Dense(2)(Concatenate()([Flatten()(out), Flatten()(scores)])))
     m.build()
     m.compile(optimizer="sgd", loss="mse")
@@ -317,5 +341,6 @@ def test_attention_scores_survive_saving(rng, tmp_path):
     loaded = mf.models.from_bytes(m.to_bytes())
     np.testing.assert_array_equal(loaded.predict(xs, verbose=0), m.predict(xs, verbose=0))
     m.save(tmp_path / "s.keras")
-    np.testing.assert_array_equal(mf.models.load_model(tmp_path / "s.keras").predict(xs, verbose=0),
-                                  m.predict(xs, verbose=0))
+    np.testing.assert_array_equal(
+        mf.models.load_model(tmp_path / "s.keras").predict(xs, verbose=0), m.predict(xs, verbose=0)
+    )

@@ -1,4 +1,5 @@
 """ModelCheckpoint and BackupAndRestore: Keras 3 semantics, atomic files, exact resumption."""
+
 import json
 import os
 import signal
@@ -37,8 +38,9 @@ def test_checkpoint_every_epoch_with_formatted_names(tmp_path):
     x, y = _data()
     model = _model()
     pattern = str(tmp_path / "ckpt" / "ckpt-{epoch:02d}-{val_loss:.2f}.maas")  # the directory is created
-    history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
-                        callbacks=[ModelCheckpoint(pattern)])
+    history = model.fit(
+        x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0, callbacks=[ModelCheckpoint(pattern)]
+    )
     expected = [f"ckpt-{e + 1:02d}-{v:.2f}.maas" for e, v in zip(history.epoch, history.history["val_loss"])]
     assert sorted(os.listdir(tmp_path / "ckpt")) == sorted(expected)
     last = load_model(tmp_path / "ckpt" / expected[-1])
@@ -66,8 +68,14 @@ def test_save_best_only_max_mode_weights_only_and_threshold(tmp_path):
     x, y = _data()
     model = _model()
     path = tmp_path / "best.weights.safetensors"
-    cb = ModelCheckpoint(str(path), monitor="accuracy", mode="max", save_best_only=True, save_weights_only=True,
-                         initial_value_threshold=1.01)  # nothing can beat it
+    cb = ModelCheckpoint(
+        str(path),
+        monitor="accuracy",
+        mode="max",
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=1.01,
+    )  # nothing can beat it
     model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])
     assert not path.exists() and cb.best == 1.01
     cb = ModelCheckpoint(str(path), monitor="accuracy", save_best_only=True, save_weights_only=True)
@@ -82,8 +90,9 @@ def test_missing_monitor_warns_and_saves(tmp_path):
     x, y = _data()
     path = tmp_path / "m.maas"
     with pytest.warns(UserWarning, match="Can save best model only with val_auc available."):
-        _model().fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(path), monitor="val_auc",
-                                                                           save_best_only=True)])
+        _model().fit(
+            x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(path), monitor="val_auc", save_best_only=True)]
+        )
     assert path.exists()
 
 
@@ -95,11 +104,17 @@ def test_integer_save_freq_counts_batches_across_epochs(tmp_path):
 
 
 def test_checkpoint_argument_errors():
-    with pytest.raises(ValueError, match=r"must end in `.maas` \(maasfin model format\), `.keras` \(Keras model "
-                                         r"format\) or `.h5` \(legacy Keras format\). Received: filepath=m.onnx"):
+    with pytest.raises(
+        ValueError,
+        match=r"must end in `.maas` \(maasfin model format\), `.keras` \(Keras model "
+        r"format\) or `.h5` \(legacy Keras format\). Received: filepath=m.onnx",
+    ):
         ModelCheckpoint("m.onnx")
-    with pytest.raises(ValueError, match=r"must end in `.weights.safetensors` \(maasfin weights format\) or "
-                                         r"`.weights.h5`"):
+    with pytest.raises(
+        ValueError,
+        match=r"must end in `.weights.safetensors` \(maasfin weights format\) or "
+        r"`.weights.h5`",
+    ):
         ModelCheckpoint("m.maas", save_weights_only=True)
     with pytest.raises(ValueError, match=r"`.weights.h5` \(Keras weights format\). Received: filepath=m.keras"):
         ModelCheckpoint("m.keras", save_weights_only=True)
@@ -171,11 +186,14 @@ def test_backup_refuses_another_architecture_and_unbuilt_models(tmp_path):
     _model().fit(x, y, epochs=1, verbose=0, callbacks=[BackupAndRestore(tmp_path, delete_checkpoint=False)])
     wider = Sequential([Dense(9, activation="relu", input_dim=4), Dense(1, activation="sigmoid")])
     wider.compile("adam", "bce")
-    with pytest.raises(mf.saving.ModelFileError, match=r"backup file '.*backup.maas': weight 'dense_\d+/kernel' has shape"):
+    with pytest.raises(
+        mf.saving.ModelFileError, match=r"backup file '.*backup.maas': weight 'dense_\d+/kernel' has shape"
+    ):
         wider.fit(x, y, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
     other_optimizer = _model("sgd")
-    with pytest.raises(mf.saving.ModelFileError, match="holds the state of a 'Adam' optimizer, but the model is "
-                                                       "compiled with SGD"):
+    with pytest.raises(
+        mf.saving.ModelFileError, match="holds the state of a 'Adam' optimizer, but the model is compiled with SGD"
+    ):
         other_optimizer.fit(x, y, epochs=2, verbose=0, callbacks=[BackupAndRestore(tmp_path)])
     with pytest.raises(ValueError, match="Empty `backup_dir` argument passed"):
         BackupAndRestore("")
@@ -192,6 +210,7 @@ def test_mid_epoch_backups_resume_that_epoch(tmp_path):
         def on_train_batch_end(self, batch, logs=None):
             if batch == 2 and self.model.history.epoch == [0]:
                 raise RuntimeError("stop in epoch 2")
+
     with pytest.raises(RuntimeError):
         model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[BackupAndRestore(tmp_path, save_freq=2), Stop()])
     assert mf.saving.read_metadata(tmp_path / "backup.maas")["training_state"]["epoch"] == 1
@@ -239,8 +258,12 @@ def test_training_killed_mid_epoch_resumes_and_ends_bit_identical(tmp_path):
     script.write_text(TRAIN_SCRIPT)
 
     def run(name, mode):
-        return subprocess.run([sys.executable, str(script), str(tmp_path / name), str(tmp_path / f"{name}.npz"), mode],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, str(script), str(tmp_path / name), str(tmp_path / f"{name}.npz"), mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     first = run("killed", "kill")
     assert first.returncode == -signal.SIGKILL, first.stderr

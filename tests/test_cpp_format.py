@@ -3,6 +3,7 @@ extra pins (other versions format some constructs differently). To fix a failure
 
     clang-format -i $(find cpp -name '*.cpp' -o -name '*.hpp')
 """
+
 import os
 import re
 import shutil
@@ -32,8 +33,10 @@ def _clang_format() -> str:
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     found = re.search(r"clang-format version ([0-9.]+)", version)
     if found is None or found.group(1) != _pinned_version():
-        pytest.fail(f"{exe} is {version.strip()!r}, the test extra pins clang-format=={_pinned_version()}: "
-                    f"pip install '.[test]'")
+        pytest.fail(
+            f"{exe} is {version.strip()!r}, the test extra pins clang-format=={_pinned_version()}: "
+            f"pip install '.[test]'"
+        )
     return exe
 
 
@@ -44,8 +47,9 @@ def _cpp_files() -> list[Path]:
 def misformatted(files: list[Path], root: Path = ROOT) -> list[str]:
     """The files (relative to root) that clang-format would change, from one clang-format run."""
     names = [str(p.relative_to(root)) for p in files]
-    run = subprocess.run([_clang_format(), "--dry-run", "--Werror", "--style=file", *names], cwd=root,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [_clang_format(), "--dry-run", "--Werror", "--style=file", *names], cwd=root, capture_output=True, text=True
+    )
     bad = sorted({m.group(1) for m in re.finditer(r"^(.+?):\d+:\d+: (?:error|warning):", run.stderr, re.M)})
     assert bad or run.returncode == 0, f"clang-format failed: {run.stderr}"
     return bad

@@ -137,8 +137,17 @@ def test_evaluate_steps_evaluates_the_first_batches(model_and_data):
 def test_fit_validation_fires_test_hooks_and_honours_validation_steps(model_and_data):
     model, x, y = model_and_data
     rec = Recorder()
-    hist = model.fit(x[:80], y[:80], validation_data=(x[80:], y[80:]), validation_batch_size=10,
-                     validation_steps=2, epochs=2, batch_size=16, verbose=0, callbacks=[rec])
+    hist = model.fit(
+        x[:80],
+        y[:80],
+        validation_data=(x[80:], y[80:]),
+        validation_batch_size=10,
+        validation_steps=2,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[rec],
+    )
     names = [c[0] for c in rec.calls]
     assert names.count("test_begin") == 2 and names.count("test_end") == 2
     assert [c[1] for c in rec.calls if c[0] == "test_batch_end"] == [0, 1, 0, 1]

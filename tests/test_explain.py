@@ -1,4 +1,5 @@
 """model.explain / reasons / drift and maasfin.explain.monitoring.psi."""
+
 import math
 
 import numpy as np
@@ -20,8 +21,9 @@ def frame():
 
 def _fit(df, y, hidden=True, seed=0):
     mf.utils.set_random_seed(seed)
-    layers = ([Dense(8, activation="tanh", input_dim=3)] if hidden else []) + \
-        [Dense(1, activation="sigmoid" if hidden else None, **({} if hidden else {"input_dim": 3}))]
+    layers = ([Dense(8, activation="tanh", input_dim=3)] if hidden else []) + [
+        Dense(1, activation="sigmoid" if hidden else None, **({} if hidden else {"input_dim": 3}))
+    ]
     m = mf.Sequential(layers)
     m.compile(optimizer=mf.optimizers.Adam(0.05), loss="binary_crossentropy" if hidden else "mse")
     m.fit(df, y, epochs=5, batch_size=32, verbose=0)
@@ -95,8 +97,14 @@ def test_psi_matches_a_hand_computation():
     expected = float(np.sum((a - e) * np.log(a / e)))
     assert monitoring.psi(ref, cur) == pytest.approx(expected, rel=1e-12)
     assert monitoring.psi(ref, ref) == pytest.approx(0.0, abs=1e-12)
-    assert [monitoring.band(v) for v in (0.05, 0.1, 0.2, 0.25, 0.3, math.nan)] == \
-        ["stable", "watch", "watch", "watch", "act", "unknown"]
+    assert [monitoring.band(v) for v in (0.05, 0.1, 0.2, 0.25, 0.3, math.nan)] == [
+        "stable",
+        "watch",
+        "watch",
+        "watch",
+        "act",
+        "unknown",
+    ]
 
 
 def test_drift_moves_from_stable_to_act_when_a_feature_shifts(frame):
@@ -129,8 +137,9 @@ def test_adaptive_integration_makes_relu_attributions_complete(frame):
     """ReLU gradients jump along the path: fixed points leave an error, the adaptive rule not."""
     df, y = frame
     mf.utils.set_random_seed(4)
-    m = mf.Sequential([Dense(32, activation="relu", input_dim=3), Dense(32, activation="relu"),
-                       Dense(1, activation="sigmoid")])
+    m = mf.Sequential(
+        [Dense(32, activation="relu", input_dim=3), Dense(32, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     m.compile(optimizer=mf.optimizers.Adam(0.02), loss="binary_crossentropy")
     m.fit(df, y, epochs=5, verbose=0)
     rows = df.head(50)

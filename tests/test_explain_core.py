@@ -1,5 +1,6 @@
 """Input gradients and integrated gradients from the core: against finite differences, the
 completeness axiom, exactness on a linear model, determinism and concurrent use."""
+
 import threading
 
 import numpy as np
@@ -12,8 +13,14 @@ from maasfin.layers import BatchNormalization, Concatenate, Dense, Dropout, Inpu
 
 def _mlp(activation="tanh", seed=0):
     mf.utils.set_random_seed(seed)
-    m = mf.Sequential([Dense(16, activation=activation, input_dim=4), Dropout(0.3), BatchNormalization(),
-                       Dense(2, activation="softmax")])
+    m = mf.Sequential(
+        [
+            Dense(16, activation=activation, input_dim=4),
+            Dropout(0.3),
+            BatchNormalization(),
+            Dense(2, activation="softmax"),
+        ]
+    )
     m.build()
     return m
 
@@ -97,14 +104,18 @@ def test_integrated_gradients_deterministic_and_thread_safe(x):
     assert len(results) == 80 and all(np.array_equal(r, ref) for r in results)
 
 
-@pytest.mark.parametrize("call", [
-    lambda g, x: _core.integrated_gradients(g, x, np.zeros((3, 4), np.float32), 0, 8),
-    lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 5, 8),
-    lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 0, 0),
-    lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 0, 8, -1.0),
-    lambda g, x: _core.integrated_gradients(g, x[:, :3].copy(), np.zeros((1, 3), np.float32), 0, 8),
-    lambda g, x: _core.input_gradients(g, [x], np.ones((7, 3), np.float32)),
-], ids=["baseline_rows", "output_index", "steps", "tolerance", "features", "d_out_shape"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g, x: _core.integrated_gradients(g, x, np.zeros((3, 4), np.float32), 0, 8),
+        lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 5, 8),
+        lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 0, 0),
+        lambda g, x: _core.integrated_gradients(g, x, np.zeros((1, 4), np.float32), 0, 8, -1.0),
+        lambda g, x: _core.integrated_gradients(g, x[:, :3].copy(), np.zeros((1, 3), np.float32), 0, 8),
+        lambda g, x: _core.input_gradients(g, [x], np.ones((7, 3), np.float32)),
+    ],
+    ids=["baseline_rows", "output_index", "steps", "tolerance", "features", "d_out_shape"],
+)
 def test_bad_arguments_raise_value_error(x, call):
     m = _mlp()
     with pytest.raises(ValueError):

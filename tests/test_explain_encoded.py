@@ -1,6 +1,7 @@
 """Explanations of models whose inputs pass through lookups, hashing, discretization, embeddings or
 imputation (FeatureSpace models, string inputs) or that have several inputs: integrated gradients
 in the encoded space, summed per raw feature; drift over raw features, categories included."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,10 +28,14 @@ def fs_model(credit):
     x, y = credit
     mf.utils.set_random_seed(3)
     fs = FeatureSpace.from_dataframe(
-        x, features={"Job": FeatureSpace.string_categorical(output_mode="embedding", embedding_dim=3),
-                     "Age": FeatureSpace.float_discretized(num_bins=5),
-                     "Marital": FeatureSpace.string_hashed(num_bins=8)},
-        crosses=[FeatureSpace.cross(("Home", "Records"), 16)])
+        x,
+        features={
+            "Job": FeatureSpace.string_categorical(output_mode="embedding", embedding_dim=3),
+            "Age": FeatureSpace.float_discretized(num_bins=5),
+            "Marital": FeatureSpace.string_hashed(num_bins=8),
+        },
+        crosses=[FeatureSpace.cross(("Home", "Records"), 16)],
+    )
     fs.adapt(x)
     out = Dense(1, activation="sigmoid")(Dense(8, activation="tanh")(fs.get_encoded_features()))
     model = Model(fs.get_inputs(), out)
@@ -39,8 +44,21 @@ def fs_model(credit):
     return model
 
 
-RAW = ["Seniority", "Home", "Time", "Age", "Marital", "Records", "Job", "Expenses", "Income", "Assets", "Debt",
-       "Amount", "Price"]
+RAW = [
+    "Seniority",
+    "Home",
+    "Time",
+    "Age",
+    "Marital",
+    "Records",
+    "Job",
+    "Expenses",
+    "Income",
+    "Assets",
+    "Debt",
+    "Amount",
+    "Price",
+]
 
 
 def test_attributions_are_per_raw_feature_and_complete_against_a_raw_baseline(fs_model, credit):
@@ -102,11 +120,13 @@ def test_a_linear_model_gets_weight_times_encoded_difference_summed_per_raw_feat
     base = pd.DataFrame({"age": [50.0], "home": ["rent"]})
     a = model.explain(rows, baseline=base)
     assert list(a.columns) == ["age", "home"]
+
     # Normalization runs after the frontier: (v - 40) / 10; the indicator column is normalized too.
     def enc_age(v):
         missing = np.isnan(v)
         value = 40.0 if missing else v
         return np.array([(value - 40.0) / 10.0, (float(missing) - 40.0) / 10.0])
+
     onehot = {"rent": [0, 1, 0], "owner": [0, 0, 1]}
     for i, (age, home) in enumerate(zip(rows["age"], rows["home"])):
         h = np.array(onehot.get(home, [1, 0, 0]), np.float64) - np.array(onehot["rent"], np.float64)
@@ -126,8 +146,9 @@ def test_frontier_of_the_linear_model_sits_after_the_lookups():
 
 def test_two_numeric_inputs_are_explained_per_value():
     a_in, b_in = Input(shape=(2,), name="a"), Input(shape=(1,), name="b")
-    model = Model([a_in, b_in], Dense(1, activation="tanh", name="out")(
-        Dense(4, activation="tanh")(Concatenate()([a_in, b_in]))))
+    model = Model(
+        [a_in, b_in], Dense(1, activation="tanh", name="out")(Dense(4, activation="tanh")(Concatenate()([a_in, b_in])))
+    )
     model.compile("sgd", "mse")
     rng = np.random.default_rng(0)
     xa, xb = rng.normal(size=(64, 2)).astype(np.float32), rng.normal(size=(64, 1)).astype(np.float32)
@@ -141,8 +162,13 @@ def test_two_numeric_inputs_are_explained_per_value():
 
 def test_reason_codes_by_raw_feature_name(fs_model, credit):
     x, _ = credit
-    fs_model.set_reason_codes({"Home": ("R02", "Housing status"), "Job": ("R11", "Employment type"),
-                               "Home_X_Records": ("R20", "Housing and payment record")})
+    fs_model.set_reason_codes(
+        {
+            "Home": ("R02", "Housing status"),
+            "Job": ("R11", "Employment type"),
+            "Home_X_Records": ("R20", "Housing and payment record"),
+        }
+    )
     with pytest.raises(ValueError, match="unknown feature"):
         fs_model.set_reason_codes({"Hobby": ("R99", "no such column")})
     rows = x.iloc[:30]
@@ -175,13 +201,17 @@ def test_drift_of_a_string_feature_uses_one_bin_per_category(fs_model, credit):
 
 def test_served_explanations_and_drift_of_a_featurespace_model(fs_model, credit, tmp_path):
     from serving_support import ServerThread, put
+
     from maasfin.serving import create_app
+
     x, _ = credit
     put(str(tmp_path), "fs", 1, fs_model)
     loaded = load_model(str(tmp_path / "fs" / "1" / "model.maas"))
     rows = x.iloc[200:206]
-    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-               for r in rows.to_dict("records")]
+    records = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in rows.to_dict("records")
+    ]
     with ServerThread(create_app(str(tmp_path), poll_seconds=0)) as s:
         r = requests.post(s.url + "/v1/explain", json={"model_name": "fs", "input_data": records}, timeout=30)
         assert r.status_code == 200, r.text
@@ -192,8 +222,12 @@ def test_served_explanations_and_drift_of_a_featurespace_model(fs_model, credit,
         assert body["reasons"] == loaded.reasons(rows)
         for _ in range(3):
             shifted = [dict(rec, Home="rent") for rec in records] * 50
-            assert requests.post(s.url + "/v1/predict", json={"model_name": "fs", "input_data": shifted},
-                                 timeout=30).status_code == 200
+            assert (
+                requests.post(
+                    s.url + "/v1/predict", json={"model_name": "fs", "input_data": shifted}, timeout=30
+                ).status_code
+                == 200
+            )
         drift = requests.get(s.url + "/v1/models/fs/drift", timeout=30).json()
         bands = {f["feature"]: f["band"] for f in drift["features"]}
         assert set(bands) == set(RAW) and bands["Home"] == "act"
@@ -225,25 +259,28 @@ def test_imputed_wide_input_is_explained_per_column_by_name():
 
 def test_an_input_used_raw_and_discretized_gets_both_contributions():
     from maasfin.layers import Discretization
+
     x_in = Input(shape=(1,), name="amount")
     binned = Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot")(x_in)
     model = Model(x_in, Dense(1, activation="tanh", name="out")(Concatenate()([x_in, binned])))
     model.compile("sgd", "mse")
     model.build()
-    model.get_layer("out").set_weights([np.array([[0.5], [0.1], [0.2], [-0.4]], np.float32),
-                                        np.zeros(1, np.float32)])
+    model.get_layer("out").set_weights([np.array([[0.5], [0.1], [0.2], [-0.4]], np.float32), np.zeros(1, np.float32)])
     rows = np.array([[-2.0], [0.5], [3.0]], np.float32)
     base = np.array([[0.2]], np.float32)
     a = model.explain(rows, baseline=base)
     assert list(a.columns) == ["amount"]
-    np.testing.assert_allclose(a["amount"].to_numpy(), model.predict(rows).ravel() - model.predict(base).ravel()[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        a["amount"].to_numpy(), model.predict(rows).ravel() - model.predict(base).ravel()[0], atol=1e-6
+    )
 
 
 def test_token_sequence_through_an_embedding_is_explained_per_position():
     from maasfin.layers import Embedding, GlobalAveragePooling1D
-    model = mf.Sequential([Input(shape=(5,)), Embedding(10, 4), GlobalAveragePooling1D(),
-                           Dense(1, activation="sigmoid")])
+
+    model = mf.Sequential(
+        [Input(shape=(5,)), Embedding(10, 4), GlobalAveragePooling1D(), Dense(1, activation="sigmoid")]
+    )
     model.compile("adam", "binary_crossentropy")
     rng = np.random.default_rng(2)
     tokens = rng.integers(0, 10, size=(64, 5)).astype(np.float32)

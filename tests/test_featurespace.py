@@ -1,4 +1,5 @@
 """Named inputs (dicts, DataFrames, records) and FeatureSpace models on raw tabular data."""
+
 import threading
 
 import numpy as np
@@ -52,8 +53,11 @@ def test_from_dataframe_recipe(credit):
     # Income has missing values: imputed with the median, plus an indicator, then normalised.
     assert fs._layers["Income"][0].add_indicator and not fs._layers["Age"][0].add_indicator
     assert fs.get_encoded_features().shape[1] == sum(
-        (2 if fs._layers[c][0].add_indicator else 1) if f.kind == "float_normalized"
-        else fs._layers[c][0].vocabulary_size() for c, f in fs.features.items())
+        (2 if fs._layers[c][0].add_indicator else 1)
+        if f.kind == "float_normalized"
+        else fs._layers[c][0].vocabulary_size()
+        for c, f in fs.features.items()
+    )
 
 
 def test_featurespace_model_learns_and_predicts_raw_records(credit):
@@ -164,10 +168,14 @@ def test_adapt_on_all_missing_columns_names_the_feature():
 
 def test_embedding_and_discretized_features(credit):
     x, y = credit
-    fs = FeatureSpace({"Home": FeatureSpace.string_categorical(output_mode="embedding", embedding_dim=3),
-                       "Age": FeatureSpace.float_discretized(num_bins=5),
-                       "Time": FeatureSpace.integer_categorical(),
-                       "Job": FeatureSpace.string_hashed(num_bins=8)})
+    fs = FeatureSpace(
+        {
+            "Home": FeatureSpace.string_categorical(output_mode="embedding", embedding_dim=3),
+            "Age": FeatureSpace.float_discretized(num_bins=5),
+            "Time": FeatureSpace.integer_categorical(),
+            "Job": FeatureSpace.string_hashed(num_bins=8),
+        }
+    )
     fs.adapt(x)
     enc = fs.get_encoded_features()
     vocab = fs._layers["Time"][0].vocabulary_size()
@@ -186,14 +194,14 @@ def test_thread_safe_predict_with_string_inputs(credit):
     records = x.astype(object).where(x.notna(), None).to_dict("records")
     # Serial answers for exactly the calls the threads make (a row's result may differ by an ulp
     # with its position in a batch, so compare like with like).
-    expected = {i: model.predict(records[i * 50:(i + 1) * 50]) for i in range(1, 8, 2)}
+    expected = {i: model.predict(records[i * 50 : (i + 1) * 50]) for i in range(1, 8, 2)}
     expected[0] = model.predict(x)
     results, errors = [None] * 8, []
 
     def work(i):
         try:
             for _ in range(5):
-                got = model.predict(records[i * 50:(i + 1) * 50]) if i % 2 else model.predict(x)
+                got = model.predict(records[i * 50 : (i + 1) * 50]) if i % 2 else model.predict(x)
                 want = expected[i if i % 2 else 0]
                 if not np.array_equal(got, want):
                     raise AssertionError(f"thread {i} differs")
@@ -212,12 +220,17 @@ def test_thread_safe_predict_with_string_inputs(credit):
 def test_cross_of_string_features_trains_and_predicts_raw_records(credit, tmp_path):
     x, y = credit
     mf.utils.set_random_seed(5)
-    fs = FeatureSpace.from_dataframe(x, crosses=[FeatureSpace.cross(feature_names=("Home", "Marital"),
-                                                                    crossing_dim=32, output_mode="one_hot")])
+    fs = FeatureSpace.from_dataframe(
+        x, crosses=[FeatureSpace.cross(feature_names=("Home", "Marital"), crossing_dim=32, output_mode="one_hot")]
+    )
     fs.adapt(x)
     enc = fs.get_encoded_features()
-    widths = {c: (2 if fs._layers[c][0].add_indicator else 1) if f.kind == "float_normalized"
-              else fs._layers[c][0].vocabulary_size() for c, f in fs.features.items()}
+    widths = {
+        c: (2 if fs._layers[c][0].add_indicator else 1)
+        if f.kind == "float_normalized"
+        else fs._layers[c][0].vocabulary_size()
+        for c, f in fs.features.items()
+    }
     assert enc.shape == (None, sum(widths.values()) + 32)
     # The crossed features' lookups give indices, re-encoded one-hot; the cross sees the indices.
     assert fs._layers["Home"][0].output_mode == "int" and fs._layers["Home"][1].output_mode == "one_hot"
@@ -230,8 +243,11 @@ def test_cross_of_string_features_trains_and_predicts_raw_records(credit, tmp_pa
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
     assert np.array_equal(model.predict(records), model.predict(rows))
     # The cross's bins are HashedCrossing of the two lookup indices.
-    small = FeatureSpace({"Home": "string_categorical", "Marital": "string_categorical"}, output_mode="dict",
-                         crosses=[FeatureSpace.cross(("Home", "Marital"), 32)])
+    small = FeatureSpace(
+        {"Home": "string_categorical", "Marital": "string_categorical"},
+        output_mode="dict",
+        crosses=[FeatureSpace.cross(("Home", "Marital"), 32)],
+    )
     small.adapt(x)
     sub = Model(small.get_inputs(), small.get_encoded_features()["Home_X_Marital"])
     idx = [small._layers[c][0](rows[c].to_numpy(dtype=object)) for c in ("Home", "Marital")]
@@ -246,13 +262,22 @@ def test_cross_of_string_features_trains_and_predicts_raw_records(credit, tmp_pa
 
 def test_cross_output_matches_uncrossed_encoding_and_other_kinds(credit):
     x, _ = credit
-    feats = {"Home": "string_categorical", "Time": FeatureSpace.integer_categorical(),
-             "Age": FeatureSpace.float_discretized(num_bins=4), "Job": FeatureSpace.string_hashed(num_bins=8),
-             "Income": "float_normalized"}
+    feats = {
+        "Home": "string_categorical",
+        "Time": FeatureSpace.integer_categorical(),
+        "Age": FeatureSpace.float_discretized(num_bins=4),
+        "Job": FeatureSpace.string_hashed(num_bins=8),
+        "Income": "float_normalized",
+    }
     plain = FeatureSpace(dict(feats))
-    crossed = FeatureSpace(dict(feats), output_mode="dict",
-                           crosses=[FeatureSpace.cross(("Home", "Time", "Age"), 16, output_mode="int"),
-                                    {"feature_names": ["Job", "Home"], "crossing_dim": 5}])
+    crossed = FeatureSpace(
+        dict(feats),
+        output_mode="dict",
+        crosses=[
+            FeatureSpace.cross(("Home", "Time", "Age"), 16, output_mode="int"),
+            {"feature_names": ["Job", "Home"], "crossing_dim": 5},
+        ],
+    )
     plain.adapt(x)
     crossed.adapt(x)
     m_plain = Model(plain.get_inputs(), plain.get_encoded_features())

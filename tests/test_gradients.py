@@ -9,6 +9,7 @@ these O(1) models. A gradient entry passes when
     |analytic - numeric| <= GRAD_RTOL * max(|analytic|, |numeric|) + GRAD_ATOL
 with GRAD_RTOL = 2e-2 and GRAD_ATOL = 5e-4 (about 1% of a typical gradient entry here).
 """
+
 import math
 
 import numpy as np
@@ -73,8 +74,10 @@ def assert_gradients_close(analytic, numeric, what=""):
     err = np.abs(analytic - numeric)
     bound = GRAD_RTOL * np.maximum(np.abs(analytic), np.abs(numeric)) + GRAD_ATOL
     bad = np.flatnonzero(err > bound)
-    assert bad.size == 0, (f"{what}: {bad.size} gradient entries disagree; first at param {bad[0]}: "
-                           f"analytic {analytic[bad[0]]:.6g}, numeric {numeric[bad[0]]:.6g}")
+    assert bad.size == 0, (
+        f"{what}: {bad.size} gradient entries disagree; first at param {bad[0]}: "
+        f"analytic {analytic[bad[0]]:.6g}, numeric {numeric[bad[0]]:.6g}"
+    )
 
 
 def check_model(model, xs, y, w=None, training=False, seed=0, what=""):
@@ -108,8 +111,9 @@ def _reference_case(rng):
     return analytic, numeric_gradients(m, [x], y)
 
 
-@pytest.mark.parametrize("corruption", ["one_entry_10pct", "one_entry_sign", "all_scaled_0.9", "swap_two",
-                                        "zero_bias_grads"])
+@pytest.mark.parametrize(
+    "corruption", ["one_entry_10pct", "one_entry_sign", "all_scaled_0.9", "swap_two", "zero_bias_grads"]
+)
 def test_checker_flags_a_wrong_gradient(rng, corruption):
     analytic, numeric = _reference_case(rng)
     assert_gradients_close(analytic, numeric, "unmodified")  # the correct gradient passes
@@ -164,8 +168,9 @@ def test_activation_layer_gradients(rng, act):
 
 
 def test_dense_without_bias_gradients(rng):
-    m = compiled(mf.Sequential([Dense(4, activation="elu", use_bias=False, input_dim=3),
-                                Dense(2, use_bias=False)]), "mse")
+    m = compiled(
+        mf.Sequential([Dense(4, activation="elu", use_bias=False, input_dim=3), Dense(2, use_bias=False)]), "mse"
+    )
     randomize_params(m, rng)
     assert param_indices(m).size == 3 * 4 + 4 * 2
     x, y = data(rng), rng.standard_normal((8, 2)).astype(np.float32)
@@ -188,15 +193,26 @@ LOSS_CASES = {
     "bce_from_logits": (1, "linear", losses.BinaryCrossentropy(from_logits=True), lambda r, n: _binary(r, n)),
     "bce_soft_targets": (2, "sigmoid", "bce", lambda r, n: r.random((n, 2)).astype(np.float32)),
     "cce_softmax": (3, "softmax", "categorical_crossentropy", lambda r, n: _onehot(r, n, 3)),
-    "cce_soft_targets": (3, "softmax", "categorical_crossentropy",
-                         lambda r, n: r.dirichlet(np.ones(3), n).astype(np.float32)),
+    "cce_soft_targets": (
+        3,
+        "softmax",
+        "categorical_crossentropy",
+        lambda r, n: r.dirichlet(np.ones(3), n).astype(np.float32),
+    ),
     "cce_sigmoid_unnormalised": (3, "sigmoid", "categorical_crossentropy", lambda r, n: _onehot(r, n, 3)),
-    "cce_from_logits": (3, "linear", losses.CategoricalCrossentropy(from_logits=True),
-                        lambda r, n: _onehot(r, n, 3)),
-    "sparse_cce": (4, "softmax", "sparse_categorical_crossentropy",
-                   lambda r, n: r.integers(0, 4, (n, 1)).astype(np.float32)),
-    "sparse_cce_from_logits": (4, "linear", losses.SparseCategoricalCrossentropy(from_logits=True),
-                               lambda r, n: r.integers(0, 4, (n, 1)).astype(np.float32)),
+    "cce_from_logits": (3, "linear", losses.CategoricalCrossentropy(from_logits=True), lambda r, n: _onehot(r, n, 3)),
+    "sparse_cce": (
+        4,
+        "softmax",
+        "sparse_categorical_crossentropy",
+        lambda r, n: r.integers(0, 4, (n, 1)).astype(np.float32),
+    ),
+    "sparse_cce_from_logits": (
+        4,
+        "linear",
+        losses.SparseCategoricalCrossentropy(from_logits=True),
+        lambda r, n: r.integers(0, 4, (n, 1)).astype(np.float32),
+    ),
     "mse": (2, "linear", "mse", lambda r, n: r.standard_normal((n, 2)).astype(np.float32)),
     "mae": (2, "linear", "mae", lambda r, n: r.standard_normal((n, 2)).astype(np.float32)),
     "hinge_01": (2, "linear", "hinge", lambda r, n: _binary(r, n, 2)),
@@ -206,8 +222,7 @@ LOSS_CASES = {
 
 def _loss_model(rng, case):
     width, out_act, loss, make_y = LOSS_CASES[case]
-    m = compiled(mf.Sequential([Dense(5, activation="tanh", input_dim=3), Dense(width, activation=out_act)]),
-                 loss)
+    m = compiled(mf.Sequential([Dense(5, activation="tanh", input_dim=3), Dense(width, activation=out_act)]), loss)
     randomize_params(m, rng)
     x = data(rng, n=10)
     y = make_y(rng, 10)
@@ -231,7 +246,7 @@ def test_sample_weighted_gradients(rng, case):
     loss_w, grads_w = check_model(m, [x], y, w, what=f"{case} weighted")
     loss_1, grads_1 = analytic_gradients(m, [x], y, None)
     # Weights enter as sum_i w_i l_i / N ...
-    per_sample = np.array([m.loss(y[i:i + 1], m.predict(x[i:i + 1])) for i in range(10)])
+    per_sample = np.array([m.loss(y[i : i + 1], m.predict(x[i : i + 1])) for i in range(10)])
     assert loss_w == pytest.approx(np.sum(w * per_sample) / 10, rel=1e-5)
     assert loss_1 == pytest.approx(np.mean(per_sample), rel=1e-5)
     # ... so unit weights reproduce the unweighted gradient, and real weights change it.
@@ -252,8 +267,10 @@ def test_zero_weight_rows_do_not_contribute(rng):
 
 def test_weights_summing_to_zero_give_zero_loss_and_gradients(rng):
     # Keras's divide_no_nan for "mean_with_sample_weight": no 0/0 in the gradient step either.
-    m = compiled(mf.Sequential([Dense(4, activation="tanh", input_dim=3), Dense(1)]),
-                 losses.MeanSquaredError(reduction="mean_with_sample_weight"))
+    m = compiled(
+        mf.Sequential([Dense(4, activation="tanh", input_dim=3), Dense(1)]),
+        losses.MeanSquaredError(reduction="mean_with_sample_weight"),
+    )
     randomize_params(m, rng)
     x, y = data(rng), rng.standard_normal((8, 1)).astype(np.float32)
     loss, grads = analytic_gradients(m, [x], y, np.zeros(8, np.float32))
@@ -263,8 +280,7 @@ def test_weights_summing_to_zero_give_zero_loss_and_gradients(rng):
 
 # -- dropout in training mode ------------------------------------------------------------------
 def _dropout_model(rng, rate=0.5):
-    m = compiled(mf.Sequential([Dense(8, activation="tanh", input_dim=3), Dropout(rate, seed=7), Dense(1)]),
-                 "mse")
+    m = compiled(mf.Sequential([Dense(8, activation="tanh", input_dim=3), Dropout(rate, seed=7), Dense(1)]), "mse")
     randomize_params(m, rng)
     return m, data(rng, n=12), rng.standard_normal((12, 1)).astype(np.float32)
 
@@ -286,18 +302,17 @@ def test_dropout_mask_and_scale_by_hand(rng):
     x1, y1 = x[:1], y[:1]
     loss, g = analytic_gradients(m, [x1], y1, training=True, seed=5)
     w1, b1, w2, b2 = [a.astype(np.float64) for a in m.get_weights()]
-    kernel_grad = g[:3 * 8].reshape(3, 8)
+    kernel_grad = g[: 3 * 8].reshape(3, 8)
     kept = np.any(kernel_grad != 0.0, axis=0)
     assert 0 < kept.sum() < 8, "with rate 0.5 some but not all of 8 units should drop for one row"
     h = np.tanh(x1.astype(np.float64) @ w1 + b1)
     out = (h * kept * 2.0) @ w2 + b2
     assert loss == pytest.approx(float(np.mean((out - y1) ** 2)), rel=1e-5)
     d_out = 2.0 * (out - y1)  # mse over one row and one column
-    d_pre = (d_out @ w2.T) * kept * 2.0 * (1.0 - h ** 2)
+    d_pre = (d_out @ w2.T) * kept * 2.0 * (1.0 - h**2)
     np.testing.assert_allclose(kernel_grad, x1.astype(np.float64).T @ d_pre, rtol=1e-4, atol=1e-6)
     # The output kernel sees the dropped-and-scaled activations.
-    np.testing.assert_allclose(g[3 * 8 + 8:3 * 8 + 8 + 8], ((h * kept * 2.0).T @ d_out).ravel(),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(g[3 * 8 + 8 : 3 * 8 + 8 + 8], ((h * kept * 2.0).T @ d_out).ravel(), rtol=1e-4, atol=1e-6)
 
 
 def test_dropout_rate_zero_training_equals_inference(rng):
@@ -336,8 +351,17 @@ def _functional(kind):
     return mf.Model(inputs=x, outputs=out)
 
 
-@pytest.mark.parametrize("kind", ["add_fanout_input", "concat_fanout_input", "fanout_hidden",
-                                  "fanout_hidden_concat_and_skip", "add_same_tensor_twice", "three_way_add"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "add_fanout_input",
+        "concat_fanout_input",
+        "fanout_hidden",
+        "fanout_hidden_concat_and_skip",
+        "add_same_tensor_twice",
+        "three_way_add",
+    ],
+)
 def test_functional_graph_gradients(rng, kind):
     m = compiled(_functional(kind), "mse")
     randomize_params(m, rng)

@@ -2,14 +2,15 @@
 hh = act(x W_h + b_h + (r * h) U_h). Float64 NumPy reference (with masks, initial states, dropout
 masks from the core's RNG), finite-difference gradients on both backends, Keras's parameter count,
 config and saving."""
+
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
+from test_recurrent_dropout import keep_masks
 
 import maasfin as mf
 from maasfin import _core
 from maasfin.layers import GRU, Dense, Flatten, Input, Masking
-from test_gradients import check_model, randomize_params
-from test_recurrent_dropout import keep_masks
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 
@@ -18,15 +19,25 @@ def sig(v):
     return 1 / (1 + np.exp(-v))
 
 
-def gru_before_np(weights, x, h0=None, mask=None, go_backwards=False, return_sequences=False, rdp=None,
-                  dp=None, act=np.tanh, rec_act=sig):
+def gru_before_np(
+    weights,
+    x,
+    h0=None,
+    mask=None,
+    go_backwards=False,
+    return_sequences=False,
+    rdp=None,
+    dp=None,
+    act=np.tanh,
+    rec_act=sig,
+):
     kernel, recurrent, bias = [np.asarray(w, np.float64) for w in weights]
     u = recurrent.shape[0]
     N, T = x.shape[:2]
     h = np.zeros((N, u)) if h0 is None else np.asarray(h0, np.float64)
     rdp = np.ones((3, N, u)) if rdp is None else rdp
     dp = np.ones((3, N, x.shape[2])) if dp is None else dp
-    col = lambda W, g: W[..., g * u:(g + 1) * u]
+    col = lambda W, g: W[..., g * u : (g + 1) * u]
     outs = []
     for s in range(T):
         t = T - 1 - s if go_backwards else s
@@ -36,7 +47,7 @@ def gru_before_np(weights, x, h0=None, mask=None, go_backwards=False, return_seq
         r = rec_act(p[1] + (h * rdp[1]) @ col(recurrent, 1))
         hh = act(p[2] + (r * h * rdp[2]) @ col(recurrent, 2))
         new = z * h + (1 - z) * hh
-        keep = np.ones((N, 1), bool) if mask is None else mask[:, t:t + 1]
+        keep = np.ones((N, 1), bool) if mask is None else mask[:, t : t + 1]
         h = np.where(keep, new, h)
         outs.append(h)
     return np.stack(outs, 1) if return_sequences else outs[-1]
@@ -84,9 +95,15 @@ def test_activations_mask_and_initial_state_match_numpy(rng, given):
     m.build()
     layer.set_weights([rng.uniform(-0.7, 0.7, w.shape).astype(np.float32) for w in layer.get_weights()])
     s0 = rng.standard_normal((4, 4)).astype(np.float32)
-    want = gru_before_np(layer.get_weights(), x, h0=s0 if given == "initial_state" else None,
-                         mask=mask if given == "mask" else None, return_sequences=True,
-                         act=lambda v: np.maximum(v, 0), rec_act=np.tanh)
+    want = gru_before_np(
+        layer.get_weights(),
+        x,
+        h0=s0 if given == "initial_state" else None,
+        mask=mask if given == "mask" else None,
+        return_sequences=True,
+        act=lambda v: np.maximum(v, 0),
+        rec_act=np.tanh,
+    )
     got = m.predict(x if given == "mask" else [x, s0], verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
@@ -132,14 +149,19 @@ def test_masked_state_gradients(rng):
     x[2, :2] = 0
     inp, z = Input(shape=(5, 2)), Input(shape=(3,))
     from maasfin.layers import Concatenate
+
     out, h = GRU(3, reset_after=False, return_state=True)(Masking()(inp))
     out2 = GRU(2, reset_after=False, go_backwards=True)(inp, initial_state=[Dense(2)(z)])
     m = mf.Model([inp, z], Dense(1)(Concatenate()([out, h, out2])))
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng, scale=0.5)
-    check_model(m, [x, rng.standard_normal((4, 3)).astype(np.float32)], rng.standard_normal((4, 1)).astype(np.float32),
-                what="masked reset_before")
+    check_model(
+        m,
+        [x, rng.standard_normal((4, 3)).astype(np.float32)],
+        rng.standard_normal((4, 1)).astype(np.float32),
+        what="masked reset_before",
+    )
 
 
 def test_config_and_saving(rng):

@@ -1,4 +1,5 @@
 """HashedCrossing: tf.sparse.cross_hashed's hash of a tuple of integer category values."""
+
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ from maasfin.layers import Dense, HashedCrossing, Input, IntegerLookup
 from maasfin.models import Model, from_bytes
 
 _M = (1 << 64) - 1
-_K = 0xc6a4a7935bd1e995
+_K = 0xC6A4A7935BD1E995
 
 
 def _cat64(fp1, fp2):  # TensorFlow's FingerprintCat64, in Python

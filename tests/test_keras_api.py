@@ -1,4 +1,5 @@
 """Keras 3 semantics: imports, model building, weights, History, metrics resolution, data types and callbacks."""
+
 import csv
 import math
 import re
@@ -73,8 +74,7 @@ functional.fit(x, labels.clip(0, 1).astype("float32"), epochs=1, verbose=0)
 
 def test_keras_script_runs_after_changing_only_imports():
     lines = KERAS_SCRIPT.splitlines()
-    changed = [l.replace("keras", "maasfin", 1) if l.startswith(("from keras", "import keras")) else l
-               for l in lines]
+    changed = [l.replace("keras", "maasfin", 1) if l.startswith(("from keras", "import keras")) else l for l in lines]
     assert sum(a != b for a, b in zip(lines, changed)) == 3  # only the three import lines change
     ns = {}
     exec(compile("\n".join(changed), "<keras-script>", "exec"), ns)
@@ -104,8 +104,9 @@ def _expected_shapes(d):
     return [(d, 5), (5,), (5, 2), (2,)]
 
 
-@pytest.mark.parametrize("how", ["list_input_dim", "list_input_shape", "add_input_dim", "leading_input",
-                                 "add_leading_input"])
+@pytest.mark.parametrize(
+    "how", ["list_input_dim", "list_input_shape", "add_input_dim", "leading_input", "add_leading_input"]
+)
 def test_sequential_construction_styles_build_before_data(how):
     d = 3
     if how == "list_input_dim":
@@ -217,8 +218,9 @@ def test_functional_two_inputs_concatenate_fit_on_list(rng):
 
 # -- weights --------------------------------------------------------------------------------------
 def test_get_weights_order_and_shapes_like_keras():
-    model = Sequential([Dense(5, input_dim=3, activation="relu"), Dropout(0.5), Activation("tanh"),
-                        Dense(2, use_bias=False), Dense(4)])
+    model = Sequential(
+        [Dense(5, input_dim=3, activation="relu"), Dropout(0.5), Activation("tanh"), Dense(2, use_bias=False), Dense(4)]
+    )
     shapes = [w.shape for w in model.get_weights()]
     assert shapes == [(3, 5), (5,), (5, 2), (2, 4), (4,)]
     assert all(w.dtype == np.float32 for w in model.get_weights())
@@ -272,8 +274,10 @@ def test_set_weights_rejects_wrong_count_and_shape():
 
 
 def test_summary_prints_layers_and_total():
-    model = Sequential([Dense(16, activation="relu", input_dim=10, name="hidden"),
-                        Dense(1, activation="sigmoid", name="score")], name="credit")
+    model = Sequential(
+        [Dense(16, activation="relu", input_dim=10, name="hidden"), Dense(1, activation="sigmoid", name="score")],
+        name="credit",
+    )
     lines = []
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
@@ -450,8 +454,9 @@ def test_predict_dtype_shape_and_batch_independence(rng):
     x64 = rng.normal(size=(37, 5))  # float64 input is converted
     out = model.predict(x64, verbose=0)
     assert out.dtype == np.float32 and out.shape == (37, 3)
-    np.testing.assert_allclose(out, model.predict(x64.astype(np.float32), batch_size=5, verbose=0),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        out, model.predict(x64.astype(np.float32), batch_size=5, verbose=0), rtol=1e-6, atol=1e-7
+    )
     single = model.predict(x64[:1], verbose=0)
     assert single.shape == (1, 3)
     np.testing.assert_allclose(single[0], out[0], rtol=1e-6, atol=1e-7)
@@ -492,8 +497,7 @@ def test_series_and_list_inputs(rng):
     model = Sequential([Dense(1, input_dim=1)])
     model.set_weights([np.array([[2.0]], dtype=np.float32), np.array([1.0], dtype=np.float32)])
     np.testing.assert_allclose(model.predict(s, verbose=0).ravel(), 2 * s.to_numpy() + 1, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(model.predict(s.tolist(), verbose=0).ravel(), 2 * s.to_numpy() + 1,
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.predict(s.tolist(), verbose=0).ravel(), 2 * s.to_numpy() + 1, rtol=1e-6, atol=1e-6)
     model.compile(optimizer="sgd", loss="mse")
     model.fit(s, pd.Series(3 * s), epochs=1, verbose=0)
 
@@ -535,8 +539,16 @@ def test_custom_callback_sees_hooks_and_logs(rng):
     rec = _Recorder()
     hist = model.fit(x, y, epochs=3, verbose=0, callbacks=[rec], validation_split=0.2)
     assert rec.model is model
-    assert rec.events == ["train_begin", ("epoch_begin", 0), ("epoch_end", 0), ("epoch_begin", 1),
-                          ("epoch_end", 1), ("epoch_begin", 2), ("epoch_end", 2), "train_end"]
+    assert rec.events == [
+        "train_begin",
+        ("epoch_begin", 0),
+        ("epoch_end", 0),
+        ("epoch_begin", 1),
+        ("epoch_end", 1),
+        ("epoch_begin", 2),
+        ("epoch_end", 2),
+        "train_end",
+    ]
     for e in range(3):
         assert set(rec.logs[e]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
         assert rec.logs[e]["loss"] == hist.history["loss"][e]
@@ -576,8 +588,14 @@ def test_batch_hooks_do_not_change_training(rng):
     a.fit(x, y, epochs=2, batch_size=16, verbose=0)
     utils.set_random_seed(5)
     b = _small_binary_model()
-    b.fit(x, y, epochs=2, batch_size=16, verbose=0,
-          callbacks=[callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)])
+    b.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)],
+    )
     assert _weights_equal(a.get_weights(), b.get_weights())
 
 
@@ -630,8 +648,7 @@ def test_early_stopping_without_restore_keeps_last_weights(rng):
     model = Sequential([Dense(1, input_dim=3)])
     model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="mse")  # the loss never improves
     rec = _Recorder()
-    hist = model.fit(x, y, epochs=20, verbose=0,
-                     callbacks=[rec, callbacks.EarlyStopping(monitor="loss", patience=3)])
+    hist = model.fit(x, y, epochs=20, verbose=0, callbacks=[rec, callbacks.EarlyStopping(monitor="loss", patience=3)])
     assert len(hist.history["loss"]) == 4  # epoch 0 sets best; 1, 2, 3 do not improve
     assert _weights_equal(model.get_weights(), rec.weights[3])
 
@@ -709,7 +726,8 @@ def test_lambda_callback_hooks(rng):
     cb = callbacks.LambdaCallback(
         on_train_begin=lambda logs: events.append("begin"),
         on_epoch_end=lambda epoch, logs: events.append((epoch, round(logs["loss"], 12))),
-        on_train_end=lambda logs: events.append("end"))
+        on_train_end=lambda logs: events.append("end"),
+    )
     hist = model.fit(x, y, epochs=3, verbose=0, callbacks=[cb])
     assert events == ["begin"] + [(e, round(l, 12)) for e, l in enumerate(hist.history["loss"])] + ["end"]
 
@@ -756,5 +774,4 @@ def test_dense_acts_on_the_last_axis(rng):
     x = rng.normal(size=(5, 3, 4)).astype(np.float32)
     w, b = model.get_weights()
     assert w.shape == (4, 2)
-    np.testing.assert_allclose(model.predict(x, verbose=0), np.einsum("nij,jk->nik", x, w) + b,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.einsum("nij,jk->nik", x, w) + b, rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 """Loading Keras 3 `.keras` and legacy `.h5` files. The fixtures were written by real Keras
 (tests/fixtures/keras/make_fixtures.py, versions.json); these tests need h5py, not Keras."""
+
 import io
 import json
 import os
@@ -113,25 +114,34 @@ def _edit_weights(path, edit):
 
 def test_unsupported_layers_never_run_code():
     def lambda_layer(c):
-        c["config"]["layers"][1] = {"module": "keras.layers", "class_name": "Lambda",
-                                    "config": {"name": "evil", "function": {"class_name": "__lambda__",
-                                                                            "config": {"code": "b3MuZXhpdCgxKQ=="}}}}
+        c["config"]["layers"][1] = {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "config": {
+                "name": "evil",
+                "function": {"class_name": "__lambda__", "config": {"code": "b3MuZXhpdCgxKQ=="}},
+            },
+        }
+
     with pytest.raises(ModelFileError, match=r"layer 1 is a Keras 'Lambda' layer, which maasfin does not support"):
         _load_bytes(_edit_keras(_fx("seq.keras"), lambda_layer), ".keras")
 
     def module_injection(c):
         c["config"]["layers"][1].update(module="os", class_name="system")
+
     with pytest.raises(ModelFileError, match=r"layer 1 is a Keras 'system' layer"):
         _load_bytes(_edit_keras(_fx("seq.keras"), module_injection), ".keras")
 
     def lora(c):
         c["config"]["layers"][1]["config"]["lora_rank"] = 4
+
     with pytest.raises(ModelFileError, match=r"Keras layer 'hidden' \(Dense\) uses the Keras option lora_rank=4"):
         _load_bytes(_edit_keras(_fx("seq.keras"), lora), ".keras")
 
     def shared(c):
         layer = c["config"]["layers"][1]
         layer["inbound_nodes"] = layer["inbound_nodes"] * 2
+
     with pytest.raises(ModelFileError, match="is called more than once"):
         _load_bytes(_edit_keras(_fx("fun.keras"), shared), ".keras")
 
@@ -146,24 +156,30 @@ def test_keras_archive_and_hdf5_rules():
     def external(h5):
         del h5["layers/dense/vars/0"]
         h5["layers/dense/vars/0"] = h5py.ExternalLink("/etc/passwd", "/data")
-    with pytest.raises(ModelFileError, match=r"model.weights.h5 layers/dense/vars/0 is a ExternalLink; only plain HDF5 objects are read"):
+
+    with pytest.raises(
+        ModelFileError,
+        match=r"model.weights.h5 layers/dense/vars/0 is a ExternalLink; only plain HDF5 objects are read",
+    ):
         _load_bytes(_edit_weights(_fx("seq.keras"), external), ".keras")
 
     def float64(h5):
         data = h5["layers/dense/vars/0"][()]
         del h5["layers/dense/vars/0"]
         h5["layers/dense/vars/0"] = data.astype(np.float64)
+
     with pytest.raises(ModelFileError, match=r"layers/dense/vars/0 has dtype float64; only float32 is read"):
         _load_bytes(_edit_weights(_fx("seq.keras"), float64), ".keras")
 
     def wrong_shape(h5):
         del h5["layers/dense/vars/0"]
         h5["layers/dense/vars/0"] = np.zeros((6, 15), np.float32)
+
     with pytest.raises(ModelFileError, match=r"has shape \(6, 15\), the architecture needs \(6, 16\)"):
         _load_bytes(_edit_weights(_fx("seq.keras"), wrong_shape), ".keras")
 
     raw = pathlib.Path(_fx("seq.h5")).read_bytes()
-    for bad in (raw[:len(raw) // 2], b"not hdf5 at all", raw[:8] + b"\x00" * 100):
+    for bad in (raw[: len(raw) // 2], b"not hdf5 at all", raw[:8] + b"\x00" * 100):
         with pytest.raises(ModelFileError):
             _load_bytes(bad, ".h5")
     with pytest.raises(ModelFileError, match=r"is a Keras .keras archive, not a .maas file; load it with load_model"):
@@ -185,7 +201,9 @@ def test_corrupt_keras_files_never_crash_the_process():
     """Bit flips in the HDF5 data (which can crash the HDF5 library: it runs in a child process)
     and random changes to the Keras config: each file loads or raises a deliberate ModelFileError."""
     import random
+
     import test_saving_fuzz as fuzz
+
     rng = random.Random(5)
     outcomes = []
     for i in range(12):  # each HDF5 read starts a process: a few cases here, the long fuzzing is offline
@@ -242,26 +260,35 @@ def test_keras_mask_wiring_must_match():
         for e in cfg["config"]["layers"]:
             if e["config"]["name"] == "encoder":
                 e["inbound_nodes"][0]["kwargs"]["mask"] = None
-    with pytest.raises(ModelFileError, match=r"Keras layer 'encoder' reads the mask None but maasfin would give it "
-                                             r"\('tokens', 0.0\)"):
+
+    with pytest.raises(
+        ModelFileError,
+        match=r"Keras layer 'encoder' reads the mask None but maasfin would give it "
+        r"\('tokens', 0.0\)",
+    ):
         _load_bytes(_edit_keras(_fx("rnn_fun.keras"), drop_mask), ".keras")
 
     def custom_backward(cfg):
         for e in cfg["config"]["layers"]:
             if e["class_name"] == "Bidirectional":
                 e["config"]["backward_layer"]["config"]["units"] = 5
+
     with pytest.raises(ModelFileError, match=r"has a backward_layer that differs from its layer in \['units'\]"):
         _load_bytes(_edit_keras(_fx("rnn_fun.keras"), custom_backward), ".keras")
 
 
-@pytest.mark.parametrize("case", ["lstm_back_states", "rnn_initial_state", "bidirectional_states",
-                                  "gru_reset_before_backwards", "masked_pooling"])
+@pytest.mark.parametrize(
+    "case",
+    ["lstm_back_states", "rnn_initial_state", "bidirectional_states", "gru_reset_before_backwards", "masked_pooling"],
+)
 def test_keras_recurrent_semantics(case):
     """Keras's own outputs for: masked LSTM read backwards with states; an initial_state call (Keras
     then ignores the sequence's mask); Bidirectional LSTM states with initial states, merge 'mul';
     GRU(reset_after=False) backwards with a mask; masked GlobalAveragePooling1D (an all-masked row
     gives NaN in Keras) next to a GRU's state."""
-    xs = [np.load(_fx(f"rnn_case_{case}_x{k}.npy")) for k in range(5) if os.path.exists(_fx(f"rnn_case_{case}_x{k}.npy"))]
+    xs = [
+        np.load(_fx(f"rnn_case_{case}_x{k}.npy")) for k in range(5) if os.path.exists(_fx(f"rnn_case_{case}_x{k}.npy"))
+    ]
     want = np.load(_fx(f"rnn_case_{case}_pred.npy"))
     model = load_model(_fx(f"rnn_case_{case}.keras"))
     with np.errstate(invalid="ignore"):

@@ -2,6 +2,7 @@
 backend against a float64 NumPy statement of the Keras math, activation derivatives against
 central finite differences, and the bound on the oneDNN primitive cache.
 """
+
 import math
 
 import numpy as np
@@ -53,8 +54,19 @@ def np_activation(name, x):
 
 def test_every_activation_name_has_a_numpy_formula():
     # Guards the parametrisations below: a new activation must get a formula here.
-    assert {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu", "leaky_relu", "swish",
-            "silu"} <= set(ACTIVATIONS)
+    assert {
+        "linear",
+        "relu",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "elu",
+        "selu",
+        "gelu",
+        "leaky_relu",
+        "swish",
+        "silu",
+    } <= set(ACTIVATIONS)
     x = np.linspace(-2, 2, 9).reshape(1, -1)
     for name in ACTIVATIONS:
         assert np_activation(name, x).shape == x.shape
@@ -68,8 +80,10 @@ def _assert_close(actual, expected, rtol, atol, what):
     err = np.abs(actual - expected)
     bound = atol + rtol * np.abs(expected)
     worst = np.unravel_index(np.argmax(err - bound), err.shape)
-    assert np.all(err <= bound), (f"{what}: max excess at {worst}: got {actual[worst]!r}, expected "
-                                  f"{expected[worst]!r} (|diff|={err[worst]:.3g}, allowed {bound[worst]:.3g})")
+    assert np.all(err <= bound), (
+        f"{what}: max excess at {worst}: got {actual[worst]!r}, expected "
+        f"{expected[worst]!r} (|diff|={err[worst]:.3g}, allowed {bound[worst]:.3g})"
+    )
 
 
 def _dense_inputs(rng, n, k, d, bias):
@@ -164,8 +178,9 @@ def test_eltwise_fwd_matches_numpy(rng, act):
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_eltwise_fwd_is_stable_for_large_inputs(act):
-    x = np.array([[-80.0, -30.0, -1.0, 0.0, 1.0, 30.0, 80.0],
-                  [500.0, 499.0, -500.0, 0.5, -0.5, 100.0, 3.0]], dtype=np.float32)
+    x = np.array(
+        [[-80.0, -30.0, -1.0, 0.0, 1.0, 30.0, 80.0], [500.0, 499.0, -500.0, 0.5, -0.5, 100.0, 3.0]], dtype=np.float32
+    )
     got = _testing.eltwise_fwd(x, act)
     assert np.all(np.isfinite(got)), f"{act} overflowed: {got}"
     _assert_close(got, np_activation(act, x.astype(np.float64)), 1e-6, 1e-6, f"eltwise_fwd {act} large")
@@ -198,8 +213,12 @@ def test_eltwise_bwd_negative_side_slopes(act):
     y = np_activation(act, x.astype(np.float64)).astype(np.float32)
     dy = np.ones_like(x)
     got = _testing.eltwise_bwd(x, y, dy, act)[0]
-    neg = {"relu": 0.0, "leaky_relu": LEAKY_SLOPE, "elu": math.exp(-1.5),
-           "selu": SELU_SCALE * SELU_ALPHA * math.exp(-1.5)}[act]
+    neg = {
+        "relu": 0.0,
+        "leaky_relu": LEAKY_SLOPE,
+        "elu": math.exp(-1.5),
+        "selu": SELU_SCALE * SELU_ALPHA * math.exp(-1.5),
+    }[act]
     pos = SELU_SCALE if act == "selu" else 1.0
     np.testing.assert_allclose(got, [neg, pos], rtol=1e-6, atol=1e-7)
 
@@ -224,8 +243,13 @@ def test_primitive_cache_is_bounded(rng):
         assert _core.primitive_cache_size() == 2
         # A primitive evicted earlier is rebuilt and still correct.
         src = rng.standard_normal((1, 5)).astype(np.float32)
-        _assert_close(_testing.dense_fwd(src, w, b, "relu"), np.maximum(src.astype(np.float64) @ w + b, 0.0),
-                      1e-5, 1e-5, "rebuilt primitive")
+        _assert_close(
+            _testing.dense_fwd(src, w, b, "relu"),
+            np.maximum(src.astype(np.float64) @ w + b, 0.0),
+            1e-5,
+            1e-5,
+            "rebuilt primitive",
+        )
         assert _core.primitive_cache_size() == 2
     finally:
         _core.set_primitive_cache_capacity(64)
@@ -261,8 +285,9 @@ MISMATCHED = {
     "dense_fwd_bias_len": lambda: _testing.dense_fwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones(2, _f), "relu"),
     "dense_bwd_dy_cols": lambda: _testing.dense_bwd(np.ones((2, 3), _f), np.ones((3, 5), _f), np.ones((2, 4), _f)),
     "dense_bwd_inner_dim": lambda: _testing.dense_bwd(np.ones((2, 3), _f), np.ones((4, 5), _f), np.ones((2, 5), _f)),
-    "eltwise_bwd_dst_shape": lambda: _testing.eltwise_bwd(np.ones((2, 3), _f), np.ones((2, 2), _f), np.ones((2, 3), _f),
-                                                          "tanh"),
+    "eltwise_bwd_dst_shape": lambda: _testing.eltwise_bwd(
+        np.ones((2, 3), _f), np.ones((2, 2), _f), np.ones((2, 3), _f), "tanh"
+    ),
 }
 
 

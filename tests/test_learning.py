@@ -1,4 +1,5 @@
 """Models actually learn; the credit workflow reaches its held-out ROC AUC; exact ranking metrics."""
+
 import re
 import subprocess
 import sys
@@ -42,8 +43,9 @@ def test_three_class_blobs_softmax_sparse(rng):
     x, y = _blobs(rng, 100, centers)
     x_test, y_test = _blobs(rng, 100, centers)
     model = Sequential([Dense(16, activation="relu", input_dim=2), Dense(3, activation="softmax")])
-    model.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     hist = model.fit(x, y, epochs=30, batch_size=16, verbose=0, validation_split=0.2)
     assert hist.history["accuracy"][-1] > 0.95
     assert hist.history["val_accuracy"][-1] > 0.95
@@ -74,8 +76,11 @@ def test_linear_regression_recovers_coefficients(rng):
 def test_sgd_momentum_and_rmsprop_also_learn(rng):
     x = rng.normal(size=(256, 2)).astype(np.float32)
     y = 3 * x[:, 0] - x[:, 1]
-    for opt in (optimizers.SGD(learning_rate=0.05, momentum=0.9), optimizers.RMSprop(learning_rate=0.01),
-                optimizers.SGD(learning_rate=0.1)):
+    for opt in (
+        optimizers.SGD(learning_rate=0.05, momentum=0.9),
+        optimizers.RMSprop(learning_rate=0.01),
+        optimizers.SGD(learning_rate=0.1),
+    ):
         model = Sequential([Dense(1, input_dim=2)])
         model.compile(optimizer=opt, loss="mse")
         hist = model.fit(x, y, epochs=80, batch_size=32, verbose=0)
@@ -120,18 +125,25 @@ def _keras_steps(name, w, b, x, y, steps, lr, **kw):
                 m, v = state[0][i], state[1][i]
                 m += (g - m) * (1 - 0.9)
                 v += (g * g - v) * (1 - 0.999)
-                alpha = lr * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+                alpha = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
                 p -= alpha * m / (np.sqrt(v) + 1e-7)
     return params
 
 
-@pytest.mark.parametrize("name, opt, kw", [
-    ("sgd", lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9), {"momentum": 0.9}),
-    ("sgd", lambda: optimizers.SGD(learning_rate=0.05, momentum=0.5, nesterov=True),
-     {"momentum": 0.5, "nesterov": True}),
-    ("rmsprop", lambda: optimizers.RMSprop(learning_rate=0.01, rho=0.9), {"rho": 0.9}),
-    ("adam", lambda: optimizers.Adam(learning_rate=0.02), {}),
-], ids=["sgd-momentum", "sgd-nesterov", "rmsprop", "adam"])
+@pytest.mark.parametrize(
+    "name, opt, kw",
+    [
+        ("sgd", lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9), {"momentum": 0.9}),
+        (
+            "sgd",
+            lambda: optimizers.SGD(learning_rate=0.05, momentum=0.5, nesterov=True),
+            {"momentum": 0.5, "nesterov": True},
+        ),
+        ("rmsprop", lambda: optimizers.RMSprop(learning_rate=0.01, rho=0.9), {"rho": 0.9}),
+        ("adam", lambda: optimizers.Adam(learning_rate=0.02), {}),
+    ],
+    ids=["sgd-momentum", "sgd-nesterov", "rmsprop", "adam"],
+)
 def test_optimizer_updates_match_keras_rules(name, opt, kw):
     x = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5], [-1.0, 0.0]], dtype=np.float32)
     y = np.array([1.0, -2.0, 0.0, 0.5], dtype=np.float32)
@@ -230,7 +242,8 @@ def test_exact_ranking_metrics_match_references(rng, ties):
     assert mf.metrics.gini(y, s) == pytest.approx(2 * auc - 1, abs=1e-12)
     w = rng.random(700) + 0.1
     assert mf.metrics.roc_auc_score(y, s, sample_weight=w) == pytest.approx(
-        sk_roc_auc_score(y, s, sample_weight=w), abs=1e-9)
+        sk_roc_auc_score(y, s, sample_weight=w), abs=1e-9
+    )
 
 
 def test_ranking_metrics_on_credit_predictions(credit):
@@ -259,8 +272,9 @@ def test_ranking_metric_edge_cases():
 
 
 def test_demo_command_runs():
-    proc = subprocess.run([sys.executable, "-m", "maasfin", "demo", "--verbose", "0"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "maasfin", "demo", "--verbose", "0"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ROC AUC" in proc.stdout
     m = re.search(r"ROC AUC (\d\.\d+)", proc.stdout)

@@ -10,6 +10,7 @@ allocated. Each bomb below is a small file that cost gigabytes before its budget
 
 The memory tests run the load in a fresh process and read its peak RSS (VmHWM after resetting
 it, or ru_maxrss), and the HDF5 reader's peak (RUSAGE_CHILDREN)."""
+
 import hashlib
 import io
 import json
@@ -68,11 +69,10 @@ def _h5(path: str, n: int, mode: str, base: bytes | None = None) -> bytes:
         if mode == "fill":
             h5.create_dataset(path, shape=(n,), dtype="f4", chunks=(chunk,), fillvalue=1.0)
         else:
-            d = h5.create_dataset(path, shape=(n,), dtype="f4", chunks=(chunk,), compression="gzip",
-                                  compression_opts=9)
+            d = h5.create_dataset(path, shape=(n,), dtype="f4", chunks=(chunk,), compression="gzip", compression_opts=9)
             zeros = np.zeros(chunk, np.float32)
             for i in range(0, n, chunk):
-                d[i:i + min(chunk, n - i)] = zeros[:min(chunk, n - i)]
+                d[i : i + min(chunk, n - i)] = zeros[: min(chunk, n - i)]
     return buf.getvalue()
 
 
@@ -149,20 +149,29 @@ def _write(tmp_path, name: str, blob: bytes) -> str:
 def test_keras_file_with_hdf5_compression_is_refused(tmp_path, mode):
     blob = keras_bomb(100_000_000 if mode == "gzip" else 250_000_000, mode)
     assert len(blob) < 20_000
-    with pytest.raises(ModelFileError, match=r"model.weights.h5 layers/dense/vars/0 declares \d+ bytes of float32 "
-                                             r"data, more than the \d+ left of its budget of \d+ bytes "
-                                             r"\(LIMITS\['(ratio_floor|compression_ratio)'\]"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"model.weights.h5 layers/dense/vars/0 declares \d+ bytes of float32 "
+        r"data, more than the \d+ left of its budget of \d+ bytes "
+        r"\(LIMITS\['(ratio_floor|compression_ratio)'\]",
+    ):
         load_model(_write(tmp_path, "bomb.keras", blob))
 
 
 def test_legacy_h5_and_weights_h5_with_fill_values_are_refused(tmp_path):
-    with pytest.raises(ModelFileError, match=r"HDF5 file model_weights/extra/extra/w declares 1000000000 bytes.*"
-                                             r"LIMITS\['compression_ratio'\] 100 x the file's \d+ bytes"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"HDF5 file model_weights/extra/extra/w declares 1000000000 bytes.*"
+        r"LIMITS\['compression_ratio'\] 100 x the file's \d+ bytes",
+    ):
         load_model(_write(tmp_path, "bomb.h5", legacy_bomb()))
     model = load_model(os.path.join(FIXTURES, "seq.keras"))
     before = model.get_weights()
-    with pytest.raises(ModelFileError, match=r"weights file layers/dense/vars/0 declares 1000000000 bytes.*"
-                                             r"LIMITS\['ratio_floor'\]"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"weights file layers/dense/vars/0 declares 1000000000 bytes.*"
+        r"LIMITS\['ratio_floor'\]",
+    ):
         model.load_weights(_write(tmp_path, "bomb.weights.h5", weights_h5_bomb()))
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
@@ -182,8 +191,11 @@ def test_hdf5_budget_follows_the_limits(tmp_path, monkeypatch):
 
 def test_config_of_millions_of_tiny_values_is_refused_before_parsing(monkeypatch):
     blob = config_bomb()
-    with pytest.raises(ModelFileError, match=r"config.json holds about \d+ JSON values, more than the limit of "
-                                             r"1000000 \(LIMITS\['json_values'\]\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"config.json holds about \d+ JSON values, more than the limit of "
+        r"1000000 \(LIMITS\['json_values'\]\)",
+    ):
         from_bytes(blob)
     small = _small_model().to_bytes()
     monkeypatch.setitem(saving.LIMITS, "json_values", 20)
@@ -193,14 +205,25 @@ def test_config_of_millions_of_tiny_values_is_refused_before_parsing(monkeypatch
 
 def test_json_value_count_ignores_strings():
     from maasfin.saving.file_format import json_values
-    for text in ['[1,2,3]', '{"a":1,"b":[2,{"c":3}]}', '"a,b:[{"', r'["a\"],[", 1]', r'["a\\", 1, 2]',
-                 r'{"x\\\"y": [1, {"k": "v,:"}]}', '[[1], [2, 3]]', '7']:
+
+    for text in [
+        "[1,2,3]",
+        '{"a":1,"b":[2,{"c":3}]}',
+        '"a,b:[{"',
+        r'["a\"],[", 1]',
+        r'["a\\", 1, 2]',
+        r'{"x\\\"y": [1, {"k": "v,:"}]}',
+        "[[1], [2, 3]]",
+        "7",
+    ]:
+
         def count(x):
             if isinstance(x, list):
                 return 1 + sum(count(v) for v in x)
             if isinstance(x, dict):
                 return 1 + sum(1 + count(v) for v in x.values())
             return 1
+
         assert json_values(text.encode()) == count(json.loads(text)), text
     assert json_values(b"[]") == 2  # an empty container counts as if it held one value: a bound
 
@@ -208,9 +231,12 @@ def test_json_value_count_ignores_strings():
 def test_unbuilt_model_larger_than_its_allowance_is_refused(tmp_path, monkeypatch):
     blob = unbuilt_bomb()
     assert len(blob) < 2000
-    with pytest.raises(ModelFileError, match=r"the model was saved unbuilt \(no weights\) and its layers need "
-                                             r"1200220000 bytes of parameters for a single input feature, more than "
-                                             r"the limit of 67108864 \(LIMITS\['unbuilt_weights'\]\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"the model was saved unbuilt \(no weights\) and its layers need "
+        r"1200220000 bytes of parameters for a single input feature, more than "
+        r"the limit of 67108864 \(LIMITS\['unbuilt_weights'\]\)",
+    ):
         from_bytes(blob)
     small = Sequential([Dense(3, name="h"), Dense(1, name="o")]).to_bytes()
     assert not from_bytes(small).built
@@ -220,9 +246,12 @@ def test_unbuilt_model_larger_than_its_allowance_is_refused(tmp_path, monkeypatc
 
 
 def test_activations_beyond_their_budget_are_refused(monkeypatch):
-    with pytest.raises(ModelFileError, match=r"the layers' outputs take 2560000256 bytes per sample, \d+ for 32 rows, "
-                                             r"more than the activation budget of 268435456 bytes "
-                                             r"\(LIMITS\['activation_memory'\], or twice the weights if more\)"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"the layers' outputs take 2560000256 bytes per sample, \d+ for 32 rows, "
+        r"more than the activation budget of 268435456 bytes "
+        r"\(LIMITS\['activation_memory'\], or twice the weights if more\)",
+    ):
         from_bytes(activation_bomb())
     ok = activation_bomb(100)
     assert from_bytes(ok).output_shape == (None, 100, 64)
@@ -236,13 +265,17 @@ def test_activations_beyond_their_budget_are_refused(monkeypatch):
 
 def test_weights_safetensors_with_a_huge_header_is_refused(tmp_path):
     model = _small_model()
-    with pytest.raises(ModelFileError, match=r"weights file header holds about \d+ JSON values, more than the "
-                                             r"limit of 1000000"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"weights file header holds about \d+ JSON values, more than the "
+        r"limit of 1000000",
+    ):
         model.load_weights(_write(tmp_path, "bomb.weights.safetensors", safetensors_header_bomb()))
 
 
 def test_core_refuses_an_arena_larger_than_allowed():
     from maasfin import _core
+
     g = _core.Graph()
     x = g.add_input([4], "x")
     node = g.add_layer(Dense(8, name="d")._make_core_named(), [x])
@@ -255,9 +288,14 @@ def test_core_refuses_an_arena_larger_than_allowed():
 
 def test_loaded_weights_are_views_of_the_file_not_copies(tmp_path):
     from maasfin.saving.archive import parse_safetensors, read_archive
+
     blob = Sequential([Dense(8, input_dim=4, name="dense")]).to_bytes()
-    members = read_archive(blob, "m", ("config.json", "weights.safetensors", "metadata.json"),
-                           ("config.json", "weights.safetensors", "metadata.json"))
+    members = read_archive(
+        blob,
+        "m",
+        ("config.json", "weights.safetensors", "metadata.json"),
+        ("config.json", "weights.safetensors", "metadata.json"),
+    )
     assert isinstance(members["weights.safetensors"], memoryview)  # stored: a view of the file
     weights, _ = parse_safetensors(members["weights.safetensors"], "m", "weights", 10)
     kernel = weights["dense/kernel"]
@@ -306,8 +344,9 @@ def _peak(path: str, into: str = "-") -> dict:
     """Loads `path` (or load_weights it into the model of file `into`) in a fresh process; returns
     its outcome and peak RSS growth, and the HDF5 reader's peak RSS (0 when it did not run)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, path, into], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEASURE, path, into], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -342,8 +381,9 @@ def test_bombs_are_refused_within_the_budget(tmp_path, name):
     assert r["child"] < 4 * _declared(path) + ALLOWANCE, r
 
 
-@pytest.mark.parametrize("name, blob", [("bomb.weights.h5", weights_h5_bomb),
-                                        ("bomb.weights.safetensors", safetensors_header_bomb)])
+@pytest.mark.parametrize(
+    "name, blob", [("bomb.weights.h5", weights_h5_bomb), ("bomb.weights.safetensors", safetensors_header_bomb)]
+)
 def test_load_weights_bombs_are_refused_within_the_budget(tmp_path, name, blob):
     path = _write(tmp_path, name, blob())
     r = _peak(path, into=os.path.join(FIXTURES, "seq.keras"))
@@ -354,8 +394,9 @@ def test_load_weights_bombs_are_refused_within_the_budget(tmp_path, name, blob):
 @pytest.mark.parametrize("suffix", [".maas", ".keras", ".h5", ".weights.safetensors", ".weights.h5"])
 def test_a_normal_model_loads_within_four_times_its_weights(tmp_path, suffix):
     """A positive control: ~40 MB of Dense weights load (and predict a row) within 4x + allowance."""
-    model = Sequential([Dense(2000, activation="relu", input_dim=5000, name="wide"), Dense(1, name="out")],
-                       name="control")
+    model = Sequential(
+        [Dense(2000, activation="relu", input_dim=5000, name="wide"), Dense(1, name="out")], name="control"
+    )
     path = str(tmp_path / f"control{suffix}")
     if suffix.startswith(".weights"):
         model.save_weights(path)

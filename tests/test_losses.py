@@ -9,6 +9,7 @@ Keras 3 conventions checked here:
   * sparse_categorical_crossentropy takes class ids;
   * mse / mae average over the last axis; hinge maps {0, 1} labels to {-1, 1}.
 """
+
 import math
 
 import numpy as np
@@ -83,50 +84,59 @@ N = 6
 def _make(case, rng):
     """(core name, from_logits, y_true, y_pred) as float32 arrays, away from clip points and kinks."""
     if case == "bce":
-        return "binary_crossentropy", False, (rng.random((N, 1)) < .5), rng.uniform(.05, .95, (N, 1))
+        return "binary_crossentropy", False, (rng.random((N, 1)) < 0.5), rng.uniform(0.05, 0.95, (N, 1))
     if case == "bce_multilabel":
-        return "binary_crossentropy", False, (rng.random((N, 3)) < .5), rng.uniform(.05, .95, (N, 3))
+        return "binary_crossentropy", False, (rng.random((N, 3)) < 0.5), rng.uniform(0.05, 0.95, (N, 3))
     if case == "bce_soft_targets":
-        return "binary_crossentropy", False, rng.random((N, 2)), rng.uniform(.05, .95, (N, 2))
+        return "binary_crossentropy", False, rng.random((N, 2)), rng.uniform(0.05, 0.95, (N, 2))
     if case == "bce_logits":
-        return "binary_crossentropy", True, (rng.random((N, 3)) < .5), 3 * rng.standard_normal((N, 3))
+        return "binary_crossentropy", True, (rng.random((N, 3)) < 0.5), 3 * rng.standard_normal((N, 3))
     if case == "cce":
-        return ("categorical_crossentropy", False, np.eye(4)[rng.integers(0, 4, N)],
-                rng.dirichlet(np.ones(4), N))
+        return ("categorical_crossentropy", False, np.eye(4)[rng.integers(0, 4, N)], rng.dirichlet(np.ones(4), N))
     if case == "cce_unnormalised":  # rows do not sum to 1: Keras normalises them first
-        return ("categorical_crossentropy", False, np.eye(4)[rng.integers(0, 4, N)],
-                rng.uniform(.1, 2., (N, 4)))
+        return ("categorical_crossentropy", False, np.eye(4)[rng.integers(0, 4, N)], rng.uniform(0.1, 2.0, (N, 4)))
     if case == "cce_soft_targets":
         return ("categorical_crossentropy", False, rng.dirichlet(np.ones(4), N), rng.dirichlet(np.ones(4), N))
     if case == "cce_logits":
-        return ("categorical_crossentropy", True, np.eye(4)[rng.integers(0, 4, N)],
-                2 * rng.standard_normal((N, 4)))
+        return ("categorical_crossentropy", True, np.eye(4)[rng.integers(0, 4, N)], 2 * rng.standard_normal((N, 4)))
     if case == "cce_logits_soft_targets":  # targets summing to != 1 (scaled) exercise sum(t)*softmax - t
-        return ("categorical_crossentropy", True, 1.5 * rng.dirichlet(np.ones(4), N),
-                2 * rng.standard_normal((N, 4)))
+        return ("categorical_crossentropy", True, 1.5 * rng.dirichlet(np.ones(4), N), 2 * rng.standard_normal((N, 4)))
     if case == "sparse_cce":
-        return ("sparse_categorical_crossentropy", False, rng.integers(0, 4, (N, 1)),
-                rng.dirichlet(np.ones(4), N))
+        return ("sparse_categorical_crossentropy", False, rng.integers(0, 4, (N, 1)), rng.dirichlet(np.ones(4), N))
     if case == "sparse_cce_logits":
-        return ("sparse_categorical_crossentropy", True, rng.integers(0, 4, (N, 1)),
-                2 * rng.standard_normal((N, 4)))
+        return ("sparse_categorical_crossentropy", True, rng.integers(0, 4, (N, 1)), 2 * rng.standard_normal((N, 4)))
     if case == "mse":
         return "mean_squared_error", False, rng.standard_normal((N, 3)), rng.standard_normal((N, 3))
     if case == "mae":
         return "mean_absolute_error", False, rng.standard_normal((N, 3)), rng.standard_normal((N, 3))
     if case == "hinge_01":
         p = rng.standard_normal((N, 3))
-        return "hinge", False, (rng.random((N, 3)) < .5), p
+        return "hinge", False, (rng.random((N, 3)) < 0.5), p
     if case == "hinge_pm1":
-        return "hinge", False, np.where(rng.random((N, 3)) < .5, -1., 1.), rng.standard_normal((N, 3))
+        return "hinge", False, np.where(rng.random((N, 3)) < 0.5, -1.0, 1.0), rng.standard_normal((N, 3))
     if case == "hinge_real_targets":  # not all in {0, 1}: used as given
         return "hinge", False, rng.uniform(-1, 1, (N, 3)), rng.standard_normal((N, 3))
     raise AssertionError(case)
 
 
-CASES = ["bce", "bce_multilabel", "bce_soft_targets", "bce_logits", "cce", "cce_unnormalised",
-         "cce_soft_targets", "cce_logits", "cce_logits_soft_targets", "sparse_cce", "sparse_cce_logits", "mse",
-         "mae", "hinge_01", "hinge_pm1", "hinge_real_targets"]
+CASES = [
+    "bce",
+    "bce_multilabel",
+    "bce_soft_targets",
+    "bce_logits",
+    "cce",
+    "cce_unnormalised",
+    "cce_soft_targets",
+    "cce_logits",
+    "cce_logits_soft_targets",
+    "sparse_cce",
+    "sparse_cce_logits",
+    "mse",
+    "mae",
+    "hinge_01",
+    "hinge_pm1",
+    "hinge_real_targets",
+]
 
 
 def _case(case, rng):
@@ -240,8 +250,15 @@ def test_sparse_equals_categorical_with_one_hot(rng):
     p = rng.dirichlet(np.ones(5), N).astype(np.float32)
     w = rng.uniform(0.5, 2, N).astype(np.float32)
     for logits in (False, True):
-        vs, gs, _ = _core.loss_compute(_core.LossSpec("sparse_categorical_crossentropy", from_logits=logits), ids.reshape(-1, 1).astype(np.float32), p, w)
-        vc, gc, _ = _core.loss_compute(_core.LossSpec("categorical_crossentropy", from_logits=logits), np.eye(5, dtype=np.float32)[ids], p, w)
+        vs, gs, _ = _core.loss_compute(
+            _core.LossSpec("sparse_categorical_crossentropy", from_logits=logits),
+            ids.reshape(-1, 1).astype(np.float32),
+            p,
+            w,
+        )
+        vc, gc, _ = _core.loss_compute(
+            _core.LossSpec("categorical_crossentropy", from_logits=logits), np.eye(5, dtype=np.float32)[ids], p, w
+        )
         assert vs == pytest.approx(vc, rel=1e-6)
         np.testing.assert_allclose(gs, gc, rtol=1e-6, atol=1e-8)
 
@@ -289,7 +306,8 @@ def test_loss_classes_match_keras_formula(rng, cls, kwargs, case):
     assert loss(t, p, sample_weight=w) == pytest.approx(np_loss(name, logits, t, p, w), rel=1e-6, abs=1e-7)
     # float64 and list inputs are accepted and converted.
     assert loss(t.astype(np.float64).tolist(), p.astype(np.float64), w.tolist()) == pytest.approx(
-        np_loss(name, logits, t, p, w), rel=1e-6, abs=1e-7)
+        np_loss(name, logits, t, p, w), rel=1e-6, abs=1e-7
+    )
 
 
 def test_loss_class_accepts_1d_binary_vectors(rng):
@@ -297,19 +315,28 @@ def test_loss_class_accepts_1d_binary_vectors(rng):
     p = rng.uniform(0.05, 0.95, N).astype(np.float32)
     bce = losses.BinaryCrossentropy()
     assert bce(t, p) == pytest.approx(bce(t.reshape(-1, 1), p.reshape(-1, 1)), rel=1e-7)
-    assert bce(t, p) == pytest.approx(np_loss("binary_crossentropy", False, t.reshape(-1, 1), p.reshape(-1, 1)),
-                                      rel=1e-6)
+    assert bce(t, p) == pytest.approx(
+        np_loss("binary_crossentropy", False, t.reshape(-1, 1), p.reshape(-1, 1)), rel=1e-6
+    )
 
 
-@pytest.mark.parametrize("identifier,cls", [
-    ("binary_crossentropy", losses.BinaryCrossentropy), ("bce", losses.BinaryCrossentropy),
-    ("BinaryCrossentropy", losses.BinaryCrossentropy),
-    ("categorical_crossentropy", losses.CategoricalCrossentropy), ("cce", losses.CategoricalCrossentropy),
-    ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
-    ("mean_squared_error", losses.MeanSquaredError), ("mse", losses.MeanSquaredError),
-    ("mean_absolute_error", losses.MeanAbsoluteError), ("mae", losses.MeanAbsoluteError),
-    ("hinge", losses.Hinge), ("Hinge", losses.Hinge),
-])
+@pytest.mark.parametrize(
+    "identifier,cls",
+    [
+        ("binary_crossentropy", losses.BinaryCrossentropy),
+        ("bce", losses.BinaryCrossentropy),
+        ("BinaryCrossentropy", losses.BinaryCrossentropy),
+        ("categorical_crossentropy", losses.CategoricalCrossentropy),
+        ("cce", losses.CategoricalCrossentropy),
+        ("sparse_categorical_crossentropy", losses.SparseCategoricalCrossentropy),
+        ("mean_squared_error", losses.MeanSquaredError),
+        ("mse", losses.MeanSquaredError),
+        ("mean_absolute_error", losses.MeanAbsoluteError),
+        ("mae", losses.MeanAbsoluteError),
+        ("hinge", losses.Hinge),
+        ("Hinge", losses.Hinge),
+    ],
+)
 def test_get_resolves_names_and_aliases(identifier, cls):
     loss = losses.get(identifier)
     assert type(loss) is cls
@@ -329,8 +356,16 @@ def test_get_unknown_name_lists_valid_names():
         losses.get("mean_squared_eror")
     msg = str(exc.value)
     assert "mean_squared_eror" in msg
-    for valid in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-                  "mean_squared_error", "mean_absolute_error", "hinge", "mse", "bce"):
+    for valid in (
+        "binary_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "hinge",
+        "mse",
+        "bce",
+    ):
         assert valid in msg
 
 
@@ -347,12 +382,16 @@ def test_core_unknown_loss_lists_valid_names():
         assert valid in str(exc.value)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: losses.SparseCategoricalCrossentropy(ignore_class=0),
-    lambda: losses.MeanSquaredError(reduction="max"),
-    lambda: losses.BinaryCrossentropy(label_smoothing=1.5),
-    lambda: losses.Huber(delta=0),
-], ids=["ignore_class", "bad_reduction", "bad_smoothing", "bad_delta"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: losses.SparseCategoricalCrossentropy(ignore_class=0),
+        lambda: losses.MeanSquaredError(reduction="max"),
+        lambda: losses.BinaryCrossentropy(label_smoothing=1.5),
+        lambda: losses.Huber(delta=0),
+    ],
+    ids=["ignore_class", "bad_reduction", "bad_smoothing", "bad_delta"],
+)
 def test_unsupported_options_raise(make):
     with pytest.raises(ValueError):
         make()
@@ -383,11 +422,15 @@ def test_loss_class_rejects_incompatible_shapes(case):
         cls()(t, p, w)
 
 
-@pytest.mark.parametrize("name,t_shape,p_shape,w_len", [
-    ("mean_squared_error", (4, 2), (4, 3), None),
-    ("hinge", (4, 3), (4, 3), 3),
-    ("sparse_categorical_crossentropy", (2, 1), (4, 3), None),
-], ids=["mse_narrow_targets", "hinge_short_weights", "sparse_short_ids"])
+@pytest.mark.parametrize(
+    "name,t_shape,p_shape,w_len",
+    [
+        ("mean_squared_error", (4, 2), (4, 3), None),
+        ("hinge", (4, 3), (4, 3), 3),
+        ("sparse_categorical_crossentropy", (2, 1), (4, 3), None),
+    ],
+    ids=["mse_narrow_targets", "hinge_short_weights", "sparse_short_ids"],
+)
 def test_core_loss_compute_rejects_incompatible_shapes(name, t_shape, p_shape, w_len):
     t = np.zeros(t_shape, np.float32)
     p = np.full(p_shape, 0.5, np.float32)
@@ -396,9 +439,14 @@ def test_core_loss_compute_rejects_incompatible_shapes(name, t_shape, p_shape, w
         _core.loss_compute(_core.LossSpec(name, from_logits=False), t, p, w)
 
 
-@pytest.mark.parametrize("fn, cls", [(losses.mean_squared_error, losses.MeanSquaredError),
-                                     (losses.mean_absolute_error, losses.MeanAbsoluteError),
-                                     (losses.binary_crossentropy, losses.BinaryCrossentropy)])
+@pytest.mark.parametrize(
+    "fn, cls",
+    [
+        (losses.mean_squared_error, losses.MeanSquaredError),
+        (losses.mean_absolute_error, losses.MeanAbsoluteError),
+        (losses.binary_crossentropy, losses.BinaryCrossentropy),
+    ],
+)
 def test_loss_functions_return_one_value_per_sample(rng, fn, cls):
     """Keras's loss functions are unreduced: their mean is the class's reduced loss."""
     t = (rng.random((6, 2)) > 0.5).astype(np.float32)

@@ -1,6 +1,7 @@
 """The fused LSTM kernel (oneDNN's vanilla_lstm over the whole sequence) against a float64 NumPy
 forward and backpropagation through time, the dispatch rule that picks it, and, at model level,
 against the LSTM layer's per-step loop (the reference backend) for every output mode."""
+
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def lstm_np_grads(x, kernel, recurrent, bias, dy, go_backwards, return_sequences
     cache, outs = [], []
     for s in range(T):
         z = xs[:, s] @ kernel + h @ recurrent + bias
-        i, f, g, o = sigmoid(z[:, :u]), sigmoid(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), sigmoid(z[:, 3 * u:])
+        i, f, g, o = sigmoid(z[:, :u]), sigmoid(z[:, u : 2 * u]), np.tanh(z[:, 2 * u : 3 * u]), sigmoid(z[:, 3 * u :])
         c_new = f * c + i * g
         cache.append((h, c, i, f, g, o, np.tanh(c_new)))
         c = c_new
@@ -40,8 +41,9 @@ def lstm_np_grads(x, kernel, recurrent, bias, dy, go_backwards, return_sequences
             dh = dh + dy
         h_prev, c_prev, i, f, g, o, a = cache[s]
         dcs = dc + dh * o * (1 - a * a)
-        dz = np.concatenate([dcs * g * i * (1 - i), dcs * c_prev * f * (1 - f), dcs * i * (1 - g * g),
-                             dh * a * o * (1 - o)], 1)
+        dz = np.concatenate(
+            [dcs * g * i * (1 - i), dcs * c_prev * f * (1 - f), dcs * i * (1 - g * g), dh * a * o * (1 - o)], 1
+        )
         dk += xs[:, s].T @ dz
         dr += h_prev.T @ dz
         db += dz.sum(0)
@@ -101,7 +103,7 @@ def test_batch_slices_match_numpy_bptt(rng, forced_onednn, threads):
 
 
 def test_fused_kernel_is_chosen_by_dispatch(rng):
-    small = random_problem(rng, 4, 3, 2, 5, False)    # one step: 4 x 5 x 20 multiply-adds
+    small = random_problem(rng, 4, 3, 2, 5, False)  # one step: 4 x 5 x 20 multiply-adds
     large = random_problem(rng, 64, 3, 2, 64, False)  # 64 x 64 x 256 >= the oneDNN threshold
     try:
         _core.set_backend(_core.Backend.reference)
@@ -132,7 +134,8 @@ def test_layer_fused_path_matches_per_step_loop(rng, go_backwards, return_sequen
     between the per-step loop (reference backend) and the fused kernel (oneDNN backend)."""
     inp = Input(shape=(7, 5))
     h = LSTM(24, go_backwards=go_backwards, return_sequences=return_sequences, use_bias=use_bias)(
-        Dense(6, activation="tanh")(inp))
+        Dense(6, activation="tanh")(inp)
+    )
     if return_sequences:
         h = Flatten()(h)
     m = mf.Model(inp, Dense(3)(h))

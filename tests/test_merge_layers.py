@@ -1,13 +1,14 @@
 """Merge layers Subtract, Multiply, Average, Maximum, Minimum and Dot: NumPy references,
 finite-difference gradients through each input, the routing of Maximum/Minimum gradients on ties,
 the functional forms, and errors that name the layer and both shapes."""
+
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
 
 import maasfin as mf
 from maasfin import layers as L
 from maasfin.layers import Dense, Input
-from test_gradients import check_model, randomize_params
 
 REFS = {
     "Subtract": lambda xs: xs[0] - xs[1],
@@ -22,8 +23,10 @@ def _data(rng, k, shape=(4,), n=6):
     return [rng.standard_normal((n,) + shape).astype(np.float32) for _ in range(k)]
 
 
-@pytest.mark.parametrize("name, k", [("Subtract", 2), ("Multiply", 2), ("Multiply", 3), ("Average", 3),
-                                     ("Maximum", 2), ("Maximum", 3), ("Minimum", 3)])
+@pytest.mark.parametrize(
+    "name, k",
+    [("Subtract", 2), ("Multiply", 2), ("Multiply", 3), ("Average", 3), ("Maximum", 2), ("Maximum", 3), ("Minimum", 3)],
+)
 def test_forward_matches_numpy(rng, name, k):
     ins = [Input(shape=(3, 4)) for _ in range(k)]
     m = mf.Model(ins, getattr(L, name)()(ins))
@@ -33,8 +36,16 @@ def test_forward_matches_numpy(rng, name, k):
     np.testing.assert_allclose(got, REFS[name](np.stack(xs).astype(np.float64)), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, fn", [("Subtract", L.subtract), ("Multiply", L.multiply), ("Average", L.average),
-                                      ("Maximum", L.maximum), ("Minimum", L.minimum)])
+@pytest.mark.parametrize(
+    "name, fn",
+    [
+        ("Subtract", L.subtract),
+        ("Multiply", L.multiply),
+        ("Average", L.average),
+        ("Maximum", L.maximum),
+        ("Minimum", L.minimum),
+    ],
+)
 def test_functional_forms(rng, name, fn):
     a, b = Input(shape=(4,)), Input(shape=(4,))
     out = fn([a, b], name=f"my_{name.lower()}")
@@ -55,8 +66,7 @@ def _merge_model(merge, k, rng, d=3):
     return m, _data(rng, k, (d,)), rng.standard_normal((6, 2)).astype(np.float32)
 
 
-@pytest.mark.parametrize("name, k", [("Subtract", 2), ("Multiply", 3), ("Average", 3), ("Maximum", 3),
-                                     ("Minimum", 2)])
+@pytest.mark.parametrize("name, k", [("Subtract", 2), ("Multiply", 3), ("Average", 3), ("Maximum", 3), ("Minimum", 2)])
 def test_gradients(rng, name, k):
     m, xs, y = _merge_model(getattr(L, name)(), k, rng)
     check_model(m, xs, y, what=name)
@@ -113,8 +123,11 @@ def test_errors_name_the_layer_and_both_shapes():
         L.Subtract(name="sub")([a, c, Input(shape=(4,))])
     with pytest.raises(ValueError, match=r"Maximum 'mx' needs at least 2 inputs"):
         L.Maximum(name="mx")([a])
-    with pytest.raises(ValueError, match=r"Dot 'd' needs two inputs of shape \(batch, d\) with the same d, "
-                                         r"got \(4,\) and \(5,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dot 'd' needs two inputs of shape \(batch, d\) with the same d, "
+        r"got \(4,\) and \(5,\)",
+    ):
         L.Dot(axes=1, name="d")([a, b])
     with pytest.raises(ValueError, match=r"Dot 'd2': only axes=1"):
         L.Dot(axes=2, name="d2")

@@ -1,5 +1,6 @@
 """notebooks/credit_scoring.ipynb runs end to end in a Jupyter kernel (nbclient + ipykernel) on this
 Python and this maasfin install, and its cells show what the notebook's text promises."""
+
 import html
 import json
 import re
@@ -40,8 +41,13 @@ def _number(text: str, label: str) -> float:
 def executed(tmp_path_factory):
     nb = nbformat.read(NOTEBOOK, as_version=4)  # validates the notebook (cell ids included)
     nb.cells.append(nbformat.v4.new_code_cell(CHECK, id="test-interpreter"))
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("notebook"))}})
+    client = NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(tmp_path_factory.mktemp("notebook"))}},
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
     cells = {cell.get("id"): cell for cell in nb.cells}
     cells["widget-state"] = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
@@ -72,8 +78,10 @@ def test_notebook_results(executed):
     assert "Total params: 1,025" in summary and "dropout (Dropout)" in summary
     assert "Epoch 1/10" in _text(executed["c5"])
     # The progress bars are tqdm widgets in a notebook: their final text is in the widget state.
-    bars = [html.unescape(str(m["state"].get("value", ""))).replace("\u2007", " ")
-            for m in executed["widget-state"].get("state", {}).values()]
+    bars = [
+        html.unescape(str(m["state"].get("value", ""))).replace("\u2007", " ")
+        for m in executed["widget-state"].get("state", {}).values()
+    ]
     assert sum("90/90" in b for b in bars) >= 4 and sum("val_loss: " in b for b in bars) >= 4
     plot = executed["c6"]
     assert any("image/png" in out.get("data", {}) for out in plot.outputs)  # the history plot (matplotlib)
@@ -99,8 +107,21 @@ def test_notebook_results(executed):
 def test_featurespace_reasons_name_raw_columns(executed):
     lines = _text(executed["raw-reasons"]).splitlines()
     assert _number(lines[0], "probability of default") > 0.5
-    raw = {"Seniority", "Home", "Time", "Age", "Marital", "Records", "Job", "Expenses", "Income", "Assets", "Debt",
-           "Amount", "Price"}
+    raw = {
+        "Seniority",
+        "Home",
+        "Time",
+        "Age",
+        "Marital",
+        "Records",
+        "Job",
+        "Expenses",
+        "Income",
+        "Assets",
+        "Debt",
+        "Amount",
+        "Price",
+    }
     reasons = lines[1:-1]
     assert 1 <= len(reasons) <= 4
     for line in reasons:

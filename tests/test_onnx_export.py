@@ -1,6 +1,7 @@
 """ONNX export (docs/export.md): for every layer with a converter, onnxruntime on the exported file
 reproduces model.predict within 1e-5 on random data, and the file passes onnx.checker; layers
 without a converter are a ValueError naming them."""
+
 import json
 import os
 
@@ -10,14 +11,46 @@ import onnxruntime as ort
 import pytest
 
 import maasfin as mf
-from maasfin.saving import onnx as onnx_export
-from maasfin.layers import (LSTM, Activation, Add, AlphaDropout, AveragePooling1D, AveragePooling2D,
-                            BatchNormalization, CategoryEncoding, Concatenate, Conv1D, Conv2D, Dense, Discretization,
-                            Dropout, Embedding, Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling1D,
-                            GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Hashing, Imputation, Input,
-                            IntegerLookup, LayerNormalization, MaxPooling1D, MaxPooling2D, Normalization, Permute,
-                            RepeatVector, Reshape, StringLookup, ZeroPadding1D, ZeroPadding2D)
+from maasfin.layers import (
+    LSTM,
+    Activation,
+    Add,
+    AlphaDropout,
+    AveragePooling1D,
+    AveragePooling2D,
+    BatchNormalization,
+    CategoryEncoding,
+    Concatenate,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Discretization,
+    Dropout,
+    Embedding,
+    Flatten,
+    GaussianDropout,
+    GaussianNoise,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    Hashing,
+    Imputation,
+    Input,
+    IntegerLookup,
+    LayerNormalization,
+    MaxPooling1D,
+    MaxPooling2D,
+    Normalization,
+    Permute,
+    RepeatVector,
+    Reshape,
+    StringLookup,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 from maasfin.models import Model, Sequential
+from maasfin.saving import onnx as onnx_export
 
 TOL = 1e-5
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "linear", "elu", "selu", "gelu", "leaky_relu", "swish", "silu"]
@@ -39,8 +72,11 @@ def check_export(model, xs, tmp_path, tol=TOL, rtol=0.0, **export_kwargs):
     assert proto.opset_import[0].version == export_kwargs.get("opset_version", 17)
     sess = _session(path)
     names = [i.name for i in sess.get_inputs()]
-    expected_names = ([model._input_layer.name if model._input_layer is not None else "input_layer"]
-                      if isinstance(model, Sequential) else [t.name for t in model.inputs])
+    expected_names = (
+        [model._input_layer.name if model._input_layer is not None else "input_layer"]
+        if isinstance(model, Sequential)
+        else [t.name for t in model.inputs]
+    )
     assert names == expected_names
     for i, x in zip(sess.get_inputs(), xs):
         assert i.type == "tensor(float)" and i.shape == ["batch", *x.shape[1:]]
@@ -62,8 +98,9 @@ def _seq(*layers, shape):
 def _randomize(layer, rng, positive=()):
     """Random weights (uniform(0.5, 2) for the names in `positive`) so that no weight is a no-op."""
     specs = layer._param_specs()
-    layer.set_weights([rng.uniform(0.5, 2.0, shape) if name in positive else rng.normal(0, 1, shape)
-                       for name, shape, _ in specs])
+    layer.set_weights(
+        [rng.uniform(0.5, 2.0, shape) if name in positive else rng.normal(0, 1, shape) for name, shape, _ in specs]
+    )
 
 
 # -- Dense and activations ------------------------------------------------------------------------
@@ -98,8 +135,9 @@ def test_activation_layer(activation, shape, tmp_path, rng):
 
 
 # -- inference-time identities --------------------------------------------------------------------
-@pytest.mark.parametrize("noise", [lambda: Dropout(0.5), lambda: GaussianNoise(1.0), lambda: GaussianDropout(0.4),
-                                   lambda: AlphaDropout(0.3)])
+@pytest.mark.parametrize(
+    "noise", [lambda: Dropout(0.5), lambda: GaussianNoise(1.0), lambda: GaussianDropout(0.4), lambda: AlphaDropout(0.3)]
+)
 def test_training_only_layers_are_identities(noise, tmp_path, rng):
     m = _seq(Dense(8, activation="selu"), noise(), Dense(1, activation="sigmoid"), shape=(5,))
     m.compile(optimizer="adam", loss="binary_crossentropy")
@@ -110,6 +148,7 @@ def test_training_only_layers_are_identities(noise, tmp_path, rng):
 
 def test_spatial_dropout_is_an_identity(tmp_path, rng):
     from maasfin.layers import SpatialDropout1D
+
     m = _seq(Conv1D(4, 2, activation="relu"), SpatialDropout1D(0.5), Flatten(), Dense(1), shape=(6, 3))
     m.compile(optimizer="adam", loss="mse")
     x = rng.normal(size=(64, 6, 3))
@@ -129,8 +168,9 @@ def test_batch_normalization_uses_moving_statistics(center, scale, shape, tmp_pa
 
 
 def test_batch_normalization_after_training(tmp_path, rng):
-    m = _seq(Dense(16), BatchNormalization(momentum=0.5), Activation("relu"), Dense(1, activation="sigmoid"),
-             shape=(8,))
+    m = _seq(
+        Dense(16), BatchNormalization(momentum=0.5), Activation("relu"), Dense(1, activation="sigmoid"), shape=(8,)
+    )
     m.compile(optimizer="adam", loss="binary_crossentropy")
     x = rng.normal(3, 2, (256, 8))
     m.fit(x, (x[:, 1] > 3).astype(np.float32), epochs=3, verbose=0)
@@ -173,8 +213,9 @@ def test_fan_out_graph(tmp_path, rng):
 
 
 def test_flatten_reshape_permute_repeat_vector(tmp_path, rng):
-    m = _seq(Reshape((4, -1)), Permute((2, 1)), Flatten(), Dense(5), RepeatVector(3), Reshape((5, 3)), Flatten(),
-             shape=(12,))
+    m = _seq(
+        Reshape((4, -1)), Permute((2, 1)), Flatten(), Dense(5), RepeatVector(3), Reshape((5, 3)), Flatten(), shape=(12,)
+    )
     x = rng.normal(size=(17, 12))
     y = check_export(m, x, tmp_path)
     assert y.shape == (17, 15)
@@ -190,27 +231,53 @@ def test_zero_padding_2d(padding, tmp_path, rng):
     check_export(_seq(ZeroPadding2D(padding), shape=(4, 3, 2)), rng.normal(size=(9, 4, 3, 2)), tmp_path)
 
 
-@pytest.mark.parametrize("cls,shape", [(GlobalMaxPooling1D, (7, 3)), (GlobalAveragePooling1D, (7, 3)),
-                                       (GlobalMaxPooling2D, (5, 4, 3)), (GlobalAveragePooling2D, (5, 4, 3))])
+@pytest.mark.parametrize(
+    "cls,shape",
+    [
+        (GlobalMaxPooling1D, (7, 3)),
+        (GlobalAveragePooling1D, (7, 3)),
+        (GlobalMaxPooling2D, (5, 4, 3)),
+        (GlobalAveragePooling2D, (5, 4, 3)),
+    ],
+)
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_global_pooling(cls, shape, keepdims, tmp_path, rng):
     check_export(_seq(cls(keepdims=keepdims), shape=shape), rng.normal(size=(11, *shape)), tmp_path)
 
 
 # -- convolutions and pooling ---------------------------------------------------------------------
-@pytest.mark.parametrize("padding,strides,dilation", [("valid", 1, 1), ("same", 1, 1), ("same", 2, 1),
-                                                      ("causal", 1, 2), ("valid", 2, 1), ("same", 1, 2)])
+@pytest.mark.parametrize(
+    "padding,strides,dilation",
+    [("valid", 1, 1), ("same", 1, 1), ("same", 2, 1), ("causal", 1, 2), ("valid", 2, 1), ("same", 1, 2)],
+)
 def test_conv1d(padding, strides, dilation, tmp_path, rng):
-    m = _seq(Conv1D(4, 3, strides=strides, padding=padding, dilation_rate=dilation, activation="relu"),
-             GlobalAveragePooling1D(), Dense(1), shape=(10, 3))
+    m = _seq(
+        Conv1D(4, 3, strides=strides, padding=padding, dilation_rate=dilation, activation="relu"),
+        GlobalAveragePooling1D(),
+        Dense(1),
+        shape=(10, 3),
+    )
     check_export(m, rng.normal(size=(13, 10, 3)), tmp_path)
 
 
-@pytest.mark.parametrize("padding,strides,dilation", [("valid", 1, 1), ("same", 1, 1), ("same", 2, 1),
-                                                      ("valid", (2, 1), 1), ("same", 1, 2)])
+@pytest.mark.parametrize(
+    "padding,strides,dilation", [("valid", 1, 1), ("same", 1, 1), ("same", 2, 1), ("valid", (2, 1), 1), ("same", 1, 2)]
+)
 def test_conv2d(padding, strides, dilation, tmp_path, rng):
-    m = _seq(Conv2D(5, (3, 2), strides=strides, padding=padding, dilation_rate=dilation, activation="swish",
-                    use_bias=padding == "same"), Flatten(), Dense(2), shape=(7, 6, 2))
+    m = _seq(
+        Conv2D(
+            5,
+            (3, 2),
+            strides=strides,
+            padding=padding,
+            dilation_rate=dilation,
+            activation="swish",
+            use_bias=padding == "same",
+        ),
+        Flatten(),
+        Dense(2),
+        shape=(7, 6, 2),
+    )
     check_export(m, rng.normal(size=(9, 7, 6, 2)), tmp_path)
 
 
@@ -252,8 +319,9 @@ def test_normalization_with_zero_variance_divides_by_epsilon(tmp_path):
 def test_imputation_fills_nan(strategy, add_indicator, tmp_path, rng):
     data = rng.integers(0, 5, (100, 3)).astype(np.float64)
     data[rng.random(data.shape) < 0.2] = np.nan
-    imp = Imputation(strategy=strategy, add_indicator=add_indicator,
-                     fill_value=-1.5 if strategy == "constant" else None)
+    imp = Imputation(
+        strategy=strategy, add_indicator=add_indicator, fill_value=-1.5 if strategy == "constant" else None
+    )
     imp.adapt(data)
     m = _seq(imp, shape=(3,))
     y = check_export(m, data, tmp_path)
@@ -332,6 +400,7 @@ def test_embedding(tmp_path, rng):
 # -- the credit model --------------------------------------------------------------------------------
 def test_credit_demo_model_trained_briefly(tmp_path):
     from maasfin.demo import build_credit_model, prepare_credit
+
     x_train, x_test, y_train, y_test, _ = prepare_credit()
     model = build_credit_model(x_train.shape[1])
     model.fit(x_train, y_train, epochs=3, batch_size=32, verbose=0)
@@ -357,8 +426,9 @@ def test_credit_demo_model_trained_briefly(tmp_path):
 def test_to_onnx_in_memory_and_newer_opsets(tmp_path, rng):
     x = Input(shape=(4,), name="x")
     h = LayerNormalization()(Dense(6, activation="elu")(x))
-    y = Dense(5)(Concatenate()([h, CategoryEncoding(3, output_mode="multi_hot")(
-        Discretization(bin_boundaries=[0.0, 1.0])(x))]))
+    y = Dense(5)(
+        Concatenate()([h, CategoryEncoding(3, output_mode="multi_hot")(Discretization(bin_boundaries=[0.0, 1.0])(x))])
+    )
     m = Model(x, y, name="scorer")
     proto = onnx_export.to_onnx(m)
     assert proto.graph.name == "scorer" and proto.ir_version == 8
@@ -430,7 +500,20 @@ def test_export_replaces_atomically_and_a_failure_keeps_the_old_file(tmp_path, r
 
 def test_supported_layers_lists_the_converters():
     names = onnx_export.supported_layers()
-    for n in ("Dense", "Activation", "Dropout", "BatchNormalization", "LayerNormalization", "Add", "Concatenate",
-              "Flatten", "Reshape", "Normalization", "Imputation", "Discretization", "CategoryEncoding"):
+    for n in (
+        "Dense",
+        "Activation",
+        "Dropout",
+        "BatchNormalization",
+        "LayerNormalization",
+        "Add",
+        "Concatenate",
+        "Flatten",
+        "Reshape",
+        "Normalization",
+        "Imputation",
+        "Discretization",
+        "CategoryEncoding",
+    ):
         assert n in names
     assert "LSTM" not in names and "StringLookup" not in names and "Hashing" not in names

@@ -7,6 +7,7 @@ any mistake in a rule (bias correction, epsilon placement, nesterov, amsgrad, ce
 momentum) changes the result by orders of magnitude more; `test_variants_are_distinguishable`
 checks that claim on the NumPy side.
 """
+
 import math
 
 import numpy as np
@@ -47,7 +48,7 @@ class NpAdam:
         if self.m is None:
             self.m, self.v, self.vhat = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
         self.t += 1
-        alpha = self.lr * math.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
+        alpha = self.lr * math.sqrt(1 - self.b2**self.t) / (1 - self.b1**self.t)
         self.m = self.m + (g - self.m) * (1 - self.b1)
         self.v = self.v + (g * g - self.v) * (1 - self.b2)
         v = self.v
@@ -87,18 +88,16 @@ CONFIGS = {
     "adam": ("Adam", dict(learning_rate=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False)),
     "adam_amsgrad": ("Adam", dict(learning_rate=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=True)),
     "adam_large_eps": ("Adam", dict(learning_rate=0.1, beta_1=0.8, beta_2=0.9, epsilon=0.5, amsgrad=False)),
-    "adam_amsgrad_fast_beta2": ("Adam", dict(learning_rate=0.1, beta_1=0.5, beta_2=0.6, epsilon=1e-7,
-                                             amsgrad=True)),
+    "adam_amsgrad_fast_beta2": ("Adam", dict(learning_rate=0.1, beta_1=0.5, beta_2=0.6, epsilon=1e-7, amsgrad=True)),
     "adam_beta1_zero": ("Adam", dict(learning_rate=0.1, beta_1=0.0, beta_2=0.99, epsilon=1e-7, amsgrad=False)),
     "rmsprop": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)),
-    "rmsprop_large_eps": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.0, epsilon=0.5,
-                                          centered=False)),
-    "rmsprop_momentum": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.9, epsilon=1e-7,
-                                         centered=False)),
-    "rmsprop_centered": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.0, epsilon=1e-7,
-                                         centered=True)),
-    "rmsprop_centered_momentum": ("RMSprop", dict(learning_rate=0.05, rho=0.8, momentum=0.5, epsilon=1e-3,
-                                                  centered=True)),
+    "rmsprop_large_eps": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.0, epsilon=0.5, centered=False)),
+    "rmsprop_momentum": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.9, epsilon=1e-7, centered=False)),
+    "rmsprop_centered": ("RMSprop", dict(learning_rate=0.05, rho=0.9, momentum=0.0, epsilon=1e-7, centered=True)),
+    "rmsprop_centered_momentum": (
+        "RMSprop",
+        dict(learning_rate=0.05, rho=0.8, momentum=0.5, epsilon=1e-3, centered=True),
+    ),
 }
 
 PY_CLASSES = {"SGD": optimizers.SGD, "Adam": optimizers.Adam, "RMSprop": optimizers.RMSprop}
@@ -149,15 +148,23 @@ def _adam_eps_inside_sqrt(kw, p0, grads):
         g = g.astype(np.float64)
         m += (g - m) * (1 - b1)
         v += (g * g - v) * (1 - b2)
-        p = p - lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / np.sqrt(v + eps)
+        p = p - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * m / np.sqrt(v + eps)
     return p
 
 
-@pytest.mark.parametrize("a,b", [
-    ("sgd_momentum", "sgd_nesterov"), ("sgd", "sgd_momentum"), ("adam", "adam_beta1_zero"),
-    ("adam_amsgrad_fast_beta2", None), ("rmsprop", "rmsprop_centered"), ("rmsprop", "rmsprop_momentum"),
-    ("rmsprop", "rmsprop_large_eps"), ("adam_large_eps", None),
-])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("sgd_momentum", "sgd_nesterov"),
+        ("sgd", "sgd_momentum"),
+        ("adam", "adam_beta1_zero"),
+        ("adam_amsgrad_fast_beta2", None),
+        ("rmsprop", "rmsprop_centered"),
+        ("rmsprop", "rmsprop_momentum"),
+        ("rmsprop", "rmsprop_large_eps"),
+        ("adam_large_eps", None),
+    ],
+)
 def test_variants_are_distinguishable(rng, a, b):
     """The test data separates each option from its absence by far more than the tolerance."""
     p0 = rng.standard_normal(N_PARAMS).astype(np.float32)
@@ -307,44 +314,77 @@ def test_slot_sizes_rejects_a_negative_count():
 
 
 # -- validation ------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [
-    lambda: optimizers.SGD(learning_rate=-0.1),
-    lambda: optimizers.SGD(learning_rate="fast"),
-    lambda: optimizers.SGD(learning_rate=True),
-    lambda: optimizers.SGD(learning_rate=float("nan")),
-    lambda: optimizers.SGD(momentum=-0.1),
-    lambda: optimizers.SGD(momentum=1.5),
-    lambda: optimizers.Adam(learning_rate=-1e-3),
-    lambda: optimizers.Adam(beta_1=1.0),
-    lambda: optimizers.Adam(beta_1=-0.1),
-    lambda: optimizers.Adam(beta_2=1.0),
-    lambda: optimizers.RMSprop(rho=1.0),
-    lambda: optimizers.RMSprop(rho=-0.5),
-    lambda: optimizers.RMSprop(learning_rate=-1.0),
-    lambda: optimizers.Adam(weight_decay=-0.01),
-    lambda: optimizers.SGD(clipnorm=1.0, clipvalue=0.5),
-], ids=["sgd_lr_neg", "sgd_lr_str", "sgd_lr_bool", "sgd_lr_nan", "sgd_mom_neg", "sgd_mom_gt1", "adam_lr_neg",
-        "adam_b1_1", "adam_b1_neg", "adam_b2_1", "rms_rho_1", "rms_rho_neg", "rms_lr_neg", "adam_weight_decay",
-        "sgd_clipnorm"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: optimizers.SGD(learning_rate=-0.1),
+        lambda: optimizers.SGD(learning_rate="fast"),
+        lambda: optimizers.SGD(learning_rate=True),
+        lambda: optimizers.SGD(learning_rate=float("nan")),
+        lambda: optimizers.SGD(momentum=-0.1),
+        lambda: optimizers.SGD(momentum=1.5),
+        lambda: optimizers.Adam(learning_rate=-1e-3),
+        lambda: optimizers.Adam(beta_1=1.0),
+        lambda: optimizers.Adam(beta_1=-0.1),
+        lambda: optimizers.Adam(beta_2=1.0),
+        lambda: optimizers.RMSprop(rho=1.0),
+        lambda: optimizers.RMSprop(rho=-0.5),
+        lambda: optimizers.RMSprop(learning_rate=-1.0),
+        lambda: optimizers.Adam(weight_decay=-0.01),
+        lambda: optimizers.SGD(clipnorm=1.0, clipvalue=0.5),
+    ],
+    ids=[
+        "sgd_lr_neg",
+        "sgd_lr_str",
+        "sgd_lr_bool",
+        "sgd_lr_nan",
+        "sgd_mom_neg",
+        "sgd_mom_gt1",
+        "adam_lr_neg",
+        "adam_b1_1",
+        "adam_b1_neg",
+        "adam_b2_1",
+        "rms_rho_1",
+        "rms_rho_neg",
+        "rms_lr_neg",
+        "adam_weight_decay",
+        "sgd_clipnorm",
+    ],
+)
 def test_python_wrappers_reject_invalid_arguments(make):
     with pytest.raises(ValueError):
         make()
 
 
-@pytest.mark.parametrize("make", [
-    lambda: _core.SGD(-0.1, 0.0, False),
-    lambda: _core.SGD(0.1, 1.5, False),
-    lambda: _core.SGD(0.1, -0.5, True),
-    lambda: _core.Adam(-0.1, 0.9, 0.999, 1e-7, False),
-    lambda: _core.Adam(0.1, 1.0, 0.999, 1e-7, False),
-    lambda: _core.Adam(0.1, 0.9, 1.0, 1e-7, False),
-    lambda: _core.RMSprop(-0.1, 0.9, 0.0, 1e-7, False),
-    lambda: _core.RMSprop(0.1, 1.0, 0.0, 1e-7, False),
-    lambda: _core.RMSprop(0.1, 0.9, -0.5, 1e-7, False),
-    lambda: _core.RMSprop(0.1, 0.9, 1.5, 1e-7, False),
-    lambda: _core.SGD(float("nan"), 0.0, False),
-], ids=["sgd_lr", "sgd_mom_gt1", "sgd_mom_neg", "adam_lr", "adam_b1", "adam_b2", "rms_lr", "rms_rho",
-        "rms_mom_neg", "rms_mom_gt1", "sgd_lr_nan"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _core.SGD(-0.1, 0.0, False),
+        lambda: _core.SGD(0.1, 1.5, False),
+        lambda: _core.SGD(0.1, -0.5, True),
+        lambda: _core.Adam(-0.1, 0.9, 0.999, 1e-7, False),
+        lambda: _core.Adam(0.1, 1.0, 0.999, 1e-7, False),
+        lambda: _core.Adam(0.1, 0.9, 1.0, 1e-7, False),
+        lambda: _core.RMSprop(-0.1, 0.9, 0.0, 1e-7, False),
+        lambda: _core.RMSprop(0.1, 1.0, 0.0, 1e-7, False),
+        lambda: _core.RMSprop(0.1, 0.9, -0.5, 1e-7, False),
+        lambda: _core.RMSprop(0.1, 0.9, 1.5, 1e-7, False),
+        lambda: _core.SGD(float("nan"), 0.0, False),
+    ],
+    ids=[
+        "sgd_lr",
+        "sgd_mom_gt1",
+        "sgd_mom_neg",
+        "adam_lr",
+        "adam_b1",
+        "adam_b2",
+        "rms_lr",
+        "rms_rho",
+        "rms_mom_neg",
+        "rms_mom_gt1",
+        "sgd_lr_nan",
+    ],
+)
 def test_core_optimizers_reject_invalid_arguments(make):
     with pytest.raises(ValueError):
         make()
@@ -361,26 +401,52 @@ def test_learning_rate_setter_validates(bad):
 
 
 # -- lookup ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,cls", [
-    ("sgd", optimizers.SGD), ("SGD", optimizers.SGD), ("Sgd", optimizers.SGD),
-    ("adam", optimizers.Adam), ("Adam", optimizers.Adam), ("ADAM", optimizers.Adam),
-    ("rmsprop", optimizers.RMSprop), ("RMSprop", optimizers.RMSprop), ("RMSPROP", optimizers.RMSprop),
-])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("sgd", optimizers.SGD),
+        ("SGD", optimizers.SGD),
+        ("Sgd", optimizers.SGD),
+        ("adam", optimizers.Adam),
+        ("Adam", optimizers.Adam),
+        ("ADAM", optimizers.Adam),
+        ("rmsprop", optimizers.RMSprop),
+        ("RMSprop", optimizers.RMSprop),
+        ("RMSPROP", optimizers.RMSprop),
+    ],
+)
 def test_get_is_case_insensitive(name, cls):
     opt = optimizers.get(name)
     assert type(opt) is cls
 
 
 def test_get_defaults_are_keras_defaults():
-    assert optimizers.get("sgd").get_config() == {"name": "SGD", "learning_rate": 0.01, "momentum": 0.0,
-                                                  "nesterov": False, "weight_decay": None, "clipnorm": None,
-                                                  "clipvalue": None, "global_clipnorm": None}
+    assert optimizers.get("sgd").get_config() == {
+        "name": "SGD",
+        "learning_rate": 0.01,
+        "momentum": 0.0,
+        "nesterov": False,
+        "weight_decay": None,
+        "clipnorm": None,
+        "clipvalue": None,
+        "global_clipnorm": None,
+    }
     adam = optimizers.get("adam").get_config()
-    assert (adam["learning_rate"], adam["beta_1"], adam["beta_2"], adam["epsilon"], adam["amsgrad"]) == \
-        (0.001, 0.9, 0.999, 1e-7, False)
+    assert (adam["learning_rate"], adam["beta_1"], adam["beta_2"], adam["epsilon"], adam["amsgrad"]) == (
+        0.001,
+        0.9,
+        0.999,
+        1e-7,
+        False,
+    )
     rms = optimizers.get("rmsprop").get_config()
-    assert (rms["learning_rate"], rms["rho"], rms["momentum"], rms["epsilon"], rms["centered"]) == \
-        (0.001, 0.9, 0.0, 1e-7, False)
+    assert (rms["learning_rate"], rms["rho"], rms["momentum"], rms["epsilon"], rms["centered"]) == (
+        0.001,
+        0.9,
+        0.0,
+        1e-7,
+        False,
+    )
 
 
 def test_get_passes_through_instances_and_classes():

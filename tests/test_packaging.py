@@ -1,4 +1,5 @@
 """Packaging: `import maasfin` stays light, and the server's dependencies are an extra."""
+
 from __future__ import annotations
 
 import subprocess
@@ -50,24 +51,30 @@ _BLOCK = """
 
 
 def test_serve_without_server_dependencies_names_the_extra(tmp_path):
-    r = _run(_BLOCK + f"""
+    r = _run(
+        _BLOCK
+        + f"""
     import importlib.util
     importlib.util.find_spec = lambda name, package=None: None if name in ("fastapi", "orjson") else 1
     from maasfin.__main__ import main
     sys.exit(main(["serve", {str(tmp_path)!r}]))
-    """)
+    """
+    )
     assert r.returncode == 2
     assert "pip install 'maasfin[serve]'" in r.stderr and "fastapi" in r.stderr
 
 
 def test_create_app_without_server_dependencies_names_the_extra():
-    r = _run(_BLOCK + """
+    r = _run(
+        _BLOCK
+        + """
     import maasfin.serving
     try:
         maasfin.serving.create_app
     except ModuleNotFoundError as e:
         print(e)
-    """)
+    """
+    )
     assert r.returncode == 0, r.stderr
     assert "pip install 'maasfin[serve]'" in r.stdout
 
@@ -78,6 +85,7 @@ def test_the_bare_install_runs_the_demo(tmp_path):
     import os
     import pathlib
     import shutil
+
     import tomllib
 
     import maasfin
@@ -90,18 +98,35 @@ def test_the_bare_install_runs_the_demo(tmp_path):
     py = venv / "bin" / "python"
     r = subprocess.run([str(py), "-m", "pip", "install", "-q", *deps], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    site = pathlib.Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                       capture_output=True, text=True, check=True).stdout.strip())
-    shutil.copytree(pathlib.Path(maasfin.__file__).parent, site / "maasfin",
-                    ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    site = pathlib.Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    shutil.copytree(
+        pathlib.Path(maasfin.__file__).parent,
+        site / "maasfin",
+        ignore=shutil.ignore_patterns("__pycache__"),
+        dirs_exist_ok=True,
+    )
     for lib in pathlib.Path(_core.__file__).parent.glob("*.so"):  # _core, _testing and the core library
         shutil.copy2(lib, site / "maasfin" / lib.name)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    r = subprocess.run([str(py), "-I", "-m", "maasfin", "demo", "--verbose", "0"], capture_output=True, text=True,
-                       timeout=600, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [str(py), "-I", "-m", "maasfin", "demo", "--verbose", "0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "AUC" in r.stdout or "auc" in r.stdout.lower(), r.stdout[-2000:]
-    installed = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
-                               check=True).stdout.lower()
+    installed = subprocess.run(
+        [str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True
+    ).stdout.lower()
     for extra in ("fastapi", "uvicorn", "h5py", "flask", "scikit-learn"):
         assert f"{extra}==" not in installed

@@ -1,14 +1,26 @@
 """Preprocessing layers against Keras semantics. Expected values marked "Keras doc" are the
 examples of the Keras 3 API docs / docstrings (keras/src/layers/preprocessing/*.py), which a wrong
 index layout, tie order, OOV hash or quantile summary would fail; the rest are NumPy references."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import maasfin as mf
 from maasfin import _core
-from maasfin.layers import (CategoryEncoding, Dense, Discretization, Embedding, Flatten, Hashing, Imputation,
-                            Input, IntegerLookup, Normalization, StringLookup)
+from maasfin.layers import (
+    CategoryEncoding,
+    Dense,
+    Discretization,
+    Embedding,
+    Flatten,
+    Hashing,
+    Imputation,
+    Input,
+    IntegerLookup,
+    Normalization,
+    StringLookup,
+)
 from maasfin.models import Model
 
 VOCAB = ["a", "b", "c", "d"]
@@ -18,8 +30,10 @@ VOCAB = ["a", "b", "c", "d"]
 def test_string_lookup_keras_doc_examples():
     assert StringLookup(vocabulary=VOCAB)([["a", "c", "d"], ["d", "z", "b"]]).tolist() == [[1, 3, 4], [4, 0, 2]]
     # Two OOV buckets: FarmHash Fingerprint64 puts "m" in 0 and "z" in 1, as TensorFlow does.
-    assert StringLookup(vocabulary=VOCAB, num_oov_indices=2)([["a", "c", "d"], ["m", "z", "b"]]).tolist() == \
-        [[2, 4, 5], [0, 1, 3]]
+    assert StringLookup(vocabulary=VOCAB, num_oov_indices=2)([["a", "c", "d"], ["m", "z", "b"]]).tolist() == [
+        [2, 4, 5],
+        [0, 1, 3],
+    ]
     masked = StringLookup(vocabulary=VOCAB, mask_token="")
     assert masked([["a", "c", "d"], ["d", "", "b"]]).tolist() == [[2, 4, 5], [5, 0, 3]]
     assert masked.get_vocabulary() == ["", "[UNK]", "a", "b", "c", "d"]
@@ -37,8 +51,10 @@ def test_string_lookup_adapt_orders_by_count_then_token_descending():
 
 
 def test_string_lookup_output_modes_keras_doc():
-    assert StringLookup(vocabulary=VOCAB, output_mode="one_hot")(["a", "b", "c", "d", "z"]).tolist() == \
-        np.roll(np.eye(5), 1, axis=1).tolist()
+    assert (
+        StringLookup(vocabulary=VOCAB, output_mode="one_hot")(["a", "b", "c", "d", "z"]).tolist()
+        == np.roll(np.eye(5), 1, axis=1).tolist()
+    )
     data = [["a", "c", "d", "d"], ["d", "z", "b", "z"]]
     assert StringLookup(vocabulary=VOCAB, output_mode="multi_hot")(data).tolist() == [[0, 1, 0, 1, 1], [1, 0, 1, 0, 1]]
     assert StringLookup(vocabulary=VOCAB, output_mode="count")(data).tolist() == [[0, 1, 0, 1, 2], [2, 0, 1, 0, 1]]
@@ -77,11 +93,18 @@ def test_integer_lookup_keras_doc_examples():
     layer = IntegerLookup()
     layer.adapt(np.array([[12, 1138, 42], [42, 1000, 36]]))
     assert layer.get_vocabulary() == [-1, 42, 1138, 1000, 36, 12]
-    assert IntegerLookup(vocabulary=vocab, num_oov_indices=2)([[12, 1138, 42], [37, 1000, 36]]).tolist() == \
-        [[2, 4, 5], [1, 0, 3]]  # OOV bucket = token mod 2
-    assert IntegerLookup(vocabulary=vocab, mask_token=0)([[12, 1138, 42], [42, 0, 36]]).tolist() == [[2, 4, 5], [5, 0, 3]]
-    assert IntegerLookup(vocabulary=vocab, output_mode="one_hot")([12, 36, 1138, 42, 7]).tolist() == \
-        np.roll(np.eye(5), 1, axis=1).tolist()
+    assert IntegerLookup(vocabulary=vocab, num_oov_indices=2)([[12, 1138, 42], [37, 1000, 36]]).tolist() == [
+        [2, 4, 5],
+        [1, 0, 3],
+    ]  # OOV bucket = token mod 2
+    assert IntegerLookup(vocabulary=vocab, mask_token=0)([[12, 1138, 42], [42, 0, 36]]).tolist() == [
+        [2, 4, 5],
+        [5, 0, 3],
+    ]
+    assert (
+        IntegerLookup(vocabulary=vocab, output_mode="one_hot")([12, 36, 1138, 42, 7]).tolist()
+        == np.roll(np.eye(5), 1, axis=1).tolist()
+    )
 
 
 def test_integer_lookup_missing_and_non_integers():
@@ -120,13 +143,22 @@ def test_hashing_integers_hash_their_decimal_strings():
 
 # -- CategoryEncoding -------------------------------------------------------------------------------
 def test_category_encoding_keras_doc_examples():
-    assert CategoryEncoding(num_tokens=4, output_mode="one_hot")([3, 2, 0, 1]).tolist() == \
-        np.eye(4)[[3, 2, 0, 1]].tolist()
+    assert (
+        CategoryEncoding(num_tokens=4, output_mode="one_hot")([3, 2, 0, 1]).tolist() == np.eye(4)[[3, 2, 0, 1]].tolist()
+    )
     data = [[0, 1], [0, 0], [1, 2], [3, 1]]
-    assert CategoryEncoding(num_tokens=4, output_mode="multi_hot")(data).tolist() == \
-        [[1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]]
-    assert CategoryEncoding(num_tokens=4, output_mode="count")(data).tolist() == \
-        [[1, 1, 0, 0], [2, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]]
+    assert CategoryEncoding(num_tokens=4, output_mode="multi_hot")(data).tolist() == [
+        [1, 1, 0, 0],
+        [1, 0, 0, 0],
+        [0, 1, 1, 0],
+        [0, 1, 0, 1],
+    ]
+    assert CategoryEncoding(num_tokens=4, output_mode="count")(data).tolist() == [
+        [1, 1, 0, 0],
+        [2, 0, 0, 0],
+        [0, 1, 1, 0],
+        [0, 1, 0, 1],
+    ]
     assert CategoryEncoding(num_tokens=3, output_mode="one_hot")([[0, 2]]).shape == (1, 2, 3)
 
 
@@ -233,7 +265,7 @@ def test_embedding_lookup_gradient_and_initializer(rng):
     trainer = model._get_trainer(y.shape)
     trainer.compute_gradients([ids], y, None, False, 0)
     _, _, off = emb._param_specs()[0]
-    analytic = model._graph.grads[off:off + 10].copy()
+    analytic = model._graph.grads[off : off + 10].copy()
     params, eps, numeric = model._graph.params, 1e-2, np.zeros(10)
     for i in range(10):
         old = params[off + i]

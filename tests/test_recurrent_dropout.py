@@ -5,13 +5,14 @@ per gate (Keras's implementation 1), otherwise one shared input mask; GRU's upda
 undropped h. The training loss is checked exactly against a float64 NumPy forward that draws the
 same masks from a re-implementation of the core's counter-based RNG; gradients by finite
 differences in training mode (the masks are a pure function of the step seed)."""
+
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
 
 import maasfin as mf
 from maasfin import _core
 from maasfin.layers import GRU, LSTM, Bidirectional, Dense, Input, SimpleRNN
-from test_gradients import check_model, randomize_params
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 CLS = {"LSTM": LSTM, "GRU": GRU, "SimpleRNN": SimpleRNN}
@@ -54,16 +55,18 @@ def sig(v):
 def forward_np(kind, weights, x, dp, rdp):
     """Keras's cell loop with given masks: dp (M, N, D) on x and rdp (M, N, u) on h; M = gates or 1."""
     kernel, recurrent, bias = [np.asarray(w, np.float64) for w in weights]
-    u, G = recurrent.shape[0], GATES[kind]
+    u = recurrent.shape[0]
     N, T = x.shape[:2]
     h, c = np.zeros((N, u)), np.zeros((N, u))
-    col = lambda W, g: W[..., g * u:(g + 1) * u]
+    col = lambda W, g: W[..., g * u : (g + 1) * u]
     pick = lambda masks, g: masks[g if masks.shape[0] > 1 else 0]
     for t in range(T):
         xt = x[:, t].astype(np.float64)
         if kind == "LSTM":
-            z = [(xt * pick(dp, g)) @ col(kernel, g) + (h * pick(rdp, g)) @ col(recurrent, g) + col(bias, g)
-                 for g in range(4)]
+            z = [
+                (xt * pick(dp, g)) @ col(kernel, g) + (h * pick(rdp, g)) @ col(recurrent, g) + col(bias, g)
+                for g in range(4)
+            ]
             i, f, gg, o = sig(z[0]), sig(z[1]), np.tanh(z[2]), sig(z[3])
             c = f * c + i * gg
             h = o * np.tanh(c)
@@ -102,7 +105,8 @@ def test_training_forward_matches_numpy_with_the_same_masks(rng, kind, rates, ba
     assert got == pytest.approx(want, rel=2e-5)
     # Inference ignores dropout, and a training pass with other masks differs.
     assert np.mean(m.predict(x, verbose=0).astype(np.float64) ** 2) == pytest.approx(
-        np.mean(forward_np(kind, layer.get_weights(), x, np.ones((1, 3, 4)), np.ones((1, 3, 5))) ** 2), rel=2e-5)
+        np.mean(forward_np(kind, layer.get_weights(), x, np.ones((1, 3, 4)), np.ones((1, 3, 5))) ** 2), rel=2e-5
+    )
     assert t.compute_gradients([x], y, None, True, step_seed + 1) != got
     assert t.compute_gradients([x], y, None, False, step_seed) != got
 
@@ -143,6 +147,7 @@ def test_training_gradients_with_dropout(rng, case, backend):
     smooth function of the weights for a fixed seed."""
     _core.set_backend(backend)
     from maasfin.layers import Flatten
+
     inp = Input(shape=(4, 2))
     h = GRAD_CASES[case]()(Dense(2, activation="tanh")(inp))
     if len(h.shape) > 2:
@@ -181,15 +186,19 @@ def test_fit_with_dropout_is_reproducible(rng):
         x = np.random.default_rng(1).standard_normal((64, 5, 2)).astype(np.float32)
         h = m.fit(x, x[:, :, :1].sum(1), epochs=3, batch_size=16, verbose=0)
         return h.history["loss"], m.get_weights()
+
     (l1, w1), (l2, w2) = run(), run()
     assert l1 == l2 and all(np.array_equal(a, b) for a, b in zip(w1, w2))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(dropout=1.0), r"LSTM 'r': dropout must be a number in \[0, 1\), got 1.0"),
-    (dict(recurrent_dropout=-0.1), r"LSTM 'r': recurrent_dropout must be a number in \[0, 1\), got -0.1"),
-    (dict(dropout=0.1, seed=-3), r"LSTM 'r': seed must be a non-negative integer or None, got -3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(dropout=1.0), r"LSTM 'r': dropout must be a number in \[0, 1\), got 1.0"),
+        (dict(recurrent_dropout=-0.1), r"LSTM 'r': recurrent_dropout must be a number in \[0, 1\), got -0.1"),
+        (dict(dropout=0.1, seed=-3), r"LSTM 'r': seed must be a non-negative integer or None, got -3"),
+    ],
+)
 def test_dropout_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LSTM(2, name="r", **kwargs)

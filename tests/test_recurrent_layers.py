@@ -1,19 +1,24 @@
 """Recurrent layers (LSTM, GRU, SimpleRNN): NumPy step-by-step references in Keras's gate order,
 finite-difference gradients of inputs and weights, oneDNN vs reference, weight layout and
 parameter counts by Keras's formulas, initializers, configs, errors, and a learning example."""
+
 import threading
 
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
 
 import maasfin as mf
 from maasfin import _core
 from maasfin.layers import GRU, LSTM, Dense, Flatten, Input, SimpleRNN
-from test_gradients import check_model, randomize_params
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
-ACT = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "relu": lambda v: np.maximum(v, 0),
-       "linear": lambda v: v}
+ACT = {
+    "tanh": np.tanh,
+    "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+    "relu": lambda v: np.maximum(v, 0),
+    "linear": lambda v: v,
+}
 
 
 # -- NumPy references (float64) ----------------------------------------------------------------
@@ -33,7 +38,7 @@ def lstm_np(x, kernel, recurrent, bias, act="tanh", rec_act="sigmoid", go_backwa
     def step(xt, state):
         h, c = state
         z = xt @ kernel + h @ recurrent + bias
-        i, f, g, o = ra(z[:, :u]), ra(z[:, u:2 * u]), a(z[:, 2 * u:3 * u]), ra(z[:, 3 * u:])
+        i, f, g, o = ra(z[:, :u]), ra(z[:, u : 2 * u]), a(z[:, 2 * u : 3 * u]), ra(z[:, 3 * u :])
         c = f * c + i * g
         return o * a(c), c
 
@@ -49,8 +54,8 @@ def gru_np(x, kernel, recurrent, bias, act="tanh", rec_act="sigmoid", go_backwar
         (h,) = state
         p, q = xt @ kernel + bias[0], h @ recurrent + bias[1]
         z = ra(p[:, :u] + q[:, :u])
-        r = ra(p[:, u:2 * u] + q[:, u:2 * u])
-        hh = a(p[:, 2 * u:] + r * q[:, 2 * u:])
+        r = ra(p[:, u : 2 * u] + q[:, u : 2 * u])
+        hh = a(p[:, 2 * u :] + r * q[:, 2 * u :])
         return (z * h + (1 - z) * hh,)
 
     return run_np(step, x.astype(np.float64), (np.zeros((x.shape[0], u)),), go_backwards, return_sequences)
@@ -95,16 +100,17 @@ def test_other_activations_match_numpy(rng, act, rec_act):
     x = rng.standard_normal((3, 5, 2)).astype(np.float32) * 0.5
     lstm = LSTM(4, activation=act, recurrent_activation=rec_act, return_sequences=True)
     m = randomized(lstm, (5, 2), rng)
-    np.testing.assert_allclose(m.predict(x, verbose=0), lstm_np(x, *lstm.get_weights(), act, rec_act, False, True),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        m.predict(x, verbose=0), lstm_np(x, *lstm.get_weights(), act, rec_act, False, True), rtol=1e-5, atol=1e-5
+    )
     gru = GRU(4, activation=act, recurrent_activation=rec_act)
     m = randomized(gru, (5, 2), rng)
-    np.testing.assert_allclose(m.predict(x, verbose=0), gru_np(x, *gru.get_weights(), act, rec_act),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        m.predict(x, verbose=0), gru_np(x, *gru.get_weights(), act, rec_act), rtol=1e-5, atol=1e-5
+    )
     rnn = SimpleRNN(4, activation=act)
     m = randomized(rnn, (5, 2), rng)
-    np.testing.assert_allclose(m.predict(x, verbose=0), simple_rnn_np(x, *rnn.get_weights(), act),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(m.predict(x, verbose=0), simple_rnn_np(x, *rnn.get_weights(), act), rtol=1e-5, atol=1e-5)
 
 
 def test_go_backwards_equals_reversed_input(rng):
@@ -117,8 +123,10 @@ def test_go_backwards_equals_reversed_input(rng):
 
 
 # -- weight layout, parameter counts, initializers ---------------------------------------------
-@pytest.mark.parametrize("cls, gates, bias_shape", [(LSTM, 4, lambda u: (4 * u,)), (GRU, 3, lambda u: (2, 3 * u)),
-                                                     (SimpleRNN, 1, lambda u: (u,))])
+@pytest.mark.parametrize(
+    "cls, gates, bias_shape",
+    [(LSTM, 4, lambda u: (4 * u,)), (GRU, 3, lambda u: (2, 3 * u)), (SimpleRNN, 1, lambda u: (u,))],
+)
 def test_weight_layout_and_param_counts(cls, gates, bias_shape):
     for u, d in ((8, 3), (1, 5)):
         layer = cls(u)
@@ -185,20 +193,26 @@ def test_layer_gradients(rng, case, backend):
 
 
 def test_stacked_recurrent_gradients(rng):
-    m = mf.Sequential([Input(shape=(4, 2)), LSTM(3, return_sequences=True), GRU(2, return_sequences=True),
-                       SimpleRNN(2), Dense(1)])
+    m = mf.Sequential(
+        [Input(shape=(4, 2)), LSTM(3, return_sequences=True), GRU(2, return_sequences=True), SimpleRNN(2), Dense(1)]
+    )
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng, scale=0.5)
-    check_model(m, [rng.standard_normal((3, 4, 2)).astype(np.float32)], rng.standard_normal((3, 1)).astype(np.float32),
-                what="stacked")
+    check_model(
+        m,
+        [rng.standard_normal((3, 4, 2)).astype(np.float32)],
+        rng.standard_normal((3, 1)).astype(np.float32),
+        what="stacked",
+    )
 
 
 @pytest.mark.parametrize("cls", [LSTM, GRU, SimpleRNN])
 def test_onednn_matches_reference(rng, cls):
     """Large enough for the per-step matmuls to go to oneDNN under automatic dispatch too."""
-    m = mf.Sequential([Input(shape=(6, 8)), Dense(8, activation="tanh"), cls(32, return_sequences=True),
-                       cls(16), Dense(3)])
+    m = mf.Sequential(
+        [Input(shape=(6, 8)), Dense(8, activation="tanh"), cls(32, return_sequences=True), cls(16), Dense(3)]
+    )
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng, scale=0.3)
@@ -241,12 +255,34 @@ def test_concurrent_predict_is_exact(rng):
 def test_configs_are_keras_shaped_and_round_trip():
     lstm = LSTM(4, return_sequences=True, go_backwards=True, name="l")
     cfg = lstm.get_config()
-    assert {k: cfg[k] for k in ("units", "activation", "recurrent_activation", "use_bias", "return_sequences",
-                                "return_state", "go_backwards", "unit_forget_bias", "recurrent_initializer",
-                                "dropout", "recurrent_dropout")} == {
-        "units": 4, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
-        "return_sequences": True, "return_state": False, "go_backwards": True, "unit_forget_bias": True,
-        "recurrent_initializer": "orthogonal", "dropout": 0.0, "recurrent_dropout": 0.0}
+    assert {
+        k: cfg[k]
+        for k in (
+            "units",
+            "activation",
+            "recurrent_activation",
+            "use_bias",
+            "return_sequences",
+            "return_state",
+            "go_backwards",
+            "unit_forget_bias",
+            "recurrent_initializer",
+            "dropout",
+            "recurrent_dropout",
+        )
+    } == {
+        "units": 4,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "return_sequences": True,
+        "return_state": False,
+        "go_backwards": True,
+        "unit_forget_bias": True,
+        "recurrent_initializer": "orthogonal",
+        "dropout": 0.0,
+        "recurrent_dropout": 0.0,
+    }
     assert LSTM.from_config(cfg).get_config() == cfg
     gcfg = GRU(2, name="g").get_config()
     assert gcfg["reset_after"] is True and GRU.from_config(gcfg).get_config() == gcfg
@@ -263,13 +299,16 @@ def test_saved_lstm_predicts_identically(rng):
     assert np.array_equal(loaded.predict(x, verbose=0), m.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: LSTM(0), "units must be a positive integer"),
-    (lambda: SimpleRNN(4, stateful=True), "stateful=True is not supported"),
-    (lambda: LSTM(4, activation="softmax"), "activation 'softmax' is not supported in recurrent layers"),
-    (lambda: GRU(4, recurrent_activation="gelu"), "recurrent_activation 'gelu' is not supported"),
-    (lambda: LSTM(4, bias_initializer="glorot_uniform"), "unit_forget_bias=True works with bias_initializer"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: LSTM(0), "units must be a positive integer"),
+        (lambda: SimpleRNN(4, stateful=True), "stateful=True is not supported"),
+        (lambda: LSTM(4, activation="softmax"), "activation 'softmax' is not supported in recurrent layers"),
+        (lambda: GRU(4, recurrent_activation="gelu"), "recurrent_activation 'gelu' is not supported"),
+        (lambda: LSTM(4, bias_initializer="glorot_uniform"), "unit_forget_bias=True works with bias_initializer"),
+    ],
+)
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -278,8 +317,11 @@ def test_bad_arguments(make, match):
 @pytest.mark.parametrize("cls", [LSTM, GRU, SimpleRNN])
 def test_bad_input_rank_names_layer_and_shape(cls):
     layer = cls(3, name="rnn")
-    with pytest.raises(ValueError, match=rf"{cls.__name__} 'rnn' expects one input of shape \(timesteps, features\) "
-                                         r"per sample, got \(4, 3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{cls.__name__} 'rnn' expects one input of shape \(timesteps, features\) "
+        r"per sample, got \(4, 3, 2\)",
+    ):
         mf.Sequential([Input(shape=(4, 3, 2)), layer]).build()
 
 

@@ -3,16 +3,32 @@ propagation, the layers that use a mask): float64 NumPy references of Keras 3's 
 (keras/src/backend/*/rnn.py: a masked step keeps the states and outputs the carried h, or zeros
 with zero_output_for_mask as Bidirectional sets), the padded == unpadded property, finite-difference
 gradients, saving round trips and errors."""
+
 import warnings
 
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
 
 import maasfin as mf
 from maasfin import _core
-from maasfin.layers import (GRU, LSTM, Bidirectional, Concatenate, Dense, Embedding, Flatten, GlobalAveragePooling1D,
-                            GlobalMaxPooling1D, Input, Masking, MultiHeadAttention, SimpleRNN, TimeDistributed, Add)
-from test_gradients import check_model, randomize_params
+from maasfin.layers import (
+    GRU,
+    LSTM,
+    Add,
+    Bidirectional,
+    Concatenate,
+    Dense,
+    Embedding,
+    Flatten,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    Input,
+    Masking,
+    MultiHeadAttention,
+    SimpleRNN,
+    TimeDistributed,
+)
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 CLS = {"LSTM": LSTM, "GRU": GRU, "SimpleRNN": SimpleRNN}
@@ -31,15 +47,15 @@ def cell(kind, weights):
     def lstm(xt, state):
         h, c = state
         z = xt @ kernel + h @ recurrent + bias
-        i, f, g, o = sig(z[:, :u]), sig(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), sig(z[:, 3 * u:])
+        i, f, g, o = sig(z[:, :u]), sig(z[:, u : 2 * u]), np.tanh(z[:, 2 * u : 3 * u]), sig(z[:, 3 * u :])
         c = f * c + i * g
         return [o * np.tanh(c), c]
 
     def gru(xt, state):
         (h,) = state
         p, q = xt @ kernel + bias[0], h @ recurrent + bias[1]
-        z, r = sig(p[:, :u] + q[:, :u]), sig(p[:, u:2 * u] + q[:, u:2 * u])
-        hh = np.tanh(p[:, 2 * u:] + r * q[:, 2 * u:])
+        z, r = sig(p[:, :u] + q[:, :u]), sig(p[:, u : 2 * u] + q[:, u : 2 * u])
+        hh = np.tanh(p[:, 2 * u :] + r * q[:, 2 * u :])
         return [z * h + (1 - z) * hh]
 
     def rnn(xt, state):
@@ -48,17 +64,20 @@ def cell(kind, weights):
     return {"LSTM": lstm, "GRU": gru, "SimpleRNN": rnn}[kind], u
 
 
-def rnn_np(kind, weights, x, mask=None, state0=None, go_backwards=False, return_sequences=False,
-           zero_output_for_mask=False):
+def rnn_np(
+    kind, weights, x, mask=None, state0=None, go_backwards=False, return_sequences=False, zero_output_for_mask=False
+):
     """(output, final states) as Keras 3 computes them (unroll=False)."""
     step, u = cell(kind, weights)
     N, T = x.shape[:2]
-    states = [np.zeros((N, u)) for _ in range(S[kind])] if state0 is None else [np.asarray(s, np.float64) for s in state0]
+    states = (
+        [np.zeros((N, u)) for _ in range(S[kind])] if state0 is None else [np.asarray(s, np.float64) for s in state0]
+    )
     outs = []
     for s in range(T):
         t = T - 1 - s if go_backwards else s
         new = step(x[:, t].astype(np.float64), states)
-        keep = np.ones((N, 1), bool) if mask is None else mask[:, t:t + 1].astype(bool)
+        keep = np.ones((N, 1), bool) if mask is None else mask[:, t : t + 1].astype(bool)
         out = np.where(keep, new[0], 0.0 if zero_output_for_mask else states[0])
         states = [np.where(keep, n, o) for n, o in zip(new, states)]
         outs.append(out)
@@ -67,9 +86,9 @@ def rnn_np(kind, weights, x, mask=None, state0=None, go_backwards=False, return_
 
 def random_mask(rng, N, T):
     m = rng.random((N, T)) > 0.35
-    m[0, :] = True            # a full row
-    m[1, T // 2:] = False     # trailing padding
-    m[2, :2] = False          # leading padding
+    m[0, :] = True  # a full row
+    m[1, T // 2 :] = False  # trailing padding
+    m[2, :2] = False  # leading padding
     return m
 
 
@@ -95,8 +114,9 @@ def test_return_state_matches_numpy(rng, backend, kind, return_sequences, go_bac
     m.build()
     set_random_weights(layer, rng)
     x = rng.standard_normal((4, 6, 3)).astype(np.float32)
-    want_out, want_states = rnn_np(kind, layer.get_weights(), x, go_backwards=go_backwards,
-                                   return_sequences=return_sequences)
+    want_out, want_states = rnn_np(
+        kind, layer.get_weights(), x, go_backwards=go_backwards, return_sequences=return_sequences
+    )
     want = np.concatenate([want_out.reshape(4, -1)] + want_states, axis=1)
     np.testing.assert_allclose(m.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
     # The weights and their count do not depend on return_state (Keras's formulas).
@@ -152,8 +172,12 @@ def test_state_gradients(rng, kind, backend):
     m2.build()
     m2.compile(optimizer="sgd", loss="mse")
     randomize_params(m2, rng, scale=0.5)
-    check_model(m2, [rng.standard_normal((3, 4, 2)).astype(np.float32), rng.standard_normal((3, 3)).astype(np.float32)],
-                rng.standard_normal((3, 2)).astype(np.float32), what=f"{kind} states")
+    check_model(
+        m2,
+        [rng.standard_normal((3, 4, 2)).astype(np.float32), rng.standard_normal((3, 3)).astype(np.float32)],
+        rng.standard_normal((3, 2)).astype(np.float32),
+        what=f"{kind} states",
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(CLS))
@@ -181,24 +205,34 @@ def test_state_models_save_and_load(rng, kind, tmp_path):
 
 def test_state_errors_name_layer_and_shapes():
     inp = Input(shape=(5, 3))
-    with pytest.raises(ValueError, match=r"LSTM 'l1': initial_state must hold 2 tensors \[h, c\] of shape \(batch, 4\), got 1"):
+    with pytest.raises(
+        ValueError, match=r"LSTM 'l1': initial_state must hold 2 tensors \[h, c\] of shape \(batch, 4\), got 1"
+    ):
         LSTM(4, name="l1")(inp, initial_state=[Input(shape=(4,))])
-    with pytest.raises(ValueError, match=r"GRU 'g1': initial_state\[0\] must have shape \(batch, 4\) for units=4, "
-                                         r"got \(None, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"GRU 'g1': initial_state\[0\] must have shape \(batch, 4\) for units=4, "
+        r"got \(None, 3\)",
+    ):
         GRU(4, name="g1")(inp, initial_state=Input(shape=(3,)))
     with pytest.raises(ValueError, match=r"Sequential .*single output tensor; layer 'l2' has 3"):
         mf.Sequential([Input(shape=(5, 3)), LSTM(4, return_state=True, name="l2")])
     with pytest.raises(ValueError, match="explicit mask= is not supported"):
         SimpleRNN(2)(inp, mask=Input(shape=(5,)))
-    with pytest.raises(ValueError, match=r"Bidirectional 'bi': initial_state must hold 4 tensors \(the forward "
-                                         r"layer's 2, then the backward layer's\), got 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"Bidirectional 'bi': initial_state must hold 4 tensors \(the forward "
+        r"layer's 2, then the backward layer's\), got 2",
+    ):
         Bidirectional(LSTM(4), name="bi")(inp, initial_state=[Input(shape=(4,)), Input(shape=(4,))])
     # The core checks the state shapes too (a file that bypasses the Python checks).
     core = _core.LSTM(4, "tanh", "sigmoid", True, False, False, "glorot_uniform", "orthogonal", "zeros", True)
     core.name = "raw"
     g = _core.Graph()
     ids = [g.add_input([5, 3], "x"), g.add_input([4], "h"), g.add_input([3], "c")]
-    with pytest.raises(ValueError, match=r"LSTM 'raw': initial_state\[1\] must have shape \(batch, 4\) for units=4, got \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"LSTM 'raw': initial_state\[1\] must have shape \(batch, 4\) for units=4, got \(3,\)"
+    ):
         g.add_layer(core, ids)
 
 
@@ -228,10 +262,25 @@ def test_bidirectional_return_and_initial_state(rng, kind, given, return_sequenc
     w = bi.get_weights()
     zero = return_sequences
     mk = mask if given == "mask" else None
-    f, fs = rnn_np(kind, w[:3], x, mask=mk, state0=s0[:S[kind]] or None, return_sequences=return_sequences,
-                   zero_output_for_mask=zero)
-    b, bs = rnn_np(kind, w[3:], x, mask=mk, state0=s0[S[kind]:] or None, go_backwards=True,
-                   return_sequences=return_sequences, zero_output_for_mask=zero)
+    f, fs = rnn_np(
+        kind,
+        w[:3],
+        x,
+        mask=mk,
+        state0=s0[: S[kind]] or None,
+        return_sequences=return_sequences,
+        zero_output_for_mask=zero,
+    )
+    b, bs = rnn_np(
+        kind,
+        w[3:],
+        x,
+        mask=mk,
+        state0=s0[S[kind] :] or None,
+        go_backwards=True,
+        return_sequences=return_sequences,
+        zero_output_for_mask=zero,
+    )
     if return_sequences:
         b = b[:, ::-1]
     y = np.concatenate([f, b], -1) if merge_mode == "concat" else f + b
@@ -243,7 +292,8 @@ def test_bidirectional_return_and_initial_state(rng, kind, given, return_sequenc
         z = Input(shape=(2,))
         init_g = [Dense(3)(z) for _ in init] or None
         outs = Bidirectional(CLS[kind](3, return_state=True, return_sequences=return_sequences))(
-            Masking()(inp) if given == "mask" else inp, initial_state=init_g)
+            Masking()(inp) if given == "mask" else inp, initial_state=init_g
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             head = [Flatten()(outs[0]) if return_sequences else outs[0]] + list(outs[1:])
@@ -283,8 +333,14 @@ def test_masked_forward_matches_numpy(rng, backend, kind, return_sequences, go_b
     m = mf.Model(inp, Concatenate()(head))
     m.build()
     set_random_weights(layer, rng)
-    out, states = rnn_np(kind, layer.get_weights(), np.where(mask[..., None], x, 0), mask=mask,
-                         go_backwards=go_backwards, return_sequences=return_sequences)
+    out, states = rnn_np(
+        kind,
+        layer.get_weights(),
+        np.where(mask[..., None], x, 0),
+        mask=mask,
+        go_backwards=go_backwards,
+        return_sequences=return_sequences,
+    )
     want = np.concatenate([out.reshape(5, -1)] + states, axis=1)
     np.testing.assert_allclose(m.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
 
@@ -297,8 +353,11 @@ def test_initial_state_call_ignores_the_mask_as_keras(rng, kind):
     x, mask = masked_input(rng, N=3, T=5)
     inp, h0 = Input(shape=(5, 3)), [Input(shape=(4,)) for _ in range(S[kind])]
     layer = CLS[kind](4, return_sequences=True, name="r")
-    with pytest.warns(UserWarning, match=rf"{kind} 'r' is called with initial_state, so, as in Keras 3, it does not "
-                                         "use the mask"):
+    with pytest.warns(
+        UserWarning,
+        match=rf"{kind} 'r' is called with initial_state, so, as in Keras 3, it does not "
+        "use the mask",
+    ):
         out = layer(Masking()(inp), initial_state=h0)
     assert layer._mask_in is None and out._keras_mask is not None
     m = mf.Model([inp] + h0, out)
@@ -316,12 +375,17 @@ def test_core_masks_with_initial_states(rng, kind):
     x, mask = masked_input(rng, N=3, T=5)
     mask[:, :2] = False
     x[:, :2] = 0
-    make = {"LSTM": lambda: _core.LSTM(4, "tanh", "sigmoid", True, True, False, "glorot_uniform", "orthogonal", "zeros",
-                                       True, has_mask=True),
-            "GRU": lambda: _core.GRU(4, "tanh", "sigmoid", True, True, False, "glorot_uniform", "orthogonal", "zeros",
-                                     has_mask=True),
-            "SimpleRNN": lambda: _core.SimpleRNN(4, "tanh", True, True, False, "glorot_uniform", "orthogonal", "zeros",
-                                                 has_mask=True)}[kind]
+    make = {
+        "LSTM": lambda: _core.LSTM(
+            4, "tanh", "sigmoid", True, True, False, "glorot_uniform", "orthogonal", "zeros", True, has_mask=True
+        ),
+        "GRU": lambda: _core.GRU(
+            4, "tanh", "sigmoid", True, True, False, "glorot_uniform", "orthogonal", "zeros", has_mask=True
+        ),
+        "SimpleRNN": lambda: _core.SimpleRNN(
+            4, "tanh", True, True, False, "glorot_uniform", "orthogonal", "zeros", has_mask=True
+        ),
+    }[kind]
     g = _core.Graph()
     ids = [g.add_input([5, 3], "x"), g.add_input([5], "mask")] + [g.add_input([4], f"s{k}") for k in range(S[kind])]
     core = make()
@@ -330,7 +394,7 @@ def test_core_masks_with_initial_states(rng, kind):
     g.build(out, 1)
     weights = [rng.uniform(-0.6, 0.6, tuple(shape)).astype(np.float32) for _, shape, _ in g.layer_params(out)]
     for (_, shape, off), w in zip(g.layer_params(out), weights):
-        g.params[off:off + w.size] = w.ravel()
+        g.params[off : off + w.size] = w.ravel()
     s0 = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(S[kind])]
     got = g.predict([x, mask.astype(np.float32)] + s0, 32)
     want, _ = rnn_np(kind, weights, x, mask=mask, state0=s0, return_sequences=True)
@@ -353,7 +417,7 @@ def test_trailing_padding_equals_the_shorter_sequence(rng, kind):
     for i, n in enumerate(lengths):
         short = mf.Sequential([Input(shape=(n, 2)), CLS[kind](3), Dense(2)])
         short.set_weights(m.get_weights())
-        np.testing.assert_allclose(got[i], short.predict(x[i:i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[i], short.predict(x[i : i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
     # Without the mask the padding changes the answer.
     plain = mf.Sequential([Input(shape=(7, 2)), CLS[kind](3), Dense(2)])
     plain.set_weights(m.get_weights())
@@ -370,7 +434,7 @@ def test_embedding_mask_zero_matches_unpadded(rng):
     for i, n in enumerate([3, 5, 1]):
         short = mf.Sequential([Input(shape=(n,)), Embedding(10, 4), LSTM(3)])
         short.set_weights(m.get_weights())
-        np.testing.assert_allclose(got[i], short.predict(tokens[i:i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[i], short.predict(tokens[i : i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
     cfg = emb.get_config()
     assert cfg["mask_zero"] is True and Embedding.from_config(cfg).get_config() == cfg
 
@@ -400,7 +464,7 @@ def test_bidirectional_mask(rng):
     for i, n in enumerate(lengths):
         short = mf.Sequential([Input(shape=(n, 2)), Bidirectional(LSTM(3), merge_mode="sum")])
         short.set_weights(m2.get_weights())
-        np.testing.assert_allclose(got[i], short.predict(xs[i:i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[i], short.predict(xs[i : i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_global_average_pooling_skips_masked_steps(rng):
@@ -439,8 +503,9 @@ def test_masked_gradients(rng, case, backend):
     """Masking -> Dense (keeps the mask, and receives the recurrent layer's dx) -> masked layers."""
     _core.set_backend(backend)
     x, _ = masked_input(rng, N=4, T=5, D=2)
-    m = mf.Sequential([Input(shape=(5, 2)), Masking(), Dense(2, activation="tanh")] + MASK_GRAD_CASES[case]()
-                      + [Dense(2)])
+    m = mf.Sequential(
+        [Input(shape=(5, 2)), Masking(), Dense(2, activation="tanh")] + MASK_GRAD_CASES[case]() + [Dense(2)]
+    )
     m.compile(optimizer="sgd", loss="mse")
     m.build()
     randomize_params(m, rng, scale=0.5)
@@ -466,16 +531,16 @@ def test_mask_propagation_follows_keras():
     inp = Input(shape=(5, 3))
     masked = Masking()(inp)
     assert masked._keras_mask is not None
-    kept = Dense(4)(masked)                      # Dense supports masking
+    kept = Dense(4)(masked)  # Dense supports masking
     assert kept._keras_mask == masked._keras_mask
-    seq = LSTM(2, return_sequences=True)(kept)   # an RNN returning sequences passes the mask on
+    seq = LSTM(2, return_sequences=True)(kept)  # an RNN returning sequences passes the mask on
     assert seq._keras_mask == masked._keras_mask
-    assert LSTM(2)(seq)._keras_mask is None      # ... and consumes it otherwise
+    assert LSTM(2)(seq)._keras_mask is None  # ... and consumes it otherwise
     assert Add()([kept, Dense(4)(masked)])._keras_mask == masked._keras_mask  # the same mask on every input
     with pytest.warns(UserWarning, match=r"Layer 'flat' \(of type Flatten\) was passed an input with a mask"):
         assert Flatten(name="flat")(seq)._keras_mask is None
     with pytest.warns(UserWarning, match="does not support masking"):
-        TimeDistributed(Dense(2))(seq)           # Keras 3's TimeDistributed drops the mask too
+        TimeDistributed(Dense(2))(seq)  # Keras 3's TimeDistributed drops the mask too
     other = Masking(mask_value=1.0)(inp)
     with pytest.raises(ValueError, match=r"Concatenate 'cat': its inputs carry different masks"):
         Concatenate(name="cat")([masked, other])
@@ -517,8 +582,11 @@ def test_masked_models_save_and_load(rng):
 def test_masking_errors_name_layer_and_shape():
     with pytest.raises(ValueError, match=r"Masking 'mk': mask_value must be a finite number"):
         Masking(mask_value=float("nan"), name="mk")
-    with pytest.raises(ValueError, match=r"Masking 'mk2' expects one input of shape \(timesteps, features\) per "
-                                         r"sample, got \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Masking 'mk2' expects one input of shape \(timesteps, features\) per "
+        r"sample, got \(4,\)",
+    ):
         Masking(name="mk2")(Input(shape=(4,)))
 
 
@@ -587,10 +655,11 @@ def test_zero_output_for_mask_as_keras(rng, kind, tmp_path):
     x = rng.standard_normal((3, 6, 2)).astype(np.float32)
     x[0, 4:] = 0.0
     x[2, 1:] = 0.0
-    outs = {}
+    outs, weights = {}, None
     for zero in (False, True):
-        m = mf.Sequential([Input(shape=(6, 2)), Masking(),
-                           CLS[kind](3, return_sequences=True, zero_output_for_mask=zero)])
+        m = mf.Sequential(
+            [Input(shape=(6, 2)), Masking(), CLS[kind](3, return_sequences=True, zero_output_for_mask=zero)]
+        )
         m.build()
         if zero:
             m.set_weights(weights)

@@ -1,4 +1,5 @@
 """Model files (.maas), weights files, configs, pickling, atomic writes and the safe loader."""
+
 import copy
 import datetime
 import hashlib
@@ -20,11 +21,11 @@ import pytest
 import safetensors.numpy
 
 import maasfin as mf
-from maasfin import layers as L, registry, saving
-from maasfin.saving import archive, objects
+from maasfin import layers as L
+from maasfin import registry, saving
 from maasfin.layers import Activation, Add, Concatenate, Dense, Dropout, Input
 from maasfin.models import Model, Sequential, from_bytes, load_model
-from maasfin.saving import ModelFileError
+from maasfin.saving import ModelFileError, archive, objects
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -36,8 +37,14 @@ def _data(rng, n=96, d=4):
 
 def _trained_sequential(rng, optimizer="adam", epochs=2):
     x, y = _data(rng)
-    model = Sequential([Dense(8, activation="relu", input_dim=4, name="dense"), Dropout(0.25, name="dropout"),
-                        Dense(1, activation="sigmoid", name="dense_1")], name="credit")
+    model = Sequential(
+        [
+            Dense(8, activation="relu", input_dim=4, name="dense"),
+            Dropout(0.25, name="dropout"),
+            Dense(1, activation="sigmoid", name="dense_1"),
+        ],
+        name="credit",
+    )
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
     return model, x, y
@@ -46,8 +53,9 @@ def _trained_sequential(rng, optimizer="adam", epochs=2):
 def _functional(rng):
     a, b = Input(shape=(4,), name="applicant"), Input(shape=(3,), name="bureau")
     h = Concatenate(name="joined")([Dense(6, activation="tanh", name="enc")(a), b])
-    out = Dense(1, activation="sigmoid", name="score")(Add(name="sum")([Dense(2, name="left")(h),
-                                                                          Activation("relu", name="act")(Dense(2, name="right")(h))]))
+    out = Dense(1, activation="sigmoid", name="score")(
+        Add(name="sum")([Dense(2, name="left")(h), Activation("relu", name="act")(Dense(2, name="right")(h))])
+    )
     model = Model(inputs=[a, b], outputs=out, name="two_towers")
     model.compile(optimizer=mf.optimizers.SGD(0.05, momentum=0.9), loss="mse", metrics=["mae"])
     xa, y = _data(rng)
@@ -97,7 +105,7 @@ def _edit_weights(blob: bytes, edit, member="weights.safetensors") -> bytes:
     m = _members(blob)
     tensors = safetensors.numpy.load(m[member])
     header_len = int.from_bytes(m[member][:8], "little")
-    meta = json.loads(m[member][8:8 + header_len]).get("__metadata__")
+    meta = json.loads(m[member][8 : 8 + header_len]).get("__metadata__")
     tensors = edit(tensors)
     m[member] = safetensors.numpy.save(tensors, metadata=meta)
     return _pack(m)
@@ -156,8 +164,10 @@ def test_feature_names_and_input_schema_survive(tmp_path, rng):
     reordered = frame[["debt", "amount", "age", "income"]]
     assert np.array_equal(loaded.predict(reordered), model.predict(frame))
     doc = json.loads(_members((tmp_path / "m.maas").read_bytes())["config.json"])
-    assert doc["input_schema"] == {"inputs": [{"name": "input_layer", "shape": [4], "dtype": "float32"}],
-                                   "feature_names": ["age", "income", "debt", "amount"]}
+    assert doc["input_schema"] == {
+        "inputs": [{"name": "input_layer", "shape": [4], "dtype": "float32"}],
+        "feature_names": ["age", "income", "debt", "amount"],
+    }
 
 
 def test_compile_false_skips_compile_and_optimizer(tmp_path, rng):
@@ -227,31 +237,44 @@ def test_unbuilt_sequential_round_trips_unbuilt(rng):
 def test_metadata_member(tmp_path, rng):
     model, _, _ = _trained_sequential(rng)
     before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    model.save(tmp_path / "m.maas", metadata={"owner": "credit-risk", "approved": True, "cutoff": 0.42,
-                                              "segments": ["retail", {"id": 7}]})
+    model.save(
+        tmp_path / "m.maas",
+        metadata={"owner": "credit-risk", "approved": True, "cutoff": 0.42, "segments": ["retail", {"id": 7}]},
+    )
     meta = saving.read_metadata(tmp_path / "m.maas")
     members = _members((tmp_path / "m.maas").read_bytes())
     assert meta["format"] == "maasfin.model" and meta["format_version"] == 1
     assert meta["maasfin_version"] == mf.__version__
     created = datetime.datetime.fromisoformat(meta["created"].replace("Z", "+00:00"))
     assert meta["created"].endswith("Z") and before <= created <= datetime.datetime.now(datetime.timezone.utc)
-    assert meta["history"] == {"epochs": 2, "last_epoch": 1,
-                               "logs": {k: v[-1] for k, v in model.history.history.items()}}
-    assert meta["sha256"] == {n: hashlib.sha256(members[n]).hexdigest()
-                              for n in ("weights.safetensors", "optimizer.safetensors")}
-    assert meta["user_metadata"] == {"owner": "credit-risk", "approved": True, "cutoff": 0.42,
-                                     "segments": ["retail", {"id": 7}]}
+    assert meta["history"] == {
+        "epochs": 2,
+        "last_epoch": 1,
+        "logs": {k: v[-1] for k, v in model.history.history.items()},
+    }
+    assert meta["sha256"] == {
+        n: hashlib.sha256(members[n]).hexdigest() for n in ("weights.safetensors", "optimizer.safetensors")
+    }
+    assert meta["user_metadata"] == {
+        "owner": "credit-risk",
+        "approved": True,
+        "cutoff": 0.42,
+        "segments": ["retail", {"id": 7}],
+    }
     assert list(members) == ["config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json"]
 
 
-@pytest.mark.parametrize("bad, error, match", [
-    (["not", "a dict"], TypeError, "metadata must be a dict, got list"),
-    ({"auc": float("nan")}, ValueError, r"metadata\['auc'\]: nan is not a finite number"),
-    ({"when": datetime.date(2024, 1, 1)}, ValueError, r"metadata\['when'\]: date value .* is not JSON"),
-    ({1: "x"}, ValueError, "keys must be strings"),
-    ({"big": 2**70}, ValueError, "does not fit in 64 bits"),
-    ({"blob": "x" * (1 << 20)}, ValueError, "more than the limit of 1048576"),
-])
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (["not", "a dict"], TypeError, "metadata must be a dict, got list"),
+        ({"auc": float("nan")}, ValueError, r"metadata\['auc'\]: nan is not a finite number"),
+        ({"when": datetime.date(2024, 1, 1)}, ValueError, r"metadata\['when'\]: date value .* is not JSON"),
+        ({1: "x"}, ValueError, "keys must be strings"),
+        ({"big": 2**70}, ValueError, "does not fit in 64 bits"),
+        ({"blob": "x" * (1 << 20)}, ValueError, "more than the limit of 1048576"),
+    ],
+)
 def test_user_metadata_is_validated(bad, error, match, tmp_path, rng):
     model, _, _ = _trained_sequential(rng)
     with pytest.raises(error, match=match):
@@ -274,8 +297,13 @@ def test_save_weights_and_load_weights(tmp_path, rng):
     model, x, _ = _trained_sequential(rng)
     model.save_weights(tmp_path / "m.weights.safetensors")
     # The same architecture built again in this process gets other automatic names: matched by position.
-    twin = Sequential([Dense(8, activation="relu", input_dim=4, name="h"), Dropout(0.25, name="d"),
-                       Dense(1, activation="sigmoid", name="o")])
+    twin = Sequential(
+        [
+            Dense(8, activation="relu", input_dim=4, name="h"),
+            Dropout(0.25, name="d"),
+            Dense(1, activation="sigmoid", name="o"),
+        ]
+    )
     twin.load_weights(tmp_path / "m.weights.safetensors")
     assert np.array_equal(twin.predict(x), model.predict(x))
     # By name, from a .maas file too.
@@ -297,14 +325,22 @@ def test_save_weights_and_load_weights(tmp_path, rng):
 def test_load_weights_rejects_other_dtypes_and_foreign_files(tmp_path, rng):
     model, _, _ = _trained_sequential(rng)
     path = tmp_path / "m.weights.safetensors"
-    tensors = {f"{l.name}/{p}": w.astype(np.float64) for l in model.layers
-               for (p, _, _), w in zip(l._param_specs(), l.get_weights())}
-    path.write_bytes(safetensors.numpy.save(tensors, metadata={"format": "maasfin.weights", "format_version": "1",
-                                                               "layers": '["dense", "dense_1"]'}))
+    tensors = {
+        f"{l.name}/{p}": w.astype(np.float64)
+        for l in model.layers
+        for (p, _, _), w in zip(l._param_specs(), l.get_weights())
+    }
+    path.write_bytes(
+        safetensors.numpy.save(
+            tensors, metadata={"format": "maasfin.weights", "format_version": "1", "layers": '["dense", "dense_1"]'}
+        )
+    )
     with pytest.raises(ModelFileError, match=r"has dtype 'F64'; only F32 \(float32\) is allowed"):
         model.load_weights(path)
     path.write_bytes(safetensors.numpy.save({k: v.astype(np.float32) for k, v in tensors.items()}))
-    with pytest.raises(ModelFileError, match=r"__metadata__ is missing field\(s\) \['format', 'format_version', 'layers'\]"):
+    with pytest.raises(
+        ModelFileError, match=r"__metadata__ is missing field\(s\) \['format', 'format_version', 'layers'\]"
+    ):
         model.load_weights(path)
 
 
@@ -332,11 +368,20 @@ def test_model_get_config_from_config(rng):
 # test_every_layer_round_trips until its get_config/from_config round trip works in a model file.
 LAYER_EXAMPLES = {
     "InputLayer": [],  # in every model below, and checked on its own
-    "Dense": [(dict(units=3, activation="gelu", use_bias=False, kernel_initializer="he_normal"), [(5,)]),
-              (dict(units=2, kernel_regularizer=mf.regularizers.L1L2(l1=0.01, l2=0.02),
-                    bias_regularizer="l2", kernel_constraint=mf.constraints.MaxNorm(2.0),
-                    bias_constraint=mf.constraints.NonNeg(),
-                    activity_regularizer=mf.regularizers.L1(0.001)), [(4,)])],
+    "Dense": [
+        (dict(units=3, activation="gelu", use_bias=False, kernel_initializer="he_normal"), [(5,)]),
+        (
+            dict(
+                units=2,
+                kernel_regularizer=mf.regularizers.L1L2(l1=0.01, l2=0.02),
+                bias_regularizer="l2",
+                kernel_constraint=mf.constraints.MaxNorm(2.0),
+                bias_constraint=mf.constraints.NonNeg(),
+                activity_regularizer=mf.regularizers.L1(0.001),
+            ),
+            [(4,)],
+        ),
+    ],
     "Activation": [(dict(activation="softmax"), [(4,)])],
     "Dropout": [(dict(rate=0.3, seed=17), [(4,)])],
     "Add": [({}, [(3,), (3,)])],
@@ -353,44 +398,112 @@ LAYER_EXAMPLES = {
     "GaussianDropout": [(dict(rate=0.2, seed=4), [(4,)])],
     "AlphaDropout": [(dict(rate=0.1, seed=5), [(4,)])],
     # Preprocessing layers: (kwargs, shapes, data maker (rng, n, shape) -> array, input dtype).
-    "Normalization": [(dict(mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25]), [(3,)]),
-                      (dict(mean=1.0, variance=2.0, invert=True), [(2,)])],
-    "Discretization": [(dict(bin_boundaries=[-0.5, 0.0, 0.5], output_mode="one_hot"), [(1,)]),
-                       (dict(bin_boundaries=[0.0, 1.0], output_mode="count"), [(3,)])],
-    "CategoryEncoding": [(dict(num_tokens=5, output_mode="count"), [(3,)],
-                          lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "float32")],
-    "IntegerLookup": [(dict(vocabulary=[7, 3, 5], mask_token=0, output_mode="one_hot"), [(1,)],
-                       lambda rng, n, s: rng.integers(0, 9, size=(n,) + s), "int64")],
-    "StringLookup": [(dict(vocabulary=["rent", "owner"], num_oov_indices=2, output_mode="multi_hot"), [(2,)],
-                      lambda rng, n, s: rng.choice(np.array(["rent", "owner", "other", "parents"], dtype=object),
-                                                   size=(n,) + s), "string")],
-    "Hashing": [(dict(num_bins=4, output_mode="one_hot"), [(1,)],
-                 lambda rng, n, s: rng.choice(np.array(["a", "b", "c"], dtype=object), size=(n,) + s), "string"),
-                (dict(num_bins=5, mask_value=0, output_mode="count"), [(2,)],
-                 lambda rng, n, s: rng.integers(-3, 30, size=(n,) + s), "int64")],
-    "HashedCrossing": [(dict(num_bins=7, output_mode="one_hot"), [(1,), (1,)],
-                        lambda rng, n, s: rng.integers(-3, 30, size=(n,) + s), "int64"),
-                       (dict(num_bins=50), [(1,), (1,), (1,)],
-                        lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "int64")],
-    "Embedding": [(dict(input_dim=6, output_dim=3, embeddings_regularizer="l2"), [(2,)],
-                   lambda rng, n, s: rng.integers(0, 6, size=(n,) + s), "int64"),
-                  (dict(input_dim=5, output_dim=2, mask_zero=True), [(3,)],
-                   lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "int64")],
+    "Normalization": [
+        (dict(mean=[0.5, -1.0, 2.0], variance=[4.0, 1.0, 0.25]), [(3,)]),
+        (dict(mean=1.0, variance=2.0, invert=True), [(2,)]),
+    ],
+    "Discretization": [
+        (dict(bin_boundaries=[-0.5, 0.0, 0.5], output_mode="one_hot"), [(1,)]),
+        (dict(bin_boundaries=[0.0, 1.0], output_mode="count"), [(3,)]),
+    ],
+    "CategoryEncoding": [
+        (
+            dict(num_tokens=5, output_mode="count"),
+            [(3,)],
+            lambda rng, n, s: rng.integers(0, 5, size=(n,) + s),
+            "float32",
+        )
+    ],
+    "IntegerLookup": [
+        (
+            dict(vocabulary=[7, 3, 5], mask_token=0, output_mode="one_hot"),
+            [(1,)],
+            lambda rng, n, s: rng.integers(0, 9, size=(n,) + s),
+            "int64",
+        )
+    ],
+    "StringLookup": [
+        (
+            dict(vocabulary=["rent", "owner"], num_oov_indices=2, output_mode="multi_hot"),
+            [(2,)],
+            lambda rng, n, s: rng.choice(np.array(["rent", "owner", "other", "parents"], dtype=object), size=(n,) + s),
+            "string",
+        )
+    ],
+    "Hashing": [
+        (
+            dict(num_bins=4, output_mode="one_hot"),
+            [(1,)],
+            lambda rng, n, s: rng.choice(np.array(["a", "b", "c"], dtype=object), size=(n,) + s),
+            "string",
+        ),
+        (
+            dict(num_bins=5, mask_value=0, output_mode="count"),
+            [(2,)],
+            lambda rng, n, s: rng.integers(-3, 30, size=(n,) + s),
+            "int64",
+        ),
+    ],
+    "HashedCrossing": [
+        (
+            dict(num_bins=7, output_mode="one_hot"),
+            [(1,), (1,)],
+            lambda rng, n, s: rng.integers(-3, 30, size=(n,) + s),
+            "int64",
+        ),
+        (dict(num_bins=50), [(1,), (1,), (1,)], lambda rng, n, s: rng.integers(0, 5, size=(n,) + s), "int64"),
+    ],
+    "Embedding": [
+        (
+            dict(input_dim=6, output_dim=3, embeddings_regularizer="l2"),
+            [(2,)],
+            lambda rng, n, s: rng.integers(0, 6, size=(n,) + s),
+            "int64",
+        ),
+        (
+            dict(input_dim=5, output_dim=2, mask_zero=True),
+            [(3,)],
+            lambda rng, n, s: rng.integers(0, 5, size=(n,) + s),
+            "int64",
+        ),
+    ],
     "SpatialDropout1D": [(dict(rate=0.3, seed=5), [(6, 3)])],
     "SpatialDropout2D": [(dict(rate=0.2), [(4, 3, 2)])],
     "SpatialDropout3D": [(dict(rate=0.1, seed=2), [(2, 3, 2, 2)])],
-    "Masking": [(dict(mask_value=0.5), [(4, 3)],
-                 lambda rng, n, s: np.where(rng.random((n, s[0], 1)) < 0.3, 0.5, rng.normal(size=(n,) + s)),
-                 "float32")],
-    "Imputation": [(dict(strategy="constant", fill_value=-1.0, add_indicator=True), [(3,)],
-                    lambda rng, n, s: np.where(rng.random((n,) + s) < 0.3, np.nan, rng.normal(size=(n,) + s)),
-                    "float32")],
-    "Conv1D": [(dict(filters=3, kernel_size=3, padding="causal", dilation_rate=2, activation="relu"), [(7, 2)]),
-               (dict(filters=2, kernel_size=2, strides=2, use_bias=False, kernel_regularizer="l2"), [(6, 3)])],
-    "Conv2D": [(dict(filters=3, kernel_size=(3, 2), strides=(2, 1), padding="same", activation="tanh",
-                     bias_initializer="ones"), [(5, 4, 2)]),
-               (dict(filters=2, kernel_size=2, dilation_rate=2, kernel_constraint=mf.constraints.MaxNorm(1.5)),
-                [(6, 6, 1)])],
+    "Masking": [
+        (
+            dict(mask_value=0.5),
+            [(4, 3)],
+            lambda rng, n, s: np.where(rng.random((n, s[0], 1)) < 0.3, 0.5, rng.normal(size=(n,) + s)),
+            "float32",
+        )
+    ],
+    "Imputation": [
+        (
+            dict(strategy="constant", fill_value=-1.0, add_indicator=True),
+            [(3,)],
+            lambda rng, n, s: np.where(rng.random((n,) + s) < 0.3, np.nan, rng.normal(size=(n,) + s)),
+            "float32",
+        )
+    ],
+    "Conv1D": [
+        (dict(filters=3, kernel_size=3, padding="causal", dilation_rate=2, activation="relu"), [(7, 2)]),
+        (dict(filters=2, kernel_size=2, strides=2, use_bias=False, kernel_regularizer="l2"), [(6, 3)]),
+    ],
+    "Conv2D": [
+        (
+            dict(
+                filters=3,
+                kernel_size=(3, 2),
+                strides=(2, 1),
+                padding="same",
+                activation="tanh",
+                bias_initializer="ones",
+            ),
+            [(5, 4, 2)],
+        ),
+        (dict(filters=2, kernel_size=2, dilation_rate=2, kernel_constraint=mf.constraints.MaxNorm(1.5)), [(6, 6, 1)]),
+    ],
     "MaxPooling1D": [(dict(pool_size=3, strides=2, padding="same"), [(7, 2)])],
     "MaxPooling2D": [(dict(pool_size=(2, 3), padding="same"), [(5, 7, 2)])],
     "AveragePooling1D": [(dict(pool_size=2), [(6, 3)])],
@@ -405,24 +518,45 @@ LAYER_EXAMPLES = {
     "RepeatVector": [(dict(n=3), [(4,)])],
     "ZeroPadding1D": [(dict(padding=(1, 2)), [(4, 3)])],
     "ZeroPadding2D": [(dict(padding=((1, 0), (2, 1))), [(3, 3, 2)])],
-    "LSTM": [(dict(units=3, return_sequences=True, go_backwards=True, recurrent_regularizer="l2"), [(4, 2)]),
-             (dict(units=2, unit_forget_bias=False, bias_initializer="ones", activation="relu"), [(3, 2)])],
+    "LSTM": [
+        (dict(units=3, return_sequences=True, go_backwards=True, recurrent_regularizer="l2"), [(4, 2)]),
+        (dict(units=2, unit_forget_bias=False, bias_initializer="ones", activation="relu"), [(3, 2)]),
+    ],
     "GRU": [(dict(units=3, recurrent_activation="tanh", kernel_constraint=mf.constraints.MaxNorm(2.0)), [(4, 2)])],
-    "SimpleRNN": [(dict(units=3, use_bias=False, return_sequences=True, recurrent_initializer="glorot_uniform"),
-                   [(4, 2)])],
-    "MultiHeadAttention": [(dict(num_heads=2, key_dim=3, use_causal_mask=True, seed=9), [(5, 4), (5, 4)]),
-                           (dict(num_heads=1, key_dim=2, value_dim=3, output_shape=5, use_bias=False, dropout=0.1,
-                                 kernel_regularizer="l2"), [(4, 3), (6, 2), (6, 5)])],
-    "TimeDistributed": [(dict(layer=Dense(3, activation="relu", kernel_regularizer="l2", name="inner_dense")),
-                         [(4, 2)])],
-    "Bidirectional": [(dict(layer=L.LSTM(3, return_sequences=True, name="inner_lstm")), [(4, 2)]),
-                      (dict(layer=L.GRU(2, name="inner_gru"), merge_mode="mul"), [(4, 3)])],
+    "SimpleRNN": [
+        (dict(units=3, use_bias=False, return_sequences=True, recurrent_initializer="glorot_uniform"), [(4, 2)])
+    ],
+    "MultiHeadAttention": [
+        (dict(num_heads=2, key_dim=3, use_causal_mask=True, seed=9), [(5, 4), (5, 4)]),
+        (
+            dict(
+                num_heads=1,
+                key_dim=2,
+                value_dim=3,
+                output_shape=5,
+                use_bias=False,
+                dropout=0.1,
+                kernel_regularizer="l2",
+            ),
+            [(4, 3), (6, 2), (6, 5)],
+        ),
+    ],
+    "TimeDistributed": [
+        (dict(layer=Dense(3, activation="relu", kernel_regularizer="l2", name="inner_dense")), [(4, 2)])
+    ],
+    "Bidirectional": [
+        (dict(layer=L.LSTM(3, return_sequences=True, name="inner_lstm")), [(4, 2)]),
+        (dict(layer=L.GRU(2, name="inner_gru"), merge_mode="mul"), [(4, 3)]),
+    ],
 }
 
 
 def _exported_layers():
-    return sorted(n for n in L.__all__ if isinstance(getattr(L, n), type) and issubclass(getattr(L, n), L.Layer)
-                  and getattr(L, n) is not L.Layer)
+    return sorted(
+        n
+        for n in L.__all__
+        if isinstance(getattr(L, n), type) and issubclass(getattr(L, n), L.Layer) and getattr(L, n) is not L.Layer
+    )
 
 
 def test_layer_examples_cover_every_exported_layer():
@@ -475,6 +609,7 @@ def test_every_layer_round_trips(name, k, rng):
 def test_custom_layer_subclass_cannot_be_saved():
     class MyDense(Dense):
         pass
+
     model = Sequential([MyDense(2, input_dim=3)])
     with pytest.raises(ValueError, match=r"cannot save layer 'my_dense' of class .*MyDense: only maasfin's own"):
         model.to_bytes()
@@ -489,8 +624,13 @@ def test_duplicate_layer_names_cannot_be_saved():
 # -- in-memory transport, pickle, copy -------------------------------------------------------------
 def test_to_bytes_pickle_and_deepcopy(rng):
     model, x, y = _trained_sequential(rng)
-    for clone in (from_bytes(model.to_bytes()), mf.from_bytes(bytearray(model.to_bytes())),
-                  pickle.loads(pickle.dumps(model)), copy.deepcopy(model), copy.copy(model)):
+    for clone in (
+        from_bytes(model.to_bytes()),
+        mf.from_bytes(bytearray(model.to_bytes())),
+        pickle.loads(pickle.dumps(model)),
+        copy.deepcopy(model),
+        copy.copy(model),
+    ):
         assert clone is not model and type(clone) is Sequential
         assert np.array_equal(clone.predict(x), model.predict(x)) and _same_weights(clone, model)
         assert clone.optimizer.iterations == model.optimizer.iterations
@@ -611,21 +751,26 @@ def test_rejects_bit_flips_by_hash_or_crc(blob):
     m = _members(blob)
     tampered = bytearray(m["weights.safetensors"])
     tampered[-3] ^= 0x10
-    _expect(_pack({**m, "weights.safetensors": bytes(tampered)}, fix_hashes=False),
-            r"member 'weights.safetensors' does not match its SHA-256 in metadata.json")
+    _expect(
+        _pack({**m, "weights.safetensors": bytes(tampered)}, fix_hashes=False),
+        r"member 'weights.safetensors' does not match its SHA-256 in metadata.json",
+    )
     raw = bytearray(blob)
     start = raw.find(b"F32")  # inside the stored weights member: the zip CRC catches it first
     raw[start] ^= 0x01
     _expect(bytes(raw), r"member 'weights.safetensors' is corrupt: Bad CRC-32")
 
 
-@pytest.mark.parametrize("name, match", [
-    ("../../etc/cron.d/evil", r"unsafe name '../../etc/cron.d/evil'"),
-    ("/etc/passwd", r"unsafe name '/etc/passwd'"),
-    ("C:/Windows/evil.dll", r"unsafe name 'C:/Windows/evil.dll'"),
-    ("model.pkl", r"unexpected member 'model.pkl'; allowed members: config.json, weights.safetensors"),
-    ("assets/", r"unexpected member 'assets/'"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("../../etc/cron.d/evil", r"unsafe name '../../etc/cron.d/evil'"),
+        ("/etc/passwd", r"unsafe name '/etc/passwd'"),
+        ("C:/Windows/evil.dll", r"unsafe name 'C:/Windows/evil.dll'"),
+        ("model.pkl", r"unexpected member 'model.pkl'; allowed members: config.json, weights.safetensors"),
+        ("assets/", r"unexpected member 'assets/'"),
+    ],
+)
 def test_rejects_hostile_member_names(blob, name, match):
     _expect(_pack(list(_members(blob).items()) + [(name, b"payload")]), match)
 
@@ -633,20 +778,28 @@ def test_rejects_hostile_member_names(blob, name, match):
 def test_rejects_duplicate_and_missing_members(blob):
     m = _members(blob)
     _expect(_pack(list(m.items()) + [("config.json", m["config.json"])]), r"duplicate member 'config.json'")
-    _expect(_pack({k: v for k, v in m.items() if k != "weights.safetensors"}, fix_hashes=False),
-            r"is missing member\(s\) \['weights.safetensors'\]")
-    _expect(_pack({k: v for k, v in m.items() if k != "optimizer.safetensors"}, fix_hashes=False),
-            r"metadata.json sha256 lists member 'optimizer.safetensors', which the archive does not hold")
+    _expect(
+        _pack({k: v for k, v in m.items() if k != "weights.safetensors"}, fix_hashes=False),
+        r"is missing member\(s\) \['weights.safetensors'\]",
+    )
+    _expect(
+        _pack({k: v for k, v in m.items() if k != "optimizer.safetensors"}, fix_hashes=False),
+        r"metadata.json sha256 lists member 'optimizer.safetensors', which the archive does not hold",
+    )
 
 
 def test_rejects_zip_bombs_and_oversized_members(blob, monkeypatch):
     m = _members(blob)
     bomb = b" " * (17 << 20)  # 17 MiB of JSON whitespace deflates to ~17 KiB
-    _expect(_pack({**m, "config.json": bomb}, method=zipfile.ZIP_DEFLATED),
-            r"member 'config.json' declares 17825792 bytes, more than the limit of 16777216")
+    _expect(
+        _pack({**m, "config.json": bomb}, method=zipfile.ZIP_DEFLATED),
+        r"member 'config.json' declares 17825792 bytes, more than the limit of 16777216",
+    )
     # Under the size limit, but 3 MiB inflated from ~3 KiB: the reader counts what it inflates.
-    _expect(_pack({**m, "config.json": m["config.json"] + b" " * (3 << 20)}, method=zipfile.ZIP_DEFLATED),
-            r"member 'config.json' expands more than 100:1 \(a zip bomb\?\)")
+    _expect(
+        _pack({**m, "config.json": m["config.json"] + b" " * (3 << 20)}, method=zipfile.ZIP_DEFLATED),
+        r"member 'config.json' expands more than 100:1 \(a zip bomb\?\)",
+    )
     monkeypatch.setitem(saving.LIMITS, "weights.safetensors", 100)
     _expect(blob, r"member 'weights.safetensors' declares \d+ bytes, more than the limit of 100")
     monkeypatch.setitem(saving.LIMITS, "archive", 1000)
@@ -656,11 +809,11 @@ def test_rejects_zip_bombs_and_oversized_members(blob, monkeypatch):
 def _set_declared_size(raw: bytearray, name: str, size: int) -> None:
     """Rewrites a member's uncompressed size in its local header and central directory entry."""
     info = next(i for i in zipfile.ZipFile(io.BytesIO(bytes(raw))).infolist() if i.filename == name)
-    raw[info.header_offset + 22:info.header_offset + 26] = size.to_bytes(4, "little")
+    raw[info.header_offset + 22 : info.header_offset + 26] = size.to_bytes(4, "little")
     entry = raw.find(b"PK\x01\x02")
-    while raw[entry + 46:entry + 46 + len(name)] != name.encode():
+    while raw[entry + 46 : entry + 46 + len(name)] != name.encode():
         entry = raw.find(b"PK\x01\x02", entry + 4)
-    raw[entry + 24:entry + 28] = size.to_bytes(4, "little")
+    raw[entry + 24 : entry + 28] = size.to_bytes(4, "little")
 
 
 def test_rejects_headers_that_misstate_sizes(blob):
@@ -683,14 +836,22 @@ def test_rejects_encryption_and_unknown_compression(blob):
 
 
 def test_rejects_other_formats_and_versions(blob):
-    _expect(_edit_json(blob, "metadata.json", lambda d: d.update(format_version=2)),
-            r"was written in model format version 2 by a newer maasfin .*upgrade maasfin")
-    _expect(_edit_json(blob, "metadata.json", lambda d: d.update(format_version="1")),
-            r"has unknown model format version '1'")
-    _expect(_edit_json(blob, "metadata.json", lambda d: d.update(format="keras")),
-            r"metadata.json format is 'keras', not 'maasfin.model'")
-    _expect(_edit_json(blob, "metadata.json", lambda d: d.update(created="yesterday")),
-            r"created 'yesterday' is not an ISO-8601 time")
+    _expect(
+        _edit_json(blob, "metadata.json", lambda d: d.update(format_version=2)),
+        r"was written in model format version 2 by a newer maasfin .*upgrade maasfin",
+    )
+    _expect(
+        _edit_json(blob, "metadata.json", lambda d: d.update(format_version="1")),
+        r"has unknown model format version '1'",
+    )
+    _expect(
+        _edit_json(blob, "metadata.json", lambda d: d.update(format="keras")),
+        r"metadata.json format is 'keras', not 'maasfin.model'",
+    )
+    _expect(
+        _edit_json(blob, "metadata.json", lambda d: d.update(created="yesterday")),
+        r"created 'yesterday' is not an ISO-8601 time",
+    )
 
 
 def test_rejects_bad_json(blob):
@@ -706,97 +867,142 @@ def test_rejects_bad_json(blob):
 
 def test_class_names_resolve_only_through_the_allowlist(blob):
     for name in ("os.system", "Lambda", "Layer", "__import__", "TFOpLambda"):
+
         def edit(d, name=name):
             d["model"]["config"]["layers"][0]["class_name"] = name
+
         _expect(_edit_json(blob, "config.json", edit), re.escape(f"layer 0 names unknown class '{name}'"))
 
     def bad_opt(d):
         d["compile_config"]["optimizer"]["class_name"] = "Optimizer"
+
     _expect(_edit_json(blob, "config.json", bad_opt), r"names unknown class 'Optimizer'; allowed: Adagrad, Adam")
 
     def bad_schedule(d):
-        d["compile_config"]["optimizer"]["config"]["learning_rate"] = {"class_name": "LearningRateSchedule",
-                                                                       "config": {}}
+        d["compile_config"]["optimizer"]["config"]["learning_rate"] = {
+            "class_name": "LearningRateSchedule",
+            "config": {},
+        }
+
     _expect(_edit_json(blob, "config.json", bad_schedule), r"schedule names unknown class 'LearningRateSchedule'")
 
     def bad_loss(d):
         d["compile_config"]["loss"] = {"class_name": "eval", "config": {}}
+
     _expect(_edit_json(blob, "config.json", bad_loss), r"compile_config.loss names unknown class 'eval'")
 
     def bad_metric(d):
         d["compile_config"]["metrics"] = ["__import__('os')"]
+
     _expect(_edit_json(blob, "config.json", bad_metric), r"unknown metric \"__import__\('os'\)\"")
 
 
 def test_rejects_configs_that_do_not_round_trip(blob):
     def coerced(d):
         d["model"]["config"]["layers"][0]["config"]["trainable"] = 2
-    _expect(_edit_json(blob, "config.json", coerced),
-            r"layer 0 config is not one maasfin writes: field\(s\) \['trainable'\] do not round-trip "
-            r"\(file: \[2\], as constructed: \[True\]\)")
+
+    _expect(
+        _edit_json(blob, "config.json", coerced),
+        r"layer 0 config is not one maasfin writes: field\(s\) \['trainable'\] do not round-trip "
+        r"\(file: \[2\], as constructed: \[True\]\)",
+    )
 
     def nested(d):
         d["model"]["config"]["layers"][0]["config"]["activation"] = {"class_name": "L1", "config": {}}
-    _expect(_edit_json(blob, "config.json", nested),
-            r"layer 0 config field 'activation' holds an object; only regularizers and constraints may")
+
+    _expect(
+        _edit_json(blob, "config.json", nested),
+        r"layer 0 config field 'activation' holds an object; only regularizers and constraints may",
+    )
 
     def bad_regularizer(d):
-        d["model"]["config"]["layers"][0]["config"]["kernel_regularizer"] = {"class_name": "Regularizer",
-                                                                            "config": {"l1": 1.0}}
-    _expect(_edit_json(blob, "config.json", bad_regularizer),
-            r"layer 0 kernel_regularizer names unknown class 'Regularizer'; allowed: L1, L1L2, L2")
+        d["model"]["config"]["layers"][0]["config"]["kernel_regularizer"] = {
+            "class_name": "Regularizer",
+            "config": {"l1": 1.0},
+        }
+
+    _expect(
+        _edit_json(blob, "config.json", bad_regularizer),
+        r"layer 0 kernel_regularizer names unknown class 'Regularizer'; allowed: L1, L1L2, L2",
+    )
 
     def extra(d):
         d["model"]["config"]["layers"][0]["config"]["units"] = "8"
+
     _expect(_edit_json(blob, "config.json", extra), r"Dense\) has an invalid config: Dense 'dense': units")
 
     def unknown_field(d):
         d["model"]["config"]["exec"] = "print(1)"
+
     _expect(_edit_json(blob, "config.json", unknown_field), r"Sequential config has unknown field\(s\) \['exec'\]")
 
 
 def test_rejects_weights_that_do_not_fit_the_architecture(blob):
     def grow(d):  # a huge layer must be refused before anything is allocated
         d["model"]["config"]["layers"][0]["config"]["units"] = 1_000_000_000
-    _expect(_edit_json(blob, "config.json", grow), r"weight 'dense/kernel' has shape \(4, 8\), the architecture needs \(4, 1000000000\)")
+
+    _expect(
+        _edit_json(blob, "config.json", grow),
+        r"weight 'dense/kernel' has shape \(4, 8\), the architecture needs \(4, 1000000000\)",
+    )
 
     def giant_input(d):
         d["model"]["config"]["input_shape"] = [2**31, 2**31]
+
     _expect(_edit_json(blob, "config.json", giant_input), r"Sequential input_shape\[0\] must be in \[1, 2147483647\]")
-    _expect(_edit_weights(blob, lambda t: {**t, "dense/kernel": t["dense/kernel"].astype(np.float16)}),
-            r"tensor 'dense/kernel' has dtype 'F16'; only F32")
-    _expect(_edit_weights(blob, lambda t: {**t, "dense/kernel": t["dense/kernel"][:3]}),
-            r"weight 'dense/kernel' has shape \(3, 8\), the architecture needs \(4, 8\)")
-    _expect(_edit_weights(blob, lambda t: {k: v for k, v in t.items() if k != "dense_1/bias"}),
-            r"missing \['dense_1/bias'\], unexpected \[\]")
-    _expect(_edit_weights(blob, lambda t: {**t, "dense/kernel": np.full((4, 8), np.nan, np.float32)}),
-            r"weights are invalid: layer 'dense' weight 'kernel' contains NaN or infinity")
+    _expect(
+        _edit_weights(blob, lambda t: {**t, "dense/kernel": t["dense/kernel"].astype(np.float16)}),
+        r"tensor 'dense/kernel' has dtype 'F16'; only F32",
+    )
+    _expect(
+        _edit_weights(blob, lambda t: {**t, "dense/kernel": t["dense/kernel"][:3]}),
+        r"weight 'dense/kernel' has shape \(3, 8\), the architecture needs \(4, 8\)",
+    )
+    _expect(
+        _edit_weights(blob, lambda t: {k: v for k, v in t.items() if k != "dense_1/bias"}),
+        r"missing \['dense_1/bias'\], unexpected \[\]",
+    )
+    _expect(
+        _edit_weights(blob, lambda t: {**t, "dense/kernel": np.full((4, 8), np.nan, np.float32)}),
+        r"weights are invalid: layer 'dense' weight 'kernel' contains NaN or infinity",
+    )
 
 
 def test_rejects_malformed_safetensors(blob):
     m = _members(blob)
     w = m["weights.safetensors"]
     n = int.from_bytes(w[:8], "little")
-    _expect(_pack({**m, "weights.safetensors": (10**12).to_bytes(8, "little") + w[8:]}),
-            r"weights.safetensors has an invalid header length 1000000000000")
-    header = json.loads(w[8:8 + n])
+    _expect(
+        _pack({**m, "weights.safetensors": (10**12).to_bytes(8, "little") + w[8:]}),
+        r"weights.safetensors has an invalid header length 1000000000000",
+    )
+    header = json.loads(w[8 : 8 + n])
     header["dense/kernel"]["data_offsets"][1] += 4
     body = json.dumps(header).encode()
-    _expect(_pack({**m, "weights.safetensors": len(body).to_bytes(8, "little") + body + w[8 + n:]}),
-            r"tensor 'dense/kernel' spans 132 bytes but shape \[4, 8\] needs 128")
+    _expect(
+        _pack({**m, "weights.safetensors": len(body).to_bytes(8, "little") + body + w[8 + n :]}),
+        r"tensor 'dense/kernel' spans 132 bytes but shape \[4, 8\] needs 128",
+    )
     _expect(_pack({**m, "weights.safetensors": w + b"\x00" * 8}), r"has 8 bytes after its last tensor")
 
 
 def test_rejects_bad_optimizer_state(blob):
-    _expect(_edit_weights(blob, lambda t: {**t, "m": t["m"][:-1]}, member="optimizer.safetensors"),
-            r"optimizer slot 'm' has shape \(\d+,\), expected \(\d+,\)")
-    _expect(_edit_weights(blob, lambda t: {**t, "extra": t["m"]}, member="optimizer.safetensors"),
-            r"holds slots \['extra', 'm', 'v', 'v_hat'\], Adam has \['m', 'v', 'v_hat'\]")
+    _expect(
+        _edit_weights(blob, lambda t: {**t, "m": t["m"][:-1]}, member="optimizer.safetensors"),
+        r"optimizer slot 'm' has shape \(\d+,\), expected \(\d+,\)",
+    )
+    _expect(
+        _edit_weights(blob, lambda t: {**t, "extra": t["m"]}, member="optimizer.safetensors"),
+        r"holds slots \['extra', 'm', 'v', 'v_hat'\], Adam has \['m', 'v', 'v_hat'\]",
+    )
 
     def swap(d):
         d["compile_config"]["optimizer"] = {"class_name": "SGD", "config": mf.optimizers.SGD().get_config()}
-    _expect(_edit_json(blob, "config.json", swap),
-            r"holds the state of a 'Adam' optimizer, but the model is compiled with SGD")
+
+    _expect(
+        _edit_json(blob, "config.json", swap),
+        r"holds the state of a 'Adam' optimizer, but the model is compiled with SGD",
+    )
     # compile=False never reads it.
     assert from_bytes(_edit_json(blob, "config.json", swap), compile=False).optimizer is None
 
@@ -817,6 +1023,7 @@ def test_file_level_errors(tmp_path):
 # -- the demo ----------------------------------------------------------------------------------------
 def test_demo_reloads_and_scores_identically(capsys):
     from maasfin import demo
+
     result = demo.run(verbose=0)
     out = capsys.readouterr().out
     assert result["reloaded_identical"] is True

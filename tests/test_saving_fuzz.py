@@ -5,6 +5,7 @@ The mutators take a `chooser` so that the same code runs under hypothesis (which
 failures) and, for longer, in a plain random loop in a subprocess (where a native crash shows as
 a signal instead of killing pytest).
 """
+
 import copy
 import functools
 import hashlib
@@ -19,7 +20,8 @@ import warnings
 import zipfile
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import maasfin as mf
 from maasfin.layers import Add, Dense, Dropout, Input
@@ -27,19 +29,38 @@ from maasfin.models import Model, Sequential, from_bytes
 from maasfin.saving import ModelFileError
 
 MEMBERS = ("config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json")
-HOSTILE_NAMES = ("../config.json", "/abs/weights.safetensors", "..\\evil", "config.json/", "dir/", "a" * 300,
-                 "config.json\x00.txt", "CONFIG.JSON", "weights.safetensors ", "model.pkl", "", "C:\\x", "é.json")
+HOSTILE_NAMES = (
+    "../config.json",
+    "/abs/weights.safetensors",
+    "..\\evil",
+    "config.json/",
+    "dir/",
+    "a" * 300,
+    "config.json\x00.txt",
+    "CONFIG.JSON",
+    "weights.safetensors ",
+    "model.pkl",
+    "",
+    "C:\\x",
+    "é.json",
+)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_archives() -> tuple[bytes, ...]:
     """Two small valid model files: a trained Sequential (Adam state) and a functional model."""
     mf.utils.set_random_seed(7)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
-    seq = Sequential([Dense(4, activation="relu", input_dim=3, name="h"), Dropout(0.2, seed=1, name="d"),
-                      Dense(1, activation="sigmoid", name="o")], name="s")
+    seq = Sequential(
+        [
+            Dense(4, activation="relu", input_dim=3, name="h"),
+            Dropout(0.2, seed=1, name="d"),
+            Dense(1, activation="sigmoid", name="o"),
+        ],
+        name="s",
+    )
     seq.compile("adam", "bce", metrics=["accuracy"])
     seq.fit(x, y, epochs=1, batch_size=8, verbose=0)
     i = Input(shape=(3,), name="i")
@@ -78,10 +99,50 @@ def choice(c, seq):
 
 
 # -- mutators --------------------------------------------------------------------------------------
-INTERESTING = [0, 1, -1, 2, 3, 7, 2**31 - 1, 2**31, 2**63 - 1, 2**64, -2**63, 10**19, 0.5, -0.0, 1e-300, 1e308,
-               True, False, None, "", "x", "dense", "h", "o", "F32", "F64", "relu", "Dense", "InputLayer",
-               "Sequential", "Functional", "maasfin.model", "../x", "\x00", "a" * 5000, [], {}, [1, 2], [4], [3],
-               {"class_name": "Dense", "config": {}}, {"class_name": "os.system", "config": {"name": "x"}}]
+INTERESTING = [
+    0,
+    1,
+    -1,
+    2,
+    3,
+    7,
+    2**31 - 1,
+    2**31,
+    2**63 - 1,
+    2**64,
+    -(2**63),
+    10**19,
+    0.5,
+    -0.0,
+    1e-300,
+    1e308,
+    True,
+    False,
+    None,
+    "",
+    "x",
+    "dense",
+    "h",
+    "o",
+    "F32",
+    "F64",
+    "relu",
+    "Dense",
+    "InputLayer",
+    "Sequential",
+    "Functional",
+    "maasfin.model",
+    "../x",
+    "\x00",
+    "a" * 5000,
+    [],
+    {},
+    [1, 2],
+    [4],
+    [3],
+    {"class_name": "Dense", "config": {}},
+    {"class_name": "os.system", "config": {"name": "x"}},
+]
 
 
 def random_json(c, depth=0):
@@ -89,11 +150,13 @@ def random_json(c, depth=0):
     if kind <= 6:
         return copy.deepcopy(choice(c, INTERESTING))  # a copy: mutations must not alter the table
     if kind == 7:
-        return c.int(-2**64, 2**64)
+        return c.int(-(2**64), 2**64)
     if kind == 8:
         return [random_json(c, depth + 1) for _ in range(c.int(0, 3))]
-    return {choice(c, ["name", "units", "shape", "config", "class_name", "layers", "x"]): random_json(c, depth + 1)
-            for _ in range(c.int(0, 3))}
+    return {
+        choice(c, ["name", "units", "shape", "config", "class_name", "layers", "x"]): random_json(c, depth + 1)
+        for _ in range(c.int(0, 3))
+    }
 
 
 def mutate_leaf(c, doc):
@@ -143,13 +206,13 @@ def pack(items, fix_hashes: bool, method=zipfile.ZIP_STORED) -> bytes:
 def safetensors_mutation(c, blob: bytes) -> bytes:
     n = int.from_bytes(blob[:8], "little")
     try:
-        header = json.loads(blob[8:8 + n])
+        header = json.loads(blob[8 : 8 + n])
     except ValueError:
         return blob
     header = mutate_leaf(c, header)
     body = json.dumps(header).encode()
     size = len(body) if c.int(0, 3) else c.int(0, 2**64 - 1)
-    return size.to_bytes(8, "little") + body + blob[8 + n:]
+    return size.to_bytes(8, "little") + body + blob[8 + n :]
 
 
 def mutate(c, blob: bytes) -> bytes:
@@ -160,11 +223,11 @@ def mutate(c, blob: bytes) -> bytes:
             raw[c.int(0, len(raw) - 1)] ^= 1 << c.int(0, 7)
         return bytes(raw)
     if kind == 1 or len(blob) < 2:  # truncation
-        return blob[:c.int(0, max(len(blob) - 1, 0))]
+        return blob[: c.int(0, max(len(blob) - 1, 0))]
     try:
         m = members_of(blob)
     except Exception:  # already broken by an earlier mutation: break it further at the byte level
-        return mutate(c, blob) if c.int(0, 1) else blob[:c.int(0, len(blob) - 1)]
+        return mutate(c, blob) if c.int(0, 1) else blob[: c.int(0, len(blob) - 1)]
     names = [n for n in MEMBERS if n in m]
     name = choice(c, names)
     fix = c.int(0, 3) > 0
@@ -197,10 +260,10 @@ def mutate(c, blob: bytes) -> bytes:
             m[name] = b" " * c.int(1 << 20, 3 << 20)
             return pack(m.items(), fix, zipfile.ZIP_DEFLATED)
         raw = bytearray(pack(m.items(), fix, choice(c, [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])))
-        positions = [i for i in range(len(raw) - 4) if raw[i:i + 4] in (b"PK\x03\x04", b"PK\x01\x02")]
+        positions = [i for i in range(len(raw) - 4) if raw[i : i + 4] in (b"PK\x03\x04", b"PK\x01\x02")]
         at = choice(c, positions)
         field = choice(c, [6, 8, 14, 18, 22, 24, 26, 28, 30, 42] if raw[at + 2] == 1 else [6, 8, 14, 18, 22, 26, 28])
-        raw[at + field:at + field + 4] = c.int(0, 2**32 - 1).to_bytes(4, "little")
+        raw[at + field : at + field + 4] = c.int(0, 2**32 - 1).to_bytes(4, "little")
         return bytes(raw)
     return pack(m.items(), fix)
 
@@ -240,9 +303,13 @@ def fuzz_loop(seconds: float, seed: int) -> dict:
 
 
 # -- tests -----------------------------------------------------------------------------------------
-FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=1000,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def test_base_archives_load():
@@ -267,10 +334,11 @@ def test_arbitrary_bytes_are_rejected(raw):
 def test_long_fuzz_loop_in_a_subprocess():
     """A native crash (segfault in a decoder) would kill pytest; in a subprocess it is a signal."""
     here = os.path.dirname(os.path.abspath(__file__))
-    script = (f"import sys; sys.path.insert(0, {here!r}); import test_saving_fuzz as f; "
-              "import json; print(json.dumps(f.fuzz_loop(float(sys.argv[1]), int(sys.argv[2]))))")
-    proc = subprocess.run([sys.executable, "-c", script, "8", "20240611"], capture_output=True, text=True,
-                          timeout=120)
+    script = (
+        f"import sys; sys.path.insert(0, {here!r}); import test_saving_fuzz as f; "
+        "import json; print(json.dumps(f.fuzz_loop(float(sys.argv[1]), int(sys.argv[2]))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, "8", "20240611"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"fuzz loop died with {proc.returncode}:\n{proc.stderr[-3000:]}"
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert counts["rejected"] > 200 and counts["loaded"] > 0, counts

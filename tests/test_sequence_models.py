@@ -2,6 +2,7 @@
 residuals, LayerNormalization, Dense) that learns an order-dependent rule, and an LSTM forecaster
 of US real GDP growth (statsmodels' macrodata) that beats the naive last-value forecast on the
 last 40 quarters it never saw."""
+
 import numpy as np
 import statsmodels.api as sm
 
@@ -56,9 +57,9 @@ def macro_windows(window=4, holdout=40):
     growth = lambda c: 400 * np.diff(np.log(d[c].to_numpy()))
     feats = np.stack([growth("realgdp"), growth("realcons"), np.diff(d["unemp"].to_numpy())], 1)
     target = growth("realgdp")
-    x = np.stack([feats[i:i + window] for i in range(len(feats) - window)]).astype(np.float32)
+    x = np.stack([feats[i : i + window] for i in range(len(feats) - window)]).astype(np.float32)
     y = target[window:].astype(np.float32)
-    last_value = target[window - 1:-1].astype(np.float32)  # the naive forecast
+    last_value = target[window - 1 : -1].astype(np.float32)  # the naive forecast
     split = len(y) - holdout
     mu, sd = x[:split].reshape(-1, 3).mean(0), x[:split].reshape(-1, 3).std(0)
     x = (x - mu) / sd
@@ -74,8 +75,15 @@ def test_lstm_forecaster_beats_the_naive_forecast_on_held_out_quarters():
         mf.utils.set_random_seed(seed)
         model = mf.Sequential([L.Input(shape=x_train.shape[1:]), L.LSTM(8), L.Dense(1)])
         model.compile(mf.optimizers.Adam(0.003), "mse")
-        model.fit(x_train, (y_train - y_mean) / y_std, epochs=200, batch_size=16, verbose=0, validation_split=0.2,
-                  callbacks=[mf.callbacks.EarlyStopping(patience=15, restore_best_weights=True)])
+        model.fit(
+            x_train,
+            (y_train - y_mean) / y_std,
+            epochs=200,
+            batch_size=16,
+            verbose=0,
+            validation_split=0.2,
+            callbacks=[mf.callbacks.EarlyStopping(patience=15, restore_best_weights=True)],
+        )
         preds.append(model.predict(x_test, verbose=0)[:, 0] * y_std + y_mean)
         assert rmse(preds[-1]) < rmse(naive), (seed, rmse(preds[-1]), rmse(naive))
     assert rmse(np.mean(preds, 0)) < 0.96 * rmse(naive)

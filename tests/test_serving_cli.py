@@ -1,5 +1,6 @@
 """`python -m maasfin serve` as a subprocess on loopback: one worker, and two workers sharing a
 port with per-worker audit files and metrics summed over workers."""
+
 import glob
 import json
 import os
@@ -11,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from serving_support import credit_frame, credit_model, free_socket, put
 
 import maasfin as mf
-
-from serving_support import credit_frame, credit_model, free_socket, put
 
 TIMEOUT = 10
 
@@ -63,17 +63,30 @@ def test_serve_one_worker(tmp_path):
     put(repo, "credit", 1, credit_model(seed=91))
     df = credit_frame(32, seed=400)
     expected = mf.models.load_model(repo / "credit/1/model.maas", compile=False).predict(df)
-    with Serve(repo, "--max-batch-size", 64, "--max-latency-ms", 1, "--poll-seconds", 0.2,
-               "--audit-log", tmp_path / "audit.jsonl") as srv:
-        r = requests.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
-                          timeout=TIMEOUT)
+    with Serve(
+        repo,
+        "--max-batch-size",
+        64,
+        "--max-latency-ms",
+        1,
+        "--poll-seconds",
+        0.2,
+        "--audit-log",
+        tmp_path / "audit.jsonl",
+    ) as srv:
+        r = requests.post(
+            srv.url + "/v1/predict",
+            json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
+            timeout=TIMEOUT,
+        )
         assert r.status_code == 200
         assert np.array_equal(np.asarray(r.json()["predictions"]).astype(np.float32), expected)
         put(repo, "credit", 2, credit_model(seed=92))  # picked up by polling, no restart
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            r = requests.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": [[0] * 5]},
-                              timeout=TIMEOUT)
+            r = requests.post(
+                srv.url + "/v1/predict", json={"model_name": "credit", "input_data": [[0] * 5]}, timeout=TIMEOUT
+            )
             if r.json()["model_version"] == 2:
                 break
             time.sleep(0.1)
@@ -90,12 +103,25 @@ def test_serve_two_workers(tmp_path):
     audit = tmp_path / "audit.jsonl"
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    with Serve(repo, "--workers", 2, "--threads", 1, "--audit-log", audit, "--log-level", "warning",
-               env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}) as srv:
+    with Serve(
+        repo,
+        "--workers",
+        2,
+        "--threads",
+        1,
+        "--audit-log",
+        audit,
+        "--log-level",
+        "warning",
+        env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+    ) as srv:
         for i in range(20):
             with requests.Session() as s:  # a new connection each time, so both workers get some
-                r = s.post(srv.url + "/v1/predict", json={"model_name": "credit", "input_data": [[i, 0, 0, 0, 0]]},
-                           timeout=TIMEOUT)
+                r = s.post(
+                    srv.url + "/v1/predict",
+                    json={"model_name": "credit", "input_data": [[i, 0, 0, 0, 0]]},
+                    timeout=TIMEOUT,
+                )
                 assert r.status_code == 200
         with requests.Session() as s:  # keep-alive: answers are not held back by Nagle + delayed ACK (~40 ms each)
             t0 = time.monotonic()
@@ -120,21 +146,41 @@ def test_serve_two_workers(tmp_path):
 def test_two_workers_merge_their_drift_windows(tmp_path):
     """Each worker serves part of the traffic; a drift report from either covers all of it."""
     from maasfin.explain import monitoring
+
     repo = tmp_path / "repo"
     put(repo, "credit", 1, credit_model(seed=94, epochs=2))
     model = mf.models.load_model(repo / "credit/1/model.maas", compile=False)
     audit = tmp_path / "audit.jsonl"
     df = credit_frame(2000, seed=401)
-    with Serve(repo, "--workers", 2, "--threads", 1, "--audit-log", audit, "--drift-window", 5000,
-               "--log-level", "warning", env={"PROMETHEUS_MULTIPROC_DIR": ""}) as srv:
+    with Serve(
+        repo,
+        "--workers",
+        2,
+        "--threads",
+        1,
+        "--audit-log",
+        audit,
+        "--drift-window",
+        5000,
+        "--log-level",
+        "warning",
+        env={"PROMETHEUS_MULTIPROC_DIR": ""},
+    ) as srv:
+
         def served():  # prediction requests per worker so far, from their audit files
-            return {f: sum('"request_id"' in line for line in Path(f).read_text().splitlines())
-                    for f in glob.glob(str(audit) + ".*")}
+            return {
+                f: sum('"request_id"' in line for line in Path(f).read_text().splitlines())
+                for f in glob.glob(str(audit) + ".*")
+            }
+
         sent = 0
         while sent < len(df) and (sent < 100 or sum(n > 0 for n in served().values()) < 2):
             with requests.Session() as s:  # a new connection each time, so both workers get some
-                r = s.post(srv.url + "/v1/predict", timeout=TIMEOUT,
-                           json={"model_name": "credit", "input_data": df.iloc[sent:sent + 10].to_numpy().tolist()})
+                r = s.post(
+                    srv.url + "/v1/predict",
+                    timeout=TIMEOUT,
+                    json={"model_name": "credit", "input_data": df.iloc[sent : sent + 10].to_numpy().tolist()},
+                )
                 assert r.status_code == 200
             sent += 10
         workers = served()

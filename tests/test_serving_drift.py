@@ -1,17 +1,17 @@
 """GET /v1/models/{name}/drift, the maasfin_drift_psi gauges and the drift_band audit lines, on a
 real server fed live traffic."""
+
 import json
 import re
 
 import numpy as np
 import pytest
 import requests
-
 from serving_support import FEATURES, ServerThread, credit_frame, credit_model, plain_model, put
 
 from maasfin.serving import create_app
 
-GAUGE = re.compile(r'^maasfin_drift_psi\{(?P<labels>[^}]*)\} (?P<value>\S+)$', re.M)
+GAUGE = re.compile(r"^maasfin_drift_psi\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
 
 
 def _gauges(url, model="credit", version="1"):
@@ -31,8 +31,11 @@ def _audit_drift_lines(path):
 
 def _send(url, df, chunk=250):
     for i in range(0, len(df), chunk):
-        r = requests.post(url + "/v1/predict", timeout=30,
-                          json={"model_name": "credit", "input_data": df.iloc[i:i + chunk].values.tolist()})
+        r = requests.post(
+            url + "/v1/predict",
+            timeout=30,
+            json={"model_name": "credit", "input_data": df.iloc[i : i + chunk].values.tolist()},
+        )
         assert r.status_code == 200, r.text
 
 
@@ -79,9 +82,11 @@ def test_drift_report_stable_then_shifted_feature_acts(server):
     assert all(bands[f] == "stable" for f in FEATURES if f != "income")
     for f in report["features"] + [dict(report["score"], feature="score")]:
         assert gauges[f["feature"]] == pytest.approx(f["psi"], rel=1e-12, abs=1e-15)
-    changes = _audit_drift_lines(audit)[len(lines):]
-    assert {(r["feature"], r["from"], r["to"]) for r in changes} == {("income", "stable", "act"),
-                                                                     ("score", "stable", "act")}
+    changes = _audit_drift_lines(audit)[len(lines) :]
+    assert {(r["feature"], r["from"], r["to"]) for r in changes} == {
+        ("income", "stable", "act"),
+        ("score", "stable", "act"),
+    }
     for r in changes:
         assert r["model"] == "credit" and r["version"] == 1 and r["window_rows"] == 2000 and r["psi"] > 0.25
     # No change, no new line.
@@ -91,8 +96,7 @@ def test_drift_report_stable_then_shifted_feature_acts(server):
 
 def test_model_without_reference_has_null_psi_and_unknown_model_is_404(server):
     s, _ = server
-    r = requests.post(s.url + "/v1/predict", json={"model_name": "plain", "input_data": [[0.1, 0.2, 0.3]]},
-                      timeout=30)
+    r = requests.post(s.url + "/v1/predict", json={"model_name": "plain", "input_data": [[0.1, 0.2, 0.3]]}, timeout=30)
     assert r.status_code == 200, r.text
     body = requests.get(s.url + "/v1/models/plain/drift", timeout=30).json()
     assert body["reference"] is False and body["score"]["psi"] is None
@@ -118,6 +122,7 @@ def test_drift_window_is_bounded_and_can_be_disabled(tmp_path):
 
 def test_drift_window_keeps_the_most_recent_rows():
     from maasfin.serving.drift import DriftWindow
+
     w = DriftWindow(5, 2)
     for k in range(4):
         x = np.full((3, 2), k, np.float32)
@@ -131,6 +136,7 @@ def test_drift_window_keeps_the_most_recent_rows():
 
 def test_drift_endpoint_needs_a_key(tmp_path):
     from maasfin.serving import auth
+
     repo = tmp_path / "repo"
     put(str(repo), "credit", 1, credit_model(seed=3))
     keys = tmp_path / "keys.json"
@@ -144,6 +150,7 @@ def test_drift_endpoint_needs_a_key(tmp_path):
 def test_flask_blueprint_serves_the_same_drift_report(tmp_path):
     flask = pytest.importorskip("flask")
     from maasfin.serving import flask_blueprint
+
     repo = tmp_path / "repo"
     put(str(repo), "credit", 1, credit_model(seed=3))
     app = flask.Flask("drift")
@@ -165,6 +172,7 @@ def test_shared_drift_windows_merge_the_most_recent_rows_of_every_worker(tmp_pat
     """Two workers' windows (files in one directory) seen from either: the most recent `capacity`
     rows of both, by arrival time; a file removed (version unloaded) drops out."""
     from maasfin.serving import drift
+
     clock = iter(range(100, 200))
     monkeypatch.setattr(drift.time, "time", lambda: float(next(clock)))
     monkeypatch.setattr(drift.os, "getpid", lambda: 1)
@@ -177,17 +185,17 @@ def test_shared_drift_windows_merge_the_most_recent_rows_of_every_worker(tmp_pat
         v = np.array(values, np.float32)
         return np.stack([v, -v], axis=1), v
 
-    a.append(*rows(1, 2))        # t=100
-    b.append(*rows(3))           # t=101
-    a.append(*rows(4, 5, 6))     # t=102
-    b.append(*rows(7, 8))        # t=103
+    a.append(*rows(1, 2))  # t=100
+    b.append(*rows(3))  # t=101
+    a.append(*rows(4, 5, 6))  # t=102
+    b.append(*rows(7, 8))  # t=103
     for w in (a, b):
         x, s = w.snapshot()
         np.testing.assert_array_equal(s, [3, 4, 5, 6, 7, 8])  # row 2's time is the oldest of the last six
         np.testing.assert_array_equal(x[:, 1], -s)
     a.append(*rows(*range(10, 19)))  # t=104: more than the capacity; a keeps its last six, wrapping its ring
     np.testing.assert_array_equal(b.snapshot()[1], [13, 14, 15, 16, 17, 18])
-    b.append(*rows(20))          # t=105
+    b.append(*rows(20))  # t=105
     np.testing.assert_array_equal(a.snapshot()[1], [14, 15, 16, 17, 18, 20])
     a.close()
     np.testing.assert_array_equal(b.snapshot()[1], [3, 7, 8, 20])

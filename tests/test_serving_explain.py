@@ -1,10 +1,10 @@
 """POST /v1/explain on a real server: the same attributions and reasons as in-process."""
+
 import json
 
 import numpy as np
 import pytest
 import requests
-
 from serving_support import FEATURES, ServerThread, credit_frame, credit_model, put
 
 import maasfin as mf
@@ -15,8 +15,9 @@ from maasfin.serving import create_app
 def server(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     model = credit_model(seed=5, epochs=3)
-    model.set_reason_codes({"debt_ratio": ("R01", "Debt too high for income"),
-                            "income": ("R07", "Income insufficient")})
+    model.set_reason_codes(
+        {"debt_ratio": ("R01", "Debt too high for income"), "income": ("R07", "Income insufficient")}
+    )
     put(str(repo), "credit", 1, model)
     loaded = mf.models.load_model(str(repo / "credit" / "1" / "model.maas"))
     with ServerThread(create_app(str(repo), poll_seconds=0)) as s:
@@ -27,8 +28,9 @@ def test_explain_returns_predictions_attributions_and_reasons(server):
     s, model = server
     df = credit_frame(8, seed=11)
     records = df.to_dict(orient="records")
-    r = requests.post(s.url + "/v1/explain", json={"model_name": "credit", "input_data": records, "top_k": 2},
-                      timeout=30)
+    r = requests.post(
+        s.url + "/v1/explain", json={"model_name": "credit", "input_data": records, "top_k": 2}, timeout=30
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_version"] == 1 and len(body["predictions"]) == 8
@@ -41,17 +43,21 @@ def test_explain_returns_predictions_attributions_and_reasons(server):
         for x in reasons:
             if x["feature"] == "debt_ratio":
                 assert x["code"] == "R01"
-    served = requests.post(s.url + "/v1/predict", json={"model_name": "credit", "input_data": records},
-                           timeout=30).json()["predictions"]
+    served = requests.post(
+        s.url + "/v1/predict", json={"model_name": "credit", "input_data": records}, timeout=30
+    ).json()["predictions"]
     assert body["predictions"] == served
 
 
-@pytest.mark.parametrize("extra, status, needle", [
-    ({"top_k": 0}, 400, "top_k"),
-    ({"steps": "many"}, 400, "steps"),
-    ({"surprise": 1}, 400, "unknown field"),
-    ({"model_name": "nope"}, 404, "nope"),
-])
+@pytest.mark.parametrize(
+    "extra, status, needle",
+    [
+        ({"top_k": 0}, 400, "top_k"),
+        ({"steps": "many"}, 400, "steps"),
+        ({"surprise": 1}, 400, "unknown field"),
+        ({"model_name": "nope"}, 404, "nope"),
+    ],
+)
 def test_bad_explain_requests_are_4xx(server, extra, status, needle):
     s, _ = server
     body = {"model_name": "credit", "input_data": [[0.0] * len(FEATURES)], **extra}
@@ -75,8 +81,12 @@ def test_tf_serving_style_explain_route_matches_the_simple_one(server):
 
 
 def _v2_body(rows, **params):
-    body = {"id": "req-7", "inputs": [{"name": "input_layer", "shape": list(rows.shape), "datatype": "FP32",
-                                       "data": rows.reshape(-1).tolist()}]}
+    body = {
+        "id": "req-7",
+        "inputs": [
+            {"name": "input_layer", "shape": list(rows.shape), "datatype": "FP32", "data": rows.reshape(-1).tolist()}
+        ],
+    }
     if params:
         body["parameters"] = params
     return body
@@ -104,18 +114,34 @@ def test_open_inference_protocol_explain_extension(server):
         served = requests.post(s.url + "/v2/models/credit/infer", json=body, timeout=30).json()["outputs"][0]
         assert pred == served
     # the same request as binary tensors (the extension tritonclient uses)
-    header = json.dumps({"inputs": [{"name": name, "shape": [5, len(FEATURES)], "datatype": "FP32",
-                                     "parameters": {"binary_data_size": rows.nbytes}}]}).encode()
-    r = requests.post(s.url + "/v2/models/credit/explain", data=header + rows.tobytes(),
-                      headers={"Inference-Header-Content-Length": str(len(header)),
-                               "Content-Type": "application/octet-stream"}, timeout=30)
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": [5, len(FEATURES)],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": rows.nbytes},
+                }
+            ]
+        }
+    ).encode()
+    r = requests.post(
+        s.url + "/v2/models/credit/explain",
+        data=header + rows.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
-    np.testing.assert_array_equal(np.asarray(r.json()["outputs"][1]["data"], np.float32).reshape(5, -1),
-                                  model.explain(df)[FEATURES].to_numpy())
+    np.testing.assert_array_equal(
+        np.asarray(r.json()["outputs"][1]["data"], np.float32).reshape(5, -1), model.explain(df)[FEATURES].to_numpy()
+    )
 
 
-@pytest.mark.parametrize("params, needle", [({"top_k": 0}, "parameters.top_k"), ({"steps": 9999}, "parameters.steps"),
-                                            ({"steps": "x"}, "parameters.steps")])
+@pytest.mark.parametrize(
+    "params, needle",
+    [({"top_k": 0}, "parameters.top_k"), ({"steps": 9999}, "parameters.steps"), ({"steps": "x"}, "parameters.steps")],
+)
 def test_v2_explain_bad_parameters_are_400(server, params, needle):
     s, _ = server
     name = requests.get(s.url + "/v2/models/credit", timeout=30).json()["inputs"][0]["name"]

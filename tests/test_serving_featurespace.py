@@ -1,9 +1,9 @@
 """A FeatureSpace model (string features, missing values imputed in the model) behind a real
 server: raw records in, the same predictions as in-process; bad records answered 400."""
+
 import numpy as np
 import pytest
 import requests
-
 from serving_support import ServerThread, put
 
 import maasfin as mf
@@ -19,8 +19,9 @@ def server(tmp_path_factory):
     x, y = df.drop(columns="Status"), (df["Status"] == "bad").to_numpy(np.float32)
     fs = FeatureSpace.from_dataframe(x)
     fs.adapt(x)
-    model = Model(fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(8, activation="relu")(
-        fs.get_encoded_features())))
+    model = Model(
+        fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(8, activation="relu")(fs.get_encoded_features()))
+    )
     model.compile("adam", "binary_crossentropy")
     model.fit(x, y, epochs=2, verbose=0)
     repo = tmp_path_factory.mktemp("repo")
@@ -31,8 +32,10 @@ def server(tmp_path_factory):
 
 
 def _records(frame):
-    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-            for r in frame.to_dict("records")]
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
 
 
 def test_raw_records_with_strings_and_missing_values(server):
@@ -43,8 +46,9 @@ def test_raw_records_with_strings_and_missing_values(server):
     r = requests.post(s.url + "/v1/predict", json={"model_name": "fs", "input_data": _records(rows)}, timeout=30)
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(np.ravel(r.json()["predictions"]), expected, rtol=1e-6, atol=1e-7)
-    one = requests.post(s.url + "/v1/predict", json={"model_name": "fs", "input_data": _records(rows)[0]},
-                        timeout=30).json()["predictions"]
+    one = requests.post(
+        s.url + "/v1/predict", json={"model_name": "fs", "input_data": _records(rows)[0]}, timeout=30
+    ).json()["predictions"]
     assert np.ravel(one)[0] == pytest.approx(expected[0], rel=1e-6)
 
 
@@ -61,13 +65,16 @@ def test_tf_serving_instances_and_columns(server):
     np.testing.assert_allclose(np.ravel(r.json()["outputs"]), expected, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("change, needle", [
-    ({"Hobby": "golf"}, "unknown feature(s) ['Hobby']"),
-    ({"Home": 3}, "['Home'] is a string feature"),
-    ({"Income": "lots"}, "['Income'] is a numeric input"),
-    ({"Income": 1e39}, "Income"),
-    ("drop-Home", "missing input(s) ['Home']"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"Hobby": "golf"}, "unknown feature(s) ['Hobby']"),
+        ({"Home": 3}, "['Home'] is a string feature"),
+        ({"Income": "lots"}, "['Income'] is a numeric input"),
+        ({"Income": 1e39}, "Income"),
+        ("drop-Home", "missing input(s) ['Home']"),
+    ],
+)
 def test_bad_records_are_400_naming_the_feature(server, change, needle):
     s, _, x = server
     rec = _records(x.iloc[:1])[0]

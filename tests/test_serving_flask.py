@@ -2,6 +2,7 @@
 under 16 concurrent clients, the Open Inference Protocol v2 through tritonclient, /metrics, the
 catalogue of bad requests (the same exact 4xx as the ASGI app), and byte-for-byte parity with the
 ASGI server."""
+
 import json
 import re
 import threading
@@ -11,15 +12,14 @@ import pytest
 import requests
 import tritonclient.http as triton
 from flask import Flask
+from serving_cases import BAD, MAX_BODY, catalogue_repo
+from serving_support import FEATURES, ServerThread, credit_frame, credit_model, put, put_labels, run_threads
 from tritonclient.utils import InferenceServerException
 from werkzeug.serving import make_server
 
 import maasfin as mf
 from maasfin.serving import add_key, create_app, flask_blueprint
 from maasfin.serving.app import DOCS_PATHS
-
-from serving_cases import BAD, MAX_BODY, catalogue_repo
-from serving_support import FEATURES, ServerThread, credit_frame, credit_model, put, put_labels, run_threads
 
 TIMEOUT = 10
 
@@ -63,8 +63,7 @@ def test_flask_blueprint_under_concurrent_clients(tmp_path):
     def hello():  # the host app's own routes keep working
         return "hello"
 
-    bp = flask_blueprint(str(repo), api_keys=str(keys), audit_log=str(audit), poll_seconds=0,
-                         max_body_bytes=64 * 1024)
+    bp = flask_blueprint(str(repo), api_keys=str(keys), audit_log=str(audit), poll_seconds=0, max_body_bytes=64 * 1024)
     app.register_blueprint(bp, url_prefix="/ml")
     h = {"Authorization": "Bearer " + key}
     with FlaskThread(app) as server:
@@ -77,19 +76,31 @@ def test_flask_blueprint_under_concurrent_clients(tmp_path):
                 for k in range(20):
                     row = (i * 20 + k) % 64
                     if k % 3 == 0:
-                        r = s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": records[row]},
-                                   headers=h, timeout=TIMEOUT)
+                        r = s.post(
+                            u + "/v1/predict",
+                            json={"model_name": "credit", "input_data": records[row]},
+                            headers=h,
+                            timeout=TIMEOUT,
+                        )
                         version, preds = r.json()["model_version"], r.json()["predictions"]
                     elif k % 3 == 1:
-                        r = s.post(u + "/v1/models/credit/labels/stable:predict", json={"instances": [records[row]]},
-                                   headers=h, timeout=TIMEOUT)
+                        r = s.post(
+                            u + "/v1/models/credit/labels/stable:predict",
+                            json={"instances": [records[row]]},
+                            headers=h,
+                            timeout=TIMEOUT,
+                        )
                         version, preds = 1, r.json()["predictions"]
                     else:
-                        r = s.post(u + "/v1/models/credit/versions/2:predict",
-                                   json={"inputs": [df.iloc[row].tolist()]}, headers=h, timeout=TIMEOUT)
+                        r = s.post(
+                            u + "/v1/models/credit/versions/2:predict",
+                            json={"inputs": [df.iloc[row].tolist()]},
+                            headers=h,
+                            timeout=TIMEOUT,
+                        )
                         version, preds = 2, r.json()["outputs"]
                     assert r.status_code == 200, r.text
-                    assert np.array_equal(_f32(preds), expected[version][row:row + 1]), (i, k)
+                    assert np.array_equal(_f32(preds), expected[version][row : row + 1]), (i, k)
                     sent.append(r.headers["X-Request-ID"])
 
         run_threads(16, client)
@@ -100,25 +111,63 @@ def test_flask_blueprint_under_concurrent_clients(tmp_path):
             meta = s.get(u + "/v1/models/credit/metadata", headers=h, timeout=TIMEOUT).json()
             assert meta["maasfin"]["feature_names"] == FEATURES
             bad = [
-                (s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": records[0]}, timeout=TIMEOUT),
-                 401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"),
-                (s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": records[0]},
-                        headers={"X-API-Key": other}, timeout=TIMEOUT),
-                 403, "API key 'other' may not use model 'credit'"),
-                (s.post(u + "/v1/predict", data=b'{"model_name": "credit", "input_data": [[NaN, 0, 0, 0, 0]]}',
-                        headers=h, timeout=TIMEOUT),
-                 400, "input_data[0][0] is NaN: NaN and infinity are not allowed (JSON has no such numbers); impute "
-                      "or drop missing values before sending them"),
-                (s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": {"income": 1}}, headers=h,
-                        timeout=TIMEOUT),
-                 400, "input_data is missing feature(s) ['debt_ratio', 'age', 'utilisation', 'late_payments']; the "
-                      "model's features are ['income', 'debt_ratio', 'age', 'utilisation', 'late_payments']"),
-                (s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": [[1.0] * 5] * 5000},
-                        headers=h, timeout=TIMEOUT),
-                 413, "the request body is larger than the limit of 65536 bytes"),
-                (s.post(u + "/v1/models/credit/versions/9:predict", json={"instances": [[0] * 5]}, headers=h,
-                        timeout=TIMEOUT),
-                 404, "model 'credit' has no available version 9; available versions: [1, 2]"),
+                (
+                    s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": records[0]}, timeout=TIMEOUT),
+                    401,
+                    "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                ),
+                (
+                    s.post(
+                        u + "/v1/predict",
+                        json={"model_name": "credit", "input_data": records[0]},
+                        headers={"X-API-Key": other},
+                        timeout=TIMEOUT,
+                    ),
+                    403,
+                    "API key 'other' may not use model 'credit'",
+                ),
+                (
+                    s.post(
+                        u + "/v1/predict",
+                        data=b'{"model_name": "credit", "input_data": [[NaN, 0, 0, 0, 0]]}',
+                        headers=h,
+                        timeout=TIMEOUT,
+                    ),
+                    400,
+                    "input_data[0][0] is NaN: NaN and infinity are not allowed (JSON has no such numbers); impute "
+                    "or drop missing values before sending them",
+                ),
+                (
+                    s.post(
+                        u + "/v1/predict",
+                        json={"model_name": "credit", "input_data": {"income": 1}},
+                        headers=h,
+                        timeout=TIMEOUT,
+                    ),
+                    400,
+                    "input_data is missing feature(s) ['debt_ratio', 'age', 'utilisation', 'late_payments']; the "
+                    "model's features are ['income', 'debt_ratio', 'age', 'utilisation', 'late_payments']",
+                ),
+                (
+                    s.post(
+                        u + "/v1/predict",
+                        json={"model_name": "credit", "input_data": [[1.0] * 5] * 5000},
+                        headers=h,
+                        timeout=TIMEOUT,
+                    ),
+                    413,
+                    "the request body is larger than the limit of 65536 bytes",
+                ),
+                (
+                    s.post(
+                        u + "/v1/models/credit/versions/9:predict",
+                        json={"instances": [[0] * 5]},
+                        headers=h,
+                        timeout=TIMEOUT,
+                    ),
+                    404,
+                    "model 'credit' has no available version 9; available versions: [1, 2]",
+                ),
             ]
             for r, status, message in bad:
                 assert (r.status_code, r.json()) == (status, {"error": message})
@@ -134,9 +183,11 @@ def test_flask_blueprint_under_concurrent_clients(tmp_path):
     app2 = Flask("no_auth")
     app2.register_blueprint(flask_blueprint(repo, poll_seconds=0))
     with ServerThread(asgi) as s1, FlaskThread(app2) as s2:
-        for path, payload in [("/v1/predict", body),
-                              ("/v1/models/credit:predict", json.dumps({"instances": df.to_numpy().tolist()})),
-                              ("/v1/predict", '{"model_name": "credit", "input_data": [[1, 2]]}')]:
+        for path, payload in [
+            ("/v1/predict", body),
+            ("/v1/models/credit:predict", json.dumps({"instances": df.to_numpy().tolist()})),
+            ("/v1/predict", '{"model_name": "credit", "input_data": [[1, 2]]}'),
+        ]:
             a = requests.post(s1.url + path, data=payload, timeout=TIMEOUT)
             b = requests.post(s2.url + path, data=payload, timeout=TIMEOUT)
             assert (a.status_code, a.content) == (b.status_code, b.content)
@@ -169,24 +220,33 @@ def test_flask_v2_with_tritonclient(flask_served):
     df = credit_frame(48, seed=310)
     x = df.to_numpy()
     expected = models[("credit", 2)].predict(df)
-    client = triton.InferenceServerClient(f"127.0.0.1:{server.server.server_port}", connection_timeout=TIMEOUT,
-                                          network_timeout=TIMEOUT)
+    client = triton.InferenceServerClient(
+        f"127.0.0.1:{server.server.server_port}", connection_timeout=TIMEOUT, network_timeout=TIMEOUT
+    )
     try:
         assert client.is_server_live() and client.is_server_ready()
         assert client.is_model_ready("credit") and client.is_model_ready("credit", "1")
         assert not client.is_model_ready("credit", "9")
-        assert client.get_server_metadata() == {"name": "maasfin", "version": mf.__version__,
-                                                "extensions": ["binary_tensor_data"]}
+        assert client.get_server_metadata() == {
+            "name": "maasfin",
+            "version": mf.__version__,
+            "extensions": ["binary_tensor_data"],
+        }
         mm = client.get_model_metadata("credit")
-        assert mm["versions"] == ["2", "1"] and mm["inputs"] == [{"name": "input_layer", "datatype": "FP32",
-                                                                  "shape": [-1, 5]}]
+        assert mm["versions"] == ["2", "1"] and mm["inputs"] == [
+            {"name": "input_layer", "datatype": "FP32", "shape": [-1, 5]}
+        ]
         out_name = mm["outputs"][0]["name"]
         for binary_in in (True, False):
             for binary_out in (True, False):
                 inp = triton.InferInput("input_layer", list(x.shape), "FP32")
                 inp.set_data_from_numpy(x, binary_data=binary_in)
-                res = client.infer("credit", [inp], request_id=f"f-{binary_in}-{binary_out}",
-                                   outputs=[triton.InferRequestedOutput(out_name, binary_data=binary_out)])
+                res = client.infer(
+                    "credit",
+                    [inp],
+                    request_id=f"f-{binary_in}-{binary_out}",
+                    outputs=[triton.InferRequestedOutput(out_name, binary_data=binary_out)],
+                )
                 y = res.as_numpy(out_name)
                 assert y.dtype == np.float32 and np.array_equal(y, expected)
                 assert res.get_response()["id"] == f"f-{binary_in}-{binary_out}"
@@ -195,8 +255,11 @@ def test_flask_v2_with_tritonclient(flask_served):
         res = client.infer("credit", [inp], model_version="1", request_compression_algorithm="gzip")
         assert res.get_response()["model_version"] == "1"
         assert np.array_equal(res.as_numpy(out_name), models[("credit", 1)].predict(df.iloc[:16]))
-        with pytest.raises(InferenceServerException, match=r"input 'input_layer' has shape \[48, 4\], but model "
-                                                           r"'credit' expects \[-1, 5\]"):
+        with pytest.raises(
+            InferenceServerException,
+            match=r"input 'input_layer' has shape \[48, 4\], but model "
+            r"'credit' expects \[-1, 5\]",
+        ):
             bad = triton.InferInput("input_layer", [48, 4], "FP32")
             bad.set_data_from_numpy(x[:, :4].copy())
             client.infer("credit", [bad])
@@ -211,22 +274,36 @@ def test_flask_metrics_and_explain(flask_served):
     before = _samples(s.get(u + "/metrics", timeout=TIMEOUT).text)
     for _ in range(3):
         assert s.post(u + "/v1/predict", json={"model_name": "credit", "input_data": row}, timeout=TIMEOUT).ok
-    r = s.post(u + "/v2/models/joint/infer", timeout=TIMEOUT, json={"inputs": [
-        {"name": "applicant", "shape": [1, 3], "datatype": "FP32", "data": [0.1, 0.2, 0.3]},
-        {"name": "bureau", "shape": [1, 2], "datatype": "FP32", "data": [0.4, 0.5]}]})
+    r = s.post(
+        u + "/v2/models/joint/infer",
+        timeout=TIMEOUT,
+        json={
+            "inputs": [
+                {"name": "applicant", "shape": [1, 3], "datatype": "FP32", "data": [0.1, 0.2, 0.3]},
+                {"name": "bureau", "shape": [1, 2], "datatype": "FP32", "data": [0.4, 0.5]},
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
-    expected = models[("joint", 1)].predict([np.array([[0.1, 0.2, 0.3]], np.float32),
-                                             np.array([[0.4, 0.5]], np.float32)])
+    expected = models[("joint", 1)].predict(
+        [np.array([[0.1, 0.2, 0.3]], np.float32), np.array([[0.4, 0.5]], np.float32)]
+    )
     assert np.array_equal(_f32(r.json()["outputs"][0]["data"]).reshape(1, 1), expected)
     df = credit_frame(3, seed=312)
-    r = s.post(u + "/v1/explain", json={"model_name": "credit", "input_data": df.to_dict(orient="records"),
-                                        "top_k": 2}, timeout=TIMEOUT)
+    r = s.post(
+        u + "/v1/explain",
+        json={"model_name": "credit", "input_data": df.to_dict(orient="records"), "top_k": 2},
+        timeout=TIMEOUT,
+    )
     assert r.status_code == 200, r.text
     got = np.array([[a[f] for f in FEATURES] for a in r.json()["attributions"]], dtype=np.float32)
     np.testing.assert_array_equal(got, models[("credit", 2)].explain(df)[FEATURES].to_numpy())
     assert r.json()["reasons"] == models[("credit", 2)].reasons(df, top_k=2)
-    r2 = s.post(u + "/v1/models/credit/versions/2:explain", json={"instances": df.to_numpy().tolist(), "top_k": 2},
-                timeout=TIMEOUT)
+    r2 = s.post(
+        u + "/v1/models/credit/versions/2:explain",
+        json={"instances": df.to_numpy().tolist(), "top_k": 2},
+        timeout=TIMEOUT,
+    )
     assert r2.status_code == 200 and r2.json() == r.json()
     r3 = s.post(u + "/v1/models/credit/versions/x:explain", json={"instances": [[0] * 5]}, timeout=TIMEOUT)
     assert (r3.status_code, r3.json()) == (400, {"error": "version must be a number, got 'x'"})
@@ -236,6 +313,7 @@ def test_flask_metrics_and_explain(flask_served):
 
     def added(sample):
         return after.get(sample, 0.0) - before.get(sample, 0.0)
+
     assert added('maasfin_requests_total{code="200",model="credit",protocol="simple",version="2"}') == 4.0
     assert added('maasfin_requests_total{code="200",model="credit",protocol="tfserving",version="2"}') == 1.0
     assert added('maasfin_requests_total{code="200",model="joint",protocol="v2",version="1"}') == 1.0
@@ -259,10 +337,19 @@ def _samples(text: str) -> dict:
 def test_flask_blueprint_serves_every_endpoint_of_the_asgi_app(tmp_path):
     """Both front ends register routes.ENDPOINTS; this catches a route added to one only."""
     put(tmp_path, "credit", 1, credit_model(seed=5))
-    asgi = {(m, r.path) for r in create_app(tmp_path, poll_seconds=0).routes
-            for m in getattr(r, "methods", ()) if m != "HEAD" and r.path not in DOCS_PATHS}
+    asgi = {
+        (m, r.path)
+        for r in create_app(tmp_path, poll_seconds=0).routes
+        for m in getattr(r, "methods", ())
+        if m != "HEAD" and r.path not in DOCS_PATHS
+    }
     app = Flask("parity")
     app.register_blueprint(flask_blueprint(tmp_path, poll_seconds=0))
-    flask = {(m, re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule)) for rule in app.url_map.iter_rules()
-             if rule.endpoint.startswith("maasfin.") for m in rule.methods if m not in ("HEAD", "OPTIONS")}
+    flask = {
+        (m, re.sub(r"<([a-z_]+)>", r"{\1}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("maasfin.")
+        for m in rule.methods
+        if m not in ("HEAD", "OPTIONS")
+    }
     assert len(asgi) == 26 and flask == asgi

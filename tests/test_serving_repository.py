@@ -1,5 +1,6 @@
 """The model repository under a live server: hot swap under continuous load, corrupt versions,
 labels, unloading after in-flight requests, and adaptive batching."""
+
 import json
 import os
 import shutil
@@ -8,11 +9,10 @@ import time
 
 import numpy as np
 import requests
+from serving_support import ServerThread, credit_frame, credit_model, put, put_labels, run_threads
 
 import maasfin as mf
 from maasfin.serving import ModelRepository, create_app
-
-from serving_support import ServerThread, credit_frame, credit_model, put, put_labels, run_threads
 
 TIMEOUT = 10
 
@@ -44,15 +44,18 @@ def test_hot_swap_under_load_has_no_failures(tmp_path):
             deadline = time.monotonic() + 20  # bounded even if the test body failed to stop us
             while not stop.is_set() and time.monotonic() < deadline:
                 lo = (i * 5 + k) % 28
-                r = s.post(app_url + "/v1/predict", json={"model_name": "credit", "input_data": rows[lo:lo + 4]},
-                           timeout=TIMEOUT)
+                r = s.post(
+                    app_url + "/v1/predict",
+                    json={"model_name": "credit", "input_data": rows[lo : lo + 4]},
+                    timeout=TIMEOUT,
+                )
                 k += 1
                 if r.status_code != 200:
                     failures.append((r.status_code, r.text))
                     continue
                 body = r.json()
                 v = body["model_version"]
-                if v not in expected or not np.array_equal(_f32(body["predictions"]), expected[v][lo:lo + 4]):
+                if v not in expected or not np.array_equal(_f32(body["predictions"]), expected[v][lo : lo + 4]):
                     failures.append(("wrong answer", v))
                 seen[i].append(v)
 
@@ -83,8 +86,11 @@ def test_hot_swap_under_load_has_no_failures(tmp_path):
         assert s_[0] == 1 and s_[-1] == 2
         first2 = s_.index(2)
         assert set(s_[first2:]) == {2}
-    assert status == {"model_version_status": [
-        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert status == {
+        "model_version_status": [
+            {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
     assert "maasfin_model_versions_loaded 1.0" in metrics
 
 
@@ -101,16 +107,27 @@ def test_corrupt_version_does_not_displace_the_good_one(tmp_path):
         service.poll()
         path2 = str(repo / "credit" / "2" / "model.maas")
         err = f"model file '{path2}': is not a maasfin model file (not a zip archive)"
-        assert s.get(server.url + "/v1/models/credit", timeout=TIMEOUT).json() == {"model_version_status": [
-            {"version": "2", "state": "END", "status": {"error_code": "UNKNOWN", "error_message": err}},
-            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
-        r = s.post(server.url + "/v1/predict", json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
-                   timeout=TIMEOUT)
+        assert s.get(server.url + "/v1/models/credit", timeout=TIMEOUT).json() == {
+            "model_version_status": [
+                {"version": "2", "state": "END", "status": {"error_code": "UNKNOWN", "error_message": err}},
+                {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+            ]
+        }
+        r = s.post(
+            server.url + "/v1/predict",
+            json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
+            timeout=TIMEOUT,
+        )
         assert r.json()["model_version"] == 1 and np.array_equal(_f32(r.json()["predictions"]), e1)
-        r = s.post(server.url + "/v1/predict", json={"model_name": "credit", "model_version": 2,
-                                                     "input_data": df.to_numpy().tolist()}, timeout=TIMEOUT)
-        assert (r.status_code, r.json()) == (404, {"error": f"model 'credit' has no available version 2 "
-                                                            f"(version 2 failed to load: {err})"})
+        r = s.post(
+            server.url + "/v1/predict",
+            json={"model_name": "credit", "model_version": 2, "input_data": df.to_numpy().tolist()},
+            timeout=TIMEOUT,
+        )
+        assert (r.status_code, r.json()) == (
+            404,
+            {"error": f"model 'credit' has no available version 2 (version 2 failed to load: {err})"},
+        )
         # a truncated copy of a real model fails too; the failure is not retried until the file changes
         good = credit_model(seed=22)
         good.save(tmp_path / "good.maas")
@@ -123,16 +140,22 @@ def test_corrupt_version_does_not_displace_the_good_one(tmp_path):
         # fixed: version 2 loads and serves
         os.replace(tmp_path / "good.maas", repo / "credit" / "2" / "model.maas")
         service.poll()
-        r = s.post(server.url + "/v1/predict", json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
-                   timeout=TIMEOUT)
+        r = s.post(
+            server.url + "/v1/predict",
+            json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
+            timeout=TIMEOUT,
+        )
         assert r.json()["model_version"] == 2 and np.array_equal(_f32(r.json()["predictions"]), good.predict(df))
         # overwriting version 2 in place with garbage keeps the loaded copy serving, and says so
         (repo / "credit" / "2" / "model.maas").write_bytes(b"garbage")
         service.poll()
         st = service.repository.status("credit")["versions"][0]
         assert st["version"] == 2 and st["state"] == "AVAILABLE" and "not a zip archive" in st["error"]
-        r = s.post(server.url + "/v1/predict", json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
-                   timeout=TIMEOUT)
+        r = s.post(
+            server.url + "/v1/predict",
+            json={"model_name": "credit", "input_data": df.to_numpy().tolist()},
+            timeout=TIMEOUT,
+        )
         assert r.json()["model_version"] == 2 and np.array_equal(_f32(r.json()["predictions"]), good.predict(df))
         metrics = s.get(server.url + "/metrics", timeout=TIMEOUT).text
         assert 'maasfin_model_load_failures_total{model="credit"} 3.0' in metrics
@@ -156,13 +179,17 @@ def test_labels_follow_the_file(tmp_path):
         r.lease("credit", label="canary")
         raise AssertionError("expected a 404")
     except mf.serving.RequestError as e:
-        assert (e.status, e.message) == (404, "label 'canary' of model 'credit' points to version 3, which is "
-                                              "not available; available versions: [1, 2]")
+        assert (e.status, e.message) == (
+            404,
+            "label 'canary' of model 'credit' points to version 3, which is not available; available versions: [1, 2]",
+        )
     (repo / "credit" / "labels.json").write_text('{"stable": "two"}')
     r.poll()
     st = r.status("credit")
     assert st["labels"] == {"stable": 2, "canary": 3}
-    assert st["labels_error"] == f"{repo / 'credit' / 'labels.json'}: label 'stable' maps to 'two', not a version number"
+    assert (
+        st["labels_error"] == f"{repo / 'credit' / 'labels.json'}: label 'stable' maps to 'two', not a version number"
+    )
 
 
 def test_removed_version_unloads_after_in_flight_requests(tmp_path):
@@ -207,8 +234,11 @@ def test_concurrent_requests_are_batched_and_exact(tmp_path):
                 for k in range(4):
                     row = (i * 4 + k) % 64
                     barrier.wait(timeout=20)
-                    r = s.post(server.url + "/v1/predict", json={"model_name": "credit", "input_data": [rows[row]]},
-                               timeout=TIMEOUT)
+                    r = s.post(
+                        server.url + "/v1/predict",
+                        json={"model_name": "credit", "input_data": [rows[row]]},
+                        timeout=TIMEOUT,
+                    )
                     assert r.status_code == 200, r.text
                     results[(i, k)] = (row, _f32(r.json()["predictions"]))
 
@@ -216,7 +246,7 @@ def test_concurrent_requests_are_batched_and_exact(tmp_path):
         metrics = requests.get(server.url + "/metrics", timeout=TIMEOUT).text
     assert len(results) == 64
     for row, got in results.values():  # whatever it was batched with, each row is bit-identical
-        assert np.array_equal(got, expected[row:row + 1])
+        assert np.array_equal(got, expected[row : row + 1])
     count = _metric(metrics, 'maasfin_batch_requests_count{model="credit",version="1"}')
     total = _metric(metrics, 'maasfin_batch_requests_sum{model="credit",version="1"}')
     assert total == 64.0 and count < 64, (count, total)  # some requests shared a predict call

@@ -2,15 +2,24 @@
 channels are dropped (noise shape (batch, 1, ..., 1, channels)) with inverted scaling; identity at
 inference. The exact masks are recomputed from the core's counter-based RNG; gradients by finite
 differences in training mode; configs, saving and errors."""
+
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
+from test_recurrent_dropout import _hash, _uniform
 
 import maasfin as mf
 from maasfin import _core
-from maasfin.layers import (Conv1D, Dense, Flatten, Input, Masking, SpatialDropout1D, SpatialDropout2D,
-                            SpatialDropout3D, LSTM)
-from test_gradients import check_model, randomize_params
-from test_recurrent_dropout import _hash, _uniform
+from maasfin.layers import (
+    Conv1D,
+    Dense,
+    Flatten,
+    Input,
+    Masking,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 CASES = [(SpatialDropout1D, (6, 5)), (SpatialDropout2D, (3, 4, 5)), (SpatialDropout3D, (2, 3, 2, 5))]
@@ -18,8 +27,9 @@ CASES = [(SpatialDropout1D, (6, 5)), (SpatialDropout2D, (3, 4, 5)), (SpatialDrop
 
 def channel_scales(step_seed, node, layer_seed, N, C, rate):
     seed = _hash(step_seed, node, 0)
-    return np.array([[1 / (1 - rate) if _uniform(seed, layer_seed, n * C + c) >= rate else 0.0 for c in range(C)]
-                     for n in range(N)])
+    return np.array(
+        [[1 / (1 - rate) if _uniform(seed, layer_seed, n * C + c) >= rate else 0.0 for c in range(C)] for n in range(N)]
+    )
 
 
 @pytest.mark.parametrize("cls, shape", CASES, ids=["1D", "2D", "3D"])
@@ -34,7 +44,7 @@ def test_training_drops_whole_channels_with_the_core_masks(rng, cls, shape):
     assert (scales == 0).any() and (scales > 0).any()
     want = x.astype(np.float64) * scales.reshape((4,) + (1,) * (len(shape) - 1) + (shape[-1],))
     loss = m._get_trainer(y.shape).compute_gradients([x], y, None, True, 99)
-    assert loss == pytest.approx(np.mean(want ** 2), rel=1e-5)
+    assert loss == pytest.approx(np.mean(want**2), rel=1e-5)
     # Element-wise dropout with the same rate would give another loss (a per-element mask).
     assert loss != pytest.approx(np.mean(x.astype(np.float64) ** 2 / 0.6), rel=1e-3)
 
@@ -82,16 +92,25 @@ def test_config_saving_and_mask(rng):
     assert SpatialDropout1D(0.1)(masked)._keras_mask == masked._keras_mask
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: SpatialDropout1D(1.0, name="s"), r"SpatialDropout1D 's': rate must be a number in \[0, 1\), got 1.0"),
-    (lambda: SpatialDropout2D(0.1, data_format="channels_first", name="s"),
-     r"SpatialDropout2D 's': only data_format='channels_last' is supported"),
-    (lambda: SpatialDropout3D(0.1, seed=-1, name="s"), r"seed must be a non-negative integer"),
-    (lambda: SpatialDropout1D(0.1, name="s")(Input(shape=(4, 3, 2))),
-     r"SpatialDropout1D 's' expects one input of shape \(steps, channels\) per sample, got \(4, 3, 2\)"),
-    (lambda: SpatialDropout2D(0.1, name="s")(Input(shape=(4, 3))),
-     r"SpatialDropout2D 's' expects one input of shape \(height, width, channels\) per sample, got \(4, 3\)"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: SpatialDropout1D(1.0, name="s"), r"SpatialDropout1D 's': rate must be a number in \[0, 1\), got 1.0"),
+        (
+            lambda: SpatialDropout2D(0.1, data_format="channels_first", name="s"),
+            r"SpatialDropout2D 's': only data_format='channels_last' is supported",
+        ),
+        (lambda: SpatialDropout3D(0.1, seed=-1, name="s"), r"seed must be a non-negative integer"),
+        (
+            lambda: SpatialDropout1D(0.1, name="s")(Input(shape=(4, 3, 2))),
+            r"SpatialDropout1D 's' expects one input of shape \(steps, channels\) per sample, got \(4, 3, 2\)",
+        ),
+        (
+            lambda: SpatialDropout2D(0.1, name="s")(Input(shape=(4, 3))),
+            r"SpatialDropout2D 's' expects one input of shape \(height, width, channels\) per sample, got \(4, 3\)",
+        ),
+    ],
+)
 def test_errors_name_layer_and_shape(make, match):
     with pytest.raises(ValueError, match=match):
         make()

@@ -2,18 +2,36 @@
 ZeroPadding1D/2D): NumPy reference forward passes with Keras's padding rules, finite-difference
 gradients of inputs and weights, oneDNN vs reference kernels, shapes and parameter counts by
 Keras's formulas, configs, errors, and the classic digits CNN."""
+
 import math
 import threading
 
 import numpy as np
 import pytest
+from test_gradients import check_model, randomize_params
 
 import maasfin as mf
 from maasfin import _core
-from maasfin.layers import (AveragePooling1D, AveragePooling2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePooling1D,
-                            GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, MaxPooling1D,
-                            MaxPooling2D, Permute, RepeatVector, Reshape, ZeroPadding1D, ZeroPadding2D)
-from test_gradients import check_model, randomize_params
+from maasfin.layers import (
+    AveragePooling1D,
+    AveragePooling2D,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    Input,
+    MaxPooling1D,
+    MaxPooling2D,
+    Permute,
+    RepeatVector,
+    Reshape,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 
@@ -55,7 +73,7 @@ def pool2d_np(x, pool, strides, padding, kind):
     for i in range(OH):
         for j in range(OW):
             h0, w0 = i * strides[0] - pt, j * strides[1] - pl
-            win = x[:, max(h0, 0):h0 + pool[0], max(w0, 0):w0 + pool[1], :].astype(np.float64)
+            win = x[:, max(h0, 0) : h0 + pool[0], max(w0, 0) : w0 + pool[1], :].astype(np.float64)
             # padded cells are skipped: never the max, not counted in the mean
             out[:, i, j, :] = win.max(axis=(1, 2)) if kind == "max" else win.mean(axis=(1, 2))
     return out
@@ -76,9 +94,9 @@ def backend(request):
 # -- forward passes vs NumPy -------------------------------------------------------------------
 CONV2D_CASES = [  # (input shape, filters, kernel, strides, padding, dilation)
     ((7, 6, 3), 4, (3, 3), (1, 1), "valid", (1, 1)),
-    ((7, 6, 3), 4, (3, 2), (2, 2), "same", (1, 1)),     # even kernel: asymmetric padding
-    ((8, 8, 2), 5, (4, 4), (3, 2), "same", (1, 1)),     # stride that does not divide the input
-    ((9, 7, 2), 3, (3, 3), (1, 1), "same", (2, 2)),     # dilation
+    ((7, 6, 3), 4, (3, 2), (2, 2), "same", (1, 1)),  # even kernel: asymmetric padding
+    ((8, 8, 2), 5, (4, 4), (3, 2), "same", (1, 1)),  # stride that does not divide the input
+    ((9, 7, 2), 3, (3, 3), (1, 1), "same", (2, 2)),  # dilation
     ((9, 7, 2), 3, (2, 3), (2, 1), "valid", (1, 2)),
 ]
 
@@ -98,8 +116,9 @@ def test_conv2d_matches_numpy(backend, rng, shape, filters, kernel, strides, pad
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("padding, strides, dilation", [("valid", 1, 1), ("same", 2, 1), ("causal", 1, 2),
-                                                        ("same", 1, 3)])
+@pytest.mark.parametrize(
+    "padding, strides, dilation", [("valid", 1, 1), ("same", 2, 1), ("causal", 1, 2), ("same", 1, 3)]
+)
 def test_conv1d_matches_numpy(backend, rng, padding, strides, dilation):
     layer = Conv1D(4, 3, strides=strides, padding=padding, dilation_rate=dilation, activation="tanh")
     m = single(layer, (10, 3))
@@ -107,8 +126,7 @@ def test_conv1d_matches_numpy(backend, rng, padding, strides, dilation):
     assert k.shape == (3, 3, 4)
     layer.set_weights([k, rng.standard_normal(4).astype(np.float32)])
     x = rng.standard_normal((2, 10, 3)).astype(np.float32)
-    want = np.tanh(conv2d_np(x[:, None], k[None], layer.get_weights()[1], (1, strides), padding,
-                             (1, dilation))[:, 0])
+    want = np.tanh(conv2d_np(x[:, None], k[None], layer.get_weights()[1], (1, strides), padding, (1, dilation))[:, 0])
     np.testing.assert_allclose(m.predict(x, verbose=0), want, rtol=1e-5, atol=1e-5)
 
 
@@ -135,8 +153,9 @@ def test_pooling2d_matches_numpy(backend, rng, kind, shape, pool, strides, paddi
     cls = MaxPooling2D if kind == "max" else AveragePooling2D
     m = single(cls(pool, strides=strides, padding=padding), shape)
     x = rng.standard_normal((3,) + shape).astype(np.float32)
-    np.testing.assert_allclose(m.predict(x, verbose=0), pool2d_np(x, pool, strides, padding, kind),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        m.predict(x, verbose=0), pool2d_np(x, pool, strides, padding, kind), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_average_pooling_same_excludes_padding():
@@ -165,12 +184,15 @@ def test_pooling_strides_default_to_pool_size():
     assert single(layer, (6, 9, 1)).output_shape == (None, 3, 3, 1)
 
 
-@pytest.mark.parametrize("cls, shape, reduce", [
-    (GlobalMaxPooling1D, (5, 3), lambda x: x.max(axis=1)),
-    (GlobalAveragePooling1D, (5, 3), lambda x: x.mean(axis=1)),
-    (GlobalMaxPooling2D, (3, 4, 2), lambda x: x.max(axis=(1, 2))),
-    (GlobalAveragePooling2D, (3, 4, 2), lambda x: x.mean(axis=(1, 2))),
-])
+@pytest.mark.parametrize(
+    "cls, shape, reduce",
+    [
+        (GlobalMaxPooling1D, (5, 3), lambda x: x.max(axis=1)),
+        (GlobalAveragePooling1D, (5, 3), lambda x: x.mean(axis=1)),
+        (GlobalMaxPooling2D, (3, 4, 2), lambda x: x.max(axis=(1, 2))),
+        (GlobalAveragePooling2D, (3, 4, 2), lambda x: x.mean(axis=(1, 2))),
+    ],
+)
 def test_global_pooling_matches_numpy(rng, cls, shape, reduce):
     x = rng.standard_normal((4,) + shape).astype(np.float32)
     np.testing.assert_allclose(single(cls(), shape).predict(x, verbose=0), reduce(x), rtol=1e-6, atol=1e-6)
@@ -188,10 +210,13 @@ def test_reshaping_layers_match_numpy(rng):
     assert np.array_equal(single(Permute((3, 1, 2)), (2, 3, 4)).predict(x3, verbose=0), x3.transpose(0, 3, 1, 2))
     v = rng.standard_normal((3, 5)).astype(np.float32)
     assert np.array_equal(single(RepeatVector(4), (5,)).predict(v, verbose=0), np.repeat(v[:, None], 4, axis=1))
-    assert np.array_equal(single(ZeroPadding1D((1, 2)), (4, 6)).predict(x, verbose=0),
-                          np.pad(x, ((0, 0), (1, 2), (0, 0))))
-    assert np.array_equal(single(ZeroPadding2D(((2, 0), (1, 3))), (2, 3, 4)).predict(x3, verbose=0),
-                          np.pad(x3, ((0, 0), (2, 0), (1, 3), (0, 0))))
+    assert np.array_equal(
+        single(ZeroPadding1D((1, 2)), (4, 6)).predict(x, verbose=0), np.pad(x, ((0, 0), (1, 2), (0, 0)))
+    )
+    assert np.array_equal(
+        single(ZeroPadding2D(((2, 0), (1, 3))), (2, 3, 4)).predict(x3, verbose=0),
+        np.pad(x3, ((0, 0), (2, 0), (1, 3), (0, 0))),
+    )
     assert single(ZeroPadding2D(1), (2, 3, 4)).output_shape == (None, 4, 5, 4)
     assert single(ZeroPadding2D((1, 2)), (2, 3, 4)).output_shape == (None, 4, 7, 4)
 
@@ -212,8 +237,14 @@ def test_conv2d_shape_and_param_count(shape, filters, kernel, strides, padding, 
 
 
 def test_classic_cnn_summary_counts():
-    m = mf.Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)), MaxPooling2D((2, 2)),
-                       Flatten(), Dense(10, activation="softmax")])
+    m = mf.Sequential(
+        [
+            Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+            MaxPooling2D((2, 2)),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ]
+    )
     m.build()
     assert [l.output_shape for l in m.layers] == [(None, 26, 26, 32), (None, 13, 13, 32), (None, 5408), (None, 10)]
     assert [l.count_params() for l in m.layers] == [320, 0, 0, 54090]
@@ -267,13 +298,18 @@ def test_layer_gradients(rng, case, backend):
 
 
 def test_repeat_vector_and_flatten_gradients(rng):
-    m = mf.Sequential([Input(shape=(3,)), Dense(2, activation="tanh"), RepeatVector(3), Conv1D(2, 2), Flatten(),
-                       Dense(2)])
+    m = mf.Sequential(
+        [Input(shape=(3,)), Dense(2, activation="tanh"), RepeatVector(3), Conv1D(2, 2), Flatten(), Dense(2)]
+    )
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng)
-    check_model(m, [rng.standard_normal((4, 3)).astype(np.float32)], rng.standard_normal((4, 2)).astype(np.float32),
-                what="repeat_vector")
+    check_model(
+        m,
+        [rng.standard_normal((4, 3)).astype(np.float32)],
+        rng.standard_normal((4, 2)).astype(np.float32),
+        what="repeat_vector",
+    )
 
 
 # -- oneDNN vs reference kernels ---------------------------------------------------------------
@@ -284,14 +320,30 @@ def _outputs_and_grads(m, x, y, backend):
     return pred, loss, m._graph.grads.copy()
 
 
-@pytest.mark.parametrize("case", [
-    lambda: [Conv2D(8, 3, padding="same", activation="relu"), MaxPooling2D(2, padding="same"),
-             Conv2D(6, (2, 3), strides=(1, 2), dilation_rate=1), AveragePooling2D(2, padding="same")],
-    lambda: [Conv2D(4, 3, dilation_rate=2, activation="gelu"), AveragePooling2D(3, strides=1, padding="same"),
-             MaxPooling2D(3, strides=2)],
-    lambda: [Reshape((9, 16)), Conv1D(8, 4, padding="causal", dilation_rate=2), MaxPooling1D(3, strides=2,
-             padding="same"), Conv1D(5, 3, strides=2, padding="same", activation="swish"), AveragePooling1D(2)],
-], ids=["conv_pool_2d", "dilated_overlapping", "conv_pool_1d"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        lambda: [
+            Conv2D(8, 3, padding="same", activation="relu"),
+            MaxPooling2D(2, padding="same"),
+            Conv2D(6, (2, 3), strides=(1, 2), dilation_rate=1),
+            AveragePooling2D(2, padding="same"),
+        ],
+        lambda: [
+            Conv2D(4, 3, dilation_rate=2, activation="gelu"),
+            AveragePooling2D(3, strides=1, padding="same"),
+            MaxPooling2D(3, strides=2),
+        ],
+        lambda: [
+            Reshape((9, 16)),
+            Conv1D(8, 4, padding="causal", dilation_rate=2),
+            MaxPooling1D(3, strides=2, padding="same"),
+            Conv1D(5, 3, strides=2, padding="same", activation="swish"),
+            AveragePooling1D(2),
+        ],
+    ],
+    ids=["conv_pool_2d", "dilated_overlapping", "conv_pool_1d"],
+)
 def test_onednn_matches_reference(rng, case):
     inp = Input(shape=(9, 8, 2))
     h = Dense(2, activation="tanh")(inp)  # so that the first spatial layer's dx is compared too
@@ -314,8 +366,7 @@ def test_onednn_matches_reference(rng, case):
 def test_size_based_dispatch_agrees_with_both_backends(rng):
     """Automatic dispatch sends small convolutions to the reference kernels and large ones to oneDNN;
     both sizes appear in one model (batch 1 vs 64), and all paths agree."""
-    m = mf.Sequential([Input(shape=(12, 12, 3)), Conv2D(16, 3, activation="relu"), MaxPooling2D(), Flatten(),
-                       Dense(2)])
+    m = mf.Sequential([Input(shape=(12, 12, 3)), Conv2D(16, 3, activation="relu"), MaxPooling2D(), Flatten(), Dense(2)])
     x = rng.standard_normal((64, 12, 12, 3)).astype(np.float32)
     outs = []
     for b in (_core.Backend.automatic, _core.Backend.reference, _core.Backend.onednn):
@@ -329,8 +380,16 @@ def test_concurrent_predict_on_onednn_is_exact(rng):
     """Convolution and pooling primitives run with per-thread scratchpads: threads predicting at
     once on one model get exactly the single-threaded results."""
     _core.set_backend(_core.Backend.onednn)
-    m = mf.Sequential([Input(shape=(10, 10, 3)), Conv2D(16, 3, activation="relu", padding="same"),
-                       MaxPooling2D(), Conv2D(8, 3), GlobalAveragePooling2D(), Dense(2)])
+    m = mf.Sequential(
+        [
+            Input(shape=(10, 10, 3)),
+            Conv2D(16, 3, activation="relu", padding="same"),
+            MaxPooling2D(),
+            Conv2D(8, 3),
+            GlobalAveragePooling2D(),
+            Dense(2),
+        ]
+    )
     xs = [rng.standard_normal((n, 10, 10, 3)).astype(np.float32) for n in (32, 17, 32, 5)]
     want = [m.predict(x, verbose=0) for x in xs]
     bad = []
@@ -352,10 +411,17 @@ def test_concurrent_predict_on_onednn_is_exact(rng):
 def test_conv_config_is_keras_shaped_and_round_trips():
     layer = Conv2D(8, 3, strides=(2, 1), padding="SAME", activation="relu", name="c")
     cfg = layer.get_config()
-    assert {k: cfg[k] for k in ("filters", "kernel_size", "strides", "padding", "dilation_rate", "data_format",
-                                "groups")} == {"filters": 8, "kernel_size": (3, 3), "strides": (2, 1),
-                                               "padding": "same", "dilation_rate": (1, 1),
-                                               "data_format": "channels_last", "groups": 1}
+    assert {
+        k: cfg[k] for k in ("filters", "kernel_size", "strides", "padding", "dilation_rate", "data_format", "groups")
+    } == {
+        "filters": 8,
+        "kernel_size": (3, 3),
+        "strides": (2, 1),
+        "padding": "same",
+        "dilation_rate": (1, 1),
+        "data_format": "channels_last",
+        "groups": 1,
+    }
     assert Conv2D.from_config(cfg).get_config() == cfg
     cfg1 = Conv1D(4, 5, padding="causal", name="c1").get_config()
     assert cfg1["kernel_size"] == (5,) and Conv1D.from_config(cfg1).get_config() == cfg1
@@ -372,24 +438,59 @@ def test_saved_cnn_predicts_identically(rng):
     assert np.array_equal(loaded.predict(x, verbose=0), m.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("make, shape, match", [
-    (lambda: Conv2D(4, 3), (8, 8), r"Conv2D 'bad' expects one input of shape \(height, width, channels\) per "
-                                   r"sample, got \(8, 8\)"),
-    (lambda: Conv2D(4, 5), (3, 8, 1), r"Conv2D 'bad' on input \(3, 8, 1\): the window spans 5 positions but the "
-                                      r"input has only 3"),
-    (lambda: Conv1D(4, 3), (8, 8, 1), r"Conv1D 'bad' expects one input of shape \(steps, channels\) per sample, "
-                                      r"got \(8, 8, 1\)"),
-    (lambda: MaxPooling2D(3), (2, 8, 1), r"MaxPooling2D 'bad' on input \(2, 8, 1\): the window spans 3"),
-    (lambda: GlobalAveragePooling1D(), (4, 4, 2), r"GlobalAveragePooling1D 'bad' expects one input of shape "
-                                                  r"\(steps, channels\)"),
-    (lambda: Reshape((5, -1)), (4, 3), r"Reshape 'bad': cannot reshape input of shape \(4, 3\) \(12 values\) to "
-                                       r"target_shape \(5, -1\)"),
-    (lambda: Permute((2, 1)), (2, 3, 4), r"Permute 'bad': dims \[2, 1\] need an input of rank 2 per sample, got "
-                                         r"shape \(2, 3, 4\)"),
-    (lambda: RepeatVector(2), (3, 4), r"RepeatVector 'bad' expects an input of shape \(features,\) per sample, "
-                                      r"got \(3, 4\)"),
-    (lambda: ZeroPadding2D(1), (3, 4), r"ZeroPadding2D 'bad' expects an input of shape \(height, width, channels\)"),
-])
+@pytest.mark.parametrize(
+    "make, shape, match",
+    [
+        (
+            lambda: Conv2D(4, 3),
+            (8, 8),
+            r"Conv2D 'bad' expects one input of shape \(height, width, channels\) per "
+            r"sample, got \(8, 8\)",
+        ),
+        (
+            lambda: Conv2D(4, 5),
+            (3, 8, 1),
+            r"Conv2D 'bad' on input \(3, 8, 1\): the window spans 5 positions but the "
+            r"input has only 3",
+        ),
+        (
+            lambda: Conv1D(4, 3),
+            (8, 8, 1),
+            r"Conv1D 'bad' expects one input of shape \(steps, channels\) per sample, "
+            r"got \(8, 8, 1\)",
+        ),
+        (lambda: MaxPooling2D(3), (2, 8, 1), r"MaxPooling2D 'bad' on input \(2, 8, 1\): the window spans 3"),
+        (
+            lambda: GlobalAveragePooling1D(),
+            (4, 4, 2),
+            r"GlobalAveragePooling1D 'bad' expects one input of shape "
+            r"\(steps, channels\)",
+        ),
+        (
+            lambda: Reshape((5, -1)),
+            (4, 3),
+            r"Reshape 'bad': cannot reshape input of shape \(4, 3\) \(12 values\) to "
+            r"target_shape \(5, -1\)",
+        ),
+        (
+            lambda: Permute((2, 1)),
+            (2, 3, 4),
+            r"Permute 'bad': dims \[2, 1\] need an input of rank 2 per sample, got "
+            r"shape \(2, 3, 4\)",
+        ),
+        (
+            lambda: RepeatVector(2),
+            (3, 4),
+            r"RepeatVector 'bad' expects an input of shape \(features,\) per sample, "
+            r"got \(3, 4\)",
+        ),
+        (
+            lambda: ZeroPadding2D(1),
+            (3, 4),
+            r"ZeroPadding2D 'bad' expects an input of shape \(height, width, channels\)",
+        ),
+    ],
+)
 def test_bad_input_shapes_name_the_layer_and_shape(make, shape, match):
     layer = make()
     layer.name = "bad"
@@ -397,20 +498,23 @@ def test_bad_input_shapes_name_the_layer_and_shape(make, shape, match):
         mf.Sequential([Input(shape=shape), layer]).build()
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: Conv2D(0, 3), "filters must be a positive integer"),
-    (lambda: Conv2D(4, (3, 3, 3)), "kernel_size must be an integer or a tuple of 2 integers"),
-    (lambda: Conv2D(4, 3, padding="causal"), r"padding must be one of \['valid', 'same'\]"),
-    (lambda: Conv2D(4, 3, data_format="channels_first"), "only data_format='channels_last' is supported"),
-    (lambda: Conv2D(4, 3, groups=2), "only groups=1 is supported"),
-    (lambda: Conv1D(4, 0), "kernel_size must be an integer or a tuple of 1 integers >= 1"),
-    (lambda: Conv2D(4, 3, activation="nope"), "unknown activation 'nope'"),
-    (lambda: MaxPooling2D(2, strides=0), "strides must be an integer or a tuple of 2 integers >= 1"),
-    (lambda: Reshape((2, -1, -1)), "at most one -1"),
-    (lambda: Permute((1, 3)), r"dims must be a permutation of 1..2"),
-    (lambda: RepeatVector(0), "n must be a positive integer"),
-    (lambda: ZeroPadding1D(-1), "padding must be an integer or a tuple of 2 integers >= 0"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Conv2D(0, 3), "filters must be a positive integer"),
+        (lambda: Conv2D(4, (3, 3, 3)), "kernel_size must be an integer or a tuple of 2 integers"),
+        (lambda: Conv2D(4, 3, padding="causal"), r"padding must be one of \['valid', 'same'\]"),
+        (lambda: Conv2D(4, 3, data_format="channels_first"), "only data_format='channels_last' is supported"),
+        (lambda: Conv2D(4, 3, groups=2), "only groups=1 is supported"),
+        (lambda: Conv1D(4, 0), "kernel_size must be an integer or a tuple of 1 integers >= 1"),
+        (lambda: Conv2D(4, 3, activation="nope"), "unknown activation 'nope'"),
+        (lambda: MaxPooling2D(2, strides=0), "strides must be an integer or a tuple of 2 integers >= 1"),
+        (lambda: Reshape((2, -1, -1)), "at most one -1"),
+        (lambda: Permute((1, 3)), r"dims must be a permutation of 1..2"),
+        (lambda: RepeatVector(0), "n must be a positive integer"),
+        (lambda: ZeroPadding1D(-1), "padding must be an integer or a tuple of 2 integers >= 0"),
+    ],
+)
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -426,12 +530,19 @@ def test_wrong_data_shape_is_reported_in_the_users_terms(rng):
 def test_classic_cnn_learns_digits():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[..., None]
     y = np.eye(10, dtype=np.float32)[d.target]
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=d.target)
-    m = mf.Sequential([Conv2D(32, (3, 3), activation="relu", input_shape=(8, 8, 1)), MaxPooling2D((2, 2)),
-                       Flatten(), Dense(10, activation="softmax")])
+    m = mf.Sequential(
+        [
+            Conv2D(32, (3, 3), activation="relu", input_shape=(8, 8, 1)),
+            MaxPooling2D((2, 2)),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ]
+    )
     m.compile(optimizer=mf.optimizers.Adam(0.005), loss="categorical_crossentropy", metrics=["accuracy"])
     m.fit(xtr, ytr, epochs=15, batch_size=32, verbose=0)
     loss, acc = m.evaluate(xte, yte, verbose=0)

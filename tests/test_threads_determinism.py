@@ -1,4 +1,5 @@
 """Thread-safe predict, the GIL released during fit/predict, and bit-identical seeded runs."""
+
 import threading
 import time
 
@@ -64,7 +65,7 @@ def test_concurrent_predict_matches_single_thread(rng):
     model.fit(x, y, epochs=1, batch_size=64, verbose=0)
     # (rows, batch_size): one-row calls, small reference-kernel batches and oneDNN-sized batches
     configs = [(1, None), (7, 3), (100, 32), (512, 512), (512, None), (300, 128), (512, 200), (33, 1)]
-    inputs = {c: np.ascontiguousarray(x[:c[0]]) for c in configs}
+    inputs = {c: np.ascontiguousarray(x[: c[0]]) for c in configs}
     expected = {c: model.predict(inputs[c], batch_size=c[1], verbose=0) for c in configs}
     for c in configs:  # sequential calls are repeatable
         assert np.array_equal(model.predict(inputs[c], batch_size=c[1], verbose=0), expected[c])
@@ -184,8 +185,9 @@ def test_fit_releases_the_gil(rng, restore_num_threads):
     x = rng.normal(size=(16384, 64)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
     mf.utils.set_random_seed(5)
-    model = Sequential([Dense(512, activation="relu", input_dim=64), Dense(512, activation="relu"),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [Dense(512, activation="relu", input_dim=64), Dense(512, activation="relu"), Dense(1, activation="sigmoid")]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy")
 
     class TimeBudget(callbacks.Callback):
@@ -235,12 +237,20 @@ def test_predict_releases_the_gil(rng, restore_num_threads):
 def _seeded_run(seed, x, y, wide):
     mf.utils.set_random_seed(seed)
     if wide:
-        model = Sequential([Dense(256, activation="relu", input_dim=x.shape[1]), Dropout(0.3),
-                            Dense(128, activation="relu"), Dropout(0.2), Dense(1, activation="sigmoid")])
+        model = Sequential(
+            [
+                Dense(256, activation="relu", input_dim=x.shape[1]),
+                Dropout(0.3),
+                Dense(128, activation="relu"),
+                Dropout(0.2),
+                Dense(1, activation="sigmoid"),
+            ]
+        )
         batch_size = 256  # large enough for oneDNN
     else:
-        model = Sequential([Dense(16, activation="tanh", input_dim=x.shape[1]), Dropout(0.5),
-                            Dense(1, activation="sigmoid")])
+        model = Sequential(
+            [Dense(16, activation="tanh", input_dim=x.shape[1]), Dropout(0.5), Dense(1, activation="sigmoid")]
+        )
         batch_size = 16
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     hist = model.fit(x, y, epochs=3, batch_size=batch_size, shuffle=True, validation_split=0.1, verbose=0)
@@ -250,8 +260,9 @@ def _seeded_run(seed, x, y, wide):
 def _same(a, b):
     wa, pa, ha = a
     wb, pb, hb = b
-    return (len(wa) == len(wb) and all(np.array_equal(u, v) for u, v in zip(wa, wb))
-            and np.array_equal(pa, pb) and ha == hb)
+    return (
+        len(wa) == len(wb) and all(np.array_equal(u, v) for u, v in zip(wa, wb)) and np.array_equal(pa, pb) and ha == hb
+    )
 
 
 @pytest.mark.parametrize("wide", [False, True], ids=["reference", "onednn"])
@@ -315,4 +326,4 @@ def test_predict_rows_do_not_depend_on_batch_composition(rng):
     for bs in (1, 2, 32, 599):
         np.testing.assert_allclose(model.predict(x, batch_size=bs, verbose=0), full, rtol=1e-5, atol=1e-6)
     for i in (0, 17, 599):
-        np.testing.assert_allclose(model.predict(x[i:i + 1], verbose=0)[0], full[i], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.predict(x[i : i + 1], verbose=0)[0], full[i], rtol=1e-5, atol=1e-6)

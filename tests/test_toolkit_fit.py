@@ -8,6 +8,7 @@ Where a callback's behaviour depends on the monitored values, a callback placed 
 a chosen sequence into the (shared) epoch logs, as any Keras callback may, so the expected epoch
 of stopping or of each learning-rate change follows from Keras 3's code line by line.
 """
+
 import math
 
 import numpy as np
@@ -56,8 +57,9 @@ def test_class_weight_times_sample_weight(rng):
     model.build()
     p = model.predict(x)
     sw = rng.uniform(0, 2, len(y)).astype(np.float32)
-    hist = model.fit(x, y, batch_size=20, epochs=1, shuffle=False, verbose=0, sample_weight=sw,
-                     class_weight={0: 0.5, 1: 3.0})
+    hist = model.fit(
+        x, y, batch_size=20, epochs=1, shuffle=False, verbose=0, sample_weight=sw, class_weight={0: 0.5, 1: 3.0}
+    )
     w = sw * np.where(y == 1, 3.0, 0.5)
     assert hist.history["loss"][0] == pytest.approx(np.sum(w * _bce(y, p)) / len(y), rel=1e-5)
 
@@ -82,8 +84,10 @@ def test_class_weight_categorical_and_sparse(rng):
     ids = rng.integers(0, k, n)
     cw = {0: 1.0, 1: 4.0, 2: 0.25}
     w = np.array([cw[i] for i in ids])
-    for loss, y in (("categorical_crossentropy", np.eye(k, dtype=np.float32)[ids]),
-                    ("sparse_categorical_crossentropy", ids.astype(np.float32))):
+    for loss, y in (
+        ("categorical_crossentropy", np.eye(k, dtype=np.float32)[ids]),
+        ("sparse_categorical_crossentropy", ids.astype(np.float32)),
+    ):
         mf.utils.set_random_seed(5)
         model = mf.Sequential([Dense(k, activation="softmax", input_dim=4)])
         model.compile(optimizer=optimizers.SGD(0.0), loss=loss)
@@ -117,10 +121,17 @@ def test_validation_freq_validates_every_second_epoch(rng):
     x, y = _binary(rng, n=80)
     model = _binary_model(lr=0.5)
     snapshots = []
-    rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append((e, dict(logs),
-                                                                                   model.get_weights())))
-    hist = model.fit(x[:60], y[:60], validation_data=(x[60:], y[60:]), validation_freq=2, epochs=5, batch_size=20,
-                     verbose=0, callbacks=[rec])
+    rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append((e, dict(logs), model.get_weights())))
+    hist = model.fit(
+        x[:60],
+        y[:60],
+        validation_data=(x[60:], y[60:]),
+        validation_freq=2,
+        epochs=5,
+        batch_size=20,
+        verbose=0,
+        callbacks=[rec],
+    )
     assert len(hist.history["loss"]) == 5
     assert len(hist.history["val_loss"]) == 2  # epochs 2 and 4 (1-based)
     assert ["val_loss" in logs for _, logs, _ in snapshots] == [False, True, False, True, False]
@@ -138,8 +149,12 @@ def test_validation_batch_size_is_used(rng):
 
     def run(**kw):
         mf.utils.set_random_seed(9)
-        model = mf.Sequential([Dense(4, activation="sigmoid", input_dim=4,
-                                     activity_regularizer=regularizers.L1(0.01)), Dense(1, activation="sigmoid")])
+        model = mf.Sequential(
+            [
+                Dense(4, activation="sigmoid", input_dim=4, activity_regularizer=regularizers.L1(0.01)),
+                Dense(1, activation="sigmoid"),
+            ]
+        )
         model.compile(optimizer=optimizers.SGD(0.0), loss="binary_crossentropy")
         hist = model.fit(x[:40], y[:40], validation_data=(xv, yv), epochs=1, verbose=0, **kw)
         return model, hist.history["val_loss"][0]
@@ -177,8 +192,9 @@ def _run_es(rng, values, epochs=None, lr=0.2, **es_kwargs):
     weights = []
     rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: weights.append(model.get_weights()))
     es = callbacks.EarlyStopping(monitor="score", **es_kwargs)
-    hist = model.fit(x, y, epochs=epochs or len(values), batch_size=40, verbose=0,
-                     callbacks=[_inject("score", values), rec, es])
+    hist = model.fit(
+        x, y, epochs=epochs or len(values), batch_size=40, verbose=0, callbacks=[_inject("score", values), rec, es]
+    )
     return model, hist, es, weights
 
 
@@ -251,10 +267,13 @@ def test_early_stopping_start_from_epoch(rng):
     assert len(hist.history["loss"]) == 5 and es.stopped_epoch == 4 and es.best == 4.0
 
 
-@pytest.mark.parametrize("values,patience,best_epoch,n_epochs", [
-    ([5.0, 3.0, 4.0, 3.5, 6.0, 7.0], 2, 1, 4),  # stops at epoch 3, best epoch 1
-    ([5.0, 4.0, 2.0, 3.0, 3.5, 4.0], 10, 2, 6),  # never stops: the best weights are restored anyway
-])
+@pytest.mark.parametrize(
+    "values,patience,best_epoch,n_epochs",
+    [
+        ([5.0, 3.0, 4.0, 3.5, 6.0, 7.0], 2, 1, 4),  # stops at epoch 3, best epoch 1
+        ([5.0, 4.0, 2.0, 3.0, 3.5, 4.0], 10, 2, 6),  # never stops: the best weights are restored anyway
+    ],
+)
 def test_early_stopping_restore_best_weights(rng, values, patience, best_epoch, n_epochs):
     model, hist, es, weights = _run_es(rng, values, patience=patience, restore_best_weights=True)
     assert len(hist.history["loss"]) == n_epochs
@@ -276,8 +295,7 @@ def test_early_stopping_restores_weights_of_best_val_loss(rng):
     weights = []
     rec = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: weights.append(model.get_weights()))
     es = callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
-    hist = model.fit(x[:80], y[:80], validation_data=(xv, yv), epochs=30, batch_size=16, verbose=0,
-                     callbacks=[rec, es])
+    hist = model.fit(x[:80], y[:80], validation_data=(xv, yv), epochs=30, batch_size=16, verbose=0, callbacks=[rec, es])
     val = hist.history["val_loss"]
     best = int(np.argmin(val))
     assert len(val) == best + 3  # patience 2 after the best epoch
@@ -303,14 +321,17 @@ def _lr_probe_model(lr):
     return model
 
 
-@pytest.mark.parametrize("kwargs,logged,final", [
-    (dict(factor=0.5, patience=1), [0.1, 0.1, 0.05, 0.025, 0.0125], 0.00625),
-    (dict(factor=0.5, patience=2), [0.1, 0.1, 0.1, 0.05, 0.05], 0.025),
-    (dict(factor=0.5, patience=1, min_lr=0.03), [0.1, 0.1, 0.05, 0.03, 0.03], 0.03),
-    (dict(factor=0.5, patience=1, cooldown=2), [0.1, 0.1, 0.05, 0.05, 0.025], 0.025),
-    # Keras decrements the cooldown counter before testing it: cooldown=1 does not skip an epoch
-    (dict(factor=0.2, patience=1, cooldown=1), [0.1, 0.1, 0.02, 0.004, 0.0008], 0.00016),
-])
+@pytest.mark.parametrize(
+    "kwargs,logged,final",
+    [
+        (dict(factor=0.5, patience=1), [0.1, 0.1, 0.05, 0.025, 0.0125], 0.00625),
+        (dict(factor=0.5, patience=2), [0.1, 0.1, 0.1, 0.05, 0.05], 0.025),
+        (dict(factor=0.5, patience=1, min_lr=0.03), [0.1, 0.1, 0.05, 0.03, 0.03], 0.03),
+        (dict(factor=0.5, patience=1, cooldown=2), [0.1, 0.1, 0.05, 0.05, 0.025], 0.025),
+        # Keras decrements the cooldown counter before testing it: cooldown=1 does not skip an epoch
+        (dict(factor=0.2, patience=1, cooldown=1), [0.1, 0.1, 0.02, 0.004, 0.0008], 0.00016),
+    ],
+)
 def test_reduce_lr_on_plateau_schedule(kwargs, logged, final):
     model = _lr_probe_model(0.1)
     x = np.ones((4, 1), np.float32)
@@ -384,15 +405,25 @@ def credit_run():
 
     mf.utils.set_random_seed(42)
     x_train, x_test, y_train, y_test, _ = prepare_credit()
-    model = mf.Sequential([Dense(32, activation="relu", input_dim=x_train.shape[1]), Dropout(0.3),
-                           Dense(1, activation="sigmoid")])
-    model.compile(optimizer=optimizers.Adam(learning_rate=optimizers.schedules.ExponentialDecay(1e-3, 100, 0.96),
-                                            clipnorm=1.0),
-                  loss="binary_crossentropy",
-                  metrics=["accuracy", mf.metrics.AUC(name="auc"), mf.metrics.KolmogorovSmirnov(name="ks")])
+    model = mf.Sequential(
+        [Dense(32, activation="relu", input_dim=x_train.shape[1]), Dropout(0.3), Dense(1, activation="sigmoid")]
+    )
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=optimizers.schedules.ExponentialDecay(1e-3, 100, 0.96), clipnorm=1.0),
+        loss="binary_crossentropy",
+        metrics=["accuracy", mf.metrics.AUC(name="auc"), mf.metrics.KolmogorovSmirnov(name="ks")],
+    )
     es = callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=3, restore_best_weights=True)
-    hist = model.fit(x_train, y_train, epochs=40, batch_size=32, validation_split=0.2,
-                     class_weight={0: 1.0, 1: 2.5}, callbacks=[es], verbose=0)
+    hist = model.fit(
+        x_train,
+        y_train,
+        epochs=40,
+        batch_size=32,
+        validation_split=0.2,
+        class_weight={0: 1.0, 1: 2.5},
+        callbacks=[es],
+        verbose=0,
+    )
     return model, hist, es, (x_train, x_test, y_train, y_test)
 
 

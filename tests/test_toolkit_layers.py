@@ -13,6 +13,7 @@ layers/regularization/*.py, regularizers/, constraints/):
 Training-mode outputs are observed through the batch loss of `Trainer.compute_gradients(...,
 training=True, seed)` (an MSE against chosen targets gives the first two moments of the output).
 """
+
 import math
 
 import numpy as np
@@ -20,8 +21,17 @@ import pytest
 
 import maasfin as mf
 from maasfin import constraints, regularizers
-from maasfin.layers import (Activation, AlphaDropout, BatchNormalization, Concatenate, Dense, Dropout, GaussianDropout,
-                            GaussianNoise, LayerNormalization)
+from maasfin.layers import (
+    Activation,
+    AlphaDropout,
+    BatchNormalization,
+    Concatenate,
+    Dense,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    LayerNormalization,
+)
 
 BN_EPS = 1e-3
 
@@ -104,9 +114,14 @@ def test_batchnorm_weights_order_shapes_and_counts(capsys):
     assert "Non-trainable params: 6" in out
 
 
-@pytest.mark.parametrize("kw,names", [(dict(center=False), ["gamma", "moving_mean", "moving_variance"]),
-                                      (dict(scale=False), ["beta", "moving_mean", "moving_variance"]),
-                                      (dict(center=False, scale=False), ["moving_mean", "moving_variance"])])
+@pytest.mark.parametrize(
+    "kw,names",
+    [
+        (dict(center=False), ["gamma", "moving_mean", "moving_variance"]),
+        (dict(scale=False), ["beta", "moving_mean", "moving_variance"]),
+        (dict(center=False, scale=False), ["moving_mean", "moving_variance"]),
+    ],
+)
 def test_batchnorm_center_scale_drop_weights(kw, names):
     model = mf.Sequential([BatchNormalization(input_shape=(4,), **kw)])
     model.build()
@@ -174,8 +189,12 @@ def test_batchnorm_trainable_false_uses_moving_stats_in_fit(rng):
     bn = BatchNormalization(input_shape=(3,), trainable=False)
     model = mf.Sequential([bn])
     model.build()
-    weights = [np.array([2.0, 0.5, 1.5], np.float32), np.array([0.1, 0.2, -0.3], np.float32),
-               np.array([0.5, -1.0, 4.0], np.float32), np.array([2.0, 3.0, 0.5], np.float32)]
+    weights = [
+        np.array([2.0, 0.5, 1.5], np.float32),
+        np.array([0.1, 0.2, -0.3], np.float32),
+        np.array([0.5, -1.0, 4.0], np.float32),
+        np.array([2.0, 3.0, 0.5], np.float32),
+    ]
     model.set_weights(weights)
     model.compile(optimizer=mf.optimizers.SGD(learning_rate=0.5), loss="mse")
     assert bn.count_trainable_params() == 0
@@ -276,10 +295,15 @@ def _moments(layer, x, seed=11):
     return (l0 - l1 + 1) / 2, l0, lx, model, t
 
 
-@pytest.mark.parametrize("make", [lambda: GaussianNoise(0.5, input_shape=(50,)),
-                                  lambda: GaussianDropout(0.3, input_shape=(50,)),
-                                  lambda: AlphaDropout(0.2, input_shape=(50,))],
-                         ids=["gaussian_noise", "gaussian_dropout", "alpha_dropout"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GaussianNoise(0.5, input_shape=(50,)),
+        lambda: GaussianDropout(0.3, input_shape=(50,)),
+        lambda: AlphaDropout(0.2, input_shape=(50,)),
+    ],
+    ids=["gaussian_noise", "gaussian_dropout", "alpha_dropout"],
+)
 def test_noise_layers_identity_at_inference_random_in_training(rng, make):
     x = rng.standard_normal((300, 50)).astype(np.float32)
     _, _, lx, model, t = _moments(make(), x)
@@ -298,7 +322,7 @@ def test_gaussian_noise_statistics(rng):
     ones = np.ones((2000, 50), np.float32)
     mean, second, _, _, _ = _moments(GaussianNoise(0.5, input_shape=(50,)), ones)
     assert mean == pytest.approx(1.0, abs=0.01)
-    assert second - mean ** 2 == pytest.approx(0.25, rel=0.03)
+    assert second - mean**2 == pytest.approx(0.25, rel=0.03)
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.5])
@@ -313,7 +337,7 @@ def test_gaussian_dropout_statistics(rate):
 def test_alpha_dropout_statistics(rng, rate):
     alpha, scale = 1.6732632423543772, 1.0507009873554805
     alpha_p = -alpha * scale
-    a = ((1 - rate) * (1 + rate * alpha_p ** 2)) ** -0.5
+    a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
     b = -a * alpha_p * rate
     # Standard normal input keeps mean 0 and variance 1.
     x = rng.standard_normal((2000, 50)).astype(np.float32)
@@ -324,11 +348,14 @@ def test_alpha_dropout_statistics(rng, rate):
     zeros = np.zeros((2000, 50), np.float32)
     mean, second, _, _, _ = _moments(AlphaDropout(rate, input_shape=(50,)), zeros)
     assert mean == pytest.approx((1 - rate) * b + rate * (a * alpha_p + b), abs=0.01)
-    assert second == pytest.approx((1 - rate) * b ** 2 + rate * (a * alpha_p + b) ** 2, rel=0.03)
+    assert second == pytest.approx((1 - rate) * b**2 + rate * (a * alpha_p + b) ** 2, rel=0.03)
 
 
-@pytest.mark.parametrize("make", [lambda: GaussianNoise(0.3), lambda: GaussianDropout(0.3), lambda: AlphaDropout(0.2)],
-                         ids=["gaussian_noise", "gaussian_dropout", "alpha_dropout"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: GaussianNoise(0.3), lambda: GaussianDropout(0.3), lambda: AlphaDropout(0.2)],
+    ids=["gaussian_noise", "gaussian_dropout", "alpha_dropout"],
+)
 def test_noise_layer_training_gradients(rng, make):
     model = mf.Sequential([Dense(6, input_dim=3, activation="tanh"), make(), Dense(2)])
     model.build()
@@ -339,9 +366,11 @@ def test_noise_layer_training_gradients(rng, make):
     check_gradients(model, x, y, training=True, seed=5)
 
 
-@pytest.mark.parametrize("make", [lambda: Dropout(0.5), lambda: GaussianNoise(0.3), lambda: GaussianDropout(0.3),
-                                  lambda: AlphaDropout(0.2)],
-                         ids=["dropout", "gaussian_noise", "gaussian_dropout", "alpha_dropout"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: Dropout(0.5), lambda: GaussianNoise(0.3), lambda: GaussianDropout(0.3), lambda: AlphaDropout(0.2)],
+    ids=["dropout", "gaussian_noise", "gaussian_dropout", "alpha_dropout"],
+)
 def test_noise_layer_inference_gradients_are_those_of_identity(rng, make):
     """At inference the layer is the identity, so the gradients equal those of the same model
     with a linear Activation in its place (and pass finite differences)."""
@@ -362,14 +391,23 @@ def test_noise_layer_inference_gradients_are_those_of_identity(rng, make):
 # -- regularizers ------------------------------------------------------------------------------------------
 def _reg_models(rng, kernel_reg, bias_reg, activity_reg, out_reg):
     def build(with_reg):
-        m = mf.Sequential([
-            Dense(4, input_dim=3, activation="sigmoid", kernel_regularizer=kernel_reg if with_reg else None,
-                  bias_regularizer=bias_reg if with_reg else None,
-                  activity_regularizer=activity_reg if with_reg else None),
-            Dense(2, kernel_regularizer=out_reg if with_reg else None)])
+        m = mf.Sequential(
+            [
+                Dense(
+                    4,
+                    input_dim=3,
+                    activation="sigmoid",
+                    kernel_regularizer=kernel_reg if with_reg else None,
+                    bias_regularizer=bias_reg if with_reg else None,
+                    activity_regularizer=activity_reg if with_reg else None,
+                ),
+                Dense(2, kernel_regularizer=out_reg if with_reg else None),
+            ]
+        )
         m.compile(optimizer=mf.optimizers.SGD(0.0), loss="mse")
         m.build()
         return m
+
     plain, reg = build(False), build(True)
     weights = [(0.8 * rng.standard_normal(w.shape)).astype(np.float32) for w in plain.get_weights()]
     plain.set_weights(weights)
@@ -397,7 +435,7 @@ def _penalty(reg, w):
     if isinstance(reg, str):
         reg = regularizers.get(reg)
     w = np.asarray(w, np.float64)
-    return reg.l1 * np.abs(w).sum() + reg.l2 * (w ** 2).sum()
+    return reg.l1 * np.abs(w).sum() + reg.l2 * (w**2).sum()
 
 
 @pytest.mark.parametrize("case", sorted(REG_CASES))
@@ -413,7 +451,7 @@ def test_regularizers_add_exact_penalty_to_evaluate_loss(rng, case, batches):
     hidden = _sigmoid(x.astype(np.float64) @ k1 + b1)
     weight_pen = _penalty(kernel_reg, k1) + _penalty(bias_reg, b1) + _penalty(out_reg, k2)
     # activity penalty per batch (summed over the batch's outputs), averaged over batches by size
-    act_pen = np.mean([_penalty(act_reg, hidden[i:i + bs]) for i in range(0, 20, bs)])
+    act_pen = np.mean([_penalty(act_reg, hidden[i : i + bs]) for i in range(0, 20, bs)])
     expected = weight_pen + act_pen
     assert expected > 1e-3
     assert with_reg - base == pytest.approx(expected, rel=1e-4, abs=1e-6)
@@ -502,8 +540,8 @@ def test_constraint_applied_after_each_step(rng, name):
     t = model._get_trainer(y.shape)
     t.compute_gradients([x], y, None, False, 0)
     spec = model.layers[0]._param_specs()
-    gk = model._graph.grads[spec[0][2]:spec[0][2] + 15].reshape(5, 3).astype(np.float64)
-    gb = model._graph.grads[spec[1][2]:spec[1][2] + 3].astype(np.float64)
+    gk = model._graph.grads[spec[0][2] : spec[0][2] + 15].reshape(5, 3).astype(np.float64)
+    gb = model._graph.grads[spec[1][2] : spec[1][2] + 3].astype(np.float64)
     model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0)
     k1, b1 = model.get_weights()
     unconstrained = k0 - 0.1 * gk
@@ -547,17 +585,28 @@ def test_constraint_config_round_trip():
 
 # -- get_config round trips ------------------------------------------------------------------------------
 LAYERS = {
-    "dense_regularized": lambda: Dense(7, activation="relu", use_bias=True, kernel_initializer="he_normal",
-                                       kernel_regularizer=regularizers.L1L2(0.01, 0.02),
-                                       bias_regularizer=regularizers.L2(0.1),
-                                       activity_regularizer=regularizers.L1(0.001),
-                                       kernel_constraint=constraints.MaxNorm(3.0, axis=0),
-                                       bias_constraint=constraints.NonNeg(), name="d1"),
-    "dense_minmax": lambda: Dense(2, kernel_constraint=constraints.MinMaxNorm(0.1, 2.0, 0.7),
-                                  input_shape=(4,)),
+    "dense_regularized": lambda: Dense(
+        7,
+        activation="relu",
+        use_bias=True,
+        kernel_initializer="he_normal",
+        kernel_regularizer=regularizers.L1L2(0.01, 0.02),
+        bias_regularizer=regularizers.L2(0.1),
+        activity_regularizer=regularizers.L1(0.001),
+        kernel_constraint=constraints.MaxNorm(3.0, axis=0),
+        bias_constraint=constraints.NonNeg(),
+        name="d1",
+    ),
+    "dense_minmax": lambda: Dense(2, kernel_constraint=constraints.MinMaxNorm(0.1, 2.0, 0.7), input_shape=(4,)),
     "dense_unitnorm": lambda: Dense(3, kernel_constraint=constraints.UnitNorm(axis=-1), use_bias=False),
-    "batchnorm": lambda: BatchNormalization(momentum=0.9, epsilon=0.01, center=False, gamma_initializer="ones",
-                                            moving_variance_initializer="ones", trainable=False),
+    "batchnorm": lambda: BatchNormalization(
+        momentum=0.9,
+        epsilon=0.01,
+        center=False,
+        gamma_initializer="ones",
+        moving_variance_initializer="ones",
+        trainable=False,
+    ),
     "layernorm": lambda: LayerNormalization(epsilon=1e-5, scale=False, input_shape=(6,)),
     "gaussian_noise": lambda: GaussianNoise(0.3, seed=4),
     "gaussian_dropout": lambda: GaussianDropout(0.2, seed=5),
@@ -589,8 +638,13 @@ def test_dense_config_keeps_regularizers_and_constraints():
 
 def test_rebuilt_layers_behave_identically(rng):
     """A model rebuilt from layer configs, given the same weights, predicts the same."""
-    layers = [Dense(5, input_dim=3, kernel_regularizer=regularizers.L2(0.1)), BatchNormalization(momentum=0.5),
-              LayerNormalization(), GaussianNoise(0.2), Dense(2)]
+    layers = [
+        Dense(5, input_dim=3, kernel_regularizer=regularizers.L2(0.1)),
+        BatchNormalization(momentum=0.5),
+        LayerNormalization(),
+        GaussianNoise(0.2),
+        Dense(2),
+    ]
     m1 = mf.Sequential(layers)
     m1.build()
     m2 = mf.Sequential([type(l).from_config({**l.get_config(), "name": l.name + "_copy"}) for l in layers])

@@ -8,6 +8,7 @@ reductions weight the per-sample values first, then "sum" adds them, "sum_over_b
 divides by the number of rows, "mean_with_sample_weight" by the sum of the weights, and
 None/"none" returns the weighted per-sample values.
 """
+
 import math
 
 import numpy as np
@@ -114,8 +115,10 @@ def np_fd_grad(name, t, p, w, kw, reduction="sum_over_batch_size", h=1e-6):
         pp, pm = p.copy(), p.copy()
         pp[idx] += h
         pm[idx] -= h
-        g[idx] = (np_reduce(np_per_sample(name, t, pp, **kw), w, reduction)
-                  - np_reduce(np_per_sample(name, t, pm, **kw), w, reduction)) / (2 * h)
+        g[idx] = (
+            np_reduce(np_per_sample(name, t, pp, **kw), w, reduction)
+            - np_reduce(np_per_sample(name, t, pm, **kw), w, reduction)
+        ) / (2 * h)
     return g
 
 
@@ -139,30 +142,58 @@ def _make(case, rng):
             "focal_balanced_alpha": {"apply_class_balancing": True, "alpha": 0.7, "gamma": 1.5},
             "focal_alpha_ignored_unbalanced": {"alpha": 0.9},
             "focal_logits": {"from_logits": True},
-            "focal_logits_balanced_smooth": {"from_logits": True, "apply_class_balancing": True,
-                                             "label_smoothing": 0.2},
+            "focal_logits_balanced_smooth": {
+                "from_logits": True,
+                "apply_class_balancing": True,
+                "label_smoothing": 0.2,
+            },
             "focal_smoothing": {"label_smoothing": 0.1},
         }[case]
         return losses.BinaryFocalCrossentropy, kw, "binary_focal_crossentropy", t, p
     if case == "bce_smoothing":
-        return losses.BinaryCrossentropy, {"label_smoothing": 0.2}, "binary_crossentropy", _binary(rng), \
-            rng.uniform(0.05, 0.95, (N, 3))
+        return (
+            losses.BinaryCrossentropy,
+            {"label_smoothing": 0.2},
+            "binary_crossentropy",
+            _binary(rng),
+            rng.uniform(0.05, 0.95, (N, 3)),
+        )
     if case == "bce_logits_smoothing":
-        return losses.BinaryCrossentropy, {"label_smoothing": 0.3, "from_logits": True}, "binary_crossentropy", \
-            _binary(rng), rng.uniform(-3, 3, (N, 3))
+        return (
+            losses.BinaryCrossentropy,
+            {"label_smoothing": 0.3, "from_logits": True},
+            "binary_crossentropy",
+            _binary(rng),
+            rng.uniform(-3, 3, (N, 3)),
+        )
     if case == "cce_smoothing":
-        return losses.CategoricalCrossentropy, {"label_smoothing": 0.1}, "categorical_crossentropy", \
-            np.eye(4)[rng.integers(0, 4, N)], rng.dirichlet(np.ones(4), N)
+        return (
+            losses.CategoricalCrossentropy,
+            {"label_smoothing": 0.1},
+            "categorical_crossentropy",
+            np.eye(4)[rng.integers(0, 4, N)],
+            rng.dirichlet(np.ones(4), N),
+        )
     if case == "cce_logits_smoothing":
-        return losses.CategoricalCrossentropy, {"label_smoothing": 0.25, "from_logits": True}, \
-            "categorical_crossentropy", np.eye(4)[rng.integers(0, 4, N)], 2 * rng.standard_normal((N, 4))
+        return (
+            losses.CategoricalCrossentropy,
+            {"label_smoothing": 0.25, "from_logits": True},
+            "categorical_crossentropy",
+            np.eye(4)[rng.integers(0, 4, N)],
+            2 * rng.standard_normal((N, 4)),
+        )
     if case == "mape":
         t = rng.uniform(0.5, 2.0, (N, 3)) * np.where(rng.random((N, 3)) < 0.5, -1, 1)
         p = t + rng.uniform(0.2, 1.0, (N, 3)) * np.where(rng.random((N, 3)) < 0.5, -1, 1)
         return losses.MeanAbsolutePercentageError, {}, "mean_absolute_percentage_error", t, p
     if case == "msle":
-        return losses.MeanSquaredLogarithmicError, {}, "mean_squared_logarithmic_error", \
-            rng.uniform(0, 3, (N, 3)), rng.uniform(0.1, 3, (N, 3))
+        return (
+            losses.MeanSquaredLogarithmicError,
+            {},
+            "mean_squared_logarithmic_error",
+            rng.uniform(0, 3, (N, 3)),
+            rng.uniform(0.1, 3, (N, 3)),
+        )
     if case.startswith("huber"):
         delta = {"huber": 1.0, "huber_delta0.5": 0.5, "huber_delta2.5": 2.5}[case]
         t = rng.standard_normal((N, 4))
@@ -192,11 +223,32 @@ def _make(case, rng):
     raise AssertionError(case)
 
 
-CASES = ["focal", "focal_gamma0", "focal_gamma3.5", "focal_balanced", "focal_balanced_alpha",
-         "focal_alpha_ignored_unbalanced", "focal_logits", "focal_logits_balanced_smooth", "focal_smoothing",
-         "bce_smoothing", "bce_logits_smoothing", "cce_smoothing", "cce_logits_smoothing", "mape", "msle", "huber",
-         "huber_delta0.5", "huber_delta2.5", "logcosh", "squared_hinge_01", "squared_hinge_pm1", "categorical_hinge",
-         "kld", "poisson"]
+CASES = [
+    "focal",
+    "focal_gamma0",
+    "focal_gamma3.5",
+    "focal_balanced",
+    "focal_balanced_alpha",
+    "focal_alpha_ignored_unbalanced",
+    "focal_logits",
+    "focal_logits_balanced_smooth",
+    "focal_smoothing",
+    "bce_smoothing",
+    "bce_logits_smoothing",
+    "cce_smoothing",
+    "cce_logits_smoothing",
+    "mape",
+    "msle",
+    "huber",
+    "huber_delta0.5",
+    "huber_delta2.5",
+    "logcosh",
+    "squared_hinge_01",
+    "squared_hinge_pm1",
+    "categorical_hinge",
+    "kld",
+    "poisson",
+]
 
 
 def _case(case, rng):
@@ -241,8 +293,9 @@ def test_loss_gradient_matches_finite_differences(rng, case):
 # -- anchors that pin the formulas independently of the NumPy transcription above ---------------------
 def test_focal_keras_docstring_example():
     # keras.losses.binary_focal_crossentropy docstring: [[0, 1], [0, 0]] vs [[0.6, 0.4], [0.4, 0.6]], gamma=2
-    per = losses.binary_focal_crossentropy(np.array([[0, 1], [0, 0]], np.float32),
-                                           np.array([[0.6, 0.4], [0.4, 0.6]], np.float32))
+    per = losses.binary_focal_crossentropy(
+        np.array([[0, 1], [0, 0]], np.float32), np.array([[0.6, 0.4], [0.4, 0.6]], np.float32)
+    )
     np.testing.assert_allclose(per, [0.330, 0.206], atol=1e-3)
 
 
@@ -252,27 +305,28 @@ def test_focal_gamma0_equals_bce_and_balancing_weights_classes(rng):
     bce = losses.BinaryCrossentropy()(t, p)
     assert losses.BinaryFocalCrossentropy(gamma=0.0)(t, p) == pytest.approx(bce, rel=1e-6)
     # With gamma=0 and balancing, positives weigh alpha and negatives 1 - alpha.
-    per_pos = losses.BinaryFocalCrossentropy(gamma=0.0, apply_class_balancing=True, alpha=1.0,
-                                             reduction=None)(t, p)
+    per_pos = losses.BinaryFocalCrossentropy(gamma=0.0, apply_class_balancing=True, alpha=1.0, reduction=None)(t, p)
     assert per_pos.shape == (N,)
     np.testing.assert_allclose(per_pos, (t * _bce_prob(t, p)).mean(-1), rtol=1e-5, atol=1e-7)
     # The focal factor shrinks confident, correct predictions more than wrong ones.
     easy = losses.BinaryFocalCrossentropy()(np.array([[1.0]]), np.array([[0.9]]))
     hard = losses.BinaryFocalCrossentropy()(np.array([[1.0]]), np.array([[0.1]]))
-    assert easy == pytest.approx(0.1 ** 2 * -math.log(0.9), rel=1e-5)
-    assert hard == pytest.approx(0.9 ** 2 * -math.log(0.1), rel=1e-5)
+    assert easy == pytest.approx(0.1**2 * -math.log(0.9), rel=1e-5)
+    assert hard == pytest.approx(0.9**2 * -math.log(0.1), rel=1e-5)
 
 
 def test_label_smoothing_moves_targets_towards_half_and_uniform():
     # bce: t=1 with s=0.2 is t=0.9
     p = np.array([[0.7]], np.float32)
     assert losses.BinaryCrossentropy(label_smoothing=0.2)(np.array([[1.0]]), p) == pytest.approx(
-        -(0.9 * math.log(0.7) + 0.1 * math.log(0.3)), rel=1e-6)
+        -(0.9 * math.log(0.7) + 0.1 * math.log(0.3)), rel=1e-6
+    )
     # cce: one-hot over 4 classes with s=0.2 is [0.85, 0.05, 0.05, 0.05]
     q = np.array([[0.4, 0.3, 0.2, 0.1]], np.float32)
     want = -(0.85 * math.log(0.4) + 0.05 * (math.log(0.3) + math.log(0.2) + math.log(0.1)))
     assert losses.CategoricalCrossentropy(label_smoothing=0.2)(np.array([[1, 0, 0, 0]]), q) == pytest.approx(
-        want, rel=1e-6)
+        want, rel=1e-6
+    )
 
 
 def test_huber_regimes_and_logcosh_stability():
@@ -297,7 +351,8 @@ def test_mape_with_zero_target_divides_by_epsilon_and_msle_clips_negatives():
     t2 = np.array([[1.0, 0.5]], np.float32)
     p2 = np.array([[-3.0, 0.5]], np.float32)
     assert losses.MeanSquaredLogarithmicError()(t2, p2) == pytest.approx(
-        ((math.log(1 + 1e-7) - math.log(2)) ** 2 + 0) / 2, rel=1e-5)
+        ((math.log(1 + 1e-7) - math.log(2)) ** 2 + 0) / 2, rel=1e-5
+    )
 
 
 def test_kld_clips_zero_targets_and_categorical_hinge_margin():
@@ -312,10 +367,12 @@ def test_kld_clips_zero_targets_and_categorical_hinge_margin():
 
 def test_poisson_and_squared_hinge_values():
     assert losses.Poisson()(np.array([[2.0, 0.0]]), np.array([[1.5, 0.5]])) == pytest.approx(
-        ((1.5 - 2 * math.log(1.5 + 1e-7)) + 0.5) / 2, rel=1e-6)
+        ((1.5 - 2 * math.log(1.5 + 1e-7)) + 0.5) / 2, rel=1e-6
+    )
     # {0, 1} labels map to {-1, 1}: margins 1 - y p = [1 - 0.3, 1 + 0.5] for y = [1, -1], p = [0.3, 0.5]
     assert losses.SquaredHinge()(np.array([[1.0, 0.0]]), np.array([[0.3, 0.5]])) == pytest.approx(
-        (0.7 ** 2 + 1.5 ** 2) / 2, rel=1e-6)
+        (0.7**2 + 1.5**2) / 2, rel=1e-6
+    )
 
 
 # -- reductions --------------------------------------------------------------------------------
@@ -368,6 +425,7 @@ def test_mean_with_sample_weight_all_zero_weights_is_zero(rng):
 
 def test_compile_rejects_unreduced_loss():
     import maasfin as mf
+
     m = mf.Sequential([mf.layers.Dense(1, input_dim=2)])
     with pytest.raises(ValueError):
         m.compile(optimizer="sgd", loss=losses.Huber(reduction=None))
@@ -375,9 +433,14 @@ def test_compile_rejects_unreduced_loss():
 
 # -- loss functions and names ----------------------------------------------------------------------
 FUNCTIONS = [
-    ("binary_focal_crossentropy", "focal"), ("huber", "huber"), ("log_cosh", "logcosh"),
-    ("mean_absolute_percentage_error", "mape"), ("mean_squared_logarithmic_error", "msle"),
-    ("squared_hinge", "squared_hinge_01"), ("categorical_hinge", "categorical_hinge"), ("kl_divergence", "kld"),
+    ("binary_focal_crossentropy", "focal"),
+    ("huber", "huber"),
+    ("log_cosh", "logcosh"),
+    ("mean_absolute_percentage_error", "mape"),
+    ("mean_squared_logarithmic_error", "msle"),
+    ("squared_hinge", "squared_hinge_01"),
+    ("categorical_hinge", "categorical_hinge"),
+    ("kl_divergence", "kld"),
     ("poisson", "poisson"),
 ]
 
@@ -392,21 +455,35 @@ def test_loss_functions_return_one_value_per_sample(rng, fn_name, case):
     assert float(np.mean(per)) == pytest.approx(cls()(t, p), rel=1e-6)
 
 
-@pytest.mark.parametrize("identifier,cls", [
-    ("kld", losses.KLDivergence), ("KLD", losses.KLDivergence), ("kl_divergence", losses.KLDivergence),
-    ("KLDivergence", losses.KLDivergence),
-    ("logcosh", losses.LogCosh), ("log_cosh", losses.LogCosh), ("LogCosh", losses.LogCosh),
-    ("huber", losses.Huber), ("Huber", losses.Huber),
-    ("mape", losses.MeanAbsolutePercentageError), ("MAPE", losses.MeanAbsolutePercentageError),
-    ("mean_absolute_percentage_error", losses.MeanAbsolutePercentageError),
-    ("msle", losses.MeanSquaredLogarithmicError), ("MSLE", losses.MeanSquaredLogarithmicError),
-    ("mean_squared_logarithmic_error", losses.MeanSquaredLogarithmicError),
-    ("MSE", losses.MeanSquaredError), ("MAE", losses.MeanAbsoluteError), ("BCE", losses.BinaryCrossentropy),
-    ("binary_focal_crossentropy", losses.BinaryFocalCrossentropy),
-    ("BinaryFocalCrossentropy", losses.BinaryFocalCrossentropy),
-    ("squared_hinge", losses.SquaredHinge), ("categorical_hinge", losses.CategoricalHinge),
-    ("poisson", losses.Poisson), ("Poisson", losses.Poisson),
-])
+@pytest.mark.parametrize(
+    "identifier,cls",
+    [
+        ("kld", losses.KLDivergence),
+        ("KLD", losses.KLDivergence),
+        ("kl_divergence", losses.KLDivergence),
+        ("KLDivergence", losses.KLDivergence),
+        ("logcosh", losses.LogCosh),
+        ("log_cosh", losses.LogCosh),
+        ("LogCosh", losses.LogCosh),
+        ("huber", losses.Huber),
+        ("Huber", losses.Huber),
+        ("mape", losses.MeanAbsolutePercentageError),
+        ("MAPE", losses.MeanAbsolutePercentageError),
+        ("mean_absolute_percentage_error", losses.MeanAbsolutePercentageError),
+        ("msle", losses.MeanSquaredLogarithmicError),
+        ("MSLE", losses.MeanSquaredLogarithmicError),
+        ("mean_squared_logarithmic_error", losses.MeanSquaredLogarithmicError),
+        ("MSE", losses.MeanSquaredError),
+        ("MAE", losses.MeanAbsoluteError),
+        ("BCE", losses.BinaryCrossentropy),
+        ("binary_focal_crossentropy", losses.BinaryFocalCrossentropy),
+        ("BinaryFocalCrossentropy", losses.BinaryFocalCrossentropy),
+        ("squared_hinge", losses.SquaredHinge),
+        ("categorical_hinge", losses.CategoricalHinge),
+        ("poisson", losses.Poisson),
+        ("Poisson", losses.Poisson),
+    ],
+)
 def test_get_resolves_names_and_keras_aliases(identifier, cls):
     assert type(losses.get(identifier)) is cls
 
@@ -417,12 +494,19 @@ def test_get_resolves_new_loss_functions():
     assert type(losses.get(losses.binary_focal_crossentropy)) is losses.BinaryFocalCrossentropy
 
 
-@pytest.mark.parametrize("cls,kw", [
-    (losses.BinaryFocalCrossentropy, dict(apply_class_balancing=True, alpha=0.4, gamma=1.0, from_logits=True,
-                                          label_smoothing=0.1)),
-    (losses.Huber, dict(delta=0.3)), (losses.CategoricalCrossentropy, dict(label_smoothing=0.2)),
-    (losses.KLDivergence, {}), (losses.MeanAbsolutePercentageError, dict(reduction="sum")),
-])
+@pytest.mark.parametrize(
+    "cls,kw",
+    [
+        (
+            losses.BinaryFocalCrossentropy,
+            dict(apply_class_balancing=True, alpha=0.4, gamma=1.0, from_logits=True, label_smoothing=0.1),
+        ),
+        (losses.Huber, dict(delta=0.3)),
+        (losses.CategoricalCrossentropy, dict(label_smoothing=0.2)),
+        (losses.KLDivergence, {}),
+        (losses.MeanAbsolutePercentageError, dict(reduction="sum")),
+    ],
+)
 def test_loss_config_round_trip(rng, cls, kw):
     loss = cls(**kw)
     cfg = loss.get_config()
@@ -435,12 +519,15 @@ def test_loss_config_round_trip(rng, cls, kw):
     assert again(t, p) == loss(t, p)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: losses.BinaryFocalCrossentropy(label_smoothing=-0.1),
-    lambda: losses.CategoricalCrossentropy(label_smoothing=2.0),
-    lambda: losses.Huber(delta=-1.0),
-    lambda: losses.LogCosh(reduction="median"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: losses.BinaryFocalCrossentropy(label_smoothing=-0.1),
+        lambda: losses.CategoricalCrossentropy(label_smoothing=2.0),
+        lambda: losses.Huber(delta=-1.0),
+        lambda: losses.LogCosh(reduction="median"),
+    ],
+)
 def test_invalid_arguments_raise(make):
     with pytest.raises(ValueError):
         make()

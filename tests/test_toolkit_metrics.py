@@ -6,6 +6,7 @@ it is strictly greater than the threshold; F-beta with threshold=None takes each
 F-beta adds epsilon = 1e-7 in its divisions (hence 1e-5 tolerances against sklearn); `metrics`
 in compile ignore sample weights and `weighted_metrics` use them.
 """
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -93,14 +94,23 @@ def test_ranking_metrics_from_logits(rng):
     y, s, w = _binary_data(rng, ties=False)
     z = np.log(s + 1e-3) - np.log(1 - s + 1e-3)  # a monotone transform: ranks unchanged
     assert _accumulate(metrics.AUC(from_logits=True), y, z, w) == pytest.approx(
-        skm.roc_auc_score(y, s, sample_weight=w), abs=1e-6)
+        skm.roc_auc_score(y, s, sample_weight=w), abs=1e-6
+    )
     assert _accumulate(metrics.KolmogorovSmirnov(from_logits=True), y, z, w) == pytest.approx(np_ks(y, s, w), abs=1e-6)
 
 
 def test_reset_state_clears_accumulated_values(rng):
     y, s, w = _binary_data(rng)
-    for m in (metrics.AUC(), metrics.AUC(curve="PR"), metrics.KolmogorovSmirnov(), metrics.Gini(),
-              metrics.Precision(), metrics.Recall(), metrics.BinaryAccuracy(), metrics.RootMeanSquaredError()):
+    for m in (
+        metrics.AUC(),
+        metrics.AUC(curve="PR"),
+        metrics.KolmogorovSmirnov(),
+        metrics.Gini(),
+        metrics.Precision(),
+        metrics.Recall(),
+        metrics.BinaryAccuracy(),
+        metrics.RootMeanSquaredError(),
+    ):
         m.update_state(1 - y[:200], s[:200], w[:200])  # very different data first
         before = m.result()
         m.reset_state()
@@ -126,12 +136,13 @@ def test_precision_recall_default_threshold(rng, weighted):
     w = w if weighted else None
     pred = (s > 0.5).astype(int)
     assert _accumulate(metrics.Precision(), y, s, w) == pytest.approx(
-        skm.precision_score(y, pred, sample_weight=w), abs=1e-6)
-    assert _accumulate(metrics.Recall(), y, s, w) == pytest.approx(
-        skm.recall_score(y, pred, sample_weight=w), abs=1e-6)
+        skm.precision_score(y, pred, sample_weight=w), abs=1e-6
+    )
+    assert _accumulate(metrics.Recall(), y, s, w) == pytest.approx(skm.recall_score(y, pred, sample_weight=w), abs=1e-6)
     # and not >= 0.5
     assert _accumulate(metrics.Recall(), y, s, w) != pytest.approx(
-        skm.recall_score(y, (s >= 0.5).astype(int), sample_weight=w), abs=1e-6)
+        skm.recall_score(y, (s >= 0.5).astype(int), sample_weight=w), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -160,13 +171,16 @@ def test_precision_recall_class_id_and_multilabel(rng, weighted):
     for c in range(k):
         pred = (P[:, c] > 0.5).astype(int)
         assert _accumulate(metrics.Precision(class_id=c), Y, P, w) == pytest.approx(
-            skm.precision_score(Y[:, c], pred, sample_weight=w), abs=1e-6)
+            skm.precision_score(Y[:, c], pred, sample_weight=w), abs=1e-6
+        )
         assert _accumulate(metrics.Recall(class_id=c, thresholds=0.6), Y, P, w) == pytest.approx(
-            skm.recall_score(Y[:, c], (P[:, c] > 0.6).astype(int), sample_weight=w), abs=1e-6)
+            skm.recall_score(Y[:, c], (P[:, c] > 0.6).astype(int), sample_weight=w), abs=1e-6
+        )
     # Without class_id every entry counts (micro over all labels).
     wr = None if w is None else np.repeat(w, k)
     assert _accumulate(metrics.Precision(), Y, P, w) == pytest.approx(
-        skm.precision_score(Y.ravel(), (P.ravel() > 0.5).astype(int), sample_weight=wr), abs=1e-6)
+        skm.precision_score(Y.ravel(), (P.ravel() > 0.5).astype(int), sample_weight=wr), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.2])
@@ -225,12 +239,14 @@ def test_fbeta_threshold_on_multilabel(rng, average, beta, weighted):
 def test_f1_threshold_on_multilabel_and_fbeta_argmax(rng, average):
     Y, P = _multilabel(rng)
     got = _accumulate(metrics.F1Score(average=average, threshold=0.4), Y, P)
-    np.testing.assert_allclose(got, skm.f1_score(Y.astype(int), (P > 0.4).astype(int), average=average),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got, skm.f1_score(Y.astype(int), (P > 0.4).astype(int), average=average), rtol=1e-5, atol=1e-5
+    )
     Yc, Pc, labels = _multiclass(rng)
     got = _accumulate(metrics.FBetaScore(average=average, beta=2.0), Yc, Pc)
-    np.testing.assert_allclose(got, skm.fbeta_score(labels, Pc.argmax(1), beta=2.0, average=average),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got, skm.fbeta_score(labels, Pc.argmax(1), beta=2.0, average=average), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_f1_averages_differ_for_imbalanced_classes(rng):
@@ -247,10 +263,12 @@ def test_top_k_accuracy_equals_sklearn(rng, k, weighted):
     w = rng.uniform(0, 2, len(labels)).astype(np.float32) if weighted else None
     want = skm.top_k_accuracy_score(labels, P, k=k, sample_weight=w, labels=range(5))
     assert _accumulate(metrics.TopKCategoricalAccuracy(k=k), Y, P, w) == pytest.approx(want, abs=1e-6)
-    assert _accumulate(metrics.SparseTopKCategoricalAccuracy(k=k), labels.astype(np.float32), P, w) == \
-        pytest.approx(want, abs=1e-6)
-    assert _accumulate(metrics.SparseTopKCategoricalAccuracy(k=k), labels.reshape(-1, 1).astype(np.float32), P,
-                       w) == pytest.approx(want, abs=1e-6)
+    assert _accumulate(metrics.SparseTopKCategoricalAccuracy(k=k), labels.astype(np.float32), P, w) == pytest.approx(
+        want, abs=1e-6
+    )
+    assert _accumulate(
+        metrics.SparseTopKCategoricalAccuracy(k=k), labels.reshape(-1, 1).astype(np.float32), P, w
+    ) == pytest.approx(want, abs=1e-6)
 
 
 def test_top_k_default_is_five_and_distinct_ks_differ(rng):
@@ -269,7 +287,7 @@ def test_root_mean_squared_error(rng, weighted):
     per_row = ((P.astype(np.float64) - Y) ** 2).mean(1)
     want = np.sqrt(np.average(per_row, weights=w))
     assert _accumulate(metrics.RootMeanSquaredError(), Y, P, w) == pytest.approx(want, rel=1e-6)
-    assert _accumulate(metrics.MeanSquaredError(), Y, P, w) == pytest.approx(want ** 2, rel=1e-6)
+    assert _accumulate(metrics.MeanSquaredError(), Y, P, w) == pytest.approx(want**2, rel=1e-6)
 
 
 def test_metric_call_accumulates_like_keras(rng):
@@ -280,23 +298,39 @@ def test_metric_call_accumulates_like_keras(rng):
     assert total == pytest.approx(skm.roc_auc_score(y, s), abs=1e-6)
 
 
-@pytest.mark.parametrize("name,cls", [("auc", metrics.AUC), ("ks", metrics.KolmogorovSmirnov),
-                                      ("gini", metrics.Gini), ("precision", metrics.Precision),
-                                      ("recall", metrics.Recall), ("f1_score", metrics.F1Score),
-                                      ("fbeta_score", metrics.FBetaScore), ("rmse", metrics.RootMeanSquaredError),
-                                      ("root_mean_squared_error", metrics.RootMeanSquaredError),
-                                      ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
-                                      ("sparse_top_k_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy)])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("auc", metrics.AUC),
+        ("ks", metrics.KolmogorovSmirnov),
+        ("gini", metrics.Gini),
+        ("precision", metrics.Precision),
+        ("recall", metrics.Recall),
+        ("f1_score", metrics.F1Score),
+        ("fbeta_score", metrics.FBetaScore),
+        ("rmse", metrics.RootMeanSquaredError),
+        ("root_mean_squared_error", metrics.RootMeanSquaredError),
+        ("top_k_categorical_accuracy", metrics.TopKCategoricalAccuracy),
+        ("sparse_top_k_categorical_accuracy", metrics.SparseTopKCategoricalAccuracy),
+    ],
+)
 def test_metric_names_resolve(name, cls):
     m = metrics.get(name)
     assert type(m) is cls and m.name == name
 
 
-@pytest.mark.parametrize("make", [
-    lambda: metrics.AUC(curve="XY"), lambda: metrics.Precision(thresholds=1.5), lambda: metrics.Recall(class_id=-1),
-    lambda: metrics.F1Score(average="samples"), lambda: metrics.FBetaScore(beta=0),
-    lambda: metrics.TopKCategoricalAccuracy(k=0), lambda: metrics.BinaryAccuracy(threshold=-0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: metrics.AUC(curve="XY"),
+        lambda: metrics.Precision(thresholds=1.5),
+        lambda: metrics.Recall(class_id=-1),
+        lambda: metrics.F1Score(average="samples"),
+        lambda: metrics.FBetaScore(beta=0),
+        lambda: metrics.TopKCategoricalAccuracy(k=0),
+        lambda: metrics.BinaryAccuracy(threshold=-0.1),
+    ],
+)
 def test_invalid_metric_arguments_raise(make):
     with pytest.raises(ValueError):
         make()
@@ -321,8 +355,12 @@ def test_compiled_ranking_and_weighted_metrics_match_standalone(rng):
     xt, yt, wt = x[:400], y[:400], w[:400]
     xv, yv, wv = x[400:], y[400:], w[400:]
     model = mf.Sequential([Dense(8, activation="relu", input_dim=5), Dense(1, activation="sigmoid")])
-    model.compile(optimizer=mf.optimizers.Adam(0.01), loss="binary_crossentropy",
-                  metrics=["auc", "ks", "gini", "precision", "recall"], weighted_metrics=["accuracy"])
+    model.compile(
+        optimizer=mf.optimizers.Adam(0.01),
+        loss="binary_crossentropy",
+        metrics=["auc", "ks", "gini", "precision", "recall"],
+        weighted_metrics=["accuracy"],
+    )
     hist = model.fit(xt, yt, sample_weight=wt, validation_data=(xv, yv, wv), epochs=3, batch_size=64, verbose=0)
     for key in ("loss", "auc", "ks", "gini", "precision", "recall", "accuracy"):
         assert key in hist.history and len(hist.history[key]) == 3
@@ -349,8 +387,9 @@ def test_compiled_ranking_and_weighted_metrics_match_standalone(rng):
 def test_weighted_and_plain_metric_with_same_name_get_prefix(rng):
     x, y, w = _binary_problem(rng, 200)
     model = mf.Sequential([Dense(1, activation="sigmoid", input_dim=5)])
-    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy", "auc"],
-                  weighted_metrics=["accuracy", "auc"])
+    model.compile(
+        optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy", "auc"], weighted_metrics=["accuracy", "auc"]
+    )
     res = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
     assert set(res) == {"loss", "accuracy", "auc", "weighted_accuracy", "weighted_auc"}
     p = model.predict(x).reshape(-1).astype(np.float64)
@@ -367,24 +406,30 @@ def test_compiled_f1_and_top_k_on_softmax(rng):
     labels = np.argmax(x[:, :k] + 0.5 * rng.standard_normal((n, k)), axis=1)
     Y = np.eye(k, dtype=np.float32)[labels]
     model = mf.Sequential([Dense(k, activation="softmax", input_dim=6)])
-    model.compile(optimizer=mf.optimizers.Adam(0.05), loss="categorical_crossentropy",
-                  metrics=[metrics.F1Score(average="macro", name="f1"), metrics.TopKCategoricalAccuracy(k=2),
-                           "accuracy"])
+    model.compile(
+        optimizer=mf.optimizers.Adam(0.05),
+        loss="categorical_crossentropy",
+        metrics=[metrics.F1Score(average="macro", name="f1"), metrics.TopKCategoricalAccuracy(k=2), "accuracy"],
+    )
     model.fit(x, Y, epochs=3, batch_size=32, verbose=0)
     res = model.evaluate(x, Y, verbose=0, return_dict=True)
     P = model.predict(x)
     assert res["f1"] == pytest.approx(skm.f1_score(labels, P.argmax(1), average="macro"), abs=1e-5)
     assert res["top_k_categorical_accuracy"] == pytest.approx(
-        skm.top_k_accuracy_score(labels, P, k=2, labels=range(k)), abs=1e-6)
+        skm.top_k_accuracy_score(labels, P, k=2, labels=range(k)), abs=1e-6
+    )
     assert res["accuracy"] == pytest.approx(np.mean(P.argmax(1) == labels), abs=1e-6)
 
 
-@pytest.mark.parametrize("loss,metric,targets", [
-    ("categorical_crossentropy", "sparse_categorical_accuracy", "one_hot"),
-    ("categorical_crossentropy", "sparse_top_k_categorical_accuracy", "one_hot"),
-    ("sparse_categorical_crossentropy", "categorical_accuracy", "ids"),
-    ("sparse_categorical_crossentropy", "top_k_categorical_accuracy", "ids"),
-])
+@pytest.mark.parametrize(
+    "loss,metric,targets",
+    [
+        ("categorical_crossentropy", "sparse_categorical_accuracy", "one_hot"),
+        ("categorical_crossentropy", "sparse_top_k_categorical_accuracy", "one_hot"),
+        ("sparse_categorical_crossentropy", "categorical_accuracy", "ids"),
+        ("sparse_categorical_crossentropy", "top_k_categorical_accuracy", "ids"),
+    ],
+)
 def test_metric_loss_target_mismatch_raises_value_error(rng, loss, metric, targets):
     n, k = 40, 3
     x = rng.standard_normal((n, 4)).astype(np.float32)
@@ -413,8 +458,10 @@ def _top_k_mask(P, k):
 
 
 @pytest.mark.parametrize("cls", [metrics.Precision, metrics.Recall])
-@pytest.mark.parametrize("top_k, thresholds, class_id", [(1, None, None), (2, None, None), (2, 0.3, None),
-                                                        (2, None, 3), (3, [0.2, 0.6], None)])
+@pytest.mark.parametrize(
+    "top_k, thresholds, class_id",
+    [(1, None, None), (2, None, None), (2, 0.3, None), (2, None, 3), (3, [0.2, 0.6], None)],
+)
 def test_precision_recall_top_k_against_numpy(rng, cls, top_k, thresholds, class_id):
     P = rng.random((120, 6)).astype(np.float32)
     P[:10, 1] = P[:10, 2]  # ties: the lower index wins

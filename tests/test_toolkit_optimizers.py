@@ -11,6 +11,7 @@ in the core (~1e-7 relative per step) is far below the 1e-5 tolerance while a wr
 correction, epsilon placement, decay order, clipping scope) is off by far more; the
 `test_reference_variants_are_distinguishable` test checks that claim on the NumPy side.
 """
+
 import math
 
 import numpy as np
@@ -75,7 +76,7 @@ class NpAdam(NpBase):
         if self.m is None:
             self.m, self.v = np.zeros_like(p), np.zeros_like(p)
         t = self.iterations + 1
-        alpha = lr * math.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
+        alpha = lr * math.sqrt(1 - self.b2**t) / (1 - self.b1**t)
         self.m += (g - self.m) * (1 - self.b1)
         self.v += (g * g - self.v) * (1 - self.b2)
         return p - alpha * self.m / (np.sqrt(self.v) + self.eps)
@@ -111,7 +112,7 @@ class NpAdamax(NpBase):
         t = self.iterations + 1
         self.m += (g - self.m) * (1 - self.b1)
         self.u = np.maximum(self.b2 * self.u, np.abs(g))
-        return p - lr * self.m / ((1 - self.b1 ** t) * (self.u + self.eps))
+        return p - lr * self.m / ((1 - self.b1**t) * (self.u + self.eps))
 
 
 class NpNadam(NpBase):
@@ -125,14 +126,14 @@ class NpNadam(NpBase):
         if self.m is None:
             self.m, self.v = np.zeros_like(p), np.zeros_like(p)
         t = self.iterations + 1
-        u_t = self.b1 * (1 - 0.5 * 0.96 ** t)
+        u_t = self.b1 * (1 - 0.5 * 0.96**t)
         u_t1 = self.b1 * (1 - 0.5 * 0.96 ** (t + 1))
         self.u_product *= u_t
         u_prod_t1 = self.u_product * u_t1
         self.m += (g - self.m) * (1 - self.b1)
         self.v += (g * g - self.v) * (1 - self.b2)
         m_hat = u_t1 * self.m / (1 - u_prod_t1) + (1 - u_t) * g / (1 - self.u_product)
-        v_hat = self.v / (1 - self.b2 ** t)
+        v_hat = self.v / (1 - self.b2**t)
         return p - lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
@@ -157,44 +158,57 @@ def _run_core(py_opt, p0, grads):
 
 
 CASES = {
-    "adamw_default_wd": (lambda: optimizers.AdamW(learning_rate=0.1),
-                         lambda: NpAdamW(0.1)),
-    "adamw_wd_0.1": (lambda: optimizers.AdamW(learning_rate=0.1, weight_decay=0.1, beta_1=0.8, beta_2=0.95),
-                     lambda: NpAdamW(0.1, weight_decay=0.1, beta_1=0.8, beta_2=0.95)),
-    "adagrad_default_acc": (lambda: optimizers.Adagrad(learning_rate=0.1),
-                            lambda: NpAdagrad(0.1)),
-    "adagrad_acc_0.5_eps": (lambda: optimizers.Adagrad(learning_rate=0.2, initial_accumulator_value=0.5,
-                                                       epsilon=0.3),
-                            lambda: NpAdagrad(0.2, initial_accumulator_value=0.5, epsilon=0.3)),
-    "adagrad_acc_0": (lambda: optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.0),
-                      lambda: NpAdagrad(0.05, initial_accumulator_value=0.0)),
-    "adamax": (lambda: optimizers.Adamax(learning_rate=0.1),
-               lambda: NpAdamax(0.1)),
-    "adamax_betas": (lambda: optimizers.Adamax(learning_rate=0.1, beta_1=0.5, beta_2=0.6, epsilon=0.01),
-                     lambda: NpAdamax(0.1, beta_1=0.5, beta_2=0.6, epsilon=0.01)),
-    "nadam": (lambda: optimizers.Nadam(learning_rate=0.1),
-              lambda: NpNadam(0.1)),
-    "nadam_betas": (lambda: optimizers.Nadam(learning_rate=0.1, beta_1=0.7, beta_2=0.9, epsilon=1e-3),
-                    lambda: NpNadam(0.1, beta_1=0.7, beta_2=0.9, epsilon=1e-3)),
-    "sgd_weight_decay": (lambda: optimizers.SGD(learning_rate=0.1, weight_decay=0.5),
-                         lambda: NpSGD(0.1, weight_decay=0.5)),
-    "adam_weight_decay": (lambda: optimizers.Adam(learning_rate=0.1, weight_decay=0.2),
-                          lambda: NpAdam(0.1, weight_decay=0.2)),
-    "sgd_clipnorm": (lambda: optimizers.SGD(learning_rate=0.1, clipnorm=1.5),
-                     lambda: NpSGD(0.1, clipnorm=1.5)),
-    "sgd_clipvalue": (lambda: optimizers.SGD(learning_rate=0.1, clipvalue=0.4),
-                      lambda: NpSGD(0.1, clipvalue=0.4)),
-    "sgd_global_clipnorm": (lambda: optimizers.SGD(learning_rate=0.1, global_clipnorm=2.0),
-                            lambda: NpSGD(0.1, global_clipnorm=2.0)),
-    "adam_clipnorm_wd": (lambda: optimizers.Adam(learning_rate=0.1, clipnorm=0.7, weight_decay=0.3),
-                         lambda: NpAdam(0.1, clipnorm=0.7, weight_decay=0.3)),
-    "adamw_clipvalue": (lambda: optimizers.AdamW(learning_rate=0.1, weight_decay=0.05, clipvalue=0.2),
-                        lambda: NpAdamW(0.1, weight_decay=0.05, clipvalue=0.2)),
-    "adagrad_wd_global_clip": (lambda: optimizers.Adagrad(learning_rate=0.1, weight_decay=0.1,
-                                                          global_clipnorm=1.0),
-                               lambda: NpAdagrad(0.1, weight_decay=0.1, global_clipnorm=1.0)),
-    "nadam_clipnorm": (lambda: optimizers.Nadam(learning_rate=0.1, clipnorm=0.5),
-                       lambda: NpNadam(0.1, clipnorm=0.5)),
+    "adamw_default_wd": (lambda: optimizers.AdamW(learning_rate=0.1), lambda: NpAdamW(0.1)),
+    "adamw_wd_0.1": (
+        lambda: optimizers.AdamW(learning_rate=0.1, weight_decay=0.1, beta_1=0.8, beta_2=0.95),
+        lambda: NpAdamW(0.1, weight_decay=0.1, beta_1=0.8, beta_2=0.95),
+    ),
+    "adagrad_default_acc": (lambda: optimizers.Adagrad(learning_rate=0.1), lambda: NpAdagrad(0.1)),
+    "adagrad_acc_0.5_eps": (
+        lambda: optimizers.Adagrad(learning_rate=0.2, initial_accumulator_value=0.5, epsilon=0.3),
+        lambda: NpAdagrad(0.2, initial_accumulator_value=0.5, epsilon=0.3),
+    ),
+    "adagrad_acc_0": (
+        lambda: optimizers.Adagrad(learning_rate=0.05, initial_accumulator_value=0.0),
+        lambda: NpAdagrad(0.05, initial_accumulator_value=0.0),
+    ),
+    "adamax": (lambda: optimizers.Adamax(learning_rate=0.1), lambda: NpAdamax(0.1)),
+    "adamax_betas": (
+        lambda: optimizers.Adamax(learning_rate=0.1, beta_1=0.5, beta_2=0.6, epsilon=0.01),
+        lambda: NpAdamax(0.1, beta_1=0.5, beta_2=0.6, epsilon=0.01),
+    ),
+    "nadam": (lambda: optimizers.Nadam(learning_rate=0.1), lambda: NpNadam(0.1)),
+    "nadam_betas": (
+        lambda: optimizers.Nadam(learning_rate=0.1, beta_1=0.7, beta_2=0.9, epsilon=1e-3),
+        lambda: NpNadam(0.1, beta_1=0.7, beta_2=0.9, epsilon=1e-3),
+    ),
+    "sgd_weight_decay": (
+        lambda: optimizers.SGD(learning_rate=0.1, weight_decay=0.5),
+        lambda: NpSGD(0.1, weight_decay=0.5),
+    ),
+    "adam_weight_decay": (
+        lambda: optimizers.Adam(learning_rate=0.1, weight_decay=0.2),
+        lambda: NpAdam(0.1, weight_decay=0.2),
+    ),
+    "sgd_clipnorm": (lambda: optimizers.SGD(learning_rate=0.1, clipnorm=1.5), lambda: NpSGD(0.1, clipnorm=1.5)),
+    "sgd_clipvalue": (lambda: optimizers.SGD(learning_rate=0.1, clipvalue=0.4), lambda: NpSGD(0.1, clipvalue=0.4)),
+    "sgd_global_clipnorm": (
+        lambda: optimizers.SGD(learning_rate=0.1, global_clipnorm=2.0),
+        lambda: NpSGD(0.1, global_clipnorm=2.0),
+    ),
+    "adam_clipnorm_wd": (
+        lambda: optimizers.Adam(learning_rate=0.1, clipnorm=0.7, weight_decay=0.3),
+        lambda: NpAdam(0.1, clipnorm=0.7, weight_decay=0.3),
+    ),
+    "adamw_clipvalue": (
+        lambda: optimizers.AdamW(learning_rate=0.1, weight_decay=0.05, clipvalue=0.2),
+        lambda: NpAdamW(0.1, weight_decay=0.05, clipvalue=0.2),
+    ),
+    "adagrad_wd_global_clip": (
+        lambda: optimizers.Adagrad(learning_rate=0.1, weight_decay=0.1, global_clipnorm=1.0),
+        lambda: NpAdagrad(0.1, weight_decay=0.1, global_clipnorm=1.0),
+    ),
+    "nadam_clipnorm": (lambda: optimizers.Nadam(learning_rate=0.1, clipnorm=0.5), lambda: NpNadam(0.1, clipnorm=0.5)),
 }
 
 
@@ -214,17 +228,29 @@ def _final(ref, p0, grads):
     return _run_numpy(ref, p0, grads)[-1]
 
 
-@pytest.mark.parametrize("a,b", [
-    (lambda: NpAdamW(0.1), lambda: NpAdam(0.1)),                                  # default decay matters
-    (lambda: NpAdagrad(0.1), lambda: NpAdagrad(0.1, initial_accumulator_value=0.0)),
-    (lambda: NpAdamax(0.1), lambda: NpAdam(0.1)),
-    (lambda: NpNadam(0.1), lambda: NpAdam(0.1)),
-    (lambda: NpSGD(0.1, weight_decay=0.5), lambda: NpSGD(0.1)),
-    (lambda: NpSGD(0.1, clipnorm=1.5), lambda: NpSGD(0.1)),
-    (lambda: NpSGD(0.1, clipvalue=0.4), lambda: NpSGD(0.1)),
-    (lambda: NpSGD(0.1, global_clipnorm=2.0), lambda: NpSGD(0.1)),
-], ids=["adamw_vs_adam", "adagrad_init", "adamax_vs_adam", "nadam_vs_adam", "sgd_wd", "clipnorm", "clipvalue",
-        "global_clipnorm"])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (lambda: NpAdamW(0.1), lambda: NpAdam(0.1)),  # default decay matters
+        (lambda: NpAdagrad(0.1), lambda: NpAdagrad(0.1, initial_accumulator_value=0.0)),
+        (lambda: NpAdamax(0.1), lambda: NpAdam(0.1)),
+        (lambda: NpNadam(0.1), lambda: NpAdam(0.1)),
+        (lambda: NpSGD(0.1, weight_decay=0.5), lambda: NpSGD(0.1)),
+        (lambda: NpSGD(0.1, clipnorm=1.5), lambda: NpSGD(0.1)),
+        (lambda: NpSGD(0.1, clipvalue=0.4), lambda: NpSGD(0.1)),
+        (lambda: NpSGD(0.1, global_clipnorm=2.0), lambda: NpSGD(0.1)),
+    ],
+    ids=[
+        "adamw_vs_adam",
+        "adagrad_init",
+        "adamax_vs_adam",
+        "nadam_vs_adam",
+        "sgd_wd",
+        "clipnorm",
+        "clipvalue",
+        "global_clipnorm",
+    ],
+)
 def test_reference_variants_are_distinguishable(rng, a, b):
     p0 = rng.standard_normal(N_PARAMS).astype(np.float32)
     grads = _grads(rng)
@@ -252,24 +278,39 @@ def test_adamw_default_weight_decay_and_keras_defaults():
         assert (c["learning_rate"], c["beta_1"], c["beta_2"], c["epsilon"]) == (0.001, 0.9, 0.999, 1e-7)
 
 
-@pytest.mark.parametrize("name,cls", [("adamw", optimizers.AdamW), ("AdamW", optimizers.AdamW),
-                                      ("adagrad", optimizers.Adagrad), ("adamax", optimizers.Adamax),
-                                      ("Nadam", optimizers.Nadam), ("nadam", optimizers.Nadam)])
+@pytest.mark.parametrize(
+    "name,cls",
+    [
+        ("adamw", optimizers.AdamW),
+        ("AdamW", optimizers.AdamW),
+        ("adagrad", optimizers.Adagrad),
+        ("adamax", optimizers.Adamax),
+        ("Nadam", optimizers.Nadam),
+        ("nadam", optimizers.Nadam),
+    ],
+)
 def test_get_resolves_new_optimizers(name, cls):
     assert type(optimizers.get(name)) is cls
 
 
-@pytest.mark.parametrize("kwargs", [dict(clipnorm=1.0, clipvalue=0.5), dict(clipnorm=1.0, global_clipnorm=1.0),
-                                    dict(clipvalue=0.5, global_clipnorm=2.0),
-                                    dict(clipnorm=1.0, clipvalue=1.0, global_clipnorm=1.0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(clipnorm=1.0, clipvalue=0.5),
+        dict(clipnorm=1.0, global_clipnorm=1.0),
+        dict(clipvalue=0.5, global_clipnorm=2.0),
+        dict(clipnorm=1.0, clipvalue=1.0, global_clipnorm=1.0),
+    ],
+)
 @pytest.mark.parametrize("cls", [optimizers.SGD, optimizers.Adam, optimizers.AdamW, optimizers.Nadam])
 def test_two_clipping_options_raise(cls, kwargs):
     with pytest.raises(ValueError):
         cls(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [dict(clipnorm=-1.0), dict(clipvalue=0.0), dict(global_clipnorm=-2.0),
-                                    dict(weight_decay=-0.1)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(clipnorm=-1.0), dict(clipvalue=0.0), dict(global_clipnorm=-2.0), dict(weight_decay=-0.1)]
+)
 def test_invalid_clipping_or_decay_raise(kwargs):
     with pytest.raises(ValueError):
         optimizers.Adam(**kwargs)
@@ -298,7 +339,7 @@ def test_clipping_in_fit_is_per_variable_or_global(rng, mode):
     trainer = model._get_trainer(y.shape)
     trainer.compute_gradients([x], y, None, False, 0)
     specs = model.layers[0]._param_specs()
-    grads = [model._graph.grads[off:off + int(np.prod(s))].reshape(s).astype(np.float64) for _, s, off in specs]
+    grads = [model._graph.grads[off : off + int(np.prod(s))].reshape(s).astype(np.float64) for _, s, off in specs]
     norms = [np.sqrt(np.sum(g * g)) for g in grads]
     gnorm = np.sqrt(sum(n * n for n in norms))
     assert min(norms) > 0.6 and gnorm > 0.6  # every clipping option is active for this data
@@ -320,7 +361,7 @@ def np_exponential(step, init, decay_steps, rate, staircase=False):
     p = step / decay_steps
     if staircase:
         p = math.floor(p)
-    return init * rate ** p
+    return init * rate**p
 
 
 def np_inverse_time(step, init, decay_steps, rate, staircase=False):
@@ -345,6 +386,7 @@ def np_cosine(step, init, decay_steps, alpha=0.0, warmup_target=None, warmup_ste
     def decay(s, peak):
         frac = s / decay_steps
         return peak * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * frac)) + alpha)
+
     if warmup_target is None:
         return decay(min(step, decay_steps), init)
     s = min(step, decay_steps + warmup_steps)
@@ -367,35 +409,47 @@ def np_polynomial(step, init, decay_steps, end=1e-4, power=1.0, cycle=False):
 STEPS = [0, 1, 2, 3, 5, 7, 10, 10.5, 15, 19, 20, 21, 29, 30, 31, 50, 99, 100, 101, 150, 1000]
 
 SCHEDULES = {
-    "exponential": (lambda: schedules.ExponentialDecay(0.1, 10, 0.5),
-                    lambda s: np_exponential(s, 0.1, 10, 0.5)),
-    "exponential_staircase": (lambda: schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True),
-                              lambda s: np_exponential(s, 0.1, 10, 0.5, True)),
-    "exponential_credit": (lambda: schedules.ExponentialDecay(1e-3, 100, 0.96),
-                           lambda s: np_exponential(s, 1e-3, 100, 0.96)),
-    "inverse_time": (lambda: schedules.InverseTimeDecay(0.2, 5, 0.5),
-                     lambda s: np_inverse_time(s, 0.2, 5, 0.5)),
-    "inverse_time_staircase": (lambda: schedules.InverseTimeDecay(0.2, 5, 0.5, staircase=True),
-                               lambda s: np_inverse_time(s, 0.2, 5, 0.5, True)),
-    "piecewise": (lambda: schedules.PiecewiseConstantDecay([10, 20, 30], [1.0, 0.5, 0.25, 0.1]),
-                  lambda s: np_piecewise(s, [10, 20, 30], [1.0, 0.5, 0.25, 0.1])),
-    "piecewise_one_boundary": (lambda: schedules.PiecewiseConstantDecay([3], [0.3, 0.03]),
-                               lambda s: np_piecewise(s, [3], [0.3, 0.03])),
-    "cosine": (lambda: schedules.CosineDecay(0.1, 100),
-               lambda s: np_cosine(s, 0.1, 100)),
-    "cosine_alpha": (lambda: schedules.CosineDecay(0.1, 50, alpha=0.2),
-                     lambda s: np_cosine(s, 0.1, 50, alpha=0.2)),
-    "cosine_warmup": (lambda: schedules.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=10),
-                      lambda s: np_cosine(s, 0.0, 100, warmup_target=0.1, warmup_steps=10)),
-    "cosine_warmup_alpha_init": (lambda: schedules.CosineDecay(0.01, 40, alpha=0.1, warmup_target=0.2,
-                                                               warmup_steps=20),
-                                 lambda s: np_cosine(s, 0.01, 40, alpha=0.1, warmup_target=0.2, warmup_steps=20)),
-    "polynomial": (lambda: schedules.PolynomialDecay(0.1, 20),
-                   lambda s: np_polynomial(s, 0.1, 20)),
-    "polynomial_power": (lambda: schedules.PolynomialDecay(0.1, 20, end_learning_rate=0.01, power=2.0),
-                         lambda s: np_polynomial(s, 0.1, 20, end=0.01, power=2.0)),
-    "polynomial_cycle": (lambda: schedules.PolynomialDecay(0.1, 10, end_learning_rate=0.01, power=2.0, cycle=True),
-                         lambda s: np_polynomial(s, 0.1, 10, end=0.01, power=2.0, cycle=True)),
+    "exponential": (lambda: schedules.ExponentialDecay(0.1, 10, 0.5), lambda s: np_exponential(s, 0.1, 10, 0.5)),
+    "exponential_staircase": (
+        lambda: schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True),
+        lambda s: np_exponential(s, 0.1, 10, 0.5, True),
+    ),
+    "exponential_credit": (
+        lambda: schedules.ExponentialDecay(1e-3, 100, 0.96),
+        lambda s: np_exponential(s, 1e-3, 100, 0.96),
+    ),
+    "inverse_time": (lambda: schedules.InverseTimeDecay(0.2, 5, 0.5), lambda s: np_inverse_time(s, 0.2, 5, 0.5)),
+    "inverse_time_staircase": (
+        lambda: schedules.InverseTimeDecay(0.2, 5, 0.5, staircase=True),
+        lambda s: np_inverse_time(s, 0.2, 5, 0.5, True),
+    ),
+    "piecewise": (
+        lambda: schedules.PiecewiseConstantDecay([10, 20, 30], [1.0, 0.5, 0.25, 0.1]),
+        lambda s: np_piecewise(s, [10, 20, 30], [1.0, 0.5, 0.25, 0.1]),
+    ),
+    "piecewise_one_boundary": (
+        lambda: schedules.PiecewiseConstantDecay([3], [0.3, 0.03]),
+        lambda s: np_piecewise(s, [3], [0.3, 0.03]),
+    ),
+    "cosine": (lambda: schedules.CosineDecay(0.1, 100), lambda s: np_cosine(s, 0.1, 100)),
+    "cosine_alpha": (lambda: schedules.CosineDecay(0.1, 50, alpha=0.2), lambda s: np_cosine(s, 0.1, 50, alpha=0.2)),
+    "cosine_warmup": (
+        lambda: schedules.CosineDecay(0.0, 100, warmup_target=0.1, warmup_steps=10),
+        lambda s: np_cosine(s, 0.0, 100, warmup_target=0.1, warmup_steps=10),
+    ),
+    "cosine_warmup_alpha_init": (
+        lambda: schedules.CosineDecay(0.01, 40, alpha=0.1, warmup_target=0.2, warmup_steps=20),
+        lambda s: np_cosine(s, 0.01, 40, alpha=0.1, warmup_target=0.2, warmup_steps=20),
+    ),
+    "polynomial": (lambda: schedules.PolynomialDecay(0.1, 20), lambda s: np_polynomial(s, 0.1, 20)),
+    "polynomial_power": (
+        lambda: schedules.PolynomialDecay(0.1, 20, end_learning_rate=0.01, power=2.0),
+        lambda s: np_polynomial(s, 0.1, 20, end=0.01, power=2.0),
+    ),
+    "polynomial_cycle": (
+        lambda: schedules.PolynomialDecay(0.1, 10, end_learning_rate=0.01, power=2.0, cycle=True),
+        lambda s: np_polynomial(s, 0.1, 10, end=0.01, power=2.0, cycle=True),
+    ),
 }
 
 
@@ -417,12 +471,14 @@ def test_piecewise_boundary_semantics():
 def test_staircase_differs_from_smooth():
     smooth, stair = schedules.ExponentialDecay(0.1, 10, 0.5), schedules.ExponentialDecay(0.1, 10, 0.5, staircase=True)
     assert stair(9) == pytest.approx(0.1)
-    assert smooth(9) == pytest.approx(0.1 * 0.5 ** 0.9)
+    assert smooth(9) == pytest.approx(0.1 * 0.5**0.9)
     assert stair(10) == pytest.approx(smooth(10)) == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize("name", ["exponential_staircase", "piecewise_one_boundary", "cosine_warmup_alpha_init",
-                                  "polynomial_cycle", "inverse_time"])
+@pytest.mark.parametrize(
+    "name",
+    ["exponential_staircase", "piecewise_one_boundary", "cosine_warmup_alpha_init", "polynomial_cycle", "inverse_time"],
+)
 def test_optimizer_uses_schedule_at_each_step(rng, name):
     make, ref = SCHEDULES[name]
     # Rescale so that a few steps of plain SGD move the parameters visibly.
@@ -473,7 +529,7 @@ def test_schedule_in_fit_reports_current_rate(rng):
     y = rng.standard_normal((20, 1)).astype(np.float32)
     model.fit(x, y, batch_size=5, epochs=2, verbose=0)  # 8 steps
     assert model.optimizer.iterations == 8
-    assert model.optimizer.learning_rate == pytest.approx(0.1 * 0.5 ** 2)
+    assert model.optimizer.learning_rate == pytest.approx(0.1 * 0.5**2)
 
 
 def test_schedule_config_round_trip():
@@ -498,8 +554,9 @@ STATE_CASES = {
     "adamax": lambda: optimizers.Adamax(learning_rate=0.1),
     "nadam": lambda: optimizers.Nadam(learning_rate=0.1),
     "nadam_schedule": lambda: optimizers.Nadam(learning_rate=schedules.ExponentialDecay(0.1, 2, 0.7)),
-    "adam_schedule_clip": lambda: optimizers.Adam(learning_rate=schedules.PiecewiseConstantDecay([2, 4], [.1, .05, .01]),
-                                                  global_clipnorm=1.0),
+    "adam_schedule_clip": lambda: optimizers.Adam(
+        learning_rate=schedules.PiecewiseConstantDecay([2, 4], [0.1, 0.05, 0.01]), global_clipnorm=1.0
+    ),
 }
 
 
@@ -520,8 +577,9 @@ def test_state_round_trip_continues_bit_identically(rng, case):
         _core.optimizer_step(core, p, g)
 
     second = make()
-    second.set_state({"iterations": state["iterations"], "slots": {k: v.copy() for k, v in state["slots"].items()}},
-                     N_PARAMS)
+    second.set_state(
+        {"iterations": state["iterations"], "slots": {k: v.copy() for k, v in state["slots"].items()}}, N_PARAMS
+    )
     assert second.iterations == 4
     core2 = second._bind()
     assert core2.iterations == 4
@@ -553,8 +611,9 @@ def test_get_state_before_binding_and_pending_state():
     assert opt.get_state()["iterations"] == 3
 
 
-@pytest.mark.parametrize("bad", [{"slots": {}}, {"iterations": -1, "slots": {}}, {"iterations": 1.5, "slots": {}},
-                                 "state"])
+@pytest.mark.parametrize(
+    "bad", [{"slots": {}}, {"iterations": -1, "slots": {}}, {"iterations": 1.5, "slots": {}}, "state"]
+)
 def test_set_state_rejects_malformed(bad):
     with pytest.raises(ValueError):
         optimizers.Adam().set_state(bad, 4)

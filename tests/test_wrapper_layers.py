@@ -1,20 +1,24 @@
 """TimeDistributed and Bidirectional: NumPy references (per-step Dense, the wrapped layer on
 folded data, Keras's forward/backward recurrent runs with time reversal and merge modes),
 finite-difference gradients, Keras weight order, regularizers reaching both directions, errors."""
+
 import numpy as np
 import pytest
-
-import maasfin as mf
-from maasfin import _core
-from maasfin.layers import (GRU, LSTM, Bidirectional, Conv1D, Dense, Flatten, Input, SimpleRNN,
-                            TimeDistributed)
 from test_gradients import check_model, randomize_params
 from test_recurrent_layers import gru_np, lstm_np, simple_rnn_np
 
+import maasfin as mf
+from maasfin import _core
+from maasfin.layers import GRU, LSTM, Bidirectional, Conv1D, Dense, Flatten, Input, SimpleRNN, TimeDistributed
+
 BACKENDS = [pytest.param(_core.Backend.reference, id="reference"), pytest.param(_core.Backend.onednn, id="onednn")]
 REFS = {LSTM: lstm_np, GRU: gru_np, SimpleRNN: simple_rnn_np}
-MERGE = {"concat": lambda f, b: np.concatenate([f, b], -1), "sum": lambda f, b: f + b, "mul": lambda f, b: f * b,
-         "ave": lambda f, b: (f + b) / 2}
+MERGE = {
+    "concat": lambda f, b: np.concatenate([f, b], -1),
+    "sum": lambda f, b: f + b,
+    "mul": lambda f, b: f * b,
+    "ave": lambda f, b: (f + b) / 2,
+}
 
 
 def randomized(model, rng, scale=0.6):
@@ -33,8 +37,9 @@ def test_time_distributed_dense_matches_numpy(rng, backend):
     kernel, bias = td.get_weights()
     assert kernel.shape == (3, 4) and bias.shape == (4,) and td.count_params() == 16
     x = rng.standard_normal((6, 5, 3)).astype(np.float32)
-    np.testing.assert_allclose(m.predict(x, verbose=0), np.tanh(x.astype(np.float64) @ kernel + bias), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        m.predict(x, verbose=0), np.tanh(x.astype(np.float64) @ kernel + bias), rtol=1e-5, atol=1e-6
+    )
     assert m.output_shape == (None, 5, 4) and td.layer.get_config()["units"] == 4
 
 
@@ -58,8 +63,12 @@ def test_time_distributed_gradients(rng):
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng)
-    check_model(m, [rng.standard_normal((5, 4, 3)).astype(np.float32)], rng.standard_normal((5, 2)).astype(np.float32),
-                what="TimeDistributed(Dense)")
+    check_model(
+        m,
+        [rng.standard_normal((5, 4, 3)).astype(np.float32)],
+        rng.standard_normal((5, 2)).astype(np.float32),
+        what="TimeDistributed(Dense)",
+    )
 
 
 def test_time_distributed_regularizer_and_errors():
@@ -68,8 +77,11 @@ def test_time_distributed_regularizer_and_errors():
     m.build()
     penalties, _ = td._regularization()
     assert len(penalties) == 1 and penalties[0][1] - penalties[0][0] == 8 and penalties[0][3] == 0.5
-    with pytest.raises(ValueError, match=r"TimeDistributed 'td' expects one input of shape \(timesteps, \.\.\.\) "
-                                         r"per sample, got \(4,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"TimeDistributed 'td' expects one input of shape \(timesteps, \.\.\.\) "
+        r"per sample, got \(4,\)",
+    ):
         TimeDistributed(Dense(2), name="td")(Input(shape=(4,)))
     with pytest.raises(ValueError, match="not an Input or another wrapper"):
         TimeDistributed(TimeDistributed(Dense(2)))
@@ -112,8 +124,14 @@ def test_bidirectional_weight_order():
     m.build()
     assert [w.shape for w in layer.get_weights()] == [(2, 12), (3, 12), (12,)] * 2
     names = [n for n, _, _ in m._graph.layer_params(layer._node)]
-    assert names == ["forward_enc/kernel", "forward_enc/recurrent_kernel", "forward_enc/bias",
-                     "backward_enc/kernel", "backward_enc/recurrent_kernel", "backward_enc/bias"]
+    assert names == [
+        "forward_enc/kernel",
+        "forward_enc/recurrent_kernel",
+        "forward_enc/bias",
+        "backward_enc/kernel",
+        "backward_enc/recurrent_kernel",
+        "backward_enc/bias",
+    ]
     assert layer.count_params() == 2 * 4 * (3 * (2 + 3) + 3)
     assert layer.backward_layer.go_backwards and not layer.forward_layer.go_backwards
     assert m.output_shape == (None, 6)
@@ -130,8 +148,12 @@ def test_bidirectional_gradients(rng, cls, seq, merge_mode):
     m.build()
     m.compile(optimizer="sgd", loss="mse")
     randomize_params(m, rng, scale=0.5)
-    check_model(m, [rng.standard_normal((3, 4, 2)).astype(np.float32)], rng.standard_normal((3, 2)).astype(np.float32),
-                what=f"Bidirectional({cls.__name__}) {merge_mode}")
+    check_model(
+        m,
+        [rng.standard_normal((3, 4, 2)).astype(np.float32)],
+        rng.standard_normal((3, 2)).astype(np.float32),
+        what=f"Bidirectional({cls.__name__}) {merge_mode}",
+    )
 
 
 def test_bidirectional_of_a_backwards_layer_runs_it_both_ways(rng):

@@ -5,6 +5,7 @@ Keras code runs after changing its imports:
     from maasfin.models import Sequential
     from maasfin.layers import Dense
 """
+
 import os as _os
 
 # OpenMP threads that spin while waiting collapse throughput when the cores are shared (other
@@ -14,11 +15,40 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from maasfin import (callbacks, config, data, datasets, explain, layers, losses, metrics, models,  # noqa: F401
-                     optimizers, saving, utils)
+from maasfin import (  # noqa: F401
+    callbacks,
+    config,
+    data,
+    datasets,
+    explain,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    saving,
+    utils,
+)
 from maasfin.layers import Input
 from maasfin.models import Model, Sequential, from_bytes, load_model
+from maasfin.version import VERSION
 
-from maasfin.version import VERSION as __version__
-__all__ = ["Sequential", "Model", "Input", "layers", "models", "optimizers", "losses", "metrics", "callbacks",
-           "utils", "datasets", "config", "saving", "load_model", "from_bytes"]
+__version__ = VERSION
+
+__all__ = [
+    "Sequential",
+    "Model",
+    "Input",
+    "layers",
+    "models",
+    "optimizers",
+    "losses",
+    "metrics",
+    "callbacks",
+    "utils",
+    "datasets",
+    "config",
+    "saving",
+    "load_model",
+    "from_bytes",
+]

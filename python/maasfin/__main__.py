@@ -1,4 +1,5 @@
 """Command line: `python -m maasfin demo|serve|keys` (or the `maasfin` script)."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,12 @@ def main(argv=None) -> int:
     demo.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     demo.add_argument("--seed", type=int, default=7)
     from maasfin.serving.cli import add_subcommands as add_serving_subcommands  # serve, keys
+
     add_serving_subcommands(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from maasfin.demo import run as run_demo
+
         run_demo(verbose=args.verbose, seed=args.seed)
     elif hasattr(args, "run"):
         return args.run(args)

@@ -1,5 +1,7 @@
 """Weight constraints with Keras's names, applied in C++ after every optimizer step."""
+
 from __future__ import annotations
+
 from maasfin import registry
 
 __all__ = ["Constraint", "NonNeg", "MaxNorm", "UnitNorm", "MinMaxNorm", "get"]
@@ -22,8 +24,17 @@ class Constraint:
             rows, cols, over_rows = int(shape[0]), size // int(shape[0]), True
         else:
             rows, cols, over_rows = size // int(shape[-1]), int(shape[-1]), False
-        return (self.kind, begin, begin + size, rows, cols, over_rows, getattr(self, "min_value", 0.0),
-                getattr(self, "max_value", 0.0), getattr(self, "rate", 1.0))
+        return (
+            self.kind,
+            begin,
+            begin + size,
+            rows,
+            cols,
+            over_rows,
+            getattr(self, "min_value", 0.0),
+            getattr(self, "max_value", 0.0),
+            getattr(self, "rate", 1.0),
+        )
 
     def get_config(self) -> dict:
         return {"axis": self.axis}
@@ -35,6 +46,7 @@ class Constraint:
 
 class NonNeg(Constraint):
     """w = max(w, 0)."""
+
     kind = "non_neg"
 
     def __init__(self):
@@ -46,6 +58,7 @@ class NonNeg(Constraint):
 
 class MaxNorm(Constraint):
     """Rescales each slice along `axis` whose L2 norm exceeds max_value."""
+
     kind = "max_norm"
 
     def __init__(self, max_value=2, axis=0):
@@ -60,6 +73,7 @@ class MaxNorm(Constraint):
 
 class UnitNorm(Constraint):
     """w / (eps + ||w||) along `axis`."""
+
     kind = "unit_norm"
 
 
@@ -78,8 +92,16 @@ class MinMaxNorm(Constraint):
         return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
 
 
-_BY_NAME = {"non_neg": NonNeg, "max_norm": MaxNorm, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm,
-            "NonNeg": NonNeg, "MaxNorm": MaxNorm, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm}
+_BY_NAME = {
+    "non_neg": NonNeg,
+    "max_norm": MaxNorm,
+    "unit_norm": UnitNorm,
+    "min_max_norm": MinMaxNorm,
+    "NonNeg": NonNeg,
+    "MaxNorm": MaxNorm,
+    "UnitNorm": UnitNorm,
+    "MinMaxNorm": MinMaxNorm,
+}
 
 
 def get(identifier):

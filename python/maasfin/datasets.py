@@ -1,4 +1,5 @@
 """Data sets shipped inside the package."""
+
 from __future__ import annotations
 
 from importlib import resources

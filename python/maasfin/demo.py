@@ -3,6 +3,7 @@
 Trains the Keras credit workflow on the bundled data's numeric columns, reports held-out
 metrics and scores a few applicants.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,10 +12,9 @@ import numpy as np
 
 from maasfin import datasets
 from maasfin.layers import Dense
+from maasfin.metrics import gini, ks_statistic, roc_auc_score
 from maasfin.models import Sequential, load_model
 from maasfin.utils import set_random_seed
-from maasfin.metrics import gini, ks_statistic, roc_auc_score
-
 
 MONEY_COLUMNS = ["Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
 
@@ -73,8 +73,10 @@ def run(verbose: int = 2, seed: int = 7) -> dict:
     p = model.predict(x_test[x_test.columns[::-1]]).reshape(-1)
     auc, ks = roc_auc_score(y_test, p), ks_statistic(y_test, p)
     print(f"\nTrained on {len(y_train)} applicants in {train_s:.2f} s")
-    print(f"Held-out {len(y_test)} applicants: loss {loss:.4f}  accuracy {acc:.4f}  "
-          f"ROC AUC {auc:.4f}  Gini {gini(y_test, p):.4f}  KS {ks:.4f}")
+    print(
+        f"Held-out {len(y_test)} applicants: loss {loss:.4f}  accuracy {acc:.4f}  "
+        f"ROC AUC {auc:.4f}  Gini {gini(y_test, p):.4f}  KS {ks:.4f}"
+    )
     print("\nA few applicants (probability of default):")
     show = raw_test[["Age", "Income", "Amount", "Price", "Status"]].head(5).copy()
     show["p_default"] = np.round(p[:5], 3)
@@ -92,6 +94,8 @@ def run(verbose: int = 2, seed: int = 7) -> dict:
     applicants = x_test.head(5)
     p_saved, p_reloaded = model.predict(applicants), reloaded.predict(applicants)
     same = bool(np.array_equal(p_saved, p_reloaded))
-    print(f"\nSaved to credit.maas ({size:,} bytes) and reloaded: the reloaded model scores the same "
-          f"{len(applicants)} applicants {'identically (bit for bit)' if same else 'DIFFERENTLY'}.")
+    print(
+        f"\nSaved to credit.maas ({size:,} bytes) and reloaded: the reloaded model scores the same "
+        f"{len(applicants)} applicants {'identically (bit for bit)' if same else 'DIFFERENTLY'}."
+    )
     return {"auc": auc, "ks": ks, "accuracy": acc, "loss": loss, "reloaded_identical": same}

@@ -1,16 +1,31 @@
 """Losses with Keras 3's names, arguments and reductions. Values and gradients are computed in
 the C++ core (the same code the training loop runs)."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from maasfin import _core
-from maasfin import registry
+from maasfin import _core, registry
 
-__all__ = ["Loss", "BinaryCrossentropy", "BinaryFocalCrossentropy", "CategoricalCrossentropy",
-           "SparseCategoricalCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
-           "MeanSquaredLogarithmicError", "Huber", "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge",
-           "KLDivergence", "Poisson", "get"]
+__all__ = [
+    "Loss",
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "Huber",
+    "LogCosh",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
+    "KLDivergence",
+    "Poisson",
+    "get",
+]
 
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
 
@@ -24,15 +39,18 @@ class Loss:
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, **params):
         if reduction not in _REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: unknown reduction {reduction!r}; valid: "
-                             f"{', '.join(str(r) for r in _REDUCTIONS)}")
+            raise ValueError(
+                f"{type(self).__name__}: unknown reduction {reduction!r}; valid: "
+                f"{', '.join(str(r) for r in _REDUCTIONS)}"
+            )
         self.name = name or self.core_name
         self.reduction = reduction
         self._params = params
         for key, value in params.items():  # Keras exposes its arguments as attributes
             setattr(self, key, value)
-        self._spec = _core.LossSpec(self.core_name, reduction=reduction if reduction not in ("none", None)
-                                    else "sum_over_batch_size", **params)
+        self._spec = _core.LossSpec(
+            self.core_name, reduction=reduction if reduction not in ("none", None) else "sum_over_batch_size", **params
+        )
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The reduced loss of a batch (a float), or per-sample losses when reduction is none."""
@@ -58,8 +76,10 @@ class Loss:
             ok = y_true.shape == y_pred.shape or (y_true.shape == (n,) and y_pred.shape == (n, 1))
             need = str(y_pred.shape)
         if not ok:
-            raise ValueError(f"{where}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
-                             f"expected y_true of shape {need}")
+            raise ValueError(
+                f"{where}: y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}; "
+                f"expected y_true of shape {need}"
+            )
         w = None
         if sample_weight is not None:
             w = np.ascontiguousarray(sample_weight, dtype=np.float32).reshape(-1)
@@ -89,11 +109,22 @@ def _axis(cls: str, axis) -> None:
 class BinaryCrossentropy(Loss):
     core_name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
-                 name="binary_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_crossentropy",
+        dtype=None,
+    ):
         _axis("BinaryCrossentropy", axis)
-        super().__init__(name, reduction, from_logits=bool(from_logits),
-                         label_smoothing=_check_smoothing("BinaryCrossentropy", label_smoothing))
+        super().__init__(
+            name,
+            reduction,
+            from_logits=bool(from_logits),
+            label_smoothing=_check_smoothing("BinaryCrossentropy", label_smoothing),
+        )
 
 
 class BinaryFocalCrossentropy(Loss):
@@ -102,29 +133,62 @@ class BinaryFocalCrossentropy(Loss):
 
     core_name = "binary_focal_crossentropy"
 
-    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0,
-                 axis=-1, reduction="sum_over_batch_size", name="binary_focal_crossentropy", dtype=None):
+    def __init__(
+        self,
+        apply_class_balancing=False,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_focal_crossentropy",
+        dtype=None,
+    ):
         _axis("BinaryFocalCrossentropy", axis)
-        super().__init__(name, reduction, apply_class_balancing=bool(apply_class_balancing), alpha=float(alpha),
-                         gamma=float(gamma), from_logits=bool(from_logits),
-                         label_smoothing=_check_smoothing("BinaryFocalCrossentropy", label_smoothing))
+        super().__init__(
+            name,
+            reduction,
+            apply_class_balancing=bool(apply_class_balancing),
+            alpha=float(alpha),
+            gamma=float(gamma),
+            from_logits=bool(from_logits),
+            label_smoothing=_check_smoothing("BinaryFocalCrossentropy", label_smoothing),
+        )
 
 
 class CategoricalCrossentropy(Loss):
     core_name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
-                 name="categorical_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="categorical_crossentropy",
+        dtype=None,
+    ):
         _axis("CategoricalCrossentropy", axis)
-        super().__init__(name, reduction, from_logits=bool(from_logits),
-                         label_smoothing=_check_smoothing("CategoricalCrossentropy", label_smoothing))
+        super().__init__(
+            name,
+            reduction,
+            from_logits=bool(from_logits),
+            label_smoothing=_check_smoothing("CategoricalCrossentropy", label_smoothing),
+        )
 
 
 class SparseCategoricalCrossentropy(Loss):
     core_name = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
-                 name="sparse_categorical_crossentropy", dtype=None):
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        reduction="sum_over_batch_size",
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+    ):
         if ignore_class is not None:
             raise ValueError("SparseCategoricalCrossentropy: ignore_class is not supported")
         super().__init__(name, reduction, from_logits=bool(from_logits))
@@ -133,20 +197,30 @@ class SparseCategoricalCrossentropy(Loss):
 def _simple(cls_name: str, core: str, default_name: str, doc: str):
     def __init__(self, reduction="sum_over_batch_size", name=default_name, dtype=None):
         Loss.__init__(self, name, reduction)
+
     return type(cls_name, (Loss,), {"core_name": core, "__init__": __init__, "__doc__": doc})
 
 
 MeanSquaredError = _simple("MeanSquaredError", "mean_squared_error", "mean_squared_error", "mean((p - y)^2)")
 MeanAbsoluteError = _simple("MeanAbsoluteError", "mean_absolute_error", "mean_absolute_error", "mean(|p - y|)")
-MeanAbsolutePercentageError = _simple("MeanAbsolutePercentageError", "mean_absolute_percentage_error",
-                                      "mean_absolute_percentage_error", "100 * mean(|p - y| / max(|y|, eps))")
-MeanSquaredLogarithmicError = _simple("MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
-                                      "mean_squared_logarithmic_error", "mean((log(p + 1) - log(y + 1))^2)")
+MeanAbsolutePercentageError = _simple(
+    "MeanAbsolutePercentageError",
+    "mean_absolute_percentage_error",
+    "mean_absolute_percentage_error",
+    "100 * mean(|p - y| / max(|y|, eps))",
+)
+MeanSquaredLogarithmicError = _simple(
+    "MeanSquaredLogarithmicError",
+    "mean_squared_logarithmic_error",
+    "mean_squared_logarithmic_error",
+    "mean((log(p + 1) - log(y + 1))^2)",
+)
 LogCosh = _simple("LogCosh", "log_cosh", "log_cosh", "mean(log(cosh(p - y)))")
 Hinge = _simple("Hinge", "hinge", "hinge", "mean(max(1 - y p, 0)), {0,1} labels mapped to {-1,1}")
 SquaredHinge = _simple("SquaredHinge", "squared_hinge", "squared_hinge", "mean(max(1 - y p, 0)^2)")
-CategoricalHinge = _simple("CategoricalHinge", "categorical_hinge", "categorical_hinge",
-                           "max(max((1 - y) p) - sum(y p) + 1, 0)")
+CategoricalHinge = _simple(
+    "CategoricalHinge", "categorical_hinge", "categorical_hinge", "max(max((1 - y) p) - sum(y p) + 1, 0)"
+)
 KLDivergence = _simple("KLDivergence", "kl_divergence", "kl_divergence", "sum(y log(y / p)), both clipped to [eps, 1]")
 Poisson = _simple("Poisson", "poisson", "poisson", "mean(p - y log(p + eps))")
 
@@ -160,15 +234,30 @@ class Huber(Loss):
         super().__init__(name, reduction, delta=float(delta))
 
 
-_CLASSES = [BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-            MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Huber,
-            LogCosh, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson]
+_CLASSES = [
+    BinaryCrossentropy,
+    BinaryFocalCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+    MeanSquaredError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    Huber,
+    LogCosh,
+    Hinge,
+    SquaredHinge,
+    CategoricalHinge,
+    KLDivergence,
+    Poisson,
+]
 
 
 def _function(cls):
     def loss_fn(y_true, y_pred):
         """Unreduced loss, one value per sample, as the Keras loss functions."""
         return cls()._compute(y_true, y_pred)[2].astype(np.float32)
+
     loss_fn.__name__ = cls.core_name
     loss_fn._loss_class = cls
     return loss_fn
@@ -182,11 +271,26 @@ log_cosh = globals()["log_cosh"]
 
 BY_NAME = {c.core_name: c for c in _CLASSES}
 BY_NAME.update({c.__name__: c for c in _CLASSES})
-BY_NAME.update({"bce": BinaryCrossentropy, "cce": CategoricalCrossentropy, "mse": MeanSquaredError,
-                 "mae": MeanAbsoluteError, "mape": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
-                 "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence, "logcosh": LogCosh,
-                 "huber_loss": Huber, "BCE": BinaryCrossentropy, "MSE": MeanSquaredError, "MAE": MeanAbsoluteError,
-                 "MAPE": MeanAbsolutePercentageError, "MSLE": MeanSquaredLogarithmicError, "KLD": KLDivergence})
+BY_NAME.update(
+    {
+        "bce": BinaryCrossentropy,
+        "cce": CategoricalCrossentropy,
+        "mse": MeanSquaredError,
+        "mae": MeanAbsoluteError,
+        "mape": MeanAbsolutePercentageError,
+        "msle": MeanSquaredLogarithmicError,
+        "kld": KLDivergence,
+        "kullback_leibler_divergence": KLDivergence,
+        "logcosh": LogCosh,
+        "huber_loss": Huber,
+        "BCE": BinaryCrossentropy,
+        "MSE": MeanSquaredError,
+        "MAE": MeanAbsoluteError,
+        "MAPE": MeanAbsolutePercentageError,
+        "MSLE": MeanSquaredLogarithmicError,
+        "KLD": KLDivergence,
+    }
+)
 
 
 def get(identifier) -> Loss:

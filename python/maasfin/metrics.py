@@ -6,17 +6,36 @@ Ranking metrics are exact: `AUC` (ROC, or PR as average precision), `KolmogorovS
 `Gini` keep every (score, label, weight) of the epoch and rank them, with tied scores grouped,
 instead of Keras's 200-threshold approximation.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from maasfin import _core
-from maasfin import registry
+from maasfin import _core, registry
 
-__all__ = ["Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
-           "SparseTopKCategoricalAccuracy", "Precision", "Recall", "F1Score", "FBetaScore", "AUC",
-           "KolmogorovSmirnov", "Gini", "MeanSquaredError", "RootMeanSquaredError", "MeanAbsoluteError",
-           "get", "resolve", "roc_auc_score", "ks_statistic", "gini"]
+__all__ = [
+    "Metric",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "Precision",
+    "Recall",
+    "F1Score",
+    "FBetaScore",
+    "AUC",
+    "KolmogorovSmirnov",
+    "Gini",
+    "MeanSquaredError",
+    "RootMeanSquaredError",
+    "MeanAbsoluteError",
+    "get",
+    "resolve",
+    "roc_auc_score",
+    "ks_statistic",
+    "gini",
+]
 
 
 class Metric:
@@ -38,16 +57,19 @@ class Metric:
         t = np.ascontiguousarray(y_true, dtype=np.float32)
         width = self._core.target_width(p.shape[1])
         if t.size != p.shape[0] * width:
-            raise ValueError(f"{type(self).__name__} '{self.name}': y_true has shape {t.shape} but y_pred has shape "
-                             f"{p.shape}; expected {width} target value(s) per row")
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': y_true has shape {t.shape} but y_pred has shape "
+                f"{p.shape}; expected {width} target value(s) per row"
+            )
         if not (np.all(np.isfinite(p)) and np.all(np.isfinite(t))):
             raise ValueError(f"{type(self).__name__} '{self.name}': y_true and y_pred must be finite")
         w = None
         if sample_weight is not None:
             w = np.ascontiguousarray(sample_weight, dtype=np.float32).reshape(-1)
             if w.shape != (p.shape[0],):
-                raise ValueError(f"{type(self).__name__} '{self.name}': sample_weight has {w.size} values "
-                                 f"for {p.shape[0]} rows")
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}': sample_weight has {w.size} values for {p.shape[0]} rows"
+                )
         self._core.update(p, t.reshape(p.shape[0], width), w)
 
     def result(self):
@@ -137,8 +159,9 @@ class _PrecisionRecall(Metric):
         # With top_k and no thresholds, every top-k score is a positive prediction (as Keras).
         self.thresholds = None if thresholds is None and top_k is not None else _threshold(cls, thresholds, 0.5)
         self.class_id, self.top_k = class_id, top_k
-        super().__init__(name, thresholds=self.thresholds or [], class_id=-1 if class_id is None else class_id,
-                         top_k=top_k or 0)
+        super().__init__(
+            name, thresholds=self.thresholds or [], class_id=-1 if class_id is None else class_id, top_k=top_k or 0
+        )
 
     def get_config(self):
         t = self.thresholds if self.thresholds is None or len(self.thresholds) != 1 else self.thresholds[0]
@@ -147,6 +170,7 @@ class _PrecisionRecall(Metric):
 
 class Precision(_PrecisionRecall):
     """TP / (TP + FP), predictions above `thresholds` (default 0.5) counting as positive."""
+
     kind = "precision"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision", dtype=None):
@@ -155,6 +179,7 @@ class Precision(_PrecisionRecall):
 
 class Recall(_PrecisionRecall):
     """TP / (TP + FN), predictions above `thresholds` (default 0.5) counting as positive."""
+
     kind = "recall"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
@@ -164,18 +189,21 @@ class Recall(_PrecisionRecall):
 class FBetaScore(Metric):
     """Keras's F-beta: per class (average=None) or averaged ('micro', 'macro', 'weighted');
     with threshold=None the row's argmax is the positive prediction."""
+
     kind = "fbeta"
 
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         if average not in (None, "micro", "macro", "weighted"):
-            raise ValueError(f"{type(self).__name__}: average must be None, 'micro', 'macro' or 'weighted', "
-                             f"got {average!r}")
+            raise ValueError(
+                f"{type(self).__name__}: average must be None, 'micro', 'macro' or 'weighted', got {average!r}"
+            )
         if not isinstance(beta, (int, float)) or beta <= 0:
             raise ValueError(f"{type(self).__name__}: beta must be > 0, got {beta!r}")
         self.average, self.beta = average, float(beta)
         self.threshold = None if threshold is None else _threshold(type(self).__name__, threshold, None)[0]
-        super().__init__(name, thresholds=[] if threshold is None else [self.threshold], beta=self.beta,
-                         average=average or "")
+        super().__init__(
+            name, thresholds=[] if threshold is None else [self.threshold], beta=self.beta, average=average or ""
+        )
 
     def get_config(self):
         return {"name": self.name, "average": self.average, "beta": self.beta, "threshold": self.threshold}
@@ -196,14 +224,27 @@ class AUC(Metric):
     columns, `multi_label=True` computes one AUC per column and averages them (weighted by
     `label_weights`); otherwise the columns are flattened into one ranking, each entry weighted by
     its column's `label_weights`."""
+
     kind = "roc_auc"
 
-    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name="auc", dtype=None,
-                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+    def __init__(
+        self,
+        num_thresholds=200,
+        curve="ROC",
+        summation_method="interpolation",
+        name="auc",
+        dtype=None,
+        thresholds=None,
+        multi_label=False,
+        num_labels=None,
+        label_weights=None,
+        from_logits=False,
+    ):
         if curve not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
-        if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int)
-                                       or num_labels < 1):
+        if num_labels is not None and (
+            isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
+        ):
             raise ValueError(f"AUC: num_labels must be a positive integer or None, got {num_labels!r}")
         weights = []
         if label_weights is not None:
@@ -227,12 +268,19 @@ class AUC(Metric):
         super().update_state(y_true, y_pred, sample_weight)
 
     def get_config(self):
-        return {"name": self.name, "curve": self.curve, "from_logits": self.from_logits,
-                "multi_label": self.multi_label, "num_labels": self.num_labels, "label_weights": self.label_weights}
+        return {
+            "name": self.name,
+            "curve": self.curve,
+            "from_logits": self.from_logits,
+            "multi_label": self.multi_label,
+            "num_labels": self.num_labels,
+            "label_weights": self.label_weights,
+        }
 
 
 class KolmogorovSmirnov(Metric):
     """KS statistic: the largest distance between the score distributions of the two classes."""
+
     kind = "ks"
 
     def __init__(self, name="ks", dtype=None, from_logits=False):
@@ -245,6 +293,7 @@ class KolmogorovSmirnov(Metric):
 
 class Gini(KolmogorovSmirnov):
     """Gini coefficient (accuracy ratio) of the scores: 2 * AUC - 1."""
+
     kind = "gini"
 
     def __init__(self, name="gini", dtype=None, from_logits=False):
@@ -272,19 +321,47 @@ class MeanAbsoluteError(Metric):
         super().__init__(name)
 
 
-_CLASSES = [BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-            SparseTopKCategoricalAccuracy, Precision, Recall, F1Score, FBetaScore, AUC, KolmogorovSmirnov, Gini,
-            MeanSquaredError, RootMeanSquaredError, MeanAbsoluteError]
+_CLASSES = [
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    Precision,
+    Recall,
+    F1Score,
+    FBetaScore,
+    AUC,
+    KolmogorovSmirnov,
+    Gini,
+    MeanSquaredError,
+    RootMeanSquaredError,
+    MeanAbsoluteError,
+]
 BY_NAME = {c.__name__: c for c in _CLASSES}
-BY_NAME.update({
-    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy, "precision": Precision, "recall": Recall,
-    "f1_score": F1Score, "fbeta_score": FBetaScore, "auc": AUC, "ks": KolmogorovSmirnov,
-    "kolmogorov_smirnov": KolmogorovSmirnov, "gini": Gini, "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError, "root_mean_squared_error": RootMeanSquaredError, "rmse": RootMeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
-})
+BY_NAME.update(
+    {
+        "binary_accuracy": BinaryAccuracy,
+        "categorical_accuracy": CategoricalAccuracy,
+        "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+        "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+        "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+        "precision": Precision,
+        "recall": Recall,
+        "f1_score": F1Score,
+        "fbeta_score": FBetaScore,
+        "auc": AUC,
+        "ks": KolmogorovSmirnov,
+        "kolmogorov_smirnov": KolmogorovSmirnov,
+        "gini": Gini,
+        "mean_squared_error": MeanSquaredError,
+        "mse": MeanSquaredError,
+        "root_mean_squared_error": RootMeanSquaredError,
+        "rmse": RootMeanSquaredError,
+        "mean_absolute_error": MeanAbsoluteError,
+        "mae": MeanAbsoluteError,
+    }
+)
 _VALID = sorted(set(BY_NAME) | {"accuracy", "acc"})
 
 

@@ -2,14 +2,17 @@
 model's parameter arena. Every optimizer takes `learning_rate` (a float or a schedule from
 `maasfin.optimizers.schedules`), `weight_decay`, and one of `clipnorm`, `clipvalue`,
 `global_clipnorm`."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from maasfin import _core
-from maasfin import schedules  # noqa: F401  (maasfin.optimizers.schedules, as in Keras)
+from maasfin import (
+    _core,
+    registry,
+    schedules,  # noqa: F401  (maasfin.optimizers.schedules, as in Keras)
+)
 from maasfin.schedules import LearningRateSchedule
-from maasfin import registry
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Nadam", "get", "schedules"]
 
@@ -35,9 +38,21 @@ def _unit(cls: str, arg: str, v, closed=False) -> float:
 
 
 class Optimizer:
-    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
-                 use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
-                 gradient_accumulation_steps=None, name=None, **kwargs):
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
         cls = type(self).__name__
         if kwargs:
             raise TypeError(f"{cls}: unexpected arguments {sorted(kwargs)}")
@@ -50,9 +65,12 @@ class Optimizer:
         self.weight_decay = None if not weight_decay else _option(cls, "weight_decay", weight_decay)
         self.clipnorm, self.clipvalue = clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm
-        opts = dict(weight_decay=self.weight_decay or 0.0, clipnorm=_option(cls, "clipnorm", clipnorm),
-                    clipvalue=_option(cls, "clipvalue", clipvalue),
-                    global_clipnorm=_option(cls, "global_clipnorm", global_clipnorm))
+        opts = dict(
+            weight_decay=self.weight_decay or 0.0,
+            clipnorm=_option(cls, "clipnorm", clipnorm),
+            clipvalue=_option(cls, "clipvalue", clipvalue),
+            global_clipnorm=_option(cls, "global_clipnorm", global_clipnorm),
+        )
         if sum(1 for k in ("clipnorm", "clipvalue", "global_clipnorm") if opts[k]) > 1:
             raise ValueError(f"{cls}: only one of clipnorm, clipvalue and global_clipnorm can be set")
         self._options = _core.OptimizerOptions(**opts)
@@ -88,8 +106,10 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value) -> None:
         if self._schedule is not None:
-            raise TypeError(f"{type(self).__name__}: learning_rate is a {type(self._schedule).__name__} schedule "
-                            "and cannot be set to a number; give the optimizer a float learning_rate instead")
+            raise TypeError(
+                f"{type(self).__name__}: learning_rate is a {type(self._schedule).__name__} schedule "
+                "and cannot be set to a number; give the optimizer a float learning_rate instead"
+            )
         self._learning_rate = _check_rate(type(self).__name__, float(value))
         if self._core is not None:
             self._core.learning_rate = self._learning_rate
@@ -106,8 +126,10 @@ class Optimizer:
             if self._pending_state is not None:
                 return {"iterations": self._pending_state["iterations"], "slots": dict(self._pending_state["slots"])}
             return {"iterations": 0, "slots": {}}
-        return {"iterations": int(self._core.iterations),
-                "slots": {k: self._core.get_slot(k) for k in self._core.slot_names()}}
+        return {
+            "iterations": int(self._core.iterations),
+            "slots": {k: self._core.get_slot(k) for k in self._core.slot_names()},
+        }
 
     def set_state(self, state: dict, n_params: int) -> None:
         """Restores a state from `get_state` for a model with `n_params` arena entries."""
@@ -116,9 +138,11 @@ class Optimizer:
         iterations = state["iterations"]
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 0:
             raise ValueError(f"optimizer state: iterations must be a non-negative integer, got {iterations!r}")
-        state = {"iterations": int(iterations), "n": int(n_params),
-                 "slots": {str(k): np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
-                           for k, v in state["slots"].items()}}
+        state = {
+            "iterations": int(iterations),
+            "n": int(n_params),
+            "slots": {str(k): np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for k, v in state["slots"].items()},
+        }
         if self._core is None:
             self._pending_state = state
         else:
@@ -130,10 +154,19 @@ class Optimizer:
         self._core.iterations = state["iterations"]
 
     def get_config(self) -> dict:
-        lr = self._learning_rate if self._schedule is None else {
-            "class_name": type(self._schedule).__name__, "config": self._schedule.get_config()}
-        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
-                "clipnorm": self.clipnorm, "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
+        lr = (
+            self._learning_rate
+            if self._schedule is None
+            else {"class_name": type(self._schedule).__name__, "config": self._schedule.get_config()}
+        )
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "clipvalue": self.clipvalue,
+            "global_clipnorm": self.global_clipnorm,
+        }
 
     @classmethod
     def from_config(cls, config: dict):
@@ -160,8 +193,9 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name="adam",
-                 **kwargs):
+    def __init__(
+        self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name="adam", **kwargs
+    ):
         super().__init__(learning_rate, name=name, **kwargs)
         c = type(self).__name__
         self.beta_1, self.beta_2 = _unit(c, "beta_1", beta_1), _unit(c, "beta_2", beta_2)
@@ -171,24 +205,40 @@ class Adam(Optimizer):
         return _core.Adam(self._learning_rate or 0.0, self.beta_1, self.beta_2, self.epsilon, self.amsgrad)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
+        }
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (default 0.004, as Keras)."""
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, name="adamw", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        name="adamw",
+        **kwargs,
+    ):
         if weight_decay is None:
             raise ValueError("AdamW: weight_decay must be a number; use Adam for no weight decay")
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name=name, weight_decay=weight_decay,
-                         **kwargs)
+        super().__init__(
+            learning_rate, beta_1, beta_2, epsilon, amsgrad, name=name, weight_decay=weight_decay, **kwargs
+        )
 
 
 class RMSprop(Optimizer):
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="rmsprop",
-                 **kwargs):
+    def __init__(
+        self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="rmsprop", **kwargs
+    ):
         super().__init__(learning_rate, name=name, **kwargs)
         self.rho, self.momentum = _unit("RMSprop", "rho", rho), _unit("RMSprop", "momentum", momentum, closed=True)
         self.epsilon, self.centered = float(epsilon), bool(centered)
@@ -197,8 +247,13 @@ class RMSprop(Optimizer):
         return _core.RMSprop(self._learning_rate or 0.0, self.rho, self.momentum, self.epsilon, self.centered)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
-                "epsilon": self.epsilon, "centered": self.centered}
+        return {
+            **super().get_config(),
+            "rho": self.rho,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "centered": self.centered,
+        }
 
 
 class Adagrad(Optimizer):
@@ -212,8 +267,11 @@ class Adagrad(Optimizer):
         return _core.Adagrad(self._learning_rate or 0.0, self.initial_accumulator_value, self.epsilon)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon}
+        return {
+            **super().get_config(),
+            "initial_accumulator_value": self.initial_accumulator_value,
+            "epsilon": self.epsilon,
+        }
 
 
 class Adamax(Optimizer):

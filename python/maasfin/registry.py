@@ -4,6 +4,7 @@ Loading a file never resolves a name outside these tables, so a file cannot reac
 code. Each family registers the classes it exports (`register_exports`) when it is imported;
 `maasfin`'s package import loads every family, so the tables are complete before any load.
 """
+
 from __future__ import annotations
 
 KINDS = ("layer", "loss", "metric", "optimizer", "schedule", "regularizer", "constraint", "model")

@@ -1,6 +1,8 @@
 """Weight regularizers with Keras's names: the penalty l1 * sum|w| + l2 * sum w^2 is added to the
 loss (and reported in it, as Keras does); its gradient is added in C++ at every step."""
+
 from __future__ import annotations
+
 from maasfin import registry
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "get"]
@@ -19,6 +21,7 @@ class Regularizer:
 
     def __call__(self, x) -> float:
         import numpy as np
+
         x = np.asarray(x, dtype=np.float64)
         return float(self.l1 * np.abs(x).sum() + self.l2 * np.square(x).sum())
 
@@ -59,8 +62,10 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
-    raise ValueError(f"unknown regularizer {identifier!r}; valid: {', '.join(sorted(_BY_NAME))} or a "
-                     "maasfin.regularizers.Regularizer")
+    raise ValueError(
+        f"unknown regularizer {identifier!r}; valid: {', '.join(sorted(_BY_NAME))} or a "
+        "maasfin.regularizers.Regularizer"
+    )
 
 
 registry.register_exports("regularizer", globals(), __all__, Regularizer)

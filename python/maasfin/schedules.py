@@ -1,14 +1,20 @@
 """Learning-rate schedules with Keras 3's names (`maasfin.optimizers.schedules`). A schedule
 is evaluated in C++ at every optimizer step; calling it from Python gives the same values."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from maasfin import _core
-from maasfin import registry
+from maasfin import _core, registry
 
-__all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay", "CosineDecay",
-           "PolynomialDecay"]
+__all__ = [
+    "LearningRateSchedule",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "PiecewiseConstantDecay",
+    "CosineDecay",
+    "PolynomialDecay",
+]
 
 
 def _number(cls: str, arg: str, v, minimum=None, strict=False) -> float:
@@ -43,44 +49,59 @@ class _TimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         c = type(self).__name__
-        super().__init__(name or c, initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
-                         decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
-                         decay_rate=_number(c, "decay_rate", decay_rate, 0), staircase=bool(staircase))
+        super().__init__(
+            name or c,
+            initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
+            decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
+            decay_rate=_number(c, "decay_rate", decay_rate, 0),
+            staircase=bool(staircase),
+        )
 
 
 class ExponentialDecay(_TimeDecay):
     """initial_learning_rate * decay_rate ^ (step / decay_steps) (integer division if staircase)."""
+
     kind = "exponential_decay"
 
 
 class InverseTimeDecay(_TimeDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps)."""
+
     kind = "inverse_time_decay"
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
     """values[0] while step <= boundaries[0], values[i] while boundaries[i-1] < step <= boundaries[i]."""
+
     kind = "piecewise_constant_decay"
 
     def __init__(self, boundaries, values, name="PiecewiseConstantDecay"):
         c = type(self).__name__
-        super().__init__(name, boundaries=[_number(c, "boundaries", b) for b in boundaries],
-                         values=[_number(c, "values", v, 0) for v in values])
+        super().__init__(
+            name,
+            boundaries=[_number(c, "boundaries", b) for b in boundaries],
+            values=[_number(c, "values", v, 0) for v in values],
+        )
 
 
 class CosineDecay(LearningRateSchedule):
     """Cosine decay from the peak (warmup_target, reached linearly over warmup_steps, or
     initial_learning_rate) down to alpha * peak over decay_steps."""
+
     kind = "cosine_decay"
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay", warmup_target=None,
-                 warmup_steps=0):
+    def __init__(
+        self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay", warmup_target=None, warmup_steps=0
+    ):
         c = type(self).__name__
-        super().__init__(name, initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
-                         decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
-                         alpha=_number(c, "alpha", alpha, 0),
-                         warmup_target=-1.0 if warmup_target is None else _number(c, "warmup_target", warmup_target, 0),
-                         warmup_steps=_number(c, "warmup_steps", warmup_steps, 0))
+        super().__init__(
+            name,
+            initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
+            decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
+            alpha=_number(c, "alpha", alpha, 0),
+            warmup_target=-1.0 if warmup_target is None else _number(c, "warmup_target", warmup_target, 0),
+            warmup_steps=_number(c, "warmup_steps", warmup_steps, 0),
+        )
 
     def get_config(self) -> dict:
         cfg = super().get_config()
@@ -91,15 +112,27 @@ class CosineDecay(LearningRateSchedule):
 
 class PolynomialDecay(LearningRateSchedule):
     """(initial - end) * (1 - min(step, decay_steps) / decay_steps) ^ power + end (cycle: restart)."""
+
     kind = "polynomial_decay"
 
-    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
-                 name="PolynomialDecay"):
+    def __init__(
+        self,
+        initial_learning_rate,
+        decay_steps,
+        end_learning_rate=0.0001,
+        power=1.0,
+        cycle=False,
+        name="PolynomialDecay",
+    ):
         c = type(self).__name__
-        super().__init__(name, initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
-                         decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
-                         end_learning_rate=_number(c, "end_learning_rate", end_learning_rate, 0),
-                         power=_number(c, "power", power), cycle=bool(cycle))
+        super().__init__(
+            name,
+            initial_learning_rate=_number(c, "initial_learning_rate", initial_learning_rate, 0),
+            decay_steps=_number(c, "decay_steps", decay_steps, 0, strict=True),
+            end_learning_rate=_number(c, "end_learning_rate", end_learning_rate, 0),
+            power=_number(c, "power", power),
+            cycle=bool(cycle),
+        )
 
 
 registry.register_exports("schedule", globals(), __all__, LearningRateSchedule)

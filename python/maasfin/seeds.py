@@ -1,4 +1,5 @@
 """The generator every maasfin seed is drawn from (weights, dropout, shuffling), and its state."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Utilities with Keras's names: seeding, label encoding and FeatureSpace."""
+
 from __future__ import annotations
 
 import numpy as np

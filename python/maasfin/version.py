@@ -1,2 +1,3 @@
 """The maasfin release this package is."""
+
 VERSION = "0.1.0"

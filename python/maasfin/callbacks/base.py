@@ -1,14 +1,16 @@
 """The callback contract (Callback, CallbackList) and the callbacks every fit has: History, ProgbarLogger."""
+
 from __future__ import annotations
 
 import sys
 import time
 
-
 # The batch hooks of each phase (Keras's on_batch_* are aliases of the training ones).
-_BATCH_HOOKS = {"train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
-                "test": ("on_test_batch_begin", "on_test_batch_end"),
-                "predict": ("on_predict_batch_begin", "on_predict_batch_end")}
+_BATCH_HOOKS = {
+    "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
+    "test": ("on_test_batch_begin", "on_test_batch_end"),
+    "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
+}
 
 
 class Callback:
@@ -24,22 +26,53 @@ class Callback:
     def set_params(self, params: dict) -> None:
         self.params = params
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): self.on_batch_begin(batch, logs)
-    def on_train_batch_end(self, batch, logs=None): self.on_batch_end(batch, logs)
-    def on_batch_begin(self, batch, logs=None): pass
-    def on_batch_end(self, batch, logs=None): pass
-    def on_test_begin(self, logs=None): pass
-    def on_test_end(self, logs=None): pass
-    def on_test_batch_begin(self, batch, logs=None): pass
-    def on_test_batch_end(self, batch, logs=None): pass
-    def on_predict_begin(self, logs=None): pass
-    def on_predict_end(self, logs=None): pass
-    def on_predict_batch_begin(self, batch, logs=None): pass
-    def on_predict_batch_end(self, batch, logs=None): pass
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
+    def on_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
 
     def _wants_batches(self, phase: str = "train") -> bool:
         """Whether this callback overrides a batch hook of `phase` ("train", "test" or "predict"):
@@ -76,6 +109,7 @@ class CallbackList:
         def call(*args):
             for cb in self.callbacks:
                 getattr(cb, hook)(*args)
+
         return call
 
 
@@ -122,8 +156,14 @@ class ProgbarLogger(Callback):
         if self.verbose == 1:
             tqdm = _tqdm_class()
             print(f"Epoch {epoch + 1}/{epochs}", file=sys.stdout, flush=True)
-            self._bar = tqdm(total=steps, unit="step", file=sys.stdout, leave=True, dynamic_ncols=True,
-                             bar_format="{n_fmt}/{total_fmt} {bar} {elapsed}<{remaining} {rate_fmt}{postfix}")
+            self._bar = tqdm(
+                total=steps,
+                unit="step",
+                file=sys.stdout,
+                leave=True,
+                dynamic_ncols=True,
+                bar_format="{n_fmt}/{total_fmt} {bar} {elapsed}<{remaining} {rate_fmt}{postfix}",
+            )
             self._done = 0
 
     def _on_progress(self, done: int, logs: dict):
@@ -146,8 +186,11 @@ class ProgbarLogger(Callback):
             self._bar = None
         elif self.verbose == 2:
             print(f"Epoch {epoch + 1}/{self.params.get('epochs')}", file=sys.stdout)
-            print(f"{steps}/{steps} - {elapsed:.0f}s - {1e3 * elapsed / steps:.0f}ms/step - {_fmt_logs(logs or {})}",
-                  file=sys.stdout, flush=True)
+            print(
+                f"{steps}/{steps} - {elapsed:.0f}s - {1e3 * elapsed / steps:.0f}ms/step - {_fmt_logs(logs or {})}",
+                file=sys.stdout,
+                flush=True,
+            )
 
     # Keras names the hook on_batch_end too; the progress path above replaces per-batch calls.
     def _wants_batches(self, phase: str = "train") -> bool:

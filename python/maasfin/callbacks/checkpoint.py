@@ -1,20 +1,24 @@
-"""Callbacks that write files during fit: ModelCheckpoint and BackupAndRestore (the saving package writes them atomically)."""
+"""Callbacks that write files during fit: ModelCheckpoint and BackupAndRestore.
+
+The saving package writes the files atomically.
+"""
+
 from __future__ import annotations
 
 import os
 
-
 from maasfin import seeds
-from maasfin.saving import backup, maas
 from maasfin.callbacks.base import Callback
 from maasfin.callbacks.monitor import MonitorCallback
+from maasfin.saving import backup, maas
 
 
 # -- checkpoints (saving.py writes the files, atomically) ------------------------------------------
 def _check_save_freq(cls: str, save_freq):
     if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq <= 0):
-        raise ValueError(f"{cls}: invalid save_freq {save_freq!r}; expected 'epoch' or a positive integer "
-                         "(a number of batches)")
+        raise ValueError(
+            f"{cls}: invalid save_freq {save_freq!r}; expected 'epoch' or a positive integer (a number of batches)"
+        )
     return save_freq
 
 
@@ -47,25 +51,41 @@ class ModelCheckpoint(MonitorCallback, _BatchCounter):
     Every file is written atomically, so an interrupted run never leaves a torn checkpoint.
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
-                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
         super().__init__(monitor, mode, 0)
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
         self.save_freq = _check_save_freq("ModelCheckpoint", save_freq)
-        if initial_value_threshold is not None and (isinstance(initial_value_threshold, bool) or
-                                                    not isinstance(initial_value_threshold, (int, float))):
-            raise ValueError(f"ModelCheckpoint: initial_value_threshold must be a number, got {initial_value_threshold!r}")
+        if initial_value_threshold is not None and (
+            isinstance(initial_value_threshold, bool) or not isinstance(initial_value_threshold, (int, float))
+        ):
+            raise ValueError(
+                f"ModelCheckpoint: initial_value_threshold must be a number, got {initial_value_threshold!r}"
+            )
         self.best = None if initial_value_threshold is None else float(initial_value_threshold)
         if self.save_weights_only and not self.filepath.endswith((".weights.safetensors", ".weights.h5")):
-            raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
-                             "end in `.weights.safetensors` (maasfin weights format) or `.weights.h5` (Keras "
-                             f"weights format). Received: filepath={self.filepath}")
+            raise ValueError(
+                "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must "
+                "end in `.weights.safetensors` (maasfin weights format) or `.weights.h5` (Keras "
+                f"weights format). Received: filepath={self.filepath}"
+            )
         if not self.save_weights_only and not self.filepath.endswith((".maas", ".keras", ".h5")):
-            raise ValueError("The filepath provided must end in `.maas` (maasfin model format), `.keras` (Keras "
-                             f"model format) or `.h5` (legacy Keras format). Received: filepath={self.filepath}")
+            raise ValueError(
+                "The filepath provided must end in `.maas` (maasfin model format), `.keras` (Keras "
+                f"model format) or `.h5` (legacy Keras format). Received: filepath={self.filepath}"
+            )
         self._current_epoch = 0
         self._init_counter()
 
@@ -97,6 +117,7 @@ class ModelCheckpoint(MonitorCallback, _BatchCounter):
             current = logs.get(self.monitor)
             if current is None:
                 import warnings
+
                 warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=2)
             else:
                 best = "None" if self.best is None else f"{self.best:.5f}"
@@ -105,8 +126,10 @@ class ModelCheckpoint(MonitorCallback, _BatchCounter):
                         print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
                     return
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
-                          f"saving model to {path}")
+                    print(
+                        f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                        f"saving model to {path}"
+                    )
                 self.best = current
         elif self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
@@ -158,8 +181,10 @@ class BackupAndRestore(Callback, _BatchCounter):
 
     def on_train_begin(self, logs=None):
         if not self.model.built:
-            raise ValueError("To use the BackupAndRestore callback, your model must be built before you call "
-                             f"`fit()`. Model {self.model.name} is unbuilt.")
+            raise ValueError(
+                "To use the BackupAndRestore callback, your model must be built before you call "
+                f"`fit()`. Model {self.model.name} is unbuilt."
+            )
         self._init_counter()
         if not os.path.exists(self._path):
             return
@@ -199,5 +224,3 @@ class BackupAndRestore(Callback, _BatchCounter):
                 os.rmdir(self.backup_dir)  # only if nothing else lives there
             except OSError:
                 pass
-
-

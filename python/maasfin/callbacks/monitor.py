@@ -1,4 +1,8 @@
-"""Callbacks that watch a metric or the loss: EarlyStopping, ReduceLROnPlateau, TerminateOnNaN, LearningRateScheduler, LambdaCallback, CSVLogger."""
+"""Callbacks that watch a metric or the loss: EarlyStopping, ReduceLROnPlateau, TerminateOnNaN, and friends.
+
+Also LearningRateScheduler, LambdaCallback and CSVLogger.
+"""
+
 from __future__ import annotations
 
 import csv
@@ -33,14 +37,27 @@ class MonitorCallback(Callback):
         value = (logs or {}).get(self.monitor)
         if value is None:
             import warnings
-            warnings.warn(f"{type(self).__name__}: metric '{self.monitor}' is not in the logs; available: "
-                          f"{sorted(logs or {})}", RuntimeWarning, stacklevel=3)
+
+            warnings.warn(
+                f"{type(self).__name__}: metric '{self.monitor}' is not in the logs; available: {sorted(logs or {})}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return value
 
 
 class EarlyStopping(MonitorCallback):
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
-                 restore_best_weights=False, start_from_epoch=0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
         super().__init__(monitor, mode, min_delta)
         self.patience, self.verbose, self.baseline = int(patience), verbose, baseline
         self.restore_best_weights, self.start_from_epoch = bool(restore_best_weights), int(start_from_epoch)
@@ -80,12 +97,25 @@ class EarlyStopping(MonitorCallback):
 
 
 class LambdaCallback(Callback):
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
-                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_begin=None,
+        on_train_batch_end=None,
+        **kwargs,
+    ):
         super().__init__()
-        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
-                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin or kwargs.pop("on_batch_begin", None),
-                     on_train_batch_end=on_train_batch_end or kwargs.pop("on_batch_end", None))
+        hooks = dict(
+            on_epoch_begin=on_epoch_begin,
+            on_epoch_end=on_epoch_end,
+            on_train_begin=on_train_begin,
+            on_train_end=on_train_end,
+            on_train_batch_begin=on_train_batch_begin or kwargs.pop("on_batch_begin", None),
+            on_train_batch_end=on_train_batch_end or kwargs.pop("on_batch_end", None),
+        )
         if kwargs:
             raise TypeError(f"LambdaCallback: unexpected arguments {sorted(kwargs)}")
         self._batch = hooks["on_train_batch_begin"] is not None or hooks["on_train_batch_end"] is not None
@@ -139,8 +169,17 @@ class LearningRateScheduler(Callback):
 
 
 class ReduceLROnPlateau(MonitorCallback):
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
-                 cooldown=0, min_lr=0.0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+    ):
         super().__init__(monitor, mode, min_delta)
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor!r}")

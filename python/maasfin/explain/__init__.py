@@ -1,8 +1,29 @@
 """Explanations and monitoring: attributions and reason codes (attributions), population stability (monitoring)."""
-from maasfin.explain import monitoring
-from maasfin.explain.attributions import (attribute, baseline_width, drift, explain, explained_feature_names,
-                                          raw_feature_names, reasons, reasons_from_attributions, record_reference,
-                                          set_reason_codes)
 
-__all__ = ["explain", "reasons", "set_reason_codes", "drift", "record_reference", "attribute", "baseline_width",
-           "reasons_from_attributions", "raw_feature_names", "explained_feature_names", "monitoring"]
+from maasfin.explain import monitoring
+from maasfin.explain.attributions import (
+    attribute,
+    baseline_width,
+    drift,
+    explain,
+    explained_feature_names,
+    raw_feature_names,
+    reasons,
+    reasons_from_attributions,
+    record_reference,
+    set_reason_codes,
+)
+
+__all__ = [
+    "explain",
+    "reasons",
+    "set_reason_codes",
+    "drift",
+    "record_reference",
+    "attribute",
+    "baseline_width",
+    "reasons_from_attributions",
+    "raw_feature_names",
+    "explained_feature_names",
+    "monitoring",
+]

@@ -4,6 +4,7 @@ C++ core with the GIL released), reason codes for adverse decisions, and drift r
 The functions take a model; `Model.explain`, `Model.reasons`, `Model.set_reason_codes` and
 `Model.drift` call them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,18 @@ import numpy as np
 from maasfin import _core, data
 from maasfin.explain import monitoring
 
-__all__ = ["explain", "reasons", "set_reason_codes", "drift", "record_reference", "attribute", "baseline_width",
-           "reasons_from_attributions",
-           "raw_feature_names", "explained_feature_names"]
+__all__ = [
+    "explain",
+    "reasons",
+    "set_reason_codes",
+    "drift",
+    "record_reference",
+    "attribute",
+    "baseline_width",
+    "reasons_from_attributions",
+    "raw_feature_names",
+    "explained_feature_names",
+]
 
 
 # -- what is explained: the model's inputs, or its encoded space -----------------------------------
@@ -28,9 +38,13 @@ class _Plan:
     def __init__(self, model):
         g = model._graph
         frontier = _core.frontier(g)
-        self.direct = len(model._input_shapes) == 1 and len(frontier) == 1 and frontier[0]["inputs"] == [0] \
-            and frontier[0]["sources"] == [(0, j) for j in range(frontier[0]["width"])] \
+        self.direct = (
+            len(model._input_shapes) == 1
+            and len(frontier) == 1
+            and frontier[0]["inputs"] == [0]
+            and frontier[0]["sources"] == [(0, j) for j in range(frontier[0]["width"])]
             and frontier[0]["node"] == 0
+        )
         self.raw_names = raw_feature_names(model)
         self.width = sum(f["width"] for f in frontier)
         if self.direct:
@@ -182,8 +196,11 @@ def _baseline(model, plan: _Plan, baseline, rows: int) -> np.ndarray:
             raise ValueError(f"baseline must be None, 'zeros', or an array, got {baseline!r}")
         b = np.zeros((1, width), np.float32)
     elif plan.direct:
-        b = _inputs(model, baseline, "baseline") if not isinstance(baseline, np.ndarray) or baseline.ndim > 1 \
+        b = (
+            _inputs(model, baseline, "baseline")
+            if not isinstance(baseline, np.ndarray) or baseline.ndim > 1
             else np.ascontiguousarray(baseline, dtype=np.float32).reshape(1, -1)
+        )
     else:  # raw records, a DataFrame or input arrays, encoded like x
         b = _core.encode(model._graph, model._prepare_x(baseline, "baseline"))
     if b.shape[1] != width:
@@ -194,8 +211,9 @@ def _baseline(model, plan: _Plan, baseline, rows: int) -> np.ndarray:
     return np.ascontiguousarray(b)
 
 
-def attribute(model, xs: list, baseline=None, steps: int = 64, output: int = 0,
-              tolerance: float | None = None) -> tuple[np.ndarray, list[str]]:
+def attribute(
+    model, xs: list, baseline=None, steps: int = 64, output: int = 0, tolerance: float | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Attributions (N x reported features, float32) of prepared inputs `xs`, and the features'
     names. `explain` validates the arguments and calls this; the server calls it directly."""
     plan = _plan(model)
@@ -210,8 +228,15 @@ def attribute(model, xs: list, baseline=None, steps: int = 64, output: int = 0,
     return (slots.astype(np.float64) @ plan.groups).astype(np.float32), plan.names
 
 
-def explain(model, x, method: str = "integrated_gradients", baseline=None, steps: int = 64, output: int = 0,
-            tolerance: float | None = None):
+def explain(
+    model,
+    x,
+    method: str = "integrated_gradients",
+    baseline=None,
+    steps: int = 64,
+    output: int = 0,
+    tolerance: float | None = None,
+):
     """Signed contribution of every input feature to output column `output`, per row.
 
     Integrated gradients; each row's attributions sum to f(x) - f(baseline) (completeness). By
@@ -244,6 +269,7 @@ def explain(model, x, method: str = "integrated_gradients", baseline=None, steps
     attributions, names = attribute(model, xs, baseline, steps, output, tolerance)
     if model.feature_names is not None or not _plan(model).direct:
         import pandas as pd
+
         return pd.DataFrame(attributions, columns=names)
     return attributions
 
@@ -271,8 +297,17 @@ def set_reason_codes(model, codes: dict) -> None:
     model._reason_codes = table
 
 
-def reasons(model, x, top_k: int = 4, direction: str = "adverse", adverse: str = "high", baseline=None,
-            steps: int = 64, output: int = 0, tolerance: float | None = None) -> list[list[dict]]:
+def reasons(
+    model,
+    x,
+    top_k: int = 4,
+    direction: str = "adverse",
+    adverse: str = "high",
+    baseline=None,
+    steps: int = 64,
+    output: int = 0,
+    tolerance: float | None = None,
+) -> list[list[dict]]:
     """Per row, the top-k features that pushed the score toward the adverse outcome (a higher
     score when adverse='high', the default for a probability of default), with their codes, texts
     and contributions. Features with no adverse contribution are never reported."""
@@ -295,9 +330,17 @@ def reasons_from_attributions(model, values: np.ndarray, top_k: int = 4, adverse
     for row in values * sign:
         order = np.argsort(-row, kind="stable")
         picked = [j for j in order if row[j] > 0][:top_k]
-        out.append([{"feature": names[j], "code": table.get(names[j], {}).get("code"),
-                     "text": table.get(names[j], {}).get("text"), "contribution": float(row[j] * sign)}
-                    for j in picked])
+        out.append(
+            [
+                {
+                    "feature": names[j],
+                    "code": table.get(names[j], {}).get("code"),
+                    "text": table.get(names[j], {}).get("text"),
+                    "contribution": float(row[j] * sign),
+                }
+                for j in picked
+            ]
+        )
     return out
 
 
@@ -308,17 +351,25 @@ def drift(model, x_current):
 
     ref = getattr(model, "_drift_reference", None)
     if ref is None:
-        raise ValueError("this model has no drift reference (fit records one for inputs of up to "
-                         f"{_REFERENCE_FEATURES} features)")
+        raise ValueError(
+            f"this model has no drift reference (fit records one for inputs of up to {_REFERENCE_FEATURES} features)"
+        )
     xs = model._prepare_x(x_current, "x_current")
     x2 = _flat(xs)
     names = raw_feature_names(model)
-    rows = [(names[j], monitoring.psi_from_reference(ref["features"][j], x2[:, j])
-             if ref["features"][j] is not None and np.isfinite(x2[:, j]).any() else float("nan"))
-            for j in range(x2.shape[1])]
+    rows = [
+        (
+            names[j],
+            monitoring.psi_from_reference(ref["features"][j], x2[:, j])
+            if ref["features"][j] is not None and np.isfinite(x2[:, j]).any()
+            else float("nan"),
+        )
+        for j in range(x2.shape[1])
+    ]
     score = model._graph.predict(xs, 4096)
     score = score.reshape(score.shape[0], -1)[:, 0]
     usable = ref["score"] is not None and np.isfinite(score).any()
     rows.append(("score", monitoring.psi_from_reference(ref["score"], score) if usable else float("nan")))
-    return pd.DataFrame({"feature": [r[0] for r in rows], "psi": [r[1] for r in rows],
-                         "band": [monitoring.band(r[1]) for r in rows]})
+    return pd.DataFrame(
+        {"feature": [r[0] for r in rows], "psi": [r[1] for r in rows], "band": [monitoring.band(r[1]) for r in rows]}
+    )

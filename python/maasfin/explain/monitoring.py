@@ -7,6 +7,7 @@ over bins fixed on the reference (deciles by default; one bin per category for c
 Empty bins are floored at 1e-4 so the index stays finite. Bands: < 0.10 stable,
 0.10-0.25 watch, > 0.25 act.
 """
+
 from __future__ import annotations
 
 import numpy as np

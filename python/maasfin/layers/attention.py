@@ -9,6 +9,7 @@ query steps, value steps) before dropout, as Keras. Not supported (each a clear 
 attention_axes other than the time axis, Keras masking (query_mask/value_mask/key_mask).
 `use_causal_mask` and `return_attention_scores` are call arguments in Keras; maasfin records them
 in the layer's config too, so a saved model keeps them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,10 +34,26 @@ class MultiHeadAttention(Layer):
     `output_shape` argument is kept as `output_shape_arg` (`output_shape` is the built output's
     shape, as on every layer) and in the config under its Keras name."""
 
-    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
-                 attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 seed=None, use_causal_mask=False, return_attention_scores=False, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_shape=None,
+        attention_axes=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        seed=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         where = f"MultiHeadAttention '{self.name}'"
         self.num_heads = _positive_int(num_heads, where, "num_heads")
@@ -51,12 +68,14 @@ class MultiHeadAttention(Layer):
         else:
             dims = (output_shape,) if isinstance(output_shape, (int, np.integer)) else tuple(output_shape)
             if len(dims) != 1:
-                raise ValueError(f"{where}: output_shape must be an integer (the last dimension of the output), "
-                                 f"got {output_shape!r}")
+                raise ValueError(
+                    f"{where}: output_shape must be an integer (the last dimension of the output), got {output_shape!r}"
+                )
             self.output_shape_arg = _positive_int(dims[0], where, "output_shape")
         if attention_axes not in (None, 1, (1,), [1], -2, (-2,), [-2]):
-            raise ValueError(f"{where}: only attention over the time axis (attention_axes=None) is supported, "
-                             f"got {attention_axes!r}")
+            raise ValueError(
+                f"{where}: only attention over the time axis (attention_axes=None) is supported, got {attention_axes!r}"
+            )
         self.attention_axes = None
         self.kernel_initializer = initializer_name(kernel_initializer, where, "kernel_initializer")
         self.bias_initializer = initializer_name(bias_initializer, where, "bias_initializer")
@@ -70,8 +89,19 @@ class MultiHeadAttention(Layer):
         # rebuilds the layer's two outputs.
         self.return_attention_scores = bool(return_attention_scores)
 
-    def __call__(self, query, value=None, key=None, query_mask=None, value_mask=None, key_mask=None,
-                 attention_mask=None, return_attention_scores=False, training=None, use_causal_mask=None):
+    def __call__(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=None,
+    ):
         where = f"MultiHeadAttention '{self.name}'"
         if self._inbound:
             raise ValueError(f"layer '{self.name}' is already called once; shared layers are not supported")
@@ -79,8 +109,10 @@ class MultiHeadAttention(Layer):
             # The list form a saved model's wiring uses: [query, value] + [key] + [attention_mask].
             parts = list(query)
             if len(parts) not in (2, 3, 4):
-                raise ValueError(f"{where}: expected [query, value], [query, value, key] or "
-                                 f"[query, value, key, attention_mask], got {len(parts)} tensors")
+                raise ValueError(
+                    f"{where}: expected [query, value], [query, value, key] or "
+                    f"[query, value, key, attention_mask], got {len(parts)} tensors"
+                )
             query, value = parts[0], parts[1]
             key = parts[2] if len(parts) > 2 else None
             attention_mask = parts[3] if len(parts) > 3 else None
@@ -89,8 +121,10 @@ class MultiHeadAttention(Layer):
         if return_attention_scores:
             self.return_attention_scores = True
         if any(m is not None for m in (query_mask, value_mask, key_mask)):
-            raise ValueError(f"{where}: query_mask, value_mask and key_mask are not supported; pass an "
-                             "attention_mask of shape (batch, query_steps, value_steps)")
+            raise ValueError(
+                f"{where}: query_mask, value_mask and key_mask are not supported; pass an "
+                "attention_mask of shape (batch, query_steps, value_steps)"
+            )
         if training not in (None, False, True):
             raise TypeError(f"{where}: training must be None or a bool")
         if use_causal_mask is not None:
@@ -103,24 +137,37 @@ class MultiHeadAttention(Layer):
             tensors.append(attention_mask)
         for t in tensors:
             if not isinstance(t, KerasTensor):
-                raise TypeError(f"layer '{self.name}' was called on {type(t).__name__}; call layers on the output "
-                                "of maasfin.Input(...) to build a model, and use model.predict(x) for data")
+                raise TypeError(
+                    f"layer '{self.name}' was called on {type(t).__name__}; call layers on the output "
+                    "of maasfin.Input(...) to build a model, and use model.predict(x) for data"
+                )
         return Layer.__call__(self, tensors)
 
     def _mask_flow(self, masks, sources):
         # Keras would turn the query/value masks into an attention mask; maasfin asks for it explicitly.
         if any(m is not None for m in masks):
-            raise ValueError(f"MultiHeadAttention '{self.name}': its inputs carry a mask (from Masking or "
-                             "Embedding(mask_zero=True)); implicit masks are not supported here: pass "
-                             "attention_mask of shape (batch, query_steps, value_steps) explicitly")
+            raise ValueError(
+                f"MultiHeadAttention '{self.name}': its inputs carry a mask (from Masking or "
+                "Embedding(mask_zero=True)); implicit masks are not supported here: pass "
+                "attention_mask of shape (batch, query_steps, value_steps) explicitly"
+            )
         self._mask_in = None
         return None
 
     def _make_core(self):
-        return _core.MultiHeadAttention(self.num_heads, self.key_dim, self.value_dim, self.output_shape_arg or 0,
-                                        self.dropout, self.use_bias, self.use_causal_mask, self.seed,
-                                        self.kernel_initializer, self.bias_initializer,
-                                        self.return_attention_scores)
+        return _core.MultiHeadAttention(
+            self.num_heads,
+            self.key_dim,
+            self.value_dim,
+            self.output_shape_arg or 0,
+            self.dropout,
+            self.use_bias,
+            self.use_causal_mask,
+            self.seed,
+            self.kernel_initializer,
+            self.bias_initializer,
+            self.return_attention_scores,
+        )
 
     def _num_outputs(self) -> int:
         return 2 if self.return_attention_scores else 1
@@ -135,11 +182,20 @@ class MultiHeadAttention(Layer):
         return [(0, (T, out)), (T * out, (self.num_heads, T, S))]
 
     def get_config(self) -> dict:
-        cfg = {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim,
-               "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
-               "output_shape": self.output_shape_arg, "attention_axes": self.attention_axes,
-               "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-               "seed": self.seed, "use_causal_mask": self.use_causal_mask}
+        cfg = {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "output_shape": self.output_shape_arg,
+            "attention_axes": self.attention_axes,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            "seed": self.seed,
+            "use_causal_mask": self.use_causal_mask,
+        }
         if self.return_attention_scores:
             cfg["return_attention_scores"] = True
         for arg in ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"):
@@ -149,7 +205,7 @@ class MultiHeadAttention(Layer):
 
     def _regularization(self) -> tuple[list, list]:
         penalties, cons = [], []
-        for (pname, shape, off) in self._param_specs():
+        for pname, shape, off in self._param_specs():
             kind = pname.rsplit("/", 1)[-1]  # "query/kernel" -> kernel
             reg, con = getattr(self, f"{kind}_regularizer"), getattr(self, f"{kind}_constraint")
             size = int(np.prod(shape))

@@ -4,6 +4,7 @@ Layers are created unbuilt. When a model is built, each layer makes its core cou
 (`_make_core`), the core graph builds it, and the layer remembers its node so that
 `get_weights`/`set_weights` read and write the model's parameter arena.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,6 +32,7 @@ def deserialize(value, module, what: str):
             raise ValueError(f"unknown {what} {value.get('class_name')!r}")
         return cls.from_config(value.get("config", {}))
     return module.get(value)
+
 
 _name_counts: dict[str, int] = defaultdict(int)
 
@@ -66,30 +68,46 @@ class Mask:
     from `value`. `source` is the tensor a Masking layer or Embedding(mask_zero=True) read (a
     KerasTensor, or a core node id inside a Sequential build); the core computes the mask with a
     SequenceMask node that models add themselves, so masks never appear in saved wiring."""
+
     __slots__ = ("source", "value")
 
     def __init__(self, source, value: float):
         self.source, self.value = source, float(value)
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, Mask) and other.value == self.value
-                and (other.source is self.source or (isinstance(self.source, int) and other.source == self.source)))
+        return (
+            isinstance(other, Mask)
+            and other.value == self.value
+            and (other.source is self.source or (isinstance(self.source, int) and other.source == self.source))
+        )
 
     __hash__ = None
 
 
 def mask_dropped(layer) -> None:
-    warnings.warn(f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask attached "
-                  "to it. However, this layer does not support masking and will therefore destroy the mask "
-                  "information. Downstream layers will not see the mask.", UserWarning, stacklevel=4)
+    warnings.warn(
+        f"Layer '{layer.name}' (of type {type(layer).__name__}) was passed an input with a mask attached "
+        "to it. However, this layer does not support masking and will therefore destroy the mask "
+        "information. Downstream layers will not see the mask.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 class KerasTensor:
     """A symbolic tensor of the functional API: a per-sample shape, the layer that made it, and
     which of that layer's outputs it is (`index`; LSTM(return_state=True) has three)."""
 
-    def __init__(self, shape, layer: "Layer", inputs: list["KerasTensor"], name: str, dtype: str = "float32",
-                 index: int = 0, mask: Mask | None = None):
+    def __init__(
+        self,
+        shape,
+        layer: Layer,
+        inputs: list[KerasTensor],
+        name: str,
+        dtype: str = "float32",
+        index: int = 0,
+        mask: Mask | None = None,
+    ):
         self.shape = (None,) + tuple(shape)
         self.layer = layer
         self.inputs = inputs
@@ -110,8 +128,16 @@ class Layer:
     _masking = "drop"
     _mask_in = None  # the mask this layer reads (an extra core input after the first), set by _mask_flow
 
-    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None,
-                 input_dim: int | None = None, dtype=None, activity_regularizer=None, **kwargs):
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        input_shape=None,
+        input_dim: int | None = None,
+        dtype=None,
+        activity_regularizer=None,
+        **kwargs,
+    ):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}")
         if dtype not in (None, "float32", np.float32):
@@ -178,8 +204,9 @@ class Layer:
     def _attach(self, graph, input_nodes: list[int]) -> int:
         """Creates the core layer and adds it to `graph`; returns the node id."""
         if self._graph is not None:
-            raise ValueError(f"layer '{self.name}' is already part of a built model; "
-                             "create a new layer instead of reusing it")
+            raise ValueError(
+                f"layer '{self.name}' is already part of a built model; create a new layer instead of reusing it"
+            )
         core = self._make_core()
         core.name = self.name
         node = graph.add_layer(core, input_nodes)
@@ -199,13 +226,16 @@ class Layer:
         if not all(isinstance(t, KerasTensor) for t in tensors):
             raise TypeError(
                 f"layer '{self.name}' was called on {type(inputs).__name__}; call layers on the "
-                "output of maasfin.Input(...) to build a model, and use model.predict(x) for data")
+                "output of maasfin.Input(...) to build a model, and use model.predict(x) for data"
+            )
         if self._inbound:
             raise ValueError(f"layer '{self.name}' is already called once; shared layers are not supported")
         strings = [t.name for t in tensors if t.dtype == "string"]
         if strings and not getattr(self, "_takes_strings", False):
-            raise TypeError(f"{type(self).__name__} '{self.name}' cannot take the string input {strings[0]!r}: "
-                            "apply StringLookup or Hashing to a string Input first")
+            raise TypeError(
+                f"{type(self).__name__} '{self.name}' cannot take the string input {strings[0]!r}: "
+                "apply StringLookup or Hashing to a string Input first"
+            )
         out_mask = self._mask_flow([t._keras_mask for t in tensors], tensors)
         shapes = [t.shape[1:] for t in tensors]
         if self._mask_in is not None:
@@ -215,8 +245,10 @@ class Layer:
         if self._num_outputs() == 1:
             return KerasTensor(shape, self, tensors, self.name, mask=out_mask)
         masks = out_mask if isinstance(out_mask, list) else [out_mask] * self._num_outputs()
-        return [KerasTensor(part, self, tensors, self.name if k == 0 else f"{self.name}_{k}", index=k, mask=masks[k])
-                for k, (_, part) in enumerate(self._output_parts(shape, shapes))]
+        return [
+            KerasTensor(part, self, tensors, self.name if k == 0 else f"{self.name}_{k}", index=k, mask=masks[k])
+            for k, (_, part) in enumerate(self._output_parts(shape, shapes))
+        ]
 
     def _on_built(self) -> None:
         """Called once the model's parameter arena exists (preprocessing layers write their state)."""
@@ -250,8 +282,7 @@ class Layer:
 
     def get_weights(self) -> list[np.ndarray]:
         arena = self._graph.params if self._graph is not None else None
-        return [arena[off:off + int(np.prod(shape))].reshape(shape).copy()
-                for _, shape, off in self._param_specs()]
+        return [arena[off : off + int(np.prod(shape))].reshape(shape).copy() for _, shape, off in self._param_specs()]
 
     def set_weights(self, weights) -> None:
         specs = self._param_specs()
@@ -259,20 +290,23 @@ class Layer:
             raise ValueError(f"layer '{self.name}' has no weights until its model is built")
         weights = list(weights)
         if len(weights) != len(specs):
-            raise ValueError(f"layer '{self.name}' expects {len(specs)} weight arrays "
-                             f"({', '.join(n for n, _, _ in specs)}), got {len(weights)}")
+            raise ValueError(
+                f"layer '{self.name}' expects {len(specs)} weight arrays "
+                f"({', '.join(n for n, _, _ in specs)}), got {len(weights)}"
+            )
         arrays = []
         for (pname, shape, _), w in zip(specs, weights):
             a = np.asarray(w, dtype=np.float32)
             if a.shape != tuple(shape):
-                raise ValueError(f"layer '{self.name}' weight '{pname}' has shape {tuple(shape)}, "
-                                 f"got an array of shape {a.shape}")
+                raise ValueError(
+                    f"layer '{self.name}' weight '{pname}' has shape {tuple(shape)}, got an array of shape {a.shape}"
+                )
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"layer '{self.name}' weight '{pname}' contains NaN or infinity")
             arrays.append(a)
         arena = self._graph.params
         for (_, shape, off), a in zip(specs, arrays):
-            arena[off:off + a.size] = a.ravel()
+            arena[off : off + a.size] = a.ravel()
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -288,7 +322,9 @@ class Layer:
         return [self.trainable and t for t in self._graph.layer_params_trainable(self._node)]
 
     def count_trainable_params(self) -> int:
-        return int(sum(int(np.prod(shape)) for (_, shape, _), t in zip(self._param_specs(), self._trainable_mask()) if t))
+        return int(
+            sum(int(np.prod(shape)) for (_, shape, _), t in zip(self._param_specs(), self._trainable_mask()) if t)
+        )
 
     def _regularization(self) -> tuple[list, list]:
         """Core penalty and constraint specs for this layer's weights (see training.py)."""
@@ -313,16 +349,26 @@ class Layer:
 class InputLayer(Layer):
     """The entry of a model: a per-sample shape (Keras `Input` returns its output tensor)."""
 
-    _DTYPES = {None: "float32", "float32": "float32", "float64": "float32", "int32": "int32", "int64": "int64",
-               "bool": "bool", "string": "string", "str": "string"}
+    _DTYPES = {
+        None: "float32",
+        "float32": "float32",
+        "float64": "float32",
+        "int32": "int32",
+        "int64": "int64",
+        "bool": "bool",
+        "string": "string",
+        "str": "string",
+    }
 
     def __init__(self, shape=None, batch_size=None, name=None, dtype=None, **kwargs):
         if "input_shape" in kwargs and shape is None:
             shape = kwargs.pop("input_shape")
         key = getattr(dtype, "__name__", dtype) if dtype is not str else "string"
         if key not in self._DTYPES:
-            raise ValueError(f"Input {name or ''}: dtype must be one of 'float32', 'int32', 'int64', 'bool' or "
-                             f"'string', got {dtype!r}")
+            raise ValueError(
+                f"Input {name or ''}: dtype must be one of 'float32', 'int32', 'int64', 'bool' or "
+                f"'string', got {dtype!r}"
+            )
         super().__init__(name=name or unique_name("input_layer"), **kwargs)
         if shape is None:
             raise ValueError("Input: a shape is required, e.g. Input(shape=(10,))")
@@ -355,18 +401,36 @@ def activation_name(activation, layer: str) -> str:
     if not isinstance(activation, str):
         raise TypeError(f"{layer}: activation must be a name such as 'relu', got {activation!r}")
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"{layer}: unknown activation '{activation}'; valid names: "
-                         f"{', '.join(sorted(_ACTIVATIONS))}")
+        raise ValueError(f"{layer}: unknown activation '{activation}'; valid names: {', '.join(sorted(_ACTIVATIONS))}")
     return activation
 
 
-_INITIALIZERS = {"zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-                 "lecun_uniform", "lecun_normal", "random_uniform", "random_normal", "orthogonal"}
-INITIALIZER_ALIASES = {"Zeros": "zeros", "Ones": "ones", "GlorotUniform": "glorot_uniform",
-                        "GlorotNormal": "glorot_normal", "HeUniform": "he_uniform", "HeNormal": "he_normal",
-                        "LecunUniform": "lecun_uniform", "LecunNormal": "lecun_normal",
-                        "RandomUniform": "random_uniform", "RandomNormal": "random_normal",
-                        "Orthogonal": "orthogonal"}
+_INITIALIZERS = {
+    "zeros",
+    "ones",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_uniform",
+    "random_normal",
+    "orthogonal",
+}
+INITIALIZER_ALIASES = {
+    "Zeros": "zeros",
+    "Ones": "ones",
+    "GlorotUniform": "glorot_uniform",
+    "GlorotNormal": "glorot_normal",
+    "HeUniform": "he_uniform",
+    "HeNormal": "he_normal",
+    "LecunUniform": "lecun_uniform",
+    "LecunNormal": "lecun_normal",
+    "RandomUniform": "random_uniform",
+    "RandomNormal": "random_normal",
+    "Orthogonal": "orthogonal",
+}
 
 
 def initializer_name(init, layer: str, arg: str) -> str:

@@ -1,11 +1,11 @@
 """Core layers: Dense, Activation, Dropout, Masking (the math runs in the C++ core)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from maasfin import _core, constraints, regularizers
-from maasfin.layers.base import (KernelBiasMixin, Layer, Mask, activation_name, deserialize, initializer_name,
-                                 serialize)
+from maasfin.layers.base import KernelBiasMixin, Layer, Mask, activation_name, deserialize, initializer_name, serialize
 from maasfin.seeds import draw_seed
 
 __all__ = ["Dense", "Activation", "Dropout", "Masking"]
@@ -13,11 +13,22 @@ __all__ = ["Dense", "Activation", "Dropout", "Masking"]
 
 class Dense(KernelBiasMixin, Layer):
     """Densely connected layer: activation(x @ kernel + bias) on the last axis."""
+
     _masking = "keep"
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         where = f"Dense '{self.name}'"
         self.kernel_regularizer = deserialize(kernel_regularizer, regularizers, "regularizer")
@@ -33,13 +44,17 @@ class Dense(KernelBiasMixin, Layer):
         self.bias_initializer = initializer_name(bias_initializer, where, "bias_initializer")
 
     def _make_core(self):
-        return _core.Dense(self.units, self.activation, self.use_bias, self.kernel_initializer,
-                           self.bias_initializer)
+        return _core.Dense(self.units, self.activation, self.use_bias, self.kernel_initializer, self.bias_initializer)
 
     def get_config(self) -> dict:
-        cfg = {**super().get_config(), "units": self.units, "activation": self.activation,
-               "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-               "bias_initializer": self.bias_initializer}
+        cfg = {
+            **super().get_config(),
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
         for arg in ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"):
             if getattr(self, arg) is not None:
                 cfg[arg] = serialize(getattr(self, arg))
@@ -47,7 +62,7 @@ class Dense(KernelBiasMixin, Layer):
 
     def _regularization(self) -> tuple[list, list]:
         penalties, cons = [], []
-        for (pname, shape, off) in self._param_specs():
+        for pname, shape, off in self._param_specs():
             reg = self.kernel_regularizer if pname == "kernel" else self.bias_regularizer
             con = self.kernel_constraint if pname == "kernel" else self.bias_constraint
             size = int(np.prod(shape))
@@ -60,6 +75,7 @@ class Dense(KernelBiasMixin, Layer):
 
 class Activation(Layer):
     """Applies an activation function element-wise (softmax over the last axis)."""
+
     _masking = "keep"
 
     def __init__(self, activation, **kwargs):
@@ -75,6 +91,7 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zeroes a fraction `rate` of its inputs during training and scales the rest by 1/(1-rate)."""
+
     _masking = "keep"
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
@@ -100,8 +117,11 @@ class Masking(Layer):
 
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(mask_value):
+        if (
+            isinstance(mask_value, bool)
+            or not isinstance(mask_value, (int, float, np.integer, np.floating))
+            or not np.isfinite(mask_value)
+        ):
             raise ValueError(f"Masking '{self.name}': mask_value must be a finite number, got {mask_value!r}")
         self.mask_value = float(mask_value)
 

@@ -1,4 +1,5 @@
 """Embedding: integer indices to trainable dense vectors, with Keras's mask_zero."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,18 @@ class Embedding(Layer):
     Weights: embeddings (input_dim, output_dim), trainable; initialised U(-0.05, 0.05) ("uniform")
     as Keras. mask_zero=True attaches the mask `indices != 0` to the output (Keras semantics)."""
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, weights=None, lora_rank=None, **kwargs):
+    def __init__(
+        self,
+        input_dim,
+        output_dim,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        embeddings_constraint=None,
+        mask_zero=False,
+        weights=None,
+        lora_rank=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         where = f"Embedding '{self.name}'"
         if weights is not None or lora_rank is not None:
@@ -58,8 +69,13 @@ class Embedding(Layer):
 
     def get_config(self):
         init = "uniform" if self.embeddings_initializer == "random_uniform" else self.embeddings_initializer
-        cfg = {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
-               "embeddings_initializer": init, "mask_zero": self.mask_zero}
+        cfg = {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": init,
+            "mask_zero": self.mask_zero,
+        }
         for arg in ("embeddings_regularizer", "embeddings_constraint"):
             if getattr(self, arg) is not None:
                 cfg[arg] = serialize(getattr(self, arg))

@@ -1,4 +1,5 @@
 """Merge layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot, and their functions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,24 @@ import numpy as np
 from maasfin import _core
 from maasfin.layers.base import Layer
 
-__all__ = ["Add", "Concatenate", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot",
-           "add", "concatenate", "subtract", "multiply", "average", "maximum", "minimum", "dot"]
+__all__ = [
+    "Add",
+    "Concatenate",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Dot",
+    "add",
+    "concatenate",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "dot",
+]
 
 
 class MergeMasks:
@@ -21,8 +38,10 @@ class MergeMasks:
             return None
         if all(m == masks[0] for m in masks):
             return masks[0]
-        raise ValueError(f"{type(self).__name__} '{self.name}': its inputs carry different masks; Keras would "
-                         "combine them (logical or), which maasfin does not support")
+        raise ValueError(
+            f"{type(self).__name__} '{self.name}': its inputs carry different masks; Keras would "
+            "combine them (logical or), which maasfin does not support"
+        )
 
 
 class Add(MergeMasks, Layer):
@@ -84,10 +103,13 @@ class Dot(Layer):
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
         pair = tuple(axes) if isinstance(axes, (list, tuple)) else (axes, axes)
-        if len(pair) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) and a in (1, -1)
-                                     for a in pair):
-            raise ValueError(f"Dot '{self.name}': only axes=1 (or -1) over inputs of shape (batch, d) is "
-                             f"supported, got axes={axes!r}")
+        if len(pair) != 2 or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) and a in (1, -1) for a in pair
+        ):
+            raise ValueError(
+                f"Dot '{self.name}': only axes=1 (or -1) over inputs of shape (batch, d) is "
+                f"supported, got axes={axes!r}"
+            )
         self.axes = axes if isinstance(axes, (int, np.integer)) else [int(a) for a in pair]
         if isinstance(self.axes, np.integer):
             self.axes = int(self.axes)

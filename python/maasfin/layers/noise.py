@@ -1,4 +1,5 @@
 """Noise layers, active only in training: GaussianNoise, GaussianDropout, AlphaDropout."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,6 +33,7 @@ class _Noise(Layer):
 
 class GaussianNoise(_Noise):
     """Adds N(0, stddev) noise in training; identity at inference."""
+
     _arg = "stddev"
 
     def __init__(self, stddev, seed=None, **kwargs):

@@ -1,6 +1,7 @@
 """Spatial layers (channels_last): Conv1D/2D, pooling, global pooling, Flatten, Reshape, Permute,
-RepeatVector, ZeroPadding1D/2D, SpatialDropout1D/2D/3D. Keras names, arguments and defaults; the math runs in the C++ core.
-Re-exported by maasfin.layers."""
+RepeatVector, ZeroPadding1D/2D, SpatialDropout1D/2D/3D. Keras names, arguments and defaults; the
+math runs in the C++ core. Re-exported by maasfin.layers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,10 +10,27 @@ from maasfin import _core, constraints, regularizers
 from maasfin.layers.base import KernelBiasMixin, Layer, activation_name, deserialize, initializer_name, serialize
 from maasfin.seeds import draw_seed
 
-__all__ = ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-           "Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D",
-           "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"]
+__all__ = [
+    "Conv1D",
+    "Conv2D",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "RepeatVector",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+]
 
 
 def is_int(v) -> bool:
@@ -47,14 +65,17 @@ def _channels_last(data_format, where: str) -> str:
 
 class WeightedLayer(Layer):
     """A layer with Keras `<weight>_regularizer` / `<weight>_constraint` arguments."""
+
     _weight_names: tuple[str, ...] = ("kernel", "bias")
 
     def _init_weight_args(self, kwargs: dict) -> dict:
         for w in self._weight_names:
-            setattr(self, f"{w}_regularizer", deserialize(kwargs.pop(f"{w}_regularizer", None), regularizers,
-                                                            "regularizer"))
-            setattr(self, f"{w}_constraint", deserialize(kwargs.pop(f"{w}_constraint", None), constraints,
-                                                           "constraint"))
+            setattr(
+                self, f"{w}_regularizer", deserialize(kwargs.pop(f"{w}_regularizer", None), regularizers, "regularizer")
+            )
+            setattr(
+                self, f"{w}_constraint", deserialize(kwargs.pop(f"{w}_constraint", None), constraints, "constraint")
+            )
         return kwargs
 
     def _weight_config(self) -> dict:
@@ -68,7 +89,7 @@ class WeightedLayer(Layer):
 
     def _regularization(self) -> tuple[list, list]:
         penalties, cons = [], []
-        for (pname, shape, off) in self._param_specs():
+        for pname, shape, off in self._param_specs():
             reg, con = getattr(self, f"{pname}_regularizer", None), getattr(self, f"{pname}_constraint", None)
             size = int(np.prod(shape))
             if reg is not None and (reg.l1 or reg.l2):
@@ -81,13 +102,34 @@ class WeightedLayer(Layer):
 class _Conv(KernelBiasMixin, WeightedLayer):
     _rank = 2
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
-                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
-        kwargs = self._init_weight_args({**kwargs, "kernel_regularizer": kernel_regularizer,
-                                         "bias_regularizer": bias_regularizer, "kernel_constraint": kernel_constraint,
-                                         "bias_constraint": bias_constraint})
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        kwargs = self._init_weight_args(
+            {
+                **kwargs,
+                "kernel_regularizer": kernel_regularizer,
+                "bias_regularizer": bias_regularizer,
+                "kernel_constraint": kernel_constraint,
+                "bias_constraint": bias_constraint,
+            }
+        )
         super().__init__(**kwargs)
         where = f"{type(self).__name__} '{self.name}'"
         n = self._rank
@@ -109,26 +151,47 @@ class _Conv(KernelBiasMixin, WeightedLayer):
 
     def _make_core(self):
         pair = (lambda t: (1, t[0])) if self._rank == 1 else tuple
-        return _core.Conv(self._rank, self.filters, pair(self.kernel_size), pair(self.strides),
-                          pair(self.dilation_rate), self.padding, self.activation, self.use_bias,
-                          self.kernel_initializer, self.bias_initializer)
+        return _core.Conv(
+            self._rank,
+            self.filters,
+            pair(self.kernel_size),
+            pair(self.strides),
+            pair(self.dilation_rate),
+            self.padding,
+            self.activation,
+            self.use_bias,
+            self.kernel_initializer,
+            self.bias_initializer,
+        )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": self.activation,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer, **self._weight_config()}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+            "groups": self.groups,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            **self._weight_config(),
+        }
 
 
 class Conv1D(_Conv):
     """1-D convolution over (steps, channels); kernel (kernel_size, in, filters). padding may be
     'valid', 'same' or 'causal'."""
+
     _rank = 1
 
 
 class Conv2D(_Conv):
     """2-D convolution over (height, width, channels); kernel (kh, kw, in, filters)."""
+
     _rank = 2
 
 
@@ -149,27 +212,36 @@ class _Pooling(Layer):
         return _core.Pooling(self._rank, self._kind, pair(self.pool_size), pair(self.strides), self.padding)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding, "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+        }
 
 
 class MaxPooling1D(_Pooling):
     """Max over windows of (steps, channels)."""
+
     _rank, _kind = 1, "max"
 
 
 class MaxPooling2D(_Pooling):
     """Max over windows of (height, width, channels)."""
+
     _rank, _kind = 2, "max"
 
 
 class AveragePooling1D(_Pooling):
     """Mean over windows of (steps, channels); with padding='same' padded cells are left out of the mean."""
+
     _rank, _kind = 1, "avg"
 
 
 class AveragePooling2D(_Pooling):
     """Mean over windows of (height, width, channels); with padding='same' padded cells are left out."""
+
     _rank, _kind = 2, "avg"
 
 
@@ -190,17 +262,20 @@ class _GlobalPooling(Layer):
 
 class GlobalMaxPooling1D(_GlobalPooling):
     """Max over all steps: (steps, channels) -> (channels,)."""
+
     _rank, _kind = 1, "max"
 
 
 class GlobalMaxPooling2D(_GlobalPooling):
     """Max over all positions: (height, width, channels) -> (channels,)."""
+
     _rank, _kind = 2, "max"
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
     """Mean over all steps: (steps, channels) -> (channels,). With a mask (Masking,
     Embedding(mask_zero=True)) the mean is over the unmasked steps (NaN if all are masked, as Keras)."""
+
     _rank, _kind = 1, "avg"
 
     def _mask_flow(self, masks, sources):
@@ -215,6 +290,7 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
 class GlobalAveragePooling2D(_GlobalPooling):
     """Mean over all positions: (height, width, channels) -> (channels,)."""
+
     _rank, _kind = 2, "avg"
 
 
@@ -243,8 +319,10 @@ class Reshape(Layer):
         except TypeError:
             raise TypeError(f"{where}: target_shape must be a tuple of integers, got {target_shape!r}") from None
         if not dims or not all(is_int(d) and (d > 0 or d == -1) for d in dims) or dims.count(-1) > 1:
-            raise ValueError(f"{where}: target_shape must be a non-empty tuple of positive integers with at most "
-                             f"one -1, got {target_shape!r}")
+            raise ValueError(
+                f"{where}: target_shape must be a non-empty tuple of positive integers with at most "
+                f"one -1, got {target_shape!r}"
+            )
         self.target_shape = tuple(int(d) for d in dims)
 
     def _make_core(self):
@@ -316,11 +394,13 @@ class ZeroPadding2D(Layer):
         try:
             parts = tuple(padding)
         except TypeError:
-            raise TypeError(f"{where}: padding must be an int, (rows, cols) or ((top, bottom), (left, right)), "
-                            f"got {padding!r}") from None
+            raise TypeError(
+                f"{where}: padding must be an int, (rows, cols) or ((top, bottom), (left, right)), got {padding!r}"
+            ) from None
         if len(parts) != 2:
-            raise ValueError(f"{where}: padding must be an int, (rows, cols) or ((top, bottom), (left, right)), "
-                             f"got {padding!r}")
+            raise ValueError(
+                f"{where}: padding must be an int, (rows, cols) or ((top, bottom), (left, right)), got {padding!r}"
+            )
         self.padding = tuple(_ints(p, 2, where, "padding", minimum=0) for p in parts)
         self.data_format = _channels_last(data_format, where)
 
@@ -335,6 +415,7 @@ class ZeroPadding2D(Layer):
 class _SpatialDropout(Layer):
     """Keras's spatial dropout: in training, whole channels are zeroed (one draw per sample and
     channel, noise shape (batch, 1, ..., 1, channels)) and the rest scaled by 1/(1-rate)."""
+
     _rank = 1
     _masking = "keep"  # a Dropout in Keras, so it keeps masks
 
@@ -363,14 +444,17 @@ class _SpatialDropout(Layer):
 
 class SpatialDropout1D(_SpatialDropout):
     """Drops whole channels of (steps, channels) inputs in training."""
+
     _rank = 1
 
 
 class SpatialDropout2D(_SpatialDropout):
     """Drops whole channels of (height, width, channels) inputs in training; `data_format` channels_last."""
+
     _rank = 2
 
 
 class SpatialDropout3D(_SpatialDropout):
     """Drops whole channels of (depth, height, width, channels) inputs in training."""
+
     _rank = 3

@@ -1,5 +1,6 @@
 """Layer wrappers: TimeDistributed and Bidirectional (Keras 3 names and weight order). The wrapped
 layer's math runs in the C++ core through core wrapper layers. Re-exported by maasfin.layers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,11 +18,14 @@ def _inner_layer(layer, where: str, allowed: tuple[type, ...] | None = None) -> 
     if isinstance(layer, dict):
         layer = make_layer(layer, "config", f"{where} layer")
     if not isinstance(layer, Layer) or isinstance(layer, (InputLayer, TimeDistributed, Bidirectional)):
-        raise ValueError(f"{where}: layer must be a maasfin layer instance (not an Input or another wrapper), "
-                         f"got {type(layer).__name__}")
+        raise ValueError(
+            f"{where}: layer must be a maasfin layer instance (not an Input or another wrapper), "
+            f"got {type(layer).__name__}"
+        )
     if allowed is not None and not isinstance(layer, allowed):
-        raise ValueError(f"{where}: layer must be one of {', '.join(c.__name__ for c in allowed)}, "
-                         f"got {type(layer).__name__}")
+        raise ValueError(
+            f"{where}: layer must be one of {', '.join(c.__name__ for c in allowed)}, got {type(layer).__name__}"
+        )
     if layer.built or layer._inbound:
         raise ValueError(f"{where}: the wrapped layer '{layer.name}' is already used in a model; wrap a new layer")
     return layer
@@ -94,13 +98,16 @@ class Bidirectional(_Wrapper):
         tensors = call_tensors(where, inputs, initial_state, mask, training)
         S = self.layer._num_states
         if len(tensors) not in (1, 1 + 2 * S):
-            raise ValueError(f"{where}: initial_state must hold {2 * S} tensors (the forward layer's {S}, then the "
-                             f"backward layer's), got {len(tensors) - 1}")
+            raise ValueError(
+                f"{where}: initial_state must hold {2 * S} tensors (the forward layer's {S}, then the "
+                f"backward layer's), got {len(tensors) - 1}"
+            )
         units = self.layer.units
         for k, t in enumerate(tensors[1:]):
             if tuple(getattr(t, "shape", (None,))[1:]) != (units,):
-                raise ValueError(f"{where}: initial_state[{k}] must have shape (batch, {units}), "
-                                 f"got {getattr(t, 'shape', None)}")
+                raise ValueError(
+                    f"{where}: initial_state[{k}] must have shape (batch, {units}), got {getattr(t, 'shape', None)}"
+                )
         return self._call_tensors(tensors, inputs)
 
     def _num_outputs(self) -> int:
@@ -130,8 +137,9 @@ class Bidirectional(_Wrapper):
         return self.layer
 
     def _make_core(self):
-        return _core.Bidirectional(self.layer._make_core_named(), self.backward_layer._make_core_named(),
-                                   self.merge_mode)
+        return _core.Bidirectional(
+            self.layer._make_core_named(), self.backward_layer._make_core_named(), self.merge_mode
+        )
 
     def get_config(self) -> dict:
         return {**super().get_config(), "layer": _entry(self.layer), "merge_mode": self.merge_mode}
@@ -139,7 +147,7 @@ class Bidirectional(_Wrapper):
     def _regularization(self) -> tuple[list, list]:
         # Weights are named "forward_<name>/kernel", "backward_<name>/recurrent_kernel", ...
         inner, penalties, cons = self.layer, [], []
-        for (pname, shape, off) in self._param_specs():
+        for pname, shape, off in self._param_specs():
             base = pname.rsplit("/", 1)[-1]
             key = "recurrent" if base == "recurrent_kernel" else base
             reg = getattr(inner, f"{key}_regularizer", None)

@@ -1,4 +1,5 @@
 """Models: the functional `Model(inputs, outputs)` and `Sequential`, and loading them from files."""
+
 from maasfin import registry
 from maasfin.models.model import Model
 from maasfin.models.sequential import Sequential

@@ -4,6 +4,7 @@ A model is a graph of Python layers until it is built; building creates one core
 (`_core.Graph`) that owns all parameters in one arena. Training, evaluation and prediction are
 in trainers/.
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,7 +14,9 @@ import numpy as np
 from maasfin import _core, explain
 from maasfin.data import shape_str
 from maasfin.layers.base import InputLayer, KerasTensor, Layer, Mask, unique_name
-from maasfin.saving import config as saving_config, maas, onnx, weights as saving_weights
+from maasfin.saving import architecture, maas, onnx
+from maasfin.saving import config as saving_config
+from maasfin.saving import weights as saving_weights
 from maasfin.saving.file_format import dumps
 from maasfin.seeds import draw_seed
 from maasfin.trainers.trainer import TrainingMixin
@@ -48,6 +51,7 @@ def _topological(outputs: list[KerasTensor]) -> list[KerasTensor]:
 
 class Model(TrainingMixin):
     """A functional model: `Model(inputs=Input(...), outputs=tensor)`."""
+
     _functional = True  # inputs are Input tensors (Sequential: a declared or inferred input shape)
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, **kwargs):
@@ -69,24 +73,31 @@ class Model(TrainingMixin):
 
     # -- structure ---------------------------------------------------------------------------
     def _set_io(self, inputs, outputs) -> None:
-        ins = list(inputs.values()) if isinstance(inputs, dict) else (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        ins = (
+            list(inputs.values())
+            if isinstance(inputs, dict)
+            else (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+        )
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         for t in ins + outs:
             if not isinstance(t, KerasTensor):
-                raise TypeError(f"model '{self.name}': inputs and outputs must be tensors from maasfin.Input "
-                                f"and layer calls, got {type(t).__name__}")
+                raise TypeError(
+                    f"model '{self.name}': inputs and outputs must be tensors from maasfin.Input "
+                    f"and layer calls, got {type(t).__name__}"
+                )
         if len(outs) != 1:
             raise ValueError(f"model '{self.name}': exactly one output is supported, got {len(outs)}")
         for t in ins:
             if not isinstance(t.layer, InputLayer):
-                raise ValueError(f"model '{self.name}': every input must come from maasfin.Input, "
-                                 f"'{t.name}' is the output of layer '{t.layer.name}'")
+                raise ValueError(
+                    f"model '{self.name}': every input must come from maasfin.Input, "
+                    f"'{t.name}' is the output of layer '{t.layer.name}'"
+                )
         order = _topological(outs)
         reached = [t for t in order if isinstance(t.layer, InputLayer)]
         missing = [t.name for t in reached if all(t is not u for u in ins)]
         if missing:
-            raise ValueError(f"model '{self.name}': the output depends on input(s) {missing} "
-                             "that are not in `inputs`")
+            raise ValueError(f"model '{self.name}': the output depends on input(s) {missing} that are not in `inputs`")
         self._inputs, self._outputs = ins, outs
         # One tensor per layer (a layer with several outputs is attached once, at its first tensor).
         self._order, seen = [], set()
@@ -98,9 +109,11 @@ class Model(TrainingMixin):
             if t.dtype == "string":
                 consumers = [u.layer.name for u in self._order if any(v is t for v in u.inputs)]
                 if len(consumers) != 1:
-                    raise ValueError(f"model '{self.name}': the string input '{t.name}' feeds {len(consumers)} layers "
-                                     f"{consumers}; a string input must feed exactly one StringLookup or Hashing "
-                                     "layer (give each its own Input)")
+                    raise ValueError(
+                        f"model '{self.name}': the string input '{t.name}' feeds {len(consumers)} layers "
+                        f"{consumers}; a string input must feed exactly one StringLookup or Hashing "
+                        "layer (give each its own Input)"
+                    )
 
     @property
     def inputs(self):
@@ -143,6 +156,7 @@ class Model(TrainingMixin):
 
         def node_of(t: KerasTensor) -> int:
             return ids[(id(t.layer), t.index)]
+
         masks: dict = {}
         for t in self._order:
             inputs = [node_of(u) for u in t.inputs]
@@ -180,8 +194,10 @@ class Model(TrainingMixin):
     def _require_built(self, what: str) -> None:
         self._maybe_build()
         if self._graph is None:
-            raise ValueError(f"model '{self.name}' is not built yet, so it has no {what}: call fit, predict "
-                             "or build(input_shape) first, or give the first layer an input shape")
+            raise ValueError(
+                f"model '{self.name}' is not built yet, so it has no {what}: call fit, predict "
+                "or build(input_shape) first, or give the first layer an input shape"
+            )
 
     # -- weights -----------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
@@ -197,7 +213,7 @@ class Model(TrainingMixin):
         i = 0
         for layer in self.layers:
             n = len(layer._param_specs())
-            layer.set_weights(weights[i:i + n])
+            layer.set_weights(weights[i : i + n])
             i += n
 
     @property
@@ -212,8 +228,9 @@ class Model(TrainingMixin):
     def explain(self, x, method="integrated_gradients", baseline=None, steps=64, output=0, tolerance=None):
         """Per-feature signed contributions to the prediction (integrated gradients; they sum to
         f(x) - f(baseline) per row). The default baseline is the training mean recorded at fit."""
-        return explain.explain(self, x, method=method, baseline=baseline, steps=steps, output=output,
-                               tolerance=tolerance)
+        return explain.explain(
+            self, x, method=method, baseline=baseline, steps=steps, output=output, tolerance=tolerance
+        )
 
     def set_reason_codes(self, codes: dict) -> None:
         """feature -> (code, text); saved with the model and used by `reasons`."""
@@ -221,15 +238,23 @@ class Model(TrainingMixin):
 
     def reasons(self, x, top_k=4, direction="adverse", adverse="high", baseline=None, steps=64, output=0):
         """Per row, the top-k features pushing the score toward the adverse outcome, with codes."""
-        return explain.reasons(self, x, top_k=top_k, direction=direction, adverse=adverse, baseline=baseline,
-                               steps=steps, output=output)
+        return explain.reasons(
+            self, x, top_k=top_k, direction=direction, adverse=adverse, baseline=baseline, steps=steps, output=output
+        )
 
     def drift(self, x_current):
         """Population Stability Index per feature and for the score against the fit-time reference."""
         return explain.drift(self, x_current)
 
-    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None) -> None:
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ) -> None:
         print_fn = print_fn or print
         rows = [("Layer (type)", "Output Shape", "Param #")]
         self._maybe_build()
@@ -268,13 +293,12 @@ class Model(TrainingMixin):
         """A new model (fresh weights) from `get_config()` output; validated like a model file."""
         if custom_objects:
             raise ValueError("from_config: custom_objects are not supported")
-        return saving_config.model_from_config(config, cls)
+        return architecture.model_from_config(config, cls)
 
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata: dict | None = None):
         """Writes a `.maas` file (atomically): architecture, weights, compile config, optimizer
         state (unless include_optimizer=False), input schema and `metadata` (a JSON-able dict)."""
-        maas.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
-                          metadata=metadata)
+        maas.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, metadata=metadata)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Writes the weights to a `.weights.safetensors` file (atomically)."""
@@ -294,11 +318,15 @@ class Model(TrainingMixin):
         (atomically; needs `pip install 'maasfin[onnx]'`; see docs/export.md). `opset_version`
         (default 17) may be given. Other formats (Keras's default "tf_saved_model") are not available."""
         if format != "onnx":
-            raise ValueError(f"export: format={format!r} is not supported; maasfin exports format='onnx' "
-                             "(model.export('model.onnx', format='onnx'))")
+            raise ValueError(
+                f"export: format={format!r} is not supported; maasfin exports format='onnx' "
+                "(model.export('model.onnx', format='onnx'))"
+            )
         if input_signature is not None:
-            raise ValueError("export: input_signature is not supported; the ONNX inputs are the model's inputs "
-                             "with a dynamic batch dimension")
+            raise ValueError(
+                "export: input_signature is not supported; the ONNX inputs are the model's inputs "
+                "with a dynamic batch dimension"
+            )
         unknown = sorted(set(kwargs) - {"opset_version"})
         if unknown:
             raise TypeError(f"export: unexpected arguments {unknown}")
@@ -309,7 +337,7 @@ class Model(TrainingMixin):
         # unbuilt one as its config only.
         if self.built:
             return maas.from_bytes, (self.to_bytes(),)
-        return saving_config.from_config_document, (dumps(saving_config.config_document(self)),)
+        return architecture.from_config_document, (dumps(saving_config.config_document(self)),)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

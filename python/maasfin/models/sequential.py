@@ -1,6 +1,6 @@
 """`Sequential`: a plain stack of layers, one input and one output."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from maasfin import _core
 from maasfin.layers.base import InputLayer, KerasTensor, Layer, unique_name
@@ -10,6 +10,7 @@ from maasfin.seeds import draw_seed
 
 class Sequential(Model):
     """A linear stack of layers, as keras.Sequential."""
+
     _functional = False
 
     def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
@@ -28,8 +29,10 @@ class Sequential(Model):
             raise ValueError(f"Sequential '{self.name}': cannot add layer '{layer.name}' after the model is built")
         if isinstance(layer, InputLayer):
             if layer.dtype == "string":
-                raise ValueError(f"Sequential '{self.name}': string inputs need a functional model, e.g. "
-                                 "x = Input(shape=(1,), dtype='string'); y = StringLookup(...)(x); ...")
+                raise ValueError(
+                    f"Sequential '{self.name}': string inputs need a functional model, e.g. "
+                    "x = Input(shape=(1,), dtype='string'); y = StringLookup(...)(x); ..."
+                )
             if self._layers or self._input_layer is not None:
                 raise ValueError(f"Sequential '{self.name}': an Input must come first")
             self._input_layer = layer
@@ -37,9 +40,11 @@ class Sequential(Model):
         if any(layer is l for l in self._layers):
             raise ValueError(f"Sequential '{self.name}': layer '{layer.name}' is already in the model")
         if layer._num_outputs() != 1:
-            raise ValueError(f"Sequential '{self.name}': all layers in a Sequential model should have a single "
-                             f"output tensor; layer '{layer.name}' has {layer._num_outputs()} (return_state=True). "
-                             "Use the functional API")
+            raise ValueError(
+                f"Sequential '{self.name}': all layers in a Sequential model should have a single "
+                f"output tensor; layer '{layer.name}' has {layer._num_outputs()} (return_state=True). "
+                "Use the functional API"
+            )
         self._layers.append(layer)
 
     def pop(self) -> Layer:
@@ -74,7 +79,10 @@ class Sequential(Model):
         if input_shape is not None:
             shape = tuple(input_shape)
             if len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
-                raise ValueError(f"Sequential.build: input_shape must include the batch dimension, e.g. (None, 10), got {input_shape!r}")
+                raise ValueError(
+                    "Sequential.build: input_shape must include the batch dimension, e.g. (None, 10), "
+                    f"got {input_shape!r}"
+                )
             self._ensure_built([shape[1:]])
         else:
             self._ensure_built()
@@ -85,8 +93,10 @@ class Sequential(Model):
         shape = self._declared_input_shape()
         if shape is None:
             if not data_shapes:
-                raise ValueError(f"Sequential '{self.name}' has no input shape: pass input_shape=(n,) to the "
-                                 "first layer, start with maasfin.Input(shape=(n,)), or call fit/predict first")
+                raise ValueError(
+                    f"Sequential '{self.name}' has no input shape: pass input_shape=(n,) to the "
+                    "first layer, start with maasfin.Input(shape=(n,)), or call fit/predict first"
+                )
             shape = tuple(int(d) for d in data_shapes[0])
         g = _core.Graph()
         node = g.add_input(list(shape), self._input_layer.name if self._input_layer else "input_layer")

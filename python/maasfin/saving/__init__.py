@@ -6,14 +6,34 @@ file_format (constants, limits, field checks), archive (zip, safetensors, atomic
 objects (allowlisted classes), config (architectures), tensors and weights, maas (the `.maas`
 file), backup (training state), keras/ (Keras files) and onnx (ONNX export).
 """
+
 import importlib
 
-__all__ = ["ModelFileError", "save_model", "load_model", "to_bytes", "from_bytes", "read_metadata",
-           "save_weights", "load_weights", "model_from_config", "LIMITS"]
+__all__ = [
+    "ModelFileError",
+    "save_model",
+    "load_model",
+    "to_bytes",
+    "from_bytes",
+    "read_metadata",
+    "save_weights",
+    "load_weights",
+    "model_from_config",
+    "LIMITS",
+]
 
-_WHERE = {"ModelFileError": "file_format", "LIMITS": "file_format", "save_model": "maas", "load_model": "maas",
-          "to_bytes": "maas", "from_bytes": "maas", "read_metadata": "maas", "save_weights": "weights",
-          "load_weights": "weights", "model_from_config": "config"}
+_WHERE = {
+    "ModelFileError": "file_format",
+    "LIMITS": "file_format",
+    "save_model": "maas",
+    "load_model": "maas",
+    "to_bytes": "maas",
+    "from_bytes": "maas",
+    "read_metadata": "maas",
+    "save_weights": "weights",
+    "load_weights": "weights",
+    "model_from_config": "config",
+}
 
 
 def __getattr__(name):

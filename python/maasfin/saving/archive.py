@@ -3,6 +3,7 @@ compression-ratio and name limits; stored members are views of the file's bytes,
 safetensors blobs (validated completely, then read as views of the blob), and atomic writes
 (temporary file, fsync, os.replace, fsync of the directory: a crash leaves the old file or the
 new one, never a torn one)."""
+
 from __future__ import annotations
 
 import io
@@ -16,13 +17,28 @@ import zlib
 
 import numpy as np
 
-from maasfin.saving.file_format import (LIMITS, MAX_MEMBERS, MAX_RANK, MiB, ModelFileError, fail, check_int, check_list, loads,
-                                 check_object, check_str, type_name)
+from maasfin.saving.file_format import (
+    LIMITS,
+    MAX_MEMBERS,
+    MAX_RANK,
+    MiB,
+    ModelFileError,
+    check_int,
+    check_list,
+    check_object,
+    check_str,
+    fail,
+    loads,
+    type_name,
+)
+
 
 def encode_safetensors(tensors: dict, metadata: dict[str, str]) -> bytes:
     import safetensors.numpy
-    return safetensors.numpy.save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()},
-                                  metadata=metadata)
+
+    return safetensors.numpy.save(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, metadata=metadata
+    )
 
 
 def parse_safetensors(blob, src: str, what: str, max_tensors: int):
@@ -35,7 +51,7 @@ def parse_safetensors(blob, src: str, what: str, max_tensors: int):
     n = int.from_bytes(view[:8], "little")
     if n < 2 or n > LIMITS["safetensors_header"] or 8 + n > len(view):
         raise fail(src, f"{what} has an invalid header length {n} for a member of {len(view)} bytes")
-    header = loads(view[8:8 + n], src, f"{what} header")
+    header = loads(view[8 : 8 + n], src, f"{what} header")
     if not isinstance(header, dict):
         raise fail(src, f"{what} header must be an object, got {type_name(header)}")
     meta = header.pop("__metadata__", {})
@@ -66,8 +82,11 @@ def parse_safetensors(blob, src: str, what: str, max_tensors: int):
         if begin == end:
             continue
         if begin != cursor:
-            raise fail(src, f"{what} tensor {name!r} starts at byte {begin}, expected {cursor} "
-                             "(tensors must tile the data without gaps or overlaps)")
+            raise fail(
+                src,
+                f"{what} tensor {name!r} starts at byte {begin}, expected {cursor} "
+                "(tensors must tile the data without gaps or overlaps)",
+            )
         cursor = end
     if cursor != data_len:
         raise fail(src, f"{what} has {data_len - cursor} bytes after its last tensor")
@@ -107,8 +126,7 @@ def write_archive(f, members: dict[str, bytes]) -> None:
 
 def _unsafe_name(name: str) -> bool:
     parts = name.replace("\\", "/").split("/")
-    return (name.startswith(("/", "\\")) or ".." in parts or "\x00" in name
-            or bool(re.match(r"^[A-Za-z]:", name)))
+    return name.startswith(("/", "\\")) or ".." in parts or "\x00" in name or bool(re.match(r"^[A-Za-z]:", name))
 
 
 def _stored_view(data: bytes, info: zipfile.ZipInfo, src: str) -> memoryview | None:
@@ -117,13 +135,13 @@ def _stored_view(data: bytes, info: zipfile.ZipInfo, src: str) -> memoryview | N
     if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
         return None
     h = info.header_offset
-    local = data[h:h + 30]
+    local = data[h : h + 30]
     if len(local) != 30 or local[:4] != b"PK\x03\x04":
         raise fail(src, f"member {info.filename!r} is corrupt: bad local file header")
     start = h + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
     if start + info.file_size > len(data):
         raise fail(src, f"member {info.filename!r} is corrupt: it ends after the end of the file")
-    view = memoryview(data)[start:start + info.file_size]
+    view = memoryview(data)[start : start + info.file_size]
     if zlib.crc32(view) != info.CRC:
         raise fail(src, f"member {info.filename!r} is corrupt: Bad CRC-32 for file {info.filename!r}")
     return view.toreadonly()
@@ -189,10 +207,14 @@ def read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tupl
                     buf += chunk
                     if len(buf) > limit:
                         raise fail(src, f"member {name!r} is larger than the limit of {limit} bytes")
-                    if (info.compress_type == zipfile.ZIP_DEFLATED and len(buf) > LIMITS["ratio_floor"]
-                            and len(buf) > LIMITS["compression_ratio"] * max(info.compress_size, 1)):
-                        raise fail(src, f"member {name!r} expands more than {LIMITS['compression_ratio']}:1 "
-                                         "(a zip bomb?)")
+                    if (
+                        info.compress_type == zipfile.ZIP_DEFLATED
+                        and len(buf) > LIMITS["ratio_floor"]
+                        and len(buf) > LIMITS["compression_ratio"] * max(info.compress_size, 1)
+                    ):
+                        raise fail(
+                            src, f"member {name!r} expands more than {LIMITS['compression_ratio']}:1 (a zip bomb?)"
+                        )
         except ModelFileError:
             raise
         except Exception as e:  # CRC mismatch, bad local header, zlib error, truncation

@@ -1,14 +1,24 @@
 """Training state for BackupAndRestore: generator states written into a backup, and restoring from one."""
+
 from __future__ import annotations
 
 import os
 
 import numpy as np
 
-from maasfin.saving.archive import (parse_safetensors, read_archive, read_file)
-from maasfin.saving.file_format import (CONFIG, METADATA, OPTIMIZER,
-                                        WEIGHTS, REQUIRED, check_dict, fail, loads, check_object)
+from maasfin.saving.archive import parse_safetensors, read_archive, read_file
 from maasfin.saving.checks import check_metadata, guard
+from maasfin.saving.file_format import (
+    CONFIG,
+    METADATA,
+    OPTIMIZER,
+    REQUIRED,
+    WEIGHTS,
+    check_dict,
+    check_object,
+    fail,
+    loads,
+)
 from maasfin.saving.tensors import check_weights_meta, optimizer_state
 from maasfin.saving.weights import assign_weights
 
@@ -19,14 +29,22 @@ def generator_state(gen: np.random.Generator) -> dict:
     st = gen.bit_generator.state
     if st.get("bit_generator") != "PCG64":
         raise ValueError(f"cannot save the state of a {st.get('bit_generator')} generator (PCG64 expected)")
-    return {"bit_generator": "PCG64", "state": str(st["state"]["state"]), "inc": str(st["state"]["inc"]),
-            "has_uint32": int(st["has_uint32"]), "uinteger": int(st["uinteger"])}
+    return {
+        "bit_generator": "PCG64",
+        "state": str(st["state"]["state"]),
+        "inc": str(st["state"]["inc"]),
+        "has_uint32": int(st["has_uint32"]),
+        "uinteger": int(st["uinteger"]),
+    }
 
 
 def set_generator_state(gen: np.random.Generator, state: dict) -> None:
-    gen.bit_generator.state = {"bit_generator": "PCG64",
-                               "state": {"state": int(state["state"]), "inc": int(state["inc"])},
-                               "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
+    gen.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": int(state["state"]), "inc": int(state["inc"])},
+        "has_uint32": int(state["has_uint32"]),
+        "uinteger": int(state["uinteger"]),
+    }
 
 
 def restore_backup(model, filepath) -> dict:
@@ -47,8 +65,13 @@ def restore_backup(model, filepath) -> dict:
             state = optimizer_state(model, members[OPTIMIZER], src)
             model.optimizer.set_state(state, int(model._graph.param_count))
             # A learning rate changed during training (ReduceLROnPlateau, ...) resumes too.
-            doc = check_object(loads(members[CONFIG], src, CONFIG), src, CONFIG,
-                       ("model", "compile_config", "input_schema"), ("explanations",))
+            doc = check_object(
+                loads(members[CONFIG], src, CONFIG),
+                src,
+                CONFIG,
+                ("model", "compile_config", "input_schema"),
+                ("explanations",),
+            )
             cc = check_dict(doc["compile_config"], src, "compile_config")
             opt = check_object(cc.get("optimizer"), src, "compile_config.optimizer", ("class_name", "config"))
             lr = check_dict(opt["config"], src, "compile_config.optimizer.config").get("learning_rate")
@@ -57,4 +80,5 @@ def restore_backup(model, filepath) -> dict:
                     raise fail(src, f"optimizer learning_rate {lr!r} is not a non-negative number")
                 model.optimizer.learning_rate = float(lr)
         return meta["training_state"]
+
     return guard(run, src)

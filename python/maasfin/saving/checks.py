@@ -1,4 +1,5 @@
 """Checks shared by every reader: metadata.json, training state, file suffixes, and the loader guard."""
+
 from __future__ import annotations
 
 import datetime
@@ -6,10 +7,20 @@ import hashlib
 import os
 import re
 
-
-from maasfin.saving.file_format import (FORMAT_NAME, FORMAT_VERSION, OPTIMIZER,
-                                        WEIGHTS, ModelFileError,
-                                        check_dict, fail, check_int, check_object, check_str, type_name, validate_user_metadata)
+from maasfin.saving.file_format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    OPTIMIZER,
+    WEIGHTS,
+    ModelFileError,
+    check_dict,
+    check_int,
+    check_object,
+    check_str,
+    fail,
+    type_name,
+    validate_user_metadata,
+)
 
 
 def check_suffix(path, suffixes: tuple[str, ...], what: str) -> str:
@@ -33,12 +44,20 @@ def check_metadata(meta, members: dict[str, bytes], src: str) -> dict:
         raise fail(src, f"metadata.json format is {fmt!r}, not {FORMAT_NAME!r}: not a maasfin model file")
     version = meta.get("format_version")
     if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
-        raise fail(src, f"was written in model format version {version} by a newer maasfin "
-                         f"({meta.get('maasfin_version')!r}); this maasfin reads format version {FORMAT_VERSION}: upgrade maasfin")
+        raise fail(
+            src,
+            f"was written in model format version {version} by a newer maasfin "
+            f"({meta.get('maasfin_version')!r}); this maasfin reads format version {FORMAT_VERSION}: upgrade maasfin",
+        )
     if version != FORMAT_VERSION or isinstance(version, bool):
         raise fail(src, f"has unknown model format version {version!r}; this maasfin reads version {FORMAT_VERSION}")
-    check_object(meta, src, "metadata.json", ("format", "format_version", "maasfin_version", "created", "history", "sha256"),
-         ("user_metadata", "training_state"))
+    check_object(
+        meta,
+        src,
+        "metadata.json",
+        ("format", "format_version", "maasfin_version", "created", "history", "sha256"),
+        ("user_metadata", "training_state"),
+    )
     check_str(meta["maasfin_version"], src, "metadata.json maasfin_version", 64)
     created = check_str(meta["created"], src, "metadata.json created", 64)
     try:
@@ -58,15 +77,21 @@ def check_metadata(meta, members: dict[str, bytes], src: str) -> dict:
     hashes = check_object(meta["sha256"], src, "metadata.json sha256", (WEIGHTS,), (OPTIMIZER,))
     for name in (WEIGHTS, OPTIMIZER):
         if (name in hashes) != (name in members):
-            raise fail(src, f"metadata.json sha256 {'lists' if name in hashes else 'does not list'} member "
-                             f"{name!r}, which the archive {'does not hold' if name in hashes else 'holds'}")
+            raise fail(
+                src,
+                f"metadata.json sha256 {'lists' if name in hashes else 'does not list'} member "
+                f"{name!r}, which the archive {'does not hold' if name in hashes else 'holds'}",
+            )
         if name in hashes:
             h = hashes[name]
             if not isinstance(h, str) or not HEX64.match(h):
                 raise fail(src, f"metadata.json sha256[{name!r}] must be 64 lowercase hex digits")
             if hashlib.sha256(members[name]).hexdigest() != h:
-                raise fail(src, f"member {name!r} does not match its SHA-256 in metadata.json "
-                                 "(the file is corrupt or was modified)")
+                raise fail(
+                    src,
+                    f"member {name!r} does not match its SHA-256 in metadata.json "
+                    "(the file is corrupt or was modified)",
+                )
     if "user_metadata" in meta:
         try:
             validate_user_metadata(meta["user_metadata"])

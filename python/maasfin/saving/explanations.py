@@ -1,19 +1,21 @@
 """Explanation state in a model file: baselines, reason codes and drift references, written and checked."""
+
 from __future__ import annotations
 
 import math
 
-
 from maasfin import explain
-from maasfin.saving.file_format import (check_dict, fail, check_list, check_object, check_str, type_name)
+from maasfin.saving.file_format import check_dict, check_list, check_object, check_str, fail, type_name
 
 
 def explanation_state(model) -> dict:
     """What explanations and drift reports compare against (see explain.py), kept with the model
     so that an explanation can be reproduced later."""
-    return {"baseline": getattr(model, "_explain_baseline", None),
-            "reason_codes": getattr(model, "_reason_codes", None),
-            "drift_reference": getattr(model, "_drift_reference", None)}
+    return {
+        "baseline": getattr(model, "_explain_baseline", None),
+        "reason_codes": getattr(model, "_reason_codes", None),
+        "drift_reference": getattr(model, "_drift_reference", None),
+    }
 
 
 def finite_list(x, src: str, where: str, length=None, max_len: int = 1_000_000) -> list:
@@ -51,16 +53,19 @@ def load_explanations(doc, model, src: str) -> None:
         if not model.built:
             raise fail(src, "explanations.baseline needs a built model")
         # the input width, or the encoded width for models with preprocessing layers
-        model._explain_baseline = finite_list(doc["baseline"], src, "explanations.baseline",
-                                               length=explain.baseline_width(model))
+        model._explain_baseline = finite_list(
+            doc["baseline"], src, "explanations.baseline", length=explain.baseline_width(model)
+        )
     if doc["reason_codes"] is not None:
         codes = check_dict(doc["reason_codes"], src, "explanations.reason_codes")
         table = {}
         for k, v in list(codes.items())[:100_000]:
             check_str(k, src, "explanations.reason_codes key")
             check_object(v, src, f"explanations.reason_codes[{k!r}]", ("code", "text"))
-            table[k] = {"code": check_str(v["code"], src, f"explanations.reason_codes[{k!r}].code"),
-                        "text": check_str(v["text"], src, f"explanations.reason_codes[{k!r}].text", 4096, allow_empty=True)}
+            table[k] = {
+                "code": check_str(v["code"], src, f"explanations.reason_codes[{k!r}].code"),
+                "text": check_str(v["text"], src, f"explanations.reason_codes[{k!r}].text", 4096, allow_empty=True),
+            }
         model._reason_codes = table
     if doc["drift_reference"] is not None:
         if not model.built:
@@ -71,6 +76,11 @@ def load_explanations(doc, model, src: str) -> None:
         if len(feats) != width:
             raise fail(src, f"explanations.drift_reference.features has {len(feats)} entries, expected {width}")
         model._drift_reference = {
-            "features": [None if f is None else check_bins(f, src, f"explanations.drift_reference.features[{i}]")
-                         for i, f in enumerate(feats)],
-            "score": None if ref["score"] is None else check_bins(ref["score"], src, "explanations.drift_reference.score")}
+            "features": [
+                None if f is None else check_bins(f, src, f"explanations.drift_reference.features[{i}]")
+                for i, f in enumerate(feats)
+            ],
+            "score": None
+            if ref["score"] is None
+            else check_bins(ref["score"], src, "explanations.drift_reference.score"),
+        }

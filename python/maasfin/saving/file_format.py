@@ -2,6 +2,7 @@
 JSON parsing that refuses duplicate keys, NaN/Infinity and oversized numbers, and typed field
 validation whose errors name the file and the field (`ModelFileError`, a ValueError).
 docs/file-format.md documents the format."""
+
 from __future__ import annotations
 
 import json
@@ -22,25 +23,25 @@ _KiB, MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
 #: Size limits of the reader (bytes unless noted). Raise them for very large models, e.g.
 #: ``maasfin.saving.LIMITS["weights.safetensors"] = 8 << 30``.
 LIMITS = {
-    "archive": 8 * _GiB,               # the whole file
-    "total": 8 * _GiB,                 # all members, uncompressed
+    "archive": 8 * _GiB,  # the whole file
+    "total": 8 * _GiB,  # all members, uncompressed
     CONFIG: 16 * MiB,
     METADATA: 4 * MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
-    "model.weights.h5": 2 * _GiB,      # in Keras .keras files (keras_io.py); also caps a .h5's float32 data
-    "hdf5_seconds": 60,                # CPU seconds of the process that parses a Keras file's HDF5
-    "hdf5_memory": 4 * _GiB,           # its address space, plus 3x the HDF5 data
-    "user_metadata": 1 * MiB,         # model.save(..., metadata=...) as JSON
-    "compression_ratio": 100,          # uncompressed / compressed, for deflated members ...
-    "ratio_floor": 1 * MiB,           # ... larger than this
+    "model.weights.h5": 2 * _GiB,  # in Keras .keras files (keras_io.py); also caps a .h5's float32 data
+    "hdf5_seconds": 60,  # CPU seconds of the process that parses a Keras file's HDF5
+    "hdf5_memory": 4 * _GiB,  # its address space, plus 3x the HDF5 data
+    "user_metadata": 1 * MiB,  # model.save(..., metadata=...) as JSON
+    "compression_ratio": 100,  # uncompressed / compressed, for deflated members ...
+    "ratio_floor": 1 * MiB,  # ... larger than this
     "safetensors_header": 16 * MiB,
-    "layers": 10_000,                  # layers in one model
+    "layers": 10_000,  # layers in one model
     "elements_per_sample": 2**31 - 1,  # size of any layer's output for one sample
     # Memory budgets of the loaders, checked before anything is allocated (docs/file-format.md):
-    "json_values": 1_000_000,          # values in one JSON document (each costs ~30-100 bytes parsed)
-    "unbuilt_weights": 64 * MiB,       # parameter bytes of a model saved unbuilt (no weights), on one feature
-    "activation_memory": 256 * MiB,    # a 32-row inference tile's activations, or 2x the weights if more
+    "json_values": 1_000_000,  # values in one JSON document (each costs ~30-100 bytes parsed)
+    "unbuilt_weights": 64 * MiB,  # parameter bytes of a model saved unbuilt (no weights), on one feature
+    "activation_memory": 256 * MiB,  # a 32-row inference tile's activations, or 2x the weights if more
 }
 MAX_MEMBERS = 16
 _MAX_JSON_INT_DIGITS = 20
@@ -128,7 +129,7 @@ def json_values(raw) -> int:
     t = np.frombuffer(s.translate(None, _DROP), np.uint8)
     count, inside = 1, 0
     for start in range(0, len(t), MiB):  # in slices: a few MiB of scratch whatever the size
-        c = t[start:start + MiB]
+        c = t[start : start + MiB]
         quote = c == 34
         parity = np.bitwise_xor.accumulate(quote.view(np.uint8)) ^ inside  # 1 inside a string
         count += int(np.count_nonzero(~quote & (parity == 0)))
@@ -141,15 +142,23 @@ def loads(raw: bytes, src: str, what: str):
     number of values (LIMITS['json_values'], counted before parsing)."""
     n = json_values(raw)
     if n > LIMITS["json_values"]:
-        raise fail(src, f"{what} holds about {n} JSON values, more than the limit of {LIMITS['json_values']} "
-                         "(LIMITS['json_values'])")
+        raise fail(
+            src,
+            f"{what} holds about {n} JSON values, more than the limit of {LIMITS['json_values']} "
+            "(LIMITS['json_values'])",
+        )
     try:
         text = bytes(raw).decode("utf-8")
     except UnicodeDecodeError as e:
         raise fail(src, f"{what} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
-                          parse_float=_parse_float, parse_constant=_reject_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_reject_constant,
+        )
     except RecursionError:
         raise fail(src, f"{what} is nested too deeply") from None
     except ValueError as e:
@@ -163,8 +172,15 @@ def normalized(x):
 
 # -- field validation ----------------------------------------------------------------------------
 def type_name(x) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(x), type(x).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(x), type(x).__name__)
 
 
 def check_dict(x, src: str, where: str) -> dict:
@@ -227,7 +243,7 @@ def _check_json_value(x, where: str, depth: int = 0) -> None:
     if x is None or isinstance(x, (bool, str)):
         return
     if isinstance(x, int):
-        if not -2**63 <= x < 2**63:
+        if not -(2**63) <= x < 2**63:
             raise ValueError(f"{where}: integer {x} does not fit in 64 bits")
         return
     if isinstance(x, float):
@@ -244,8 +260,9 @@ def _check_json_value(x, where: str, depth: int = 0) -> None:
                 raise ValueError(f"{where}: keys must be strings, got {k!r}")
             _check_json_value(v, f"{where}[{k!r}]", depth + 1)
         return
-    raise ValueError(f"{where}: {type(x).__name__} value {x!r} is not JSON (use None, bool, int, float, "
-                     "str, list or dict)")
+    raise ValueError(
+        f"{where}: {type(x).__name__} value {x!r} is not JSON (use None, bool, int, float, str, list or dict)"
+    )
 
 
 def validate_user_metadata(metadata) -> dict:

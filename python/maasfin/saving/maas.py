@@ -18,6 +18,7 @@ directory, so a crash leaves either the old file or the new one, never a torn on
 This module reads and writes the whole file; objects.py, config.py and weights.py hold its parts, file_format.py
 the format's constants, limits and field checks, archive.py the byte-level archive and atomic writes.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -28,18 +29,44 @@ import os
 
 import numpy as np
 
-from maasfin.saving.archive import (encode_safetensors, parse_safetensors, read_archive, read_file, write_archive,
-                                    atomic_write)
-from maasfin.saving.file_format import (CONFIG, FORMAT_NAME, FORMAT_VERSION, METADATA, OPTIMIZER,
-                                        OPTIMIZER_FORMAT_NAME, WEIGHTS, REQUIRED, dumps, fail, loads, check_object, validate_user_metadata)
+from maasfin.saving.architecture import build_architecture, check_schema, compile_from_entry, with_rng_preserved
+from maasfin.saving.archive import (
+    atomic_write,
+    encode_safetensors,
+    parse_safetensors,
+    read_archive,
+    read_file,
+    write_archive,
+)
 from maasfin.saving.checks import check_metadata, check_suffix, guard
-from maasfin.saving.config import build_architecture, check_saveable, check_schema, compile_from_entry, config_document, with_rng_preserved
+from maasfin.saving.config import check_saveable, config_document
 from maasfin.saving.explanations import load_explanations
-from maasfin.saving.keras import read as keras_read, write as keras_write
-from maasfin.version import VERSION
-from maasfin.saving.tensors import (assign_loaded_weights, check_weights_meta, optimizer_state, weight_tensors,
-                                    weights_meta)
+from maasfin.saving.file_format import (
+    CONFIG,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    METADATA,
+    OPTIMIZER,
+    OPTIMIZER_FORMAT_NAME,
+    REQUIRED,
+    WEIGHTS,
+    check_object,
+    dumps,
+    fail,
+    loads,
+    validate_user_metadata,
+)
+from maasfin.saving.keras import read as keras_read
+from maasfin.saving.keras import write as keras_write
+from maasfin.saving.tensors import (
+    assign_loaded_weights,
+    check_weights_meta,
+    optimizer_state,
+    weight_tensors,
+    weights_meta,
+)
 from maasfin.saving.weights import KERAS_MODEL_SUFFIXES
+from maasfin.version import VERSION
 
 
 # -- saving --------------------------------------------------------------------------------------
@@ -61,11 +88,14 @@ def optimizer_blob(model) -> bytes | None:
     state = model.optimizer.get_state()
     if not state["iterations"] and not any(np.size(v) for v in state["slots"].values()):
         return None
-    meta = {"format": OPTIMIZER_FORMAT_NAME, "format_version": str(FORMAT_VERSION),
-            "optimizer": type(model.optimizer).__name__, "iterations": str(int(state["iterations"])),
-            "n_params": str(int(model._graph.param_count))}
-    return encode_safetensors({k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in state["slots"].items()},
-                               meta)
+    meta = {
+        "format": OPTIMIZER_FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "optimizer": type(model.optimizer).__name__,
+        "iterations": str(int(state["iterations"])),
+        "n_params": str(int(model._graph.param_count)),
+    }
+    return encode_safetensors({k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in state["slots"].items()}, meta)
 
 
 def archive_members(model, include_optimizer: bool = True, metadata=None, training_state=None) -> dict[str, bytes]:
@@ -76,10 +106,14 @@ def archive_members(model, include_optimizer: bool = True, metadata=None, traini
     config = dumps(config_document(model))
     weights = encode_safetensors(weight_tensors(model), weights_meta(model))
     opt = optimizer_blob(model) if include_optimizer else None
-    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "maasfin_version": VERSION,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "history": history_summary(model),
-            "sha256": {WEIGHTS: hashlib.sha256(weights).hexdigest()}}
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "maasfin_version": VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "history": history_summary(model),
+        "sha256": {WEIGHTS: hashlib.sha256(weights).hexdigest()},
+    }
     if opt is not None:
         meta["sha256"][OPTIMIZER] = hashlib.sha256(opt).hexdigest()
     if metadata is not None:
@@ -93,8 +127,9 @@ def archive_members(model, include_optimizer: bool = True, metadata=None, traini
     return members
 
 
-def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata=None,
-               _training_state=None) -> None:
+def save_model(
+    model, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata=None, _training_state=None
+) -> None:
     """Writes `model` to a `.maas` file atomically (see the module docstring), or to a Keras 3
     `.keras` / legacy `.h5` file (keras_write.py)."""
     path = check_suffix(filepath, (".maas",) + KERAS_MODEL_SUFFIXES, "save")
@@ -117,8 +152,9 @@ def to_bytes(model, include_optimizer: bool = True) -> bytes:
 def load_bytes(data: bytes, src: str, compile: bool):
     members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
     check_metadata(loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
-    doc = check_object(loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"),
-               ("explanations",))
+    doc = check_object(
+        loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"), ("explanations",)
+    )
     weights, wmeta = parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
     check_weights_meta(wmeta, src, WEIGHTS)
     model = with_rng_preserved(build_architecture(doc["model"], src, weights))
@@ -143,8 +179,10 @@ def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: b
     custom_objects is accepted for Keras compatibility and must be empty: files cannot name
     classes outside maasfin."""
     if custom_objects:
-        raise ValueError("load_model: custom_objects are not supported; model files may only use maasfin's "
-                         "own layers, losses, metrics and optimizers")
+        raise ValueError(
+            "load_model: custom_objects are not supported; model files may only use maasfin's "
+            "own layers, losses, metrics and optimizers"
+        )
     p = os.fspath(filepath)
     if isinstance(p, str) and p.lower().endswith((".keras", ".h5", ".hdf5")):
         return keras_read.load_keras_model(p, compile=compile)
@@ -171,4 +209,5 @@ def read_metadata(filepath) -> dict:
     def read():
         members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
         return check_metadata(loads(members[METADATA], src, METADATA), members, src)
+
     return guard(read, src)

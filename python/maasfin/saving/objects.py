@@ -1,13 +1,11 @@
 """The classes a file may name and how objects are built from their {class_name, config} entries."""
+
 from __future__ import annotations
 
 import inspect
 
-
 from maasfin import registry
-from maasfin.saving.file_format import (ModelFileError,
-                                        check_dict, fail, jsonable, normalized,
-                                        check_object, check_str)
+from maasfin.saving.file_format import ModelFileError, check_dict, check_object, check_str, fail, jsonable, normalized
 
 
 # -- class allowlists ----------------------------------------------------------------------------
@@ -39,8 +37,10 @@ def schedule_classes() -> dict[str, type]:
 def class_entry(obj, registry: dict, what: str) -> dict:
     name = type(obj).__name__
     if registry.get(name) is not type(obj):
-        raise ValueError(f"cannot save {what} of class {type(obj).__module__}.{name}: only maasfin's own "
-                         f"classes can be saved ({', '.join(sorted(registry))})")
+        raise ValueError(
+            f"cannot save {what} of class {type(obj).__module__}.{name}: only maasfin's own "
+            f"classes can be saved ({', '.join(sorted(registry))})"
+        )
     return {"class_name": name, "config": jsonable(obj.get_config(), f"{what} '{name}' config")}
 
 
@@ -58,9 +58,12 @@ def check_round_trip(obj, config: dict, src: str, where: str) -> None:
     got, want = normalized(obj.get_config()), normalized(config)
     if got != want:
         diff = sorted(k for k in set(got) | set(want) if got.get(k, "<absent>") != want.get(k, "<absent>"))
-        raise fail(src, f"{where} config is not one maasfin writes: field(s) {diff} do not round-trip "
-                         f"(file: {[want.get(k, '<absent>') for k in diff]}, "
-                         f"as constructed: {[got.get(k, '<absent>') for k in diff]})")
+        raise fail(
+            src,
+            f"{where} config is not one maasfin writes: field(s) {diff} do not round-trip "
+            f"(file: {[want.get(k, '<absent>') for k in diff]}, "
+            f"as constructed: {[got.get(k, '<absent>') for k in diff]})",
+        )
 
 
 def construct(cls, config: dict, src: str, where: str, check: bool = True):
@@ -109,8 +112,7 @@ def make_layer(entry, src: str, where: str):
         if isinstance(value, dict):
             registry = next((r for suffix, r in kinds.items() if key.endswith(suffix)), None)
             if registry is None:
-                raise fail(src, f"{where} config field {key!r} holds an object; only regularizers and "
-                                 "constraints may")
+                raise fail(src, f"{where} config field {key!r} holds an object; only regularizers and constraints may")
             ncls, ncfg = resolve_entry(value, registry, src, f"{where} {key}")
             value = construct(ncls, ncfg, src, f"{where} {key}")
         resolved[key] = value

@@ -1,19 +1,17 @@
 """Weights files: `.weights.safetensors` (or a `.maas` file's weights) and Keras `.weights.h5`, by suffix."""
+
 from __future__ import annotations
 
 import os
 
-
-from maasfin.saving.archive import (encode_safetensors, parse_safetensors, read_archive, read_file, atomic_write)
-from maasfin.saving.file_format import (CONFIG, LIMITS, METADATA, OPTIMIZER,
-                                        WEIGHTS, REQUIRED, fail, loads)
+from maasfin.saving.architecture import check_weights_match
+from maasfin.saving.archive import atomic_write, encode_safetensors, parse_safetensors, read_archive, read_file
 from maasfin.saving.checks import check_metadata, check_suffix, guard
-from maasfin.saving.config import check_saveable, check_weights_match
-
-
+from maasfin.saving.config import check_saveable
+from maasfin.saving.file_format import CONFIG, LIMITS, METADATA, OPTIMIZER, REQUIRED, WEIGHTS, fail, loads
+from maasfin.saving.keras import read as keras_read
+from maasfin.saving.keras import write as keras_write
 from maasfin.saving.tensors import check_weights_meta, weight_specs, weight_tensors, weights_meta
-from maasfin.saving.keras import read as keras_read, write as keras_write
-
 
 # -- weights files -------------------------------------------------------------------------------
 KERAS_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -48,12 +46,16 @@ def assign_weights(model, weights: dict, file_layers, src: str) -> None:
             for pname, _, _ in layer._param_specs():
                 mapping[f"{layer.name}/{pname}"] = f"{fname}/{pname}"
         if set(mapping.values()) != set(weights):
-            raise fail(src, f"weights {sorted(weights)} do not match model '{model.name}' "
-                             f"(weights {[k for k, _ in specs]})")
+            raise fail(
+                src, f"weights {sorted(weights)} do not match model '{model.name}' (weights {[k for k, _ in specs]})"
+            )
     for key, shape in specs:
         if weights[mapping[key]].shape != shape:
-            raise fail(src, f"weight {mapping[key]!r} has shape {weights[mapping[key]].shape}, "
-                             f"model '{model.name}' needs {shape} for {key!r}")
+            raise fail(
+                src,
+                f"weight {mapping[key]!r} has shape {weights[mapping[key]].shape}, "
+                f"model '{model.name}' needs {shape} for {key!r}",
+            )
     for layer in model.layers:
         arrays = [weights[mapping[f"{layer.name}/{p}"]] for p, _, _ in layer._param_specs()]
         if arrays:
@@ -90,4 +92,5 @@ def load_weights(model, filepath, skip_mismatch: bool = False) -> None:
     def run():
         weights, order = read_weights_member(data, src)
         assign_weights(model, weights, order, src)
+
     guard(run, src)

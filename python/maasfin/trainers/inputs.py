@@ -4,6 +4,7 @@ Every entry point (fit, evaluate, predict, the server, explanations) converts us
 arrays, lists, DataFrames, dicts of columns and records become float32 arrays in the model's input
 order, with errors naming the field and both shapes (data.py holds the shared checks).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,6 @@ from maasfin.signature import Signature, TensorSpec
 
 class InputsMixin:
     """A model's conversion of user data into the arrays its core graph reads."""
-
 
     def _input_specs(self) -> list[tuple]:
         """Per model input: (name, per-sample shape or None, dtype, string encoder layer or None,
@@ -46,19 +46,23 @@ class InputsMixin:
         named = bool(getattr(self, "_inputs", None))
         if isinstance(x, dict):
             if not named:
-                raise TypeError(f"{what} is a dict, but model '{self.name}' has no named inputs; pass an array "
-                                "or a DataFrame")
+                raise TypeError(
+                    f"{what} is a dict, but model '{self.name}' has no named inputs; pass an array or a DataFrame"
+                )
             return dict(x), [], "dict"
         if isinstance(x, list) and x and all(isinstance(r, dict) for r in x):
             if not named:
-                raise TypeError(f"{what} is a list of records, but model '{self.name}' has no named inputs; use a "
-                                "functional model with Input(..., name=...) for each feature")
+                raise TypeError(
+                    f"{what} is a list of records, but model '{self.name}' has no named inputs; use a "
+                    "functional model with Input(..., name=...) for each feature"
+                )
             return (*data.records_to_columns(x, [t.name for t in self._inputs], what), "records")
         if named and data.is_frame(x):
             specs = self._input_specs()
             cols = [str(c) for c in x.columns]
-            by_name = len(specs) > 1 or any(s[2] == "string" for s in specs) or \
-                (specs[0][1] == (1,) and specs[0][0] in cols)
+            by_name = (
+                len(specs) > 1 or any(s[2] == "string" for s in specs) or (specs[0][1] == (1,) and specs[0][0] in cols)
+            )
             if by_name:
                 if x.shape[0] == 0:
                     raise ValueError(f"{what} is an empty DataFrame (0 rows)")
@@ -79,8 +83,13 @@ class InputsMixin:
         if extra and not getattr(self, "_warned_extra", False):
             self._warned_extra = True
             import warnings
-            warnings.warn(f"model '{self.name}': ignoring {kind} field(s) {extra} that are not model inputs "
-                          f"{names} (warned once per model)", UserWarning, stacklevel=4)
+
+            warnings.warn(
+                f"model '{self.name}': ignoring {kind} field(s) {extra} that are not model inputs "
+                f"{names} (warned once per model)",
+                UserWarning,
+                stacklevel=4,
+            )
         arrays = [self._convert_input(spec, columns[spec[0]], f"{what}['{spec[0]}']") for spec in specs]
         n = data.check_lengths({f"{what}['{name}']": a for name, a in zip(names, arrays)})
         if n == 0 and kind != "dict":
@@ -125,9 +134,13 @@ class InputsMixin:
         if not self.built:
             self._ensure_built([a.shape[1:] if a.ndim > 1 else (1,) for a in arrays])
         if len(arrays) != len(self._input_shapes):
-            raise ValueError(f"model '{self.name}' has {len(self._input_shapes)} inputs but {what} provides {len(arrays)} arrays")
-        arrays = [data.match_input(a, s, what if len(arrays) == 1 else f"{what}[{i}]", self.name)
-                  for i, (a, s) in enumerate(zip(arrays, self._input_shapes))]
+            raise ValueError(
+                f"model '{self.name}' has {len(self._input_shapes)} inputs but {what} provides {len(arrays)} arrays"
+            )
+        arrays = [
+            data.match_input(a, s, what if len(arrays) == 1 else f"{what}[{i}]", self.name)
+            for i, (a, s) in enumerate(zip(arrays, self._input_shapes))
+        ]
         return arrays
 
     # -- the public interface for serving and explanations --------------------------------------
@@ -141,8 +154,9 @@ class InputsMixin:
         """Predictions for arrays returned by `prepare_inputs` (one float32 C-contiguous array per
         input), computed `batch_size` rows at a time; the core checks only their shapes."""
         self._require_built("predictions")
-        return self._graph.predict([np.ascontiguousarray(x, dtype=np.float32) for x in xs],
-                                   data.positive_int(batch_size, "batch_size"))
+        return self._graph.predict(
+            [np.ascontiguousarray(x, dtype=np.float32) for x in xs], data.positive_int(batch_size, "batch_size")
+        )
 
     @property
     def signature(self) -> Signature:
@@ -156,16 +170,18 @@ class InputsMixin:
         names = [s[0] for s in specs]
         shapes = [tuple(int(d) for d in s) for s in self._input_shapes]
         if len(names) != len(shapes) or len(set(names)) != len(names):
-            raise ValueError(f"model '{self.name}' has input names {names} that do not match its "
-                             f"{len(shapes)} inputs")
+            raise ValueError(f"model '{self.name}' has input names {names} that do not match its {len(shapes)} inputs")
         outs = getattr(self, "_outputs", None)
         out_name = outs[0].layer.name if outs else self.layers[-1].name
         strings = any(s[2] == "string" for s in specs)
         names_ = self.feature_names
-        return Signature(inputs=tuple(TensorSpec(s[0], shape, s[2], bool(s[4])) for s, shape in zip(specs, shapes)),
-                         output=TensorSpec(out_name, tuple(int(d) for d in self._graph.output_shape)),
-                         feature_names=None if names_ is None else tuple(names_),
-                         raw=strings or any(s[4] for s in specs), strings=strings)
+        return Signature(
+            inputs=tuple(TensorSpec(s[0], shape, s[2], bool(s[4])) for s, shape in zip(specs, shapes)),
+            output=TensorSpec(out_name, tuple(int(d) for d in self._graph.output_shape)),
+            feature_names=None if names_ is None else tuple(names_),
+            raw=strings or any(s[4] for s in specs),
+            strings=strings,
+        )
 
     @property
     def drift_reference(self):
@@ -182,21 +198,29 @@ class InputsMixin:
             if arr.ndim == 2 and arr.shape[1] == 1:
                 arr = arr.reshape(-1)
             if arr.ndim != 1:
-                raise ValueError(f"{what} has shape {arr.shape} but loss 'sparse_categorical_crossentropy' needs "
-                                 f"one integer class id per row, shape (None,) or (None, 1)")
+                raise ValueError(
+                    f"{what} has shape {arr.shape} but loss 'sparse_categorical_crossentropy' needs "
+                    f"one integer class id per row, shape (None,) or (None, 1)"
+                )
             bad = np.flatnonzero((arr != np.floor(arr)) | (arr < 0) | (arr >= width))
             if bad.size:
-                raise ValueError(f"{what} row {bad[0]} holds {arr[bad[0]]!r}, not a class id in [0, {width}) "
-                                 f"for the output of shape {data.shape_str((None,) + out)}")
+                raise ValueError(
+                    f"{what} row {bad[0]} holds {arr[bad[0]]!r}, not a class id in [0, {width}) "
+                    f"for the output of shape {data.shape_str((None,) + out)}"
+                )
             return np.ascontiguousarray(arr.reshape(-1, 1))
         if arr.ndim == 1 and out == (1,):
             arr = arr.reshape(-1, 1)
         if tuple(arr.shape[1:]) != out:
             hint = ""
             if self.loss.core_name == "categorical_crossentropy" and (arr.ndim == 1 or arr.shape[1:] == (1,)):
-                hint = "; for integer class ids use loss='sparse_categorical_crossentropy' or maasfin.utils.to_categorical"
-            raise ValueError(f"{what} has shape {arr.shape} but model '{self.name}' outputs shape "
-                             f"{data.shape_str((None,) + out)} and loss '{self.loss.name}' needs targets of that shape{hint}")
+                hint = (
+                    "; for integer class ids use loss='sparse_categorical_crossentropy' or maasfin.utils.to_categorical"
+                )
+            raise ValueError(
+                f"{what} has shape {arr.shape} but model '{self.name}' outputs shape "
+                f"{data.shape_str((None,) + out)} and loss '{self.loss.name}' needs targets of that shape{hint}"
+            )
         return arr
 
     def _prepare_weights(self, sample_weight, y: np.ndarray, class_weight, what: str = "sample_weight"):
@@ -211,10 +235,15 @@ class InputsMixin:
                 raise ValueError(f"{what} row {int(np.flatnonzero(w < 0)[0])} is negative; weights must be >= 0")
         if class_weight is not None:
             if not isinstance(class_weight, dict):
-                raise TypeError(f"class_weight must be a dict mapping class ids to weights, got {type(class_weight).__name__}")
+                raise TypeError(
+                    f"class_weight must be a dict mapping class ids to weights, got {type(class_weight).__name__}"
+                )
             if y.shape[1] == 1:
-                ids = (y[:, 0] > 0.5).astype(np.int64) if self.loss.core_name != "sparse_categorical_crossentropy" \
+                ids = (
+                    (y[:, 0] > 0.5).astype(np.int64)
+                    if self.loss.core_name != "sparse_categorical_crossentropy"
                     else y[:, 0].astype(np.int64)
+                )
             else:
                 ids = np.argmax(y, axis=1)
             present = set(np.unique(ids).tolist())
@@ -234,14 +263,23 @@ class InputsMixin:
         xs = self._prepare_x(x, prefix + "x")
         ys = self._prepare_y(y, xs[0].shape[0], prefix + "y")
         w = self._prepare_weights(sample_weight, ys, class_weight, prefix + "sample_weight")
-        data.check_lengths({**{f"{prefix}x" if len(xs) == 1 else f"{prefix}x[{i}]": a for i, a in enumerate(xs)},
-                            f"{prefix}y": ys, f"{prefix}sample_weight": w})
+        data.check_lengths(
+            {
+                **{f"{prefix}x" if len(xs) == 1 else f"{prefix}x[{i}]": a for i, a in enumerate(xs)},
+                f"{prefix}y": ys,
+                f"{prefix}sample_weight": w,
+            }
+        )
         return xs, ys, w
 
     def _adopt_feature_names(self) -> None:
         names = getattr(self, "_pending_names", None)
-        if names is not None and self._feature_names is None and len(self._input_shapes) == 1 \
-                and self._input_shapes[0] == (len(names),):
+        if (
+            names is not None
+            and self._feature_names is None
+            and len(self._input_shapes) == 1
+            and self._input_shapes[0] == (len(names),)
+        ):
             self._feature_names = list(names)
         self._pending_names = None
 

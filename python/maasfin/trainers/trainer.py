@@ -3,16 +3,18 @@
 The epoch loop and callbacks run here; each epoch's batches run in the C++ Trainer with the GIL
 released. Data is validated once, at the boundary (trainers/inputs.py and data.py), before any loop starts.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from maasfin import _core, callbacks as callbacks_module, data, explain, losses, metrics as metrics_module, optimizers
+from maasfin import _core, data, explain, losses, optimizers
+from maasfin import callbacks as callbacks_module
+from maasfin import metrics as metrics_module
 from maasfin.seeds import draw_seed
 from maasfin.trainers.inputs import InputsMixin
-
 
 _VERBOSE = (0, 1, 2, "auto")
 
@@ -36,12 +38,24 @@ class TrainingMixin(InputsMixin):
         self._trainer_key = None
 
     # -- compile -----------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
-                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
         if loss is None:
             raise ValueError(f"compile: a loss is required; valid names include {', '.join(sorted(losses.BY_NAME))}")
         if loss_weights is not None:
-            raise ValueError("compile: loss_weights is only meaningful for multi-output models, which are not supported")
+            raise ValueError(
+                "compile: loss_weights is only meaningful for multi-output models, which are not supported"
+            )
         # Resolve everything before touching the model, so a failed compile changes nothing.
         new_optimizer = optimizers.get(optimizer)
         new_loss = losses.get(loss)
@@ -80,10 +94,12 @@ class TrainingMixin(InputsMixin):
         mask = outs[0]._keras_mask if outs else getattr(self, "_output_mask", None)
         if mask is not None:
             # Keras weights the loss by a mask that reaches the output; maasfin's losses have no masks.
-            raise ValueError(f"model '{self.name}': its output carries a mask (from Masking or Embedding(mask_zero="
-                             "True) through layers that keep it), which Keras would apply to the loss; masked "
-                             "losses are not supported: end with a layer that consumes the mask (an RNN without "
-                             "return_sequences, GlobalAveragePooling1D) or pass per-step sample_weight instead")
+            raise ValueError(
+                f"model '{self.name}': its output carries a mask (from Masking or Embedding(mask_zero="
+                "True) through layers that keep it), which Keras would apply to the loss; masked "
+                "losses are not supported: end with a layer that consumes the mask (an RNN without "
+                "return_sequences, GlobalAveragePooling1D) or pass per-step sample_weight instead"
+            )
         out_shape = (None,) + tuple(self._graph.output_shape)
         key = tuple((m if isinstance(m, str) else id(m), w) for m, w in self._metric_ids) + (tuple(y_shape[1:]),)
         if self._trainer is None:
@@ -97,14 +113,21 @@ class TrainingMixin(InputsMixin):
             if dup:
                 raise ValueError(f"compile: metric name(s) {dup} appear more than once; give each metric its own name")
             core_opt = self.optimizer._bind()
-            self._trainer = _core.Trainer(self._graph, self.loss._spec, core_opt,
-                                          [(m.name, m._core, w) for m, w in resolved], self._trainable_ranges())
+            self._trainer = _core.Trainer(
+                self._graph,
+                self.loss._spec,
+                core_opt,
+                [(m.name, m._core, w) for m, w in resolved],
+                self._trainable_ranges(),
+            )
             self._configure_trainer(self._trainer)
             self._compiled_metrics = [m for m, _ in resolved]
             self._trainer_key = key
         elif key != self._trainer_key:
-            raise ValueError(f"model '{self.name}': targets of shape {data.shape_str(y_shape)} differ from those the "
-                             f"compiled metrics were resolved for; recompile the model for this data")
+            raise ValueError(
+                f"model '{self.name}': targets of shape {data.shape_str(y_shape)} differ from those the "
+                f"compiled metrics were resolved for; recompile the model for this data"
+            )
         return self._trainer
 
     @staticmethod
@@ -117,8 +140,12 @@ class TrainingMixin(InputsMixin):
         masks = [(layer, layer._trainable_mask()) for layer in self.layers]
         if all(all(m) for _, m in masks):
             return []
-        ranges = [(off, off + int(np.prod(shape))) for layer, m in masks
-                  for (_, shape, off), t in zip(layer._param_specs(), m) if t]
+        ranges = [
+            (off, off + int(np.prod(shape)))
+            for layer, m in masks
+            for (_, shape, off), t in zip(layer._param_specs(), m)
+            if t
+        ]
         return ranges or [(0, 0)]
 
     def _configure_trainer(self, trainer) -> None:
@@ -134,10 +161,25 @@ class TrainingMixin(InputsMixin):
 
     # -- data --------------------------------------------------------------------------------
     # -- fit -----------------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
-            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
-            validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         self._require_compiled("fit")
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -164,8 +206,9 @@ class TrainingMixin(InputsMixin):
             # Keras semantics: the last rows, taken before any shuffling.
             split_at = int(math.ceil(n * (1.0 - validation_split)))
             if split_at == 0 or split_at == n:
-                raise ValueError(f"validation_split={validation_split} leaves no rows for training or validation "
-                                 f"with {n} rows")
+                raise ValueError(
+                    f"validation_split={validation_split} leaves no rows for training or validation with {n} rows"
+                )
             val = ([a[split_at:] for a in xs], ys[split_at:], None if w is None else w[split_at:])
             xs, ys, w = [a[:split_at] for a in xs], ys[:split_at], None if w is None else w[:split_at]
             xs = [np.ascontiguousarray(a) for a in xs]
@@ -232,8 +275,17 @@ class TrainingMixin(InputsMixin):
         return self.history
 
     # -- evaluate / predict ------------------------------------------------------------------
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-                 callbacks=None, return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
         """The loss and metrics on (x, y), as Keras 3: `steps` limits the batches evaluated, and
         `callbacks` get on_test_begin/end and, when they override them, on_test_batch_begin/end."""
         self._require_compiled("evaluate")
@@ -246,8 +298,9 @@ class TrainingMixin(InputsMixin):
         if steps is not None:
             n_steps = min(n_steps, data.positive_int(steps, "steps"))
         trainer = self._get_trainer(ys.shape)
-        cb = callbacks_module.CallbackList(list(callbacks or []), self,
-                                           {"verbose": verbose, "epochs": 1, "steps": n_steps})
+        cb = callbacks_module.CallbackList(
+            list(callbacks or []), self, {"verbose": verbose, "epochs": 1, "steps": n_steps}
+        )
         results = self._run_test(trainer, cb, xs, ys, w, batch_size, n_steps)
         if return_dict:
             return results
@@ -274,9 +327,19 @@ class TrainingMixin(InputsMixin):
         and `callbacks` get on_predict_begin/end and, when they override them,
         on_predict_batch_begin/end (with the batch's outputs in logs["outputs"]). Thread-safe."""
         g = self._graph
-        if (g is not None and steps is None and not callbacks and type(x) is np.ndarray and x.dtype == np.float32
-                and x.ndim == 2 and len(self._input_shapes) == 1 and x.shape[1:] == self._input_shapes[0]
-                and x.flags.c_contiguous and _core.first_nonfinite(x) < 0 and verbose in _VERBOSE):
+        if (
+            g is not None
+            and steps is None
+            and not callbacks
+            and type(x) is np.ndarray
+            and x.dtype == np.float32
+            and x.ndim == 2
+            and len(self._input_shapes) == 1
+            and x.shape[1:] == self._input_shapes[0]
+            and x.flags.c_contiguous
+            and _core.first_nonfinite(x) < 0
+            and verbose in _VERBOSE
+        ):
             return g.predict([x], 32 if batch_size is None else data.positive_int(batch_size, "batch_size"))
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = _verbose(verbose, 0)
@@ -293,7 +356,7 @@ class TrainingMixin(InputsMixin):
             parts = []
             for k in range(n_steps):
                 cb.on_predict_batch_begin(k, {})
-                part = self._graph.predict([a[k * batch_size:(k + 1) * batch_size] for a in xs], batch_size)
+                part = self._graph.predict([a[k * batch_size : (k + 1) * batch_size] for a in xs], batch_size)
                 parts.append(part)
                 cb.on_predict_batch_end(k, {"outputs": part})
             y = np.concatenate(parts) if parts else self._graph.predict(xs, batch_size)

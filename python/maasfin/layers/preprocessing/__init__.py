@@ -11,9 +11,18 @@ is a CategoryEncoding of those indices.
 DataFrame/Series, a list, or an iterable of batches (which are concatenated: the statistics are
 those of all rows at once). FeatureSpace (maasfin.utils.FeatureSpace) builds on these layers.
 """
+
 from maasfin.layers.preprocessing.hashing import HashedCrossing, Hashing
 from maasfin.layers.preprocessing.lookup import CategoryEncoding, IntegerLookup, StringLookup
 from maasfin.layers.preprocessing.numeric import Discretization, Imputation, Normalization
 
-__all__ = ["Normalization", "Discretization", "CategoryEncoding", "IntegerLookup", "StringLookup", "Hashing",
-           "HashedCrossing", "Imputation"]
+__all__ = [
+    "Normalization",
+    "Discretization",
+    "CategoryEncoding",
+    "IntegerLookup",
+    "StringLookup",
+    "Hashing",
+    "HashedCrossing",
+    "Imputation",
+]

@@ -1,4 +1,8 @@
-"""What preprocessing layers share: reading adapt data (arrays, DataFrames, batches), argument checks, the base class."""
+"""What preprocessing layers share: reading adapt data, argument checks, the base class.
+
+Adapt data may be arrays, DataFrames, Series, lists or iterables of batches.
+"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +10,6 @@ import numpy as np
 from maasfin import _core
 from maasfin.data import is_frame, is_series, pd
 from maasfin.layers.base import KerasTensor, Layer
-
 
 MODES = ("int", "one_hot", "multi_hot", "count")
 
@@ -24,8 +27,10 @@ def batches(data, what: str) -> list:
     if isinstance(data, (np.ndarray, list, tuple)) or is_pandas(data) or np.isscalar(data):
         return [data]
     if isinstance(data, dict):
-        raise TypeError(f"{what}: adapt takes the data of this layer's input (an array, DataFrame column, list or "
-                        "iterable of batches), not a dict")
+        raise TypeError(
+            f"{what}: adapt takes the data of this layer's input (an array, DataFrame column, list or "
+            "iterable of batches), not a dict"
+        )
     if hasattr(data, "__iter__"):
         out = list(data)
         if not out:
@@ -38,9 +43,11 @@ def numeric_2d(batch, what: str) -> np.ndarray:
     """A batch as float64 (rows, features); NaN marks a missing value; strings are an error."""
     if is_pandas(batch):
         frame = batch.to_frame() if is_series(batch) else batch
-        bad = [str(c) for c, dt in frame.dtypes.items()
-               if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))
-               and frame[c].notna().any()]
+        bad = [
+            str(c)
+            for c, dt in frame.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)) and frame[c].notna().any()
+        ]
         if bad:
             raise TypeError(f"{what}: adapt data column(s) {bad} are not numeric")
         arr = frame.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -109,7 +116,7 @@ class PreprocessingLayer(Layer):
     """Shared plumbing: adapt, state written into the arena at build, eager calls on data."""
 
     _accepts_missing = False  # NaN may reach this layer from the data boundary
-    _takes_strings = False    # may be applied to a string Input (encodes at the data boundary)
+    _takes_strings = False  # may be applied to a string Input (encodes at the data boundary)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -133,7 +140,7 @@ class PreprocessingLayer(Layer):
             arena = self._graph.params
             for pname, shape, off in specs:
                 if pname in state:
-                    arena[off:off + int(np.prod(shape))] = np.asarray(state[pname], np.float32).reshape(-1)
+                    arena[off : off + int(np.prod(shape))] = np.asarray(state[pname], np.float32).reshape(-1)
 
     def _state_changed(self) -> None:
         if self._graph is not None:
@@ -141,19 +148,24 @@ class PreprocessingLayer(Layer):
 
     # -- eager use: layer(data) ------------------------------------------------------------------
     def __call__(self, inputs, **kwargs):
-        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs
-                                               and isinstance(inputs[0], KerasTensor)):
+        if isinstance(inputs, KerasTensor) or (
+            isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], KerasTensor)
+        ):
             tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
             strings = [t.dtype == "string" for t in tensors]
             if any(strings):
                 if not self._takes_strings:
-                    raise TypeError(f"{self._where} cannot take the string input '{tensors[0].name}'; "
-                                    "apply StringLookup or Hashing to string inputs")
+                    raise TypeError(
+                        f"{self._where} cannot take the string input '{tensors[0].name}'; "
+                        "apply StringLookup or Hashing to string inputs"
+                    )
                 self._string_input = True
             elif self._requires_strings():
-                raise TypeError(f"{self._where} must be applied to a string Input, e.g. "
-                                f"Input(shape=(1,), name='home', dtype='string'); got {tensors[0].name!r} of "
-                                f"dtype {tensors[0].dtype}")
+                raise TypeError(
+                    f"{self._where} must be applied to a string Input, e.g. "
+                    f"Input(shape=(1,), name='home', dtype='string'); got {tensors[0].name!r} of "
+                    f"dtype {tensors[0].dtype}"
+                )
             return super().__call__(inputs, **kwargs)
         return self._eager(inputs)
 
@@ -174,12 +186,15 @@ class PreprocessingLayer(Layer):
         node = g.add_layer(self._make_core_named(), [g.add_input(list(x.shape[1:]), "x")])
         g.build(node, 0)
         specs = g.layer_params(node)
-        state = self._state({p: tuple(s) for p, s, _ in specs}) if self._graph is None else \
-            {p: w for (p, _, _), w in zip(self._param_specs(), self.get_weights())}
+        state = (
+            self._state({p: tuple(s) for p, s, _ in specs})
+            if self._graph is None
+            else {p: w for (p, _, _), w in zip(self._param_specs(), self.get_weights())}
+        )
         arena = g.params
         for pname, shape, off in specs:
             if pname in state:
-                arena[off:off + int(np.prod(shape))] = np.asarray(state[pname], np.float32).reshape(-1)
+                arena[off : off + int(np.prod(shape))] = np.asarray(state[pname], np.float32).reshape(-1)
         y = g.predict([x], 1024)
         if one_d and getattr(self, "output_mode", None) == "int":
             y = y.reshape(-1)

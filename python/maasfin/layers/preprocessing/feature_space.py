@@ -30,18 +30,27 @@ of the model, so raw records (strings included) are crossed at predict. Its outp
 "Home_X_Marital" (the dict key with output_mode="dict") and follows the features in "concat".
 Float features (float, float_normalized) cannot be crossed: discretize them first.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from maasfin import data, layers as L
+from maasfin import data
+from maasfin import layers as L
 
 __all__ = ["FeatureSpace", "Feature", "Cross"]
 
-_KINDS = ("float", "float_normalized", "float_discretized", "string_categorical", "integer_categorical",
-          "string_hashed", "integer_hashed")
+_KINDS = (
+    "float",
+    "float_normalized",
+    "float_discretized",
+    "string_categorical",
+    "integer_categorical",
+    "string_hashed",
+    "integer_hashed",
+)
 
 
 class Feature:
@@ -68,8 +77,9 @@ class Cross:
 
     def __init__(self, feature_names, crossing_dim, output_mode="one_hot"):
         if isinstance(feature_names, str) or not isinstance(feature_names, (list, tuple)):
-            raise ValueError(f"FeatureSpace.cross: feature_names must be a tuple of 2 or more feature names, "
-                             f"got {feature_names!r}")
+            raise ValueError(
+                f"FeatureSpace.cross: feature_names must be a tuple of 2 or more feature names, got {feature_names!r}"
+            )
         names = tuple(str(n) for n in feature_names)
         if len(names) < 2 or len(set(names)) != len(names):
             raise ValueError(f"FeatureSpace.cross: feature_names must name 2 or more distinct features, got {names}")
@@ -84,11 +94,14 @@ class Cross:
         return "_X_".join(self.feature_names)
 
     def get_config(self) -> dict:
-        return {"feature_names": list(self.feature_names), "crossing_dim": self.crossing_dim,
-                "output_mode": self.output_mode}
+        return {
+            "feature_names": list(self.feature_names),
+            "crossing_dim": self.crossing_dim,
+            "output_mode": self.output_mode,
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Cross":
+    def from_config(cls, config: dict) -> Cross:
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -98,8 +111,14 @@ class Cross:
 class FeatureSpace:
     """Declares how each raw column is encoded; see the module docstring."""
 
-    def __init__(self, features, output_mode: str = "concat", crosses=None, num_discretization_bins: int = 32,
-                 name: str | None = None):
+    def __init__(
+        self,
+        features,
+        output_mode: str = "concat",
+        crosses=None,
+        num_discretization_bins: int = 32,
+        name: str | None = None,
+    ):
         if output_mode not in ("concat", "dict"):
             raise ValueError(f"FeatureSpace: output_mode must be 'concat' or 'dict', got {output_mode!r}")
         if not isinstance(features, dict) or not features:
@@ -108,8 +127,10 @@ class FeatureSpace:
         for col, spec in features.items():
             feature = self._from_kind(spec, int(num_discretization_bins)) if isinstance(spec, str) else spec
             if not isinstance(feature, Feature):
-                raise TypeError(f"FeatureSpace: feature {col!r} must be a kind name or a FeatureSpace.<kind>(...) "
-                                f"declaration, got {spec!r}")
+                raise TypeError(
+                    f"FeatureSpace: feature {col!r} must be a kind name or a FeatureSpace.<kind>(...) "
+                    f"declaration, got {spec!r}"
+                )
             self.features[str(col)] = feature
         self.crosses: list[Cross] = []
         for c in crosses or ():
@@ -118,13 +139,17 @@ class FeatureSpace:
                 raise TypeError(f"FeatureSpace: crosses must be FeatureSpace.cross(...) declarations, got {c!r}")
             unknown = [n for n in cross.feature_names if n not in self.features]
             if unknown:
-                raise ValueError(f"FeatureSpace: cross {cross.name!r} names feature(s) {unknown} that are not "
-                                 f"declared (features: {list(self.features)})")
+                raise ValueError(
+                    f"FeatureSpace: cross {cross.name!r} names feature(s) {unknown} that are not "
+                    f"declared (features: {list(self.features)})"
+                )
             floats = [n for n in cross.feature_names if self.features[n].kind not in _CROSSABLE]
             if floats:
-                raise ValueError(f"FeatureSpace: cross {cross.name!r} names the {self.features[floats[0]].kind} "
-                                 f"feature {floats[0]!r}; only categorical, hashed and float_discretized features "
-                                 "can be crossed")
+                raise ValueError(
+                    f"FeatureSpace: cross {cross.name!r} names the {self.features[floats[0]].kind} "
+                    f"feature {floats[0]!r}; only categorical, hashed and float_discretized features "
+                    "can be crossed"
+                )
             if cross.name in self.features or any(cross.name == o.name for o in self.crosses):
                 raise ValueError(f"FeatureSpace: the cross name {cross.name!r} is used twice")
             self.crosses.append(cross)
@@ -157,20 +182,31 @@ class FeatureSpace:
 
     @staticmethod
     def float_discretized(num_bins, bin_boundaries=None, output_mode="one_hot", name=None):
-        return Feature("float_discretized", name, num_bins=num_bins, bin_boundaries=bin_boundaries,
-                       output_mode=output_mode)
+        return Feature(
+            "float_discretized", name, num_bins=num_bins, bin_boundaries=bin_boundaries, output_mode=output_mode
+        )
 
     @staticmethod
-    def integer_categorical(max_tokens=None, num_oov_indices=1, output_mode="one_hot", embedding_dim=None,
-                            name=None):
-        return Feature("integer_categorical", name, max_tokens=max_tokens, num_oov_indices=num_oov_indices,
-                       output_mode=output_mode, embedding_dim=embedding_dim)
+    def integer_categorical(max_tokens=None, num_oov_indices=1, output_mode="one_hot", embedding_dim=None, name=None):
+        return Feature(
+            "integer_categorical",
+            name,
+            max_tokens=max_tokens,
+            num_oov_indices=num_oov_indices,
+            output_mode=output_mode,
+            embedding_dim=embedding_dim,
+        )
 
     @staticmethod
-    def string_categorical(max_tokens=None, num_oov_indices=1, output_mode="one_hot", embedding_dim=None,
-                           name=None):
-        return Feature("string_categorical", name, max_tokens=max_tokens, num_oov_indices=num_oov_indices,
-                       output_mode=output_mode, embedding_dim=embedding_dim)
+    def string_categorical(max_tokens=None, num_oov_indices=1, output_mode="one_hot", embedding_dim=None, name=None):
+        return Feature(
+            "string_categorical",
+            name,
+            max_tokens=max_tokens,
+            num_oov_indices=num_oov_indices,
+            output_mode=output_mode,
+            embedding_dim=embedding_dim,
+        )
 
     @staticmethod
     def string_hashed(num_bins, output_mode="one_hot", name=None):
@@ -186,10 +222,11 @@ class FeatureSpace:
         return Cross(feature_names, crossing_dim, output_mode)
 
     @classmethod
-    def from_dataframe(cls, df, target=None, features=None, exclude=(), **kwargs) -> "FeatureSpace":
+    def from_dataframe(cls, df, target=None, features=None, exclude=(), **kwargs) -> FeatureSpace:
         """Infers each column's kind from its dtype (the recipe in the module docstring); `features`
         overrides it for the columns it names; `target` and `exclude` are left out."""
         import pandas as pd
+
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"FeatureSpace.from_dataframe needs a pandas DataFrame, got {type(df).__name__}")
         overrides = dict(features or {})
@@ -197,8 +234,10 @@ class FeatureSpace:
         skip |= set(exclude)
         unknown = [c for c in list(overrides) + [c for c in skip if c is not None] if c not in df.columns]
         if unknown:
-            raise ValueError(f"FeatureSpace.from_dataframe: column(s) {unknown} are not in the DataFrame "
-                             f"(columns: {[str(c) for c in df.columns]})")
+            raise ValueError(
+                f"FeatureSpace.from_dataframe: column(s) {unknown} are not in the DataFrame "
+                f"(columns: {[str(c) for c in df.columns]})"
+            )
         chosen = {}
         for col in df.columns:
             if col in skip:
@@ -231,16 +270,19 @@ class FeatureSpace:
                 if np.isnan(raw).all():
                     raise ValueError(f"FeatureSpace: feature {col!r} has no values in the adapt data (all missing)")
                 if kind == "float_discretized":
-                    disc = L.Discretization(num_bins=opt["num_bins"] if opt["bin_boundaries"] is None else None,
-                                            bin_boundaries=opt["bin_boundaries"],
-                                            output_mode=self._index_mode(col, opt["output_mode"], crossed),
-                                            name=f"{col}_discretized")
+                    disc = L.Discretization(
+                        num_bins=opt["num_bins"] if opt["bin_boundaries"] is None else None,
+                        bin_boundaries=opt["bin_boundaries"],
+                        output_mode=self._index_mode(col, opt["output_mode"], crossed),
+                        name=f"{col}_discretized",
+                    )
                     if opt["bin_boundaries"] is None:
                         disc.adapt(raw)
                     chain = [disc] + self._encoder(col, opt["output_mode"], crossed, len(disc.bin_boundaries) + 1)
                 else:
-                    imp = L.Imputation(strategy="median", add_indicator=bool(np.isnan(raw).any()),
-                                       name=f"{col}_imputed")
+                    imp = L.Imputation(
+                        strategy="median", add_indicator=bool(np.isnan(raw).any()), name=f"{col}_imputed"
+                    )
                     imp.adapt(raw)
                     chain = [imp]
                     if kind == "float_normalized":
@@ -253,8 +295,12 @@ class FeatureSpace:
                 mode = opt["output_mode"]
                 mode = "int" if mode == "embedding" else self._index_mode(col, mode, crossed)
                 cls = L.StringLookup if kind == "string_categorical" else L.IntegerLookup
-                lookup = cls(max_tokens=opt["max_tokens"], num_oov_indices=opt["num_oov_indices"], output_mode=mode,
-                             name=f"{col}_lookup")
+                lookup = cls(
+                    max_tokens=opt["max_tokens"],
+                    num_oov_indices=opt["num_oov_indices"],
+                    output_mode=mode,
+                    name=f"{col}_lookup",
+                )
                 lookup.adapt(values if kind == "string_categorical" else self._float_column(values, col))
                 chain = [lookup]
                 if opt["output_mode"] != "embedding":
@@ -266,9 +312,14 @@ class FeatureSpace:
             else:  # hashed
                 # Strings reserve bin 0 for missing values (and ""), so raw data with gaps never fails.
                 mask = "" if kind == "string_hashed" else None
-                chain = [L.Hashing(num_bins=opt["num_bins"], mask_value=mask,
-                                   output_mode=self._index_mode(col, opt["output_mode"], crossed),
-                                   name=f"{col}_hashed")]
+                chain = [
+                    L.Hashing(
+                        num_bins=opt["num_bins"],
+                        mask_value=mask,
+                        output_mode=self._index_mode(col, opt["output_mode"], crossed),
+                        name=f"{col}_hashed",
+                    )
+                ]
                 chain += self._encoder(col, opt["output_mode"], crossed, opt["num_bins"])
             self._layers[col] = chain
         self._adapted = True
@@ -287,6 +338,7 @@ class FeatureSpace:
 
     def _columns(self, data) -> dict:
         import pandas as pd
+
         if isinstance(data, pd.DataFrame):
             cols = {str(c): data[c] for c in data.columns}
         elif isinstance(data, dict):
@@ -319,8 +371,9 @@ class FeatureSpace:
                     indices[col] = x  # a crossed feature's integer index
             self._inputs[col], outputs[col] = inp, x
         for cross in self.crosses:
-            layer = L.HashedCrossing(num_bins=cross.crossing_dim, output_mode=cross.output_mode,
-                                     name=f"{cross.name}_crossed")
+            layer = L.HashedCrossing(
+                num_bins=cross.crossing_dim, output_mode=cross.output_mode, name=f"{cross.name}_crossed"
+            )
             outputs[cross.name] = layer([indices[n] for n in cross.feature_names])
         self._outputs = outputs
         if self.output_mode == "concat":

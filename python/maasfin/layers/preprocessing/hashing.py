@@ -1,12 +1,19 @@
 """Hashing preprocessing layers: Hashing and HashedCrossing."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from maasfin import _core
 from maasfin.data import pd
-from maasfin.layers.preprocessing.base import (PreprocessingLayer, check_mode, int_arg, is_pandas, numeric_2d,
-                                               object_array)
+from maasfin.layers.preprocessing.base import (
+    PreprocessingLayer,
+    check_mode,
+    int_arg,
+    is_pandas,
+    numeric_2d,
+    object_array,
+)
 
 __all__ = ["Hashing", "HashedCrossing"]
 
@@ -26,7 +33,11 @@ class Hashing(PreprocessingLayer):
         if sparse:
             raise ValueError(f"{self._where}: sparse outputs are not supported")
         self.num_bins = int_arg(num_bins, self._where, "num_bins", 2 if mask_value is not None else 1)
-        if mask_value is not None and not isinstance(mask_value, (str, int, np.integer)) or isinstance(mask_value, bool):
+        if (
+            mask_value is not None
+            and not isinstance(mask_value, (str, int, np.integer))
+            or isinstance(mask_value, bool)
+        ):
             raise TypeError(f"{self._where}: mask_value must be a string or an integer, got {mask_value!r}")
         self.mask_value = int(mask_value) if isinstance(mask_value, np.integer) else mask_value
         self.salt, self.sparse = None, False
@@ -49,24 +60,33 @@ class Hashing(PreprocessingLayer):
 
     def _eager(self, data):
         a = np.asarray(data, dtype=object) if not isinstance(data, np.ndarray) and not is_pandas(data) else data
-        if (is_pandas(a) and not pd.api.types.is_numeric_dtype(getattr(a, "dtype", object))) or \
-                (isinstance(a, np.ndarray) and a.dtype.kind in "OUS" and
-                 any(isinstance(v, (str, bytes)) for v in a.reshape(-1))):
+        if (is_pandas(a) and not pd.api.types.is_numeric_dtype(getattr(a, "dtype", object))) or (
+            isinstance(a, np.ndarray)
+            and a.dtype.kind in "OUS"
+            and any(isinstance(v, (str, bytes)) for v in a.reshape(-1))
+        ):
             cells = object_array(a, self._where)
             y = self._encode(cells, self._where)
             if self.output_mode == "int":
                 return y
             x = np.ascontiguousarray(y.reshape(y.shape[0], -1))
             g = _core.Graph()
-            node = g.add_layer(_core.CategoryEncoding(self.num_bins, self.output_mode, False),
-                               [g.add_input([x.shape[1]], "x")])
+            node = g.add_layer(
+                _core.CategoryEncoding(self.num_bins, self.output_mode, False), [g.add_input([x.shape[1]], "x")]
+            )
             g.build(node, 0)
             return g.predict([x], 1024)
         return super()._eager(data)
 
     def get_config(self):
-        return {**super().get_config(), "num_bins": self.num_bins, "mask_value": self.mask_value,
-                "salt": self.salt, "output_mode": self.output_mode, "sparse": self.sparse}
+        return {
+            **super().get_config(),
+            "num_bins": self.num_bins,
+            "mask_value": self.mask_value,
+            "salt": self.salt,
+            "output_mode": self.output_mode,
+            "sparse": self.sparse,
+        }
 
 
 class HashedCrossing(PreprocessingLayer):
@@ -92,15 +112,16 @@ class HashedCrossing(PreprocessingLayer):
     def _eager(self, data):
         if not isinstance(data, (list, tuple)) or len(data) < 2:
             got = type(data).__name__ + (f" of length {len(data)}" if isinstance(data, (list, tuple)) else "")
-            raise ValueError(f"{self._where} crosses 2 or more inputs: call it on a list or tuple of arrays, "
-                             f"got {got}")
+            raise ValueError(f"{self._where} crosses 2 or more inputs: call it on a list or tuple of arrays, got {got}")
         one_d = all(np.ndim(d) == 1 for d in data)
         xs = []
         for i, d in enumerate(data):
             x = numeric_2d(d, f"{self._where} input {i}").astype(np.float32)
             if x.shape[1] != 1:
-                raise ValueError(f"{self._where}: input {i} has {x.shape[1]} columns; each input must hold one "
-                                 "value per sample, shape (batch,) or (batch, 1)")
+                raise ValueError(
+                    f"{self._where}: input {i} has {x.shape[1]} columns; each input must hold one "
+                    "value per sample, shape (batch,) or (batch, 1)"
+                )
             xs.append(np.ascontiguousarray(x))
         if len({x.shape[0] for x in xs}) != 1:
             raise ValueError(f"{self._where}: the inputs have different numbers of rows {[x.shape[0] for x in xs]}")
@@ -111,5 +132,9 @@ class HashedCrossing(PreprocessingLayer):
         return y.reshape(-1) if one_d and self.output_mode == "int" else y
 
     def get_config(self):
-        return {**super().get_config(), "num_bins": self.num_bins, "output_mode": self.output_mode,
-                "sparse": self.sparse}
+        return {
+            **super().get_config(),
+            "num_bins": self.num_bins,
+            "output_mode": self.output_mode,
+            "sparse": self.sparse,
+        }

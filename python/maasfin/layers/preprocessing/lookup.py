@@ -1,11 +1,19 @@
 """Categorical preprocessing layers: CategoryEncoding, StringLookup, IntegerLookup."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from maasfin import _core
-from maasfin.layers.preprocessing.base import (PreprocessingLayer, batches, check_mode, concat_batches, int_arg,
-                                               numeric_2d, object_array)
+from maasfin.layers.preprocessing.base import (
+    PreprocessingLayer,
+    batches,
+    check_mode,
+    concat_batches,
+    int_arg,
+    numeric_2d,
+    object_array,
+)
 
 __all__ = ["CategoryEncoding", "StringLookup", "IntegerLookup"]
 
@@ -25,8 +33,12 @@ class CategoryEncoding(PreprocessingLayer):
         return _core.CategoryEncoding(self.num_tokens, self.output_mode, False)
 
     def get_config(self):
-        return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode,
-                "sparse": self.sparse}
+        return {
+            **super().get_config(),
+            "num_tokens": self.num_tokens,
+            "output_mode": self.output_mode,
+            "sparse": self.sparse,
+        }
 
 
 class _IndexLookup(PreprocessingLayer):
@@ -35,8 +47,20 @@ class _IndexLookup(PreprocessingLayer):
 
     _accepts_missing = True
 
-    def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
-                 output_mode, sparse, pad_to_max_tokens, **kwargs):
+    def __init__(
+        self,
+        max_tokens,
+        num_oov_indices,
+        mask_token,
+        oov_token,
+        vocabulary,
+        idf_weights,
+        invert,
+        output_mode,
+        sparse,
+        pad_to_max_tokens,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         where = self._where
         if invert:
@@ -73,8 +97,8 @@ class _IndexLookup(PreprocessingLayer):
             raise ValueError(f"{self._where}: vocabulary files are not supported; pass a list of tokens")
         tokens = [self._token(v, "vocabulary entry") for v in list(np.asarray(vocabulary, dtype=object).reshape(-1))]
         special = [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
-        if special and tokens[:len(special)] == special:
-            tokens = tokens[len(special):]
+        if special and tokens[: len(special)] == special:
+            tokens = tokens[len(special) :]
         if not tokens:
             raise ValueError(f"{self._where}: the vocabulary is empty")
         if len(set(tokens)) != len(tokens):
@@ -87,14 +111,20 @@ class _IndexLookup(PreprocessingLayer):
         if self.mask_token is not None and self.mask_token in tokens:
             raise ValueError(f"{self._where}: the vocabulary holds the mask token {self.mask_token!r}")
         if self.max_tokens is not None and self._token_start() + len(tokens) > self.max_tokens:
-            raise ValueError(f"{self._where}: the vocabulary has {self._token_start() + len(tokens)} indices "
-                             f"(with special tokens), more than max_tokens={self.max_tokens}")
+            raise ValueError(
+                f"{self._where}: the vocabulary has {self._token_start() + len(tokens)} indices "
+                f"(with special tokens), more than max_tokens={self.max_tokens}"
+            )
         if self._graph is not None and self._token_start() + len(tokens) != self.vocabulary_size():
-            raise ValueError(f"{self._where} is built with {self.vocabulary_size()} indices; a vocabulary of "
-                             f"{self._token_start() + len(tokens)} cannot replace it. Set it before building the model")
+            raise ValueError(
+                f"{self._where} is built with {self.vocabulary_size()} indices; a vocabulary of "
+                f"{self._token_start() + len(tokens)} cannot replace it. Set it before building the model"
+            )
         if self._graph is not None:
-            raise ValueError(f"{self._where} is already part of a built model; set its vocabulary or adapt it "
-                             "before building the model")
+            raise ValueError(
+                f"{self._where} is already part of a built model; set its vocabulary or adapt it "
+                "before building the model"
+            )
         self.vocabulary = tokens
         self._vocabulary_changed()
 
@@ -124,9 +154,16 @@ class _IndexLookup(PreprocessingLayer):
         return -1 if self.max_tokens is None else max(0, self.max_tokens - self._token_start())
 
     def get_config(self):
-        return {**super().get_config(), "max_tokens": self.max_tokens, "num_oov_indices": self.num_oov_indices,
-                "mask_token": self.mask_token, "oov_token": self.oov_token, "vocabulary": self.vocabulary,
-                "output_mode": self.output_mode, "pad_to_max_tokens": self.pad_to_max_tokens}
+        return {
+            **super().get_config(),
+            "max_tokens": self.max_tokens,
+            "num_oov_indices": self.num_oov_indices,
+            "mask_token": self.mask_token,
+            "oov_token": self.oov_token,
+            "vocabulary": self.vocabulary,
+            "output_mode": self.output_mode,
+            "pad_to_max_tokens": self.pad_to_max_tokens,
+        }
 
 
 class StringLookup(_IndexLookup):
@@ -137,14 +174,37 @@ class StringLookup(_IndexLookup):
 
     _takes_strings = True
 
-    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]", vocabulary=None,
-                 idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
-                 encoding="utf-8", **kwargs):
+    def __init__(
+        self,
+        max_tokens=None,
+        num_oov_indices=1,
+        mask_token=None,
+        oov_token="[UNK]",
+        vocabulary=None,
+        idf_weights=None,
+        invert=False,
+        output_mode="int",
+        pad_to_max_tokens=False,
+        sparse=False,
+        encoding="utf-8",
+        **kwargs,
+    ):
         if encoding not in ("utf-8", "UTF-8"):
             raise ValueError(f"StringLookup: only encoding='utf-8' is supported, got {encoding!r}")
         self._table = None
-        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
-                         output_mode, sparse, pad_to_max_tokens, **kwargs)
+        super().__init__(
+            max_tokens,
+            num_oov_indices,
+            mask_token,
+            oov_token,
+            vocabulary,
+            idf_weights,
+            invert,
+            output_mode,
+            sparse,
+            pad_to_max_tokens,
+            **kwargs,
+        )
 
     def _token(self, value, arg):
         if isinstance(value, bytes):
@@ -157,8 +217,9 @@ class StringLookup(_IndexLookup):
         return True
 
     def _vocabulary_changed(self) -> None:
-        self._table = _core.StringTable(self.vocabulary, self.num_oov_indices, self.mask_token,
-                                        self.output_mode == "int", self._where)
+        self._table = _core.StringTable(
+            self.vocabulary, self.num_oov_indices, self.mask_token, self.output_mode == "int", self._where
+        )
 
     def adapt(self, data, batch_size=None, steps=None):
         if self._graph is not None:
@@ -196,18 +257,43 @@ class IntegerLookup(_IndexLookup):
     graph layer (C++ hash map). NaN is a missing value: the mask index when mask_token is set,
     else the OOV index. Several OOV buckets: token mod num_oov_indices (as Keras)."""
 
-    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, vocabulary=None,
-                 vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int", sparse=False,
-                 pad_to_max_tokens=False, **kwargs):
+    def __init__(
+        self,
+        max_tokens=None,
+        num_oov_indices=1,
+        mask_token=None,
+        oov_token=-1,
+        vocabulary=None,
+        vocabulary_dtype="int64",
+        idf_weights=None,
+        invert=False,
+        output_mode="int",
+        sparse=False,
+        pad_to_max_tokens=False,
+        **kwargs,
+    ):
         if vocabulary_dtype not in ("int64", "int32"):
             raise ValueError(f"IntegerLookup: vocabulary_dtype must be 'int64' or 'int32', got {vocabulary_dtype!r}")
         self.vocabulary_dtype = vocabulary_dtype
-        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, idf_weights, invert,
-                         output_mode, sparse, pad_to_max_tokens, **kwargs)
+        super().__init__(
+            max_tokens,
+            num_oov_indices,
+            mask_token,
+            oov_token,
+            vocabulary,
+            idf_weights,
+            invert,
+            output_mode,
+            sparse,
+            pad_to_max_tokens,
+            **kwargs,
+        )
 
     def _token(self, value, arg):
-        if isinstance(value, (bool, np.bool_)) or not (isinstance(value, (int, np.integer)) or
-                                                       (isinstance(value, (float, np.floating)) and float(value).is_integer())):
+        if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, np.integer))
+            or (isinstance(value, (float, np.floating)) and float(value).is_integer())
+        ):
             raise TypeError(f"{self._where}: {arg} must be an integer, got {value!r}")
         return int(value)
 
@@ -227,8 +313,9 @@ class IntegerLookup(_IndexLookup):
 
     def _make_core(self):
         if self.vocabulary is None:
-            raise ValueError(f"{self._where} has no vocabulary: call adapt(data) or pass vocabulary= before "
-                             "building the model")
+            raise ValueError(
+                f"{self._where} has no vocabulary: call adapt(data) or pass vocabulary= before building the model"
+            )
         core = _core.IntegerLookup(self.vocabulary, self.num_oov_indices, self.mask_token, self.output_mode)
         if self.pad_to_max_tokens and self.output_mode != "int":
             raise ValueError(f"{self._where}: pad_to_max_tokens is not supported for IntegerLookup")

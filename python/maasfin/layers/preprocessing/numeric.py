@@ -1,11 +1,19 @@
 """Numeric preprocessing layers learned by adapt: Normalization, Discretization, Imputation."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from maasfin import _core
-from maasfin.layers.preprocessing.base import (PreprocessingLayer, batches, check_mode, concat_batches, float_list,
-                                               int_arg, numeric_2d)
+from maasfin.layers.preprocessing.base import (
+    PreprocessingLayer,
+    batches,
+    check_mode,
+    concat_batches,
+    float_list,
+    int_arg,
+    numeric_2d,
+)
 
 __all__ = ["Normalization", "Discretization", "Imputation"]
 
@@ -14,20 +22,24 @@ class Normalization(PreprocessingLayer):
     """Standardises each feature (last axis): (x - mean) / sqrt(variance), or the inverse with
     `invert=True`. mean/variance come from `adapt(data)` (population variance, as Keras) or are
     given; they are non-trainable weights. Weights: mean, variance (Keras also keeps a count)."""
+
     _masking = "keep"
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
         if axis != -1:
-            raise ValueError(f"{self._where}: only axis=-1 (one mean and variance per feature) is supported, "
-                             f"got {axis!r}")
+            raise ValueError(
+                f"{self._where}: only axis=-1 (one mean and variance per feature) is supported, got {axis!r}"
+            )
         if (mean is None) != (variance is None):
             raise ValueError(f"{self._where}: give both mean and variance, or neither (and call adapt)")
         self.axis, self.invert = -1, bool(invert)
-        self.mean = None if mean is None else (float_list(mean, self._where, "mean")
-                                               if np.ndim(mean) else float(mean))
-        self.variance = None if variance is None else (float_list(variance, self._where, "variance")
-                                                       if np.ndim(variance) else float(variance))
+        self.mean = None if mean is None else (float_list(mean, self._where, "mean") if np.ndim(mean) else float(mean))
+        self.variance = (
+            None
+            if variance is None
+            else (float_list(variance, self._where, "variance") if np.ndim(variance) else float(variance))
+        )
         if self.variance is not None and np.any(np.asarray(self.variance) < 0):
             raise ValueError(f"{self._where}: variance must be >= 0")
         self._adapted = None  # (mean, variance) arrays from adapt
@@ -37,14 +49,18 @@ class Normalization(PreprocessingLayer):
 
     def adapt(self, data, batch_size=None, steps=None):
         if self.mean is not None:
-            raise ValueError(f"{self._where}: mean and variance were given; adapt is only for layers built without them")
+            raise ValueError(
+                f"{self._where}: mean and variance were given; adapt is only for layers built without them"
+            )
         x = concat_batches([numeric_2d(b, self._where) for b in batches(data, self._where)], self._where)
         x = x.reshape(-1, x.shape[-1])
         missing = np.isnan(x).any(axis=0)
         if missing.any():
             col = int(np.flatnonzero(missing)[0])
-            raise ValueError(f"{self._where}: adapt data has missing values (NaN) in feature {col}; put an "
-                             "Imputation layer before Normalization")
+            raise ValueError(
+                f"{self._where}: adapt data has missing values (NaN) in feature {col}; put an "
+                "Imputation layer before Normalization"
+            )
         self._check_width(x.shape[-1])
         self._adapted = (x.mean(axis=0), x.var(axis=0))
         self._state_changed()
@@ -61,12 +77,20 @@ class Normalization(PreprocessingLayer):
             mean, var = self.mean, self.variance
         else:
             return {}
-        mean, var = np.broadcast_to(np.asarray(mean, np.float64), (c,)), np.broadcast_to(np.asarray(var, np.float64), (c,))
+        mean, var = (
+            np.broadcast_to(np.asarray(mean, np.float64), (c,)),
+            np.broadcast_to(np.asarray(var, np.float64), (c,)),
+        )
         return {"mean": mean, "variance": var}
 
     def get_config(self):
-        return {**super().get_config(), "axis": self.axis, "mean": self.mean, "variance": self.variance,
-                "invert": self.invert}
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "mean": self.mean,
+            "variance": self.variance,
+            "invert": self.invert,
+        }
 
 
 class Discretization(PreprocessingLayer):
@@ -112,8 +136,10 @@ class Discretization(PreprocessingLayer):
 
     def _make_core(self):
         if self.bin_boundaries is None:
-            raise ValueError(f"{self._where} has no bin boundaries yet: call adapt(data) before building the "
-                             "model, or give bin_boundaries")
+            raise ValueError(
+                f"{self._where} has no bin boundaries yet: call adapt(data) before building the "
+                "model, or give bin_boundaries"
+            )
         return _core.Discretization(len(self.bin_boundaries), self.output_mode)
 
     def adapt(self, data, batch_size=None, steps=None):
@@ -131,8 +157,10 @@ class Discretization(PreprocessingLayer):
         if boundaries.size == 0:
             raise ValueError(f"{self._where}: adapt data has a single value; no bin boundary can be learned")
         if self._graph is not None and boundaries.size != len(self.bin_boundaries or []):
-            raise ValueError(f"{self._where} is built with {len(self.bin_boundaries or [])} boundaries; adapt "
-                             f"learned {boundaries.size}. Adapt before building the model")
+            raise ValueError(
+                f"{self._where} is built with {len(self.bin_boundaries or [])} boundaries; adapt "
+                f"learned {boundaries.size}. Adapt before building the model"
+            )
         self.bin_boundaries = [float(v) for v in boundaries.astype(np.float32)]
         self._state_changed()
 
@@ -143,8 +171,14 @@ class Discretization(PreprocessingLayer):
         boundaries = self.bin_boundaries
         if self._graph is not None:  # the weights are the truth once built (set_weights, load)
             boundaries = [float(v) for v in self.get_weights()[0]]
-        return {**super().get_config(), "bin_boundaries": boundaries, "num_bins": self.num_bins,
-                "epsilon": self.epsilon, "output_mode": self.output_mode, "sparse": self.sparse}
+        return {
+            **super().get_config(),
+            "bin_boundaries": boundaries,
+            "num_bins": self.num_bins,
+            "epsilon": self.epsilon,
+            "output_mode": self.output_mode,
+            "sparse": self.sparse,
+        }
 
 
 # Keras's quantile summary (keras/src/layers/preprocessing/discretization.py), in float32 as Keras.
@@ -152,7 +186,7 @@ def _summarize(values: np.ndarray, epsilon: float) -> np.ndarray:
     values = np.sort(values.reshape(-1))
     increment = values.size / (1.0 / epsilon)
     step = max(increment, 1)
-    boundaries = values[int(increment)::int(step)]
+    boundaries = values[int(increment) :: int(step)]
     return np.stack([boundaries, np.ones_like(boundaries) * step])
 
 
@@ -190,8 +224,9 @@ class Imputation(PreprocessingLayer):
             raise ValueError(f"{self._where}: strategy must be one of {list(self._STRATEGIES)}, got {strategy!r}")
         if fill_value is not None and strategy != "constant":
             raise ValueError(f"{self._where}: fill_value is only used with strategy='constant'")
-        if fill_value is not None and (isinstance(fill_value, bool) or not isinstance(fill_value, (int, float))
-                                       or not np.isfinite(fill_value)):
+        if fill_value is not None and (
+            isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)) or not np.isfinite(fill_value)
+        ):
             raise ValueError(f"{self._where}: fill_value must be a finite number, got {fill_value!r}")
         self.strategy = strategy
         self.fill_value = None if fill_value is None else float(fill_value)
@@ -210,11 +245,14 @@ class Imputation(PreprocessingLayer):
         present = ~np.isnan(x)
         empty = np.flatnonzero(~present.any(axis=0))
         if empty.size:
-            raise ValueError(f"{self._where}: adapt data feature(s) {empty.tolist()} are entirely missing; "
-                             f"the {self.strategy} cannot be learned (use strategy='constant')")
+            raise ValueError(
+                f"{self._where}: adapt data feature(s) {empty.tolist()} are entirely missing; "
+                f"the {self.strategy} cannot be learned (use strategy='constant')"
+            )
         if self._output_shape is not None and x.shape[1] != self._param_specs()[0][1][0]:
-            raise ValueError(f"{self._where} is built for {self._param_specs()[0][1][0]} features, the adapt "
-                             f"data has {x.shape[1]}")
+            raise ValueError(
+                f"{self._where} is built for {self._param_specs()[0][1][0]} features, the adapt data has {x.shape[1]}"
+            )
         if self.strategy == "median":
             fill = np.nanmedian(x, axis=0)
         elif self.strategy == "mean":
@@ -238,5 +276,9 @@ class Imputation(PreprocessingLayer):
         return {"fill_value": self._adapted}
 
     def get_config(self):
-        return {**super().get_config(), "strategy": self.strategy, "fill_value": self.fill_value,
-                "add_indicator": self.add_indicator}
+        return {
+            **super().get_config(),
+            "strategy": self.strategy,
+            "fill_value": self.fill_value,
+            "add_indicator": self.add_indicator,
+        }

@@ -1,4 +1,5 @@
 """Keras 3 configs of maasfin models, as Keras itself writes them (keras_defaults.json as the template)."""
+
 from __future__ import annotations
 
 import copy
@@ -11,16 +12,15 @@ import threading
 import numpy as np
 
 from maasfin.layers.base import INITIALIZER_ALIASES
+from maasfin.saving.config import check_saveable
 from maasfin.saving.objects import model_classes
-from maasfin.saving.config import (check_saveable, metric_split)
-
 
 _POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
 _INPUT_DTYPES = ("int32", "int64", "bool", "string")
 
 
 @functools.lru_cache(maxsize=1)
-def _table() -> dict:
+def keras_defaults() -> dict:
     with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_defaults.json")) as f:
         return json.load(f)
 
@@ -32,49 +32,56 @@ def import_h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError('writing Keras .keras/.h5/.weights.h5 files needs h5py: pip install "maasfin[keras]"') \
-            from None
+        raise ImportError(
+            'writing Keras .keras/.h5/.weights.h5 files needs h5py: pip install "maasfin[keras]"'
+        ) from None
     return h5py
 
 
-def _refuse(where: str, why: str) -> ValueError:
+def refuse(where: str, why: str) -> ValueError:
     return ValueError(f"cannot write {where} to a Keras file: {why}; save the model as .maas instead")
 
 
-def _obj(kind: str, class_name: str, config: dict) -> dict:
-    return {"module": _table()[kind][class_name]["module"], "class_name": class_name, "config": config,
-            "registered_name": None}
+def keras_object(kind: str, class_name: str, config: dict) -> dict:
+    return {
+        "module": keras_defaults()[kind][class_name]["module"],
+        "class_name": class_name,
+        "config": config,
+        "registered_name": None,
+    }
 
 
 def _initializer(name: str, where: str) -> dict:
-    cls = {v: k for k, v in INITIALIZER_ALIASES.items()}.get(name) or \
-        {"uniform": "RandomUniform", "normal": "RandomNormal"}.get(name)
-    if cls is None or cls not in _table()["initializers"]:
-        raise _refuse(where, f"initializer {name!r} has no Keras equivalent")
-    return _obj("initializers", cls, copy.deepcopy(_table()["initializers"][cls]["config"]))
+    cls = {v: k for k, v in INITIALIZER_ALIASES.items()}.get(name) or {
+        "uniform": "RandomUniform",
+        "normal": "RandomNormal",
+    }.get(name)
+    if cls is None or cls not in keras_defaults()["initializers"]:
+        raise refuse(where, f"initializer {name!r} has no Keras equivalent")
+    return keras_object("initializers", cls, copy.deepcopy(keras_defaults()["initializers"][cls]["config"]))
 
 
-def _nested(kind: str, value, where: str) -> dict:
+def nested_object(kind: str, value, where: str) -> dict:
     """A regularizer/constraint {"class_name", "config"} as a Keras object config."""
     name, cfg = value.get("class_name"), value.get("config") or {}
-    spec = _table()[kind].get(name)
+    spec = keras_defaults()[kind].get(name)
     if spec is None:
-        raise _refuse(where, f"{name!r} has no Keras equivalent")
+        raise refuse(where, f"{name!r} has no Keras equivalent")
     out = copy.deepcopy(spec["config"])
     for k, v in cfg.items():
         if k not in out:
-            raise _refuse(where, f"{name} option {k}={v!r} has no Keras equivalent")
+            raise refuse(where, f"{name} option {k}={v!r} has no Keras equivalent")
         out[k] = v
-    return _obj(kind, name, out)
+    return keras_object(kind, name, out)
 
 
-def _plain(v):
+def plain_value(v):
     if isinstance(v, tuple):
-        return [_plain(x) for x in v]
+        return [plain_value(x) for x in v]
     if isinstance(v, list):
-        return [_plain(x) for x in v]
+        return [plain_value(x) for x in v]
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: plain_value(x) for k, x in v.items()}
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):
@@ -82,7 +89,7 @@ def _plain(v):
     return v
 
 
-def _maasfin_default(cls, key):
+def maasfin_default(cls, key):
     for klass in cls.__mro__:
         init = vars(klass).get("__init__")
         if init is not None:
@@ -93,12 +100,17 @@ def _maasfin_default(cls, key):
 
 
 # Keras stores these as tuples (lists in JSON) even when given an int.
-_TUPLES = {"Conv1D": ("kernel_size", "strides", "dilation_rate"), "Conv2D": ("kernel_size", "strides", "dilation_rate"),
-           "MaxPooling1D": ("pool_size", "strides"), "AveragePooling1D": ("pool_size", "strides"),
-           "MaxPooling2D": ("pool_size", "strides"), "AveragePooling2D": ("pool_size", "strides"),
-           "ZeroPadding1D": ("padding",), "ZeroPadding2D": ("padding",)}
-_RANK = {"Conv1D": 1, "Conv2D": 2, "MaxPooling1D": 1, "AveragePooling1D": 1, "MaxPooling2D": 2,
-         "AveragePooling2D": 2}
+_TUPLES = {
+    "Conv1D": ("kernel_size", "strides", "dilation_rate"),
+    "Conv2D": ("kernel_size", "strides", "dilation_rate"),
+    "MaxPooling1D": ("pool_size", "strides"),
+    "AveragePooling1D": ("pool_size", "strides"),
+    "MaxPooling2D": ("pool_size", "strides"),
+    "AveragePooling2D": ("pool_size", "strides"),
+    "ZeroPadding1D": ("padding",),
+    "ZeroPadding2D": ("padding",),
+}
+_RANK = {"Conv1D": 1, "Conv2D": 2, "MaxPooling1D": 1, "AveragePooling1D": 1, "MaxPooling2D": 2, "AveragePooling2D": 2}
 
 
 def _tuple(cls: str, key: str, v):
@@ -119,13 +131,16 @@ _NEEDS_TENSORFLOW = ("StringLookup", "IntegerLookup", "Hashing", "HashedCrossing
 def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
     """(Keras class name, Keras config) of a maasfin layer."""
     cls = type(layer).__name__
-    spec = _table()["layers"].get(cls)
+    spec = keras_defaults()["layers"].get(cls)
     if cls in _NEEDS_TENSORFLOW:
-        raise _refuse(where, f"maasfin does not write {cls} to Keras files: Keras 3's {cls} needs TensorFlow, so "
-                             "the file would not load under Keras's jax or torch backends")
+        raise refuse(
+            where,
+            f"maasfin does not write {cls} to Keras files: Keras 3's {cls} needs TensorFlow, so "
+            "the file would not load under Keras's jax or torch backends",
+        )
     if spec is None or cls == "InputLayer":
-        raise _refuse(where, f"{cls} has no Keras equivalent that maasfin writes")
-    mcfg = _plain(layer.get_config())
+        raise refuse(where, f"{cls} has no Keras equivalent that maasfin writes")
+    mcfg = plain_value(layer.get_config())
     out = copy.deepcopy(spec["config"])
     out["name"] = layer.name
     if "trainable" in out:
@@ -135,30 +150,45 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
     if mcfg.get("activity_regularizer") is not None:  # Keras's base Layer config records it after dtype
         items = list(out.items())
         at = [k for k, _ in items].index("dtype") + 1 if "dtype" in out else 0
-        out = dict(items[:at] + [("activity_regularizer", None)]
-                   + [(k, v) for k, v in items[at:] if k != "activity_regularizer"])
+        out = dict(
+            items[:at]
+            + [("activity_regularizer", None)]
+            + [(k, v) for k, v in items[at:] if k != "activity_regularizer"]
+        )
     for key, value in mcfg.items():
-        if key in ("name", "trainable", "dtype", "input_shape") or \
-                (cls == "MultiHeadAttention" and key in ("use_causal_mask", "return_attention_scores")):
+        if key in ("name", "trainable", "dtype", "input_shape") or (
+            cls == "MultiHeadAttention" and key in ("use_causal_mask", "return_attention_scores")
+        ):
             # input_shape becomes the model's InputLayer; MultiHeadAttention's use_causal_mask is a
             # call argument in Keras (inbound_nodes).
             continue
         if key not in out:
-            has, default = _maasfin_default(type(layer), key)
-            if (has and _plain(default) == value) or value is None:
+            has, default = maasfin_default(type(layer), key)
+            if (has and plain_value(default) == value) or value is None:
                 continue
-            raise _refuse(where, f"its option {key}={value!r} has no Keras equivalent")
+            raise refuse(where, f"its option {key}={value!r} has no Keras equivalent")
         if key.endswith("_initializer") and isinstance(value, str):
             value = _initializer(value, f"{where} {key}")
         elif key.endswith("_regularizer") and isinstance(value, dict):
-            value = _nested("regularizers", value, f"{where} {key}")
+            value = nested_object("regularizers", value, f"{where} {key}")
         elif key.endswith("_constraint") and isinstance(value, dict):
-            value = _nested("constraints", value, f"{where} {key}")
+            value = nested_object("constraints", value, f"{where} {key}")
         elif key in _TUPLES.get(cls, ()):
             value = _tuple(cls, key, value)
         out[key] = value
-    if cls in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SimpleRNN", "LSTM", "GRU",
-               "MultiHeadAttention", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"):
+    if cls in (
+        "Dropout",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "SimpleRNN",
+        "LSTM",
+        "GRU",
+        "MultiHeadAttention",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+    ):
         if "seed" in out:
             out["seed"] = None  # Keras draws its own; these layers are inactive in predict
     if cls in _TUPLES and cls.startswith(("Max", "Average")) and out.get("strides") is None:
@@ -170,8 +200,12 @@ def _keras_layer_config(layer, where: str) -> tuple[str, dict]:
         if cls == "Bidirectional":
             zero = bool(icfg.get("return_sequences"))  # Keras's Bidirectional sets it so
             fwd = {**copy.deepcopy(icfg), "name": "forward_" + inner.name, "zero_output_for_mask": zero}
-            bwd = {**copy.deepcopy(icfg), "name": "backward_" + inner.name, "zero_output_for_mask": zero,
-                   "go_backwards": not icfg.get("go_backwards", False)}
+            bwd = {
+                **copy.deepcopy(icfg),
+                "name": "backward_" + inner.name,
+                "zero_output_for_mask": zero,
+                "go_backwards": not icfg.get("go_backwards", False),
+            }
             out["layer"] = _entry(icls, fwd, inner_shape)
             out["backward_layer"] = _entry(icls, bwd, inner_shape)
         else:
@@ -189,8 +223,8 @@ def _inner_input_shape(layer):
 
 
 def _entry(cls: str, cfg: dict, input_shape) -> dict:
-    e = {"module": _table()["layers"][cls]["module"], "class_name": cls, "config": cfg, "registered_name": None}
-    if _table()["layers"][cls]["build_config"] and input_shape is not None:
+    e = {"module": keras_defaults()["layers"][cls]["module"], "class_name": cls, "config": cfg, "registered_name": None}
+    if keras_defaults()["layers"][cls]["build_config"] and input_shape is not None:
         e["build_config"] = {"input_shape": input_shape}
     return e
 
@@ -215,16 +249,25 @@ def _input_shape(layer):
 
 def _tensor(t) -> dict:
     dtype = t.layer.dtype if type(t.layer).__name__ == "InputLayer" and t.layer.dtype else "float32"
-    return {"class_name": "__keras_tensor__",
-            "config": {"shape": [None] + [int(d) for d in t.shape[1:]], "dtype": dtype,
-                       "keras_history": [t.layer.name, 0, int(getattr(t, "index", 0))]}}
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {
+            "shape": [None] + [int(d) for d in t.shape[1:]],
+            "dtype": dtype,
+            "keras_history": [t.layer.name, 0, int(getattr(t, "index", 0))],
+        },
+    }
 
 
 def _input_entry(name: str, shape, dtype) -> dict:
-    cfg = copy.deepcopy(_table()["layers"]["InputLayer"]["config"])
+    cfg = copy.deepcopy(keras_defaults()["layers"]["InputLayer"]["config"])
     cfg.update({"batch_shape": [None] + [int(d) for d in shape], "dtype": dtype or "float32", "name": name})
-    return {"module": _table()["layers"]["InputLayer"]["module"], "class_name": "InputLayer", "config": cfg,
-            "registered_name": None}
+    return {
+        "module": keras_defaults()["layers"]["InputLayer"]["module"],
+        "class_name": "InputLayer",
+        "config": cfg,
+        "registered_name": None,
+    }
 
 
 def _layer_entry(layer, where: str) -> dict:
@@ -275,6 +318,7 @@ def keras_order(model) -> list:
                 visit(id(u.layer))
         finished.add(layer_id)
         order.append(layer_id)
+
     for t in model._outputs:
         visit(id(t.layer))
     depth = {}
@@ -297,8 +341,11 @@ def _check_no_masks(model) -> None:
     for layer in layers:
         cls = type(layer).__name__
         if cls == "Masking" or getattr(layer, "mask_zero", False) or getattr(layer, "_mask_in", None) is not None:
-            raise _refuse(f"layer '{layer.name}' ({cls})", "maasfin does not write masks (Masking, "
-                          "Embedding(mask_zero=True) and the layers that read their mask) to Keras files yet")
+            raise refuse(
+                f"layer '{layer.name}' ({cls})",
+                "maasfin does not write masks (Masking, "
+                "Embedding(mask_zero=True) and the layers that read their mask) to Keras files yet",
+            )
 
 
 def _layer_shapes(model) -> dict:
@@ -312,8 +359,10 @@ def _layer_shapes(model) -> dict:
             shape = layer.output_shape
     else:
         for t in model._order:
-            out[id(t.layer)] = ([[None] + [int(d) for d in u.shape[1:]] for u in t.inputs],
-                                len(t.inputs) > 2 and t.inputs[2] is not t.inputs[1])
+            out[id(t.layer)] = (
+                [[None] + [int(d) for d in u.shape[1:]] for u in t.inputs],
+                len(t.inputs) > 2 and t.inputs[2] is not t.inputs[1],
+            )
     return out
 
 
@@ -322,8 +371,10 @@ def keras_config(model) -> dict:
     check_saveable(model)
     model._maybe_build()
     if not model.built:
-        raise ValueError(f"cannot write model '{model.name}' to a Keras file before it is built: give it an input "
-                         "shape (keras.Input) or call it on data first")
+        raise ValueError(
+            f"cannot write model '{model.name}' to a Keras file before it is built: give it an input "
+            "shape (keras.Input) or call it on data first"
+        )
     _check_no_masks(model)
     _STATE.shapes = _layer_shapes(model)
     try:
@@ -337,20 +388,34 @@ def _model_config(model) -> dict:
     if isinstance(model, Sequential):
         first = model._input_layer
         in_shape = list(model._input_shapes[0])
-        layers = [_input_entry(first.name if first is not None else "input_layer", in_shape,
-                               first.dtype if first is not None else None)]
+        layers = [
+            _input_entry(
+                first.name if first is not None else "input_layer", in_shape, first.dtype if first is not None else None
+            )
+        ]
         layers += [_layer_entry(l, f"layer '{l.name}' ({type(l).__name__})") for l in model.layers]
-        return {"module": "keras", "class_name": "Sequential",
-                "config": {"name": model.name, "trainable": True, "dtype": copy.deepcopy(_POLICY), "layers": layers,
-                           "build_input_shape": [None] + in_shape},
-                "registered_name": None, "build_config": {"input_shape": [None] + in_shape}}
+        return {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": {
+                "name": model.name,
+                "trainable": True,
+                "dtype": copy.deepcopy(_POLICY),
+                "layers": layers,
+                "build_input_shape": [None] + in_shape,
+            },
+            "registered_name": None,
+            "build_config": {"input_shape": [None] + in_shape},
+        }
     entries = []
     inputs = {id(t) for t in model._inputs}
     for t in keras_order(model):
         if id(t) in inputs:
             if t.layer.dtype not in (None, "float32", "int32", "int64", "bool"):
-                raise _refuse(f"input '{t.layer.name}'", f"Keras models take no {t.layer.dtype} inputs "
-                              "(string features need TensorFlow under Keras 3)")
+                raise refuse(
+                    f"input '{t.layer.name}'",
+                    f"Keras models take no {t.layer.dtype} inputs (string features need TensorFlow under Keras 3)",
+                )
             e = _input_entry(t.layer.name, t.shape[1:], t.layer.dtype)
             entries.append({**e, "name": t.layer.name, "inbound_nodes": []})
             continue
@@ -371,51 +436,24 @@ def _model_config(model) -> dict:
             node = {"args": tensors[:2], "kwargs": kwargs}
         else:
             # The call arguments Keras records (training=False, mask=None on the layers that take them).
-            kwargs = copy.deepcopy(_table()["layers"][type(layer).__name__].get("call_kwargs", {}))
+            kwargs = copy.deepcopy(keras_defaults()["layers"][type(layer).__name__].get("call_kwargs", {}))
             node = {"args": [tensors if len(tensors) > 1 else tensors[0]], "kwargs": kwargs}
         entries.append({**e, "name": layer.name, "inbound_nodes": [node]})
     ins = [[t.layer.name, 0, 0] for t in model._inputs]
     out = model._outputs[0]
-    return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "config": {"name": model.name, "trainable": True, "layers": entries,
-                       "input_layers": ins[0] if len(ins) == 1 else ins,
-                       "output_layers": [out.layer.name, 0, int(getattr(out, "index", 0))]},
-            "registered_name": "Functional", "build_config": {"input_shape": None}}
-
-
-# -- compile config --------------------------------------------------------------------------------
-def _compile_object(kind: str, obj, what: str) -> dict:
-    name = type(obj).__name__
-    spec = _table()[kind].get(name)
-    if spec is None:
-        raise _refuse(what, f"{kind[:-1]} {name} has no Keras equivalent")
-    out = copy.deepcopy(spec["config"])
-    for k, v in _plain(obj.get_config()).items():
-        if k == "learning_rate" and isinstance(v, dict):  # a schedule, as {"class_name", "config"}
-            v = _nested("schedules", v, f"{what} learning-rate schedule")
-        if k not in out:
-            has, default = _maasfin_default(type(obj), k)
-            if (has and _plain(default) == v) or v is None:
-                continue
-            raise _refuse(what, f"{name} option {k}={v!r} is not in the config Keras keeps for {name}")
-        out[k] = v
-    return _obj(kind, name, out)
-
-
-def compile_config(model):
-    if not model.compiled:
-        return None
-    plain, weighted = metric_split(model)
-
-    def metric(m):
-        if isinstance(m, str):
-            return m
-        return _compile_object("metrics", m() if isinstance(m, type) else m, "a metric")
-    loss = model.loss
-    return {"optimizer": _compile_object("optimizers", model.optimizer, "the optimizer"),
-            "loss": _compile_object("losses", loss, "the loss"), "loss_weights": None,
-            "metrics": [metric(m) for m in plain] or None, "weighted_metrics": [metric(m) for m in weighted] or None,
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": model.name,
+            "trainable": True,
+            "layers": entries,
+            "input_layers": ins[0] if len(ins) == 1 else ins,
+            "output_layers": [out.layer.name, 0, int(getattr(out, "index", 0))],
+        },
+        "registered_name": "Functional",
+        "build_config": {"input_shape": None},
+    }
 
 
 # -- weights ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """Keras HDF5 read in a sandboxed child process, and where each Keras weight lives in a file."""
+
 from __future__ import annotations
 
 import re
@@ -14,6 +15,7 @@ def keras_snake(name: str) -> str:
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
 
 def config_get(d, key):
     return d.get(key) if isinstance(d, dict) else None
@@ -139,28 +141,39 @@ def extract_h5(data, src: str, what: str, prefixes: tuple[str, ...], file_size: 
     it first): `file_size`, by default the blob's."""
     import subprocess
     import sys
+
     budget, why = hdf5_budget(len(data) if file_size is None else file_size)
     seconds = int(LIMITS["hdf5_seconds"])
     mem = int(LIMITS["hdf5_memory"]) + 3 * len(data) + budget
     env = {k: v for k, v in __import__("os").environ.items() if k in ("PATH", "LD_LIBRARY_PATH", "HOME", "LANG")}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
-        proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, str(mem), str(seconds), str(budget), ",".join(prefixes)],
-                              input=data, capture_output=True, timeout=2 * seconds + 10, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", _CHILD, str(mem), str(seconds), str(budget), ",".join(prefixes)],
+            input=data,
+            capture_output=True,
+            timeout=2 * seconds + 10,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         raise fail(src, f"{what}: the HDF5 reader did not finish within {2 * seconds + 10} s") from None
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode < 0:
-        raise fail(src, f"{what}: the HDF5 reader crashed on this file (signal {-proc.returncode}); "
-                         "the file is corrupt or hostile")
+        raise fail(
+            src,
+            f"{what}: the HDF5 reader crashed on this file (signal {-proc.returncode}); the file is corrupt or hostile",
+        )
     if proc.returncode == 2 and err.startswith("MAASFIN-IMPORT"):
         raise ImportError("loading Keras .keras/.h5 files needs h5py: pip install 'maasfin[keras]'")
     if proc.returncode == 3:
         raise fail(src, f"{what} {err}")
     if proc.returncode == 4:
         path, declared, left = err.rsplit(" ", 2)
-        raise fail(src, f"{what} {path} declares {declared} bytes of float32 data, more than the {left} left of "
-                         f"its budget of {budget} bytes ({why}): HDF5 compression or fill values inflate it")
+        raise fail(
+            src,
+            f"{what} {path} declares {declared} bytes of float32 data, more than the {left} left of "
+            f"its budget of {budget} bytes ({why}): HDF5 compression or fill values inflate it",
+        )
     if proc.returncode != 0:
         raise fail(src, f"{what}: the HDF5 reader failed (exit status {proc.returncode}): {err[-300:]}")
     tensors, meta = archive.parse_safetensors(proc.stdout, src, f"{what} (as read)", 1_000_000)
@@ -190,14 +203,16 @@ class H5:
         if a is None:
             self._missing(path)
         if tuple(a.shape) != tuple(shape):
-            raise fail(self.src, f"{self.what} {path} has shape {tuple(a.shape)}, the architecture needs "
-                                  f"{tuple(shape)}")
+            raise fail(
+                self.src, f"{self.what} {path} has shape {tuple(a.shape)}, the architecture needs {tuple(shape)}"
+            )
         return a
 
     def _missing(self, path: str):
         if path in self.index["links"]:
-            raise fail(self.src, f"{self.what} {path} is a {self.index['links'][path]}; only plain HDF5 objects "
-                                  "are read")
+            raise fail(
+                self.src, f"{self.what} {path} is a {self.index['links'][path]}; only plain HDF5 objects are read"
+            )
         if path in self.index["skipped"]:
             raise fail(self.src, f"{self.what} {path} {self.index['skipped'][path]}")
         raise fail(self.src, f"{self.what} has no {path}")
@@ -247,8 +262,9 @@ def _var_paths(h5: H5, group: str, entry: dict, src: str) -> list[str]:
         return _vars(h5, f"{group}/cell", src)
     if kind == "Bidirectional":
         inner = entry["config"]["layer"]
-        return _var_paths(h5, f"{group}/forward_layer", inner, src) + \
-            _var_paths(h5, f"{group}/backward_layer", inner, src)
+        return _var_paths(h5, f"{group}/forward_layer", inner, src) + _var_paths(
+            h5, f"{group}/backward_layer", inner, src
+        )
     if kind == "TimeDistributed":
         return _var_paths(h5, f"{group}/layer", entry["config"]["layer"], src)
     if kind == "MultiHeadAttention":
@@ -270,8 +286,11 @@ def _config_state(entry, items, src: str):
     except (TypeError, ValueError):
         raise fail(src, f"Keras layer {key.partition('/')[0]!r} (Discretization) has invalid bin_boundaries") from None
     if a.shape != tuple(shape) or not np.all(np.isfinite(a)):
-        raise fail(src, f"Keras layer {key.partition('/')[0]!r} (Discretization) has bin_boundaries of shape "
-                         f"{a.shape}, the layer needs {tuple(shape)}")
+        raise fail(
+            src,
+            f"Keras layer {key.partition('/')[0]!r} (Discretization) has bin_boundaries of shape "
+            f"{a.shape}, the layer needs {tuple(shape)}",
+        )
     return {key: a}
 
 
@@ -288,11 +307,13 @@ def weights_from_keras_h5(h5: H5, paths: dict[str, tuple[str, dict]], src: str):
             group, entry = paths[lname]
             stored = _var_paths(h5, group, entry, src)
             if len(stored) != len(items):
-                raise fail(src, f"model.weights.h5 {group} holds {len(stored)} weights, layer '{lname}' has "
-                                 f"{len(items)}")
+                raise fail(
+                    src, f"model.weights.h5 {group} holds {len(stored)} weights, layer '{lname}' has {len(items)}"
+                )
             for path, (key, shape) in zip(stored, items):
                 out[key] = h5.dataset(path, shape)
         return out
+
     return resolve
 
 
@@ -305,16 +326,28 @@ def weights_from_legacy_h5(h5: H5, src: str, entries: dict | None = None):
                 out.update(state)
                 continue
             names = h5.attrs(f"model_weights/{lname}").get("weight_names", [])
-            if isinstance(names, list) and len(names) == len(items) + 1 and str(names[-1]).endswith("/count") \
-                    and len(items) == 2 and str(items[0][0]).endswith("/mean"):
+            if (
+                isinstance(names, list)
+                and len(names) == len(items) + 1
+                and str(names[-1]).endswith("/count")
+                and len(items) == 2
+                and str(items[0][0]).endswith("/mean")
+            ):
                 names = names[:-1]  # an adapted Normalization's count, which maasfin does not keep
-            if not isinstance(names, list) or len(names) != len(items) or \
-                    not all(isinstance(n, str) and ".." not in n.split("/") for n in names):
-                raise fail(src, f"model_weights/{lname} lists {len(names) if isinstance(names, list) else '?'} "
-                                 f"weights, the layer has {len(items)}")
+            if (
+                not isinstance(names, list)
+                or len(names) != len(items)
+                or not all(isinstance(n, str) and ".." not in n.split("/") for n in names)
+            ):
+                raise fail(
+                    src,
+                    f"model_weights/{lname} lists {len(names) if isinstance(names, list) else '?'} "
+                    f"weights, the layer has {len(items)}",
+                )
             for (key, shape), wname in zip(items, names):
                 out[key] = h5.dataset(f"model_weights/{lname}/{wname}".replace("//", "/"), shape)
         return out
+
     return resolve
 
 

@@ -24,25 +24,32 @@ a file that crashes it crashes only that process and is reported as a ModelFileE
 links are followed (no soft, external or virtual data) and only float32 datasets are used, each of
 exactly the shape the architecture needs.
 """
+
 from __future__ import annotations
 
 import os
 
-
-from maasfin import losses as losses_module, metrics as metrics_module
+from maasfin import losses as losses_module
+from maasfin import metrics as metrics_module
 from maasfin.saving import archive, file_format
+from maasfin.saving.architecture import build_architecture, with_rng_preserved
 from maasfin.saving.checks import guard
-from maasfin.saving.config import (build_architecture, with_rng_preserved)
 from maasfin.saving.file_format import LIMITS, ModelFileError, fail
-from maasfin.saving.objects import (loss_classes, metric_classes, optimizer_classes,
-                                    schedule_classes)
-from maasfin.saving.tensors import assign_loaded_weights, weight_specs
 from maasfin.saving.keras.config import keras_config
-from maasfin.saving.keras.h5 import H5, config_get, extract_h5, keras_paths, weights_from_keras_h5, weights_from_legacy_h5
+from maasfin.saving.keras.h5 import (
+    H5,
+    config_get,
+    extract_h5,
+    keras_paths,
+    weights_from_keras_h5,
+    weights_from_legacy_h5,
+)
 from maasfin.saving.keras.translate import KERAS_MEMBERS, keras_kwargs, translate
-
+from maasfin.saving.objects import loss_classes, metric_classes, optimizer_classes, schedule_classes
+from maasfin.saving.tensors import assign_loaded_weights, weight_specs
 
 __all__ = ["load_keras_model", "load_keras_weights"]
+
 
 def _keras_object(entry, registry: dict, src: str, what: str):
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
@@ -58,6 +65,7 @@ def _keras_object(entry, registry: dict, src: str, what: str):
         if key == "learning_rate" and isinstance(value, dict):
             return _keras_object(value, schedule_classes(), src, "learning-rate schedule")
         return value
+
     try:
         return cls(**keras_kwargs(cls, cfg, src, f"{what} {entry['class_name']}", convert))
     except ModelFileError:
@@ -81,8 +89,7 @@ def _compile(model, cc, src: str) -> None:
         raise fail(src, "Keras compile config must be an object")
     if cc.get("loss_weights") is not None:
         raise fail(src, "Keras compile config has loss_weights (multi-output), which maasfin does not support")
-    optimizer = _keras_object(cc.get("optimizer", cc.get("optimizer_config")), optimizer_classes(), src,
-                              "optimizer")
+    optimizer = _keras_object(cc.get("optimizer", cc.get("optimizer_config")), optimizer_classes(), src, "optimizer")
     loss = _named(cc.get("loss"), losses_module.BY_NAME, loss_classes(), src, "loss")
     lists = []
     for key in ("metrics", "weighted_metrics"):
@@ -105,6 +112,7 @@ def _build(model_cfg, weights_resolver, src: str):
     def capture(specs):
         resolved.update(weights_resolver(specs))
         return resolved
+
     model = with_rng_preserved(build_architecture(doc, src, capture))
     if masks is not None:
         _check_masks(model, masks, src)
@@ -117,8 +125,14 @@ def _check_masks(model, masks: dict, src: str) -> None:
     Masking / Embedding layers; a model where the two disagree is refused, not run differently)."""
     for layer in model.layers:
         want, got = masks.get(layer.name), layer._mask_in
-        got = None if got is None else (got.source.layer.name if got.source.index == 0 else
-                                        [got.source.layer.name, got.source.index], got.value)
+        got = (
+            None
+            if got is None
+            else (
+                got.source.layer.name if got.source.index == 0 else [got.source.layer.name, got.source.index],
+                got.value,
+            )
+        )
         if want is not None:
             want = (want[0], want[1])
         if want != got:
@@ -136,8 +150,11 @@ def _load_keras_zip(data: bytes, src: str, compile: bool):
     if not isinstance(cfg, dict):
         raise fail(src, "config.json must be an object")
     translated = translate(cfg, src)  # validates the layer list before anything else is read
-    h5 = H5(*extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",), len(data)), src,
-            "model.weights.h5")
+    h5 = H5(
+        *extract_h5(members["model.weights.h5"], src, "model.weights.h5", ("layers",), len(data)),
+        src,
+        "model.weights.h5",
+    )
     paths = keras_paths({"class_name": translated["class_name"], "config": cfg["config"]})
     model = _build(cfg, weights_from_keras_h5(h5, paths, src), src)
     if compile and cfg.get("compile_config"):  # Keras writes {} for a model that was never compiled
@@ -167,7 +184,11 @@ def _load_legacy_h5(data: bytes, src: str, compile: bool):
         raise fail(src, f"was written by Keras {version!r}; maasfin reads files written by Keras 3")
     cfg = file_format.loads(_utf8(raw, src, "model_config"), src, "model_config")
     layer_entries = config_get(cfg, "config") and config_get(cfg["config"], "layers")
-    entries = {config_get(config_get(e, "config"), "name"): e for e in layer_entries} if isinstance(layer_entries, list) else {}
+    entries = (
+        {config_get(config_get(e, "config"), "name"): e for e in layer_entries}
+        if isinstance(layer_entries, list)
+        else {}
+    )
     model = _build(cfg, weights_from_legacy_h5(h5, src, entries), src)
     training = root.get("training_config")
     if compile and training is not None:
@@ -194,8 +215,9 @@ def load_keras_weights(model, filepath) -> None:
     try:
         cfg = keras_config(model)
     except ValueError as e:
-        raise ValueError(f"load_weights: model '{model.name}' has no Keras layout to match '{p}' against ({e})") \
-            from None
+        raise ValueError(
+            f"load_weights: model '{model.name}' has no Keras layout to match '{p}' against ({e})"
+        ) from None
     data = archive.read_file(p, src)
 
     def run():
@@ -203,4 +225,5 @@ def load_keras_weights(model, filepath) -> None:
         paths = keras_paths({"class_name": cfg["class_name"], "config": cfg["config"]})
         resolved = weights_from_keras_h5(h5, paths, src)(weight_specs(model))
         assign_loaded_weights(model, resolved, src)
+
     guard(run, src)

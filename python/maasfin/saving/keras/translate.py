@@ -1,21 +1,19 @@
 """Keras 3 layer and model configs translated into maasfin configs, option by option."""
+
 from __future__ import annotations
 
 import inspect
 import zlib
 
-
 from maasfin import layers as layers_module
 from maasfin.saving import file_format
-from maasfin.saving.config import (layer_entry)
+from maasfin.saving.config import layer_entry
 from maasfin.saving.file_format import LIMITS, fail
-from maasfin.saving.objects import (layer_classes, nested_classes)
 from maasfin.saving.keras.h5 import RECURRENT, config_get
-
+from maasfin.saving.objects import layer_classes, nested_classes
 
 KERAS_MEMBERS = ("config.json", "metadata.json", "model.weights.h5")
 _SKIP = {"module", "registered_name", "build_config", "compile_config", "shared_object_id"}
-
 
 
 def _accepted(cls) -> tuple[set[str], bool]:
@@ -42,16 +40,23 @@ def _is_off(value) -> bool:
 def _dtype_ok(value) -> bool:
     if value in (None, "float32"):
         return True
-    return (isinstance(value, dict) and isinstance(value.get("config"), dict)
-            and value["config"].get("name") == "float32")
+    return (
+        isinstance(value, dict) and isinstance(value.get("config"), dict) and value["config"].get("name") == "float32"
+    )
 
 
 # Keras options that maasfin lacks and that do nothing at their Keras default.
-_INERT = {"renorm_momentum": None, "renorm_clipping": None, "ema_momentum": None, "ema_overwrite_frequency": None,
-          "jit_compile": None, "is_legacy_optimizer": None,
-          # Recurrent layers: unit_forget_bias only initialises the bias (the file's weights replace
-          # it).
-          "unit_forget_bias": None}
+_INERT = {
+    "renorm_momentum": None,
+    "renorm_clipping": None,
+    "ema_momentum": None,
+    "ema_overwrite_frequency": None,
+    "jit_compile": None,
+    "is_legacy_optimizer": None,
+    # Recurrent layers: unit_forget_bias only initialises the bias (the file's weights replace
+    # it).
+    "unit_forget_bias": None,
+}
 # Keras options that maasfin lacks on some layers but always behaves as (a file with any other
 # value is refused by name).
 _FIXED = {"data_format": "channels_last"}
@@ -105,39 +110,61 @@ _INPUT_DTYPES = ("int32", "int64", "bool")  # integer inputs (indices for Embedd
 def _backward_matches(fwd: dict, bwd, src: str, where: str) -> None:
     """Keras stores Bidirectional's backward layer in full; maasfin's is a copy of the forward
     layer with go_backwards flipped, so any other difference is refused by field."""
-    if not isinstance(bwd, dict) or bwd.get("class_name") != fwd.get("class_name") \
-            or not isinstance(bwd.get("config"), dict):
-        raise fail(src, f"{where} has a backward_layer of another class than its layer; maasfin's backward "
-                         "layer is a copy of the forward layer")
+    if (
+        not isinstance(bwd, dict)
+        or bwd.get("class_name") != fwd.get("class_name")
+        or not isinstance(bwd.get("config"), dict)
+    ):
+        raise fail(
+            src,
+            f"{where} has a backward_layer of another class than its layer; maasfin's backward "
+            "layer is a copy of the forward layer",
+        )
 
     def plain(v):  # without Keras's bookkeeping (module, registered_name, shared_object_id, ...)
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items() if k not in _SKIP}
         return [plain(x) for x in v] if isinstance(v, list) else v
+
     a, b = plain(fwd["config"]), plain(bwd["config"])
     ignore = {"name", "go_backwards"}
-    diff = sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k)
-                  and not (k.endswith("_initializer") and config_get(a.get(k), "class_name") == config_get(b.get(k), "class_name"))
-                  and not (k == "dtype" and _dtype_ok(a.get(k)) and _dtype_ok(b.get(k))))
+    diff = sorted(
+        k
+        for k in set(a) | set(b)
+        if k not in ignore
+        and a.get(k) != b.get(k)
+        and not (
+            k.endswith("_initializer") and config_get(a.get(k), "class_name") == config_get(b.get(k), "class_name")
+        )
+        and not (k == "dtype" and _dtype_ok(a.get(k)) and _dtype_ok(b.get(k)))
+    )
     if diff or bool(a.get("go_backwards")) == bool(b.get("go_backwards")):
-        raise fail(src, f"{where} has a backward_layer that differs from its layer in "
-                         f"{diff or ['go_backwards']}; maasfin's backward layer is a copy of the forward layer "
-                         "with go_backwards flipped")
+        raise fail(
+            src,
+            f"{where} has a backward_layer that differs from its layer in "
+            f"{diff or ['go_backwards']}; maasfin's backward layer is a copy of the forward layer "
+            "with go_backwards flipped",
+        )
 
 
-def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dict | None = None,
-           wrapped: bool = False):
+def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dict | None = None, wrapped: bool = False):
     """A maasfin layer from a Keras layer entry {class_name, config, ...}. `call` holds config
     values that Keras records on the call (MultiHeadAttention's use_causal_mask); `wrapped` marks
     the layer inside a TimeDistributed/Bidirectional."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
-            or not isinstance(entry.get("config"), dict):
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("class_name"), str)
+        or not isinstance(entry.get("config"), dict)
+    ):
         raise fail(src, f"{where} must be an object with class_name and config")
     name, cfg = entry["class_name"], dict(entry["config"])
     cls = layer_classes().get(name)
     if cls is None:
-        raise fail(src, f"{where} is a Keras {name!r} layer, which maasfin does not support; supported: "
-                         f"{', '.join(sorted(layer_classes()))}")
+        raise fail(
+            src,
+            f"{where} is a Keras {name!r} layer, which maasfin does not support; supported: "
+            f"{', '.join(sorted(layer_classes()))}",
+        )
     lname = cfg.get("name")
     if not isinstance(lname, str) or not lname:
         raise fail(src, f"{where} has no name")
@@ -151,17 +178,23 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dic
         if not isinstance(shape, list) or len(shape) < 2 or shape[0] is not None and not isinstance(shape[0], int):
             raise fail(src, f"{where} has no batch_shape")
         if any(d is None for d in shape[1:]):
-            raise fail(src, f"{where} has a variable dimension (per-sample shape {shape[1:]}); maasfin models have "
-                             "fixed per-sample shapes: build the Keras model on keras.Input(shape=...) with every "
-                             "dimension given (for example the number of timesteps) and save it again")
+            raise fail(
+                src,
+                f"{where} has a variable dimension (per-sample shape {shape[1:]}); maasfin models have "
+                "fixed per-sample shapes: build the Keras model on keras.Input(shape=...) with every "
+                "dimension given (for example the number of timesteps) and save it again",
+            )
         for key in ("sparse", "ragged", "optional"):
             if cfg.get(key):
                 raise fail(src, f"{where} is {key}, which maasfin does not support")
         dtype = cfg.get("dtype")
         if not _dtype_ok(dtype) and dtype not in _INPUT_DTYPES:
             raise fail(src, f"{where} has dtype {dtype!r}; maasfin takes float32, int32, int64 or bool inputs")
-        return layers_module.InputLayer(shape=file_format.check_shape(shape[1:], src, f"{where} batch_shape"), name=lname,
-                                        dtype=dtype if dtype in _INPUT_DTYPES else None)
+        return layers_module.InputLayer(
+            shape=file_format.check_shape(shape[1:], src, f"{where} batch_shape"),
+            name=lname,
+            dtype=dtype if dtype in _INPUT_DTYPES else None,
+        )
     if name in _WRAPPERS:
         inner = cfg.get("layer")
         if not isinstance(inner, dict) or not isinstance(inner.get("config"), dict):
@@ -173,7 +206,7 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dic
             # Keras names the wrapped layers forward_<name> / backward_<name>; maasfin adds the prefixes.
             iname = inner["config"].get("name")
             if isinstance(iname, str) and iname.startswith("forward_") and len(iname) > len("forward_"):
-                inner = {**inner, "config": {**inner["config"], "name": iname[len("forward_"):]}}
+                inner = {**inner, "config": {**inner["config"], "name": iname[len("forward_") :]}}
         cfg["layer"] = _layer(inner, src, f"{where} layer", _rank(inner), wrapped=True)
     if call:
         cfg.update(call)
@@ -189,18 +222,26 @@ def _layer(entry, src: str, where: str, input_rank: int | None = None, call: dic
             if input_rank is not None and axis == input_rank - 1:
                 axis = -1
             cfg[key] = axis
-    if (name in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "SpatialDropout1D",
-                 "SpatialDropout2D", "SpatialDropout3D")
-            or name in RECURRENT and (cfg.get("dropout") or cfg.get("recurrent_dropout"))) \
-            and cfg.get("seed") is None:
+    if (
+        name
+        in (
+            "Dropout",
+            "GaussianNoise",
+            "GaussianDropout",
+            "AlphaDropout",
+            "SpatialDropout1D",
+            "SpatialDropout2D",
+            "SpatialDropout3D",
+        )
+        or name in RECURRENT
+        and (cfg.get("dropout") or cfg.get("recurrent_dropout"))
+    ) and cfg.get("seed") is None:
         cfg["seed"] = zlib.crc32(lname.encode())  # Keras drew one at random; any fixed seed serves
     kwargs = keras_kwargs(cls, cfg, src, where, lambda k, v: _nested(k, v, src, where))
     try:
         return cls(**kwargs)
     except Exception as e:
         raise fail(src, f"{where} cannot be built in maasfin: {e}") from None
-
-
 
 
 def _rank(entry) -> int | None:
@@ -215,8 +256,15 @@ def _history_ref(t, src: str, where: str):
         hist = config_get(t.get("config"), "keras_history")
     else:
         hist = t
-    if not (isinstance(hist, list) and len(hist) >= 3 and isinstance(hist[0], str) and hist[1] == 0
-            and isinstance(hist[2], int) and not isinstance(hist[2], bool) and 0 <= hist[2] < 64):
+    if not (
+        isinstance(hist, list)
+        and len(hist) >= 3
+        and isinstance(hist[0], str)
+        and hist[1] == 0
+        and isinstance(hist[2], int)
+        and not isinstance(hist[2], bool)
+        and 0 <= hist[2] < 64
+    ):
         raise fail(src, f"{where} has an input maasfin cannot wire (shared layers are not supported)")
     return hist[0] if hist[2] == 0 else [hist[0], hist[2]]
 
@@ -280,18 +328,34 @@ def _mask_op(entry, ops: dict, src: str, where: str):
     nodes = entry.get("inbound_nodes", [])
     node = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 else None
     args = node.get("args") if isinstance(node, dict) else None
-    if kind == "NotEqual" and isinstance(args, list) and len(args) == 2 and _is_tensor(args[0]) \
-            and isinstance(args[1], (int, float)) and not isinstance(args[1], bool) and not node.get("kwargs"):
+    if (
+        kind == "NotEqual"
+        and isinstance(args, list)
+        and len(args) == 2
+        and _is_tensor(args[0])
+        and isinstance(args[1], (int, float))
+        and not isinstance(args[1], bool)
+        and not node.get("kwargs")
+    ):
         shape = config_get(args[0].get("config"), "shape")
         ref = _history_ref(args[0], src, where)
         return ("step" if isinstance(shape, list) and len(shape) == 2 else "elementwise", ref, float(args[1]))
-    if kind == "Any" and isinstance(args, list) and len(args) == 1 and _is_tensor(args[0]) \
-            and cfg.get("axis") in (-1, [-1]) and not cfg.get("keepdims"):
+    if (
+        kind == "Any"
+        and isinstance(args, list)
+        and len(args) == 1
+        and _is_tensor(args[0])
+        and cfg.get("axis") in (-1, [-1])
+        and not cfg.get("keepdims")
+    ):
         inner = ops.get(_history_ref(args[0], src, where))
         if inner is not None and inner[0] == "elementwise":
             return ("step", inner[1], inner[2])
-    raise fail(src, f"{where}: maasfin reads only the mask ops of Masking and Embedding(mask_zero=True) "
-                     "(not_equal, any over the last axis)")
+    raise fail(
+        src,
+        f"{where}: maasfin reads only the mask ops of Masking and Embedding(mask_zero=True) "
+        "(not_equal, any over the last axis)",
+    )
 
 
 def _inbound(entry, src: str, where: str) -> tuple[list, dict]:
@@ -313,10 +377,12 @@ def _inbound(entry, src: str, where: str) -> tuple[list, dict]:
             if len(args) != 1:
                 raise fail(src, f"{where} has call arguments maasfin does not support")
             for k, v in kwargs.items():
-                if not (k == "training" or (k == "mask" and (v is None or _is_tensor(v)))
-                        or (k == "initial_state" and v is not None)):
-                    raise fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not "
-                                     "support")
+                if not (
+                    k == "training"
+                    or (k == "mask" and (v is None or _is_tensor(v)))
+                    or (k == "initial_state" and v is not None)
+                ):
+                    raise fail(src, f"{where} is called with the argument {k}={v!r}, which maasfin does not support")
             arg = args[0]
             tensors = arg if isinstance(arg, list) else [arg]
             init = kwargs.get("initial_state")
@@ -353,12 +419,18 @@ def translate(model_cfg, src: str) -> dict:
         layers = [_layer(e, src, f"layer {i}", _rank(e)) for i, e in enumerate(entries)]
         out = {"name": name, "layers": [layer_entry(l) for l in layers]}
         bis = cfg.get("build_input_shape")
-        if isinstance(bis, list) and len(bis) >= 2 and not isinstance(layers[0] if layers else None,
-                                                                       layers_module.InputLayer):
+        if (
+            isinstance(bis, list)
+            and len(bis) >= 2
+            and not isinstance(layers[0] if layers else None, layers_module.InputLayer)
+        ):
             if any(d is None for d in bis[1:]):
-                raise fail(src, f"Keras Sequential model '{name}' was built on a variable dimension (per-sample "
-                                 f"shape {bis[1:]}); maasfin models have fixed per-sample shapes: build it on "
-                                 "keras.Input(shape=...) with every dimension given and save it again")
+                raise fail(
+                    src,
+                    f"Keras Sequential model '{name}' was built on a variable dimension (per-sample "
+                    f"shape {bis[1:]}); maasfin models have fixed per-sample shapes: build it on "
+                    "keras.Input(shape=...) with every dimension given and save it again",
+                )
             out["input_shape"] = bis[1:]
         elif layers and isinstance(layers[0], layers_module.InputLayer):
             out["input_shape"] = list(layers[0].shape)
@@ -377,9 +449,12 @@ def translate(model_cfg, src: str) -> dict:
             if mask is not None:
                 op = mask_ops.get(mask) if isinstance(mask, str) else None
                 if op is None or op[0] != "step":
-                    raise fail(src, f"Keras layer '{layer.name}' is called with the argument mask={mask!r}, which "
-                                     "maasfin cannot derive (it reads the masks of Masking and "
-                                     "Embedding(mask_zero=True) only)")
+                    raise fail(
+                        src,
+                        f"Keras layer '{layer.name}' is called with the argument mask={mask!r}, which "
+                        "maasfin cannot derive (it reads the masks of Masking and "
+                        "Embedding(mask_zero=True) only)",
+                    )
                 masks[layer.name] = op[1:]
             outputs[layer.name] = layer._num_outputs()
             out_layers.append({**layer_entry(layer), "name": layer.name, "inbound_layers": inbound})
@@ -388,13 +463,19 @@ def translate(model_cfg, src: str) -> dict:
 
         def ref(r):  # output 0 of a layer with several outputs is [name, 0] in maasfin's wiring
             return [r, 0] if isinstance(r, str) and outputs.get(r, 1) > 1 else r
+
         for e in out_layers:
             e["inbound_layers"] = [ref(r) for r in e["inbound_layers"]]
-        return {"class_name": "Functional", "masks": masks,
-                "config": {"name": name, "layers": out_layers,
-                           "input_layers": _io_names(cfg.get("input_layers"), src, "input_layers"),
-                           "output_layers": [ref(r) for r in _io_names(cfg.get("output_layers"), src,
-                                                                        "output_layers")]}}
+        return {
+            "class_name": "Functional",
+            "masks": masks,
+            "config": {
+                "name": name,
+                "layers": out_layers,
+                "input_layers": _io_names(cfg.get("input_layers"), src, "input_layers"),
+                "output_layers": [ref(r) for r in _io_names(cfg.get("output_layers"), src, "output_layers")],
+            },
+        }
     raise fail(src, f"Keras model class {kind!r} is not supported (Sequential and functional models are)")
 
 

@@ -16,8 +16,10 @@ The optimizer's state is not written (Keras starts a fresh optimizer, as maasfin
 Keras files). HDF5 is written with h5py (`pip install "maasfin[keras]"`) in this process: the data
 is maasfin's own, nothing is parsed.
 """
+
 from __future__ import annotations
 
+import copy
 import datetime
 import io
 import json
@@ -27,15 +29,67 @@ import numpy as np
 
 from maasfin.saving import archive
 from maasfin.saving.checks import check_suffix
-from maasfin.saving.objects import model_classes
-from maasfin.saving.config import (check_saveable)
-from maasfin.saving.keras.config import KERAS_VERSION, compile_config, import_h5py, keras_config, keras_order
+from maasfin.saving.config import check_saveable, metric_split
+from maasfin.saving.keras.config import (
+    KERAS_VERSION,
+    import_h5py,
+    keras_config,
+    keras_defaults,
+    keras_object,
+    keras_order,
+    maasfin_default,
+    nested_object,
+    plain_value,
+    refuse,
+)
 from maasfin.saving.keras.h5 import keras_snake
-
+from maasfin.saving.objects import model_classes
 
 __all__ = ["save_keras_model", "save_keras_weights"]
 
 _MHA_GROUPS = ("query_dense", "key_dense", "value_dense", "output_dense")
+
+
+# -- compile config --------------------------------------------------------------------------------
+def _compile_object(kind: str, obj, what: str) -> dict:
+    name = type(obj).__name__
+    spec = keras_defaults()[kind].get(name)
+    if spec is None:
+        raise refuse(what, f"{kind[:-1]} {name} has no Keras equivalent")
+    out = copy.deepcopy(spec["config"])
+    for k, v in plain_value(obj.get_config()).items():
+        if k == "learning_rate" and isinstance(v, dict):  # a schedule, as {"class_name", "config"}
+            v = nested_object("schedules", v, f"{what} learning-rate schedule")
+        if k not in out:
+            has, default = maasfin_default(type(obj), k)
+            if (has and plain_value(default) == v) or v is None:
+                continue
+            raise refuse(what, f"{name} option {k}={v!r} is not in the config Keras keeps for {name}")
+        out[k] = v
+    return keras_object(kind, name, out)
+
+
+def compile_config(model):
+    if not model.compiled:
+        return None
+    plain, weighted = metric_split(model)
+
+    def metric(m):
+        if isinstance(m, str):
+            return m
+        return _compile_object("metrics", m() if isinstance(m, type) else m, "a metric")
+
+    loss = model.loss
+    return {
+        "optimizer": _compile_object("optimizers", model.optimizer, "the optimizer"),
+        "loss": _compile_object("losses", loss, "the loss"),
+        "loss_weights": None,
+        "metrics": [metric(m) for m in plain] or None,
+        "weighted_metrics": [metric(m) for m in weighted] or None,
+        "run_eagerly": False,
+        "steps_per_execution": 1,
+        "jit_compile": False,
+    }
 
 
 def _var_groups(layer, group: str, weights: list) -> list[tuple[str, list, str]]:
@@ -46,18 +100,24 @@ def _var_groups(layer, group: str, weights: list) -> list[tuple[str, list, str]]
         return [(group, [], layer.name), (f"{group}/cell", weights, snake[cls])]
     if cls == "Bidirectional":
         half = len(weights) // 2
-        return ([(group, [], layer.name)]
-                + _var_groups(layer.layer, f"{group}/forward_layer", weights[:half])
-                + _var_groups(layer.layer, f"{group}/backward_layer", weights[half:]))
+        return (
+            [(group, [], layer.name)]
+            + _var_groups(layer.layer, f"{group}/forward_layer", weights[:half])
+            + _var_groups(layer.layer, f"{group}/backward_layer", weights[half:])
+        )
     if cls == "TimeDistributed":
         return [(group, [], layer.name)] + _var_groups(layer.layer, f"{group}/layer", weights)
     if cls == "MultiHeadAttention":
         per = 2 if layer.use_bias else 1
         names = ("query", "key", "value", "attention_output")
-        return ([(group, [], layer.name), (f"{group}/_dropout_layer", [], "dropout"),
-                 (f"{group}/_softmax", [], "softmax")]
-                + [(f"{group}/{sub}", weights[i * per:(i + 1) * per], n)
-                   for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))])
+        return [
+            (group, [], layer.name),
+            (f"{group}/_dropout_layer", [], "dropout"),
+            (f"{group}/_softmax", [], "softmax"),
+        ] + [
+            (f"{group}/{sub}", weights[i * per : (i + 1) * per], n)
+            for i, (sub, n) in enumerate(zip(_MHA_GROUPS, names))
+        ]
     if cls == "Discretization":
         return [(group, [], layer.name)]  # Keras keeps the bin boundaries in the config only
     if cls == "Normalization" and weights:
@@ -118,10 +178,13 @@ def save_keras_model(model, filepath, overwrite: bool = True) -> None:
     cc = compile_config(model)
     if path.lower().endswith(".keras"):
         cfg["compile_config"] = cc if cc is not None else {}
-        members = {"metadata.json": json.dumps({"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now()
-                                                .strftime("%Y-%m-%d@%H:%M:%S")}).encode(),
-                   "config.json": json.dumps(cfg).encode(),
-                   "model.weights.h5": _weights_blob(model)}
+        members = {
+            "metadata.json": json.dumps(
+                {"keras_version": KERAS_VERSION, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+            ).encode(),
+            "config.json": json.dumps(cfg).encode(),
+            "model.weights.h5": _weights_blob(model),
+        }
         archive.atomic_write(path, lambda f: archive.write_archive(f, members))
     else:
         archive.atomic_write(path, lambda f: _write_legacy_h5(model, cfg, cc, f))
@@ -132,17 +195,26 @@ def _write_legacy_h5(model, cfg: dict, cc, f) -> None:
     attributes, each layer's weights under model_weights/<layer>/<model>/<layer>/<weight>."""
     h5py = import_h5py()
     top = {k: v for k, v in cfg["config"].items() if k != "layers"}
-    top["layers"] = [{k: v for k, v in e.items() if k not in ("module", "registered_name", "build_config")}
-                     for e in cfg["config"]["layers"]]
+    top["layers"] = [
+        {k: v for k, v in e.items() if k not in ("module", "registered_name", "build_config")}
+        for e in cfg["config"]["layers"]
+    ]
     legacy = {"class_name": cfg["class_name"], "config": top}
     if cc is not None:  # legacy_h5_format: the optimizer under optimizer_config, objects without module
+
         def bare(o):
             return {"class_name": o["class_name"], "config": o["config"]} if isinstance(o, dict) else o
-        cc = {"loss": bare(cc["loss"]), "loss_weights": None,
-              "metrics": [bare(m) for m in cc["metrics"]] if cc["metrics"] else None,
-              "weighted_metrics": [bare(m) for m in cc["weighted_metrics"]] if cc["weighted_metrics"] else None,
-              "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False,
-              "optimizer_config": bare(cc["optimizer"])}
+
+        cc = {
+            "loss": bare(cc["loss"]),
+            "loss_weights": None,
+            "metrics": [bare(m) for m in cc["metrics"]] if cc["metrics"] else None,
+            "weighted_metrics": [bare(m) for m in cc["weighted_metrics"]] if cc["weighted_metrics"] else None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": False,
+            "optimizer_config": bare(cc["optimizer"]),
+        }
     with h5py.File(f, "w") as h5:
         h5.attrs["backend"] = "jax"
         h5.attrs["keras_version"] = KERAS_VERSION

@@ -1,0 +1,353 @@
+"""One ONNX converter per layer class: (graph, layer, input names, output name, input shapes) -> output name."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maasfin import layers as L
+from maasfin.saving.onnx.graph import NORMALIZATION_EPSILON, activation
+
+
+def _dense(g, layer, xs, out, shapes):
+    w = layer.get_weights()
+    y = g.tmp("MatMul", [xs[0], g.const(f"{layer.name}/kernel", w[0])], f"{layer.name}/matmul")
+    if layer.use_bias:
+        y = g.tmp("Add", [y, g.const(f"{layer.name}/bias", w[1])], f"{layer.name}/bias_add")
+    return activation(g, layer.activation, y, out, f"Dense '{layer.name}'")
+
+
+def _activation_layer(g, layer, xs, out, shapes):
+    return activation(g, layer.activation, xs[0], out, f"Activation '{layer.name}'")
+
+
+def _identity(g, layer, xs, out, shapes):
+    return g.op("Identity", [xs[0]], out)
+
+
+def _batch_norm(g, layer, xs, out, shapes):
+    # The core's inference formula: ((x - moving_mean) * inv_std) * gamma + beta, with
+    # inv_std = 1 / sqrt(moving_variance + epsilon) computed in double and rounded to float32.
+    w = dict(zip([n for n, _, _ in layer._param_specs()], layer.get_weights()))
+    inv_std = (1.0 / np.sqrt(w["moving_variance"].astype(np.float64) + layer.epsilon)).astype(np.float32)
+    y = g.tmp("Sub", [xs[0], g.const(f"{layer.name}/moving_mean", w["moving_mean"])], f"{layer.name}/centered")
+    y = g.tmp("Mul", [y, g.const(f"{layer.name}/inv_std", inv_std)], f"{layer.name}/normalized")
+    last = out if not layer.center else g.name(f"{layer.name}/scaled")
+    if layer.scale:
+        y = g.op("Mul", [y, g.const(f"{layer.name}/gamma", w["gamma"])], last)
+    elif not layer.center:
+        y = g.op("Identity", [y], last)
+    if layer.center:
+        y = g.op("Add", [y, g.const(f"{layer.name}/beta", w["beta"])], out)
+    return y
+
+
+def _layer_norm(g, layer, xs, out, shapes):
+    # As the core: the mean and variance of each row in double precision (two passes, so that
+    # features far from zero keep their spread), inv_std rounded to float32, then
+    # float32(x - mean) * inv_std * gamma + beta.
+    w = dict(zip([n for n, _, _ in layer._param_specs()], layer.get_weights()))
+    n, T = layer.name, g.onnx.TensorProto
+    x64 = g.tmp("Cast", [xs[0]], f"{n}/x_double", to=T.DOUBLE)
+    mean = g.reduce("ReduceMean", x64, [-1], g.name(f"{n}/mean"), keepdims=1)
+    d64 = g.tmp("Sub", [x64, mean], f"{n}/centered_double")
+    var = g.reduce("ReduceMean", g.tmp("Mul", [d64, d64], f"{n}/squared"), [-1], g.name(f"{n}/variance"), keepdims=1)
+    std = g.tmp(
+        "Sqrt", [g.tmp("Add", [var, g.const(f"{n}/epsilon", layer.epsilon, np.float64)], f"{n}/var_eps")], f"{n}/std"
+    )
+    inv = g.tmp("Cast", [g.tmp("Reciprocal", [std], f"{n}/inv_std_double")], f"{n}/inv_std", to=T.FLOAT)
+    d = g.tmp("Cast", [d64], f"{n}/centered", to=T.FLOAT)
+    last = out if not layer.center else g.name(f"{n}/scaled")
+    if layer.scale:
+        h = g.tmp("Mul", [d, inv], f"{n}/normalized")
+        y = g.op("Mul", [h, g.const(f"{n}/gamma", w["gamma"])], last)
+    else:
+        y = g.op("Mul", [d, inv], last)
+    if layer.center:
+        y = g.op("Add", [y, g.const(f"{n}/beta", w["beta"])], out)
+    return y
+
+
+def _add(g, layer, xs, out, shapes):
+    y = xs[0]
+    for k, x in enumerate(xs[1:], start=1):  # left to right, as the core
+        y = g.op("Add", [y, x], out if k == len(xs) - 1 else g.name(f"{layer.name}/sum{k}"))
+    return y
+
+
+def _concatenate(g, layer, xs, out, shapes):
+    return g.op("Concat", xs, out, axis=-1)
+
+
+def _flatten(g, layer, xs, out, shapes):
+    return g.op("Flatten", [xs[0]], out, axis=1)
+
+
+def _reshape_to(g, x, shape, out):
+    # 0 copies the (dynamic) batch dimension; the per-sample dims are the resolved output shape.
+    return g.op("Reshape", [x, g.const(f"{out}/shape", [0, *shape], np.int64)], out)
+
+
+def _reshape(g, layer, xs, out, shapes):
+    return _reshape_to(g, xs[0], layer.output_shape[1:], out)
+
+
+def _permute(g, layer, xs, out, shapes):
+    return g.op("Transpose", [xs[0]], out, perm=[0, *layer.dims])
+
+
+def _repeat_vector(g, layer, xs, out, shapes):
+    u = g.tmp("Unsqueeze", [xs[0], g.axes(f"{layer.name}/axis1", [1])], f"{layer.name}/unsqueeze")
+    return g.op("Expand", [u, g.const(f"{out}/shape", [1, layer.n, shapes[0][-1]], np.int64)], out)
+
+
+def _zero_padding(g, layer, xs, out, shapes):
+    rank = len(shapes[0]) + 1
+    pads = [0] * (2 * rank)  # begins of every axis, then ends
+    spans = [layer.padding] if np.ndim(layer.padding[0]) == 0 else list(layer.padding)
+    for i, (before, after) in enumerate(spans, start=1):
+        pads[i], pads[rank + i] = before, after
+    return g.op("Pad", [xs[0], g.const(f"{layer.name}/pads", pads, np.int64)], out, mode="constant")
+
+
+def _global_pooling(g, layer, xs, out, shapes):
+    op = "ReduceMax" if layer._kind == "max" else "ReduceMean"
+    return g.reduce(op, xs[0], list(range(1, layer._rank + 1)), out, keepdims=int(layer.keepdims))
+
+
+def _normalization(g, layer, xs, out, shapes):
+    w = dict(zip([n for n, _, _ in layer._param_specs()], layer.get_weights()))
+    scale = np.maximum(np.sqrt(w["variance"]), np.float32(NORMALIZATION_EPSILON)).astype(np.float32)
+    mean, s = g.const(f"{layer.name}/mean", w["mean"]), g.const(f"{layer.name}/scale", scale)
+    if layer.invert:  # mean + x * scale
+        return g.op("Add", [mean, g.tmp("Mul", [xs[0], s], f"{layer.name}/scaled")], out)
+    return g.op("Div", [g.tmp("Sub", [xs[0], mean], f"{layer.name}/centered"), s], out)
+
+
+def _imputation(g, layer, xs, out, shapes):
+    fill = g.const(f"{layer.name}/fill_value", layer.get_weights()[0])
+    missing = g.tmp("IsNaN", [xs[0]], f"{layer.name}/missing")
+    if not layer.add_indicator:
+        return g.op("Where", [missing, fill, xs[0]], out)
+    filled = g.tmp("Where", [missing, fill, xs[0]], f"{layer.name}/filled")
+    indicator = g.tmp("Cast", [missing], f"{layer.name}/indicator", to=g.onnx.TensorProto.FLOAT)
+    return g.op("Concat", [filled, indicator], out, axis=-1)
+
+
+def _encode(g, idx: str, depth: int, mode: str, k: int, out: str, hint: str) -> str:
+    """The core's IndexEncoder on float indices (batch, k): int, one_hot, multi_hot or count.
+    An index outside [0, depth) (the lookups' dropped index -1) sets no position."""
+    if mode == "int":
+        return g.op("Identity", [idx], out)
+    u = g.tmp("Unsqueeze", [idx, g.axes(f"{hint}/last", [-1])], f"{hint}/unsqueeze")
+    hot = g.tmp("Equal", [u, g.const(f"{hint}/categories", np.arange(depth))], f"{hint}/equal")
+    hot = g.tmp("Cast", [hot], f"{hint}/one_hot", to=g.onnx.TensorProto.FLOAT)  # (batch, k, depth)
+    if mode == "one_hot":
+        if k == 1:
+            return _reshape_to(g, hot, [depth], out)
+        return g.op("Identity", [hot], out)
+    return g.reduce("ReduceMax" if mode == "multi_hot" else "ReduceSum", hot, [1], out, keepdims=0)
+
+
+def _category_encoding(g, layer, xs, out, shapes):
+    return _encode(g, xs[0], layer.num_tokens, layer.output_mode, shapes[0][0], out, layer.name)
+
+
+def _discretization(g, layer, xs, out, shapes):
+    # Bucket = the number of boundaries <= x (std::upper_bound in the core, numpy.digitize).
+    b = layer.get_weights()[0]
+    n = layer.name
+    u = g.tmp("Unsqueeze", [xs[0], g.axes(f"{n}/last", [-1])], f"{n}/unsqueeze")
+    ge = g.tmp("GreaterOrEqual", [u, g.const(f"{n}/bin_boundaries", b)], f"{n}/at_or_above")
+    counts = g.tmp("Cast", [ge], f"{n}/at_or_above_f", to=g.onnx.TensorProto.FLOAT)
+    mode = layer.output_mode
+    idx = g.reduce("ReduceSum", counts, [-1], out if mode == "int" else g.name(f"{n}/bucket"), keepdims=0)
+    if mode == "int":
+        return idx
+    return _encode(g, idx, len(b) + 1, mode, shapes[0][0], out, n)
+
+
+def _integer_lookup(g, layer, xs, out, shapes):
+    """The core's IntegerLookup: integral tokens found in the vocabulary map to their index, the
+    mask token to the mask index, NaN to the mask (or OOV) index, other values to an OOV bucket
+    (token mod num_oov_indices)."""
+    n, x, mode = layer.name, xs[0], layer.output_mode
+    f32 = g.onnx.TensorProto.FLOAT
+    slot = mode == "int" and layer.mask_token is not None
+    mask_index = 0 if slot else -1
+    oov_start = 1 if slot else 0
+    token_start = oov_start + layer.num_oov_indices
+    if layer.num_oov_indices == 0:
+        raise ValueError(
+            f"IntegerLookup '{n}' with num_oov_indices=0 cannot be exported to ONNX: the model "
+            "raises on unknown tokens and an ONNX graph cannot"
+        )
+    vocab = np.asarray(layer.vocabulary, dtype=np.int64)
+    index = token_start + np.arange(vocab.size)
+    # Tokens that float32 cannot hold exactly never equal an input value (the core compares int64(x)).
+    exact = np.array([int(np.float32(t)) == t for t in layer.vocabulary], dtype=bool)
+    vocab, index = vocab[exact], index[exact]
+    floor = g.tmp("Floor", [x], f"{n}/floor")
+    integral = g.tmp(
+        "And",
+        [
+            g.tmp("Equal", [x, floor], f"{n}/is_whole"),
+            g.tmp("Less", [g.tmp("Abs", [x], f"{n}/abs"), g.const(f"{n}/int_limit", 9.2e18)], f"{n}/in_range"),
+        ],
+        f"{n}/integral",
+    )
+    zero = g.const(f"{n}/zero", 0.0)
+    # OOV bucket of the integral tokens (else bucket 0), or the one OOV index
+    if layer.num_oov_indices == 1:
+        oov = g.const(f"{n}/oov_start", float(oov_start))
+    else:
+        t = g.tmp(
+            "Cast", [g.tmp("Where", [integral, x, zero], f"{n}/token_or_0")], f"{n}/token", to=g.onnx.TensorProto.INT64
+        )
+        bucket = g.tmp("Mod", [t, g.const(f"{n}/num_oov", layer.num_oov_indices, np.int64)], f"{n}/bucket", fmod=0)
+        oov = g.tmp(
+            "Add",
+            [g.tmp("Cast", [bucket], f"{n}/bucket_f", to=f32), g.const(f"{n}/oov_start", float(oov_start))],
+            f"{n}/oov",
+        )
+    idx = oov
+    if vocab.size:
+        u = g.tmp("Unsqueeze", [x, g.axes(f"{n}/last", [-1])], f"{n}/unsqueeze")
+        eq = g.tmp(
+            "Cast",
+            [g.tmp("Equal", [u, g.const(f"{n}/vocabulary", vocab, np.float32)], f"{n}/matches")],
+            f"{n}/matches_f",
+            to=f32,
+        )  # (batch, k, V)
+        found_index = g.reduce(
+            "ReduceSum",
+            g.tmp("Mul", [eq, g.const(f"{n}/indices", index, np.float32)], f"{n}/weighted"),
+            [-1],
+            g.name(f"{n}/found_index"),
+            keepdims=0,
+        )
+        found = g.tmp(
+            "Greater", [g.reduce("ReduceSum", eq, [-1], g.name(f"{n}/found_count"), keepdims=0), zero], f"{n}/found"
+        )
+        idx = g.tmp("Where", [found, found_index, idx], f"{n}/lookup")
+    missing = g.tmp("IsNaN", [x], f"{n}/missing")
+    if layer.mask_token is not None:
+        is_mask = g.tmp("Equal", [x, g.const(f"{n}/mask_token", float(layer.mask_token))], f"{n}/is_mask")
+        masked = g.tmp("Or", [is_mask, missing], f"{n}/masked")
+        idx = g.tmp("Where", [masked, g.const(f"{n}/mask_index", float(mask_index)), idx], f"{n}/with_mask")
+    else:
+        idx = g.tmp("Where", [missing, g.const(f"{n}/oov_start_nan", float(oov_start)), idx], f"{n}/with_nan")
+    return _encode(g, idx, layer.vocabulary_size(), mode, shapes[0][0], out, n)
+
+
+def _embedding(g, layer, xs, out, shapes):
+    i = g.tmp("Cast", [xs[0]], f"{layer.name}/indices", to=g.onnx.TensorProto.INT64)
+    return g.op("Gather", [g.const(f"{layer.name}/embeddings", layer.get_weights()[0]), i], out, axis=0)
+
+
+def _same_pads(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding (the extra cell after), as the core's window.hpp."""
+    eff = (k - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + eff - size, 0)
+    return total // 2, total - total // 2
+
+
+def _to_channels_first(g, x, rank, hint):
+    return g.tmp("Transpose", [x], f"{hint}/nchw", perm=[0, rank + 1, *range(1, rank + 1)])
+
+
+def _to_channels_last(g, x, rank, out):
+    return g.op("Transpose", [x], out, perm=[0, *range(2, rank + 2), 1])
+
+
+def _window_pads(layer, spatial, k, strides, dilations):
+    rank = len(spatial)
+    if layer.padding == "valid":
+        return [0] * (2 * rank)
+    if layer.padding == "causal":  # Conv1D: everything before
+        return [(k[0] - 1) * dilations[0], 0]
+    p = [_same_pads(spatial[i], k[i], strides[i], dilations[i]) for i in range(rank)]
+    return [a for a, _ in p] + [b for _, b in p]
+
+
+def _conv(g, layer, xs, out, shapes):
+    rank, n = layer._rank, layer.name
+    w = layer.get_weights()
+    kernel = np.transpose(w[0], (rank + 1, rank, *range(rank)))  # (k..., in, out) -> (out, in, k...)
+    spatial = shapes[0][:rank]
+    pads = _window_pads(layer, spatial, layer.kernel_size, layer.strides, layer.dilation_rate)
+    inputs = [_to_channels_first(g, xs[0], rank, n), g.const(f"{n}/kernel", kernel)]
+    if layer.use_bias:
+        inputs.append(g.const(f"{n}/bias", w[1]))
+    y = g.tmp(
+        "Conv",
+        inputs,
+        f"{n}/conv",
+        kernel_shape=list(layer.kernel_size),
+        strides=list(layer.strides),
+        dilations=list(layer.dilation_rate),
+        pads=pads,
+    )
+    y = _to_channels_last(g, y, rank, g.name(f"{n}/nhwc"))
+    return activation(g, layer.activation, y, out, f"{type(layer).__name__} '{n}'")
+
+
+def _pooling(g, layer, xs, out, shapes):
+    rank, n = layer._rank, layer.name
+    pads = _window_pads(layer, shapes[0][:rank], layer.pool_size, layer.strides, (1,) * rank)
+    attrs = dict(kernel_shape=list(layer.pool_size), strides=list(layer.strides), pads=pads)
+    if layer._kind == "avg":
+        attrs["count_include_pad"] = 0  # padded cells are left out of the mean, as Keras
+    y = g.tmp(
+        "MaxPool" if layer._kind == "max" else "AveragePool",
+        [_to_channels_first(g, xs[0], rank, n)],
+        f"{n}/pool",
+        **attrs,
+    )
+    return _to_channels_last(g, y, rank, out)
+
+
+def converter_table() -> dict[type, object]:
+    table = {
+        L.Dense: _dense,
+        L.Activation: _activation_layer,
+        L.Dropout: _identity,
+        L.SpatialDropout1D: _identity,
+        L.SpatialDropout2D: _identity,
+        L.SpatialDropout3D: _identity,
+        L.GaussianNoise: _identity,
+        L.GaussianDropout: _identity,
+        L.AlphaDropout: _identity,
+        L.BatchNormalization: _batch_norm,
+        L.LayerNormalization: _layer_norm,
+        L.Add: _add,
+        L.Concatenate: _concatenate,
+        L.Flatten: _flatten,
+        L.Reshape: _reshape,
+        L.Permute: _permute,
+        L.RepeatVector: _repeat_vector,
+        L.ZeroPadding1D: _zero_padding,
+        L.ZeroPadding2D: _zero_padding,
+        L.GlobalMaxPooling1D: _global_pooling,
+        L.GlobalMaxPooling2D: _global_pooling,
+        L.GlobalAveragePooling1D: _global_pooling,
+        L.GlobalAveragePooling2D: _global_pooling,
+        L.Conv1D: _conv,
+        L.Conv2D: _conv,
+        L.MaxPooling1D: _pooling,
+        L.MaxPooling2D: _pooling,
+        L.AveragePooling1D: _pooling,
+        L.AveragePooling2D: _pooling,
+        L.Normalization: _normalization,
+        L.Imputation: _imputation,
+        L.Discretization: _discretization,
+        L.CategoryEncoding: _category_encoding,
+        L.IntegerLookup: _integer_lookup,
+        L.Embedding: _embedding,
+    }
+    return table
+
+
+def supported_layers() -> list[str]:
+    """Names of the layer classes the ONNX export converts."""
+    return sorted(cls.__name__ for cls in converter_table())
