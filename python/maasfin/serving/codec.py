@@ -25,7 +25,7 @@ import orjson
 
 from maasfin import data as data_module
 from maasfin.serving.errors import bad_request
-from maasfin.serving.signature import Signature, TensorSpec
+from maasfin.signature import Signature, TensorSpec
 
 _F32_MAX = float(np.finfo(np.float32).max)
 
@@ -329,7 +329,7 @@ def decode_with_model(input_data, sig: Signature, model, field: str = "input_dat
             where = field if records is None or len(records) == 1 else f"{field}[{i}]"
             raise bad_request(f"{where} has unknown feature(s) {extra}; the model's features are {names}")
     try:
-        xs = model._prepare_x(records if records is not None else columns, field)
+        xs = model.prepare_inputs(records if records is not None else columns, field)
     except (ValueError, TypeError) as e:
         raise bad_request(str(e)) from None
     if xs[0].shape[0] == 0:

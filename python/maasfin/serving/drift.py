@@ -1,6 +1,6 @@
 """Live drift in the server: per served model version, a rolling window of the most recent input
 rows and their scores, and the PSI of each feature and of the score against the reference the
-model recorded at fit (`explanations.drift_reference`, see maasfin.monitoring).
+model recorded at fit (`model.drift_reference`, see maasfin.monitoring).
 
 The prediction path only appends numpy blocks under a lock (`DriftWindow.append`: no copy, no
 computation); PSI is computed when a report is asked for (GET .../drift) or when the drift gauges
@@ -183,7 +183,7 @@ def report(version, window: DriftWindow | None, capacity: int) -> dict:
     """The drift report of one served version (the JSON body of GET .../drift)."""
     from maasfin import explain as explain_module
     model = version.model
-    ref = getattr(model, "_drift_reference", None) if model is not None else None
+    ref = model.drift_reference if model is not None else None
     if window is not None:
         x, s = window.snapshot()
         width = window.width

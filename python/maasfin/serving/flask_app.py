@@ -53,9 +53,9 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
     lock = threading.Lock()
 
     def ensure_started() -> None:
-        if not service._started:
+        if not service.started:
             with lock:
-                if not service._started:
+                if not service.started:
                     service.start(set_threads=config.num_threads is not None)
 
     def respond(reply: Reply, request_id: str | None = None) -> Response:

@@ -27,7 +27,8 @@ from maasfin.serving.audit import AuditLog, tensor_digest
 from maasfin.serving.auth import KeyEntry, KeyStore, KeysFileError
 from maasfin.serving.errors import RequestError, bad_request
 from maasfin.serving.repository import LABEL_RE, VERSION_RE, Lease, ModelRepository
-from maasfin.serving.signature import DEFAULT_TILE, Signature, predict_tiled
+from maasfin.serving.signature import DEFAULT_TILE, predict_tiled
+from maasfin.signature import Signature
 
 log = logging.getLogger("maasfin.serving")
 
@@ -167,13 +168,13 @@ class Service:
         self._drift_lock = threading.Lock()
         self._drift_bands: dict = {}  # (name, version) -> {feature: band} of the last evaluation
         self._shared_windows: list = []  # this worker's drift window files (drift_dir), removed at stop
-        self._started = False
+        self.started = False
 
     # -- lifecycle (in the worker process: this is where models load) -------------------------
     def start(self, set_threads: bool = True) -> None:
         """Opens the audit log and loads the repository (then polls it). `set_threads` applies the
         per-worker oneDNN thread count (maasfin.config.set_num_threads), a process-wide setting."""
-        if self._started:
+        if self.started:
             return
         if set_threads:
             from maasfin import config as core_config
@@ -185,7 +186,7 @@ class Service:
             self.audit = AuditLog(path, max_bytes=self.config.audit_max_bytes, backups=self.config.audit_backups,
                                   fsync=self.config.audit_fsync, outputs=self.config.audit_outputs)
         self.repository.start(background=True)
-        self._started = True
+        self.started = True
 
     def stop(self) -> None:
         self.repository.stop()
@@ -194,7 +195,7 @@ class Service:
         self._shared_windows.clear()
         if self.audit is not None:
             self.audit.close()
-        self._started = False
+        self.started = False
 
     def poll(self) -> None:
         """One repository pass and a re-read of a changed keys file (the poll thread does both)."""
@@ -268,7 +269,7 @@ class Service:
         w = v.attachments.get("drift")
         if w is None:
             model = v.model
-            ref = getattr(model, "_drift_reference", None) if model is not None else None
+            ref = model.drift_reference if model is not None else None
             usable = self.config.drift_window > 0 and ref is not None
             with self._drift_lock:
                 w = v.attachments.get("drift")
