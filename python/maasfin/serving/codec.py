@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,21 +47,10 @@ def _non_finite_message(where: str, v: NonFinite) -> str:
 
 
 def json_type(x) -> str:
+    """What kind of JSON value `x` is, as messages say it: "a string", "an array", "null", ..."""
     if isinstance(x, NonFinite):
         return "not a finite number"
-    if x is None:
-        return "null"
-    if isinstance(x, bool):
-        return "a boolean"
-    if isinstance(x, (int, float)):
-        return "a number"
-    if isinstance(x, str):
-        return "a string"
-    if isinstance(x, list):
-        return "an array"
-    if isinstance(x, dict):
-        return "an object"
-    return type(x).__name__
+    return data_module.kind_of(x)
 
 
 def _show(v) -> str:
@@ -226,58 +214,24 @@ def check_shape(arr: np.ndarray, spec: TensorSpec, field: str, model: str) -> np
 
 
 def records_to_f32(records: list, names: tuple[str, ...], field: str, single: bool = False) -> np.ndarray:
-    """Rows from records keyed by feature name; every feature required, no unknown keys."""
-    rows = _records_fast(records, names)
-    if rows is None:
-        rows = _records_checked(records, names, field, single)
+    """Rows from records keyed by feature name (every feature required, no unknown keys), put in
+    the model's order by the data boundary."""
+    try:
+        rows = data_module.records_to_rows(records, names, field, single)
+    except (ValueError, TypeError) as e:
+        raise bad_request(str(e)) from None
     if single:
         return numbers_to_f32(rows, field, lambda p: f"{field}[{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
     return numbers_to_f32(rows, field,
                           lambda p: f"{field}[{p[0]}][{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
 
 
-def _records_fast(records: list, names: tuple[str, ...]):
-    """Rows if every record is a dict with exactly the features (the common case), else None."""
-    n = len(names)
-    getter = operator.itemgetter(*names)
-    try:
-        if not all(type(rec) is dict and len(rec) == n for rec in records):
-            return None
-        rows = list(map(getter, records))
-    except (KeyError, TypeError):
-        return None
-    return rows if n > 1 else [(r,) for r in rows]  # tuples: checked and converted like lists
-
-
-def _records_checked(records: list, names: tuple[str, ...], field: str, single: bool) -> list:
-    nameset = set(names)
-    rows = []
-    for i, rec in enumerate(records):
-        where = field if single else f"{field}[{i}]"
-        if not isinstance(rec, dict):
-            raise bad_request(f"{where} is {json_type(rec)}, but {field}[0] is a record: "
-                              "send all records as objects keyed by feature name")
-        if rec.keys() != nameset:
-            missing = [n for n in names if n not in rec]
-            extra = sorted(k for k in rec if k not in nameset)
-            parts = []
-            if missing:
-                parts.append(f"is missing feature(s) {missing}")
-            if extra:
-                parts.append(f"has unknown feature(s) {extra}")
-            raise bad_request(f"{where} {' and '.join(parts)}; the model's features are {list(names)}")
-        rows.append([rec[n] for n in names])
-    return rows
-
-
 def columns_to_f32(columns: dict, names: tuple[str, ...], field: str) -> np.ndarray:
     """Rows from columns keyed by feature name ({"income": [..], "debt": [..]})."""
-    missing = [n for n in names if n not in columns]
-    extra = sorted(k for k in columns if k not in set(names))
-    if missing or extra:
-        parts = ([f"is missing feature(s) {missing}"] if missing else []) + \
-                ([f"has unknown feature(s) {extra}"] if extra else [])
-        raise bad_request(f"{field} {' and '.join(parts)}; the model's features are {list(names)}")
+    try:
+        data_module.check_names(columns, names, field)
+    except ValueError as e:
+        raise bad_request(str(e)) from None
     cols = []
     n = None
     for name in names:
