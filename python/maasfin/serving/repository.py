@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maasfin.serving.errors import RequestError, not_found
-from maasfin.serving.signature import DEFAULT_TILE, predict_tiled
+from maasfin.serving.tiling import DEFAULT_TILE, predict_tiled
 from maasfin.signature import Signature
 
 log = logging.getLogger("maasfin.serving")

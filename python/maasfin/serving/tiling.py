@@ -1,12 +1,8 @@
-"""What a served model accepts and returns, and the one way the server runs it.
-
-A model's *signature* (`model.signature`, maasfin.signature) is its named inputs (per-sample
-shapes), its output, and its feature names (the DataFrame columns it was trained on, if any).
-Every protocol decodes requests against it.
+"""The one way the server runs a model: `predict_tiled`, in fixed-size tiles of rows.
 
 `predict_tiled` is the only call into the core the server makes (through the model's public
-`predict_arrays`). It pads the rows to a whole number
-of `tile`-row tiles and has the core run one tile at a time, so:
+`predict_arrays`). It pads the rows to a whole number of `tile`-row tiles and has the core run one
+tile at a time, so:
 
 - every core call sees the same batch shape (N = tile): oneDNN's primitive cache holds one entry
   per layer, however request sizes vary;
@@ -16,6 +12,8 @@ of `tile`-row tiles and has the core run one tile at a time, so:
   differently in the last bit; with a fixed tile a row is always computed by the same routine.
   Served predictions therefore equal `model.predict(x)` in-process (batch_size=32) for rows that
   fall in a full 32-row batch there, bit for bit, and never vary with traffic.
+
+What a served model accepts and returns is its public `model.signature` (maasfin.signature).
 """
 from __future__ import annotations
 
