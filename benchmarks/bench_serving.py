@@ -103,21 +103,32 @@ KERAS_EXPORT = textwrap.dedent('''
 
 
 # -- the load generator (runs in its own process) --------------------------------------------------
+async def _response(reader) -> tuple[int, bool]:
+    """Reads one response: (status, whether the server closes the connection after it)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length, close = None, False
+    for line in head.split(b"\r\n"):
+        name = line[:15].lower()
+        if name == b"content-length:":
+            length = int(line[15:])
+        elif name[:11] == b"connection:" and line[11:].strip().lower() == b"close":
+            close = True
+    if length is None:
+        raise RuntimeError("response without Content-Length")
+    await reader.readexactly(length)
+    return int(head[9:12]), close
+
+
 async def _connection(host, port, request: bytes, deadline: float, latencies: list, errors: list):
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = None
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length is None:
-                raise RuntimeError("response without Content-Length")
-            await reader.readexactly(length)
+            status, close = await _response(reader)
+            if close:  # a server without keep-alive (Werkzeug's): a new connection per request
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
             latencies.append(time.perf_counter() - t0)
             if status != 200:
                 errors.append(status)
@@ -137,12 +148,13 @@ async def _paced_connection(host, port, request: bytes, start: float, interval: 
             if delay > 0:
                 await asyncio.sleep(delay)
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:")
-            await reader.readexactly(length)
+            status, close = await _response(reader)
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
             latencies.append(time.perf_counter() - due)
-            if int(head[9:12]) != 200:
-                errors.append(int(head[9:12]))
+            if status != 200:
+                errors.append(status)
     finally:
         writer.close()
 
@@ -190,15 +202,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_ready(port: int, path: str, body: bytes, proc, timeout: float = 60) -> None:
+def _wait_ready(srv: "Server", body: bytes, timeout: float = 60) -> None:
     import urllib.error
     import urllib.request
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read().decode()[-2000:]}")
+        if srv.proc.poll() is not None:
+            srv.output.seek(0)
+            raise RuntimeError(f"server exited: {srv.output.read().decode()[-2000:]}")
         try:
-            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+            req = urllib.request.Request(f"http://127.0.0.1:{srv.port}{srv.path}", data=body,
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=2) as r:
                 if r.status == 200:
@@ -213,17 +226,21 @@ class Server:
         self.label, self.argv, self.port, self.path, self.env = label, argv, port, path, env
 
     def __enter__(self):
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # A file, not a pipe: a server that logs every request (Werkzeug) would block once a pipe
+        # that nobody reads during the measurements is full.
+        self.output = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdout=self.output, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(self.env or {})})
         return self
 
     def __exit__(self, *exc):
         self.proc.terminate()
         try:
-            self.proc.communicate(timeout=30)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()
+        self.output.close()
 
 
 def _run_load(port, path, body_file, concurrency, seconds, header_length=0, rate=0.0) -> dict:
@@ -324,7 +341,7 @@ def main() -> None:
         results = {}
         for srv in servers:
             with srv:
-                _wait_ready(srv.port, srv.path, open(bodies[1], "rb").read(), srv.proc)
+                _wait_ready(srv, open(bodies[1], "rb").read())
                 _run_load(srv.port, srv.path, bodies[1], 4, 1.0)  # warm-up
                 for rows, conc in workloads:
                     results[(srv.label, rows, conc)] = _run_load(srv.port, srv.path, bodies[rows], conc, args.seconds)
@@ -388,7 +405,7 @@ def _alternate(servers: list, body_file: str, rounds: int, seconds: float) -> No
     with contextlib.ExitStack() as stack:
         for srv in servers:
             stack.enter_context(srv)
-            _wait_ready(srv.port, srv.path, open(body_file, "rb").read(), srv.proc)
+            _wait_ready(srv, open(body_file, "rb").read())
             _run_load(srv.port, srv.path, body_file, 4, 1.0)  # warm-up
         for k in range(rounds):
             for srv in servers:

@@ -503,3 +503,22 @@ def test_fuzz_in_subprocess_never_crashes(tmp_path):
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r"survived \d+", proc.stdout)
+
+
+def test_records_to_rows_orders_strict_records_by_feature_name():
+    from maasfin import data
+    names = ("income", "age")
+    assert data.records_to_rows([{"age": 2, "income": 1}, {"income": 3, "age": 4}], names, "x") == [(1, 2), (3, 4)]
+    assert data.records_to_rows([{"income": 5}], ("income",), "x") == [(5,)]
+    with pytest.raises(ValueError, match=re.escape("x[1] is missing feature(s) ['age'] and has unknown feature(s) "
+                                                   "['zip']; the model's features are ['income', 'age']")):
+        data.records_to_rows([{"income": 1, "age": 2}, {"income": 1, "zip": 2}], names, "x")
+    with pytest.raises(ValueError, match=re.escape("x has unknown feature(s) ['zip']")):
+        data.records_to_rows([{"income": 1, "age": 2, "zip": 3}], names, "x", single=True)
+    with pytest.raises(TypeError, match=re.escape("x[1] is an array, but x[0] is a record")):
+        data.records_to_rows([{"income": 1, "age": 2}, [1, 2]], names, "x")
+    data.check_names({"age": [1], "income": [2]}, names, "cols")
+    with pytest.raises(ValueError, match=re.escape("cols is missing feature(s) ['age']")):
+        data.check_names({"income": [2]}, names, "cols")
+    assert [data.kind_of(v) for v in (None, True, 1.5, "s", [1], {})] == \
+        ["null", "a boolean", "a number", "a string", "an array", "an object"]

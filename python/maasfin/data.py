@@ -5,6 +5,7 @@ At most one copy is made per array; a float32 C-contiguous NumPy array is passed
 """
 from __future__ import annotations
 
+import operator
 import sys
 from typing import Any, Sequence
 
@@ -186,6 +187,60 @@ def records_to_columns(records, names: Sequence[str], what: str) -> tuple[dict, 
     wanted = set(names)
     cols = {n: [r.get(n) for r in records] for n in names if n in keys}
     return cols, [k for k in keys if k not in wanted]
+
+
+def kind_of(x) -> str:
+    """A value's kind as error messages name it, in JSON's words: null, a boolean, a number, a
+    string, an array, an object."""
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "a boolean"
+    if isinstance(x, (int, float)):
+        return "a number"
+    if isinstance(x, str):
+        return "a string"
+    if isinstance(x, (list, tuple)):
+        return "an array"
+    if isinstance(x, dict):
+        return "an object"
+    return type(x).__name__
+
+
+def check_names(given, names: Sequence[str], what: str) -> None:
+    """ValueError unless the keys of `given` are exactly the features `names`, naming the missing
+    and the unknown ones."""
+    missing = [n for n in names if n not in given]
+    known = set(names)
+    extra = sorted(str(k) for k in given if k not in known)
+    if missing or extra:
+        parts = ([f"is missing feature(s) {missing}"] if missing else []) + \
+                ([f"has unknown feature(s) {extra}"] if extra else [])
+        raise ValueError(f"{what} {' and '.join(parts)}; the model's features are {list(names)}")
+
+
+def records_to_rows(records: list, names: Sequence[str], what: str, single: bool = False) -> list:
+    """Strict records of a single-input model with feature names: each a dict keyed by exactly the
+    features `names`, returned as rows of values in that order (values unchecked). `single`: the
+    records are the one record `what`. TypeError for a record that is not a dict, ValueError for
+    missing or unknown features."""
+    n = len(names)
+    getter = operator.itemgetter(*names)
+    try:  # the common case: every record a dict with exactly the features
+        if all(type(rec) is dict and len(rec) == n for rec in records):
+            rows = list(map(getter, records))
+            return rows if n > 1 else [(r,) for r in rows]
+    except (KeyError, TypeError):
+        pass
+    rows = []
+    for i, rec in enumerate(records):
+        where = what if single else f"{what}[{i}]"
+        if not isinstance(rec, dict):
+            raise TypeError(f"{where} is {kind_of(rec)}, but {what}[0] is a record: "
+                            "send all records as objects keyed by feature name")
+        check_names(rec, names, where)
+        rows.append([rec[k] for k in names])
+    return rows
 
 
 def numeric_column(col, label: str, allow_missing: bool) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""Serving: a model repository with versions and labels, behind a simple JSON API, TensorFlow
-Serving's REST API and the Open Inference Protocol v2 (docs/serving.md).
+"""Serving: a model repository with versions and labels behind three protocols (docs/serving.md).
+
+The protocols are a simple JSON API, TensorFlow Serving's REST API and the Open Inference Protocol
+v2 (protocols/).
 
     from maasfin.serving import create_app        # ASGI app (FastAPI), run with uvicorn
     from maasfin.serving import flask_blueprint   # the same endpoints inside an existing Flask app
@@ -17,13 +19,13 @@ _SERVE_DEPENDENCIES = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheu
 _WHERE = {
     "create_app": "maasfin.serving.app",
     "flask_blueprint": "maasfin.serving.flask_app",
-    "ServingConfig": "maasfin.serving.service",
+    "ServingConfig": "maasfin.serving.config",
     "ModelRepository": "maasfin.serving.repository",
     "AuditLog": "maasfin.serving.audit",
     "input_digest": "maasfin.serving.audit",
     "KeyStore": "maasfin.serving.auth",
     "add_key": "maasfin.serving.auth",
-    "predict_tiled": "maasfin.serving.signature",
+    "predict_tiled": "maasfin.serving.tiling",
     "RequestError": "maasfin.serving.errors",
 }
 

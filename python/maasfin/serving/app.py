@@ -7,7 +7,8 @@ Layers, outermost first:
    received is in the audit log, including 401s, 413s, 504s and crashes).
 2. Prediction and explanation requests are answered by the gate itself (`_Server.handle`): it
    reads the body under the size limit, under the request timeout, then plans (parse, authorize
-   for the model (403), validate), batches, predicts and encodes (service.py, codec.py). Going
+   for the model (403), validate: the endpoint's protocol, protocols/), batches, predicts and
+   answers (service.py). Going
    around the framework's routing, middleware and response objects halves the server's CPU per
    one-row request; FastAPI still routes everything else and documents every endpoint (OpenAPI).
 3. The routes of routes.ENDPOINTS (the Flask blueprint registers the same table).
@@ -28,14 +29,17 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from maasfin.serving import codec, schemas
+from maasfin.serving import codec, explaining, schemas
 from maasfin.serving.batching import Batcher
+from maasfin.serving.config import ServingConfig
+from maasfin.serving.endpoints import Endpoint
 from maasfin.serving.errors import RequestError
+from maasfin.serving.exchange import (Exchange, Plan, Reply, body_digest, decode_content, error_reply, new_request_id,
+                                      too_large)
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
-from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS, Endpoint
-from maasfin.serving.service import (Exchange, Reply, Service, ServingConfig, body_digest, decode_content, error_reply,
-                                     new_request_id, too_large)
-from maasfin.serving.signature import predict_tiled
+from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS
+from maasfin.serving.service import Service
+from maasfin.serving.tiling import predict_tiled
 
 log = logging.getLogger("maasfin.serving")
 
@@ -219,16 +223,7 @@ class _Server:
     async def handle(self, e: Endpoint, params, headers, receive, ex: Exchange) -> Reply:
         """A prediction or explanation request, from its path parameters, headers and ASGI
         `receive` (the body is read here, under the size limit and the request timeout)."""
-        async def read() -> bytes:
-            return await self.read_body(receive, headers)
-        if e.kind == "predict":
-            try:
-                planner = e.call(self.service, params, headers)
-            except RequestError as err:
-                ex.error = err.message
-                return error_reply(err)
-            return await self._timed(ex, self._predict(ex, read, planner))
-        return await self._timed(ex, self._explain(ex, read, lambda: e.call(self.service, params, headers)))
+        return await self._timed(ex, self._answer(e, params, headers, receive, ex))
 
     async def read_body(self, receive, headers) -> bytes:
         limit = self.service.config.max_body_bytes
@@ -270,40 +265,30 @@ class _Server:
         ex.error = e.message
         return error_reply(e)
 
-    async def _predict(self, ex: Exchange, read, planner) -> Reply:
-        body = await read()
+    async def _answer(self, e: Endpoint, params, headers, receive, ex: Exchange) -> Reply:
+        """Reads the body, plans (inline, or in a thread for large bodies and explanations),
+        predicts through the version's batcher, then answers (explanations in the worker pool)."""
+        body = await self.read_body(receive, headers)
         if self.service.audit is not None:
             ex.body_sha256 = body_digest(body)
-        if len(body) <= _PLAN_INLINE_BYTES:
-            plan = planner(ex, body)
-        else:
-            cf = self.plan_executor.submit(planner, ex, body)
-            try:
-                plan = await asyncio.wrap_future(cf)
-            except asyncio.CancelledError:  # timed out while parsing: release the lease it will take
-                cf.add_done_callback(lambda f: f.exception() is None and f.result().lease.release())
-                raise
+        plan = await self._plan(e, params, headers, body, ex)
         try:
             y = await self.batcher(plan.lease.version).submit(plan.xs)
-            return plan.encode(y)
+            if plan.explain is None:
+                return self.service.reply(plan, y)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, explaining.explain, plan, y)
         finally:
             plan.lease.release()
 
-    async def _explain(self, ex: Exchange, read, planner_of) -> Reply:
-        """Predictions through the batcher (so they equal /v1/predict's), then attributions and
-        reason codes in the worker pool. `planner_of()` gives the endpoint's planner
-        `plan(ex, body) -> (plan, options)`."""
-        planner = planner_of()
-        body = await read()
-        if self.service.audit is not None:
-            ex.body_sha256 = body_digest(body)
-        plan, options = await asyncio.wrap_future(self.plan_executor.submit(planner, ex, body))
+    async def _plan(self, e: Endpoint, params, headers, body: bytes, ex: Exchange) -> Plan:
+        if e.kind == "predict" and len(body) <= _PLAN_INLINE_BYTES:
+            return e.call(self.service, ex, body, params, headers)
+        cf = self.plan_executor.submit(e.call, self.service, ex, body, params, headers)
         try:
-            y = await self.batcher(plan.lease.version).submit(plan.xs)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.executor, self.service.explain, plan, y, options)
-        finally:
-            plan.lease.release()
+            return await asyncio.wrap_future(cf)
+        except asyncio.CancelledError:  # timed out while parsing: release the lease it will take
+            cf.add_done_callback(_release_planned)
+            raise
 
     def call(self, request: Request, fn, service: Service, params) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
@@ -311,6 +296,12 @@ class _Server:
             return _response(fn(service, request.scope["state"].get("maasfin_key"), params))
         except RequestError as e:
             return _response(error_reply(e))
+
+
+def _release_planned(f) -> None:
+    """Releases the lease of a plan made after its request was given up."""
+    if not f.cancelled() and f.exception() is None:
+        f.result().lease.release()
 
 
 def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None:

@@ -23,8 +23,14 @@ import hashlib
 import json
 import os
 import threading
+from datetime import datetime, timezone
 
 import numpy as np
+
+
+def timestamp() -> str:
+    """The `time` of an audit line: UTC, microseconds, ISO 8601 with a Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def tensor_digest(arrays: list[np.ndarray], names: list[str]) -> str:

@@ -12,7 +12,7 @@ Policy (per model version):
   left to hang.
 
 Row counts are padded inside `predict_tiled` to whole 32-row tiles, so the shapes the core sees are
-bounded whatever the batch (see signature.py).
+bounded whatever the batch (see tiling.py).
 
 Hand-written: the ASGI libraries have no batching primitive; this is a few dozen lines of asyncio.
 """

@@ -78,7 +78,7 @@ def add_subcommands(sub) -> None:
 
 
 def _config_from_args(args):
-    from maasfin.serving.service import ServingConfig
+    from maasfin.serving.config import ServingConfig
     return ServingConfig(
         repo=os.path.abspath(args.repo), api_keys=args.api_keys and os.path.abspath(args.api_keys),
         audit_log=args.audit_log and os.path.abspath(args.audit_log), audit_outputs=args.audit_outputs,
@@ -132,7 +132,7 @@ def run_serve(args) -> int:
 def worker_app():
     """The app of one worker process (uvicorn --workers imports this by name)."""
     from maasfin.serving.app import create_app
-    from maasfin.serving.service import ServingConfig
+    from maasfin.serving.config import ServingConfig
     return create_app(config=ServingConfig(**json.loads(os.environ[_CONFIG_ENV])))
 
 

@@ -1,6 +1,8 @@
-"""Live drift in the server: per served model version, a rolling window of the most recent input
-rows and their scores, and the PSI of each feature and of the score against the reference the
-model recorded at fit (`explanations.drift_reference`, see maasfin.monitoring).
+"""Live drift in the server: recent inputs and scores per served version, and their PSI.
+
+Per served model version, a rolling window of the most recent input rows and their scores, and
+the PSI of each feature and of the score against the reference the model recorded at fit
+(`model.drift_reference`, see maasfin.explain.monitoring). `DriftMonitor` keeps the server's bookkeeping.
 
 The prediction path only appends numpy blocks under a lock (`DriftWindow.append`: no copy, no
 computation); PSI is computed when a report is asked for (GET .../drift) or when the drift gauges
@@ -15,6 +17,7 @@ prometheus-client's multiprocess mode (one mmap file per process, merged by the 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import threading
 import time
@@ -22,7 +25,12 @@ from collections import deque
 
 import numpy as np
 
+from maasfin import explain as explain_module
 from maasfin.explain import monitoring
+from maasfin.serving.audit import timestamp
+from maasfin.serving.errors import RequestError
+
+log = logging.getLogger("maasfin.serving")
 
 
 class DriftWindow:
@@ -181,9 +189,8 @@ def _entry(psi):
 
 def report(version, window: DriftWindow | None, capacity: int) -> dict:
     """The drift report of one served version (the JSON body of GET .../drift)."""
-    from maasfin import explain as explain_module
     model = version.model
-    ref = getattr(model, "_drift_reference", None) if model is not None else None
+    ref = model.drift_reference if model is not None else None
     if window is not None:
         x, s = window.snapshot()
         width = window.width
@@ -202,3 +209,114 @@ def report(version, window: DriftWindow | None, capacity: int) -> dict:
             "reference": ref is not None,
             "window": {"rows": 0 if x is None else int(x.shape[0]), "capacity": capacity},
             "features": features, "score": _entry(score)}
+
+
+class DriftMonitor:
+    """The drift bookkeeping of a server: per served version, its window (kept in the version's
+    attachments, made at its first prediction), its report, and the maasfin_drift_psi gauges and
+    `drift_band` audit lines of `evaluate()`.
+
+    `capacity` rows per window (0: no drift windows); `directory`: shared by the worker processes
+    (SharedDriftWindow), else None."""
+
+    def __init__(self, capacity: int, directory: str | None, repository, metrics):
+        self.capacity = capacity
+        self.directory = directory
+        self.repository = repository
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._bands: dict = {}  # (name, version) -> {feature: band} of the last evaluation
+        self._shared: list = []  # this worker's window files (directory), removed by close()
+
+    def window(self, v):
+        """The version's rolling window, or None (capacity 0, or no reference)."""
+        w = v.attachments.get("drift")
+        if w is None:
+            model = v.model
+            ref = model.drift_reference if model is not None else None
+            usable = self.capacity > 0 and ref is not None
+            with self._lock:
+                w = v.attachments.get("drift")
+                if w is None:
+                    w = v.attachments["drift"] = self._new_window(v, len(ref["features"])) if usable else False
+        return None if w is False else w  # (an empty window is falsy: it has a length)
+
+    def _new_window(self, v, width: int):
+        if self.directory is None:
+            return DriftWindow(self.capacity, width)
+        w = SharedDriftWindow(os.path.join(self.directory, v.name, str(v.version)), self.capacity, width)
+        v.on_unload(lambda _v: w.close())
+        self._shared.append(w)
+        return w
+
+    def observe(self, v, xs: list, y: np.ndarray) -> None:
+        """Appends a successful prediction's rows and scores to the version's window (no computation)."""
+        w = self.window(v)
+        if w is None:
+            return
+        n = xs[0].shape[0]
+        x = xs[0].reshape(n, -1) if len(xs) == 1 else np.concatenate([a.reshape(n, -1) for a in xs], axis=1)
+        if x.shape[1] == w.width:
+            w.append(x, y.reshape(n, -1)[:, 0])
+
+    def report(self, v) -> dict:
+        """GET /v1/models/{name}[/versions/{v}]/drift: PSI per feature and for the score."""
+        return report(v, self.window(v), self.capacity)
+
+    def forget(self, name: str, version) -> None:
+        """Removes the gauges of a version that was unloaded."""
+        with self._lock:
+            bands = self._bands.pop((name, int(version)), {})
+        for feature in bands:
+            self.metrics.remove_drift(name, str(version), feature)
+
+    def evaluate(self, audit=None) -> None:
+        """Recomputes every loaded version's drift: sets the maasfin_drift_psi gauges and writes a
+        `drift_band` line to `audit` (an AuditLog, or None) for each feature (or the score) whose
+        band changed since the last evaluation. Runs on each /metrics scrape and repository poll."""
+        if self.capacity == 0:
+            return
+        for v in [v for v in self.repository.loaded_versions() if not v.retired]:
+            try:
+                self._evaluate(v, audit)
+            except Exception:  # noqa: BLE001 - monitoring must not break /metrics or the poller
+                log.exception("drift evaluation of model '%s' version %d failed", v.name, v.version)
+
+    def _evaluate(self, v, audit) -> None:
+        try:
+            lease = self.repository.lease(v.name, version=v.version)
+        except RequestError:
+            return
+        with lease as v:
+            w = self.window(v)
+            if w is None:
+                return
+            rep = report(v, w, self.capacity)
+        entries = [(f["feature"], f) for f in rep["features"]] + [("score", rep["score"])]
+        changes = []
+        with self._lock:
+            bands = self._bands.setdefault((v.name, v.version), {})
+            for feature, e in entries:
+                if e["psi"] is None:
+                    self.metrics.remove_drift(v.name, str(v.version), feature)
+                else:
+                    self.metrics.drift_psi.labels(v.name, str(v.version), feature).set(e["psi"])
+                old = bands.get(feature)
+                if e["band"] is not None and e["band"] != old:
+                    changes.append((feature, old, e))
+                if e["band"] is not None:
+                    bands[feature] = e["band"]
+        for feature, old, e in changes:
+            log.info("drift: model '%s' version %d %s moved from %s to %s (PSI %.4f)",
+                     v.name, v.version, feature, old, e["band"], e["psi"])
+        if audit is not None:
+            for feature, old, e in changes:
+                audit.write({"time": timestamp(), "event": "drift_band", "model": v.name, "version": v.version,
+                             "feature": feature, "from": old, "to": e["band"], "psi": e["psi"],
+                             "window_rows": rep["window"]["rows"]})
+
+    def close(self) -> None:
+        """Removes this worker's window files (the server stops)."""
+        for w in self._shared:
+            w.close()
+        self._shared.clear()

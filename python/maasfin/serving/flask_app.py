@@ -9,12 +9,11 @@
 The endpoints are those of routes.ENDPOINTS, as in the ASGI app: the simple API, TF Serving's
 REST API, the Open Inference Protocol v2 (JSON and binary tensors), explanations, drift and
 /metrics. Same decoding, validation, answers, API keys and audit lines as `maasfin serve`
-(service.py, codec.py), with
-each request predicted on its own thread (the WSGI server's; predict is thread-safe and releases
-the GIL); there is no cross-request batching in WSGI. The repository loads at the first request
-(or at `blueprint.maasfin.start()`), so a pre-forking WSGI server may import the app before it
-forks. The WSGI server's own timeouts apply (e.g. gunicorn --timeout). Needs Flask:
-`pip install "maasfin[flask]"`.
+(service.py, protocols/), with each request predicted on its own thread (the WSGI server's;
+predict is thread-safe and releases the GIL); there is no cross-request batching in WSGI. The
+repository loads at the first request (or at `blueprint.maasfin.start()`), so a pre-forking WSGI
+server may import the app before it forks. The WSGI server's own timeouts apply (e.g. gunicorn
+--timeout). Needs Flask: `pip install "maasfin[flask]"`.
 """
 from __future__ import annotations
 
@@ -24,12 +23,14 @@ import threading
 
 from flask import Blueprint, Response, request
 
-from maasfin.serving import codec
+from maasfin.serving import codec, explaining
+from maasfin.serving.config import ServingConfig
+from maasfin.serving.endpoints import Endpoint
 from maasfin.serving.errors import RequestError
+from maasfin.serving.exchange import Exchange, Reply, body_digest, decode_content, error_reply, too_large
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
-from maasfin.serving.routes import ENDPOINTS, Endpoint
-from maasfin.serving.service import (Exchange, Reply, Service, ServingConfig, body_digest, decode_content,
-                                     error_reply, too_large)
+from maasfin.serving.routes import ENDPOINTS
+from maasfin.serving.service import Service
 
 log = logging.getLogger("maasfin.serving")
 
@@ -53,9 +54,9 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
     lock = threading.Lock()
 
     def ensure_started() -> None:
-        if not service._started:
+        if not service.started:
             with lock:
-                if not service._started:
+                if not service.started:
                     service.start(set_threads=config.num_threads is not None)
 
     def respond(reply: Reply, request_id: str | None = None) -> Response:
@@ -105,22 +106,10 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
         ex = Exchange(e.protocol, "POST", request.path, request.remote_addr)
 
         def run() -> Reply:
-            plan = e.call(service, params, request.headers)(ex, body_of(ex))
+            plan = e.call(service, ex, body_of(ex), params, request.headers)
             try:
-                return plan.encode(service.predict(plan))
-            finally:
-                plan.lease.release()
-        return accounted(ex, run)
-
-    def explain(e: Endpoint, params: dict) -> Response:
-        ensure_started()
-        ex = Exchange(e.protocol, "POST", request.path, request.remote_addr)
-
-        def run() -> Reply:
-            planner = e.call(service, params, request.headers)
-            plan, options = planner(ex, body_of(ex))
-            try:
-                return service.explain(plan, service.predict(plan), options)
+                y = service.predict(plan)
+                return service.reply(plan, y) if plan.explain is None else explaining.explain(plan, y)
             finally:
                 plan.lease.release()
         return accounted(ex, run)
@@ -144,7 +133,7 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
         service.evaluate_drift()
         return Response(service.metrics.render(), status=200, content_type=CONTENT_TYPE_LATEST)
 
-    kinds = {"predict": predict, "explain": explain, "read": read, "open": read, "metrics": metrics}
+    kinds = {"predict": predict, "explain": predict, "read": read, "open": read, "metrics": metrics}
     for e in ENDPOINTS:
         def view(_e=e, **params):
             return kinds[_e.kind](_e, params)

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maasfin.serving.errors import RequestError, not_found
-from maasfin.serving.signature import DEFAULT_TILE, Signature, predict_tiled, signature_of
+from maasfin.serving.tiling import DEFAULT_TILE, predict_tiled
+from maasfin.signature import Signature
 
 log = logging.getLogger("maasfin.serving")
 
@@ -63,18 +64,21 @@ class ServedVersion:
         self._lock = threading.Lock()
         self._on_idle: list = []
 
-    def _acquire(self) -> None:
+    def acquire(self) -> None:
+        """Counts one more request using this version (ModelRepository.lease)."""
         with self._lock:
             self._leases += 1
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Counts one request fewer; the last one of a retired version unloads it (Lease.release)."""
         with self._lock:
             self._leases -= 1
             done = self.retired and self._leases == 0
         if done:
             self._finalize()
 
-    def _retire(self) -> None:
+    def retire(self) -> None:
+        """Takes no new requests; unloads once the last one has finished."""
         with self._lock:
             self.retired = True
             done = self._leases == 0
@@ -117,7 +121,7 @@ class Lease:
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self.version._release()
+            self.version.release()
 
     def __enter__(self) -> ServedVersion:
         return self.version
@@ -220,7 +224,7 @@ class ModelRepository:
             with self._lock:
                 entry = self._models.pop(name)
             for v in entry.versions.values():
-                v._retire()
+                v.retire()
                 self._emit("unloaded", name, v.version)
             log.info("model '%s' removed from the repository", name)
 
@@ -281,7 +285,7 @@ class ModelRepository:
         with self._lock:  # the atomic swap
             self._models[name] = new_entry
         for old in retired:
-            old._retire()
+            old.retire()
             if old.version not in new_versions:
                 self._emit("unloaded", name, old.version)
                 log.info("model '%s' version %d removed; unloading after in-flight requests", name, old.version)
@@ -324,7 +328,7 @@ class ModelRepository:
             metadata = saving.read_metadata(path).get("user_metadata") or {}
         except Exception:  # noqa: BLE001 - the model loaded; its metadata is optional
             metadata = {}
-        sig = signature_of(model)
+        sig = model.signature
         if self.warmup:
             xs = [np.zeros((self.tile,) + s.shape, dtype=np.float32) for s in sig.inputs]
             y = predict_tiled(model, xs, self.tile)
@@ -366,7 +370,7 @@ class ModelRepository:
                 if v is None:
                     raise RequestError(503, f"model '{name}' has no available version"
                                        f"{self._why(entry, max(entry.failures)) if entry.failures else ''}")
-            v._acquire()
+            v.acquire()
             return Lease(v)
 
     @staticmethod

@@ -1,7 +1,7 @@
 """pydantic descriptions of the request and response bodies, for the OpenAPI document and /docs.
 
-The server validates bodies with codec.py (against the model loaded at request time); these models
-only document the shapes. Keep the two in step.
+The server validates bodies with the protocol modules (protocols/, against the model loaded at
+request time); these models only document the shapes. Keep the two in step.
 """
 from __future__ import annotations
 

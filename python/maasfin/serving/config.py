@@ -1,0 +1,58 @@
+"""The options of a server (`ServingConfig`); `maasfin serve --help` lists the same ones."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from maasfin.serving.tiling import DEFAULT_TILE
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class ServingConfig:
+    """Every option of a server; `maasfin serve --help` lists the same ones."""
+    repo: str
+    api_keys: str | None = None           # JSON file of hashed keys (auth.py); None: no authentication
+    audit_log: str | None = None          # JSON-lines file; None: no audit log
+    audit_outputs: str = "hash"           # "hash" (outputs_sha256) or "values" (the predictions themselves)
+    audit_fsync: bool = False             # fsync every line before the response
+    audit_max_bytes: int = 100 * MiB      # rotate past this size
+    audit_backups: int = 10               # rotated files kept
+    max_batch_size: int = 256             # rows merged into one predict call
+    max_latency_ms: float = 2.0           # longest a request waits for others to join its batch
+    poll_seconds: float = 5.0             # repository polling period (0: no polling)
+    max_body_bytes: int = 16 * MiB        # request body limit (after decompression)
+    request_timeout_s: float = 30.0       # body read + queue + predict; then 504
+    num_threads: int | None = None        # oneDNN threads per worker (default: cores // workers)
+    predict_threads: int | None = None    # threads running predict calls (default: cores // workers)
+    max_queue: int = 4096                 # queued requests per model version before 503
+    tile: int = DEFAULT_TILE              # rows per core call (tiling.py)
+    public_docs: bool = False             # /docs and /openapi.json without a key
+    workers: int = 1                      # processes (maasfin serve); used for thread defaults
+    drift_window: int = 5000              # recent rows per version kept for drift reports (0: none)
+    drift_dir: str | None = None          # shared by the workers: drift windows merged over them (drift.py)
+
+    def __post_init__(self):
+        self.repo = os.fspath(self.repo)
+        for name in ("max_batch_size", "max_body_bytes", "max_queue", "tile", "workers", "audit_max_bytes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("num_threads", "predict_threads"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
+        if isinstance(self.drift_window, bool) or not isinstance(self.drift_window, int) or self.drift_window < 0:
+            raise ValueError(f"drift_window must be an integer >= 0, got {self.drift_window!r}")
+        if not self.max_latency_ms >= 0:
+            raise ValueError(f"max_latency_ms must be >= 0, got {self.max_latency_ms!r}")
+        if not self.poll_seconds >= 0:
+            raise ValueError(f"poll_seconds must be >= 0, got {self.poll_seconds!r}")
+        if not self.request_timeout_s > 0:
+            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        if self.audit_outputs not in ("hash", "values"):
+            raise ValueError(f"audit_outputs must be 'hash' or 'values', got {self.audit_outputs!r}")
+
+    def threads_per_worker(self) -> int:
+        return max(1, (os.cpu_count() or 1) // self.workers)

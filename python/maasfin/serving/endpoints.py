@@ -1,0 +1,45 @@
+"""What an endpoint is: its method, path, kind and how it calls the service (routes.py lists them).
+
+Each protocol module (protocols/) declares its own endpoints; routes.py puts them in one table,
+which the ASGI app (app.py) and the Flask blueprint (flask_app.py) both serve, so they differ only
+in how they read a request and send a reply. By kind, `call` is:
+
+- "predict" / "explain": `call(service, ex, body, params, headers) -> Plan` parses and validates
+  the request and leases the model version (an explain plan carries its options); the front end
+  reads the body under the size limit before, and predicts and answers after (service.py);
+- "read": `call(service, key, params) -> Reply`; an API key is required when keys are on;
+- "open": like "read", but answered without a key (the v2 health checks);
+- "metrics": None; the Prometheus text (drift gauges are evaluated first).
+
+`params` are the path parameters; `headers` a case-insensitive mapping of request headers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from maasfin.serving.errors import bad_request
+from maasfin.serving.repository import VERSION_RE
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str                       # Starlette style: /v2/models/{name}/infer
+    kind: str
+    call: Callable | None
+    protocol: str | None = None     # "simple" | "tfserving" | "v2" for prediction endpoints
+    tag: str = ""
+    summary: str = ""
+    response: str | None = None     # schemas.<name> of the 200 body (OpenAPI)
+    body: str | None = None         # schemas.<name> of the request body (OpenAPI)
+    slow: bool = False              # the ASGI app runs it in a thread (drift reports)
+    extra: dict = field(default_factory=dict)
+
+
+def url_version(version: str | None) -> str | None:
+    """The {version} of a URL, which must be a version number, or None."""
+    if version is not None and not VERSION_RE.match(version):
+        raise bad_request(f"version {version!r} in the URL is not a version number")
+    return version
