@@ -30,6 +30,7 @@ threaded server: 1 worker and (gunicorn only) 2 workers.
 The load generator is a small asyncio HTTP/1.1 keep-alive client on raw sockets (hand-written:
 a Python HTTP library would spend more CPU per request than the servers under test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ import numpy as np
 
 N_FEATURES = 20
 
-FLASK_APP = textwrap.dedent('''
+FLASK_APP = textwrap.dedent("""
     import os
     import pandas as pd
     from flask import Flask, jsonify, request
@@ -64,9 +65,9 @@ FLASK_APP = textwrap.dedent('''
         records = data["input_data"]
         x = pd.DataFrame(records if isinstance(records, list) else [records])
         return jsonify({"predictions": model.predict(x).tolist()})
-''')
+""")
 
-KERAS_APP = textwrap.dedent('''
+KERAS_APP = textwrap.dedent("""
     import os
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
@@ -82,11 +83,11 @@ KERAS_APP = textwrap.dedent('''
         records = data["input_data"]
         x = pd.DataFrame(records if isinstance(records, list) else [records])
         return jsonify({"predictions": model.predict(x.to_numpy(dtype="float32"), verbose=0).tolist()})
-''')
+""")
 
 # Run in a subprocess (KERAS_BACKEND=torch): the maasfin model's weights into the same Keras
 # architecture, saved as model.keras, and the largest difference of their predictions.
-KERAS_EXPORT = textwrap.dedent('''
+KERAS_EXPORT = textwrap.dedent("""
     import os, sys
     os.environ["KERAS_BACKEND"] = "torch"
     import numpy as np
@@ -99,7 +100,7 @@ KERAS_EXPORT = textwrap.dedent('''
     model.save(out)
     y = keras.saving.load_model(out).predict(w["x"], verbose=0)
     print(float(np.abs(y - w["y"]).max()))
-''')
+""")
 
 
 # -- the load generator (runs in its own process) --------------------------------------------------
@@ -136,8 +137,9 @@ async def _connection(host, port, request: bytes, deadline: float, latencies: li
         writer.close()
 
 
-async def _paced_connection(host, port, request: bytes, start: float, interval: float, count: int,
-                            latencies: list, errors: list):
+async def _paced_connection(
+    host, port, request: bytes, start: float, interval: float, count: int, latencies: list, errors: list
+):
     """Open loop: request k is due at start + k * interval; its latency counts from that due time,
     so a slow server is charged for the queueing it causes (no coordinated omission)."""
     reader, writer = await asyncio.open_connection(host, port)
@@ -165,12 +167,21 @@ async def _paced_load(host, port, request: bytes, rate: float, seconds: float, c
     count = int(per_conn * seconds)
     start = time.perf_counter() + 0.05
     t0 = time.perf_counter()
-    await asyncio.gather(*[_paced_connection(host, port, request, start + i / rate, 1.0 / per_conn, count,
-                                             latencies, errors) for i in range(connections)])
+    await asyncio.gather(
+        *[
+            _paced_connection(host, port, request, start + i / rate, 1.0 / per_conn, count, latencies, errors)
+            for i in range(connections)
+        ]
+    )
     elapsed = time.perf_counter() - t0
     lat = np.array(latencies)
-    return {"requests": len(latencies), "errors": len(errors), "rps": len(latencies) / elapsed,
-            "p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": float(np.percentile(lat, 50) * 1e3),
+        "p99_ms": float(np.percentile(lat, 99) * 1e3),
+    }
 
 
 async def _load(host, port, request: bytes, concurrency: int, seconds: float):
@@ -180,15 +191,22 @@ async def _load(host, port, request: bytes, concurrency: int, seconds: float):
     await asyncio.gather(*[_connection(host, port, request, deadline, latencies, errors) for _ in range(concurrency)])
     elapsed = time.perf_counter() - t0
     lat = np.array(latencies)
-    return {"requests": len(latencies), "errors": len(errors), "rps": len(latencies) / elapsed,
-            "p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": float(np.percentile(lat, 50) * 1e3),
+        "p99_ms": float(np.percentile(lat, 99) * 1e3),
+    }
 
 
 def loadgen_main(args) -> None:
     body = open(args.body, "rb").read()
     extra = f"Inference-Header-Content-Length: {args.header_length}\r\n" if args.header_length else ""
-    request = (f"POST {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     if args.rate:
         print(json.dumps(asyncio.run(_paced_load("127.0.0.1", args.port, request, args.rate, args.seconds))))
     else:
@@ -202,17 +220,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_ready(srv: "Server", body: bytes, timeout: float = 60) -> None:
+def _wait_ready(srv: Server, body: bytes, timeout: float = 60) -> None:
     import urllib.error
     import urllib.request
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if srv.proc.poll() is not None:
             srv.output.seek(0)
             raise RuntimeError(f"server exited: {srv.output.read().decode()[-2000:]}")
         try:
-            req = urllib.request.Request(f"http://127.0.0.1:{srv.port}{srv.path}", data=body,
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{srv.port}{srv.path}", data=body, headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=2) as r:
                 if r.status == 200:
                     return
@@ -229,8 +249,9 @@ class Server:
         # A file, not a pipe: a server that logs every request (Werkzeug) would block once a pipe
         # that nobody reads during the measurements is full.
         self.output = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.argv, stdout=self.output, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(self.env or {})})
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self.output, stderr=subprocess.STDOUT, env={**os.environ, **(self.env or {})}
+        )
         return self
 
     def __exit__(self, *exc):
@@ -244,10 +265,30 @@ class Server:
 
 
 def _run_load(port, path, body_file, concurrency, seconds, header_length=0, rate=0.0) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--loadgen", "--port", str(port), "--path", path,
-                          "--body", body_file, "--concurrency", str(concurrency), "--seconds", str(seconds),
-                          "--header-length", str(header_length), "--rate", str(rate)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--loadgen",
+            "--port",
+            str(port),
+            "--path",
+            path,
+            "--body",
+            body_file,
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+            "--header-length",
+            str(header_length),
+            "--rate",
+            str(rate),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -255,10 +296,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     parser.add_argument("--markdown", action="store_true")
-    parser.add_argument("--alternate", type=int, default=0, metavar="ROUNDS",
-                        help="instead of the table: one-row requests at concurrency 16 with every server up at "
-                             "once, measured in rotation ROUNDS times (so a change in the machine's load hits "
-                             "all alike); prints each server's median and the ratios")
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead of the table: one-row requests at concurrency 16 with every server up at "
+        "once, measured in rotation ROUNDS times (so a change in the machine's load hits "
+        "all alike); prints each server's median and the ratios",
+    )
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -272,6 +318,7 @@ def main() -> None:
         return
 
     import pandas as pd
+
     import maasfin as mf
     from maasfin.layers import Dense
     from maasfin.models import Sequential
@@ -283,8 +330,13 @@ def main() -> None:
         cols = [f"f{i}" for i in range(N_FEATURES)]
         df = pd.DataFrame(rng.normal(size=(4096, N_FEATURES)).astype(np.float32), columns=cols)
         y = (df["f0"] + df["f1"] * df["f2"] > 0).astype("float32")
-        model = Sequential([Dense(64, activation="relu", input_dim=N_FEATURES), Dense(32, activation="relu"),
-                            Dense(1, activation="sigmoid")])
+        model = Sequential(
+            [
+                Dense(64, activation="relu", input_dim=N_FEATURES),
+                Dense(32, activation="relu"),
+                Dense(1, activation="sigmoid"),
+            ]
+        )
         model.compile(optimizer="adam", loss="binary_crossentropy")
         model.fit(df, y, epochs=1, verbose=0)
         os.makedirs(f"{work}/repo/credit/1")
@@ -299,9 +351,19 @@ def main() -> None:
             with open(bodies[rows], "wb") as f:
                 f.write(body)
         x = df.iloc[:1000].to_numpy(dtype="<f4")
-        head = json.dumps({"inputs": [{"name": "input_layer", "shape": list(x.shape), "datatype": "FP32",
-                                       "parameters": {"binary_data_size": x.nbytes}}],
-                           "parameters": {"binary_data_output": True}}).encode()
+        head = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "input_layer",
+                        "shape": list(x.shape),
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": x.nbytes},
+                    }
+                ],
+                "parameters": {"binary_data_output": True},
+            }
+        ).encode()
         bodies["v2"] = f"{work}/body_v2.bin"
         with open(bodies["v2"], "wb") as f:
             f.write(head + x.tobytes())
@@ -310,30 +372,79 @@ def main() -> None:
         servers = []
         for workers in (1, 2):
             port = _free_port()
-            servers.append(Server(f"maasfin serve, {workers} worker{'s' if workers > 1 else ''}",
-                                  [sys.executable, "-m", "maasfin", "serve", f"{work}/repo", "--port", str(port),
-                                   "--workers", str(workers), "--log-level", "warning"], port, "/v1/predict"))
+            servers.append(
+                Server(
+                    f"maasfin serve, {workers} worker{'s' if workers > 1 else ''}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "maasfin",
+                        "serve",
+                        f"{work}/repo",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        str(workers),
+                        "--log-level",
+                        "warning",
+                    ],
+                    port,
+                    "/v1/predict",
+                )
+            )
         flask_env = {"BENCH_MODEL": model_path, "PYTHONPATH": work}
         apps = [("maasfin predict", "flask_app", flask_env)]
         keras_note = _export_keras(model, df, work)
         if keras_note is not None:
-            apps.insert(0, ("Keras predict", "keras_app", {"BENCH_KERAS_MODEL": f"{work}/model.keras",
-                                                           "KERAS_BACKEND": "torch", "PYTHONPATH": work}))
+            apps.insert(
+                0,
+                (
+                    "Keras predict",
+                    "keras_app",
+                    {"BENCH_KERAS_MODEL": f"{work}/model.keras", "KERAS_BACKEND": "torch", "PYTHONPATH": work},
+                ),
+            )
             with open(f"{work}/keras_app.py", "w") as f:
                 f.write(KERAS_APP)
         gunicorn = shutil.which("gunicorn") or _has_module("gunicorn")
         for what, module, env in apps:
-            for workers in ((1, 2) if gunicorn else (1,)):
+            for workers in (1, 2) if gunicorn else (1,):
                 port = _free_port()
                 if gunicorn:
-                    servers.append(Server(f"Flask + {what}, gunicorn gthread {workers}x16",
-                                          [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(workers),
-                                           "--threads", "16", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                                           f"{module}:app"], port, "/predict", env))
+                    servers.append(
+                        Server(
+                            f"Flask + {what}, gunicorn gthread {workers}x16",
+                            [
+                                sys.executable,
+                                "-m",
+                                "gunicorn",
+                                "-k",
+                                "gthread",
+                                "-w",
+                                str(workers),
+                                "--threads",
+                                "16",
+                                "-b",
+                                f"127.0.0.1:{port}",
+                                "--log-level",
+                                "warning",
+                                f"{module}:app",
+                            ],
+                            port,
+                            "/predict",
+                            env,
+                        )
+                    )
                 else:
-                    servers.append(Server(f"Flask + {what}, Werkzeug threaded",
-                                          [sys.executable, "-c", f"import {module}; {module}.app.run(port={port}, "
-                                                                 "threaded=True)"], port, "/predict", env))
+                    servers.append(
+                        Server(
+                            f"Flask + {what}, Werkzeug threaded",
+                            [sys.executable, "-c", f"import {module}; {module}.app.run(port={port}, threaded=True)"],
+                            port,
+                            "/predict",
+                            env,
+                        )
+                    )
         if args.alternate:
             _alternate(servers, bodies[1], args.alternate, args.seconds)
             return
@@ -348,18 +459,22 @@ def main() -> None:
                     r = results[(srv.label, rows, conc)]
                     print(f"# {srv.label}: rows={rows} c={conc}: {r}", file=sys.stderr)
                 # Open loop at a fixed 500 requests/s (16 connections): the latency a steady load sees.
-                results[(srv.label, 1, "500/s")] = _run_load(srv.port, srv.path, bodies[1], 16, args.seconds,
-                                                             rate=500.0)
+                results[(srv.label, 1, "500/s")] = _run_load(
+                    srv.port, srv.path, bodies[1], 16, args.seconds, rate=500.0
+                )
                 print(f"# {srv.label}: 500/s: {results[(srv.label, 1, '500/s')]}", file=sys.stderr)
                 if srv.path == "/v1/predict":  # bulk scoring the fast way: v2 binary tensors
-                    results[(srv.label, "v2", 4)] = _run_load(srv.port, "/v2/models/credit/infer", bodies["v2"], 4,
-                                                              args.seconds, v2_header)
+                    results[(srv.label, "v2", 4)] = _run_load(
+                        srv.port, "/v2/models/credit/infer", bodies["v2"], 4, args.seconds, v2_header
+                    )
                     print(f"# {srv.label}: v2 binary: {results[(srv.label, 'v2', 4)]}", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, maasfin {mf.__version__}, model {N_FEATURES}-64-32-1, "
-          f"{args.seconds:g} s per measurement, load generator in a separate process on the same machine")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, maasfin {mf.__version__}, model {N_FEATURES}-64-32-1, "
+        f"{args.seconds:g} s per measurement, load generator in a separate process on the same machine"
+    )
     labels = [s.label for s in servers]
     print("| workload | measure | " + " | ".join(labels) + " |")
     print("|---|---|" + "---|" * len(labels))
@@ -384,12 +499,20 @@ def main() -> None:
     if any(r["errors"] for r in paced):
         print(f"| {name} | non-200 responses | " + " | ".join(str(r["errors"]) for r in paced) + " |")
     v2 = [results.get((lab, "v2", 4)) for lab in labels]
-    print("| 1,000 rows as v2 binary tensors, concurrency 4 | rows/s | " +
-          " | ".join("—" if r is None else f"{r['rps'] * 1000:,.0f}" for r in v2) + " |")
-    print("| 1,000 rows as v2 binary tensors, concurrency 4 | p50 ms | " +
-          " | ".join("—" if r is None else f"{r['p50_ms']:.1f}" for r in v2) + " |")
+    print(
+        "| 1,000 rows as v2 binary tensors, concurrency 4 | rows/s | "
+        + " | ".join("—" if r is None else f"{r['rps'] * 1000:,.0f}" for r in v2)
+        + " |"
+    )
+    print(
+        "| 1,000 rows as v2 binary tensors, concurrency 4 | p50 ms | "
+        + " | ".join("—" if r is None else f"{r['p50_ms']:.1f}" for r in v2)
+        + " |"
+    )
     if any(r is not None and r["errors"] for r in v2):
-        print("| v2 binary | non-200 responses | " + " | ".join("—" if r is None else str(r["errors"]) for r in v2) + " |")
+        print(
+            "| v2 binary | non-200 responses | " + " | ".join("—" if r is None else str(r["errors"]) for r in v2) + " |"
+        )
     print()
     for workers in (1, 2):
         mine = next((lab for lab in labels if lab.startswith("maasfin") and f"{workers} worker" in lab), None)
@@ -401,6 +524,7 @@ def main() -> None:
 
 def _alternate(servers: list, body_file: str, rounds: int, seconds: float) -> None:
     import contextlib
+
     rps = {s.label: [] for s in servers}
     with contextlib.ExitStack() as stack:
         for srv in servers:
@@ -430,12 +554,16 @@ def _export_keras(model, df, work: str):
         print("# keras is not installed (pip install keras): no Flask + Keras baseline", file=sys.stderr)
         return None
     x = df.iloc[:256].to_numpy(dtype=np.float32)
-    np.savez(f"{work}/weights.npz", x=x, y=model.predict(x),
-             **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+    np.savez(f"{work}/weights.npz", x=x, y=model.predict(x), **{f"w{i}": w for i, w in enumerate(model.get_weights())})
     with open(f"{work}/keras_export.py", "w") as f:
         f.write(KERAS_EXPORT)
-    out = subprocess.run([sys.executable, f"{work}/keras_export.py", f"{work}/weights.npz", f"{work}/model.keras"],
-                         capture_output=True, text=True, check=True, env={**os.environ, "KERAS_BACKEND": "torch"})
+    out = subprocess.run(
+        [sys.executable, f"{work}/keras_export.py", f"{work}/weights.npz", f"{work}/model.keras"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
     diff = float(out.stdout.strip().splitlines()[-1])
     if not diff < 1e-4:
         raise RuntimeError(f"the Keras copy of the model predicts differently (max |diff| {diff})")
@@ -445,6 +573,7 @@ def _export_keras(model, df, work: str):
 
 def _has_module(name: str) -> bool:
     import importlib.util
+
     return importlib.util.find_spec(name) is not None
 
 

@@ -1,5 +1,6 @@
 """Helpers for the serving tests: small models in a repository, and a real uvicorn server on a free
 loopback port, run in a thread of the test process and stopped by the test."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ def credit_model(seed: int, epochs: int = 1):
     mf.utils.set_random_seed(seed)
     df = credit_frame(256, seed=seed)
     y = ((df["income"] - df["debt_ratio"]) > 0).astype("float32")
-    model = Sequential([Dense(16, activation="relu", input_dim=len(FEATURES), name="hidden"),
-                        Dense(1, activation="sigmoid", name="pd")])
+    model = Sequential(
+        [
+            Dense(16, activation="relu", input_dim=len(FEATURES), name="hidden"),
+            Dense(1, activation="sigmoid", name="pd"),
+        ]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(df, y, epochs=epochs, batch_size=32, verbose=0)
     return model
@@ -39,8 +44,9 @@ def credit_model(seed: int, epochs: int = 1):
 def plain_model(seed: int, d: int = 3, units: int = 8):
     """A model trained on an array: no feature names."""
     mf.utils.set_random_seed(seed)
-    model = Sequential([Dense(units, activation="tanh", input_dim=d, name="hidden"),
-                        Dense(2, activation="softmax", name="probs")])
+    model = Sequential(
+        [Dense(units, activation="tanh", input_dim=d, name="hidden"), Dense(2, activation="softmax", name="probs")]
+    )
     model.compile(optimizer="sgd", loss="categorical_crossentropy")
     model.build((None, d))
     return model
@@ -82,8 +88,14 @@ class ServerThread:
         self.sock = free_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30,
-                             http="maasfin.serving.transport:NoDelayHTTPProtocol", **config)
+        cfg = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            timeout_keep_alive=30,
+            http="maasfin.serving.transport:NoDelayHTTPProtocol",
+            **config,
+        )
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

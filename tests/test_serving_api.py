@@ -1,19 +1,19 @@
 """The serving API against a real uvicorn server on loopback: simple /v1/predict, TF Serving REST,
 the Open Inference Protocol v2 (JSON and binary tensors, through tritonclient), metrics, OpenAPI,
 and a catalogue of bad requests that must each get an exact 4xx."""
+
 import json
 
 import numpy as np
 import pytest
 import requests
 import tritonclient.http as triton
+from serving_cases import BAD, MAX_BODY, catalogue_repo
+from serving_support import FEATURES, ServerThread, credit_frame
 from tritonclient.utils import InferenceServerException
 
 import maasfin as mf
 from maasfin.serving import create_app
-
-from serving_cases import BAD, MAX_BODY, catalogue_repo
-from serving_support import FEATURES, ServerThread, credit_frame
 
 TIMEOUT = 10
 
@@ -49,7 +49,7 @@ def test_simple_predict_records_and_rows(served):
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["model_name"] == "credit" and body["model_version"] == 2
-        assert np.array_equal(_f32(body["predictions"]), expected[i:i + 1])
+        assert np.array_equal(_f32(body["predictions"]), expected[i : i + 1])
         assert len(r.headers["x-request-id"]) == 32
     records = df.iloc[10:30].to_dict(orient="records")
     r = _post(s, server.url + "/v1/predict", {"model_name": "credit", "input_data": records})
@@ -70,17 +70,26 @@ def test_versions_and_labels(served):
     e1, e2 = models[("credit", 1)].predict(df), models[("credit", 2)].predict(df)
     assert not np.array_equal(e1, e2)
     rows = df.to_numpy().tolist()
-    for mv, version, expected in [(1, 1, e1), ("1", 1, e1), (2, 2, e2), ("stable", 1, e1), ("canary", 2, e2),
-                                  (None, 2, e2)]:
+    for mv, version, expected in [
+        (1, 1, e1),
+        ("1", 1, e1),
+        (2, 2, e2),
+        ("stable", 1, e1),
+        ("canary", 2, e2),
+        (None, 2, e2),
+    ]:
         body = {"model_name": "credit", "input_data": rows}
         if mv is not None:
             body["model_version"] = mv
         r = _post(s, server.url + "/v1/predict", body)
         assert r.status_code == 200 and r.json()["model_version"] == version
         assert np.array_equal(_f32(r.json()["predictions"]), expected)
-    for path, expected in [("/v1/models/credit:predict", e2), ("/v1/models/credit/versions/1:predict", e1),
-                           ("/v1/models/credit/labels/stable:predict", e1),
-                           ("/v1/models/credit/labels/canary:predict", e2)]:
+    for path, expected in [
+        ("/v1/models/credit:predict", e2),
+        ("/v1/models/credit/versions/1:predict", e1),
+        ("/v1/models/credit/labels/stable:predict", e1),
+        ("/v1/models/credit/labels/canary:predict", e2),
+    ]:
         r = _post(s, server.url + path, {"instances": rows})
         assert r.status_code == 200, r.text
         assert np.array_equal(_f32(r.json()["predictions"]), expected)
@@ -109,9 +118,12 @@ def test_tfserving_row_and_columnar_formats(served):
 def test_status_and_metadata(served):
     server, s, _ = served
     r = s.get(server.url + "/v1/models/credit", timeout=TIMEOUT)
-    assert r.json() == {"model_version_status": [
-        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert r.json() == {
+        "model_version_status": [
+            {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}},
+        ]
+    }
     r = s.get(server.url + "/v1/models/credit/versions/1", timeout=TIMEOUT)
     assert [v["version"] for v in r.json()["model_version_status"]] == ["1"]
     meta = s.get(server.url + "/v1/models/credit/metadata", timeout=TIMEOUT).json()
@@ -128,8 +140,9 @@ def test_v2_with_tritonclient_binary_and_json(served):
     df = credit_frame(64, seed=103)
     expected = models[("credit", 2)].predict(df)
     x = df.to_numpy()
-    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}", connection_timeout=TIMEOUT,
-                                          network_timeout=TIMEOUT)
+    client = triton.InferenceServerClient(
+        f"127.0.0.1:{server.port}", connection_timeout=TIMEOUT, network_timeout=TIMEOUT
+    )
     try:
         assert client.is_server_live() and client.is_server_ready()
         assert client.is_model_ready("credit") and client.is_model_ready("credit", "1")
@@ -154,16 +167,21 @@ def test_v2_with_tritonclient_binary_and_json(served):
         inp = triton.InferInput("input_layer", [32, 5], "FP64")
         inp.set_data_from_numpy(x[:32].astype(np.float64))
         res = client.infer("credit", [inp], model_version="1")
-        assert np.array_equal(res.as_numpy(mm_out_1 := client.get_model_metadata("credit", "1")["outputs"][0]["name"]),
-                              models[("credit", 1)].predict(df.iloc[:32]))
+        assert np.array_equal(
+            res.as_numpy(mm_out_1 := client.get_model_metadata("credit", "1")["outputs"][0]["name"]),
+            models[("credit", 1)].predict(df.iloc[:32]),
+        )
         assert mm_out_1
         # gzip-compressed request
         inp = triton.InferInput("input_layer", list(x.shape), "FP32")
         inp.set_data_from_numpy(x)
         res = client.infer("credit", [inp], request_compression_algorithm="gzip")
         assert np.array_equal(res.as_numpy(out_name), expected)
-        with pytest.raises(InferenceServerException, match=r"input 'input_layer' has shape \[64, 4\], but model "
-                                                           r"'credit' expects \[-1, 5\]"):
+        with pytest.raises(
+            InferenceServerException,
+            match=r"input 'input_layer' has shape \[64, 4\], but model "
+            r"'credit' expects \[-1, 5\]",
+        ):
             bad = triton.InferInput("input_layer", [64, 4], "FP32")
             bad.set_data_from_numpy(x[:, :4].copy())
             client.infer("credit", [bad])
@@ -176,20 +194,30 @@ def test_v2_plain_json_and_multi_input(served):
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(32, 3)).astype(np.float32), rng.normal(size=(32, 2)).astype(np.float32)
     expected = models[("joint", 1)].predict([a, b])
-    body = {"id": "j1", "inputs": [
-        {"name": "bureau", "shape": [32, 2], "datatype": "FP32", "data": b.reshape(-1).tolist()},
-        {"name": "applicant", "shape": [32, 3], "datatype": "FP32", "data": a.tolist()}]}
+    body = {
+        "id": "j1",
+        "inputs": [
+            {"name": "bureau", "shape": [32, 2], "datatype": "FP32", "data": b.reshape(-1).tolist()},
+            {"name": "applicant", "shape": [32, 3], "datatype": "FP32", "data": a.tolist()},
+        ],
+    }
     r = _post(s, server.url + "/v2/models/joint/infer", body)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["model_name"] == "joint" and out["model_version"] == "1" and out["id"] == "j1"
     assert out["outputs"][0]["name"] == "pd" and out["outputs"][0]["shape"] == [32, 1]
     assert np.array_equal(_f32(out["outputs"][0]["data"]).reshape(32, 1), expected)
-    r = _post(s, server.url + "/v1/predict", {"model_name": "joint",
-                                              "input_data": {"applicant": a.tolist(), "bureau": b.tolist()}})
+    r = _post(
+        s,
+        server.url + "/v1/predict",
+        {"model_name": "joint", "input_data": {"applicant": a.tolist(), "bureau": b.tolist()}},
+    )
     assert np.array_equal(_f32(r.json()["predictions"]), expected)
-    r = _post(s, server.url + "/v1/models/joint:predict",
-              {"instances": [{"applicant": a[i].tolist(), "bureau": b[i].tolist()} for i in range(32)]})
+    r = _post(
+        s,
+        server.url + "/v1/models/joint:predict",
+        {"instances": [{"applicant": a[i].tolist(), "bureau": b[i].tolist()} for i in range(32)]},
+    )
     assert np.array_equal(_f32(r.json()["predictions"]), expected)
     # a model without feature names takes rows
     x = rng.normal(size=(32, 3)).astype(np.float32)
@@ -206,16 +234,24 @@ def test_metrics_openapi_and_docs(served):
     assert 'maasfin_request_errors_total{code="400",model="credit",protocol="simple",version="2"}' in text
     assert 'maasfin_request_latency_seconds_bucket{le="0.5",model="credit",protocol="simple",version="2"}' in text
     assert 'maasfin_batch_rows_bucket{le="1.0",model="credit",version="2"}' in text
-    assert "maasfin_model_loads_total{model=\"credit\"} 2.0" in text
+    assert 'maasfin_model_loads_total{model="credit"} 2.0' in text
     assert "maasfin_model_versions_loaded 4.0" in text
     doc = s.get(server.url + "/openapi.json", timeout=TIMEOUT).json()
-    for path in ("/v1/predict", "/v1/models/{name}:predict", "/v1/models/{name}/labels/{label}:predict",
-                 "/v2/models/{name}/infer", "/v2/health/ready", "/metrics"):
+    for path in (
+        "/v1/predict",
+        "/v1/models/{name}:predict",
+        "/v1/models/{name}/labels/{label}:predict",
+        "/v2/models/{name}/infer",
+        "/v2/health/ready",
+        "/metrics",
+    ):
         assert path in doc["paths"], path
-    assert doc["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"] == \
-        {"$ref": "#/components/schemas/SimplePredictRequest"}
-    assert {"SimplePredictRequest", "TFPredictRequest", "V2InferRequest", "V2Tensor", "ErrorResponse"} <= \
-        set(doc["components"]["schemas"])
+    assert doc["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SimplePredictRequest"
+    }
+    assert {"SimplePredictRequest", "TFPredictRequest", "V2InferRequest", "V2Tensor", "ErrorResponse"} <= set(
+        doc["components"]["schemas"]
+    )
     docs = s.get(server.url + "/docs", timeout=TIMEOUT)
     assert docs.status_code == 200 and "swagger-ui" in docs.text
 

@@ -4,6 +4,7 @@ Serving uses only the public model interface (`model.signature`, `prepare_inputs
 `predict_arrays`, `drift_reference`) and the public names of a few maasfin modules; these checks
 read the source with `ast`, so they hold for code paths no other test reaches.
 """
+
 import ast
 import pathlib
 
@@ -11,8 +12,18 @@ import pytest
 
 SERVING = pathlib.Path(__file__).resolve().parents[1] / "python" / "maasfin" / "serving"
 # maasfin modules serving may import from, and the names of maasfin._core it may use
-ALLOWED = {"maasfin", "maasfin.models", "maasfin.data", "maasfin.signature", "maasfin.explain",
-           "maasfin.explain.monitoring", "maasfin.saving", "maasfin.config", "maasfin._core"}
+ALLOWED = {
+    "maasfin",
+    "maasfin.models",
+    "maasfin.data",
+    "maasfin.signature",
+    "maasfin.explain",
+    "maasfin.explain.monitoring",
+    "maasfin.saving",
+    "maasfin.config",
+    "maasfin.version",
+    "maasfin._core",
+}
 CORE_NAMES = {"first_nonfinite"}
 MAX_LINES = 500
 
@@ -40,7 +51,7 @@ def _imports(tree: ast.Module, module: str, is_package: bool):
             base = node.module or ""
             if node.level:
                 pkg = module.split(".") if is_package else module.split(".")[:-1]
-                pkg = pkg[:len(pkg) - (node.level - 1)]
+                pkg = pkg[: len(pkg) - (node.level - 1)]
                 base = ".".join(pkg + ([base] if base else []))
             for a in node.names:
                 yield base, a.name, node
@@ -54,10 +65,15 @@ def private_uses(tree: ast.Module) -> list[str]:
         if isinstance(node, ast.Attribute) and _private(node.attr):
             if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in ("getattr", "hasattr", "setattr", "delattr") and len(node.args) >= 2
-              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-              and _private(node.args[1].value)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr", "setattr", "delattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and _private(node.args[1].value)
+        ):
             found.append(f"line {node.lineno}: {ast.unparse(node)}")
     return found
 
@@ -83,9 +99,14 @@ def bad_imports(tree: ast.Module, module: str, is_package: bool) -> list[str]:
 
 def core_uses(tree: ast.Module) -> list[str]:
     """Uses of maasfin._core other than its ALLOWED names."""
-    return [f"line {n.lineno}: {ast.unparse(n)}" for n in ast.walk(tree)
-            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "_core"
-            and n.attr not in CORE_NAMES]
+    return [
+        f"line {n.lineno}: {ast.unparse(n)}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.value, ast.Name)
+        and n.value.id == "_core"
+        and n.attr not in CORE_NAMES
+    ]
 
 
 def import_cycles(sources: dict) -> list[list[str]]:
@@ -105,7 +126,7 @@ def import_cycles(sources: dict) -> list[list[str]]:
         state[m] = "open"
         for d in sorted(graph[m]):
             if state.get(d) == "open":
-                cycles.append(stack[stack.index(d):] + [d])
+                cycles.append(stack[stack.index(d) :] + [d])
             elif d not in state:
                 visit(d, stack + [d])
         state[m] = "done"
@@ -143,19 +164,24 @@ def test_serving_files_are_short_and_open_with_a_summary_line(module):
     doc = ast.get_docstring(tree, clean=False)
     assert doc, f"{path} has no module docstring"
     lines = doc.splitlines()
-    assert lines[0].strip() and (len(lines) == 1 or not lines[1].strip()), \
+    assert lines[0].strip() and (len(lines) == 1 or not lines[1].strip()), (
         f"{path}: the docstring's first line is not a one-line summary: {lines[:2]}"
+    )
 
 
 def test_the_checks_catch_what_they_are_for(tmp_path):
     """Each check fails on a sample of what it forbids (and passes `self._x`)."""
-    code = ("import maasfin.layers\nfrom maasfin.training import TrainingMixin\nfrom maasfin.data import _is_frame\n"
-            "from maasfin import _core, data\n"
-            "def f(self, model):\n    self._ok = 1\n    _core.encode(1)\n    _core.first_nonfinite(1)\n"
-            "    return model._graph, getattr(model, '_drift_reference', None), data.to_float_array\n")
+    code = (
+        "import maasfin.layers\nfrom maasfin.training import TrainingMixin\nfrom maasfin.data import _is_frame\n"
+        "from maasfin import _core, data\n"
+        "def f(self, model):\n    self._ok = 1\n    _core.encode(1)\n    _core.first_nonfinite(1)\n"
+        "    return model._graph, getattr(model, '_drift_reference', None), data.to_float_array\n"
+    )
     tree = ast.parse(code)
-    assert [u.split(": ")[1] for u in private_uses(tree)] == ["model._graph",
-                                                              "getattr(model, '_drift_reference', None)"]
+    assert [u.split(": ")[1] for u in private_uses(tree)] == [
+        "model._graph",
+        "getattr(model, '_drift_reference', None)",
+    ]
     assert len(bad_imports(tree, "maasfin.serving.x", False)) == 3
     assert core_uses(tree) == ["line 7: _core.encode"]
     pkg = tmp_path / "serving"

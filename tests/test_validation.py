@@ -1,4 +1,5 @@
 """Bad input raises a clear ValueError/TypeError/RuntimeError naming what is wrong; it never crashes."""
+
 import re
 import subprocess
 import sys
@@ -111,7 +112,7 @@ def test_non_finite_x_names_row_and_column(xy, bad, kind):
         model.predict(xb)
     with pytest.raises(ValueError, match=rf"{kind} at row 7, column 2"):
         model.fit(xb, y, verbose=0)
-    with pytest.raises(ValueError, match=rf"row 7, column 2"):
+    with pytest.raises(ValueError, match=r"row 7, column 2"):
         model.predict(xb.astype(np.float64))
 
 
@@ -177,8 +178,16 @@ def test_non_numeric_dataframe_columns_are_listed(rng):
         model.fit(df, np.zeros(2), verbose=0)
 
 
-@pytest.mark.parametrize("x", [np.array([["1", "2", "3"]]), np.array([[b"1", b"2", b"3"]]),
-                               np.zeros((2, 3), dtype=object), [["a", 1, 2]], [[None, 1.0, 2.0]]])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([["1", "2", "3"]]),
+        np.array([[b"1", b"2", b"3"]]),
+        np.zeros((2, 3), dtype=object),
+        [["a", 1, 2]],
+        [[None, 1.0, 2.0]],
+    ],
+)
 def test_string_and_object_arrays_rejected(x):
     with pytest.raises(TypeError, match="non-numeric"):
         _model().predict(x)
@@ -474,7 +483,8 @@ def test_fuzz_malformed_inputs_raise_clear_errors(seed):
 def test_fuzz_in_subprocess_never_crashes(tmp_path):
     """A native crash would kill pytest; run a fuzz loop in a child process and require a clean exit."""
     script = tmp_path / "fuzz.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import warnings
         import numpy as np
         import maasfin as mf
@@ -499,7 +509,8 @@ def test_fuzz_in_subprocess_never_crashes(tmp_path):
                 except (ValueError, TypeError, RuntimeError):
                     count += 1
         print("survived", count)
-    """))
+    """)
+    )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r"survived \d+", proc.stdout)
@@ -507,11 +518,17 @@ def test_fuzz_in_subprocess_never_crashes(tmp_path):
 
 def test_records_to_rows_orders_strict_records_by_feature_name():
     from maasfin import data
+
     names = ("income", "age")
     assert data.records_to_rows([{"age": 2, "income": 1}, {"income": 3, "age": 4}], names, "x") == [(1, 2), (3, 4)]
     assert data.records_to_rows([{"income": 5}], ("income",), "x") == [(5,)]
-    with pytest.raises(ValueError, match=re.escape("x[1] is missing feature(s) ['age'] and has unknown feature(s) "
-                                                   "['zip']; the model's features are ['income', 'age']")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "x[1] is missing feature(s) ['age'] and has unknown feature(s) "
+            "['zip']; the model's features are ['income', 'age']"
+        ),
+    ):
         data.records_to_rows([{"income": 1, "age": 2}, {"income": 1, "zip": 2}], names, "x")
     with pytest.raises(ValueError, match=re.escape("x has unknown feature(s) ['zip']")):
         data.records_to_rows([{"income": 1, "age": 2, "zip": 3}], names, "x", single=True)
@@ -520,5 +537,11 @@ def test_records_to_rows_orders_strict_records_by_feature_name():
     data.check_names({"age": [1], "income": [2]}, names, "cols")
     with pytest.raises(ValueError, match=re.escape("cols is missing feature(s) ['age']")):
         data.check_names({"income": [2]}, names, "cols")
-    assert [data.kind_of(v) for v in (None, True, 1.5, "s", [1], {})] == \
-        ["null", "a boolean", "a number", "a string", "an array", "an object"]
+    assert [data.kind_of(v) for v in (None, True, 1.5, "s", [1], {})] == [
+        "null",
+        "a boolean",
+        "a number",
+        "a string",
+        "an array",
+        "an object",
+    ]

@@ -3,11 +3,13 @@ trusts, and rejects bad input with errors in the user's terms (field, row, colum
 
 At most one copy is made per array; a float32 C-contiguous NumPy array is passed through as is.
 """
+
 from __future__ import annotations
 
 import operator
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +22,7 @@ class _Pandas:
 
     def __getattr__(self, name):
         import pandas
+
         return getattr(pandas, name)
 
 
@@ -48,8 +51,11 @@ _is_frame, _is_series = is_frame, is_series
 
 
 def _non_numeric_columns(df) -> list[str]:
-    return [str(c) for c, dt in df.dtypes.items()
-            if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))]
+    return [
+        str(c)
+        for c, dt in df.dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))
+    ]
 
 
 def frame_to_array(df, what: str, feature_names: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
@@ -58,8 +64,10 @@ def frame_to_array(df, what: str, feature_names: Sequence[str] | None) -> tuple[
     if feature_names is not None:
         missing = [c for c in feature_names if c not in columns]
         if missing:
-            raise ValueError(f"{what} is missing column(s) {missing} that the model was trained on; "
-                             f"expected columns {list(feature_names)}")
+            raise ValueError(
+                f"{what} is missing column(s) {missing} that the model was trained on; "
+                f"expected columns {list(feature_names)}"
+            )
         if columns != list(feature_names):
             df = df[list(feature_names)]
             columns = list(feature_names)
@@ -73,8 +81,9 @@ def frame_to_array(df, what: str, feature_names: Sequence[str] | None) -> tuple[
     return np.ascontiguousarray(arr), columns
 
 
-def to_float_array(x: Any, what: str, feature_names: Sequence[str] | None = None,
-                   allow_nonfinite: bool = False) -> tuple[np.ndarray, list[str] | None]:
+def to_float_array(
+    x: Any, what: str, feature_names: Sequence[str] | None = None, allow_nonfinite: bool = False
+) -> tuple[np.ndarray, list[str] | None]:
     """Converts `x` to a float32 C-contiguous array; returns it with its column names (if any)."""
     names = None
     if _is_frame(x):
@@ -117,8 +126,10 @@ def _check_float32_range(original: np.ndarray, converted: np.ndarray, what: str)
     if bad >= 0 and np.isfinite(original.reshape(-1)[bad]):
         idx = np.unravel_index(bad, original.shape)
         where = f"row {idx[0]}" + (f", column {idx[-1]}" if original.ndim >= 2 else "")
-        raise ValueError(f"{what} holds {original.reshape(-1)[bad]!r} at {where}, outside the float32 range "
-                         f"(about ±3.4e38) the model computes in")
+        raise ValueError(
+            f"{what} holds {original.reshape(-1)[bad]!r} at {where}, outside the float32 range "
+            f"(about ±3.4e38) the model computes in"
+        )
 
 
 def check_finite(arr: np.ndarray, what: str, names: Sequence[str] | None = None) -> None:
@@ -134,8 +145,10 @@ def check_finite(arr: np.ndarray, what: str, names: Sequence[str] | None = None)
         label = f"column '{names[col]}'" if names is not None and col < len(names) else f"column {col}"
         where += f", {label}"
     count = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    raise ValueError(f"{what} contains {kind} at {where} ({count} non-finite value(s) in total); "
-                     "impute or drop missing values before passing them to the model")
+    raise ValueError(
+        f"{what} contains {kind} at {where} ({count} non-finite value(s) in total); "
+        "impute or drop missing values before passing them to the model"
+    )
 
 
 def shape_str(shape) -> str:
@@ -152,7 +165,8 @@ def match_input(arr: np.ndarray, expected: tuple[int, ...], what: str, model: st
             detail = f": {expected[0]} feature(s) per row expected, got {arr.shape[1]}"
         raise ValueError(
             f"{what} has shape {arr.shape} but model '{model}' expects input shape "
-            f"{shape_str((None,) + tuple(expected))}{detail}")
+            f"{shape_str((None,) + tuple(expected))}{detail}"
+        )
     return arr
 
 
@@ -172,8 +186,10 @@ def positive_int(value, name: str) -> int:
 
 # -- named inputs: dicts of columns, DataFrames by input name, lists of records ----------------------
 def _scalar_error(col, label: str):
-    return ValueError(f"{label} must hold one value per row (an array, list or column), got the scalar {col!r}; "
-                      "for single rows pass a list of records, e.g. [{...}]")
+    return ValueError(
+        f"{label} must hold one value per row (an array, list or column), got the scalar {col!r}; "
+        "for single rows pass a list of records, e.g. [{...}]"
+    )
 
 
 def records_to_columns(records, names: Sequence[str], what: str) -> tuple[dict, list[str]]:
@@ -214,8 +230,9 @@ def check_names(given, names: Sequence[str], what: str) -> None:
     known = set(names)
     extra = sorted(str(k) for k in given if k not in known)
     if missing or extra:
-        parts = ([f"is missing feature(s) {missing}"] if missing else []) + \
-                ([f"has unknown feature(s) {extra}"] if extra else [])
+        parts = ([f"is missing feature(s) {missing}"] if missing else []) + (
+            [f"has unknown feature(s) {extra}"] if extra else []
+        )
         raise ValueError(f"{what} {' and '.join(parts)}; the model's features are {list(names)}")
 
 
@@ -236,8 +253,10 @@ def records_to_rows(records: list, names: Sequence[str], what: str, single: bool
     for i, rec in enumerate(records):
         where = what if single else f"{what}[{i}]"
         if not isinstance(rec, dict):
-            raise TypeError(f"{where} is {kind_of(rec)}, but {what}[0] is a record: "
-                            "send all records as objects keyed by feature name")
+            raise TypeError(
+                f"{where} is {kind_of(rec)}, but {what}[0] is a record: "
+                "send all records as objects keyed by feature name"
+            )
         check_names(rec, names, where)
         rows.append([rec[k] for k in names])
     return rows
@@ -257,8 +276,10 @@ def numeric_column(col, label: str, allow_missing: bool) -> np.ndarray:
         a = col if isinstance(col, np.ndarray) else np.asarray(col, dtype=object)
         if a.dtype.kind in "US":
             first = a.reshape(-1)[0] if a.size else ""
-            raise ValueError(f"{label} is a numeric input but holds strings (e.g. {first!r}); declare it with "
-                             "Input(..., dtype='string') and a StringLookup, or pass numbers")
+            raise ValueError(
+                f"{label} is a numeric input but holds strings (e.g. {first!r}); declare it with "
+                "Input(..., dtype='string') and a StringLookup, or pass numbers"
+            )
         if a.dtype.kind == "O":
             arr = _objects_to_float(a, label)
         elif a.dtype.kind in "biuf":
@@ -282,10 +303,15 @@ def _objects_to_float(a: np.ndarray, label: str) -> np.ndarray:
     width = flat.size // max(1, a.shape[0]) if a.ndim else 1
     for i, v in enumerate(flat):
         if isinstance(v, (str, bytes)):
-            raise ValueError(f"{label} is a numeric input but row {i // max(1, width)} holds the string {v!r}; "
-                             "pass numbers (None or NaN for a missing value)")
+            raise ValueError(
+                f"{label} is a numeric input but row {i // max(1, width)} holds the string {v!r}; "
+                "pass numbers (None or NaN for a missing value)"
+            )
     try:
-        out = np.array([np.nan if v is None or (loaded_pandas() is not None and v is loaded_pandas().NA) else v for v in flat], dtype=np.float64)
+        out = np.array(
+            [np.nan if v is None or (loaded_pandas() is not None and v is loaded_pandas().NA) else v for v in flat],
+            dtype=np.float64,
+        )
     except (TypeError, ValueError) as e:
         raise ValueError(f"{label} holds values that are not numbers: {e}") from None
     with np.errstate(over="ignore", invalid="ignore"):

@@ -9,10 +9,21 @@ v2 (protocols/).
 or from a shell: `maasfin serve REPO`. Names are imported lazily, so importing this package (or
 `maasfin serve --help`) costs nothing until a server is made.
 """
+
 from __future__ import annotations
 
-__all__ = ["create_app", "flask_blueprint", "ServingConfig", "ModelRepository", "AuditLog", "KeyStore",
-           "add_key", "input_digest", "predict_tiled", "RequestError"]
+__all__ = [
+    "create_app",
+    "flask_blueprint",
+    "ServingConfig",
+    "ModelRepository",
+    "AuditLog",
+    "KeyStore",
+    "add_key",
+    "input_digest",
+    "predict_tiled",
+    "RequestError",
+]
 
 _SERVE_DEPENDENCIES = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client", "orjson", "flask")
 
@@ -33,12 +44,16 @@ _WHERE = {
 def __getattr__(name):
     if name in _WHERE:
         import importlib
+
         try:
             module = importlib.import_module(_WHERE[name])
         except ModuleNotFoundError as e:
             if e.name and e.name.split(".")[0] in _SERVE_DEPENDENCIES:
-                raise ModuleNotFoundError(f"maasfin.serving.{name} needs the server's dependencies ({e.name} is "
-                                          "missing): pip install 'maasfin[serve]'", name=e.name) from e
+                raise ModuleNotFoundError(
+                    f"maasfin.serving.{name} needs the server's dependencies ({e.name} is "
+                    "missing): pip install 'maasfin[serve]'",
+                    name=e.name,
+                ) from e
             raise
         return getattr(module, name)
     raise AttributeError(f"module 'maasfin.serving' has no attribute {name!r}")

@@ -15,6 +15,7 @@ Layers, outermost first:
 
 Models load in the lifespan start-up, in the worker process, never in `create_app`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,17 +35,29 @@ from maasfin.serving.batching import Batcher
 from maasfin.serving.config import ServingConfig
 from maasfin.serving.endpoints import Endpoint
 from maasfin.serving.errors import RequestError
-from maasfin.serving.exchange import (Exchange, Plan, Reply, body_digest, decode_content, error_reply, new_request_id,
-                                      too_large)
+from maasfin.serving.exchange import (
+    Exchange,
+    Plan,
+    Reply,
+    body_digest,
+    decode_content,
+    error_reply,
+    new_request_id,
+    too_large,
+)
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
 from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS
 from maasfin.serving.service import Service
 from maasfin.serving.tiling import predict_tiled
+from maasfin.version import VERSION
 
 log = logging.getLogger("maasfin.serving")
 
-_PREDICT_ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e)
-                   for e in ENDPOINTS if e.kind in ("predict", "explain")]
+_PREDICT_ROUTES = [
+    (re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e)
+    for e in ENDPOINTS
+    if e.kind in ("predict", "explain")
+]
 HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
@@ -68,8 +81,11 @@ def _response(reply: Reply) -> Response:
 
 async def _send_reply(send, reply: Reply, request_id: str | None = None) -> None:
     headers = [(b"content-type", reply.media_type.encode()), (b"content-length", str(len(reply.body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()
-                if request_id is None or k.lower() != "x-request-id"]
+    headers += [
+        (k.lower().encode(), v.encode())
+        for k, v in reply.headers.items()
+        if request_id is None or k.lower() != "x-request-id"
+    ]
     if request_id is not None:
         headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -77,7 +93,7 @@ async def _send_reply(send, reply: Reply, request_id: str | None = None) -> None
 
 
 class _Gate:
-    def __init__(self, app, server: "_Server"):
+    def __init__(self, app, server: _Server):
         self.app = app
         self.server = server
         self.service = service = server.service
@@ -178,9 +194,16 @@ class _Gate:
                 service.finish(ex, status)
         except Exception as e:  # noqa: BLE001
             log.exception("audit log write failed for request %s", ex.request_id)
-            return Reply(500, codec.dumps({"error": f"the audit log could not be written ({type(e).__name__}); "
-                                                    "the prediction was not returned"}),
-                         {"x-request-id": ex.request_id})
+            return Reply(
+                500,
+                codec.dumps(
+                    {
+                        "error": f"the audit log could not be written ({type(e).__name__}); "
+                        "the prediction was not returned"
+                    }
+                ),
+                {"x-request-id": ex.request_id},
+            )
         return None
 
 
@@ -211,10 +234,15 @@ class _Server:
             cfg = self.service.config
             name, ver, tile, model = version.name, str(version.version), cfg.tile, version.model
             metrics = self.service.metrics
-            b = Batcher(lambda xs: predict_tiled(model, xs, tile), self.executor,
-                        max_batch_size=cfg.max_batch_size, max_latency_ms=cfg.max_latency_ms,
-                        max_concurrency=self.threads, max_queue=cfg.max_queue,
-                        on_batch=lambda rows, n: metrics.observe_batch(name, ver, rows, n))
+            b = Batcher(
+                lambda xs: predict_tiled(model, xs, tile),
+                self.executor,
+                max_batch_size=cfg.max_batch_size,
+                max_latency_ms=cfg.max_latency_ms,
+                max_concurrency=self.threads,
+                max_queue=cfg.max_queue,
+                on_batch=lambda rows, n: metrics.observe_batch(name, ver, rows, n),
+            )
             version.attachments["batcher"] = b
             loop = asyncio.get_running_loop()
             version.on_unload(lambda _v: loop.call_soon_threadsafe(b.close))
@@ -308,35 +336,53 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
     """Registers one endpoint of routes.ENDPOINTS, with its OpenAPI description."""
     service = server.service
     if e.kind in ("predict", "explain"):  # answered by _Gate before routing; here for the OpenAPI document
+
         async def handler(request: Request):
-            return _response(await server.handle(e, request.path_params, request.headers, request.receive,
-                                                 request.scope["state"]["maasfin_exchange"]))
+            return _response(
+                await server.handle(
+                    e, request.path_params, request.headers, request.receive, request.scope["state"]["maasfin_exchange"]
+                )
+            )
     elif e.kind == "metrics":
+
         async def handler(request: Request):
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
             return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
     elif e.slow:
+
         async def handler(request: Request):
             return await asyncio.get_running_loop().run_in_executor(
-                None, server.call, request, e.call, service, request.path_params)
+                None, server.call, request, e.call, service, request.path_params
+            )
     else:
+
         async def handler(request: Request):
             return server.call(request, e.call, service, request.path_params)
+
     extra: dict = {}
     names = [p[1:-1] for p in re.findall(r"\{[a-z_]+\}", e.path)]
     if names:
-        extra["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                               for n in names]
+        extra["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
     if e.body is not None:
-        extra["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{e.body}"}}}}
+        extra["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{e.body}"}}},
+        }
     responses = {} if e.kind in ("open", "metrics") else dict(errors)
     if e.response is not None:
         responses[200] = {"model": getattr(schemas, e.response)}
     elif e.slow:
         responses[200] = {"description": "PSI per feature and for the score, with bands"}
-    app.add_api_route(e.path, handler, methods=[e.method], name=e.name, tags=[e.tag], summary=e.summary,
-                      responses=responses, openapi_extra=extra or None)
+    app.add_api_route(
+        e.path,
+        handler,
+        methods=[e.method],
+        name=e.name,
+        tags=[e.tag],
+        summary=e.summary,
+        responses=responses,
+        openapi_extra=extra or None,
+    )
 
 
 def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> FastAPI:
@@ -362,11 +408,14 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
         finally:
             await asyncio.get_running_loop().run_in_executor(None, server.stop)
 
-    import maasfin
-    app = FastAPI(title="maasfin model server", version=maasfin.__version__, lifespan=lifespan,
-                  description="Predictions from the models of a maasfin model repository: a simple JSON API, "
-                              "TensorFlow Serving's REST API and the Open Inference Protocol (v2). "
-                              "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
+    app = FastAPI(
+        title="maasfin model server",
+        version=VERSION,
+        lifespan=lifespan,
+        description="Predictions from the models of a maasfin model repository: a simple JSON API, "
+        "TensorFlow Serving's REST API and the Open Inference Protocol (v2). "
+        "Send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+    )
     app.state.maasfin = service
     app.state.maasfin_server = server
 
@@ -395,7 +444,8 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
             if service.keys is not None:
                 doc["components"]["securitySchemes"] = {
                     "bearer": {"type": "http", "scheme": "bearer"},
-                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+                    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                }
                 doc["security"] = [{"bearer": []}, {"apiKey": []}]
             app.openapi_schema = doc
         return app.openapi_schema

@@ -17,6 +17,7 @@ Canonical input hash (`input_sha256`): SHA-256 over, for each model input in ord
 shape and its float32 little-endian bytes: `input_digest(arrays, names)`. It is the same whichever
 protocol carried the request, and an auditor can recompute it from the rows the model saw.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,9 @@ def input_digest(arrays: list[np.ndarray], names: list[str]) -> str:
 
 
 class AuditLog:
-    def __init__(self, path, max_bytes: int = 100 * 1024 * 1024, backups: int = 10, fsync: bool = False,
-                 outputs: str = "hash"):
+    def __init__(
+        self, path, max_bytes: int = 100 * 1024 * 1024, backups: int = 10, fsync: bool = False, outputs: str = "hash"
+    ):
         if outputs not in ("hash", "values"):
             raise ValueError(f"audit outputs must be 'hash' or 'values', got {outputs!r}")
         if max_bytes < 1024:

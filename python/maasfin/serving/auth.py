@@ -11,6 +11,7 @@ it once and stores its hash. A request presents its key as `Authorization: Beare
 hmac.compare_digest (constant time, and no early exit, so timing says nothing about which entry
 matched). No key or an unknown key is 401; a known key used on a model outside its list is 403.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,23 +50,27 @@ def hash_key(key: str) -> str:
 
 def parse_keys(doc, src: str = "keys file") -> dict[str, KeyEntry]:
     if not isinstance(doc, dict) or not doc:
-        raise KeysFileError(f"{src} must be a non-empty JSON object mapping key names to "
-                            '{"sha256": ..., "models": [...]}')
+        raise KeysFileError(
+            f'{src} must be a non-empty JSON object mapping key names to {{"sha256": ..., "models": [...]}}'
+        )
     entries = {}
     for name, e in doc.items():
         if not _NAME.match(name):
             raise KeysFileError(f"{src}: key name {name!r} is not valid (letters, digits, '_', '.', '@', '-')")
         if not isinstance(e, dict) or set(e) - {"sha256", "models", "comment"} or not {"sha256", "models"} <= set(e):
-            raise KeysFileError(f"{src}: entry {name!r} must be an object with exactly 'sha256' and 'models' "
-                                "(and optionally 'comment')")
+            raise KeysFileError(
+                f"{src}: entry {name!r} must be an object with exactly 'sha256' and 'models' (and optionally 'comment')"
+            )
         digest = e["sha256"]
         if not isinstance(digest, str) or not _HEX64.match(digest):
-            raise KeysFileError(f"{src}: entry {name!r}: 'sha256' must be 64 lowercase hex digits "
-                                "(the SHA-256 of the key, not the key)")
+            raise KeysFileError(
+                f"{src}: entry {name!r}: 'sha256' must be 64 lowercase hex digits (the SHA-256 of the key, not the key)"
+            )
         models = e["models"]
         if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
-            raise KeysFileError(f"{src}: entry {name!r}: 'models' must be a non-empty list of model names "
-                                "(or [\"*\"] for all)")
+            raise KeysFileError(
+                f"{src}: entry {name!r}: 'models' must be a non-empty list of model names (or [\"*\"] for all)"
+            )
         entries[name] = KeyEntry(name, digest, tuple(models))
     return entries
 
@@ -114,15 +119,20 @@ class KeyStore:
 
     def authenticate(self, presented: str | None) -> KeyEntry:
         if not presented:
-            raise RequestError(401, "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                               {"WWW-Authenticate": 'Bearer realm="maasfin"'})
+            raise RequestError(
+                401,
+                "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                {"WWW-Authenticate": 'Bearer realm="maasfin"'},
+            )
         digest = hash_key(presented)
         match = None
         for e in self._entries:  # no early exit
             if hmac.compare_digest(digest, e.sha256):
                 match = e
         if match is None:
-            raise RequestError(401, "invalid API key", {"WWW-Authenticate": 'Bearer realm="maasfin", error="invalid_token"'})
+            raise RequestError(
+                401, "invalid API key", {"WWW-Authenticate": 'Bearer realm="maasfin", error="invalid_token"'}
+            )
         return match
 
     @staticmethod

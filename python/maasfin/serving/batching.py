@@ -16,6 +16,7 @@ bounded whatever the batch (see tiling.py).
 
 Hand-written: the ASGI libraries have no batching primitive; this is a few dozen lines of asyncio.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,16 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, predict, executor, max_batch_size: int = 256, max_latency_ms: float = 2.0,
-                 max_concurrency: int = 2, max_queue: int = 4096, on_batch=None):
+    def __init__(
+        self,
+        predict,
+        executor,
+        max_batch_size: int = 256,
+        max_latency_ms: float = 2.0,
+        max_concurrency: int = 2,
+        max_queue: int = 4096,
+        on_batch=None,
+    ):
         self._predict = predict  # predict(xs: list[np.ndarray]) -> np.ndarray, run in `executor`
         self._executor = executor
         self.max_rows = int(max_batch_size)
@@ -60,8 +69,11 @@ class Batcher:
             self._event = asyncio.Event()
             self._task = loop.create_task(self._run())
         if len(self._queue) >= self.max_queue:
-            raise RequestError(503, f"the server is overloaded ({len(self._queue)} requests queued for this "
-                                    "model); retry later", {"Retry-After": "1"})
+            raise RequestError(
+                503,
+                f"the server is overloaded ({len(self._queue)} requests queued for this model); retry later",
+                {"Retry-After": "1"},
+            )
         item = _Item(xs, xs[0].shape[0], loop.create_future(), time.monotonic())
         self._queue.append(item)
         self._queued_rows += item.rows
@@ -147,7 +159,7 @@ class Batcher:
             offset = 0
             for it in batch:
                 if not it.future.done():
-                    it.future.set_result(y[offset:offset + it.rows])
+                    it.future.set_result(y[offset : offset + it.rows])
                 offset += it.rows
             if self._on_batch is not None:
                 self._on_batch(offset, len(batch))

@@ -10,6 +10,7 @@ audit file (`PATH.<pid>`), PROMETHEUS_MULTIPROC_DIR (a temporary directory unles
 /metrics report the sum over workers, and the drift windows live in a fresh temporary directory
 (ServingConfig.drift_dir) so that drift reports and gauges cover every worker's traffic.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,39 +27,68 @@ SERVE_INSTALL = "pip install 'maasfin[serve]'"
 def missing_dependencies() -> list[str]:
     """The server's dependencies that are not installed."""
     import importlib.util
+
     return [m for m in SERVE_DEPENDENCIES if importlib.util.find_spec(m) is None]
 
 
 def add_subcommands(sub) -> None:
-    serve = sub.add_parser("serve", help="serve the models of a model repository over HTTP",
-                           description="Serve REPO/<name>/<version>/model.maas over HTTP: POST /v1/predict, "
-                                       "TF Serving's /v1/models/..., the Open Inference Protocol /v2/..., "
-                                       "/metrics and /docs. See docs/serving.md.")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the models of a model repository over HTTP",
+        description="Serve REPO/<name>/<version>/model.maas over HTTP: POST /v1/predict, "
+        "TF Serving's /v1/models/..., the Open Inference Protocol /v2/..., "
+        "/metrics and /docs. See docs/serving.md.",
+    )
     serve.add_argument("repo", metavar="MODEL_REPO", help="directory holding <name>/<version>/model.maas")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--api-keys", metavar="FILE", help="JSON file of hashed API keys (maasfin keys add)")
     serve.add_argument("--audit-log", metavar="PATH", help="append one JSON line per prediction request here")
-    serve.add_argument("--audit-outputs", choices=("hash", "values"), default="hash",
-                       help="log the outputs' SHA-256 (default) or the outputs themselves")
+    serve.add_argument(
+        "--audit-outputs",
+        choices=("hash", "values"),
+        default="hash",
+        help="log the outputs' SHA-256 (default) or the outputs themselves",
+    )
     serve.add_argument("--audit-fsync", action="store_true", help="fsync every audit line before responding")
-    serve.add_argument("--audit-max-bytes", type=int, default=100 * 1024 * 1024,
-                       help="rotate the audit log past this size (default 100 MiB)")
+    serve.add_argument(
+        "--audit-max-bytes",
+        type=int,
+        default=100 * 1024 * 1024,
+        help="rotate the audit log past this size (default 100 MiB)",
+    )
     serve.add_argument("--audit-backups", type=int, default=10, help="rotated audit files kept (default 10)")
     serve.add_argument("--max-batch-size", type=int, default=256, help="rows merged into one predict call")
-    serve.add_argument("--max-latency-ms", type=float, default=2.0,
-                       help="longest a request waits for others to join its batch (default 2)")
-    serve.add_argument("--poll-seconds", type=float, default=5.0,
-                       help="how often the repository is checked for new versions (0: never; default 5)")
+    serve.add_argument(
+        "--max-latency-ms",
+        type=float,
+        default=2.0,
+        help="longest a request waits for others to join its batch (default 2)",
+    )
+    serve.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=5.0,
+        help="how often the repository is checked for new versions (0: never; default 5)",
+    )
     serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="request body limit")
     serve.add_argument("--request-timeout", type=float, default=30.0, help="seconds before a request gets 504")
-    serve.add_argument("--threads", type=int, default=None,
-                       help="oneDNN threads per worker (default: cores // workers)")
-    serve.add_argument("--predict-threads", type=int, default=None,
-                       help="threads running predict calls per worker (default: cores // workers)")
-    serve.add_argument("--drift-window", type=int, default=5000,
-                       help="recent rows per model version kept for drift reports and PSI gauges (0: off; default 5000)")
+    serve.add_argument(
+        "--threads", type=int, default=None, help="oneDNN threads per worker (default: cores // workers)"
+    )
+    serve.add_argument(
+        "--predict-threads",
+        type=int,
+        default=None,
+        help="threads running predict calls per worker (default: cores // workers)",
+    )
+    serve.add_argument(
+        "--drift-window",
+        type=int,
+        default=5000,
+        help="recent rows per model version kept for drift reports and PSI gauges (0: off; default 5000)",
+    )
     serve.add_argument("--public-docs", action="store_true", help="serve /docs and /openapi.json without a key")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(run=run_serve)
@@ -79,14 +109,26 @@ def add_subcommands(sub) -> None:
 
 def _config_from_args(args):
     from maasfin.serving.config import ServingConfig
+
     return ServingConfig(
-        repo=os.path.abspath(args.repo), api_keys=args.api_keys and os.path.abspath(args.api_keys),
-        audit_log=args.audit_log and os.path.abspath(args.audit_log), audit_outputs=args.audit_outputs,
-        audit_fsync=args.audit_fsync, audit_max_bytes=args.audit_max_bytes, audit_backups=args.audit_backups,
-        max_batch_size=args.max_batch_size, max_latency_ms=args.max_latency_ms, poll_seconds=args.poll_seconds,
-        max_body_bytes=args.max_body_bytes, request_timeout_s=args.request_timeout, num_threads=args.threads,
-        predict_threads=args.predict_threads, public_docs=args.public_docs, workers=args.workers,
-        drift_window=args.drift_window)
+        repo=os.path.abspath(args.repo),
+        api_keys=args.api_keys and os.path.abspath(args.api_keys),
+        audit_log=args.audit_log and os.path.abspath(args.audit_log),
+        audit_outputs=args.audit_outputs,
+        audit_fsync=args.audit_fsync,
+        audit_max_bytes=args.audit_max_bytes,
+        audit_backups=args.audit_backups,
+        max_batch_size=args.max_batch_size,
+        max_latency_ms=args.max_latency_ms,
+        poll_seconds=args.poll_seconds,
+        max_body_bytes=args.max_body_bytes,
+        request_timeout_s=args.request_timeout,
+        num_threads=args.threads,
+        predict_threads=args.predict_threads,
+        public_docs=args.public_docs,
+        workers=args.workers,
+        drift_window=args.drift_window,
+    )
 
 
 def run_serve(args) -> int:
@@ -94,8 +136,11 @@ def run_serve(args) -> int:
 
     missing = missing_dependencies()
     if missing:
-        print(f"maasfin serve: the server's dependencies are not installed ({', '.join(missing)}); "
-              f"install them with: {SERVE_INSTALL}", file=sys.stderr)
+        print(
+            f"maasfin serve: the server's dependencies are not installed ({', '.join(missing)}); "
+            f"install them with: {SERVE_INSTALL}",
+            file=sys.stderr,
+        )
         return 2
     try:
         config = _config_from_args(args)
@@ -103,6 +148,7 @@ def run_serve(args) -> int:
             raise ValueError(f"model repository '{config.repo}' is not a directory")
         if config.api_keys:
             from maasfin.serving.auth import read_keys_file
+
             read_keys_file(config.api_keys)  # fail now, with the reason, not in every worker
     except ValueError as e:
         print(f"maasfin serve: {e}", file=sys.stderr)
@@ -110,14 +156,17 @@ def run_serve(args) -> int:
     import uvicorn
 
     from maasfin.serving.transport import HTTP_PROTOCOL
+
     common = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=5, http=HTTP_PROTOCOL)
     if config.workers == 1:
         from maasfin.serving.app import create_app
+
         uvicorn.run(create_app(config=config), **common)
         return 0
     import atexit
     import shutil
     import tempfile
+
     if config.drift_window > 0 and config.drift_dir is None:  # workers merge their drift windows here
         config.drift_dir = tempfile.mkdtemp(prefix="maasfin-drift-")
         atexit.register(shutil.rmtree, config.drift_dir, True)
@@ -133,18 +182,23 @@ def worker_app():
     """The app of one worker process (uvicorn --workers imports this by name)."""
     from maasfin.serving.app import create_app
     from maasfin.serving.config import ServingConfig
+
     return create_app(config=ServingConfig(**json.loads(os.environ[_CONFIG_ENV])))
 
 
 def run_keys(args) -> int:
-    from maasfin.serving import auth
+    import maasfin.serving.auth as auth
+
     try:
         if args.keys_command == "add":
             models = [m.strip() for m in args.models.split(",") if m.strip()]
             key = auth.add_key(args.file, args.name, models)
             print(key)
-            print(f"key '{args.name}' (models: {', '.join(models)}) added to {args.file}; only its SHA-256 is "
-                  "stored, so keep the key above now: it cannot be shown again", file=sys.stderr)
+            print(
+                f"key '{args.name}' (models: {', '.join(models)}) added to {args.file}; only its SHA-256 is "
+                "stored, so keep the key above now: it cannot be shown again",
+                file=sys.stderr,
+            )
         elif args.keys_command == "remove":
             auth.remove_key(args.file, args.name)
         else:

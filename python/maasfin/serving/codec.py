@@ -11,6 +11,7 @@ Hand-written, not pydantic: the checks depend on the model loaded at request tim
 shapes), the messages must name the exact element, and a 1,000-row request must not build 30,000
 validator objects. pydantic models describe the same bodies in the OpenAPI document (schemas.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ F32_MAX = float(np.finfo(np.float32).max)
 # -- JSON ------------------------------------------------------------------------------------------
 class NonFinite:
     """Stands for a NaN/Infinity literal in parsed JSON, so the error can name where it was."""
+
     __slots__ = ("name",)
 
     def __init__(self, name: str):
@@ -39,8 +41,10 @@ class NonFinite:
 
 
 def non_finite_message(where: str, v: NonFinite) -> str:
-    return (f"{where} is {v.name}: NaN and infinity are not allowed (JSON has no such numbers); "
-            "impute or drop missing values before sending them")
+    return (
+        f"{where} is {v.name}: NaN and infinity are not allowed (JSON has no such numbers); "
+        "impute or drop missing values before sending them"
+    )
 
 
 def json_type(x) -> str:
@@ -150,7 +154,7 @@ def _ragged_message(value: list, field: str) -> str:
         if n != first:
             a = "a number" if first is None else f"{first} values"
             b = "a number" if n is None else f"{n} values"
-            return (f"{field} is not a rectangular array: {field}[0] has {a} but {field}[{i}] has {b}")
+            return f"{field} is not a rectangular array: {field}[0] has {a} but {field}[{i}] has {b}"
     return f"{field} is not a rectangular array (its rows differ in length)"
 
 
@@ -169,15 +173,17 @@ def numbers_to_f32(value, field: str, name_of=None) -> np.ndarray:
     try:
         a64 = np.array(value, dtype=np.float64)
     except ValueError:
-        raise bad_request(_ragged_message(value, field) if isinstance(value, list) else
-                          f"{field} is not a rectangular array") from None
+        raise bad_request(
+            _ragged_message(value, field) if isinstance(value, list) else f"{field} is not a rectangular array"
+        ) from None
     except OverflowError:
         a64 = None
     if a64 is None or not (np.abs(a64) <= F32_MAX).all():
         for path, v in flatten_with_paths(value):  # name the first value outside float32's range
             if _magnitude(v) > F32_MAX:
-                raise bad_request(f"{name_of(path)} is {v!r}, outside the float32 range (about ±3.4e38) "
-                                  "the model computes in")
+                raise bad_request(
+                    f"{name_of(path)} is {v!r}, outside the float32 range (about ±3.4e38) the model computes in"
+                )
     return np.ascontiguousarray(a64, dtype=np.float32)
 
 
@@ -203,12 +209,15 @@ def check_shape(arr: np.ndarray, spec, field: str, model: str) -> np.ndarray:
         if len(spec.shape) == 1 and arr.ndim == 2:
             detail = f"rows of {spec.shape[0]} number(s) expected, got rows of {arr.shape[1]}"
         elif len(spec.shape) == 1 and arr.ndim == 1:
-            detail = (f"a list of rows expected, got a flat list of {arr.shape[0]} number(s); "
-                      f"wrap one row in brackets: [[...]]")
+            detail = (
+                f"a list of rows expected, got a flat list of {arr.shape[0]} number(s); "
+                f"wrap one row in brackets: [[...]]"
+            )
         else:
             detail = f"got shape {data_module.shape_str(tuple(arr.shape))}"
-        raise bad_request(f"{field} does not match input '{spec.name}' of model '{model}', which takes "
-                          f"shape {expected}: {detail}")
+        raise bad_request(
+            f"{field} does not match input '{spec.name}' of model '{model}', which takes shape {expected}: {detail}"
+        )
     if arr.shape[0] == 0:
         raise bad_request(f"{field} is empty: send at least one row")
     return arr
@@ -226,8 +235,9 @@ def named_tensors(obj: dict, sig, model: str, field: str) -> list[np.ndarray]:
     missing = [n for n in names if n not in obj]
     extra = sorted(k for k in obj if k not in set(names))
     if missing or extra:
-        parts = ([f"is missing input(s) {missing}"] if missing else []) + \
-                ([f"has unknown input(s) {extra}"] if extra else [])
+        parts = ([f"is missing input(s) {missing}"] if missing else []) + (
+            [f"has unknown input(s) {extra}"] if extra else []
+        )
         raise bad_request(f"{field} {' and '.join(parts)}; model '{model}' has inputs {names}")
     xs = []
     for spec in sig.inputs:
@@ -251,8 +261,9 @@ def records_tensor(records: list, names: tuple[str, ...], field: str, single: bo
         raise bad_request(str(e)) from None
     if single:
         return numbers_to_f32(rows, field, lambda p: f"{field}[{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
-    return numbers_to_f32(rows, field,
-                          lambda p: f"{field}[{p[0]}][{json.dumps(names[p[1]])}]" if len(p) == 2 else field)
+    return numbers_to_f32(
+        rows, field, lambda p: f"{field}[{p[0]}][{json.dumps(names[p[1]])}]" if len(p) == 2 else field
+    )
 
 
 def columns_tensor(columns: dict, names: tuple[str, ...], field: str) -> np.ndarray:
@@ -271,8 +282,10 @@ def columns_tensor(columns: dict, names: tuple[str, ...], field: str) -> np.ndar
         if n is None:
             n = len(col)
         elif len(col) != n:
-            raise bad_request(f"{where} has {len(col)} values but {field}[{json.dumps(names[0])}] has {n}: "
-                              "every column needs one value per row")
+            raise bad_request(
+                f"{where} has {len(col)} values but {field}[{json.dumps(names[0])}] has {n}: "
+                "every column needs one value per row"
+            )
         cols.append(numbers_to_f32(col, where))
         if cols[-1].ndim != 1:
             raise bad_request(f"{where} must be a flat list of numbers (one per row)")
@@ -285,8 +298,12 @@ def model_inputs(input_data, sig, model, field: str = "input_data") -> list[np.n
     the model's data boundary, `model.prepare_inputs` (strings looked up, None/NaN only where the
     model imputes)."""
     names = sig.input_names() if len(sig.inputs) > 1 else list(sig.feature_names or sig.input_names())
-    if isinstance(input_data, dict) and input_data and all(isinstance(v, list) for v in input_data.values()) \
-            and len(sig.inputs) > 1:
+    if (
+        isinstance(input_data, dict)
+        and input_data
+        and all(isinstance(v, list) for v in input_data.values())
+        and len(sig.inputs) > 1
+    ):
         records, columns = None, input_data
     elif isinstance(input_data, dict):
         records, columns = [input_data], None
@@ -295,8 +312,10 @@ def model_inputs(input_data, sig, model, field: str = "input_data") -> list[np.n
     elif isinstance(input_data, list) and not input_data:
         raise no_rows(field)
     else:
-        raise bad_request(f"{field} must be a record (an object keyed by feature name), a list of records or an "
-                          f"object of columns: model '{model.name}' takes raw features {names}")
+        raise bad_request(
+            f"{field} must be a record (an object keyed by feature name), a list of records or an "
+            f"object of columns: model '{model.name}' takes raw features {names}"
+        )
     for i, rec in enumerate(records or [columns]):
         extra = sorted(str(k) for k in rec if k not in set(names))
         if extra:
@@ -315,5 +334,7 @@ def check_outputs_finite(y: np.ndarray) -> None:
     bad = _core.first_nonfinite(np.ascontiguousarray(y, dtype=np.float32))
     if bad >= 0:
         row = int(np.unravel_index(bad, y.shape)[0])
-        raise bad_request(f"the model's output for row {row} is not finite (NaN or infinity); "
-                          "check that row's inputs are within the range the model was trained on")
+        raise bad_request(
+            f"the model's output for row {row} is not finite (NaN or infinity); "
+            "check that row's inputs are within the range the model was trained on"
+        )

@@ -1,4 +1,5 @@
 """The options of a server (`ServingConfig`); `maasfin serve --help` lists the same ones."""
+
 from __future__ import annotations
 
 import os
@@ -12,26 +13,27 @@ MiB = 1024 * 1024
 @dataclass
 class ServingConfig:
     """Every option of a server; `maasfin serve --help` lists the same ones."""
+
     repo: str
-    api_keys: str | None = None           # JSON file of hashed keys (auth.py); None: no authentication
-    audit_log: str | None = None          # JSON-lines file; None: no audit log
-    audit_outputs: str = "hash"           # "hash" (outputs_sha256) or "values" (the predictions themselves)
-    audit_fsync: bool = False             # fsync every line before the response
-    audit_max_bytes: int = 100 * MiB      # rotate past this size
-    audit_backups: int = 10               # rotated files kept
-    max_batch_size: int = 256             # rows merged into one predict call
-    max_latency_ms: float = 2.0           # longest a request waits for others to join its batch
-    poll_seconds: float = 5.0             # repository polling period (0: no polling)
-    max_body_bytes: int = 16 * MiB        # request body limit (after decompression)
-    request_timeout_s: float = 30.0       # body read + queue + predict; then 504
-    num_threads: int | None = None        # oneDNN threads per worker (default: cores // workers)
-    predict_threads: int | None = None    # threads running predict calls (default: cores // workers)
-    max_queue: int = 4096                 # queued requests per model version before 503
-    tile: int = DEFAULT_TILE              # rows per core call (tiling.py)
-    public_docs: bool = False             # /docs and /openapi.json without a key
-    workers: int = 1                      # processes (maasfin serve); used for thread defaults
-    drift_window: int = 5000              # recent rows per version kept for drift reports (0: none)
-    drift_dir: str | None = None          # shared by the workers: drift windows merged over them (drift.py)
+    api_keys: str | None = None  # JSON file of hashed keys (auth.py); None: no authentication
+    audit_log: str | None = None  # JSON-lines file; None: no audit log
+    audit_outputs: str = "hash"  # "hash" (outputs_sha256) or "values" (the predictions themselves)
+    audit_fsync: bool = False  # fsync every line before the response
+    audit_max_bytes: int = 100 * MiB  # rotate past this size
+    audit_backups: int = 10  # rotated files kept
+    max_batch_size: int = 256  # rows merged into one predict call
+    max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
+    poll_seconds: float = 5.0  # repository polling period (0: no polling)
+    max_body_bytes: int = 16 * MiB  # request body limit (after decompression)
+    request_timeout_s: float = 30.0  # body read + queue + predict; then 504
+    num_threads: int | None = None  # oneDNN threads per worker (default: cores // workers)
+    predict_threads: int | None = None  # threads running predict calls (default: cores // workers)
+    max_queue: int = 4096  # queued requests per model version before 503
+    tile: int = DEFAULT_TILE  # rows per core call (tiling.py)
+    public_docs: bool = False  # /docs and /openapi.json without a key
+    workers: int = 1  # processes (maasfin serve); used for thread defaults
+    drift_window: int = 5000  # recent rows per version kept for drift reports (0: none)
+    drift_dir: str | None = None  # shared by the workers: drift windows merged over them (drift.py)
 
     def __post_init__(self):
         self.repo = os.fspath(self.repo)

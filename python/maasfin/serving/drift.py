@@ -14,6 +14,7 @@ a report merges every worker's file of that version: the most recent `capacity` 
 worker, by arrival time, whichever worker a client's report request reaches. This is the design of
 prometheus-client's multiprocess mode (one mmap file per process, merged by the reader), for rows.
 """
+
 from __future__ import annotations
 
 import glob
@@ -48,7 +49,7 @@ class DriftWindow:
         if n == 0:
             return
         if n > self.capacity:
-            x, score, n = x[-self.capacity:], score[-self.capacity:], self.capacity
+            x, score, n = x[-self.capacity :], score[-self.capacity :], self.capacity
         with self._lock:
             self._blocks.append((x, score))
             self._rows += n
@@ -61,8 +62,8 @@ class DriftWindow:
             blocks = list(self._blocks)
         if not blocks:
             return np.empty((0, self.width), np.float32), np.empty((0,), np.float32)
-        x = np.concatenate([b[0] for b in blocks])[-self.capacity:]
-        s = np.concatenate([b[1] for b in blocks])[-self.capacity:]
+        x = np.concatenate([b[0] for b in blocks])[-self.capacity :]
+        s = np.concatenate([b[1] for b in blocks])[-self.capacity :]
         return x, s
 
     def __len__(self) -> int:
@@ -86,7 +87,7 @@ class _WindowFile:
                 f.truncate(size)
             mode = "r+"
         raw = np.memmap(path, dtype=np.uint8, mode=mode)
-        head = raw[:8 * _HEADER].view(np.int64)
+        head = raw[: 8 * _HEADER].view(np.int64)
         if capacity is not None:
             head[:3] = (_MAGIC, capacity, width)
         elif raw.size < 8 * _HEADER or int(head[0]) != _MAGIC:
@@ -96,10 +97,10 @@ class _WindowFile:
             raise ValueError(f"{path} has the wrong size")
         o = 8 * _HEADER
         self.head = head
-        self.x = raw[o:o + 4 * cap * w].view(np.float32).reshape(cap, w)
+        self.x = raw[o : o + 4 * cap * w].view(np.float32).reshape(cap, w)
         o += 4 * cap * w
-        self.s = raw[o:o + 4 * cap].view(np.float32)
-        self.t = raw[o + 4 * cap:].view(np.float64)
+        self.s = raw[o : o + 4 * cap].view(np.float32)
+        self.t = raw[o + 4 * cap :].view(np.float64)
         self.capacity, self.width = cap, w
 
     def recent(self):
@@ -140,13 +141,13 @@ class SharedDriftWindow:
             total = int(f.head[3])
             start = total % cap
             first = min(n, cap - start)
-            f.x[start:start + first] = x[:first]
-            f.s[start:start + first] = score[:first]
-            f.t[start:start + first] = now
+            f.x[start : start + first] = x[:first]
+            f.s[start : start + first] = score[:first]
+            f.t[start : start + first] = now
             if first < n:
-                f.x[:n - first] = x[first:]
-                f.s[:n - first] = score[first:]
-                f.t[:n - first] = now
+                f.x[: n - first] = x[first:]
+                f.s[: n - first] = score[first:]
+                f.t[: n - first] = now
             f.head[3] = total + n  # after the rows: a reader never counts rows not yet written
 
     def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +164,7 @@ class SharedDriftWindow:
         if not xs:
             return np.empty((0, self.width), np.float32), np.empty((0,), np.float32)
         t = np.concatenate(ts)
-        order = np.argsort(t, kind="stable")[-self.capacity:]
+        order = np.argsort(t, kind="stable")[-self.capacity :]
         return np.concatenate(xs)[order], np.concatenate(ss)[order]
 
     def __len__(self) -> int:
@@ -196,8 +197,9 @@ def report(version, window: DriftWindow | None, capacity: int) -> dict:
         width = window.width
     else:
         x, s = None, None
-        width = len(ref["features"]) if ref is not None else \
-            sum(int(np.prod(t.shape)) for t in version.signature.inputs)
+        width = (
+            len(ref["features"]) if ref is not None else sum(int(np.prod(t.shape)) for t in version.signature.inputs)
+        )
         width = width if width <= 512 else 0  # no per-feature report for sequences and images
     names = explain_module.raw_feature_names(model) if model is not None and width else []
     features = []
@@ -205,10 +207,14 @@ def report(version, window: DriftWindow | None, capacity: int) -> dict:
         psi = None if ref is None or x is None else _psi(ref["features"][j], x[:, j].astype(np.float64))
         features.append({"feature": name, **_entry(psi)})
     score = None if ref is None or s is None else _psi(ref["score"], s.astype(np.float64))
-    return {"model_name": version.name, "model_version": version.version,
-            "reference": ref is not None,
-            "window": {"rows": 0 if x is None else int(x.shape[0]), "capacity": capacity},
-            "features": features, "score": _entry(score)}
+    return {
+        "model_name": version.name,
+        "model_version": version.version,
+        "reference": ref is not None,
+        "window": {"rows": 0 if x is None else int(x.shape[0]), "capacity": capacity},
+        "features": features,
+        "score": _entry(score),
+    }
 
 
 class DriftMonitor:
@@ -307,13 +313,30 @@ class DriftMonitor:
                 if e["band"] is not None:
                     bands[feature] = e["band"]
         for feature, old, e in changes:
-            log.info("drift: model '%s' version %d %s moved from %s to %s (PSI %.4f)",
-                     v.name, v.version, feature, old, e["band"], e["psi"])
+            log.info(
+                "drift: model '%s' version %d %s moved from %s to %s (PSI %.4f)",
+                v.name,
+                v.version,
+                feature,
+                old,
+                e["band"],
+                e["psi"],
+            )
         if audit is not None:
             for feature, old, e in changes:
-                audit.write({"time": timestamp(), "event": "drift_band", "model": v.name, "version": v.version,
-                             "feature": feature, "from": old, "to": e["band"], "psi": e["psi"],
-                             "window_rows": rep["window"]["rows"]})
+                audit.write(
+                    {
+                        "time": timestamp(),
+                        "event": "drift_band",
+                        "model": v.name,
+                        "version": v.version,
+                        "feature": feature,
+                        "from": old,
+                        "to": e["band"],
+                        "psi": e["psi"],
+                        "window_rows": rep["window"]["rows"],
+                    }
+                )
 
     def close(self) -> None:
         """Removes this worker's window files (the server stops)."""

@@ -13,10 +13,11 @@ in how they read a request and send a reply. By kind, `call` is:
 
 `params` are the path parameters; `headers` a case-insensitive mapping of request headers.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from maasfin.serving.errors import bad_request
 from maasfin.serving.repository import VERSION_RE
@@ -26,15 +27,15 @@ from maasfin.serving.repository import VERSION_RE
 class Endpoint:
     name: str
     method: str
-    path: str                       # Starlette style: /v2/models/{name}/infer
+    path: str  # Starlette style: /v2/models/{name}/infer
     kind: str
     call: Callable | None
-    protocol: str | None = None     # "simple" | "tfserving" | "v2" for prediction endpoints
+    protocol: str | None = None  # "simple" | "tfserving" | "v2" for prediction endpoints
     tag: str = ""
     summary: str = ""
-    response: str | None = None     # schemas.<name> of the 200 body (OpenAPI)
-    body: str | None = None         # schemas.<name> of the request body (OpenAPI)
-    slow: bool = False              # the ASGI app runs it in a thread (drift reports)
+    response: str | None = None  # schemas.<name> of the 200 body (OpenAPI)
+    body: str | None = None  # schemas.<name> of the request body (OpenAPI)
+    slow: bool = False  # the ASGI app runs it in a thread (drift reports)
     extra: dict = field(default_factory=dict)
 
 

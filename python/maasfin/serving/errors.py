@@ -1,4 +1,5 @@
 """The one error type the serving layer raises for anything a client did or asked for."""
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@
 - `Reply`: status, body, headers and media type, whichever web framework sends it;
 - the body helpers both front ends share: Content-Encoding, the size limit, the digest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,6 +64,7 @@ def new_request_id() -> str:
 @dataclass
 class Exchange:
     """One prediction request, as the audit log and the metrics see it."""
+
     protocol: str
     method: str
     path: str
@@ -88,6 +90,7 @@ class Plan:
     `answer` is the protocol's: `answer.encode(y) -> Reply` and, for explanations,
     `answer.explanation(y, attributions, names, reasons) -> Reply`; neither has side effects
     (Service.reply does the accounting around them)."""
+
     exchange: Exchange
     lease: Lease
     xs: list

@@ -5,6 +5,7 @@ equal /v1/predict's); then `explain(plan, predictions)` computes integrated-grad
 against the model's stored baseline and its adverse reason codes (maasfin.explain), and the
 request's protocol encodes them (`plan.answer.explanation`).
 """
+
 from __future__ import annotations
 
 import numpy as np

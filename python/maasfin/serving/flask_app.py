@@ -15,6 +15,7 @@ repository loads at the first request (or at `blueprint.maasfin.start()`), so a 
 server may import the app before it forks. The WSGI server's own timeouts apply (e.g. gunicorn
 --timeout). Needs Flask: `pip install "maasfin[flask]"`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,7 @@ from maasfin.serving.service import Service
 log = logging.getLogger("maasfin.serving")
 
 
-def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str = "maasfin",
-                    **options) -> Blueprint:
+def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str = "maasfin", **options) -> Blueprint:
     """A Blueprint serving repository `repo` with the endpoints of `maasfin serve` (docs/serving.md):
     /v1/predict, /v1/explain, TF Serving's /v1/models/..., the v2 protocol's /v2/..., /metrics.
 
@@ -91,8 +91,15 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
             service.finish(ex, reply.status)
         except Exception as e:  # noqa: BLE001
             log.exception("audit log write failed for request %s", ex.request_id)
-            reply = Reply(500, codec.dumps({"error": f"the audit log could not be written ({type(e).__name__}); "
-                                                     "the prediction was not returned"}))
+            reply = Reply(
+                500,
+                codec.dumps(
+                    {
+                        "error": f"the audit log could not be written ({type(e).__name__}); "
+                        "the prediction was not returned"
+                    }
+                ),
+            )
         return respond(reply, ex.request_id)
 
     def body_of(ex: Exchange) -> bytes:
@@ -112,6 +119,7 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
                 return service.reply(plan, y) if plan.explain is None else explaining.explain(plan, y)
             finally:
                 plan.lease.release()
+
         return accounted(ex, run)
 
     def read(e: Endpoint, params: dict) -> Response:
@@ -135,8 +143,10 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
 
     kinds = {"predict": predict, "explain": predict, "read": read, "open": read, "metrics": metrics}
     for e in ENDPOINTS:
+
         def view(_e=e, **params):
             return kinds[_e.kind](_e, params)
+
         bp.add_url_rule(_flask_path(e.path), endpoint=e.name, view_func=view, methods=[e.method])
     return bp
 

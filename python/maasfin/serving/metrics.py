@@ -5,12 +5,19 @@ and /metrics aggregates every worker's values (prometheus-client's multiprocess 
 Label values are bounded: `model` is a name from the repository (or "" for unknown names a client
 made up) and `version` a loaded version number, so clients cannot grow the metric set.
 """
+
 from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the app)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,  # noqa: F401  (re-exported for the app)
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -20,25 +27,57 @@ class ServingMetrics:
     def __init__(self):
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("maasfin_requests", "Prediction requests by protocol, model, version and HTTP status",
-                                ["protocol", "model", "version", "code"], registry=r)
-        self.errors = Counter("maasfin_request_errors", "Prediction requests answered with an error status",
-                              ["protocol", "model", "version", "code"], registry=r)
-        self.latency = Histogram("maasfin_request_latency_seconds", "Prediction request latency, body read to response",
-                                 ["protocol", "model", "version"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "maasfin_requests",
+            "Prediction requests by protocol, model, version and HTTP status",
+            ["protocol", "model", "version", "code"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "maasfin_request_errors",
+            "Prediction requests answered with an error status",
+            ["protocol", "model", "version", "code"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "maasfin_request_latency_seconds",
+            "Prediction request latency, body read to response",
+            ["protocol", "model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.rows = Counter("maasfin_predicted_rows", "Rows predicted", ["model", "version"], registry=r)
-        self.batch_rows = Histogram("maasfin_batch_rows", "Rows per predict call (after merging requests)",
-                                    ["model", "version"], buckets=ROW_BUCKETS, registry=r)
-        self.batch_requests = Histogram("maasfin_batch_requests", "Requests merged into one predict call",
-                                        ["model", "version"], buckets=ROW_BUCKETS, registry=r)
+        self.batch_rows = Histogram(
+            "maasfin_batch_rows",
+            "Rows per predict call (after merging requests)",
+            ["model", "version"],
+            buckets=ROW_BUCKETS,
+            registry=r,
+        )
+        self.batch_requests = Histogram(
+            "maasfin_batch_requests",
+            "Requests merged into one predict call",
+            ["model", "version"],
+            buckets=ROW_BUCKETS,
+            registry=r,
+        )
         self.loads = Counter("maasfin_model_loads", "Model versions loaded", ["model"], registry=r)
-        self.load_failures = Counter("maasfin_model_load_failures", "Model versions that failed to load",
-                                     ["model"], registry=r)
-        self.versions = Gauge("maasfin_model_versions_loaded", "Model versions loaded in this process",
-                              registry=r, multiprocess_mode="livesum")
-        self.drift_psi = Gauge("maasfin_drift_psi", "PSI of the recent live inputs (and of the score, feature=\"score\") "
-                               "against the model's training reference", ["model", "version", "feature"],
-                               registry=r, multiprocess_mode="livemostrecent")  # workers share windows
+        self.load_failures = Counter(
+            "maasfin_model_load_failures", "Model versions that failed to load", ["model"], registry=r
+        )
+        self.versions = Gauge(
+            "maasfin_model_versions_loaded",
+            "Model versions loaded in this process",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.drift_psi = Gauge(
+            "maasfin_drift_psi",
+            'PSI of the recent live inputs (and of the score, feature="score") against the model\'s training reference',
+            ["model", "version", "feature"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )  # workers share windows
 
     def observe_request(self, protocol: str, model: str, version: str, code: int, seconds: float) -> None:
         c = str(code)
@@ -61,6 +100,7 @@ class ServingMetrics:
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
+
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)

@@ -14,6 +14,7 @@
 Loading runs only in `start()`/`poll()`, never at construction: a server that forks workers
 creates the repository in the parent and loads models in each worker.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from maasfin import saving
 from maasfin.serving.errors import RequestError, not_found
 from maasfin.serving.tiling import DEFAULT_TILE, predict_tiled
 from maasfin.signature import Signature
@@ -47,8 +49,17 @@ def _stat_key(path: str):
 class ServedVersion:
     """One loaded version: the model, its signature, and a count of the requests using it."""
 
-    def __init__(self, name: str, version: int, path: str, model, signature: Signature, metadata: dict,
-                 stat_key, load_seconds: float):
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: str,
+        model,
+        signature: Signature,
+        metadata: dict,
+        stat_key,
+        load_seconds: float,
+    ):
         self.name = name
         self.version = version
         self.path = path
@@ -266,8 +277,14 @@ class ModelRepository:
                 msg = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
                 failures[version] = (msg, key)
                 what = "reload" if current is not None else "load"
-                log.error("model '%s' version %d failed to %s (%s)%s", name, version, what, msg,
-                          "; the loaded copy keeps serving" if current is not None else "")
+                log.error(
+                    "model '%s' version %d failed to %s (%s)%s",
+                    name,
+                    version,
+                    what,
+                    msg,
+                    "; the loaded copy keeps serving" if current is not None else "",
+                )
                 self._emit("failed", name, version, msg)
                 continue
             failures.pop(version, None)
@@ -278,10 +295,14 @@ class ModelRepository:
             new_versions.pop(v)
         labels, labels_key, labels_error = self._read_labels(mdir, entry)
 
-        retired = [entry.versions[v] for v in entry.versions
-                   if v not in new_versions or new_versions[v] is not entry.versions[v]]
-        new_entry = _ModelEntry(versions=new_versions, failures=failures, labels=labels,
-                                labels_key=labels_key, labels_error=labels_error)
+        retired = [
+            entry.versions[v]
+            for v in entry.versions
+            if v not in new_versions or new_versions[v] is not entry.versions[v]
+        ]
+        new_entry = _ModelEntry(
+            versions=new_versions, failures=failures, labels=labels, labels_key=labels_key, labels_error=labels_error
+        )
         with self._lock:  # the atomic swap
             self._models[name] = new_entry
         for old in retired:
@@ -320,7 +341,6 @@ class ModelRepository:
         return dict(labels), key, None
 
     def _load(self, name: str, version: int, path: str, key) -> ServedVersion:
-        from maasfin import saving
 
         t0 = time.perf_counter()
         model = saving.load_model(path, compile=False)
@@ -333,8 +353,9 @@ class ModelRepository:
             xs = [np.zeros((self.tile,) + s.shape, dtype=np.float32) for s in sig.inputs]
             y = predict_tiled(model, xs, self.tile)
             if y.shape != (self.tile,) + sig.output.shape:
-                raise ValueError(f"warm-up predict returned shape {y.shape}, expected "
-                                 f"{(self.tile,) + sig.output.shape}")
+                raise ValueError(
+                    f"warm-up predict returned shape {y.shape}, expected {(self.tile,) + sig.output.shape}"
+                )
             if not np.isfinite(y).all():
                 raise ValueError("warm-up predict on zeros returned NaN or infinity: the weights are broken")
         seconds = time.perf_counter() - t0
@@ -350,13 +371,17 @@ class ModelRepository:
                 raise not_found(f"model '{name}' is not in the repository")
             if label is not None:
                 if label not in entry.labels:
-                    raise not_found(f"model '{name}' has no label '{label}'"
-                                    + (f"; labels: {sorted(entry.labels)}" if entry.labels else ""))
+                    raise not_found(
+                        f"model '{name}' has no label '{label}'"
+                        + (f"; labels: {sorted(entry.labels)}" if entry.labels else "")
+                    )
                 target = entry.labels[label]
                 v = entry.versions.get(target)
                 if v is None:
-                    raise not_found(f"label '{label}' of model '{name}' points to version {target}, "
-                                    f"which is not available{self._why(entry, target)}")
+                    raise not_found(
+                        f"label '{label}' of model '{name}' points to version {target}, "
+                        f"which is not available{self._why(entry, target)}"
+                    )
             elif version is not None:
                 if isinstance(version, str):
                     if not VERSION_RE.match(version):
@@ -368,8 +393,11 @@ class ModelRepository:
             else:
                 v = entry.newest()
                 if v is None:
-                    raise RequestError(503, f"model '{name}' has no available version"
-                                       f"{self._why(entry, max(entry.failures)) if entry.failures else ''}")
+                    raise RequestError(
+                        503,
+                        f"model '{name}' has no available version"
+                        f"{self._why(entry, max(entry.failures)) if entry.failures else ''}",
+                    )
             v.acquire()
             return Lease(v)
 
@@ -412,15 +440,22 @@ class ModelRepository:
             for v in sorted(set(e.versions) | set(e.failures), reverse=True):
                 sv = e.versions.get(v)
                 fail = e.failures.get(v)
-                row = {"version": v, "state": "AVAILABLE" if sv is not None else "FAILED",
-                       "error": fail[0] if fail else None}
+                row = {
+                    "version": v,
+                    "state": "AVAILABLE" if sv is not None else "FAILED",
+                    "error": fail[0] if fail else None,
+                }
                 if sv is not None:
                     row["loaded_at"] = sv.loaded_at
                 rows.append(row)
             newest = e.newest()
-            return {"name": name, "versions": rows,
-                    "default_version": None if newest is None else newest.version,
-                    "labels": dict(e.labels), "labels_error": e.labels_error}
+            return {
+                "name": name,
+                "versions": rows,
+                "default_version": None if newest is None else newest.version,
+                "labels": dict(e.labels),
+                "labels_error": e.labels_error,
+            }
 
     def loaded_versions(self) -> list[ServedVersion]:
         with self._lock:

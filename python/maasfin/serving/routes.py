@@ -4,6 +4,7 @@ The ASGI app (app.py) and the Flask blueprint (flask_app.py) both serve this tab
 protocol module (protocols/) declares its endpoints, and what an endpoint is and how it calls the
 service is in endpoints.py. The order is the OpenAPI document's.
 """
+
 from __future__ import annotations
 
 from maasfin.serving.endpoints import Endpoint, url_version
@@ -20,10 +21,28 @@ def drift_report(service, key, params) -> Reply:
 
 
 OPERATIONS: tuple[Endpoint, ...] = (
-    Endpoint("drift", "GET", "/v1/models/{name}/drift", "read", drift_report, None, "operations",
-             "Drift of the newest version's recent inputs", slow=True),
-    Endpoint("drift_version", "GET", "/v1/models/{name}/versions/{version}/drift", "read", drift_report, None,
-             "operations", "Drift of one version's recent inputs", slow=True),
+    Endpoint(
+        "drift",
+        "GET",
+        "/v1/models/{name}/drift",
+        "read",
+        drift_report,
+        None,
+        "operations",
+        "Drift of the newest version's recent inputs",
+        slow=True,
+    ),
+    Endpoint(
+        "drift_version",
+        "GET",
+        "/v1/models/{name}/versions/{version}/drift",
+        "read",
+        drift_report,
+        None,
+        "operations",
+        "Drift of one version's recent inputs",
+        slow=True,
+    ),
 )
 METRICS = Endpoint("metrics", "GET", "/metrics", "metrics", None, None, "operations", "Prometheus metrics")
 

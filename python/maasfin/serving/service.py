@@ -15,6 +15,7 @@ the batcher) or called (Flask):
    encode them and feeds the drift window (or, for explanations, `explaining.explain(plan, y)`);
 then the caller releases `plan.lease` and `Service.finish` writes the audit line and the metrics.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,9 +24,10 @@ import time
 
 import numpy as np
 
+from maasfin import config as core_config
 from maasfin.serving import codec
 from maasfin.serving.audit import AuditLog, tensor_digest, timestamp
-from maasfin.serving.auth import KeyEntry, KeyStore, KeysFileError, presented_key
+from maasfin.serving.auth import KeyEntry, KeysFileError, KeyStore, presented_key
 from maasfin.serving.config import ServingConfig
 from maasfin.serving.drift import DriftMonitor
 from maasfin.serving.errors import bad_request
@@ -59,14 +61,18 @@ class Service:
         if self.started:
             return
         if set_threads:
-            from maasfin import config as core_config
             core_config.set_num_threads(self.config.num_threads or self.config.threads_per_worker())
         if self.config.audit_log:
             path = self.config.audit_log
             if self.config.workers > 1:  # one file per worker process: rotation stays per file
                 path = f"{path}.{os.getpid()}"
-            self.audit = AuditLog(path, max_bytes=self.config.audit_max_bytes, backups=self.config.audit_backups,
-                                  fsync=self.config.audit_fsync, outputs=self.config.audit_outputs)
+            self.audit = AuditLog(
+                path,
+                max_bytes=self.config.audit_max_bytes,
+                backups=self.config.audit_backups,
+                fsync=self.config.audit_fsync,
+                outputs=self.config.audit_outputs,
+            )
         self.repository.start(background=True)
         self.started = True
 

@@ -15,6 +15,7 @@ tile at a time, so:
 
 What a served model accepts and returns is its public `model.signature` (maasfin.signature).
 """
+
 from __future__ import annotations
 
 import numpy as np

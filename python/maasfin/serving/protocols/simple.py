@@ -6,6 +6,7 @@
 numbers), or, for a model of several inputs, an object of rows per input. The answer is
 {"model_name", "model_version", "predictions"}; /v1/explain adds "attributions" and "reasons".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,18 +25,25 @@ FIELDS = ("model_name", "model_version", "input_data")
 @dataclass(frozen=True)
 class Answer:
     """How a simple request is answered, for model `name` version `version`."""
+
     name: str
     version: int
 
     def encode(self, y: np.ndarray) -> Reply:
-        return Reply(200, codec.dumps_finite({"model_name": self.name, "model_version": self.version,
-                                              "predictions": y.tolist()}))
+        return Reply(
+            200, codec.dumps_finite({"model_name": self.name, "model_version": self.version, "predictions": y.tolist()})
+        )
 
     def explanation(self, y: np.ndarray, attributions: np.ndarray, names: list[str], reasons: list) -> Reply:
-        return json_reply({"model_name": self.name, "model_version": self.version,
-                           "predictions": y.tolist(),
-                           "attributions": [dict(zip(names, map(float, row))) for row in attributions],
-                           "reasons": reasons})
+        return json_reply(
+            {
+                "model_name": self.name,
+                "model_version": self.version,
+                "predictions": y.tolist(),
+                "attributions": [dict(zip(names, map(float, row))) for row in attributions],
+                "reasons": reasons,
+            }
+        )
 
 
 def model_version(mv) -> tuple[int | None, str | None]:
@@ -52,8 +60,10 @@ def model_version(mv) -> tuple[int | None, str | None]:
 
 
 def _need_feature_names(field: str, model: str, spec):
-    return bad_request(f"{field} holds records (objects), but model '{model}' has no feature names (it was not "
-                       f"trained on a DataFrame): send rows instead, each a list of {spec.width} number(s)")
+    return bad_request(
+        f"{field} holds records (objects), but model '{model}' has no feature names (it was not "
+        f"trained on a DataFrame): send rows instead, each a list of {spec.width} number(s)"
+    )
 
 
 def decode(input_data, v, field: str = "input_data") -> list[np.ndarray]:
@@ -64,8 +74,10 @@ def decode(input_data, v, field: str = "input_data") -> list[np.ndarray]:
     model = v.name
     if len(sig.inputs) > 1:
         if not isinstance(input_data, dict):
-            raise bad_request(f"model '{model}' has {len(sig.inputs)} inputs {sig.input_names()}: send "
-                              f"input_data as an object with one list of rows per input")
+            raise bad_request(
+                f"model '{model}' has {len(sig.inputs)} inputs {sig.input_names()}: send "
+                f"input_data as an object with one list of rows per input"
+            )
         return codec.named_tensors(input_data, sig, model, field)
     spec = sig.inputs[0]
     if isinstance(input_data, dict):
@@ -73,8 +85,10 @@ def decode(input_data, v, field: str = "input_data") -> list[np.ndarray]:
             raise _need_feature_names(field, model, spec)
         return [codec.records_tensor([input_data], sig.feature_names, field, single=True)]
     if not isinstance(input_data, list):
-        raise bad_request(f"{field} must be an object (one record), a list of records or a list of rows, "
-                          f"got {codec.json_type(input_data)}")
+        raise bad_request(
+            f"{field} must be an object (one record), a list of records or a list of rows, "
+            f"got {codec.json_type(input_data)}"
+        )
     if not input_data:
         raise codec.no_rows(field)
     if isinstance(input_data[0], dict):
@@ -95,8 +109,10 @@ def plan_request(service, ex, obj: dict, explain: dict | None = None) -> Plan:
     """The plan of a parsed simple request (explanation options already popped)."""
     unknown = sorted(k for k in obj if k not in FIELDS)
     if unknown:
-        raise bad_request(f"unknown field(s) {unknown}; the request takes 'model_name', 'input_data' "
-                          "and optionally 'model_version' (a version number or a label)")
+        raise bad_request(
+            f"unknown field(s) {unknown}; the request takes 'model_name', 'input_data' "
+            "and optionally 'model_version' (a version number or a label)"
+        )
     if "model_name" not in obj:
         raise bad_request("the request has no 'model_name'")
     version, label = model_version(obj.get("model_version"))
@@ -116,8 +132,26 @@ def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("simple_predict", "POST", "/v1/predict", "predict", plan, "simple",
-             "simple", "Predict (simple JSON)", "SimplePredictResponse", "SimplePredictRequest"),
-    Endpoint("simple_explain", "POST", "/v1/explain", "explain", plan_explain, "simple",
-             "simple", "Predict and explain: attributions and reason codes"),
+    Endpoint(
+        "simple_predict",
+        "POST",
+        "/v1/predict",
+        "predict",
+        plan,
+        "simple",
+        "simple",
+        "Predict (simple JSON)",
+        "SimplePredictResponse",
+        "SimplePredictRequest",
+    ),
+    Endpoint(
+        "simple_explain",
+        "POST",
+        "/v1/explain",
+        "explain",
+        plan_explain,
+        "simple",
+        "simple",
+        "Predict and explain: attributions and reason codes",
+    ),
 )

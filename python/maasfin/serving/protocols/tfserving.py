@@ -7,6 +7,7 @@
 - POST /v1/models/{name}[/versions/{v}]:explain (KServe v1 style): {"instances", "top_k", "steps"},
   answered as the simple protocol's /v1/explain.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ from maasfin.serving.protocols import simple
 @dataclass(frozen=True)
 class Answer:
     """A TF Serving predict reply: {key: outputs}, key "predictions" (row format) or "outputs"."""
+
     key: str
 
     def encode(self, y: np.ndarray) -> Reply:
@@ -35,8 +37,10 @@ def decode(body: dict, sig, model: str) -> tuple[list[np.ndarray], str]:
     """(inputs, "instances" | "inputs") from a TF Serving predict request."""
     unknown = sorted(k for k in body if k not in ("instances", "inputs", "signature_name"))
     if unknown:
-        raise bad_request(f"unknown field(s) {unknown} in the request; TF Serving's predict takes "
-                          "'instances' (row format) or 'inputs' (columnar format), and 'signature_name'")
+        raise bad_request(
+            f"unknown field(s) {unknown} in the request; TF Serving's predict takes "
+            "'instances' (row format) or 'inputs' (columnar format), and 'signature_name'"
+        )
     sn = body.get("signature_name", "serving_default")
     if sn != "serving_default":
         raise bad_request(f"signature_name {codec.show(sn)} is unknown; the only signature is 'serving_default'")
@@ -70,18 +74,22 @@ def _instances(instances, sig, model: str) -> list[np.ndarray]:
                     column.append(inst[spec.name])
                 where = f"{field}[*][{json.dumps(spec.name)}]"
                 arr = codec.numbers_to_f32(
-                    column, field, lambda p, s=spec.name: f"{field}[{p[0]}][{json.dumps(s)}]" + codec.index_text(p[1:]))
+                    column, field, lambda p, s=spec.name: f"{field}[{p[0]}][{json.dumps(s)}]" + codec.index_text(p[1:])
+                )
                 xs.append(codec.check_shape(arr, spec, where, model))
             return xs
         if len(sig.inputs) == 1 and sig.feature_names is not None:
             return [codec.records_tensor(instances, sig.feature_names, field)]
         if len(sig.inputs) == 1:
-            raise bad_request(f"{field}[0] has keys {sorted(keys)}, but model '{model}' has input {names} and no "
-                              "feature names: send each instance as a list of numbers")
+            raise bad_request(
+                f"{field}[0] has keys {sorted(keys)}, but model '{model}' has input {names} and no "
+                "feature names: send each instance as a list of numbers"
+            )
         raise bad_request(f"{field}[0] has keys {sorted(keys)}, expected the model's inputs {names}")
     if len(sig.inputs) > 1:
-        raise bad_request(f"model '{model}' has inputs {names}: send each instance as an object with one "
-                          "value per input")
+        raise bad_request(
+            f"model '{model}' has inputs {names}: send each instance as an object with one value per input"
+        )
     return [codec.check_shape(codec.numbers_to_f32(instances, field), sig.inputs[0], field, model)]
 
 
@@ -97,8 +105,9 @@ def _inputs(inputs, sig, model: str) -> list[np.ndarray]:
     if len(sig.inputs) > 1:
         raise bad_request(f"model '{model}' has inputs {names}: send 'inputs' as an object keyed by input name")
     if not isinstance(inputs, list):
-        raise bad_request(f"{field} must be a list of rows or an object keyed by input name, "
-                          f"got {codec.json_type(inputs)}")
+        raise bad_request(
+            f"{field} must be a list of rows or an object keyed by input name, got {codec.json_type(inputs)}"
+        )
     if not inputs:
         raise codec.no_rows(field)
     return [codec.check_shape(codec.numbers_to_f32(inputs, field), sig.inputs[0], field, model)]
@@ -135,11 +144,15 @@ def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
         raise bad_request("the request needs 'instances': a list of rows or records")
     unknown = sorted(k for k in obj if k not in ("instances", "top_k", "steps"))
     if unknown:
-        raise bad_request(f"unknown field(s) {unknown}; the request takes 'instances' and optionally "
-                          "'top_k' and 'steps'")
+        raise bad_request(
+            f"unknown field(s) {unknown}; the request takes 'instances' and optionally 'top_k' and 'steps'"
+        )
     options = explaining.options(obj, "")
-    request = {"model_name": params["name"], "input_data": obj["instances"],
-               **({"model_version": int(version)} if version is not None else {})}
+    request = {
+        "model_name": params["name"],
+        "input_data": obj["instances"],
+        **({"model_version": int(version)} if version is not None else {}),
+    }
     return simple.plan_request(service, ex, request, options)
 
 
@@ -157,16 +170,25 @@ def status(service, key, params) -> Reply:
     out = []
     for r in rows:
         ok = r["state"] == "AVAILABLE"
-        out.append({"version": str(r["version"]), "state": "AVAILABLE" if ok else "END",
-                    "status": {"error_code": "OK" if r["error"] is None else "UNKNOWN",
-                               "error_message": r["error"] or ""}})
+        out.append(
+            {
+                "version": str(r["version"]),
+                "state": "AVAILABLE" if ok else "END",
+                "status": {"error_code": "OK" if r["error"] is None else "UNKNOWN", "error_message": r["error"] or ""},
+            }
+        )
     return json_reply({"model_version_status": out})
 
 
 def _tensor_info(spec) -> dict:
-    return {"dtype": "DT_FLOAT", "name": spec.name,
-            "tensor_shape": {"dim": [{"size": "-1", "name": ""}] + [{"size": str(d), "name": ""} for d in spec.shape],
-                             "unknown_rank": False}}
+    return {
+        "dtype": "DT_FLOAT",
+        "name": spec.name,
+        "tensor_shape": {
+            "dim": [{"size": "-1", "name": ""}] + [{"size": str(d), "name": ""} for d in spec.shape],
+            "unknown_rank": False,
+        },
+    }
 
 
 def metadata(service, key, params) -> Reply:
@@ -174,37 +196,119 @@ def metadata(service, key, params) -> Reply:
     ex = Exchange("tfserving", "GET", "", None, key=key)
     with service.lease(ex, params["name"], params.get("version"), params.get("label")) as v:
         sig = v.signature
-        sd = {"inputs": {s.name: _tensor_info(s) for s in sig.inputs},
-              "outputs": {sig.output.name: _tensor_info(sig.output)},
-              "method_name": "tensorflow/serving/predict"}
-        return json_reply({
-            "model_spec": {"name": v.name, "signature_name": "", "version": str(v.version)},
-            "metadata": {"signature_def": {"signature_def": {"serving_default": sd}}},
-            "maasfin": {"feature_names": None if sig.feature_names is None else list(sig.feature_names),
-                        "user_metadata": v.metadata}})
+        sd = {
+            "inputs": {s.name: _tensor_info(s) for s in sig.inputs},
+            "outputs": {sig.output.name: _tensor_info(sig.output)},
+            "method_name": "tensorflow/serving/predict",
+        }
+        return json_reply(
+            {
+                "model_spec": {"name": v.name, "signature_name": "", "version": str(v.version)},
+                "metadata": {"signature_def": {"signature_def": {"serving_default": sd}}},
+                "maasfin": {
+                    "feature_names": None if sig.feature_names is None else list(sig.feature_names),
+                    "user_metadata": v.metadata,
+                },
+            }
+        )
 
 
 _TF = "TF Serving"
 _PREDICT = dict(response="TFPredictResponse", body="TFPredictRequest")
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("tf_explain", "POST", "/v1/models/{name}:explain", "explain", plan_explain, "tfserving",
-             _TF, "Explain, newest version (KServe v1 style)"),
-    Endpoint("tf_explain_version", "POST", "/v1/models/{name}/versions/{version}:explain", "explain", plan_explain,
-             "tfserving", _TF, "Explain, one version"),
-    Endpoint("tf_predict", "POST", "/v1/models/{name}:predict", "predict", plan, "tfserving",
-             _TF, "Predict, newest version", **_PREDICT),
-    Endpoint("tf_predict_version", "POST", "/v1/models/{name}/versions/{version}:predict", "predict", plan,
-             "tfserving", _TF, "Predict, one version", **_PREDICT),
-    Endpoint("tf_predict_label", "POST", "/v1/models/{name}/labels/{label}:predict", "predict", plan, "tfserving",
-             _TF, "Predict, labelled version", **_PREDICT),
-    Endpoint("tf_status", "GET", "/v1/models/{name}", "read", status, None, _TF, "Version states",
-             "TFStatusResponse"),
-    Endpoint("tf_status_version", "GET", "/v1/models/{name}/versions/{version}", "read", status, None, _TF,
-             "One version's state", "TFStatusResponse"),
-    Endpoint("tf_metadata", "GET", "/v1/models/{name}/metadata", "read", metadata, None, _TF,
-             "Signature of the newest version"),
-    Endpoint("tf_metadata_version", "GET", "/v1/models/{name}/versions/{version}/metadata", "read", metadata, None,
-             _TF, "Signature of a version"),
-    Endpoint("tf_metadata_label", "GET", "/v1/models/{name}/labels/{label}/metadata", "read", metadata, None,
-             _TF, "Signature of a labelled version"),
+    Endpoint(
+        "tf_explain",
+        "POST",
+        "/v1/models/{name}:explain",
+        "explain",
+        plan_explain,
+        "tfserving",
+        _TF,
+        "Explain, newest version (KServe v1 style)",
+    ),
+    Endpoint(
+        "tf_explain_version",
+        "POST",
+        "/v1/models/{name}/versions/{version}:explain",
+        "explain",
+        plan_explain,
+        "tfserving",
+        _TF,
+        "Explain, one version",
+    ),
+    Endpoint(
+        "tf_predict",
+        "POST",
+        "/v1/models/{name}:predict",
+        "predict",
+        plan,
+        "tfserving",
+        _TF,
+        "Predict, newest version",
+        **_PREDICT,
+    ),
+    Endpoint(
+        "tf_predict_version",
+        "POST",
+        "/v1/models/{name}/versions/{version}:predict",
+        "predict",
+        plan,
+        "tfserving",
+        _TF,
+        "Predict, one version",
+        **_PREDICT,
+    ),
+    Endpoint(
+        "tf_predict_label",
+        "POST",
+        "/v1/models/{name}/labels/{label}:predict",
+        "predict",
+        plan,
+        "tfserving",
+        _TF,
+        "Predict, labelled version",
+        **_PREDICT,
+    ),
+    Endpoint("tf_status", "GET", "/v1/models/{name}", "read", status, None, _TF, "Version states", "TFStatusResponse"),
+    Endpoint(
+        "tf_status_version",
+        "GET",
+        "/v1/models/{name}/versions/{version}",
+        "read",
+        status,
+        None,
+        _TF,
+        "One version's state",
+        "TFStatusResponse",
+    ),
+    Endpoint(
+        "tf_metadata",
+        "GET",
+        "/v1/models/{name}/metadata",
+        "read",
+        metadata,
+        None,
+        _TF,
+        "Signature of the newest version",
+    ),
+    Endpoint(
+        "tf_metadata_version",
+        "GET",
+        "/v1/models/{name}/versions/{version}/metadata",
+        "read",
+        metadata,
+        None,
+        _TF,
+        "Signature of a version",
+    ),
+    Endpoint(
+        "tf_metadata_label",
+        "GET",
+        "/v1/models/{name}/labels/{label}/metadata",
+        "read",
+        metadata,
+        None,
+        _TF,
+        "Signature of a labelled version",
+    ),
 )

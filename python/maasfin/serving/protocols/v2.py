@@ -8,6 +8,7 @@
   and "steps", answered with the output, "attributions" and "reasons" tensors;
 - GET /v2, /v2/health/live, /v2/health/ready, /v2/models/{name}[/versions/{v}][/ready].
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,17 @@ from maasfin.serving.errors import RequestError, bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply, json_reply
 
 DTYPES = {
-    "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "FP16": np.dtype("<f2"),
-    "INT8": np.dtype("i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),
-    "UINT8": np.dtype("u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"), "UINT64": np.dtype("<u8"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "FP16": np.dtype("<f2"),
+    "INT8": np.dtype("i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "UINT8": np.dtype("u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
 }
 _KNOWN = set(DTYPES) | {"BOOL", "BYTES", "BF16"}
 
@@ -33,6 +42,7 @@ _KNOWN = set(DTYPES) | {"BOOL", "BYTES", "BF16"}
 @dataclass(frozen=True)
 class Answer:
     """How an inference request is answered: its id, output tensor name and binary_data choice."""
+
     name: str
     version: int
     id: str | None
@@ -53,8 +63,9 @@ class Answer:
             out["parameters"] = {"binary_data_size": len(raw)}
             resp["outputs"] = [out]
             header = codec.dumps_finite(resp)
-            return Reply(200, header + raw, {"Inference-Header-Content-Length": str(len(header))},
-                         "application/octet-stream")
+            return Reply(
+                200, header + raw, {"Inference-Header-Content-Length": str(len(header))}, "application/octet-stream"
+            )
         out["data"] = y.reshape(-1).tolist()
         resp["outputs"] = [out]
         return Reply(200, codec.dumps_finite(resp))
@@ -66,10 +77,19 @@ class Answer:
         resp = self._head()
         resp["outputs"] = [
             {"name": self.output_name, "datatype": "FP32", "shape": list(y.shape), "data": y.reshape(-1).tolist()},
-            {"name": "attributions", "datatype": "FP32", "shape": list(attributions.shape),
-             "data": attributions.reshape(-1).tolist(), "parameters": {"feature_names": list(names)}},
-            {"name": "reasons", "datatype": "BYTES", "shape": [len(reasons)],
-             "data": [json.dumps(r, separators=(",", ":")) for r in reasons]},
+            {
+                "name": "attributions",
+                "datatype": "FP32",
+                "shape": list(attributions.shape),
+                "data": attributions.reshape(-1).tolist(),
+                "parameters": {"feature_names": list(names)},
+            },
+            {
+                "name": "reasons",
+                "datatype": "BYTES",
+                "shape": [len(reasons)],
+                "data": [json.dumps(r, separators=(",", ":")) for r in reasons],
+            },
         ]
         return Reply(200, codec.dumps_finite(resp))
 
@@ -82,16 +102,20 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     try:
         n = int(header_length.strip())
     except ValueError:
-        raise bad_request(f"the Inference-Header-Content-Length header is {header_length!r}, "
-                          "not a number of bytes") from None
+        raise bad_request(
+            f"the Inference-Header-Content-Length header is {header_length!r}, not a number of bytes"
+        ) from None
     if not 0 < n <= len(body):
-        raise bad_request(f"the Inference-Header-Content-Length header is {n}, but the body has {len(body)} "
-                          "bytes; it must be the length of the JSON header within the body")
+        raise bad_request(
+            f"the Inference-Header-Content-Length header is {n}, but the body has {len(body)} "
+            "bytes; it must be the length of the JSON header within the body"
+        )
     return body[:n], body[n:]
 
 
-def _tensor(t, k: int, specs: dict, seen: dict, sig, model: str, binary: bytes,
-            offset: int) -> tuple[str, np.ndarray, int]:
+def _tensor(
+    t, k: int, specs: dict, seen: dict, sig, model: str, binary: bytes, offset: int
+) -> tuple[str, np.ndarray, int]:
     """(name, float32 array, offset after it) of inputs[k]; `seen`: the inputs before it."""
     where = f"inputs[{k}]"
     if not isinstance(t, dict):
@@ -121,8 +145,10 @@ def _tensor(t, k: int, specs: dict, seen: dict, sig, model: str, binary: bytes,
         raise bad_request(f"{where}: 'datatype' must be a string such as \"FP32\", got {codec.show(datatype)}")
     if datatype not in DTYPES:
         what = "is not a numeric datatype" if datatype in _KNOWN else "is not a known datatype"
-        raise bad_request(f"{where} has datatype {datatype!r}, which {what}; model '{model}' takes FP32 "
-                          f"(also accepted: {', '.join(d for d in DTYPES if d != 'FP32')})")
+        raise bad_request(
+            f"{where} has datatype {datatype!r}, which {what}; model '{model}' takes FP32 "
+            f"(also accepted: {', '.join(d for d in DTYPES if d != 'FP32')})"
+        )
     dtype = DTYPES[datatype]
     count = int(np.prod(shape))
     tparams = t.get("parameters", {})
@@ -135,11 +161,15 @@ def _tensor(t, k: int, specs: dict, seen: dict, sig, model: str, binary: bytes,
         if type(size) is not int or size < 0:
             raise bad_request(f"{where}: binary_data_size must be a non-negative integer, got {codec.show(size)}")
         if size != count * dtype.itemsize:
-            raise bad_request(f"{where}: binary_data_size is {size} bytes, but shape {shape} of {datatype} "
-                              f"needs {count * dtype.itemsize}")
+            raise bad_request(
+                f"{where}: binary_data_size is {size} bytes, but shape {shape} of {datatype} "
+                f"needs {count * dtype.itemsize}"
+            )
         if offset + size > len(binary):
-            raise bad_request(f"{where}: the request's binary data ends after {len(binary)} bytes, "
-                              f"but the inputs declare at least {offset + size}")
+            raise bad_request(
+                f"{where}: the request's binary data ends after {len(binary)} bytes, "
+                f"but the inputs declare at least {offset + size}"
+            )
         arr = np.frombuffer(binary, dtype=dtype, count=count, offset=offset).reshape(shape)
         offset += size
     else:
@@ -248,6 +278,7 @@ def decode(body: dict, binary: bytes, v) -> tuple[list[np.ndarray], Answer]:
 @dataclass(frozen=True)
 class Request:
     """A parsed inference request: JSON header, binary section, and the route records belong to."""
+
     header: dict
     binary: bytes
     records_route: str
@@ -256,8 +287,10 @@ class Request:
 def decode_request(request: Request, v) -> tuple[list[np.ndarray], Answer]:
     """Service.plan calls this with the leased version `v`."""
     if v.signature.strings:
-        raise bad_request(f"model {v.name!r} takes string features, which the Open Inference Protocol "
-                          f"tensors here do not carry: send records to {request.records_route}")
+        raise bad_request(
+            f"model {v.name!r} takes string features, which the Open Inference Protocol "
+            f"tensors here do not carry: send records to {request.records_route}"
+        )
     return decode(request.header, request.binary, v)
 
 
@@ -282,8 +315,9 @@ def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     header, binary = _parse(body, headers)
     p = header.get("parameters")
     options = explaining.options(dict(p) if isinstance(p, dict) else {}, "parameters.")
-    return service.plan(ex, params["name"], version, None, decode_request, Request(header, binary, "/v1/explain"),
-                        options)
+    return service.plan(
+        ex, params["name"], version, None, decode_request, Request(header, binary, "/v1/explain"), options
+    )
 
 
 # -- metadata and health ---------------------------------------------------------------------------
@@ -295,14 +329,20 @@ def model_metadata(service, key, params) -> Reply:
     name, version = params["name"], url_version(params.get("version"))
     with service.lease(Exchange("v2", "GET", "", None, key=key), name, version) as v:
         sig = v.signature
-        versions = [str(r["version"]) for r in service.repository.status(name)["versions"]
-                    if r["state"] == "AVAILABLE"]
-        return json_reply({
-            "name": v.name, "versions": versions, "platform": "maasfin",
-            "inputs": [{"name": s.name, "datatype": "FP32", "shape": [-1, *s.shape]} for s in sig.inputs],
-            "outputs": [{"name": sig.output.name, "datatype": "FP32", "shape": [-1, *sig.output.shape]}],
-            "parameters": {"version": str(v.version),
-                           "feature_names": None if sig.feature_names is None else list(sig.feature_names)}})
+        versions = [str(r["version"]) for r in service.repository.status(name)["versions"] if r["state"] == "AVAILABLE"]
+        return json_reply(
+            {
+                "name": v.name,
+                "versions": versions,
+                "platform": "maasfin",
+                "inputs": [{"name": s.name, "datatype": "FP32", "shape": [-1, *s.shape]} for s in sig.inputs],
+                "outputs": [{"name": sig.output.name, "datatype": "FP32", "shape": [-1, *sig.output.shape]}],
+                "parameters": {
+                    "version": str(v.version),
+                    "feature_names": None if sig.feature_names is None else list(sig.feature_names),
+                },
+            }
+        )
 
 
 def model_ready(service, key, params) -> Reply:
@@ -329,21 +369,81 @@ _INFER = dict(response="V2InferResponse", body="V2InferRequest")
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("v2_server", "GET", "/v2", "read", server_metadata, None, "v2", "Server metadata", "V2ServerMetadata"),
     Endpoint("v2_live", "GET", "/v2/health/live", "open", live, None, "v2", "Liveness (no key needed)"),
-    Endpoint("v2_ready", "GET", "/v2/health/ready", "open", ready, None, "v2",
-             "Readiness: every model has a loaded version (no key needed)"),
-    Endpoint("v2_model", "GET", "/v2/models/{name}", "read", model_metadata, None, "v2", "Model metadata",
-             "V2ModelMetadata"),
-    Endpoint("v2_model_version", "GET", "/v2/models/{name}/versions/{version}", "read", model_metadata, None, "v2",
-             "Model version metadata", "V2ModelMetadata"),
+    Endpoint(
+        "v2_ready",
+        "GET",
+        "/v2/health/ready",
+        "open",
+        ready,
+        None,
+        "v2",
+        "Readiness: every model has a loaded version (no key needed)",
+    ),
+    Endpoint(
+        "v2_model", "GET", "/v2/models/{name}", "read", model_metadata, None, "v2", "Model metadata", "V2ModelMetadata"
+    ),
+    Endpoint(
+        "v2_model_version",
+        "GET",
+        "/v2/models/{name}/versions/{version}",
+        "read",
+        model_metadata,
+        None,
+        "v2",
+        "Model version metadata",
+        "V2ModelMetadata",
+    ),
     Endpoint("v2_model_ready", "GET", "/v2/models/{name}/ready", "read", model_ready, None, "v2", "Model readiness"),
-    Endpoint("v2_model_version_ready", "GET", "/v2/models/{name}/versions/{version}/ready", "read", model_ready,
-             None, "v2", "Model version readiness"),
-    Endpoint("v2_infer", "POST", "/v2/models/{name}/infer", "predict", plan, "v2",
-             "v2", "Inference (JSON or binary tensors)", **_INFER),
-    Endpoint("v2_infer_version", "POST", "/v2/models/{name}/versions/{version}/infer", "predict", plan, "v2",
-             "v2", "Inference on one version", **_INFER),
-    Endpoint("v2_explain", "POST", "/v2/models/{name}/explain", "explain", plan_explain, "v2",
-             "v2", "Explain (maasfin extension): the output, attributions and reason codes as tensors"),
-    Endpoint("v2_explain_version", "POST", "/v2/models/{name}/versions/{version}/explain", "explain", plan_explain,
-             "v2", "v2", "Explain one version (maasfin extension)"),
+    Endpoint(
+        "v2_model_version_ready",
+        "GET",
+        "/v2/models/{name}/versions/{version}/ready",
+        "read",
+        model_ready,
+        None,
+        "v2",
+        "Model version readiness",
+    ),
+    Endpoint(
+        "v2_infer",
+        "POST",
+        "/v2/models/{name}/infer",
+        "predict",
+        plan,
+        "v2",
+        "v2",
+        "Inference (JSON or binary tensors)",
+        **_INFER,
+    ),
+    Endpoint(
+        "v2_infer_version",
+        "POST",
+        "/v2/models/{name}/versions/{version}/infer",
+        "predict",
+        plan,
+        "v2",
+        "v2",
+        "Inference on one version",
+        **_INFER,
+    ),
+    Endpoint(
+        "v2_explain",
+        "POST",
+        "/v2/models/{name}/explain",
+        "explain",
+        plan_explain,
+        "v2",
+        "v2",
+        "Explain (maasfin extension): the output, attributions and reason codes as tensors",
+    ),
+    Endpoint(
+        "v2_explain_version",
+        "POST",
+        "/v2/models/{name}/versions/{version}/explain",
+        "explain",
+        plan_explain,
+        "v2",
+        "v2",
+        "Explain one version (maasfin extension)",
+    ),
 )
