@@ -302,13 +302,15 @@ PYBIND11_MODULE(_core, m) {
     py::class_<MetricSpec>(m, "MetricSpec")
         .def(py::init([](const std::string& kind, std::vector<float> thresholds, Index k, Index class_id, double beta,
                          const std::string& average, bool from_logits, Index top_k, bool multi_label,
-                         std::vector<float> label_weights) {
-                 return MetricSpec{kind,    std::move(thresholds), k,     class_id,    beta,
-                                   average, from_logits,           top_k, multi_label, std::move(label_weights)};
+                         std::vector<float> label_weights, Index n_bins, const std::string& strategy) {
+                 return MetricSpec{
+                     kind,        std::move(thresholds),    k,      class_id, beta, average, from_logits, top_k,
+                     multi_label, std::move(label_weights), n_bins, strategy};
              }),
              py::arg("kind"), py::arg("thresholds") = std::vector<float>{}, py::arg("k") = 5, py::arg("class_id") = -1,
              py::arg("beta") = 1.0, py::arg("average") = "", py::arg("from_logits") = false, py::arg("top_k") = 0,
-             py::arg("multi_label") = false, py::arg("label_weights") = std::vector<float>{});
+             py::arg("multi_label") = false, py::arg("label_weights") = std::vector<float>{}, py::arg("n_bins") = 10,
+             py::arg("strategy") = "uniform");
     py::class_<Metric, std::shared_ptr<Metric>>(m, "Metric")
         .def(py::init([](const MetricSpec& spec) { return std::shared_ptr<Metric>(make_metric(spec)); }))
         .def(
