@@ -204,15 +204,19 @@ def test_gains_table_deciles_and_ks_on_cut_offs():
 
 
 # -- stateful metrics -------------------------------------------------------------------------------
+@pytest.mark.parametrize("data", [_data, _ties])
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
-def test_stateful_metrics_equal_the_functions(strategy):
-    y, p = _data(n=3000, seed=8)
+def test_stateful_metrics_equal_the_functions(data, strategy):
+    y, p = data()
     p32 = p.astype(np.float32)
     w = np.random.default_rng(1).random(y.size).astype(np.float32)
     brier, ece = M.BrierScore(), M.ExpectedCalibrationError(n_bins=7, strategy=strategy)
+    ece10 = M.ExpectedCalibrationError(n_bins=10, strategy=strategy)  # probabilities on its bin edges
     for chunk in np.array_split(np.arange(y.size), 5):  # state accumulates over batches
         brier.update_state(y[chunk], p32[chunk])
         ece.update_state(y[chunk], p32[chunk])
+        ece10.update_state(y[chunk], p32[chunk])
+    assert ece10.result() == pytest.approx(M.expected_calibration_error(y, p32, 10, strategy), abs=1e-6)
     assert brier.result() == pytest.approx(M.brier_score(y, p32), abs=1e-6)
     assert ece.result() == pytest.approx(M.expected_calibration_error(y, p32, 7, strategy), abs=1e-6)
     brier.reset_state()
