@@ -13,6 +13,7 @@
 #include "maasfin/graph.hpp"
 #include "maasfin/kernels.hpp"
 #include "maasfin/layers/activation.hpp"
+#include "maasfin/layers/calibration.hpp"
 #include "maasfin/layers/dense.hpp"
 #include "maasfin/layers/dropout.hpp"
 #include "maasfin/layers/merge.hpp"
@@ -154,6 +155,11 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("kind"), py::arg("amount"), py::arg("seed"));
     py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
+    py::class_<Calibration, Layer, std::shared_ptr<Calibration>>(m, "Calibration")
+        .def(py::init([](const std::string& method, Index num_knots) {
+                 return std::make_shared<Calibration>(parse_calibration_method(method), num_knots);
+             }),
+             py::arg("method"), py::arg("num_knots"));
     bind_preprocessing(m);  // after Layer: its classes derive from it
 
     bind_sequence_layers(m);
