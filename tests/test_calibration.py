@@ -336,6 +336,37 @@ def test_keras_writer_refuses_the_calibrator_by_name(credit, tmp_path):
     assert not os.path.exists(tmp_path / "cal.keras")
 
 
+def test_calibrate_a_featurespace_model_on_raw_records():
+    """Strings and missing values in, the FeatureSpace inside the model: the calibrated model keeps
+    the inputs, reason codes and attribution baseline, and its score's drift reference is the
+    calibrated scores' on the calibration data."""
+    df = mf.datasets.load_credit()
+    x, y = df.drop(columns="Status"), (df["Status"] == "bad").to_numpy(np.float64)
+    fs = mf.utils.FeatureSpace.from_dataframe(x.iloc[:2000])
+    fs.adapt(x.iloc[:2000])
+    model = Model(
+        fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(8, activation="relu")(fs.get_encoded_features()))
+    )
+    model.compile("adam", "binary_crossentropy")
+    model.fit(x.iloc[:2000], y[:2000], epochs=2, verbose=0)
+    model.set_reason_codes({"Income": ("R01", "income too low")})
+    cal = calibrate(model, x.iloc[2000:3500], y[2000:3500], method="beta")
+    assert cal.signature.inputs == model.signature.inputs and cal.signature.strings
+    assert cal._reason_codes == model._reason_codes and cal._explain_baseline == model._explain_baseline
+    scores = cal.predict(x.iloc[2000:3500]).ravel()
+    assert cal._drift_reference["score"] == mf.explain.monitoring.reference_bins(scores)
+    assert cal._drift_reference["features"] == model._drift_reference["features"]
+    records = x.iloc[3500:3600].to_dict(orient="records")
+    back = mf.from_bytes(cal.to_bytes())
+    assert back.predict(records).tobytes() == cal.predict(records).tobytes()
+    q = model.predict(records).astype(np.float64).ravel()
+    w = cal.layers[-1].parameters
+    lp, lq = _logs(q)
+    np.testing.assert_allclose(
+        cal.predict(records).ravel(), _sigmoid(w["a"][0] * lp - w["b"][0] * lq + w["c"][0]), atol=1e-6
+    )
+
+
 # -- adjust_prior ----------------------------------------------------------------------------------------
 def _logistic_model(seed=5):
     mf.utils.set_random_seed(seed)
