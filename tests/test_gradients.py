@@ -17,7 +17,7 @@ import pytest
 
 import maasfin as mf
 from maasfin import _core, losses
-from maasfin.layers import Activation, Add, Concatenate, Dense, Dropout
+from maasfin.layers import Activation, Add, Calibration, Concatenate, Dense, Dropout
 
 ACTIVATIONS = _core.activation_names().split(", ")
 
@@ -175,6 +175,46 @@ def test_dense_without_bias_gradients(rng):
     assert param_indices(m).size == 3 * 4 + 4 * 2
     x, y = data(rng), rng.standard_normal((8, 2)).astype(np.float32)
     check_model(m, [x], y, what="no bias")
+
+
+@pytest.mark.parametrize("method", ["platt", "beta", "isotonic"])
+def test_calibration_layer_gradients(rng, method):
+    """Gradients reach the layers before a Calibration through its backward (its own weights are
+    non-trainable state with zero gradient, so only the Dense weights are perturbed)."""
+    maps = {
+        "platt": {"slope": 1.7, "intercept": -0.4},
+        "beta": {"a": 0.8, "b": 1.6, "c": 0.3},
+        # knots away from this data's probabilities (0.41-0.60): a kink inside a finite difference breaks it
+        "isotonic": {"x_thresholds": [0.0, 0.3, 0.55, 1.0], "y_thresholds": [0.05, 0.2, 0.75, 0.9]},
+    }
+    cal = Calibration.with_parameters(method, **maps[method])
+    m = compiled(mf.Sequential([Dense(4, activation="tanh", input_dim=3), Dense(1, activation="sigmoid"), cal]), "mse")
+    dense = np.array(
+        [
+            i
+            for layer in m.layers[:2]
+            for _, shape, off in layer._param_specs()
+            for i in range(off, off + int(np.prod(shape)))
+        ]
+    )
+    params = m._graph.params
+    params[dense] = (0.6 * rng.standard_normal(dense.size)).astype(np.float32)
+    x, y = data(rng), rng.random((8, 1)).astype(np.float32)
+    t = m._get_trainer(y.shape)
+    t.compute_gradients([x], y, None, False, 0)
+    analytic = m._graph.grads[dense].astype(np.float64)
+    assert np.all(m._graph.grads[param_indices(m)[dense.size :]] == 0)  # the calibrator's state
+    numeric = []
+    for i in dense:
+        old = params[i]
+        up, down = np.float32(old + EPS), np.float32(old - EPS)
+        params[i] = up
+        lp = t.compute_gradients([x], y, None, False, 0)
+        params[i] = down
+        lm = t.compute_gradients([x], y, None, False, 0)
+        params[i] = old
+        numeric.append((lp - lm) / (float(up) - float(down)))
+    assert_gradients_close(analytic, np.array(numeric), f"Calibration({method})")
 
 
 # -- losses ------------------------------------------------------------------------------------

@@ -486,6 +486,10 @@ LAYER_EXAMPLES = {
             "float32",
         )
     ],
+    "Calibration": [
+        (dict(method=m, num_knots=k), [(1,)], lambda rng, n, s: rng.uniform(0.01, 0.99, size=(n,) + s), "float32")
+        for m, k in (("isotonic", 5), ("platt", None), ("beta", None))
+    ],
     "Conv1D": [
         (dict(filters=3, kernel_size=3, padding="causal", dilation_rate=2, activation="relu"), [(7, 2)]),
         (dict(filters=2, kernel_size=2, strides=2, use_bias=False, kernel_regularizer="l2"), [(6, 3)]),

@@ -13,6 +13,7 @@
 #include "maasfin/graph.hpp"
 #include "maasfin/kernels.hpp"
 #include "maasfin/layers/activation.hpp"
+#include "maasfin/layers/calibration.hpp"
 #include "maasfin/layers/dense.hpp"
 #include "maasfin/layers/dropout.hpp"
 #include "maasfin/layers/merge.hpp"
@@ -154,6 +155,11 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("kind"), py::arg("amount"), py::arg("seed"));
     py::class_<Concatenate, Layer, std::shared_ptr<Concatenate>>(m, "Concatenate").def(py::init<>());
+    py::class_<Calibration, Layer, std::shared_ptr<Calibration>>(m, "Calibration")
+        .def(py::init([](const std::string& method, Index num_knots) {
+                 return std::make_shared<Calibration>(parse_calibration_method(method), num_knots);
+             }),
+             py::arg("method"), py::arg("num_knots"));
     bind_preprocessing(m);  // after Layer: its classes derive from it
 
     bind_sequence_layers(m);
@@ -302,13 +308,15 @@ PYBIND11_MODULE(_core, m) {
     py::class_<MetricSpec>(m, "MetricSpec")
         .def(py::init([](const std::string& kind, std::vector<float> thresholds, Index k, Index class_id, double beta,
                          const std::string& average, bool from_logits, Index top_k, bool multi_label,
-                         std::vector<float> label_weights) {
-                 return MetricSpec{kind,    std::move(thresholds), k,     class_id,    beta,
-                                   average, from_logits,           top_k, multi_label, std::move(label_weights)};
+                         std::vector<float> label_weights, Index n_bins, const std::string& strategy) {
+                 return MetricSpec{
+                     kind,        std::move(thresholds),    k,      class_id, beta, average, from_logits, top_k,
+                     multi_label, std::move(label_weights), n_bins, strategy};
              }),
              py::arg("kind"), py::arg("thresholds") = std::vector<float>{}, py::arg("k") = 5, py::arg("class_id") = -1,
              py::arg("beta") = 1.0, py::arg("average") = "", py::arg("from_logits") = false, py::arg("top_k") = 0,
-             py::arg("multi_label") = false, py::arg("label_weights") = std::vector<float>{});
+             py::arg("multi_label") = false, py::arg("label_weights") = std::vector<float>{}, py::arg("n_bins") = 10,
+             py::arg("strategy") = "uniform");
     py::class_<Metric, std::shared_ptr<Metric>>(m, "Metric")
         .def(py::init([](const MetricSpec& spec) { return std::shared_ptr<Metric>(make_metric(spec)); }))
         .def(

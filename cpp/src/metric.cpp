@@ -322,7 +322,7 @@ private:
 const char* const kKinds =
     "binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy, "
     "sparse_top_k_categorical_accuracy, mean_squared_error, root_mean_squared_error, mean_absolute_error, "
-    "precision, recall, fbeta, roc_auc, pr_auc, ks, gini";
+    "precision, recall, fbeta, roc_auc, pr_auc, ks, gini, brier_score, expected_calibration_error";
 }  // namespace
 
 std::unique_ptr<Metric> make_metric(const MetricSpec& s) {
@@ -359,6 +359,7 @@ std::unique_ptr<Metric> make_metric(const MetricSpec& s) {
         if (!(lw >= 0.f) || !std::isfinite(lw)) throw InvalidArgument(k + ": label_weights must be finite and >= 0");
     if (k == "roc_auc" || k == "pr_auc" || k == "ks" || k == "gini")
         return std::make_unique<Ranking>(k, s.from_logits, s.multi_label, s.label_weights);
+    if (auto m = make_calibration_metric(s)) return m;
     throw InvalidArgument("unknown metric '" + k + "'; valid kinds: " + kKinds);
 }
 

@@ -16,6 +16,7 @@ if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 from maasfin import (  # noqa: F401
+    calibration,
     callbacks,
     config,
     data,
@@ -44,6 +45,7 @@ __all__ = [
     "optimizers",
     "losses",
     "metrics",
+    "calibration",
     "callbacks",
     "utils",
     "datasets",

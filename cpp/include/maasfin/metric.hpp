@@ -33,12 +33,21 @@ struct MetricSpec {
     Index top_k = 0;                   // precision/recall: only a row's top_k scores can be positive (0: off)
     bool multi_label = false;          // auc, ks, gini: one value per output column, then their (weighted) mean
     std::vector<float> label_weights;  // auc: per column, weighting the mean (multi_label) or every entry
+    Index n_bins = 10;                 // expected_calibration_error
+    std::string strategy = "uniform";  // expected_calibration_error: "uniform" or "quantile" bin edges
 };
 
 // Kinds: binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
 // top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, mean_squared_error,
-// root_mean_squared_error, mean_absolute_error, precision, recall, fbeta, roc_auc, pr_auc, ks, gini.
+// root_mean_squared_error, mean_absolute_error, precision, recall, fbeta, roc_auc, pr_auc, ks, gini,
+// brier_score, expected_calibration_error.
 // Throws InvalidArgument listing valid kinds or naming a bad parameter.
 std::unique_ptr<Metric> make_metric(const MetricSpec& spec);
+
+// The calibration metrics (calibration_metric.cpp), each output entry a probability of the
+// positive class: brier_score (weighted mean of (p - y)^2) and expected_calibration_error
+// (scikit-learn's calibration_curve bins; sum over bins of |sum w*y - sum w*p| / sum w). Null for
+// any other kind.
+std::unique_ptr<Metric> make_calibration_metric(const MetricSpec& spec);
 
 }  // namespace maasfin

@@ -2,12 +2,13 @@
 
 A Python layer holds its Keras config; the math runs in the C++ core. The families live in their
 own modules: base (the Layer contract), core, merge, normalization, noise, embedding, spatial,
-recurrent, attention, wrappers and preprocessing/.
+recurrent, attention, wrappers, preprocessing/ and calibration (the probability calibrator).
 """
 
 from maasfin import registry
 from maasfin.layers.attention import MultiHeadAttention
 from maasfin.layers.base import Input, InputLayer, KerasTensor, Layer
+from maasfin.layers.calibration import Calibration
 from maasfin.layers.core import Activation, Dense, Dropout, Masking
 from maasfin.layers.embedding import Embedding
 from maasfin.layers.merge import (
@@ -128,6 +129,7 @@ __all__ = [
     "MultiHeadAttention",
     "TimeDistributed",
     "Bidirectional",
+    "Calibration",
 ]
 
 registry.register_exports("layer", globals(), __all__, Layer)

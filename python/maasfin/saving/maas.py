@@ -157,20 +157,27 @@ def load_bytes(data: bytes, src: str, compile: bool):
     )
     weights, wmeta = parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
     check_weights_meta(wmeta, src, WEIGHTS)
-    model = with_rng_preserved(build_architecture(doc["model"], src, weights))
-    assign_loaded_weights(model, weights, src)
-    check_schema(doc["input_schema"], model, src)
-    load_explanations(doc.get("explanations"), model, src)
-    if doc["compile_config"] is not None:
-        if compile:
-            compile_from_entry(model, doc["compile_config"], src)
-    elif OPTIMIZER in members:
+    model = model_from_document(doc, weights, src, compile)
+    if doc["compile_config"] is None and OPTIMIZER in members:
         raise fail(src, "holds optimizer state but no compile_config")
     if compile and OPTIMIZER in members:
         if not model.built:
             raise fail(src, "holds optimizer state for an unbuilt model")
         state = optimizer_state(model, members[OPTIMIZER], src)
         model.optimizer.set_state(state, int(model._graph.param_count))
+    return model
+
+
+def model_from_document(doc: dict, weights: dict, src: str, compile: bool = True):
+    """A model from a config.json document (`config_document`) and its weights by name
+    ("<layer>/<weight>"), with every check a model file gets: how files are read, and how
+    `maasfin.calibration` builds a model with a layer appended."""
+    model = with_rng_preserved(build_architecture(doc["model"], src, weights))
+    assign_loaded_weights(model, weights, src)
+    check_schema(doc["input_schema"], model, src)
+    load_explanations(doc.get("explanations"), model, src)
+    if doc["compile_config"] is not None and compile:
+        compile_from_entry(model, doc["compile_config"], src)
     return model
 
 

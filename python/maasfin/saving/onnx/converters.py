@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import layers as L
+from maasfin.layers.calibration import EPSILON as CALIBRATION_EPSILON
 from maasfin.saving.onnx.graph import NORMALIZATION_EPSILON, activation
 
 
@@ -307,6 +308,50 @@ def _pooling(g, layer, xs, out, shapes):
     return _to_channels_last(g, y, rank, out)
 
 
+def _calibration(g, layer, xs, out, shapes):
+    # As the core (cpp/src/layers/calibration.cpp): in double, rounded to float32 once.
+    n, T = layer.name, g.onnx.TensorProto
+    w = dict(zip([p for p, _, _ in layer._param_specs()], layer.get_weights()))
+    if layer.method == "isotonic":
+        knots_x, knots_y = w["x_thresholds"], w["y_thresholds"]
+        xd, yd = knots_x.astype(np.float64), knots_y.astype(np.float64)
+        slope = np.zeros(xd.size)
+        slope[:-1] = (yd[1:] - yd[:-1]) / (xd[1:] - xd[:-1])  # the last segment is flat
+        lo, hi = g.const(f"{n}/x_min", knots_x[0]), g.const(f"{n}/x_max", knots_x[-1])
+        x = g.tmp("Clip", [xs[0], lo, hi], f"{n}/clipped")
+        # segment = (the number of knots at or below x) - 1
+        u = g.tmp("Unsqueeze", [x, g.axes(f"{n}/last", [-1])], f"{n}/unsqueeze")
+        ge = g.tmp("GreaterOrEqual", [u, g.const(f"{n}/x_thresholds", knots_x)], f"{n}/at_or_above")
+        count = g.reduce(
+            "ReduceSum", g.tmp("Cast", [ge], f"{n}/at_or_above_i", to=T.INT64), [-1], g.name(f"{n}/count"), 0
+        )
+        seg = g.tmp("Sub", [count, g.const(f"{n}/one", 1, np.int64)], f"{n}/segment")
+        x_lo = g.tmp("Gather", [g.const(f"{n}/x_lo", xd, np.float64), seg], f"{n}/x_lo_at", axis=0)
+        y_lo = g.tmp("Gather", [g.const(f"{n}/y_lo", yd, np.float64), seg], f"{n}/y_lo_at", axis=0)
+        sl = g.tmp("Gather", [g.const(f"{n}/slope", slope, np.float64), seg], f"{n}/slope_at", axis=0)
+        dx = g.tmp("Sub", [g.tmp("Cast", [x], f"{n}/x_double", to=T.DOUBLE), x_lo], f"{n}/dx")
+        y = g.tmp("Add", [y_lo, g.tmp("Mul", [sl, dx], f"{n}/rise")], f"{n}/y_double")
+        return g.op("Cast", [y], out, to=T.FLOAT)
+    x = g.tmp("Cast", [xs[0]], f"{n}/p_double", to=T.DOUBLE)
+    eps = CALIBRATION_EPSILON
+    q = g.tmp("Clip", [x, g.const(f"{n}/lo", eps, np.float64), g.const(f"{n}/hi", 1.0 - eps, np.float64)], f"{n}/q")
+    lp = g.tmp("Log", [q], f"{n}/log_p")
+    lq = g.tmp("Log", [g.tmp("Sub", [g.const(f"{n}/one", 1.0, np.float64), q], f"{n}/one_minus_q")], f"{n}/log_1mp")
+
+    def c(name):
+        return g.const(f"{n}/{name}", float(w[name][0]), np.float64)
+
+    if layer.method == "platt":
+        logit = g.tmp("Sub", [lp, lq], f"{n}/logit")
+        z = g.tmp("Add", [g.tmp("Mul", [c("slope"), logit], f"{n}/scaled"), c("intercept")], f"{n}/z")
+    else:
+        ab = g.tmp(
+            "Sub", [g.tmp("Mul", [c("a"), lp], f"{n}/a_log_p"), g.tmp("Mul", [c("b"), lq], f"{n}/b_log_1mp")], f"{n}/ab"
+        )
+        z = g.tmp("Add", [ab, c("c")], f"{n}/z")
+    return g.op("Cast", [g.tmp("Sigmoid", [z], f"{n}/sigmoid")], out, to=T.FLOAT)
+
+
 def converter_table() -> dict[type, object]:
     table = {
         L.Dense: _dense,
@@ -344,6 +389,7 @@ def converter_table() -> dict[type, object]:
         L.CategoryEncoding: _category_encoding,
         L.IntegerLookup: _integer_lookup,
         L.Embedding: _embedding,
+        L.Calibration: _calibration,
     }
     return table
 

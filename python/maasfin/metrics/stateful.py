@@ -4,7 +4,8 @@ inside `fit`/`evaluate` the same objects accumulate batch by batch without Pytho
 
 Ranking metrics are exact: `AUC` (ROC, or PR as average precision), `KolmogorovSmirnov` and
 `Gini` keep every (score, label, weight) of the epoch and rank them, with tied scores grouped,
-instead of Keras's 200-threshold approximation.
+instead of Keras's 200-threshold approximation. `BrierScore` and `ExpectedCalibrationError` judge
+predicted probabilities (the functions in metrics/calibration.py compute the same values).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ __all__ = [
     "MeanSquaredError",
     "RootMeanSquaredError",
     "MeanAbsoluteError",
+    "BrierScore",
+    "ExpectedCalibrationError",
     "get",
     "resolve",
-    "roc_auc_score",
-    "ks_statistic",
-    "gini",
 ]
 
 
@@ -321,6 +321,38 @@ class MeanAbsoluteError(Metric):
         super().__init__(name)
 
 
+class BrierScore(Metric):
+    """The Brier score: the (weighted) mean of (p - y)^2 over every predicted probability p and its
+    0/1 outcome y. Probabilities outside [0, 1] are an error; a NaN probability makes it NaN."""
+
+    kind = "brier_score"
+
+    def __init__(self, name="brier_score", dtype=None):
+        super().__init__(name)
+
+
+class ExpectedCalibrationError(Metric):
+    """Expected calibration error: over the bins of scikit-learn's `calibration_curve`
+    (`strategy="uniform"`: n_bins equal widths of [0, 1]; "quantile": quantiles of the
+    probabilities), the weighted mean of |observed rate - mean probability| per bin, each bin
+    weighted by its share of the samples. Keeps every probability of the epoch (quantile bins need
+    them all)."""
+
+    kind = "expected_calibration_error"
+
+    def __init__(self, n_bins=10, strategy="uniform", name="expected_calibration_error", dtype=None):
+        cls = type(self).__name__
+        if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+            raise ValueError(f"{cls}: n_bins must be a positive integer, got {n_bins!r}")
+        if strategy not in ("uniform", "quantile"):
+            raise ValueError(f"{cls}: strategy must be 'uniform' or 'quantile', got {strategy!r}")
+        self.n_bins, self.strategy = int(n_bins), strategy
+        super().__init__(name, n_bins=self.n_bins, strategy=strategy)
+
+    def get_config(self):
+        return {"name": self.name, "n_bins": self.n_bins, "strategy": self.strategy}
+
+
 _CLASSES = [
     BinaryAccuracy,
     CategoricalAccuracy,
@@ -337,6 +369,8 @@ _CLASSES = [
     MeanSquaredError,
     RootMeanSquaredError,
     MeanAbsoluteError,
+    BrierScore,
+    ExpectedCalibrationError,
 ]
 BY_NAME = {c.__name__: c for c in _CLASSES}
 BY_NAME.update(
@@ -360,6 +394,9 @@ BY_NAME.update(
         "rmse": RootMeanSquaredError,
         "mean_absolute_error": MeanAbsoluteError,
         "mae": MeanAbsoluteError,
+        "brier_score": BrierScore,
+        "expected_calibration_error": ExpectedCalibrationError,
+        "ece": ExpectedCalibrationError,
     }
 )
 _VALID = sorted(set(BY_NAME) | {"accuracy", "acc"})
@@ -386,34 +423,6 @@ def resolve(identifier, y_true_shape: tuple, y_pred_shape: tuple) -> Metric:
         sparse = len(y_true_shape) < len(y_pred_shape) or (y_true_shape[-1] == 1 and y_pred_shape[-1] > 1)
         return SparseCategoricalAccuracy(name=identifier) if sparse else CategoricalAccuracy(name=identifier)
     return get(identifier)
-
-
-def _ranking(metric: Metric, y_true, y_score, sample_weight) -> float:
-    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    s = np.asarray(y_score, dtype=np.float64).reshape(-1)
-    if y.shape != s.shape:
-        raise ValueError(f"y_true has {y.size} values but y_score has {s.size}")
-    if not np.all(np.isin(y, (0.0, 1.0))):
-        raise ValueError("y_true must contain only 0 and 1")
-    if not (np.any(y == 1) and np.any(y == 0)):
-        raise ValueError("both classes must be present to compute a ranking metric")
-    metric.update_state(y.reshape(-1, 1), s.reshape(-1, 1), sample_weight)
-    return float(metric.result())
-
-
-def roc_auc_score(y_true, y_score, sample_weight=None) -> float:
-    """Exact area under the ROC curve (probability a positive outranks a negative, ties count 1/2)."""
-    return _ranking(AUC(), y_true, y_score, sample_weight)
-
-
-def ks_statistic(y_true, y_score, sample_weight=None) -> float:
-    """Kolmogorov-Smirnov statistic: the largest gap between the score CDFs of the two classes."""
-    return _ranking(KolmogorovSmirnov(), y_true, y_score, sample_weight)
-
-
-def gini(y_true, y_score, sample_weight=None) -> float:
-    """Gini coefficient of the scores: 2 * AUC - 1."""
-    return _ranking(Gini(), y_true, y_score, sample_weight)
 
 
 registry.register_exports("metric", globals(), __all__, Metric)
