@@ -147,10 +147,21 @@ class Service:
             lease.release()
             raise
 
+    def predict_rows(self, version, xs: list[np.ndarray]) -> np.ndarray:
+        """`predict_tiled` on served `version`; inputs the model refuses (ValueError: an index out
+        of an Embedding's or CategoryEncoding's range, say) are the client's error, a 400."""
+        try:
+            return predict_tiled(version.model, xs, self.config.tile)
+        except ValueError as e:
+            names = ", ".join(repr(n) for n in version.signature.input_names())
+            raise bad_request(
+                f"input {names} does not fit model '{version.name}' version {version.version}: {e}"
+            ) from None
+
     def predict(self, plan: Plan) -> np.ndarray:
         """Synchronous predict (the Flask blueprint; the ASGI app batches instead): one request per call."""
         v = plan.lease.version
-        y = predict_tiled(v.model, plan.xs, self.config.tile)
+        y = self.predict_rows(v, plan.xs)
         self.metrics.observe_batch(v.name, str(v.version), int(plan.xs[0].shape[0]), 1)
         return y
 
