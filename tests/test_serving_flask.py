@@ -297,7 +297,7 @@ def test_flask_metrics_and_explain(flask_served):
     )
     assert r2.status_code == 200 and r2.json() == r.json()
     r3 = s.post(u + "/v1/models/credit/versions/x:explain", json={"instances": [[0] * 5]}, timeout=TIMEOUT)
-    assert (r3.status_code, r3.json()) == (400, {"error": "version must be a number, got 'x'"})
+    assert (r3.status_code, r3.json()) == (400, {"error": "version 'x' in the URL is not a version number"})
     m = s.get(u + "/metrics", timeout=TIMEOUT)
     assert m.status_code == 200 and m.headers["content-type"].startswith("text/plain")
     after = _samples(m.text)

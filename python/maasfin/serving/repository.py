@@ -38,7 +38,7 @@ MODEL_FILE = "model.maas"
 LABELS_FILE = "labels.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
-VERSION_RE = re.compile(r"^[0-9]{1,18}$")
+VERSION_RE = re.compile(r"\A[0-9]{1,18}\Z")  # ASCII digits only, no trailing newline
 
 
 def _stat_key(path: str):
