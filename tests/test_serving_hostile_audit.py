@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -10,6 +12,7 @@ from serving_support import FlaskThread, ServerThread, credit_model, put
 
 from maasfin.serving import add_key, create_app, flask_blueprint
 from maasfin.serving.audit import capped, encode_line
+from maasfin.serving.auth import KeysFileError, read_keys_file
 
 TIMEOUT = 20
 ROW = [0.5, 0.2, 0.1, 0.3, 0.0]
@@ -26,7 +29,11 @@ def repo(tmp_path_factory):
 def front(request, repo, tmp_path):
     """(url, audit path, keys {name: key}) of a front end with keys and an audit log."""
     keys_path = tmp_path / "keys.json"
-    keys = {"scoring": add_key(keys_path, "scoring", ["credit"]), "ops": add_key(keys_path, "ops", ["*"])}
+    keys = {
+        "scoring": add_key(keys_path, "scoring", ["credit"]),
+        "ops": add_key(keys_path, "ops", ["*"]),
+        "prometheus": add_key(keys_path, "prometheus", [], scopes=["metrics"]),
+    }
     audit = tmp_path / "audit.jsonl"
     options = dict(poll_seconds=0, api_keys=str(keys_path), audit_log=str(audit))
     if request.param == "asgi":
@@ -68,6 +75,57 @@ def test_lone_surrogate_and_huge_model_names_are_audited(front):
         assert line["model"] == "m" * 256 and line["model_sha256"] == full
         assert len(line["error"]) == 256 and "error_sha256" in line
     assert lines[4]["model"] == "credit" and "model_sha256" not in lines[4]
+
+
+def test_metrics_needs_the_metrics_scope(front):
+    url, audit, keys = front
+    requests.post(
+        url + "/v1/predict",
+        json={"model_name": "credit", "input_data": [ROW]},
+        headers={"X-API-Key": keys["scoring"]},
+        timeout=TIMEOUT,
+    )
+    assert requests.get(url + "/metrics", timeout=TIMEOUT).status_code == 401
+    for name in ("scoring", "ops"):  # a key for one model, or for every model, but without the scope
+        r = requests.get(url + "/metrics", headers={"X-API-Key": keys[name]}, timeout=TIMEOUT)
+        assert (r.status_code, r.json()) == (
+            403,
+            {"error": f"API key '{name}' may not read /metrics: that needs a key with the 'metrics' scope"},
+        )
+        assert "credit" not in r.text
+    r = requests.get(url + "/metrics", headers={"Authorization": "Bearer " + keys["prometheus"]}, timeout=TIMEOUT)
+    assert r.status_code == 200 and 'model="credit"' in r.text
+    # a metrics-only key predicts nothing
+    r = requests.post(
+        url + "/v1/predict",
+        json={"model_name": "credit", "input_data": [ROW]},
+        headers={"X-API-Key": keys["prometheus"]},
+        timeout=TIMEOUT,
+    )
+    assert r.status_code == 403
+
+
+def test_keys_file_scopes(tmp_path):
+    path = tmp_path / "keys.json"
+    add_key(path, "prometheus", [], scopes=["metrics"])
+    assert json.loads(path.read_text())["prometheus"]["scopes"] == ["metrics"]
+    assert read_keys_file(path)["prometheus"].scopes == ("metrics",)
+    with pytest.raises(KeysFileError, match="'scopes' must be a list of scopes from"):
+        add_key(path, "bad", ["credit"], scopes=["admin"])
+    with pytest.raises(KeysFileError, match="may be empty only for a key with scopes"):
+        add_key(path, "nothing", [])
+    out = subprocess.run(
+        [sys.executable, "-m", "maasfin", "keys", "add", str(path), "scraper", "--scopes", "metrics"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "scopes: metrics" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "maasfin", "keys", "list", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert "scraper\t\tscopes=metrics" in out.stdout
 
 
 def test_capped_and_encode_line():

@@ -95,8 +95,10 @@ def test_keys_scopes_and_headers(repo, tmp_path):
         r = post("/v1/predict", {"X-API-Key": scoring}, {"model_name": "secret", "input_data": rows})
         assert (r.status_code, r.json()) == (403, {"error": "API key 'scoring' may not use model 'secret'"})
         assert post("/v1/predict", h, {"model_name": "fraud", "input_data": rows}).status_code == 200
-        for p in ("/v2", "/metrics", "/openapi.json", "/docs"):
+        for p in ("/v2", "/openapi.json", "/docs"):
             assert s.get(u + p, headers={"X-API-Key": scoring}, timeout=TIMEOUT).status_code == 200, p
+        r = s.get(u + "/metrics", headers={"X-API-Key": scoring}, timeout=TIMEOUT)  # needs the metrics scope
+        assert r.status_code == 403
         doc = s.get(u + "/openapi.json", headers={"X-API-Key": scoring}, timeout=TIMEOUT).json()
         assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
         # tritonclient with a header

@@ -345,6 +345,10 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
     elif e.kind == "metrics":
 
         async def handler(request: Request):
+            try:
+                service.authorize_metrics(request.scope["state"].get("maasfin_key"))
+            except RequestError as err:
+                return _response(error_reply(err))
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
             return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
     elif e.slow:

@@ -121,6 +121,12 @@ class Service:
         if self.keys is not None:
             KeyStore.authorize(key, model)
 
+    def authorize_metrics(self, key: KeyEntry | None) -> None:
+        """/metrics shows every model's names, traffic and drift: with keys on, only to a key with
+        the `metrics` scope."""
+        if self.keys is not None:
+            KeyStore.authorize_scope(key, "metrics", "/metrics")
+
     # -- prediction requests -------------------------------------------------------------------
     def lease(self, ex: Exchange, name, version=None, label=None) -> Lease:
         """The version a request names, authorized for its key and recorded in `ex`."""
