@@ -41,6 +41,29 @@ __all__ = ["Service", "ServingConfig"]
 log = logging.getLogger("maasfin.serving")
 
 
+def check_indices(version, xs: list[np.ndarray]) -> None:
+    """400 for a request whose index inputs (those feeding an Embedding or a CategoryEncoding,
+    `model.index_limits()`) hold a value that is not an integer in range: checked per request,
+    before batching, so that it never reaches a merged batch."""
+    limits = version.attachments.get("index_limits")
+    if limits is None:
+        limits = version.attachments["index_limits"] = version.model.index_limits()
+    if not limits:
+        return
+    for spec, x in zip(version.signature.inputs, xs):
+        if spec.name not in limits:
+            continue
+        limit, layer = limits[spec.name]
+        bad = ~((x >= 0) & (x < limit) & (np.floor(x) == x))
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            value = float(x[np.unravel_index(int(np.argmax(bad)), x.shape)])
+            raise bad_request(
+                f"input '{spec.name}' row {row} holds {value:g}, not an index in [0, {limit}) "
+                f"(layer '{layer}' of model '{version.name}')"
+            )
+
+
 class Service:
     def __init__(self, config: ServingConfig):
         self.config = config
@@ -145,6 +168,7 @@ class Service:
         lease = self.lease(ex, name, version, label)
         try:
             xs, answer = decode(request, lease.version)
+            check_indices(lease.version, xs)
             ex.rows = int(xs[0].shape[0])
             if self.audit is not None:
                 ex.input_sha256 = tensor_digest(xs, lease.version.signature.input_names())
