@@ -137,3 +137,20 @@ def test_capped_and_encode_line():
     assert line.endswith(b"\n") and b"\\udfff" in line
     assert json.loads(line)["c"] == "\udfff"
     assert encode_line({"m": "é"}) == '{"m":"é"}\n'.encode()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/credit/versions/\u0661",
+        "/v1/models/credit/versions/\u00b2/metadata",
+        "/v1/models/credit/versions/\u2460/drift",
+        "/v2/models/credit/versions/\u0661",
+        "/v2/models/credit/versions/\u00b2/ready",
+    ],
+)
+def test_non_ascii_digits_in_read_urls_are_not_versions(front, path):
+    url, _, keys = front
+    r = requests.get(url + path, headers={"X-API-Key": keys["ops"]}, timeout=TIMEOUT)
+    digit = path.split("/versions/")[1].split("/")[0]
+    assert (r.status_code, r.json()) == (400, {"error": f"version {digit!r} in the URL is not a version number"})

@@ -192,7 +192,7 @@ def _tensor_info(spec) -> dict:
 def metadata(service, key, params) -> Reply:
     """GET /v1/models/{name}[/versions/{v} | /labels/{l}]/metadata: the serving_default signature."""
     ex = Exchange("tfserving", "GET", "", None, key=key)
-    with service.lease(ex, params["name"], params.get("version"), params.get("label")) as v:
+    with service.lease(ex, params["name"], url_version(params.get("version")), params.get("label")) as v:
         sig = v.signature
         sd = {
             "inputs": {s.name: _tensor_info(s) for s in sig.inputs},
