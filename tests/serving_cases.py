@@ -36,6 +36,7 @@ SHAPE_MSG = (
 NAN_MSG = (
     ": NaN and infinity are not allowed (JSON has no such numbers); impute or drop missing values before sending them"
 )
+HUGE_INT_MSG = "request body holds an integer of more than 4300 digits, which no model input can take"
 FEATS = "the model's features are ['income', 'debt_ratio', 'age', 'utilisation', 'late_payments']"
 
 
@@ -513,5 +514,86 @@ BAD = [
         {},
         400,
         "input 'input_layer': the request's binary data ends after 0 bytes, but the inputs declare at least 20",
+    ),
+    (
+        "huge-int-simple",
+        "/v1/predict",
+        b'{"model_name": "credit", "input_data": [[' + b"9" * 5000 + b", 0, 0, 0, 0]]}",
+        {},
+        400,
+        HUGE_INT_MSG,
+    ),
+    (
+        "huge-int-tfserving",
+        "/v1/models/credit:predict",
+        b'{"instances": [[' + b"9" * 5000 + b"]]}",
+        {},
+        400,
+        HUGE_INT_MSG,
+    ),
+    (
+        "huge-int-v2",
+        "/v2/models/credit/infer",
+        b'{"inputs": [{"name": "input_layer", "shape": [1, 5], "datatype": "INT64", "data": [' + b"9" * 5000 + b"]}]}",
+        {},
+        400,
+        HUGE_INT_MSG,
+    ),
+    (
+        "huge-int-explain",
+        "/v1/explain",
+        b'{"model_name": "credit", "input_data": [[1, 0, 0, 0, 0]], "top_k": ' + b"9" * 5000 + b"}",
+        {},
+        400,
+        HUGE_INT_MSG,
+    ),
+    (
+        "v2-shape-overflows-int64",
+        "/v2/models/credit/infer",
+        _v2([_t(ROW, shape=(2**62 + 1, 5))]),
+        {},
+        400,
+        "input 'input_layer' has shape [4611686018427387905, 5], 23058430092136939525 values: "
+        "more than any request can carry",
+    ),
+    (
+        "tf-explain-arabic-digit",
+        "/v1/models/credit/versions/١:explain",
+        {"instances": [ROW]},
+        {},
+        400,
+        "version '١' in the URL is not a version number",
+    ),
+    (
+        "tf-explain-superscript",
+        "/v1/models/credit/versions/²:explain",
+        {"instances": [ROW]},
+        {},
+        400,
+        "version '²' in the URL is not a version number",
+    ),
+    (
+        "v2-explain-circled",
+        "/v2/models/credit/versions/①/explain",
+        _v2([_t(ROW)]),
+        {},
+        400,
+        "version '①' in the URL is not a version number",
+    ),
+    (
+        "v2-infer-arabic-digit",
+        "/v2/models/credit/versions/١/infer",
+        _v2([_t(ROW)]),
+        {},
+        400,
+        "version '١' in the URL is not a version number",
+    ),
+    (
+        "tf-predict-superscript",
+        "/v1/models/credit/versions/²:predict",
+        {"instances": [ROW]},
+        {},
+        400,
+        "version '²' in the URL is not a version number",
     ),
 ]

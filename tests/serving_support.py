@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import uvicorn
+from werkzeug.serving import make_server
 
 import maasfin as mf
 from maasfin.layers import Concatenate, Dense, Input
@@ -117,6 +118,24 @@ class ServerThread:
         self.sock.close()
         mf.config.set_num_threads(self.threads_before)
         assert not self.thread.is_alive(), "the server did not stop"
+
+
+class FlaskThread:
+    """A WSGI app (a Flask app) served by werkzeug on 127.0.0.1:<free port> in a background thread."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(30)
 
 
 def run_threads(n: int, target, timeout: float = 60.0) -> None:

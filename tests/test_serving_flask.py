@@ -5,7 +5,6 @@ ASGI server."""
 
 import json
 import re
-import threading
 
 import numpy as np
 import pytest
@@ -13,31 +12,23 @@ import requests
 import tritonclient.http as triton
 from flask import Flask
 from serving_cases import BAD, MAX_BODY, catalogue_repo
-from serving_support import FEATURES, ServerThread, credit_frame, credit_model, put, put_labels, run_threads
+from serving_support import (
+    FEATURES,
+    FlaskThread,
+    ServerThread,
+    credit_frame,
+    credit_model,
+    put,
+    put_labels,
+    run_threads,
+)
 from tritonclient.utils import InferenceServerException
-from werkzeug.serving import make_server
 
 import maasfin as mf
 from maasfin.serving import add_key, create_app, flask_blueprint
 from maasfin.serving.app import DOCS_PATHS
 
 TIMEOUT = 10
-
-
-class FlaskThread:
-    def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(30)
 
 
 def _f32(x):
@@ -306,7 +297,7 @@ def test_flask_metrics_and_explain(flask_served):
     )
     assert r2.status_code == 200 and r2.json() == r.json()
     r3 = s.post(u + "/v1/models/credit/versions/x:explain", json={"instances": [[0] * 5]}, timeout=TIMEOUT)
-    assert (r3.status_code, r3.json()) == (400, {"error": "version must be a number, got 'x'"})
+    assert (r3.status_code, r3.json()) == (400, {"error": "version 'x' in the URL is not a version number"})
     m = s.get(u + "/metrics", timeout=TIMEOUT)
     assert m.status_code == 200 and m.headers["content-type"].startswith("text/plain")
     after = _samples(m.text)

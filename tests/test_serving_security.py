@@ -16,7 +16,7 @@ import requests
 import tritonclient.http as triton
 from serving_support import ServerThread, credit_frame, credit_model, put
 
-import maasfin.serving.app as serving_app
+import maasfin.serving.service as serving_service
 from maasfin.serving import add_key, create_app, input_digest
 from maasfin.serving.auth import hash_key
 
@@ -95,8 +95,10 @@ def test_keys_scopes_and_headers(repo, tmp_path):
         r = post("/v1/predict", {"X-API-Key": scoring}, {"model_name": "secret", "input_data": rows})
         assert (r.status_code, r.json()) == (403, {"error": "API key 'scoring' may not use model 'secret'"})
         assert post("/v1/predict", h, {"model_name": "fraud", "input_data": rows}).status_code == 200
-        for p in ("/v2", "/metrics", "/openapi.json", "/docs"):
+        for p in ("/v2", "/openapi.json", "/docs"):
             assert s.get(u + p, headers={"X-API-Key": scoring}, timeout=TIMEOUT).status_code == 200, p
+        r = s.get(u + "/metrics", headers={"X-API-Key": scoring}, timeout=TIMEOUT)  # needs the metrics scope
+        assert r.status_code == 403
         doc = s.get(u + "/openapi.json", headers={"X-API-Key": scoring}, timeout=TIMEOUT).json()
         assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
         # tritonclient with a header
@@ -163,13 +165,13 @@ def test_keys_command_line(tmp_path):
 
 
 def test_request_timeout_is_504_and_audited(repo, tmp_path, monkeypatch):
-    real = serving_app.predict_tiled
+    real = serving_service.predict_tiled
 
     def slow(model, xs, tile):
         time.sleep(0.6)
         return real(model, xs, tile)
 
-    monkeypatch.setattr(serving_app, "predict_tiled", slow)
+    monkeypatch.setattr(serving_service, "predict_tiled", slow)
     audit = tmp_path / "audit.jsonl"
     app = create_app(repo, poll_seconds=0, request_timeout_s=0.2, audit_log=str(audit))
     rows = credit_frame(1, seed=6).to_numpy().tolist()
@@ -183,7 +185,7 @@ def test_request_timeout_is_504_and_audited(repo, tmp_path, monkeypatch):
             504,
             {"error": "the request did not complete within the server's timeout of 0.2 s"},
         )
-        monkeypatch.setattr(serving_app, "predict_tiled", real)
+        monkeypatch.setattr(serving_service, "predict_tiled", real)
         time.sleep(0.5)  # the slow predict finishes in the background; the server carries on
         assert (
             requests.post(

@@ -40,6 +40,11 @@ class Embedding(Layer):
         self.embeddings_constraint = deserialize(embeddings_constraint, constraints, "constraint")
         self.mask_zero = bool(mask_zero)
 
+    @property
+    def index_limit(self) -> int:
+        """Inputs of this layer must be integer indices in [0, index_limit)."""
+        return self.input_dim
+
     def _mask_flow(self, masks, sources):
         # Keras: with mask_zero the output's mask is `indices != 0` (index 0 is then reserved).
         self._mask_in = None

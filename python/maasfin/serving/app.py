@@ -48,7 +48,6 @@ from maasfin.serving.exchange import (
 from maasfin.serving.metrics import CONTENT_TYPE_LATEST
 from maasfin.serving.routes import ENDPOINTS, OPEN_PATHS
 from maasfin.serving.service import Service
-from maasfin.serving.tiling import predict_tiled
 from maasfin.version import VERSION
 
 log = logging.getLogger("maasfin.serving")
@@ -232,10 +231,10 @@ class _Server:
         b = version.attachments.get("batcher")
         if b is None:
             cfg = self.service.config
-            name, ver, tile, model = version.name, str(version.version), cfg.tile, version.model
-            metrics = self.service.metrics
+            name, ver, service = version.name, str(version.version), self.service
+            metrics = service.metrics
             b = Batcher(
-                lambda xs: predict_tiled(model, xs, tile),
+                lambda xs: service.predict_rows(version, xs),
                 self.executor,
                 max_batch_size=cfg.max_batch_size,
                 max_latency_ms=cfg.max_latency_ms,
@@ -346,6 +345,10 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
     elif e.kind == "metrics":
 
         async def handler(request: Request):
+            try:
+                service.authorize_metrics(request.scope["state"].get("maasfin_key"))
+            except RequestError as err:
+                return _response(error_reply(err))
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
             return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
     elif e.slow:

@@ -13,6 +13,9 @@ Hand-written rather than logging.handlers.RotatingFileHandler: that handler prin
 write errors (a lost audit line must fail the request instead), buffers through a stream, and has
 no fsync.
 
+Fields are capped: a string longer than 256 characters (a model name a client made up, say) is
+cut, and `<field>_sha256` holds the SHA-256 of the whole value; a lone surrogate is escaped.
+
 Canonical input hash (`input_sha256`): SHA-256 over, for each model input in order, its name, its
 shape and its float32 little-endian bytes: `input_digest(arrays, names)`. It is the same whichever
 protocol carried the request, and an auditor can recompute it from the rows the model saw.
@@ -48,9 +51,44 @@ def input_digest(arrays: list[np.ndarray], names: list[str]) -> str:
     return tensor_digest(arrays, names)
 
 
+MAX_FIELD_CHARS = 256
+
+
+def capped(record: dict, limit: int = MAX_FIELD_CHARS) -> dict:
+    """`record` with every string longer than `limit` characters cut to its first `limit`, and
+    followed by `<field>_sha256`: the SHA-256 of the whole value (UTF-8; a lone surrogate as its
+    surrogatepass bytes), so that a client's 4 MiB model name costs the log a few hundred bytes."""
+    if not any(isinstance(v, str) and len(v) > limit for v in record.values()):
+        return record
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, str) and len(v) > limit:
+            out[k] = v[:limit]
+            out[f"{k}_sha256"] = hashlib.sha256(v.encode("utf-8", "surrogatepass")).hexdigest()
+        else:
+            out[k] = v
+    return out
+
+
+def encode_line(record: dict) -> bytes:
+    """One JSON line, UTF-8. Text that is not valid Unicode (a lone surrogate such as "\\ud800",
+    which JSON can carry) is written with JSON escapes, so any record makes a complete line."""
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return (json.dumps(record, separators=(",", ":"), ensure_ascii=True, allow_nan=False) + "\n").encode()
+
+
 class AuditLog:
     def __init__(
-        self, path, max_bytes: int = 100 * 1024 * 1024, backups: int = 10, fsync: bool = False, outputs: str = "hash"
+        self,
+        path,
+        max_bytes: int = 100 * 1024 * 1024,
+        backups: int = 10,
+        fsync: bool = False,
+        outputs: str = "hash",
+        max_field_chars: int = MAX_FIELD_CHARS,
     ):
         if outputs not in ("hash", "values"):
             raise ValueError(f"audit outputs must be 'hash' or 'values', got {outputs!r}")
@@ -61,6 +99,7 @@ class AuditLog:
         self.backups = int(backups)
         self.fsync = bool(fsync)
         self.outputs = outputs
+        self.max_field_chars = int(max_field_chars)
         self._lock = threading.Lock()
         self._fd = None
         self._size = 0
@@ -86,7 +125,7 @@ class AuditLog:
 
     def write(self, record: dict) -> None:
         """Appends one line; raises OSError if it could not be written."""
-        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n").encode()
+        line = encode_line(capped(record, self.max_field_chars))
         with self._lock:
             if self._fd is None:
                 self._open()

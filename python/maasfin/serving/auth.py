@@ -2,8 +2,12 @@
 
     {
       "scoring-service": {"sha256": "9f86d0...", "models": ["credit"]},
-      "ops":             {"sha256": "2c26b4...", "models": ["*"]}
+      "ops":             {"sha256": "2c26b4...", "models": ["*"]},
+      "prometheus":      {"sha256": "3fc9b6...", "models": [], "scopes": ["metrics"]}
     }
+
+Scopes grant what is not a model: `metrics` lets a key read /metrics (every model's names,
+traffic and drift), which a key scoped to some models must not see.
 
 Only hashes are stored; `maasfin keys add FILE NAME --models credit` creates a random key, prints
 it once and stores its hash. A request presents its key as `Authorization: Bearer <key>` or
@@ -28,6 +32,7 @@ from maasfin.serving.errors import RequestError
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$")
 KEY_PREFIX = "mfk_"
+SCOPES = ("metrics",)  # what a key may do beyond its models: "metrics" reads /metrics
 
 
 class KeysFileError(ValueError):
@@ -39,6 +44,7 @@ class KeyEntry:
     name: str
     sha256: str
     models: tuple[str, ...]
+    scopes: tuple[str, ...] = ()
 
     def allows(self, model: str) -> bool:
         return "*" in self.models or model in self.models
@@ -57,21 +63,30 @@ def parse_keys(doc, src: str = "keys file") -> dict[str, KeyEntry]:
     for name, e in doc.items():
         if not _NAME.match(name):
             raise KeysFileError(f"{src}: key name {name!r} is not valid (letters, digits, '_', '.', '@', '-')")
-        if not isinstance(e, dict) or set(e) - {"sha256", "models", "comment"} or not {"sha256", "models"} <= set(e):
+        if (
+            not isinstance(e, dict)
+            or set(e) - {"sha256", "models", "scopes", "comment"}
+            or not {"sha256", "models"} <= set(e)
+        ):
             raise KeysFileError(
-                f"{src}: entry {name!r} must be an object with exactly 'sha256' and 'models' (and optionally 'comment')"
+                f"{src}: entry {name!r} must be an object with exactly 'sha256' and 'models' "
+                "(and optionally 'scopes' and 'comment')"
             )
         digest = e["sha256"]
         if not isinstance(digest, str) or not _HEX64.match(digest):
             raise KeysFileError(
                 f"{src}: entry {name!r}: 'sha256' must be 64 lowercase hex digits (the SHA-256 of the key, not the key)"
             )
+        scopes = e.get("scopes", [])
+        if not isinstance(scopes, list) or not all(isinstance(s, str) and s in SCOPES for s in scopes):
+            raise KeysFileError(f"{src}: entry {name!r}: 'scopes' must be a list of scopes from {list(SCOPES)}")
         models = e["models"]
-        if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+        if not isinstance(models, list) or not (models or scopes) or not all(isinstance(m, str) and m for m in models):
             raise KeysFileError(
-                f"{src}: entry {name!r}: 'models' must be a non-empty list of model names (or [\"*\"] for all)"
+                f"{src}: entry {name!r}: 'models' must be a non-empty list of model names (or [\"*\"] for all); "
+                "it may be empty only for a key with scopes"
             )
-        entries[name] = KeyEntry(name, digest, tuple(models))
+        entries[name] = KeyEntry(name, digest, tuple(models), tuple(scopes))
     return entries
 
 
@@ -140,6 +155,14 @@ class KeyStore:
         if entry is not None and not entry.allows(model):
             raise RequestError(403, f"API key '{entry.name}' may not use model '{model}'")
 
+    @staticmethod
+    def authorize_scope(entry: KeyEntry | None, scope: str, what: str) -> None:
+        """403 unless `entry` (None: keys are off) has `scope`; `what` names what it guards."""
+        if entry is not None and scope not in entry.scopes:
+            raise RequestError(
+                403, f"API key '{entry.name}' may not read {what}: that needs a key with the '{scope}' scope"
+            )
+
 
 def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
     """The key from `Authorization: Bearer <key>` (preferred) or `X-API-Key: <key>`."""
@@ -178,12 +201,15 @@ def _write_doc(path: str, doc: dict) -> None:
         raise
 
 
-def add_key(path, name: str, models: list[str], key: str | None = None) -> str:
-    """Adds (or replaces) key `name` allowed on `models`; returns the key, which is stored only hashed."""
+def add_key(path, name: str, models: list[str], key: str | None = None, scopes: list[str] = ()) -> str:
+    """Adds (or replaces) key `name` allowed on `models` and granted `scopes` (e.g. ["metrics"]);
+    returns the key, which is stored only hashed."""
     path = os.fspath(path)
     doc = _load_doc(path)
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
     doc[name] = {"sha256": hash_key(key), "models": list(models)}
+    if scopes:
+        doc[name]["scopes"] = list(scopes)
     parse_keys(doc, f"API keys file '{path}'")
     _write_doc(path, doc)
     return key

@@ -9,7 +9,9 @@ Policy (per model version):
 - at most `max_concurrency` predicts per version run at once, in a thread pool shared by all
   models (predict releases the GIL, so the event loop keeps serving);
 - `max_queue` bounds the queued requests: beyond it a request is refused at once (503), never
-  left to hang.
+  left to hang;
+- a merged batch whose predict raises is run again one request at a time, so that one client's
+  bad input (an index out of an Embedding's range, say) fails only that client's request.
 
 Row counts are padded inside `predict_tiled` to whole 32-row tiles, so the shapes the core sees are
 bounded whatever the batch (see tiling.py).
@@ -141,6 +143,24 @@ class Batcher:
                 break
         return batch
 
+    async def _execute_alone(self, batch: list[_Item]) -> None:
+        """Runs each request of a failed merged batch on its own, so that only the request whose
+        input made the predict fail gets the error and the others get their predictions."""
+        loop = asyncio.get_running_loop()
+        for it in batch:
+            if it.future.done():
+                continue
+            try:
+                y = await loop.run_in_executor(self._executor, self._predict, it.xs)
+            except Exception as e:  # noqa: BLE001 - this request's own failure
+                if not it.future.done():
+                    it.future.set_exception(e)
+                continue
+            if not it.future.done():
+                it.future.set_result(y)
+            if self._on_batch is not None:
+                self._on_batch(it.rows, 1)
+
     async def _execute(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -149,12 +169,17 @@ class Batcher:
             else:
                 xs = [np.concatenate([it.xs[k] for it in batch]) for k in range(len(batch[0].xs))]
             y = await loop.run_in_executor(self._executor, self._predict, xs)
-        except BaseException as e:  # noqa: BLE001 - handed to every waiting request
+        except Exception as e:  # noqa: BLE001 - one request's input may have failed the merged batch
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(e)
+            else:
+                await self._execute_alone(batch)
+        except BaseException as e:  # cancelled: handed to every waiting request
             for it in batch:
                 if not it.future.done():
-                    it.future.set_exception(e if isinstance(e, Exception) else RuntimeError(str(e)))
-            if not isinstance(e, Exception):
-                raise
+                    it.future.set_exception(RuntimeError(str(e)))
+            raise
         else:
             offset = 0
             for it in batch:

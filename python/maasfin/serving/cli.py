@@ -98,7 +98,8 @@ def add_subcommands(sub) -> None:
     add = ksub.add_parser("add", help="create a key, print it once, store its hash")
     add.add_argument("file")
     add.add_argument("name")
-    add.add_argument("--models", required=True, help="comma-separated model names, or '*' for all")
+    add.add_argument("--models", default="", help="comma-separated model names, or '*' for all")
+    add.add_argument("--scopes", default="", help="comma-separated scopes: 'metrics' may read /metrics")
     rm = ksub.add_parser("remove", help="remove a key")
     rm.add_argument("file")
     rm.add_argument("name")
@@ -192,10 +193,12 @@ def run_keys(args) -> int:
     try:
         if args.keys_command == "add":
             models = [m.strip() for m in args.models.split(",") if m.strip()]
-            key = auth.add_key(args.file, args.name, models)
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            key = auth.add_key(args.file, args.name, models, scopes=scopes)
             print(key)
+            granted = f"models: {', '.join(models)}" + (f"; scopes: {', '.join(scopes)}" if scopes else "")
             print(
-                f"key '{args.name}' (models: {', '.join(models)}) added to {args.file}; only its SHA-256 is "
+                f"key '{args.name}' ({granted}) added to {args.file}; only its SHA-256 is "
                 "stored, so keep the key above now: it cannot be shown again",
                 file=sys.stderr,
             )
@@ -203,7 +206,7 @@ def run_keys(args) -> int:
             auth.remove_key(args.file, args.name)
         else:
             for e in auth.read_keys_file(args.file).values():
-                print(f"{e.name}\t{','.join(e.models)}")
+                print(f"{e.name}\t{','.join(e.models)}" + (f"\tscopes={','.join(e.scopes)}" if e.scopes else ""))
     except (OSError, ValueError) as e:
         print(f"maasfin keys: {e}", file=sys.stderr)
         return 2

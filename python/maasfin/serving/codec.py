@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import orjson
@@ -99,6 +100,10 @@ def _parse_json_checked(body: bytes, what: str):
         raise bad_request(f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise bad_request(f"{what} is nested too deeply") from None
+    except ValueError:  # an integer beyond Python's digit limit for int <-> str conversion
+        raise bad_request(
+            f"{what} holds an integer of more than {sys.get_int_max_str_digits()} digits, which no model input can take"
+        ) from None
     return obj
 
 

@@ -135,7 +135,8 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
     def metrics(e: Endpoint, params: dict) -> Response:
         ensure_started()
         try:
-            service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+            key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+            service.authorize_metrics(key)
         except RequestError as err:
             return respond(error_reply(err))
         service.evaluate_drift()

@@ -3,9 +3,9 @@
 - Versions are directory names made of digits; the newest *available* version serves by default.
 - `labels.json` maps label names to versions, e.g. {"stable": 1, "canary": 2}.
 - `poll()` (run every `poll_seconds` by a background thread) picks up changes without a restart:
-  a new or changed model file is loaded, validated (signature, one warm-up predict on a zero tile,
-  finite output) and only then swapped in, atomically, under a lock that requests take for a few
-  microseconds to resolve a version.
+  a new or changed model file is loaded, validated (signature, warm-up predicts on a zero tile and
+  on representative rows stored in the model, finite outputs: warmup.py) and only then swapped in,
+  atomically, under a lock that requests take for a few microseconds to resolve a version.
 - A version that fails to load is reported (`status()`, the log) and retried only when its file
   changes; the version it would have replaced keeps serving.
 - A version removed from disk stops taking new requests at once and is dropped when the requests
@@ -25,11 +25,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from maasfin import saving
 from maasfin.serving.errors import RequestError, not_found
-from maasfin.serving.tiling import DEFAULT_TILE, predict_tiled
+from maasfin.serving.tiling import DEFAULT_TILE
+from maasfin.serving.warmup import warm_up
 from maasfin.signature import Signature
 
 log = logging.getLogger("maasfin.serving")
@@ -38,7 +37,7 @@ MODEL_FILE = "model.maas"
 LABELS_FILE = "labels.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
-VERSION_RE = re.compile(r"^[0-9]{1,18}$")
+VERSION_RE = re.compile(r"\A[0-9]{1,18}\Z")  # ASCII digits only, no trailing newline
 
 
 def _stat_key(path: str):
@@ -350,14 +349,7 @@ class ModelRepository:
             metadata = {}
         sig = model.signature
         if self.warmup:
-            xs = [np.zeros((self.tile,) + s.shape, dtype=np.float32) for s in sig.inputs]
-            y = predict_tiled(model, xs, self.tile)
-            if y.shape != (self.tile,) + sig.output.shape:
-                raise ValueError(
-                    f"warm-up predict returned shape {y.shape}, expected {(self.tile,) + sig.output.shape}"
-                )
-            if not np.isfinite(y).all():
-                raise ValueError("warm-up predict on zeros returned NaN or infinity: the weights are broken")
+            warm_up(model, sig, self.tile)
         seconds = time.perf_counter() - t0
         log.info("model '%s' version %d loaded from %s in %.3f s", name, version, path, seconds)
         return ServedVersion(name, version, path, model, sig, metadata, key, seconds)

@@ -41,6 +41,29 @@ __all__ = ["Service", "ServingConfig"]
 log = logging.getLogger("maasfin.serving")
 
 
+def check_indices(version, xs: list[np.ndarray]) -> None:
+    """400 for a request whose index inputs (those feeding an Embedding or a CategoryEncoding,
+    `model.index_limits()`) hold a value that is not an integer in range: checked per request,
+    before batching, so that it never reaches a merged batch."""
+    limits = version.attachments.get("index_limits")
+    if limits is None:
+        limits = version.attachments["index_limits"] = version.model.index_limits()
+    if not limits:
+        return
+    for spec, x in zip(version.signature.inputs, xs):
+        if spec.name not in limits:
+            continue
+        limit, layer = limits[spec.name]
+        bad = ~((x >= 0) & (x < limit) & (np.floor(x) == x))
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            value = float(x[np.unravel_index(int(np.argmax(bad)), x.shape)])
+            raise bad_request(
+                f"input '{spec.name}' row {row} holds {value:g}, not an index in [0, {limit}) "
+                f"(layer '{layer}' of model '{version.name}')"
+            )
+
+
 class Service:
     def __init__(self, config: ServingConfig):
         self.config = config
@@ -121,6 +144,12 @@ class Service:
         if self.keys is not None:
             KeyStore.authorize(key, model)
 
+    def authorize_metrics(self, key: KeyEntry | None) -> None:
+        """/metrics shows every model's names, traffic and drift: with keys on, only to a key with
+        the `metrics` scope."""
+        if self.keys is not None:
+            KeyStore.authorize_scope(key, "metrics", "/metrics")
+
     # -- prediction requests -------------------------------------------------------------------
     def lease(self, ex: Exchange, name, version=None, label=None) -> Lease:
         """The version a request names, authorized for its key and recorded in `ex`."""
@@ -139,6 +168,7 @@ class Service:
         lease = self.lease(ex, name, version, label)
         try:
             xs, answer = decode(request, lease.version)
+            check_indices(lease.version, xs)
             ex.rows = int(xs[0].shape[0])
             if self.audit is not None:
                 ex.input_sha256 = tensor_digest(xs, lease.version.signature.input_names())
@@ -147,10 +177,21 @@ class Service:
             lease.release()
             raise
 
+    def predict_rows(self, version, xs: list[np.ndarray]) -> np.ndarray:
+        """`predict_tiled` on served `version`; inputs the model refuses (ValueError: an index out
+        of an Embedding's or CategoryEncoding's range, say) are the client's error, a 400."""
+        try:
+            return predict_tiled(version.model, xs, self.config.tile)
+        except ValueError as e:
+            names = ", ".join(repr(n) for n in version.signature.input_names())
+            raise bad_request(
+                f"input {names} does not fit model '{version.name}' version {version.version}: {e}"
+            ) from None
+
     def predict(self, plan: Plan) -> np.ndarray:
         """Synchronous predict (the Flask blueprint; the ASGI app batches instead): one request per call."""
         v = plan.lease.version
-        y = predict_tiled(v.model, plan.xs, self.config.tile)
+        y = self.predict_rows(v, plan.xs)
         self.metrics.observe_batch(v.name, str(v.version), int(plan.xs[0].shape[0]), 1)
         return y
 

@@ -41,6 +41,24 @@ class InputsMixin:
             self._input_specs_cache = specs
         return specs
 
+    def index_limits(self) -> dict[str, tuple[int, str]]:
+        """The model inputs read as integer indices: {input name: (limit, layer name)}, for each
+        input fed straight into a layer that takes indices in [0, limit) (Embedding,
+        CategoryEncoding; the smallest limit if several). Lets a caller check a request's indices
+        before predicting (the core refuses an out-of-range index for the whole batch)."""
+        out: dict[str, tuple[int, str]] = {}
+        if getattr(self, "_inputs", None):
+            pairs = [(t.name, u.layer) for t in self._inputs for u in self._order if any(v is t for v in u.inputs)]
+        else:
+            layers = self.layers
+            name = self._input_layer.name if getattr(self, "_input_layer", None) is not None else "input_layer"
+            pairs = [(name, layers[0])] if layers else []
+        for name, layer in pairs:
+            limit = getattr(layer, "index_limit", None)
+            if isinstance(limit, int) and (name not in out or limit < out[name][0]):
+                out[name] = (limit, layer.name)
+        return out
+
     def _named_columns(self, x, what: str):
         """(columns by input name, extra names, kind) when x gives the inputs by name, else None."""
         named = bool(getattr(self, "_inputs", None))

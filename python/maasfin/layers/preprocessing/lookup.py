@@ -29,6 +29,11 @@ class CategoryEncoding(PreprocessingLayer):
         self.output_mode = check_mode(output_mode, self._where, ("one_hot", "multi_hot", "count"))
         self.sparse = False
 
+    @property
+    def index_limit(self) -> int:
+        """Inputs of this layer must be integer category ids in [0, index_limit)."""
+        return self.num_tokens
+
     def _make_core(self):
         return _core.CategoryEncoding(self.num_tokens, self.output_mode, False)
 

@@ -136,9 +136,7 @@ def plan(service, ex, body: bytes, params, headers) -> Plan:
 def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/models/{name}[/versions/{v}]:explain: {"instances": rows or records} and the
     explanation options, planned as the simple protocol's /v1/explain."""
-    version = params.get("version")
-    if version is not None and not version.isdigit():
-        raise RequestError(400, f"version must be a number, got {version!r}")
+    version = url_version(params.get("version"))  # ASCII digits only: "١" or "²" is not a version
     obj = codec.parse_json(body)
     if "instances" not in obj:
         raise bad_request("the request needs 'instances': a list of rows or records")
@@ -194,7 +192,7 @@ def _tensor_info(spec) -> dict:
 def metadata(service, key, params) -> Reply:
     """GET /v1/models/{name}[/versions/{v} | /labels/{l}]/metadata: the serving_default signature."""
     ex = Exchange("tfserving", "GET", "", None, key=key)
-    with service.lease(ex, params["name"], params.get("version"), params.get("label")) as v:
+    with service.lease(ex, params["name"], url_version(params.get("version")), params.get("label")) as v:
         sig = v.signature
         sd = {
             "inputs": {s.name: _tensor_info(s) for s in sig.inputs},

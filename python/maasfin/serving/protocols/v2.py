@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ DTYPES = {
     "UINT64": np.dtype("<u8"),
 }
 _KNOWN = set(DTYPES) | {"BOOL", "BYTES", "BF16"}
+MAX_ELEMENTS = 2**31 - 1  # values in one tensor: far above any body limit, far below int64 overflow
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,9 @@ def _tensor(
             f"(also accepted: {', '.join(d for d in DTYPES if d != 'FP32')})"
         )
     dtype = DTYPES[datatype]
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # exact: a product of huge dimensions must not wrap around
+    if count > MAX_ELEMENTS:
+        raise bad_request(f"{where} has shape {shape}, {count} values: more than any request can carry")
     tparams = t.get("parameters", {})
     if not isinstance(tparams, dict):
         raise bad_request(f"{where}: 'parameters' must be an object")
