@@ -199,6 +199,7 @@ PYBIND11_MODULE(_core, m) {
                                })
         .def("set_activity_regularizer", &Graph::set_activity_regularizer, py::arg("node"), py::arg("l1"),
              py::arg("l2"))
+        .def_property_readonly("auto_tile", &Graph::auto_tile)
         .def("predict", &predict, py::arg("x"), py::arg("batch_size"));
 
     py::class_<Optimizer, std::shared_ptr<Optimizer>>(m, "Optimizer")

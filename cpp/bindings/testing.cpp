@@ -20,18 +20,26 @@ using namespace maasfin::bindings;
 PYBIND11_MODULE(_testing, m) {
     m.doc() = "maasfin kernel entry points for tests (private)";
 
-    m.def("dense_fwd", [](const FArray& src, const FArray& w, std::optional<FArray> b, const std::string& act) {
-        require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1),
-                "dense_fwd: src " + dims(src) + " and weights " + dims(w) + " do not chain");
-        const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
-        require(!b || b->size() == D, "dense_fwd: bias must have " + std::to_string(D) + " values");
-        const Activation a = parse_activation(act);
-        py::array_t<float> dst({N, D});
-        float* out = dst.mutable_data();
-        py::gil_scoped_release nogil;
-        kernels::dense_fwd(src.data(), w.data(), b ? b->data() : nullptr, out, nullptr, N, K, D, a);
-        return dst;
-    });
+    // invariant=True runs the call under a RowInvariant guard, as Graph's inference forwards do.
+    m.def("set_batch_invariant", &kernels::set_batch_invariant);
+    m.def("batch_invariant", &kernels::batch_invariant);
+    m.def(
+        "dense_fwd",
+        [](const FArray& src, const FArray& w, std::optional<FArray> b, const std::string& act, bool invariant) {
+            require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1),
+                    "dense_fwd: src " + dims(src) + " and weights " + dims(w) + " do not chain");
+            const Index N = src.shape(0), K = src.shape(1), D = w.shape(1);
+            require(!b || b->size() == D, "dense_fwd: bias must have " + std::to_string(D) + " values");
+            const Activation a = parse_activation(act);
+            py::array_t<float> dst({N, D});
+            float* out = dst.mutable_data();
+            py::gil_scoped_release nogil;
+            std::optional<kernels::RowInvariant> guard;
+            if (invariant) guard.emplace();
+            kernels::dense_fwd(src.data(), w.data(), b ? b->data() : nullptr, out, nullptr, N, K, D, a);
+            return dst;
+        },
+        py::arg("src"), py::arg("w"), py::arg("b"), py::arg("act"), py::arg("invariant") = false);
     m.def("dense_bwd", [](const FArray& src, const FArray& w, const FArray& dy) {
         require(src.ndim() == 2 && w.ndim() == 2 && w.shape(0) == src.shape(1) && dy.ndim() == 2 &&
                     dy.shape(0) == src.shape(0) && dy.shape(1) == w.shape(1),
@@ -45,17 +53,22 @@ PYBIND11_MODULE(_testing, m) {
         }
         return py::make_tuple(dx, dw, db);
     });
-    m.def("batch_matmul", [](const FArray& a, bool a_t, const FArray& b, bool b_t) {
-        require(
-            a.ndim() == 3 && b.ndim() == 3 && a.shape(0) == b.shape(0) && a.shape(a_t ? 1 : 2) == b.shape(b_t ? 2 : 1),
-            "batch_matmul: " + dims(a) + " and " + dims(b) + " do not chain");
-        const Index B = a.shape(0), M = a.shape(a_t ? 2 : 1), K = a.shape(a_t ? 1 : 2), N = b.shape(b_t ? 1 : 2);
-        py::array_t<float> dst({B, M, N});
-        float* out = dst.mutable_data();
-        py::gil_scoped_release nogil;
-        kernels::batch_matmul(a.data(), a_t, b.data(), b_t, out, B, M, K, N);
-        return dst;
-    });
+    m.def(
+        "batch_matmul",
+        [](const FArray& a, bool a_t, const FArray& b, bool b_t, bool invariant) {
+            require(a.ndim() == 3 && b.ndim() == 3 && a.shape(0) == b.shape(0) &&
+                        a.shape(a_t ? 1 : 2) == b.shape(b_t ? 2 : 1),
+                    "batch_matmul: " + dims(a) + " and " + dims(b) + " do not chain");
+            const Index B = a.shape(0), M = a.shape(a_t ? 2 : 1), K = a.shape(a_t ? 1 : 2), N = b.shape(b_t ? 1 : 2);
+            py::array_t<float> dst({B, M, N});
+            float* out = dst.mutable_data();
+            py::gil_scoped_release nogil;
+            std::optional<kernels::RowInvariant> guard;
+            if (invariant) guard.emplace();
+            kernels::batch_matmul(a.data(), a_t, b.data(), b_t, out, B, M, K, N);
+            return dst;
+        },
+        py::arg("a"), py::arg("a_t"), py::arg("b"), py::arg("b_t"), py::arg("invariant") = false);
     // The fused LSTM kernel over a whole sequence: None when dispatch leaves it to the layer's
     // per-step loop, else (y, dx, d_kernel, d_recurrent, d_bias) for the output gradient dy.
     m.def("lstm_sequence",

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
+#include "maasfin/kernels.hpp"
 #include "maasfin/regularization.hpp"
 #include "maasfin/rng.hpp"
 
@@ -214,6 +216,9 @@ const float* Graph::forward(Workspace& ws, const std::vector<const float*>& x, I
 
 void Graph::run_forward(Workspace& ws, const std::vector<int>& order, Index N, bool training, std::uint64_t seed,
                         bool for_backward) const {
+    // Inference forwards (predict, evaluate, explanations) are batch-invariant; see kernels.hpp.
+    std::optional<kernels::RowInvariant> invariant;
+    if (!training) invariant.emplace();
     ForwardArgs a;
     a.N = N;
     a.params = params_.data();
@@ -331,12 +336,21 @@ void Graph::release(std::unique_ptr<Workspace> ws) const {
     if (pool_.size() < 64) pool_.push_back(std::move(ws));
 }
 
+Index Graph::floats_per_row() const {
+    Index floats = 0;
+    for (const Node& n : nodes_) floats += numel(n.shape);
+    return std::max<Index>(floats, 1);
+}
+
+Index Graph::auto_tile() const { return std::clamp<Index>(kAutoTileBytes / (4 * floats_per_row()), 32, 4096); }
+
 void Graph::predict(const std::vector<const float*>& x, Index N, float* out, Index batch_size) const {
     if (!built_) throw InvalidArgument("the model is not built");
     if (static_cast<int>(x.size()) != num_inputs())
         throw InvalidArgument("predict: expected " + std::to_string(num_inputs()) + " inputs, got " +
                               std::to_string(x.size()));
-    if (batch_size <= 0) throw InvalidArgument("batch_size must be positive");
+    if (batch_size < 0) throw InvalidArgument("batch_size must be positive (or 0 for the automatic tile)");
+    if (batch_size == 0) batch_size = auto_tile();
     auto ws = acquire();
     const Index out_cols = numel(output_shape());
     std::vector<const float*> xb(x.size());

@@ -64,8 +64,15 @@ public:
     }
     Index param_count() const { return static_cast<Index>(params_.size()); }
 
-    // Inference over N rows in chunks of batch_size; out is N x numel(output shape). Thread-safe.
+    // Inference over N rows in chunks of batch_size (0: auto_tile()); out is N x numel(output
+    // shape). Inference is batch-invariant (kernels.hpp), so the tile never changes the answers.
+    // Thread-safe.
     void predict(const std::vector<const float*>& x, Index N, float* out, Index batch_size) const;
+    // Floats of layer outputs (inputs included) per row, and the rows per predict tile chosen for
+    // speed: as many as keep those outputs within kAutoTileBytes, between 32 and 4,096.
+    Index floats_per_row() const;
+    Index auto_tile() const;
+    static constexpr Index kAutoTileBytes = 16 << 20;
 
     // One forward pass over a batch of N rows; with `for_backward`, keeps what backward needs.
     // `training` selects training behaviour (dropout on). Returns the output (N x numel(output shape)).

@@ -30,6 +30,31 @@ int num_threads();
 // "major.minor.patch" of the oneDNN library loaded at run time.
 std::string onednn_version();
 
+// -- batch-invariant inference ---------------------------------------------------------------------
+// While a RowInvariant guard lives on a thread (Graph opens one for every inference forward), the
+// kernels called on that thread compute each output row from its own input row with one fixed
+// reduction order: dense_fwd and batch_matmul run the rowwise kernels (an fma chain per output in
+// k order, parallel over rows only), conv_fwd and pool_fwd the direct reference loops, and the fused
+// LSTM is not used (the layer's per-step loop runs on those dense kernels). A row's outputs are then
+// bit-identical whatever the batch size, its position, the other rows, the thread count and the
+// backend selection. Training keeps the fastest kernels.
+class RowInvariant {
+public:
+    RowInvariant();
+    ~RowInvariant();
+    RowInvariant(const RowInvariant&) = delete;
+    RowInvariant& operator=(const RowInvariant&) = delete;
+
+private:
+    bool previous_;
+};
+// True while a RowInvariant guard is open on this thread and the global switch is on.
+bool row_invariant();
+// The global switch (default on); off, inference runs the training kernels (benchmarks measure the
+// cost of invariance with it).
+void set_batch_invariant(bool on);
+bool batch_invariant();
+
 // dst[N,D_out] = act(src[N,D_in] . weights[D_in,D_out] + bias[D_out]).
 // bias may be null. If `pre` is not null the pre-activation values are stored there too.
 void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index D_in,

@@ -8,6 +8,11 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
                Index D_out, Activation act);
 void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
                float* diff_bias, Index N, Index D_in, Index D_out);
+// Outputs below this many use the dot scheme of the batch-invariant kernels (see rowwise/dense.cpp).
+constexpr Index kRowwiseDotMaxOut = 8;
+// The batch-invariant twin of rowwise::dense_fwd (scalar std::fma chains, bit-identical to it).
+void dense_fwd_rowwise(const float* src, const float* weights, const float* bias, float* dst, Index N, Index D_in,
+                       Index D_out, Activation act);
 void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K, Index N);
 void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D);
 void eltwise_bwd(Activation act, const float* src, const float* dst, const float* diff_dst, float* diff_src, Index N,
@@ -20,6 +25,13 @@ void conv_bwd(const float* src, const float* weights, const float* diff_dst, flo
 void pool_fwd(Pool kind, const float* src, float* dst, Index N, Index C, const Window& w);
 void pool_bwd(Pool kind, const float* src, const float* diff_dst, float* diff_src, Index N, Index C, const Window& w);
 }  // namespace maasfin::kernels::reference
+
+namespace maasfin::kernels::rowwise {
+// Batch-invariant dense forward (AVX2 micro-kernel, parallel over rows only): every output row is
+// computed with one fixed reduction order, whatever N, the row's position and the thread count.
+void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, Index N, Index D_in, Index D_out,
+               Activation act);
+}  // namespace maasfin::kernels::rowwise
 
 namespace maasfin::kernels::onednn {
 // Returns false (and does nothing) when oneDNN has no fused form for `act`.

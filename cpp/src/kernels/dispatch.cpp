@@ -11,6 +11,9 @@ namespace {
 std::atomic<Backend> g_backend{Backend::automatic};
 std::atomic<Index> g_min_macs{96 * 1024};
 
+std::atomic<bool> g_invariant{true};
+thread_local bool t_invariant = false;
+
 bool use_onednn(Index macs) {
     switch (g_backend.load(std::memory_order_relaxed)) {
         case Backend::reference: return false;
@@ -19,6 +22,12 @@ bool use_onednn(Index macs) {
     }
 }
 }  // namespace
+
+RowInvariant::RowInvariant() : previous_(t_invariant) { t_invariant = true; }
+RowInvariant::~RowInvariant() { t_invariant = previous_; }
+bool row_invariant() { return t_invariant && g_invariant.load(std::memory_order_relaxed); }
+void set_batch_invariant(bool on) { g_invariant = on; }
+bool batch_invariant() { return g_invariant; }
 
 void set_backend(Backend b) { g_backend = b; }
 Backend backend() { return g_backend; }
@@ -32,6 +41,19 @@ std::string onednn_version() { return onednn::version(); }
 
 void dense_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index D_in,
                Index D_out, Activation act) {
+    if (row_invariant()) {
+        // The twin when the reference backend is forced (the backend-agreement tests), else the
+        // micro-kernel; the two agree bit for bit.
+        const bool twin = g_backend.load(std::memory_order_relaxed) == Backend::reference;
+        float* out = pre ? pre : dst;
+        const Activation a = pre ? Activation::linear : act;
+        if (twin)
+            reference::dense_fwd_rowwise(src, weights, bias, out, N, D_in, D_out, a);
+        else
+            rowwise::dense_fwd(src, weights, bias, out, N, D_in, D_out, a);
+        if (pre) reference::eltwise_fwd(act, pre, dst, N, D_out);
+        return;
+    }
     if (use_onednn(N * D_in * D_out)) {
         if (pre) {
             onednn::dense_fwd(src, weights, bias, pre, N, D_in, D_out, Activation::linear);
@@ -55,6 +77,28 @@ void dense_bwd(const float* src, const float* weights, const float* diff_dst, fl
 }
 
 void batch_matmul(const float* a, bool a_t, const float* b, bool b_t, float* dst, Index B, Index M, Index K, Index N) {
+    if (row_invariant()) {
+        // Each product through the rowwise dense kernel (operands transposed into scratch first).
+        thread_local FloatVec at, bt;
+        for (Index i = 0; i < B; ++i) {
+            const float* ai = a + i * M * K;
+            const float* bi = b + i * K * N;
+            if (a_t) {
+                at.resize(static_cast<std::size_t>(M * K));
+                for (Index k = 0; k < K; ++k)
+                    for (Index m = 0; m < M; ++m) at[static_cast<std::size_t>(m * K + k)] = ai[k * M + m];
+                ai = at.data();
+            }
+            if (b_t) {
+                bt.resize(static_cast<std::size_t>(K * N));
+                for (Index n = 0; n < N; ++n)
+                    for (Index k = 0; k < K; ++k) bt[static_cast<std::size_t>(k * N + n)] = bi[n * K + k];
+                bi = bt.data();
+            }
+            dense_fwd(ai, bi, nullptr, dst + i * M * N, nullptr, M, K, N, Activation::linear);
+        }
+        return;
+    }
     if (use_onednn(B * M * K * N))
         onednn::batch_matmul(a, a_t, b, b_t, dst, B, M, K, N);
     else
@@ -74,7 +118,7 @@ void eltwise_bwd(Activation act, const float* src, const float* dst, const float
 void conv_fwd(const float* src, const float* weights, const float* bias, float* dst, float* pre, Index N, Index C_in,
               Index C_out, const Window& w, Activation act) {
     const Index rows = N * w.OH * w.OW;
-    if (use_onednn(rows * C_out * w.KH * w.KW * C_in)) {
+    if (!row_invariant() && use_onednn(rows * C_out * w.KH * w.KW * C_in)) {
         float* out = pre ? pre : dst;
         if (!pre && onednn::conv_fwd(src, weights, bias, dst, N, C_in, C_out, w, act)) return;
         onednn::conv_fwd(src, weights, bias, out, N, C_in, C_out, w, Activation::linear);
@@ -108,7 +152,7 @@ Index pool_workspace_size(Pool kind, Index N, Index C, const Window& w) {
 }
 
 void pool_fwd(Pool kind, const float* src, float* dst, float* workspace, Index N, Index C, const Window& w) {
-    const bool dnn = use_onednn(pool_macs(N, C, w));
+    const bool dnn = !row_invariant() && use_onednn(pool_macs(N, C, w));
     if (workspace && kind == Pool::max) workspace[0] = dnn ? 1.f : 0.f;
     if (dnn)
         onednn::pool_fwd(kind, src, dst, workspace && kind == Pool::max ? workspace + kWorkspaceHeader : nullptr, N, C,
@@ -139,7 +183,7 @@ Index lstm_saved_size(const LstmSpec& s) { return lstm_fusable(s) ? onednn::lstm
 
 bool lstm_fwd(const LstmSpec& s, const float* x, const float* kernel, const float* recurrent, const float* bias,
               float* y, float* saved) {
-    if (!lstm_fusable(s) || !use_onednn(s.N * s.u * 4 * s.u)) return false;
+    if (row_invariant() || !lstm_fusable(s) || !use_onednn(s.N * s.u * 4 * s.u)) return false;
     onednn::lstm_fwd(s, x, kernel, recurrent, bias, y, saved);
     return true;
 }

@@ -324,7 +324,8 @@ class TrainingMixin(InputsMixin):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Predictions as a float32 NumPy array, as Keras 3: `steps` limits the batches predicted,
-        and `callbacks` get on_predict_begin/end and, when they override them,
+        `batch_size` (default: a tile chosen for speed) bounds memory and never changes a row's
+        output (inference is batch-invariant), and `callbacks` get on_predict_begin/end and, when they override them,
         on_predict_batch_begin/end (with the batch's outputs in logs["outputs"]). Thread-safe."""
         g = self._graph
         if (
@@ -340,7 +341,10 @@ class TrainingMixin(InputsMixin):
             and _core.first_nonfinite(x) < 0
             and verbose in _VERBOSE
         ):
-            return g.predict([x], 32 if batch_size is None else data.positive_int(batch_size, "batch_size"))
+            return g.predict([x], 0 if batch_size is None else data.positive_int(batch_size, "batch_size"))
+        # Without callbacks or steps, batch_size only bounds memory: inference is batch-invariant,
+        # so the core picks the tile for speed (0); callbacks and steps count Keras's batches of 32.
+        auto = batch_size is None and steps is None and not callbacks
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = _verbose(verbose, 0)
         xs = self._prepare_x(x)
@@ -349,7 +353,7 @@ class TrainingMixin(InputsMixin):
             n_steps = min(n_steps, data.positive_int(steps, "steps"))
             xs = [a[: n_steps * batch_size] for a in xs]
         if not callbacks:
-            return self._graph.predict(xs, batch_size)
+            return self._graph.predict(xs, 0 if auto else batch_size)
         cb = callbacks_module.CallbackList(list(callbacks), self, {"verbose": verbose, "epochs": 1, "steps": n_steps})
         cb.on_predict_begin({})
         if cb.wants("predict"):

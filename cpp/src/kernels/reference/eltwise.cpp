@@ -1,6 +1,9 @@
 // Reference element-wise activations. Shapes: src, dst, diff_* are N x D; softmax runs over D.
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "../backends.hpp"
 
@@ -12,6 +15,26 @@ constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
 constexpr float kLeakySlope = 0.2f;  // Keras's default negative_slope for "leaky_relu"
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+
+// Padding unit of the aligned blocks: a multiple of every packet size Eigen may use (AVX-512: 16).
+constexpr Index kLanes = 16;
+constexpr Index kBlock = 1024;
+using Block = Eigen::Map<Eigen::ArrayXf, Eigen::AlignedMax>;
+
+// dst[0..n) = f(src[0..n)) applied to aligned blocks of kBlock floats (the last one zero-padded to
+// kLanes), so that Eigen never peels unaligned heads or scalar tails.
+template <class F>
+void by_aligned_blocks(const float* src, float* dst, Index n, F f) {
+    alignas(64) float buf[kBlock];
+    for (Index i = 0; i < n; i += kBlock) {
+        const Index m = std::min(kBlock, n - i);
+        const Index padded = (m + kLanes - 1) / kLanes * kLanes;
+        std::copy(src + i, src + i + m, buf);
+        std::fill(buf + m, buf + padded, 0.f);
+        f(Block(buf, padded));
+        std::copy(buf, buf + m, dst + i);
+    }
+}
 
 inline float sigmoid(float v) {
     if (v >= 0.f) return 1.f / (1.f + std::exp(-v));
@@ -32,14 +55,12 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
             return;
         // Vectorised (Eigen's packet exp and tanh, a few ulp): the recurrent layers apply these
         // to every gate of every step, where glibc's scalar tanhf/expf dominated the run time.
-        case Activation::sigmoid: {
-            Eigen::Map<const Eigen::ArrayXf> x(src, n);
-            Eigen::Map<Eigen::ArrayXf>(dst, n) = ((-x).exp() + 1.f).inverse();
+        // Through aligned, padded blocks, so every element takes the packet path: an element's
+        // value never depends on its position (batch-invariant inference relies on this).
+        case Activation::sigmoid:
+            by_aligned_blocks(src, dst, n, [](Block b) { b = ((-b).exp() + 1.f).inverse(); });
             return;
-        }
-        case Activation::tanh:
-            Eigen::Map<Eigen::ArrayXf>(dst, n) = Eigen::Map<const Eigen::ArrayXf>(src, n).tanh();
-            return;
+        case Activation::tanh: by_aligned_blocks(src, dst, n, [](Block b) { b = b.tanh(); }); return;
         case Activation::elu:
             for (Index i = 0; i < n; ++i) dst[i] = src[i] > 0.f ? src[i] : std::expm1(src[i]);
             return;
@@ -59,12 +80,18 @@ void eltwise_fwd(Activation act, const float* src, float* dst, Index N, Index D)
         // Vectorised exp as above: attention applies softmax to every row of every head's scores.
         // src may alias dst (coefficient-wise expressions only).
         case Activation::softmax:
+            // Each row through an aligned buffer padded with -inf (exp gives 0), so the packet
+            // split and the order of the sum depend on D only, never on the row's address.
             for (Index r = 0; r < N; ++r) {
-                Eigen::Map<const Eigen::ArrayXf> s(src + r * D, D);
-                Eigen::Map<Eigen::ArrayXf> d(dst + r * D, D);
-                const float mx = s.maxCoeff();
-                d = (s - mx).exp();
-                d *= static_cast<float>(1.0 / static_cast<double>(d.sum()));
+                thread_local std::vector<float, Eigen::aligned_allocator<float>> buf;
+                const Index padded = (D + kLanes - 1) / kLanes * kLanes;
+                buf.assign(static_cast<std::size_t>(padded), -std::numeric_limits<float>::infinity());
+                std::copy(src + r * D, src + (r + 1) * D, buf.begin());
+                Block b(buf.data(), padded);
+                const float mx = b.maxCoeff();
+                b = (b - mx).exp();
+                b *= static_cast<float>(1.0 / static_cast<double>(b.sum()));
+                std::copy(buf.begin(), buf.begin() + D, dst + r * D);
             }
             return;
     }
