@@ -72,6 +72,22 @@ inline void panel16(const float* src, Index K, const float* w, Index ldw, Index 
     }
 }
 
+// One row x 64 columns (8 accumulators: enough independent fma chains to hide the fma latency
+// when a single row passes, as in one-row predictions).
+inline void row64(const float* src, Index K, const float* w, Index M, const float* bias, float* dst) {
+    __m256 acc[8];
+    for (int v = 0; v < 8; ++v) acc[v] = _mm256_setzero_ps();
+    for (Index k = 0; k < K; ++k) {
+        const __m256 x = _mm256_broadcast_ss(src + k);
+        const float* wk = w + k * M;
+        for (int v = 0; v < 8; ++v) acc[v] = _mm256_fmadd_ps(x, _mm256_loadu_ps(wk + 8 * v), acc[v]);
+    }
+    for (int v = 0; v < 8; ++v) {
+        if (bias) acc[v] = _mm256_add_ps(acc[v], _mm256_loadu_ps(bias + 8 * v));
+        _mm256_storeu_ps(dst + 8 * v, acc[v]);
+    }
+}
+
 template <bool FULL>
 void panel_rows(const float* src, Index K, const float* w, Index ldw, Index M, const float* bias, float* dst,
                 Index rows, __m256i lo, __m256i hi) {
@@ -96,6 +112,10 @@ void column_scheme(const float* src, const float* w, const float* packed, const 
                    Index K, Index M) {
     const __m256i all = _mm256_set1_epi32(-1);
     Index m = 0;
+    if (!packed && rows < kPackMinRows)  // few rows: 64-column panels, row by row
+        for (; m + 64 <= M; m += 64)
+            for (Index r = 0; r < rows; ++r)
+                row64(src + r * K, K, w + m, M, bias ? bias + m : nullptr, dst + r * M + m);
     for (; m + 16 <= M; m += 16) {
         const float* wp = packed ? packed + m * K : w + m;
         panel_rows<true>(src, K, wp, packed ? 16 : M, M, bias ? bias + m : nullptr, dst + m, rows, all, all);
