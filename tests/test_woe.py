@@ -4,14 +4,13 @@ special and missing values, the core's encoding, saving, export refusals and bad
 import warnings
 
 import numpy as np
+import optbinning
 import pandas as pd
 import pytest
 
 import maasfin as mf
 from maasfin.layers import Input, WoEEncoding
 from maasfin.models import Model, from_bytes
-
-optbinning = pytest.importorskip("optbinning")
 
 NUMERIC = mf.datasets.CREDIT_NUMERIC_COLUMNS
 CATEGORICAL = mf.datasets.CREDIT_CATEGORICAL_COLUMNS

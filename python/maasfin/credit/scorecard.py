@@ -112,7 +112,7 @@ class Scorecard:
                 f"Scorecard: binning names unknown feature(s) or argument(s) {bad_keys}; features: {features}, "
                 f"arguments: {list(_BINNING_ARGS)}"
             )
-        yy = (y.to_numpy(dtype=np.float64, na_value=np.nan) if is_series(y) else np.asarray(y, dtype=np.float64))
+        yy = y.to_numpy(dtype=np.float64, na_value=np.nan) if is_series(y) else np.asarray(y, dtype=np.float64)
         yy = yy.reshape(-1)
         if yy.size != len(df):
             raise ValueError(f"Scorecard.fit: df has {len(df)} rows but y has {yy.size}")
@@ -136,6 +136,7 @@ class Scorecard:
         dense = Dense(1, activation="sigmoid", name="logistic")
         model = Model(inputs, dense(merged), name="scorecard")
         model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.build()
         dense.set_weights([beta32.reshape(-1, 1), np.asarray([b32])])
         self.features, self.layers, self.model = features, layers, model
         self.coefficients, self.intercept = beta32.astype(np.float64), float(b32)
@@ -152,10 +153,10 @@ class Scorecard:
             raise TypeError(f"Scorecard: expected a pandas DataFrame, got {type(df).__name__}")
         missing = [f for f in self.features if f not in df.columns]
         if missing:
-            raise ValueError(f"Scorecard: the DataFrame lacks feature(s) {missing}; the scorecard needs {self.features}")
-        return np.column_stack(
-            [np.asarray(self.layers[f](df[f]), dtype=np.float64).reshape(-1) for f in self.features]
-        )
+            raise ValueError(
+                f"Scorecard: the DataFrame lacks feature(s) {missing}; the scorecard needs {self.features}"
+            )
+        return np.column_stack([np.asarray(self.layers[f](df[f]), dtype=np.float64).reshape(-1) for f in self.features])
 
     def points(self, df):
         """Points of each row's bin per feature (a DataFrame, one column per feature)."""
@@ -189,7 +190,9 @@ class Scorecard:
                 labels, counts, woe = labels + ["Unseen"], counts + [0], np.append(woe, 0.0)
             for label, count, w in zip(labels, counts, woe):
                 pts = -self.factor * (beta * w + self.intercept / p) + self.offset / p
-                rows.append({"Feature": f, "Bin": label, "Count": int(count), "WoE": w, "Coefficient": beta, "Points": pts})
+                rows.append(
+                    {"Feature": f, "Bin": label, "Count": int(count), "WoE": w, "Coefficient": beta, "Points": pts}
+                )
         return pd.DataFrame(rows)
 
     def reasons(self, df, n: int = 3):
@@ -209,4 +212,3 @@ class Scorecard:
             out[f"reason_{k + 1}"] = [self.features[i] if v > 1e-9 else None for i, v in zip(idx, val)]
             out[f"points_lost_{k + 1}"] = np.where(val > 1e-9, val, 0.0)
         return pd.DataFrame(out, index=df.index)
-
