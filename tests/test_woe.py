@@ -151,13 +151,33 @@ def test_saving_round_trips_bit_for_bit(credit, tmp_path):
     assert loaded.get_layer("woe_Assets").iv == num.iv
 
 
-def test_export_refusals_name_the_layer(credit, tmp_path):
+def test_onnx_export_of_numeric_features_and_refusals(credit, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
     df, y = credit
-    layer = WoEEncoding(name="woe_Income").adapt(df["Income"], y)
-    inp = Input(shape=(1,), name="Income")
-    model = Model(inp, mf.layers.Dense(1)(layer(inp)))
-    with pytest.raises((ValueError, TypeError, NotImplementedError), match="WoEEncoding"):
-        model.export(str(tmp_path / "m.onnx"), format="onnx")
+    inc = WoEEncoding(name="woe_Income", special_values=[0]).adapt(df["Income"], y)
+    age = WoEEncoding(name="woe_Age", max_n_bins=1).adapt(df["Age"], y)  # one bin: no boundaries
+    a, b = Input(shape=(1,), name="Income"), Input(shape=(1,), name="Age")
+    model = Model([a, b], mf.layers.Dense(1, activation="sigmoid")(mf.layers.Concatenate()([inc(a), age(b)])))
+    model.build()
+    model.layers[-1].set_weights([np.array([[0.7], [-0.3]], np.float32), np.array([0.1], np.float32)])
+    path = tmp_path / "m.onnx"
+    model.export(str(path), format="onnx")
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    rows = df[["Income", "Age"]].iloc[:500].to_numpy(np.float32)
+    rows[:5, 0] = 0.0  # the special value
+    rows[5:10, 0] = np.asarray(inc.binning["splits"][:5], np.float32)  # on the boundaries
+    assert np.isnan(rows[:, 0]).any()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"Income": rows[:, :1], "Age": rows[:, 1:]})[0]
+    expect = model.predict([rows[:, :1], rows[:, 1:]], verbose=0)
+    np.testing.assert_allclose(got, expect, rtol=0, atol=1e-6)
+    # string features are encoded outside the graph: refused by name; Keras has no such layer
+    cat = WoEEncoding(name="woe_Home").adapt(df["Home"], y)
+    h = Input(shape=(1,), name="Home", dtype="string")
+    with pytest.raises(ValueError, match="WoEEncoding 'woe_Home'"):
+        Model(h, cat(h)).export(str(tmp_path / "s.onnx"), format="onnx")
     with pytest.raises((ValueError, TypeError, NotImplementedError), match="WoEEncoding"):
         model.save(str(tmp_path / "m.keras"))
 
