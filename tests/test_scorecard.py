@@ -97,6 +97,17 @@ def test_model_round_trip_and_server(fitted, tmp_path):
     np.testing.assert_allclose(score, card.score(rows), atol=1e-3)
 
 
+def test_explanations_of_the_scorecard_model(fitted):
+    card, x, _ = fitted
+    rows = x.iloc[:5]
+    attr = card.model.explain(rows)
+    assert list(attr.columns) == card.features
+    # integrated gradients in the WoE space: completeness against the stored baseline (the mean WoE)
+    base = np.asarray(card.model._explain_baseline, np.float64)
+    f_base = 1 / (1 + np.exp(-(base @ card.coefficients + card.intercept)))
+    np.testing.assert_allclose(attr.sum(axis=1), card.predict_proba(rows) - f_base, atol=1e-4)
+
+
 def test_bad_input_names_the_feature():
     df = mf.datasets.load_credit().iloc[:800]
     y = (df["Status"] == "bad").to_numpy(np.float64)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from maasfin import explain
 from maasfin.data import is_frame, is_series, pd
 from maasfin.layers import Concatenate, Dense, Input, WoEEncoding
 from maasfin.models import Model
@@ -138,6 +139,8 @@ class Scorecard:
         model.compile(optimizer="adam", loss="binary_crossentropy")
         model.build()
         dense.set_weights([beta32.reshape(-1, 1), np.asarray([b32])])
+        # What fit would record: the explanation baseline and the drift reference of the served model.
+        explain.record_reference(model, model.prepare_inputs(df[features]))
         self.features, self.layers, self.model = features, layers, model
         self.coefficients, self.intercept = beta32.astype(np.float64), float(b32)
         return self
