@@ -206,3 +206,19 @@ def test_bad_input_is_named(credit):
     num = WoEEncoding(name="woe_num").adapt(df["Income"], y)
     with pytest.raises(TypeError, match="'woe_num'.*numeric feature"):
         num(Input(shape=(1,), name="Income", dtype="string"))
+
+
+def test_training_through_the_layer_leaves_its_state(credit):
+    df, y = credit
+    cat = WoEEncoding(name="woe_Job").adapt(df["Job"], y)
+    num = WoEEncoding(name="woe_Income").adapt(df["Income"], y)
+    j, i = Input(shape=(1,), name="Job", dtype="string"), Input(shape=(1,), name="Income")
+    model = Model([j, i], mf.layers.Dense(1, activation="sigmoid")(mf.layers.Concatenate()([cat(j), num(i)])))
+    model.compile(mf.optimizers.Adam(0.05), "binary_crossentropy")
+    state = [w.copy() for w in cat.get_weights() + num.get_weights()]
+    assert not any(w.trainable for w in cat.weights + num.weights)
+    hist = model.fit(df[["Job", "Income"]], y, epochs=3, batch_size=256, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert all(np.array_equal(a, b) for a, b in zip(state, cat.get_weights() + num.get_weights()))
+    # the Dense weights moved towards the logistic solution: negative on both WoE columns
+    assert (model.layers[-1].get_weights()[0] < 0).all()

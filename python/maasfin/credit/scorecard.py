@@ -100,7 +100,11 @@ class Scorecard:
         """Bins every feature of `df` (or `features`) against the 0/1 target `y` and fits the logistic model."""
         if not is_frame(df):
             raise TypeError(f"Scorecard.fit: df must be a pandas DataFrame, got {type(df).__name__}")
-        cols = [str(c) for c in df.columns]
+        if not all(isinstance(c, str) for c in df.columns):
+            raise ValueError(
+                f"Scorecard.fit: column names must be strings (they name the model's inputs), got {list(df.columns)}"
+            )
+        cols = list(df.columns)
         features = cols if features is None else [str(f) for f in features]
         unknown = [f for f in features if f not in cols]
         if unknown:
