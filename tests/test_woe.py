@@ -222,3 +222,21 @@ def test_training_through_the_layer_leaves_its_state(credit):
     assert all(np.array_equal(a, b) for a, b in zip(state, cat.get_weights() + num.get_weights()))
     # the Dense weights moved towards the logistic solution: negative on both WoE columns
     assert (model.layers[-1].get_weights()[0] < 0).all()
+
+
+def test_string_special_values_have_their_own_bin():
+    rng = np.random.default_rng(1)
+    cats = np.array(["a", "b", "c", "n/a"], dtype=object)
+    x = cats[rng.integers(0, 4, size=2000)]
+    rate = {"a": 0.1, "b": 0.3, "c": 0.5, "n/a": 0.8}
+    y = (rng.random(2000) < np.array([rate[v] for v in x])).astype(float)
+    x[:100] = None
+    layer = WoEEncoding(special_values=["n/a"], name="woe_s").adapt(pd.Series(x), y)
+    table = layer.binning_table()
+    special = table[table["Bin"] == "Special"].iloc[0]
+    assert special["Count"] == int(np.sum(x[100:] == "n/a"))
+    assert special["Event"] == int(y[100:][x[100:] == "n/a"].sum())
+    woe = layer.woe()
+    out = layer(np.array(["n/a", None, "a"], dtype=object)).reshape(-1)
+    assert out[0] == woe[-2] and out[1] == woe[-1] and out[2] == woe[0]
+    assert all("n/a" not in g for g in layer.binning["categories"])
