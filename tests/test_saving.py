@@ -490,6 +490,38 @@ LAYER_EXAMPLES = {
         (dict(method=m, num_knots=k), [(1,)], lambda rng, n, s: rng.uniform(0.01, 0.99, size=(n,) + s), "float32")
         for m, k in (("isotonic", 5), ("platt", None), ("beta", None))
     ],
+    "WoEEncoding": [
+        (
+            dict(
+                special_values=[9.0],
+                binning_kind="numeric",
+                bin_trend="ascending",
+                bin_splits=[-0.5, 0.5],
+                bin_nonevent=[30.0, 20.0, 10.0, 4.0, 6.0],
+                bin_event=[3.0, 5.0, 9.0, 1.0, 0.0],
+            ),
+            [(1,)],
+            lambda rng, n, s: np.where(
+                rng.random((n,) + s) < 0.2, np.nan, np.where(rng.random((n,) + s) < 0.2, 9.0, rng.normal(size=(n,) + s))
+            ),
+            "float32",
+        ),
+        (
+            dict(
+                special_values=["n/a"],
+                binning_kind="categorical",
+                bin_trend="ascending",
+                bin_categories=[["a", "b"], ["c"]],
+                bin_nonevent=[30.0, 10.0, 4.0, 6.0],
+                bin_event=[3.0, 9.0, 1.0, 2.0],
+            ),
+            [(1,)],
+            lambda rng, n, s: np.array(
+                [[["a", "b", "c", "z", "n/a", None][i]] for i in rng.integers(0, 6, size=n)], dtype=object
+            ),
+            "string",
+        ),
+    ],
     "Conv1D": [
         (dict(filters=3, kernel_size=3, padding="causal", dilation_rate=2, activation="relu"), [(7, 2)]),
         (dict(filters=2, kernel_size=2, strides=2, use_bias=False, kernel_regularizer="l2"), [(6, 3)]),

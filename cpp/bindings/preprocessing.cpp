@@ -19,6 +19,7 @@
 #include "maasfin/layers/hashing.hpp"
 #include "maasfin/layers/imputation.hpp"
 #include "maasfin/layers/integer_lookup.hpp"
+#include "maasfin/layers/woe_encoding.hpp"
 #include "maasfin/string_table.hpp"
 
 namespace maasfin::bindings {
@@ -148,6 +149,9 @@ void bind_preprocessing(py::module_& m) {
                  return std::make_shared<Discretization>(num_boundaries, parse_output_mode(mode, "Discretization"));
              }),
              py::arg("num_boundaries"), py::arg("output_mode"));
+    py::class_<WoEEncoding, Layer, std::shared_ptr<WoEEncoding>>(m, "WoEEncoding")
+        .def(py::init<Index, Index, Index>(), py::arg("num_boundaries"), py::arg("num_special"),
+             py::arg("num_categories"));
     py::class_<Normalization, Layer, std::shared_ptr<Normalization>>(m, "Normalization")
         .def(py::init<bool>(), py::arg("invert"));
     py::class_<Imputation, Layer, std::shared_ptr<Imputation>>(m, "Imputation")

@@ -40,6 +40,7 @@ from maasfin.layers.preprocessing import (
     IntegerLookup,
     Normalization,
     StringLookup,
+    WoEEncoding,
 )
 from maasfin.layers.recurrent import GRU, LSTM, SimpleRNN
 from maasfin.layers.spatial import (
@@ -130,6 +131,7 @@ __all__ = [
     "TimeDistributed",
     "Bidirectional",
     "Calibration",
+    "WoEEncoding",
 ]
 
 registry.register_exports("layer", globals(), __all__, Layer)

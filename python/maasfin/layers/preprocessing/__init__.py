@@ -9,12 +9,14 @@ is a CategoryEncoding of those indices.
 
 `adapt(data)` runs once, offline, in NumPy (as Keras): data may be a NumPy array, a pandas
 DataFrame/Series, a list, or an iterable of batches (which are concatenated: the statistics are
-those of all rows at once). FeatureSpace (maasfin.utils.FeatureSpace) builds on these layers.
+those of all rows at once). FeatureSpace (maasfin.utils.FeatureSpace) builds on these layers. WoEEncoding learns from a
+binary target too: `adapt(x, y)` (optimal binning, binning.py).
 """
 
 from maasfin.layers.preprocessing.hashing import HashedCrossing, Hashing
 from maasfin.layers.preprocessing.lookup import CategoryEncoding, IntegerLookup, StringLookup
 from maasfin.layers.preprocessing.numeric import Discretization, Imputation, Normalization
+from maasfin.layers.preprocessing.woe import WoEEncoding
 
 __all__ = [
     "Normalization",
@@ -25,4 +27,5 @@ __all__ = [
     "Hashing",
     "HashedCrossing",
     "Imputation",
+    "WoEEncoding",
 ]

@@ -352,6 +352,40 @@ def _calibration(g, layer, xs, out, shapes):
     return g.op("Cast", [g.tmp("Sigmoid", [z], f"{n}/sigmoid")], out, to=T.FLOAT)
 
 
+def _woe_encoding(g, layer, xs, out, shapes):
+    """The core's numeric WoEEncoding: the WoE of bin = number of boundaries <= x, then the Special
+    value's and the Missing (NaN) value's. String features never reach here (string inputs are refused)."""
+    n, x, f32 = layer.name, xs[0], g.onnx.TensorProto.FLOAT
+    weights = layer.get_weights()  # [bin_boundaries] [special_values] woe
+    woe = weights[-1]
+    bounds = weights[0] if layer.binning["splits"] else np.zeros(0, np.float32)
+    specials = weights[-2] if layer.special_values else np.zeros(0, np.float32)
+    u = g.tmp("Unsqueeze", [x, g.axes(f"{n}/last", [-1])], f"{n}/unsqueeze")  # (batch, 1, 1)
+    if bounds.size:
+        ge = g.tmp("GreaterOrEqual", [u, g.const(f"{n}/bin_boundaries", bounds)], f"{n}/at_or_above")
+        counts = g.tmp("Cast", [ge], f"{n}/at_or_above_i", to=g.onnx.TensorProto.INT64)
+        idx = g.reduce("ReduceSum", counts, [-1], g.name(f"{n}/bin"), keepdims=0)  # (batch, 1)
+        value = g.tmp("Gather", [g.const(f"{n}/woe_bins", woe[: bounds.size + 1]), idx], f"{n}/woe_bin")
+    else:
+        value = g.tmp(
+            "Add",
+            [g.tmp("Mul", [x, g.const(f"{n}/zero", 0.0)], f"{n}/zeros"), g.const(f"{n}/woe_bin0", float(woe[0]))],
+            f"{n}/woe_bin",
+        )
+    if specials.size:
+        eq = g.tmp(
+            "Cast", [g.tmp("Equal", [u, g.const(f"{n}/special_values", specials)], f"{n}/eq")], f"{n}/eq_f", to=f32
+        )
+        hit = g.tmp(
+            "Greater",
+            [g.reduce("ReduceMax", eq, [-1], g.name(f"{n}/any"), keepdims=0), g.const(f"{n}/zero_s", 0.0)],
+            f"{n}/is_special",
+        )
+        value = g.tmp("Where", [hit, g.const(f"{n}/woe_special", float(woe[-2])), value], f"{n}/with_special")
+    missing = g.tmp("IsNaN", [x], f"{n}/missing")
+    return g.op("Where", [missing, g.const(f"{n}/woe_missing", float(woe[-1])), value], out)
+
+
 def converter_table() -> dict[type, object]:
     table = {
         L.Dense: _dense,
@@ -390,6 +424,7 @@ def converter_table() -> dict[type, object]:
         L.IntegerLookup: _integer_lookup,
         L.Embedding: _embedding,
         L.Calibration: _calibration,
+        L.WoEEncoding: _woe_encoding,
     }
     return table
 
