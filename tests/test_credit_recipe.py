@@ -5,6 +5,8 @@ logistic regression's on a held-out split."""
 import numpy as np
 import pandas as pd
 import pytest
+import requests
+from serving_support import ServerThread, put
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -17,6 +19,7 @@ from maasfin.credit import default_model
 from maasfin.credit.recipe import stratified_folds
 from maasfin.layers import Calibration
 from maasfin.metrics import expected_calibration_error
+from maasfin.serving import create_app
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +90,25 @@ def test_round_trips_maas(credit, trained, tmp_path):
     x = _features(test)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), trained.predict(x, verbose=0))
     assert isinstance(loaded.layers[-1], Calibration)
+
+
+def test_serves_raw_records_explains_and_reports_drift(credit, trained, tmp_path):
+    _, test = credit
+    x = _features(test).iloc[:40]
+    records = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in x.to_dict("records")
+    ]
+    put(str(tmp_path), "pd", 1, trained)
+    with ServerThread(create_app(str(tmp_path), poll_seconds=0)) as server:
+        r = requests.post(server.url + "/v1/predict", json={"model_name": "pd", "input_data": records}, timeout=30)
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(np.ravel(r.json()["predictions"]), trained.predict(x, verbose=0).ravel(), rtol=1e-6)
+    # the attribution baseline and drift references were recorded on the training rows, as fit does
+    attributions = trained.explain(x.iloc[:3])
+    assert list(attributions.columns) == list(x.columns) and np.isfinite(attributions.to_numpy()).all()
+    shifted = _features(test).assign(Income=_features(test)["Income"] * 3)
+    report = trained.drift(shifted).set_index("feature")
+    assert report.loc["Income", "psi"] > 0.25 and report.loc["Age", "psi"] < 0.1
 
 
 def _small():

@@ -20,15 +20,16 @@ The recipe, step by step (docs/credit.md, "A default model"):
    the ranking, ROC AUC and KS are the average's).
 
 The result is an ordinary functional maasfin model: it predicts on raw DataFrames and records
-(strings and missing values included), saves to .maas and serves like any other model.
+(strings and missing values included), saves to .maas and serves like any other model; its
+attribution baseline and drift references are recorded on the training rows, as fit records them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from maasfin import explain, optimizers, seeds
 from maasfin import layers as L
-from maasfin import optimizers, seeds
 from maasfin.callbacks import EarlyStopping
 from maasfin.data import numeric_column
 from maasfin.models import Model
@@ -230,4 +231,6 @@ def default_model(df, target, positive=None, *, features=None, towers=5, seed=0)
         for layer in model.layers:
             if layer.name.startswith(f"t{k}_") and layer.get_weights():
                 final.get_layer(layer.name).set_weights(layer.get_weights())
+    # what fit records for any model: the attribution baseline and the drift references (features, score)
+    explain.record_reference(final, final.prepare_inputs(X, "df"))
     return final
