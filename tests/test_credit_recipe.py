@@ -155,6 +155,8 @@ def test_stratified_folds_balance_each_class():
         (lambda d: d, {"positive": "bad", "towers": 1}, "towers must be an integer >= 2"),
         (lambda d: d, {"positive": "bad", "seed": -1}, "seed must be an integer >= 0"),
         (lambda d: d.iloc[:30], {"positive": "bad"}, "need at least 10 of each"),
+        (lambda d: d.rename(columns={"Age": 3}), {"positive": "bad"}, "names must be strings"),
+        (lambda d: d.rename(columns={"Age": "Income"}), {"positive": "bad"}, "['Income'] appear more than once"),
         (
             lambda d: d.assign(Status=np.where(d.index < 3, "a", np.where(d.index < 6, "b", "c"))),
             {"positive": "a"},

@@ -130,6 +130,14 @@ def _check_frame(df, target, positive, features, towers):
             raise ValueError(f"default_model: the target {target!r} is also listed in features")
     if not features:
         raise ValueError(f"default_model: df has no feature columns besides the target {target!r}")
+    odd = [c for c in features if not isinstance(c, str)]
+    if odd:
+        raise ValueError(
+            f"default_model: feature column names must be strings (the model's input names), got {odd[:5]}"
+        )
+    twice = sorted({c for c in features if list(df.columns).count(c) > 1})
+    if twice:
+        raise ValueError(f"default_model: column(s) {twice} appear more than once in df")
     y = _binary_target(df[target], target, positive)
     counts = np.bincount(y.astype(np.int64), minlength=2)
     if counts.min() < 2 * towers:
