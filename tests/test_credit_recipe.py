@@ -131,6 +131,18 @@ def test_features_selects_columns():
     assert sorted(t.name for t in model.inputs) == ["Age", "Home", "Income"]
 
 
+def test_many_valued_string_column_keeps_its_most_frequent_values():
+    df = _small()
+    rng = np.random.default_rng(0)
+    # 300 distinct employers, "acme" the most frequent: the lookup keeps 63 values + the OOV slot
+    employer = np.where(
+        rng.random(len(df)) < 0.3, "acme", np.array([f"employer{i}" for i in rng.integers(0, 300, len(df))])
+    )
+    model = default_model(df.assign(Employer=employer), "Status", features=["Income", "Employer"], towers=2)
+    lookup = model.get_layer("Employer_lookup")
+    assert lookup.vocabulary_size() == 64 and "acme" in lookup.get_vocabulary()
+
+
 def test_stratified_folds_balance_each_class():
     y = np.r_[np.zeros(103), np.ones(17)]
     fold = stratified_folds(y, 5, seed=0)

@@ -4,7 +4,8 @@ The recipe, step by step (docs/credit.md, "A default model"):
 
 1. Features: every column but the target (or `features=`), encoded by
    `FeatureSpace.from_dataframe` (numbers: median imputation + missing indicator + Normalization;
-   strings: one-hot StringLookup whose out-of-vocabulary index also takes missing values).
+   strings: one-hot StringLookup whose out-of-vocabulary index also takes missing values, and
+   rarer values beyond a column's 63 most frequent).
 2. A wide path beside the deep one: each numeric column also gets a quantile Discretization
    (10 bins, after median imputation), one-hot, so the linear part can follow a non-linear effect
    the way a binned scorecard does.
@@ -48,6 +49,7 @@ RECIPE = {
     "batch_size": (64, 1024),  # about n_train / 64 rounded to a power of 2, clipped to this range
     "max_epochs": 100,
     "patience": 5,
+    "max_tokens": 64,  # a string column keeps its 63 most frequent values + the out-of-vocabulary slot
 }
 
 
@@ -148,12 +150,25 @@ def _check_frame(df, target, positive, features, towers):
     return df[features].reset_index(drop=True), y
 
 
+def _feature_space(X) -> FeatureSpace:
+    """FeatureSpace.from_dataframe, with a string column of many values (an employer, a postcode)
+    limited to its most frequent tokens; rarer ones share the out-of-vocabulary slot."""
+    fs = FeatureSpace.from_dataframe(X, name="features")
+    cap = RECIPE["max_tokens"]
+    many = {
+        col: FeatureSpace.string_categorical(max_tokens=cap)
+        for col, feature in fs.features.items()
+        if feature.kind == "string_categorical" and X[col].nunique(dropna=True) >= cap
+    }
+    return FeatureSpace.from_dataframe(X, features=many, name="features") if many else fs
+
+
 class _Graph:
     """Builds the recipe's graph on raw columns X: the shared encoding, the wide bins and towers."""
 
     def __init__(self, X):
         self.X = X
-        self.fs = FeatureSpace.from_dataframe(X, name="features")
+        self.fs = _feature_space(X)
         self.fs.adapt(X)
         self.inputs = self.fs.get_inputs()
         encoded = self.fs.get_encoded_features()
