@@ -125,6 +125,15 @@ def test_deterministic_for_a_seed():
     assert not np.array_equal(a, c)
 
 
+def test_towers_are_averaged_then_calibrated():
+    model = default_model(_small(), "Status", towers=3, seed=1)
+    names = [layer.name for layer in model.layers]
+    assert [n for n in names if n.endswith("_probability")] == ["t0_probability", "t1_probability", "t2_probability"]
+    assert names[-2:] == ["average", "calibration"]
+    # three different towers (each trained on its own folds; the AUC test shows their weights are trained ones)
+    assert len({model.get_layer(f"t{k}_deep").get_weights()[0].tobytes() for k in range(3)}) == 3
+
+
 def test_features_selects_columns():
     df = _small()
     model = default_model(df, "Status", features=["Income", "Home", "Age"], towers=2)

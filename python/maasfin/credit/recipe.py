@@ -167,7 +167,6 @@ class _Graph:
     """Builds the recipe's graph on raw columns X: the shared encoding, the wide bins and towers."""
 
     def __init__(self, X):
-        self.X = X
         self.fs = _feature_space(X)
         self.fs.adapt(X)
         self.inputs = self.fs.get_inputs()
