@@ -128,3 +128,18 @@ def test_featurespace_reasons_name_raw_columns(executed):
         code, feature, contribution = line.split()[:3]
         assert feature in raw and float(contribution) > 0
     assert lines[-1] == "columns explained: 13"
+
+
+def test_default_model_cells_show_calibrated_pds_plots_and_gains(executed):
+    text = _text(executed["default-model"])
+    assert _number(text, "ROC AUC") > 0.83
+    assert _number(text, "ECE") < 0.05  # calibrated on out-of-fold predictions
+    observed = _number(text, "observed default rate")
+    assert abs(_number(text, "mean PD") - observed) < 0.03
+    assert any("image/png" in out.get("data", {}) for out in executed["default-plots"].outputs)
+    gains = _text(executed["default-gains"])
+    assert _number(gains, "KS") == pytest.approx(_number(gains, "ks_statistic"), abs=1e-6)
+    rows = [line.split() for line in gains.splitlines()[2:] if line.strip()]
+    assert [int(r[1]) for r in rows] == list(range(1, 11))  # ten deciles, riskiest first
+    rates = [float(r[4]) for r in rows]
+    assert rates[0] > 3 * rates[-1]  # the riskiest decile defaults far more often than the safest
