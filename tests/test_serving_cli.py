@@ -174,12 +174,18 @@ def test_two_workers_merge_their_drift_windows(tmp_path):
             }
 
         sent = 0
-        while sent < len(df) and (sent < 100 or sum(n > 0 for n in served().values()) < 2):
-            with requests.Session() as s:  # a new connection each time, so both workers get some
+        # a new connection each time, so both workers get some; a loaded machine may let one worker
+        # accept for a while, so keep going (cycling over the rows) until both have served or 90 s
+        deadline = time.monotonic() + 90
+        rows_sent = []
+        while sent < 100 or (sum(n > 0 for n in served().values()) < 2 and time.monotonic() < deadline and sent < 5000):
+            start = sent % len(df)
+            rows_sent.append(df.iloc[start : start + 10].to_numpy(dtype=np.float32))
+            with requests.Session() as s:
                 r = s.post(
                     srv.url + "/v1/predict",
                     timeout=TIMEOUT,
-                    json={"model_name": "credit", "input_data": df.iloc[sent : sent + 10].to_numpy().tolist()},
+                    json={"model_name": "credit", "input_data": df.iloc[start : start + 10].to_numpy().tolist()},
                 )
                 assert r.status_code == 200
             sent += 10
@@ -194,7 +200,7 @@ def test_two_workers_merge_their_drift_windows(tmp_path):
     report = reports[0]
     assert report["window"] == {"rows": sent, "capacity": 5000}
     ref = model._drift_reference
-    x = df.iloc[:sent].to_numpy(dtype=np.float32)
+    x = np.concatenate(rows_sent)
     for j, f in enumerate(report["features"]):
         assert f["psi"] == monitoring.psi_from_reference(ref["features"][j], x[:, j].astype(np.float64)), f
     gauges = [line for line in text.splitlines() if line.startswith("maasfin_drift_psi{")]
