@@ -67,6 +67,20 @@ def test_kernel_equals_its_twin_and_rows_alone(backend, n, k, m, act):
     np.testing.assert_allclose(y, _testing.dense_fwd(x, w, b, act), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("n", [1, 40])
+def test_fused_relu_matches_the_twin_on_nan_and_signed_zero(backend, n):
+    x = RNG.standard_normal((n, 20)).astype(np.float32)
+    x[0, 3] = np.nan  # a NaN pre-activation: relu gives +0 in both
+    w = RNG.standard_normal((20, 70)).astype(np.float32)
+    w[:, 5] = 0.0  # exact zeros
+    b = np.zeros(70, np.float32)
+    b[6] = -0.0
+    y = _testing.dense_fwd(x, w, b, "relu", invariant=True)
+    backend(_core.Backend.reference)
+    twin = _testing.dense_fwd(x, w, b, "relu", invariant=True)
+    np.testing.assert_array_equal(y.view(np.uint32), twin.view(np.uint32))  # bits, signs of zeros included
+
+
 def test_twin_is_the_documented_fma_chain():
     """The column scheme is the fma chain over k from 0, then + bias, computed here in float64 with
     float32 rounding after every step (an fma rounds once: exact product, one rounding)."""
