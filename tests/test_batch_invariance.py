@@ -205,13 +205,14 @@ def test_default_predict_tiles_by_itself():
     model = wide_mlp()
     x = RNG.standard_normal((10_000, 30)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(x), model.predict(x, batch_size=32))
-    assert model._graph.auto_tile == 4096  # 30-256-128-1: a few hundred floats per row
+    # as many rows as keep every layer's outputs (30 + 256 + 128 + 128 + 1 floats a row) within 2 MiB
+    assert model._graph.auto_tile == 2 * 2**20 // (4 * 543)
     # a very wide model gets smaller tiles, never fewer than 32 rows
     mf.utils.set_random_seed(0)
     wide = Sequential([Input((4000,)), Dense(4000), Dense(1)])
     wide.build()
-    assert wide._graph.auto_tile == 16 * 2**20 // (4 * 8001)
-    huge = Sequential([Input((300_000,)), Dense(1)])
+    assert wide._graph.auto_tile == 2 * 2**20 // (4 * 8001)
+    huge = Sequential([Input((30_000,)), Dense(1)])
     huge.build()
     assert huge._graph.auto_tile == 32
 
