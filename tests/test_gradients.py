@@ -443,6 +443,14 @@ def test_monotonic_dense_gradients(rng, act, kwargs, backend):
         MonotonicDense(2, activation="tanh"),
     ]
     m = compiled(mf.Sequential(layers), "mse")
-    randomize_params(m, rng)
-    x, y = data(rng), rng.standard_normal((8, 2)).astype(np.float32)
+    # Central differences need every kink (|w| at 0; relu/selu/leaky_relu at 0, the saturated
+    # shape at -1 and 1) farther than a step from the point: draw until the point is clear.
+    for _ in range(200):
+        randomize_params(m, rng)
+        x = data(rng)
+        w = [layer.get_weights() for layer in m.layers]
+        h = x @ layers[1].effective_kernel() + w[0][1]
+        if min(np.abs(w[0][0]).min(), np.abs(w[1][0]).min()) > 0.05 and np.abs(h[..., None] - [-1, 0, 1]).min() > 0.05:
+            break
+    y = rng.standard_normal((8, 2)).astype(np.float32)
     check_model(m, [x], y, what=f"MonotonicDense({act}, {kwargs})")
