@@ -338,6 +338,22 @@ def test_isotonic_calibration_keeps_the_declaration(trained):
         assert r.ok
 
 
+def test_platt_calibration_is_checked_with_its_weights(trained, tmp_path):
+    model, _, x, y = trained
+    calibrated = mf.calibration.calibrate(model, x.iloc[:2000], y[:2000], method="platt")
+    assert calibrated.monotonic_features == MONOTONE
+    path = tmp_path / "platt.maas"
+    calibrated.save(path)
+    assert mf.models.load_model(path).monotonic_features == MONOTONE
+    # A decreasing map (negative slope) would turn every declared direction around: refused.
+    layer = calibrated.layers[-1]
+    layer.set_weights([np.array([-1.0]), np.array([0.0])])
+    with pytest.raises(ValueError, match="through Calibration 'calibration'"):
+        _ = calibrated.monotonic_features
+    with pytest.raises(ValueError, match="through Calibration 'calibration'"):
+        calibrated.save(tmp_path / "bad.maas") or mf.models.load_model(tmp_path / "bad.maas")
+
+
 def test_onnx_export_uses_the_effective_kernel(trained, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     inc, dbt, _ = _named()

@@ -319,9 +319,7 @@ def reasons(
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     a = np.asarray(explain(model, x, baseline=baseline, steps=steps, output=output, tolerance=tolerance), np.float64)
-    if getattr(model, "monotonic_features", None):
-        a = np.where(monotone_consistent(model, model._prepare_x(x), baseline, a), a, 0.0)
-    return reasons_from_attributions(model, a, top_k, adverse)
+    return reasons_from_attributions(model, a, top_k, adverse, xs=model._prepare_x(x), baseline=baseline)
 
 
 def monotone_consistent(model, xs: list, baseline, values: np.ndarray) -> np.ndarray:
@@ -343,8 +341,16 @@ def monotone_consistent(model, xs: list, baseline, values: np.ndarray) -> np.nda
     return ok
 
 
-def reasons_from_attributions(model, values: np.ndarray, top_k: int = 4, adverse: str = "high") -> list[list[dict]]:
-    """`reasons` for attributions already computed (rows x features)."""
+def reasons_from_attributions(
+    model, values: np.ndarray, top_k: int = 4, adverse: str = "high", xs=None, baseline=None
+) -> list[list[dict]]:
+    """`reasons` for attributions already computed (rows x features) of the prepared inputs `xs`
+    (needed for a model with monotone features: their contributions against the declared direction
+    are never cited, see monotone_consistent)."""
+    if getattr(model, "monotonic_features", None):
+        if xs is None:
+            raise ValueError("reason codes of a model with monotone features need the explained inputs (xs)")
+        values = np.where(monotone_consistent(model, xs, baseline, values), values, 0.0)
     names = explained_feature_names(model)
     table = getattr(model, "_reason_codes", None) or {}
     sign = 1.0 if adverse == "high" else -1.0

@@ -123,9 +123,12 @@ class Model(TrainingMixin):
 
     @property
     def monotonic_features(self) -> dict[str, int]:
-        """{raw feature: +1 or -1}: the monotone effects declared on the model's MonotonicDense layers
-        (checked from input to output when the model was made)."""
-        return dict(getattr(self, "_monotonic", None) or {})
+        """{raw feature: +1 or -1}: the monotone effects declared on the model's MonotonicDense layers,
+        checked from input to output when the model is made, when it is loaded and on every use."""
+        if not getattr(self, "_monotonic", None):
+            return {}
+        # Checked again on every use: a Calibration's direction depends on its weights (loaded, set).
+        return check_monotone_paths(self._outputs[0], f"model '{self.name}'")
 
     @property
     def outputs(self):
