@@ -7,6 +7,8 @@ after training, after a save/load round trip and after training on data that pus
 
 import numpy as np
 import pytest
+import requests
+from serving_support import ServerThread, put
 
 import maasfin as mf
 from maasfin import _core
@@ -21,6 +23,7 @@ from maasfin.layers import (
     Normalization,
 )
 from maasfin.models import Model, Sequential
+from maasfin.serving import create_app
 from maasfin.utils import FeatureSpace
 
 MONOTONE = {"Income": -1, "Seniority": -1, "Debt": 1, "Amount": 1}
@@ -390,3 +393,34 @@ def test_cv_auc_close_to_unconstrained():
         model.fit(x.iloc[tr], y[tr], epochs=15, batch_size=64, verbose=0)
         aucs.append(roc_auc_score(y[te], model.predict(x.iloc[te]).ravel()))
     assert aucs[0] > 0.8 and aucs[0] >= aucs[1] - 0.015, aucs
+
+
+def test_declarations_by_name_need_named_inputs(trained):
+    m = Sequential([Input(shape=(3,)), MonotonicDense(2, monotonicity_indicator={"Income": -1})])
+    with pytest.raises(ValueError, match="resolved when the layer is called on FeatureSpace encoded features"):
+        m.build()
+    model, _, x, _ = trained
+    values = np.ones((2, len(mf.explain.explained_feature_names(model))))
+    with pytest.raises(ValueError, match="need the explained inputs"):
+        mf.explain.reasons_from_attributions(model, values)
+    fs = FeatureSpace({"Income": "float_normalized"}, output_mode="dict")
+    fs.adapt(x)
+    with pytest.raises(ValueError, match="feature_columns needs output_mode='concat'"):
+        fs.feature_columns()
+
+
+def test_served_reasons_respect_the_declaration(trained, tmp_path):
+    model, _, x, _ = trained
+    put(str(tmp_path), "pd", 1, model)
+    loaded = mf.models.load_model(str(tmp_path / "pd" / "1" / "model.maas"))
+    rows = x.iloc[:40]
+    records = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in rows.to_dict("records")
+    ]
+    with ServerThread(create_app(str(tmp_path), poll_seconds=0)) as s:
+        r = requests.post(
+            s.url + "/v1/explain", json={"model_name": "pd", "input_data": records, "top_k": 13}, timeout=60
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["reasons"] == loaded.reasons(rows, top_k=13)
