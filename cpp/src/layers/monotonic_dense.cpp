@@ -1,5 +1,6 @@
 #include "maasfin/layers/monotonic_dense.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "maasfin/kernels.hpp"

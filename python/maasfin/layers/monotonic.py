@@ -284,7 +284,7 @@ def column_sources(tensor: KerasTensor, _memo: dict | None = None) -> list[dict]
 
 def _layer_sources(layer, tensor, ins: list[list[dict]], width: int) -> list[list]:
     flat = [c for cols in ins for c in cols]
-    if isinstance(layer, MonotonicDense):
+    if isinstance(layer, MonotonicDense) and len(tensor.inputs[0].shape) == 2:
         ind = np.broadcast_to(np.asarray(layer.resolved_indicator), (len(ins[0]),))
         cols = []
         for s, col in zip(ind, ins[0]):

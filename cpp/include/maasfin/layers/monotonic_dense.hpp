@@ -10,8 +10,10 @@
 //   the first n_convex units are convex, the next n_concave concave, the rest saturated
 //   (split_units); with all three a stack of these layers can fit any monotone function.
 //
-// The stored kernel is unconstrained (the optimizer, set_weights and loaded files may put any value
-// there); monotonicity comes from the forward pass, never from a penalty or a projection.
+// rho is evaluated in double and rounded to float once (rounding is monotone), so the float32
+// outputs are monotone too. The stored kernel is unconstrained (the optimizer, set_weights and
+// loaded files may put any value there); monotonicity comes from the forward pass, never from a
+// penalty or a projection.
 #pragma once
 
 #include <array>
