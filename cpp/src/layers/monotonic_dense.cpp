@@ -94,36 +94,92 @@ constexpr double kSeluScale = 1.0507009873554804934193349852946;
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 constexpr double kLeakySlope = 0.2;  // Keras's default negative_slope, as the eltwise kernels
 
-// rho(u) and rho'(u) in double. The result is rounded to float once, and rounding is monotone,
-// so the layer's output is monotone in float32 too (the vectorised float kernels are accurate to
-// a few ulp but not monotone at that scale, which a grid check over saturated units detects).
-double rho(Activation a, double u) {
+// rho(u) and rho'(u) in double, one type per activation so that the loops below inline them. The
+// result is rounded to float once, and rounding is monotone, so the layer's output is monotone in
+// float32 too (the vectorised float kernels are accurate to a few ulp but not monotone at that
+// scale, which a grid check over saturated units detects).
+// Sigmoid and tanh take one exp each: a composition of monotone operations (exp, +, /, -) stays
+// monotone under rounding, and glibc's tanh costs several exps.
+struct Relu {
+    static double value(double u) { return u > 0.0 ? u : 0.0; }
+    static double grad(double u) { return u > 0.0 ? 1.0 : 0.0; }
+};
+struct LeakyRelu {
+    static double value(double u) { return u > 0.0 ? u : kLeakySlope * u; }
+    static double grad(double u) { return u > 0.0 ? 1.0 : kLeakySlope; }
+};
+struct Sigmoid {
+    static double value(double u) { return 1.0 / (1.0 + std::exp(-u)); }
+    static double grad(double u) {
+        const double s = value(u);
+        return s * (1.0 - s);
+    }
+};
+struct Tanh {
+    static double value(double u) { return 1.0 - 2.0 / (std::exp(2.0 * u) + 1.0); }
+    static double grad(double u) {
+        const double t = value(u);
+        return 1.0 - t * t;
+    }
+};
+struct Elu {
+    static double value(double u) { return u > 0.0 ? u : std::expm1(u); }
+    static double grad(double u) { return u > 0.0 ? 1.0 : std::exp(u); }
+};
+struct Selu {
+    static double value(double u) { return kSeluScale * (u > 0.0 ? u : kSeluAlpha * std::expm1(u)); }
+    static double grad(double u) { return u > 0.0 ? kSeluScale : kSeluScale * kSeluAlpha * std::exp(u); }
+};
+
+// The saturated shape: rho(v + 1) - rho(1) below 0, rho(1) - rho(1 - v) above; for relu exactly
+// the clamp to [-1, 1], without the branch.
+template <class Rho>
+double saturated(double v, double rho1) {
+    return v < 0.0 ? Rho::value(v + 1.0) - rho1 : rho1 - Rho::value(1.0 - v);
+}
+template <>
+double saturated<Relu>(double v, double /*rho1*/) {
+    return std::min(std::max(v, -1.0), 1.0);
+}
+
+// Calls f(Rho{}) with the type of activation a (not linear).
+template <class F>
+void with_rho(Activation a, F&& f) {
     switch (a) {
-        case Activation::relu: return u > 0.0 ? u : 0.0;
-        case Activation::sigmoid: return u >= 0.0 ? 1.0 / (1.0 + std::exp(-u)) : std::exp(u) / (1.0 + std::exp(u));
-        case Activation::tanh: return std::tanh(u);
-        case Activation::elu: return u > 0.0 ? u : std::expm1(u);
-        case Activation::selu: return kSeluScale * (u > 0.0 ? u : kSeluAlpha * std::expm1(u));
-        case Activation::leaky_relu: return u > 0.0 ? u : kLeakySlope * u;
-        default: return u;
+        case Activation::relu: return f(Relu{});
+        case Activation::leaky_relu: return f(LeakyRelu{});
+        case Activation::sigmoid: return f(Sigmoid{});
+        case Activation::tanh: return f(Tanh{});
+        case Activation::elu: return f(Elu{});
+        default: return f(Selu{});
     }
 }
 
-double rho_grad(Activation a, double u) {
-    switch (a) {
-        case Activation::relu: return u > 0.0 ? 1.0 : 0.0;
-        case Activation::sigmoid: {
-            const double s = rho(a, u);
-            return s * (1.0 - s);
+// h, y: rows x D_out (may alias). Units [0, c) convex, [c, k) concave, [k, D_out) saturated.
+template <class Rho>
+void shapes_fwd(const float* h, float* y, Index rows, Index units, Index c, Index k) {
+    const double rho1 = Rho::value(1.0);
+    for (Index row = 0; row < rows; ++row) {
+        const float* hr = h + row * units;
+        float* yr = y + row * units;
+        for (Index j = 0; j < c; ++j) yr[j] = static_cast<float>(Rho::value(hr[j]));
+        for (Index j = c; j < k; ++j) yr[j] = static_cast<float>(-Rho::value(-static_cast<double>(hr[j])));
+        for (Index j = k; j < units; ++j) yr[j] = static_cast<float>(saturated<Rho>(hr[j], rho1));
+    }
+}
+
+// Every shape's derivative is rho' at its argument: h, -h, h + 1 (h < 0) or 1 - h.
+template <class Rho>
+void shapes_bwd(const float* h, const float* dy, float* dh, Index rows, Index units, Index c, Index k) {
+    for (Index row = 0; row < rows; ++row) {
+        const Index o = row * units;
+        for (Index j = 0; j < c; ++j) dh[o + j] = static_cast<float>(dy[o + j] * Rho::grad(h[o + j]));
+        for (Index j = c; j < k; ++j)
+            dh[o + j] = static_cast<float>(dy[o + j] * Rho::grad(-static_cast<double>(h[o + j])));
+        for (Index j = k; j < units; ++j) {
+            const double v = h[o + j];
+            dh[o + j] = static_cast<float>(dy[o + j] * Rho::grad(v < 0.0 ? v + 1.0 : 1.0 - v));
         }
-        case Activation::tanh: {
-            const double t = std::tanh(u);
-            return 1.0 - t * t;
-        }
-        case Activation::elu: return u > 0.0 ? 1.0 : std::exp(u);
-        case Activation::selu: return u > 0.0 ? kSeluScale : kSeluScale * kSeluAlpha * std::exp(u);
-        case Activation::leaky_relu: return u > 0.0 ? 1.0 : kLeakySlope;
-        default: return 1.0;
     }
 }
 }  // namespace
@@ -131,28 +187,13 @@ double rho_grad(Activation a, double u) {
 // h, y: rows x D_out (may alias); saved: the pre-activations h, rows x D_out
 void MonotonicDense::activate(const float* h, float* y, float* saved, Index rows) const {
     const Index n = rows * units_;
-    if (saved != nullptr)
-        for (Index i = 0; i < n; ++i) saved[i] = h[i];
+    if (saved != nullptr) std::copy(h, h + n, saved);
     if (activation_ == Activation::linear) {
-        if (y != h)
-            for (Index i = 0; i < n; ++i) y[i] = h[i];
+        if (y != h) std::copy(h, h + n, y);
         return;
     }
-    const Index convex_end = split_[0], concave_end = split_[0] + split_[1];
-    const double rho1 = rho(activation_, 1.0);
-    for (Index row = 0; row < rows; ++row)
-        for (Index j = 0; j < units_; ++j) {
-            const Index i = row * units_ + j;
-            const double v = h[i];
-            double out;
-            if (j < convex_end)
-                out = rho(activation_, v);
-            else if (j < concave_end)
-                out = -rho(activation_, -v);
-            else
-                out = v < 0.0 ? rho(activation_, v + 1.0) - rho1 : rho1 - rho(activation_, 1.0 - v);
-            y[i] = static_cast<float>(out);
-        }
+    const Index c = split_[0], k = split_[0] + split_[1];
+    with_rho(activation_, [&](auto r) { shapes_fwd<decltype(r)>(h, y, rows, units_, c, k); });
 }
 
 // x: N*R x D_in, y: N*R x D_out (R = rows per sample)
@@ -172,17 +213,11 @@ void MonotonicDense::backward(const BackwardArgs& a) const {
     const float* dh = a.dy;
     thread_local FloatVec scratch, weights;
     if (activation_ != Activation::linear) {
-        // Every shape's derivative is rho' at its argument u: h, -h, h + 1 (h < 0) or 1 - h.
         scratch.resize(static_cast<std::size_t>(rows * units_));
-        const Index convex_end = split_[0], concave_end = split_[0] + split_[1];
-        for (Index row = 0; row < rows; ++row)
-            for (Index j = 0; j < units_; ++j) {
-                const Index i = row * units_ + j;
-                const double v = a.saved[i];
-                const double u = j < convex_end ? v : j < concave_end ? -v : (v < 0.0 ? v + 1.0 : 1.0 - v);
-                scratch[static_cast<std::size_t>(i)] = static_cast<float>(a.dy[i] * rho_grad(activation_, u));
-            }
-        dh = scratch.data();
+        const Index c = split_[0], k = split_[0] + split_[1];
+        float* out = scratch.data();
+        with_rho(activation_, [&](auto r) { shapes_bwd<decltype(r)>(a.saved, a.dy, out, rows, units_, c, k); });
+        dh = out;
     }
     weights.resize(static_cast<std::size_t>(d_in_ * units_));
     const float* kernel = a.params + kernel_;
