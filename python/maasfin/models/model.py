@@ -14,6 +14,7 @@ import numpy as np
 from maasfin import _core, explain
 from maasfin.data import shape_str
 from maasfin.layers.base import InputLayer, KerasTensor, Layer, Mask, unique_name
+from maasfin.layers.monotonic import check_monotone_paths
 from maasfin.saving import architecture, maas, onnx
 from maasfin.saving import config as saving_config
 from maasfin.saving import weights as saving_weights
@@ -99,6 +100,7 @@ class Model(TrainingMixin):
         if missing:
             raise ValueError(f"model '{self.name}': the output depends on input(s) {missing} that are not in `inputs`")
         self._inputs, self._outputs = ins, outs
+        self._monotonic = check_monotone_paths(outs[0], f"model '{self.name}'")
         # One tensor per layer (a layer with several outputs is attached once, at its first tensor).
         self._order, seen = [], set()
         for t in order:
@@ -118,6 +120,15 @@ class Model(TrainingMixin):
     @property
     def inputs(self):
         return list(self._inputs)
+
+    @property
+    def monotonic_features(self) -> dict[str, int]:
+        """{raw feature: +1 or -1}: the monotone effects declared on the model's MonotonicDense layers,
+        checked from input to output when the model is made, when it is loaded and on every use."""
+        if not getattr(self, "_monotonic", None):
+            return {}
+        # Checked again on every use: a Calibration's direction depends on its weights (loaded, set).
+        return check_monotone_paths(self._outputs[0], f"model '{self.name}'")
 
     @property
     def outputs(self):

@@ -174,6 +174,10 @@ def model_from_document(doc: dict, weights: dict, src: str, compile: bool = True
     `maasfin.calibration` builds a model with a layer appended."""
     model = with_rng_preserved(build_architecture(doc["model"], src, weights))
     assign_loaded_weights(model, weights, src)
+    try:
+        _ = model.monotonic_features  # declared monotone paths, again with the loaded weights (Calibration)
+    except ValueError as e:
+        raise fail(src, str(e)) from None
     check_schema(doc["input_schema"], model, src)
     load_explanations(doc.get("explanations"), model, src)
     if doc["compile_config"] is not None and compile:

@@ -39,6 +39,7 @@ import numpy as np
 
 from maasfin import data
 from maasfin import layers as L
+from maasfin.layers.monotonic import feature_columns
 
 __all__ = ["FeatureSpace", "Feature", "Cross"]
 
@@ -392,6 +393,14 @@ class FeatureSpace:
         """The encoded tensor (output_mode="concat") or a dict of per-feature tensors ("dict")."""
         self._build()
         return self._encoded if self.output_mode == "concat" else dict(self._encoded)
+
+    def feature_columns(self) -> dict[str, list[int]]:
+        """{raw feature (or cross): [columns of the concatenated encoded tensor computed from it]}, so a
+        declaration by raw feature name (MonotonicDense(monotonicity_indicator={...})) finds its columns."""
+        self._build()
+        if self.output_mode != "concat":
+            raise ValueError(f"FeatureSpace '{self.name}': feature_columns needs output_mode='concat'")
+        return feature_columns(self._encoded)
 
     def __repr__(self) -> str:
         crosses = "".join(f", {c.name}=cross({c.crossing_dim})" for c in self.crosses)
