@@ -15,12 +15,14 @@ from maasfin import _core
 from maasfin.credit import check_monotonicity
 from maasfin.layers import (
     CategoryEncoding,
+    Concatenate,
     Dense,
     Discretization,
     Dropout,
     Input,
     MonotonicDense,
     Normalization,
+    WoEEncoding,
 )
 from maasfin.models import Model, Sequential
 from maasfin.serving import create_app
@@ -424,3 +426,32 @@ def test_served_reasons_respect_the_declaration(trained, tmp_path):
         )
     assert r.status_code == 200, r.text
     assert r.json()["reasons"] == loaded.reasons(rows, top_k=13)
+
+
+def test_woe_encoding_keeps_a_declared_direction():
+    """WoEEncoding with a monotone trend is a monotone step in its raw value (monotonic_direction):
+    a model declaring Income -1 and Debt +1 through WoE bins has 0 violations after training."""
+    df = mf.datasets.load_credit()
+    y = (df["Status"] == "bad").astype("float32").to_numpy()
+    inc, debt = Input((1,), name="Income"), Input((1,), name="Debt")
+    wi = WoEEncoding(monotonic_trend="descending")
+    wi.adapt(df[["Income"]].to_numpy(np.float32), y)
+    wd = WoEEncoding(monotonic_trend="ascending")
+    wd.adapt(df[["Debt"]].to_numpy(np.float32), y)
+    assert {wi.monotonic_direction(), wd.monotonic_direction()} <= {1, -1}
+    h = Concatenate()([wi(inc), wd(debt)])
+    h = MonotonicDense(8, activation="relu", monotonicity_indicator={"Income": -1, "Debt": 1})(h)
+    model = Model([inc, debt], MonotonicDense(1, activation="sigmoid", monotonicity_indicator=1)(h))
+    model.compile("adam", "binary_crossentropy")
+    x = {"Income": df[["Income"]].to_numpy(np.float32), "Debt": df[["Debt"]].to_numpy(np.float32)}
+    model.fit(x, y, epochs=2, verbose=0)
+    assert model.monotonic_features == {"Income": -1, "Debt": 1}
+    report = check_monotonicity(model, df[["Income", "Debt"]].fillna(0), {"Income": -1, "Debt": 1})
+    assert report["Income"].count == 0 and report["Debt"].count == 0
+    assert report["Income"].checked > 0
+    # a string feature's WoE has no order: declaring it is refused by name
+    home = Input((1,), name="Home", dtype="string")
+    wh = WoEEncoding()
+    wh.adapt(df[["Home"]].fillna("missing").to_numpy(object), y)
+    with pytest.raises(ValueError, match="Home"):
+        MonotonicDense(1, monotonicity_indicator={"Home": 1})(wh(home))
