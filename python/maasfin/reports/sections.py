@@ -56,7 +56,7 @@ def model_details(model, seed: int, metadata: dict) -> dict:
         "class": type(model).__name__,
         "n_params": int(model.count_params()),
         "n_trainable_params": int(sum(l.count_trainable_params() for l in model.layers)),
-        "inputs": list(model.signature.feature_names or model.signature.input_names),
+        "inputs": list(model.signature.feature_names or model.signature.input_names()),
         "layers": layers,
         "history": history,
         "seeds": {"bootstrap": int(seed), "training": training if isinstance(training, int) else None},
