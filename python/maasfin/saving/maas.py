@@ -139,9 +139,9 @@ def archive_members(
     members = {CONFIG: config, WEIGHTS: weights}
     if opt is not None:
         members[OPTIMIZER] = opt
+    members[METADATA] = dumps(meta)
     if report_json is not None:
         members[REPORT] = report_json
-    members[METADATA] = dumps(meta)
     return members
 
 
