@@ -10,6 +10,7 @@ from serving_support import FlaskThread, ServerThread, credit_frame, credit_mode
 
 from maasfin.serving import add_key, create_app, flask_blueprint
 from maasfin.serving.cards import wants_html
+from maasfin.serving.console import quantile_from_buckets
 
 TIMEOUT = 60
 META = {"owner": "<b>Risk</b> team", "intended_use": "scoring"}
@@ -92,3 +93,43 @@ def test_card_over_the_flask_blueprint(repo):
 )
 def test_accept_header(accept, html):
     assert wants_html({} if accept is None else {"accept": accept}) is html
+
+
+def test_console_files_and_status_over_flask(repo):
+    path, keys_file, _, keys = repo
+    app = Flask("console")
+    app.register_blueprint(flask_blueprint(path, poll_seconds=0, api_keys=keys_file))
+    with FlaskThread(app) as server, requests.Session() as s:
+        page = s.get(server.url + "/ui", timeout=TIMEOUT)  # the page is open: it asks for the key itself
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"] and "http" not in page.text
+        js = s.get(server.url + "/ui/console.js", timeout=TIMEOUT)
+        assert (
+            js.status_code == 200 and "Bearer" in js.text and js.headers["content-type"].startswith("text/javascript")
+        )
+        assert s.get(server.url + "/v1/console/models", timeout=TIMEOUT).status_code == 401
+        h = _auth(keys["scoring"])
+        for _ in range(3):
+            r = s.post(
+                server.url + "/v1/predict",
+                json={"model_name": "credit", "input_data": credit_frame(2).values.tolist()},
+                headers=h,
+                timeout=TIMEOUT,
+            )
+            assert r.status_code == 200, r.text
+        r = s.post(server.url + "/v1/predict", json={"model_name": "credit", "input_data": [[1.0]]}, headers=h)
+        assert r.status_code == 400
+        body = s.get(server.url + "/v1/console/models", headers=h, timeout=TIMEOUT).json()
+        assert [m["name"] for m in body["models"]] == ["credit"]  # the scoped key sees its model only
+        m = body["models"][0]
+        assert m["versions"][0]["state"] == "AVAILABLE" and m["stats"]["requests"] == 4 and m["stats"]["errors"] == 1
+        assert m["stats"]["latency_ms"]["p50"] is not None
+
+
+def test_quantiles_from_histogram_buckets():
+    buckets = [(0.001, 2.0), (0.01, 6.0), (0.1, 10.0), (float("inf"), 10.0)]
+    assert quantile_from_buckets(0.5, buckets) == pytest.approx(0.001 + 0.009 * (5 - 2) / 4)
+    assert quantile_from_buckets(0.1, buckets) == pytest.approx(0.001 * 1 / 2)
+    assert quantile_from_buckets(0.99, buckets) == pytest.approx(0.01 + 0.09 * (9.9 - 6) / 4)
+    assert quantile_from_buckets(0.99, [(0.1, 1.0), (float("inf"), 2.0)]) == 0.1
+    assert quantile_from_buckets(0.5, [(0.1, 0.0), (float("inf"), 0.0)]) is None
