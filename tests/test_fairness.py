@@ -180,5 +180,15 @@ def test_bad_input_is_named(kwargs, match):
         fairness.report(**args)
 
 
+def test_default_reference_is_the_most_approved_group_ties_by_size_then_name():
+    def reference(g, p):
+        r = fairness.report(None, np.array(p), np.array(g), 0.5)
+        return r.group[r.is_reference].item()
+
+    assert reference(["a", "a", "ab", "ab", "ab"], [0.1, 0.9, 0.1, 0.1, 0.9]) == "ab"  # 2/3 beats 1/2
+    assert reference(["a", "a", "b", "b", "b", "b"], [0.1, 0.9, 0.1, 0.9, 0.1, 0.9]) == "b"  # tie at 1/2: larger
+    assert reference(["b", "b", "a", "a", "ab", "ab"], [0.1, 0.9] * 3) == "a"  # full tie: first by name
+
+
 def test_z_test_of_identical_certain_groups():
     assert fairness.two_proportion_p_value(5, 5, 7, 7) == (0.0, 1.0)

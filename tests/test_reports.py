@@ -176,6 +176,9 @@ def _json_edit(fn):
         (_json_edit(lambda d: d.update(monotonicity=[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]])), "nested more than 16"),
         (lambda raw: raw.replace(b'"auc": {', b'"auc": {"value": NaN, ', 1), "NaN is not allowed"),
         (lambda raw: b"\xff" + raw, "not UTF-8"),
+        (_json_edit(lambda d: d["discrimination"]["roc_curve"]["fpr"].pop()), "roc_curve.fpr and .tpr must be lists"),
+        (_json_edit(lambda d: d["calibration"]["curve"]["prob_true"].__setitem__(0, 1.5)), r"must lie in \[0, 1\]"),
+        (_json_edit(lambda d: d["discrimination"].update(gains_table=[])), "gains_table must have rows"),
     ],
 )
 def test_a_hostile_report_member_is_refused(credit, report, edit, match):
@@ -243,6 +246,7 @@ def test_a_report_without_groups_or_drift_reference(credit):
         ({"confidence": 1.0}, ValueError, r"confidence must be in \(0, 1\)"),
         ({"monotonicity": [1]}, TypeError, "monotonicity must be a dict"),
         ({"groups": "short"}, ValueError, "group column 'Marital' has shape"),
+        ({"groups": None, "reference": "married"}, ValueError, "reference='married' was given without groups"),
     ],
 )
 def test_bad_report_input_is_named(credit, change, error, match):

@@ -157,7 +157,7 @@ def _reference_for(reference, attribute: str, labels: list[str], rates: dict, n_
             raise ValueError(f"{_FN}: with several group columns, reference must be a dict column -> reference group")
         ref = reference
     else:  # the group with the highest approval rate (ties: the larger, then the first by name)
-        return max(labels, key=lambda g: (rates[g][0], rates[g][1], [-ord(c) for c in g]))
+        return max(sorted(labels), key=lambda g: (rates[g][0], rates[g][1]))
     key = _label(ref)
     if key not in labels:
         raise ValueError(

@@ -213,7 +213,28 @@ def check_report(doc, src: str) -> dict:
             src, f"the report has format version {doc.get('format_version')!r}; this maasfin reads {FORMAT_VERSION}"
         )
     _check(doc, SCHEMA, src, "report")
+    _check_consistent(doc, src)
     return doc
+
+
+def _check_consistent(doc: dict, src: str) -> None:
+    """What the page draws must be drawable: curves of equal lengths with values in [0, 1]."""
+    pairs = (
+        ("discrimination.roc_curve", doc["discrimination"]["roc_curve"], ("fpr", "tpr"), 2),
+        ("calibration.curve", doc["calibration"]["curve"], ("prob_true", "prob_pred"), 1),
+    )
+    for where, curve, (a, b), least in pairs:
+        if len(curve[a]) != len(curve[b]) or len(curve[a]) < least:
+            raise fail(
+                src,
+                f"report.{where}.{a} and .{b} must be lists of the same length (at least {least}), "
+                f"got {len(curve[a])} and {len(curve[b])}",
+            )
+        if any(not 0.0 <= v <= 1.0 for v in curve[a] + curve[b]):
+            raise fail(src, f"report.{where} values must lie in [0, 1]")
+    gains = doc["discrimination"]["gains_table"]
+    if not gains or any(r["count"] < 1 for r in gains):
+        raise fail(src, "report.discrimination.gains_table must have rows, each with a count of at least 1")
 
 
 class Report:

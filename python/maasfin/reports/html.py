@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 
 __all__ = ["render", "EXTRA"]
 
 EXTRA = 'pip install "maasfin[report]"'
 _SVG_RC = {"svg.hashsalt": "maasfin-report", "svg.fonttype": "path", "font.size": 9}
+_LOCK = threading.Lock()  # matplotlib's rc_context changes process-wide settings: one page at a time
 
 
 def _require():
@@ -112,6 +114,7 @@ def render(data: dict) -> str:
         keep_trailing_newline=True,
     )
     env.filters["fmt"] = _fmt
-    charts = {k: Markup(v) for k, v in _charts(data).items()}  # matplotlib's own, XML-escaped SVG
+    with _LOCK:
+        charts = {k: Markup(v) for k, v in _charts(data).items()}  # matplotlib's own, XML-escaped SVG
     monotonicity = None if data["monotonicity"] is None else json.dumps(data["monotonicity"], indent=1)
     return env.get_template("validation.html.j2").render(r=data, charts=charts, monotonicity=monotonicity)

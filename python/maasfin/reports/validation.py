@@ -76,6 +76,8 @@ def validation_report(
         raise TypeError(
             f"{_FN}: monotonicity must be a dict (a check's result) or None, got {type(monotonicity).__name__}"
         )
+    if groups is None and reference is not None:
+        raise ValueError(f"{_FN}: reference={reference!r} was given without groups; pass the group columns as groups=")
     xs = model.prepare_inputs(x, "x")
     p = np.asarray(model.predict_arrays(xs), dtype=np.float64)
     p = p.reshape(p.shape[0], -1)
