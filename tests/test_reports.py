@@ -242,6 +242,7 @@ def test_a_report_without_groups_or_drift_reference(credit):
         ({"y": "short"}, ValueError, "same length"),
         ({"y": "one_class"}, ValueError, "one class only"),
         ({"cutoff": 1.0}, ValueError, r"cutoff must be in \(0, 1\)"),
+        ({"cutoff": -0.1, "groups": None}, ValueError, r"validation_report: cutoff must be in \(0, 1\)"),
         ({"seed": -1}, ValueError, "seed must be an integer"),
         ({"confidence": 1.0}, ValueError, r"confidence must be in \(0, 1\)"),
         ({"monotonicity": [1]}, TypeError, "monotonicity must be a dict"),

@@ -16,7 +16,7 @@ from maasfin.data import is_frame, is_series, pd
 from maasfin.metrics.calibration import expected_calibration_error
 from maasfin.metrics.ranking import ks_statistic, roc_auc_score
 
-__all__ = ["report", "two_proportion_p_value", "FLAGS", "MISSING_GROUP", "SMALL_GROUP"]
+__all__ = ["report", "two_proportion_p_value", "check_cutoff", "FLAGS", "MISSING_GROUP", "SMALL_GROUP"]
 
 #: The label of the rows whose group value is missing (None, NaN): a group of its own, flagged.
 MISSING_GROUP = "(missing)"
@@ -92,12 +92,13 @@ def _check_labels(y_true, n: int):
     return y
 
 
-def _check_cutoff(cutoff) -> float:
+def check_cutoff(cutoff, fn: str = _FN) -> float:
+    """`cutoff` as a float in (0, 1), or a ValueError naming `fn` and the value."""
     if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{_FN}: cutoff must be a number in (0, 1), got {cutoff!r}")
+        raise ValueError(f"{fn}: cutoff must be a number in (0, 1), got {cutoff!r}")
     c = float(cutoff)
     if not 0.0 < c < 1.0:
-        raise ValueError(f"{_FN}: cutoff must be in (0, 1) (approve when y_prob < cutoff), got {c}")
+        raise ValueError(f"{fn}: cutoff must be in (0, 1) (approve when y_prob < cutoff), got {c}")
     return c
 
 
@@ -219,7 +220,7 @@ def report(y_true, y_prob, groups, cutoff, reference=None):
     p = _check_prob(y_prob)
     n = p.size
     y = _check_labels(y_true, n)
-    c = _check_cutoff(cutoff)
+    c = check_cutoff(cutoff)
     columns = _group_columns(groups, n)
     approved = p < c
     rows = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin.data import is_frame, is_series
+from maasfin.fairness.lending import check_cutoff
 from maasfin.metrics.calibration import check_binary_inputs
 from maasfin.reports import sections
 from maasfin.reports.document import FORMAT, FORMAT_VERSION, Report, to_plain
@@ -76,6 +77,7 @@ def validation_report(
         raise TypeError(
             f"{_FN}: monotonicity must be a dict (a check's result) or None, got {type(monotonicity).__name__}"
         )
+    cutoff = check_cutoff(cutoff, _FN)
     if groups is None and reference is not None:
         raise ValueError(f"{_FN}: reference={reference!r} was given without groups; pass the group columns as groups=")
     xs = model.prepare_inputs(x, "x")
