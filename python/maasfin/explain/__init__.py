@@ -3,6 +3,7 @@
 from maasfin.explain import monitoring
 from maasfin.explain.attributions import (
     attribute,
+    baseline_output,
     baseline_width,
     drift,
     explain,
@@ -21,6 +22,7 @@ __all__ = [
     "drift",
     "record_reference",
     "attribute",
+    "baseline_output",
     "baseline_width",
     "reasons_from_attributions",
     "raw_feature_names",

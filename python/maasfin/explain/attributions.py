@@ -212,6 +212,18 @@ def _baseline(model, plan: _Plan, baseline, rows: int) -> np.ndarray:
     return np.ascontiguousarray(b)
 
 
+def baseline_output(model, output: int = 0) -> float | None:
+    """The model's output column `output` at the stored explanation baseline, for models explained
+    in their input space (attributions of a row then sum to its output minus this); None for
+    models explained in the encoded space or without a stored baseline."""
+    plan = _plan(model)
+    stored = getattr(model, "_explain_baseline", None)
+    if not plan.direct or stored is None:
+        return None
+    b = np.ascontiguousarray(np.asarray(stored, dtype=np.float32).reshape((1,) + tuple(model._input_shapes[0])))
+    return float(model._graph.predict([b], 1).reshape(1, -1)[0, output])
+
+
 def attribute(
     model, xs: list, baseline=None, steps: int = 64, output: int = 0, tolerance: float | None = None
 ) -> tuple[np.ndarray, list[str]]:

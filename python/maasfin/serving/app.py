@@ -317,10 +317,11 @@ class _Server:
             cf.add_done_callback(_release_planned)
             raise
 
-    def call(self, request: Request, fn, service: Service, params) -> Response:
+    def call(self, request: Request, fn, service: Service, params, headers: bool = False) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
         try:
-            return _response(fn(service, request.scope["state"].get("maasfin_key"), params))
+            extra = {"headers": request.headers} if headers else {}
+            return _response(fn(service, request.scope["state"].get("maasfin_key"), params, **extra))
         except RequestError as e:
             return _response(error_reply(e))
 
@@ -355,12 +356,12 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
 
         async def handler(request: Request):
             return await asyncio.get_running_loop().run_in_executor(
-                None, server.call, request, e.call, service, request.path_params
+                None, server.call, request, e.call, service, request.path_params, e.headers
             )
     else:
 
         async def handler(request: Request):
-            return server.call(request, e.call, service, request.path_params)
+            return server.call(request, e.call, service, request.path_params, e.headers)
 
     extra: dict = {}
     names = [p[1:-1] for p in re.findall(r"\{[a-z_]+\}", e.path)]
@@ -375,7 +376,9 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
     if e.response is not None:
         responses[200] = {"model": getattr(schemas, e.response)}
     elif e.slow:
-        responses[200] = {"description": "PSI per feature and for the score, with bands"}
+        responses[200] = {
+            "description": "PSI per feature and for the score, with bands" if "drift" in e.name else e.summary
+        }
     app.add_api_route(
         e.path,
         handler,

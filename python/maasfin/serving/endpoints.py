@@ -7,7 +7,8 @@ in how they read a request and send a reply. By kind, `call` is:
 - "predict" / "explain": `call(service, ex, body, params, headers) -> Plan` parses and validates
   the request and leases the model version (an explain plan carries its options); the front end
   reads the body under the size limit before, and predicts and answers after (service.py);
-- "read": `call(service, key, params) -> Reply`; an API key is required when keys are on;
+- "read": `call(service, key, params) -> Reply` (plus `headers=` when the endpoint sets `headers`,
+  as the model card does to answer Accept: text/html); an API key is required when keys are on;
 - "open": like "read", but answered without a key (the v2 health checks);
 - "metrics": None; the Prometheus text (drift gauges are evaluated first).
 
@@ -36,6 +37,7 @@ class Endpoint:
     response: str | None = None  # schemas.<name> of the 200 body (OpenAPI)
     body: str | None = None  # schemas.<name> of the request body (OpenAPI)
     slow: bool = False  # the ASGI app runs it in a thread (drift reports)
+    headers: bool = False  # a "read" call also gets the request headers (headers=...)
     extra: dict = field(default_factory=dict)
 
 

@@ -128,7 +128,8 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
             key = None
             if e.kind != "open":
                 key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
-            return respond(e.call(service, key, params))
+            extra = {"headers": request.headers} if e.headers else {}
+            return respond(e.call(service, key, params, **extra))
         except RequestError as err:
             return respond(error_reply(err))
 
