@@ -259,3 +259,48 @@ def test_served_scores_do_not_depend_on_other_clients(tmp_path):
         for _ in range(2):
             run_threads(8, client)
             np.testing.assert_array_equal(got, want)
+
+
+# -- explanations ----------------------------------------------------------------------------------
+
+
+def explained(model, x, **kw):
+    out = model.explain(x, baseline=kw.pop("baseline", "zeros"), **kw)
+    return np.asarray(out, dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", ["wide_mlp", "normalization", "lstm"])
+@pytest.mark.parametrize("tolerance", [None, 1e-4])
+def test_explain_is_batch_invariant(name, tolerance, backend):
+    make, data = MODELS[name]
+    model = make()
+    n = 40 if name != "lstm" else 12
+    x = data(n)
+    steps = 16 if name == "lstm" else 64
+    ref = explained(model, x, steps=steps, tolerance=tolerance)
+    alone = np.concatenate([explained(model, x[i : i + 1], steps=steps, tolerance=tolerance) for i in range(n)])
+    np.testing.assert_array_equal(alone, ref)
+    perm = RNG.permutation(n)
+    shuffled = np.empty_like(ref)
+    shuffled[perm] = explained(model, x[perm], steps=steps, tolerance=tolerance)
+    np.testing.assert_array_equal(shuffled, ref)
+    backend(_core.Backend.onednn)
+    np.testing.assert_array_equal(explained(model, x, steps=steps, tolerance=tolerance), ref)
+
+
+def test_explain_of_a_featurespace_model_is_batch_invariant():
+    df = mf.datasets.load_credit().head(300)
+    y = (df.pop("Status") == "bad").astype("float32").to_numpy()
+    mf.utils.set_random_seed(11)
+    fs = mf.utils.FeatureSpace.from_dataframe(df)
+    fs.adapt(df)
+    model = Model(fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(16, "relu")(fs.get_encoded_features())))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(df, y, epochs=1, verbose=0)
+    rows = df.head(30)
+    ref = explained(model, rows)
+    alone = np.concatenate([explained(model, rows.iloc[i : i + 1]) for i in range(len(rows))])
+    np.testing.assert_array_equal(alone, ref)
+    np.testing.assert_array_equal(
+        model.predict(rows)[:5], np.concatenate([model.predict(rows.iloc[i : i + 1]) for i in range(5)])
+    )
