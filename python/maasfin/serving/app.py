@@ -19,6 +19,7 @@ Models load in the lifespan start-up, in the worker process, never in `create_ap
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -52,26 +53,40 @@ from maasfin.version import VERSION
 
 log = logging.getLogger("maasfin.serving")
 
-_PREDICT_ROUTES = [
-    (re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e)
-    for e in ENDPOINTS
-    if e.kind in ("predict", "explain")
-]
+_ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e) for e in ENDPOINTS]
 HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+; wait_for (one more task) before
 
 
-def _predict_route(path: str) -> tuple[Endpoint, dict] | None:
-    """(endpoint, path parameters) of a prediction or explanation path, or None."""
-    if not path.startswith("/v"):
+def _route(method: str, path: str) -> tuple[Endpoint, dict] | None:
+    """(endpoint, path parameters) of a request that reaches a route of routes.ENDPOINTS (one of
+    this method first; a path of another method's route is answered 405 by the framework), or None."""
+    if not path.startswith(("/v", "/metrics")):
         return None
-    for pattern, e in _PREDICT_ROUTES:
+    other = None
+    for pattern, e in _ROUTES:
         m = pattern.match(path)
         if m is not None:
-            return e, m.groupdict()
-    return None
+            if e.method == method:
+                return e, m.groupdict()
+            if other is None:
+                other = e, m.groupdict()
+    return other
+
+
+def _error_of(held: list) -> str | None:
+    """The `error` of a held JSON error response's body, for its audit line."""
+    if not held or held[0]["status"] < 400:
+        return None
+    body = b"".join(m.get("body", b"") for m in held[1:])
+    try:
+        doc = json.loads(body)
+    except Exception:  # noqa: BLE001 - not JSON: the audit line says so
+        return "(an error response without a JSON body)"
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return error if isinstance(error, str) else str(error)
 
 
 def _response(reply: Reply) -> Response:
@@ -107,9 +122,9 @@ class _Gate:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names are lower case
         client = scope.get("client")
         ex = None
-        route = _predict_route(path) if method == "POST" else None
-        if route is not None:
-            ex = Exchange(route[0].protocol, method, path, client[0] if client else None)
+        route = _route(method, path)
+        if route is not None:  # every request that reaches a route gets its audit line
+            ex = route[0].exchange(method, path, client[0] if client else None, route[1])
         request_id = ex.request_id if ex is not None else new_request_id()
         state = scope.setdefault("state", {})
         state["maasfin_exchange"] = ex
@@ -141,6 +156,8 @@ class _Gate:
                 if message.get("more_body", False):
                     return
                 finished = True
+                if ex.error is None:
+                    ex.error = _error_of(held)
                 out = await self._finish(ex, held[0]["status"])
                 if out is not None:  # the audit line could not be written: no answer without it
                     held[:] = []
@@ -157,7 +174,9 @@ class _Gate:
                 ex.error = early.message
             await _send_reply(send_wrapper, error_reply(early))
             return
-        if route is not None:  # predictions skip the framework: read, plan, batch, encode, audit, answer
+        if (
+            route is not None and route[0].predicts and method == "POST"
+        ):  # predictions skip the framework: read, plan, batch, encode, audit, answer
             await self._predict(route, headers, receive, send, ex)
             return
         try:

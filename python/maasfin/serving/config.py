@@ -21,6 +21,9 @@ class ServingConfig:
     audit_fsync: bool = False  # fsync every line before the response
     audit_max_bytes: int = 100 * MiB  # rotate past this size
     audit_backups: int = 10  # rotated files kept
+    audit_refused_rate: float = 10.0  # audit lines of refused (4xx) requests per second per key or client
+    audit_refused_burst: int = 100  # ... of which this many at once (refusals.py)
+    audit_summary_seconds: float = 60.0  # at most one `audit_dropped` summary line per identity this often
     max_batch_size: int = 256  # rows merged into one predict call
     max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
     poll_seconds: float = 5.0  # repository polling period (0: no polling)
@@ -37,7 +40,15 @@ class ServingConfig:
 
     def __post_init__(self):
         self.repo = os.fspath(self.repo)
-        for name in ("max_batch_size", "max_body_bytes", "max_queue", "tile", "workers", "audit_max_bytes"):
+        for name in (
+            "max_batch_size",
+            "max_body_bytes",
+            "max_queue",
+            "tile",
+            "workers",
+            "audit_max_bytes",
+            "audit_refused_burst",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -53,6 +64,11 @@ class ServingConfig:
             raise ValueError(f"poll_seconds must be >= 0, got {self.poll_seconds!r}")
         if not self.request_timeout_s > 0:
             raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        if not (self.audit_refused_rate > 0 and self.audit_summary_seconds >= 0):
+            raise ValueError(
+                "audit_refused_rate must be > 0 and audit_summary_seconds >= 0, got "
+                f"{self.audit_refused_rate!r} and {self.audit_summary_seconds!r}"
+            )
         if self.audit_outputs not in ("hash", "values"):
             raise ValueError(f"audit_outputs must be 'hash' or 'values', got {self.audit_outputs!r}")
 
