@@ -272,15 +272,30 @@ class _Server:
         return await self._timed(ex, self._answer(e, params, headers, receive, ex))
 
     async def read_body(self, receive, headers) -> bytes:
+        """The request body, under the size limit and the body timeout (408)."""
         limit = self.service.config.max_body_bytes
         too_big = too_large(limit)
         declared = headers.get("content-length")
         if declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise too_big
-            except ValueError:
-                raise RequestError(400, "the Content-Length header is not a number") from None
+            if not (declared.isascii() and declared.isdigit() and len(declared) < 19):
+                raise RequestError(400, "the Content-Length header is not a number")
+            if int(declared) > limit:
+                raise too_big
+        timeout = self.service.config.body_timeout_s
+        try:
+            if _timeout is None:
+                body = await asyncio.wait_for(self._receive_body(receive, limit, too_big), timeout)
+            else:
+                async with _timeout(timeout):
+                    body = await self._receive_body(receive, limit, too_big)
+        except asyncio.TimeoutError:
+            raise RequestError(
+                408, f"the request body did not arrive within the server's body timeout of {timeout:g} s"
+            ) from None
+        return decode_content(body, headers.get("content-encoding"), limit)
+
+    @staticmethod
+    async def _receive_body(receive, limit: int, too_big: RequestError) -> bytes:
         chunks, total = [], 0
         while True:
             message = await receive()
@@ -293,8 +308,7 @@ class _Server:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return decode_content(body, headers.get("content-encoding"), limit)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _timed(self, ex: Exchange, work) -> Reply:
         """`work`'s reply, or its RequestError's, or 504 past the request timeout."""

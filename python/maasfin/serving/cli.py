@@ -75,6 +75,24 @@ def add_subcommands(sub) -> None:
     serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="request body limit")
     serve.add_argument("--request-timeout", type=float, default=30.0, help="seconds before a request gets 504")
     serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds for a request's whole header block; then 408 and the connection is closed (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=20.0,
+        help="seconds for a request's whole body after its headers; then 408 (default 20)",
+    )
+    serve.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=32 * 1024,
+        help="larger header blocks get 431 and the connection is closed (default 32768)",
+    )
+    serve.add_argument(
         "--threads", type=int, default=None, help="oneDNN threads per worker (default: cores // workers)"
     )
     serve.add_argument(
@@ -124,6 +142,9 @@ def _config_from_args(args):
         poll_seconds=args.poll_seconds,
         max_body_bytes=args.max_body_bytes,
         request_timeout_s=args.request_timeout,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_header_bytes=args.max_header_bytes,
         num_threads=args.threads,
         predict_threads=args.predict_threads,
         public_docs=args.public_docs,
@@ -156,14 +177,25 @@ def run_serve(args) -> int:
         return 2
     import uvicorn
 
-    from maasfin.serving.transport import HTTP_PROTOCOL
+    from maasfin.serving import transport
 
-    common = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=5, http=HTTP_PROTOCOL)
+    common = dict(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=config.max_header_bytes,
+    )
     if config.workers == 1:
         from maasfin.serving.app import create_app
 
-        uvicorn.run(create_app(config=config), **common)
+        http = transport.protocol_class(config.header_timeout_s, config.max_header_bytes)
+        uvicorn.run(create_app(config=config), http=http, **common)
         return 0
+    common["http"] = transport.HTTP_PROTOCOL
+    os.environ[transport.LIMITS_ENV] = json.dumps(
+        {"header_timeout_s": config.header_timeout_s, "max_header_bytes": config.max_header_bytes}
+    )
     import atexit
     import shutil
     import tempfile

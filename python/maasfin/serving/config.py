@@ -29,6 +29,9 @@ class ServingConfig:
     poll_seconds: float = 5.0  # repository polling period (0: no polling)
     max_body_bytes: int = 16 * MiB  # request body limit (after decompression)
     request_timeout_s: float = 30.0  # body read + queue + predict; then 504
+    header_timeout_s: float = 10.0  # a request's whole header block must arrive within this; then 408 and closed
+    body_timeout_s: float = 20.0  # a request's whole body must arrive within this after its headers; then 408
+    max_header_bytes: int = 32 * 1024  # a larger header block gets 431 and the connection is closed
     num_threads: int | None = None  # oneDNN threads per worker (default: cores // workers)
     predict_threads: int | None = None  # threads running predict calls (default: cores // workers)
     max_queue: int = 4096  # queued requests per model version before 503
@@ -62,8 +65,10 @@ class ServingConfig:
             raise ValueError(f"max_latency_ms must be >= 0, got {self.max_latency_ms!r}")
         if not self.poll_seconds >= 0:
             raise ValueError(f"poll_seconds must be >= 0, got {self.poll_seconds!r}")
-        if not self.request_timeout_s > 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        for name in ("request_timeout_s", "header_timeout_s", "body_timeout_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
+                raise ValueError(f"{name} must be a number of seconds > 0, got {v!r}")
         if not (self.audit_refused_rate > 0 and self.audit_summary_seconds >= 0):
             raise ValueError(
                 "audit_refused_rate must be > 0 and audit_summary_seconds >= 0, got "
