@@ -177,7 +177,7 @@ def run_serve(args) -> int:
         return 2
     import uvicorn
 
-    from maasfin.serving import transport
+    import maasfin.serving.transport as transport
 
     common = dict(
         host=args.host,

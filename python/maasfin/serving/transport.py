@@ -15,7 +15,8 @@ of the next request on a keep-alive connection) until the framework has the whol
 has then made the request's cycle); past `header_timeout_s` the connection gets a 408 and is
 closed. Bytes received while the header block is incomplete are counted: past `max_header_bytes`
 the connection gets a 431 and is closed (after up to LINGER_S of reading and dropping what the
-client still sends, so that the answer is not lost to a connection reset). The body's own timeout is the app's (app.py: 408).
+client still sends, so that the answer is not lost to a connection reset). The body's own timeout
+is the app's (app.py: 408).
 
 `maasfin serve` passes `protocol_class(header_timeout_s, max_header_bytes)`, or with `--workers`
 the import string HTTP_PROTOCOL, whose limits the workers read from MAASFIN_HTTP_LIMITS.
