@@ -57,6 +57,7 @@ _ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) 
 HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
+_REPLY_INLINE_ROWS = 1024  # replies above this are encoded in a thread
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+; wait_for (one more task) before
 
 
@@ -260,6 +261,7 @@ class _Server:
                 max_concurrency=self.threads,
                 max_queue=cfg.max_queue,
                 on_batch=lambda rows, n: metrics.observe_batch(name, ver, rows, n),
+                chunk_rows=cfg.chunk_rows,
             )
             version.attachments["batcher"] = b
             loop = asyncio.get_running_loop()
@@ -335,7 +337,10 @@ class _Server:
         try:
             y = await self.batcher(plan.lease.version).submit(plan.xs)
             if plan.explain is None:
-                return self.service.reply(plan, y)
+                if y.shape[0] <= _REPLY_INLINE_ROWS:
+                    return self.service.reply(plan, y)
+                # a large reply is encoded in a thread, so the event loop keeps serving small requests
+                return await asyncio.get_running_loop().run_in_executor(self.plan_executor, self.service.reply, plan, y)
             return await asyncio.get_running_loop().run_in_executor(self.executor, explaining.explain, plan, y)
         finally:
             plan.lease.release()

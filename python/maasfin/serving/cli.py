@@ -61,6 +61,12 @@ def add_subcommands(sub) -> None:
     serve.add_argument("--audit-backups", type=int, default=10, help="rotated audit files kept (default 10)")
     serve.add_argument("--max-batch-size", type=int, default=256, help="rows merged into one predict call")
     serve.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=4096,
+        help="larger requests run in chunks of this many rows, with other requests between them (default 4096)",
+    )
+    serve.add_argument(
         "--max-latency-ms",
         type=float,
         default=2.0,
@@ -139,6 +145,7 @@ def _config_from_args(args):
         audit_backups=args.audit_backups,
         max_batch_size=args.max_batch_size,
         max_latency_ms=args.max_latency_ms,
+        chunk_rows=args.chunk_rows,
         poll_seconds=args.poll_seconds,
         max_body_bytes=args.max_body_bytes,
         request_timeout_s=args.request_timeout,

@@ -36,6 +36,7 @@ class ServingConfig:
     predict_threads: int | None = None  # threads running predict calls (default: cores // workers)
     max_queue: int = 4096  # queued requests per model version before 503
     tile: int = DEFAULT_TILE  # rows per core call (tiling.py)
+    chunk_rows: int = 4096  # larger requests run in chunks of this many rows, between other requests (batching.py)
     public_docs: bool = False  # /docs and /openapi.json without a key
     workers: int = 1  # processes (maasfin serve); used for thread defaults
     drift_window: int = 5000  # recent rows per version kept for drift reports (0: none)
@@ -48,9 +49,11 @@ class ServingConfig:
             "max_body_bytes",
             "max_queue",
             "tile",
+            "chunk_rows",
             "workers",
             "audit_max_bytes",
             "audit_refused_burst",
+            "max_header_bytes",
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -61,6 +64,8 @@ class ServingConfig:
                 raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
         if isinstance(self.drift_window, bool) or not isinstance(self.drift_window, int) or self.drift_window < 0:
             raise ValueError(f"drift_window must be an integer >= 0, got {self.drift_window!r}")
+        if self.chunk_rows % self.tile:
+            raise ValueError(f"chunk_rows must be a multiple of tile ({self.tile}), got {self.chunk_rows!r}")
         if not self.max_latency_ms >= 0:
             raise ValueError(f"max_latency_ms must be >= 0, got {self.max_latency_ms!r}")
         if not self.poll_seconds >= 0:
