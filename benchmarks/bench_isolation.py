@@ -3,8 +3,8 @@
     python benchmarks/bench_isolation.py [--seconds 20] [--rows 1000000] [--markdown]
 
 A credit-style MLP (5 features, 64-32-1) is served by `maasfin serve` (1 worker, in its own
-process, with `--threads` predict and oneDNN threads: default 1, a worker per core). A one-row client (this process) sends `/v1/predict` requests one after another on a
-keep-alive connection and records each latency, for `--seconds`:
+process, with `--threads` predict and oneDNN threads: default 1, a worker per core). A one-row
+client (this process) sends `/v1/predict` requests one after another on a keep-alive connection and records each latency, for `--seconds`:
 
 1. alone;
 2. while a second process sends 1,000,000-row requests back to back (Open Inference Protocol v2,
