@@ -4,7 +4,8 @@
 
 A credit-style MLP (5 features, 64-32-1) is served by `maasfin serve` (1 worker, in its own
 process, with `--threads` predict and oneDNN threads: default 1, a worker per core). A one-row
-client (this process) sends `/v1/predict` requests one after another on a keep-alive connection and records each latency, for `--seconds`:
+client (this process) sends `/v1/predict` requests one after another on a keep-alive connection
+and records each latency, for `--seconds`:
 
 1. alone;
 2. while a second process sends 1,000,000-row requests back to back (Open Inference Protocol v2,
