@@ -20,7 +20,7 @@ import sys
 _CONFIG_ENV = "MAASFIN_SERVE_CONFIG"
 
 # The server's dependencies: the `serve` extra of pyproject.toml (the Keras API installs without them).
-SERVE_DEPENDENCIES = ("fastapi", "uvicorn", "prometheus_client", "orjson")
+SERVE_DEPENDENCIES = ("fastapi", "uvicorn", "httptools", "prometheus_client", "orjson")
 SERVE_INSTALL = "pip install 'maasfin[serve]'"
 
 

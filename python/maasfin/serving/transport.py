@@ -7,16 +7,15 @@ keep-alive response then waits for the client's delayed ACK: about 40 ms per req
 requests/s instead of 1,300 on one connection). Setting TCP_NODELAY here fixes it whatever made the
 socket.
 
-Header limits: uvicorn times out idle keep-alive connections, but not a request whose headers
-never finish (a new connection that sends nothing, or half its headers, is held open for as long as
-the client likes), and its httptools parser takes headers of any size. Each connection here runs a
-timer from the moment it waits for a request's headers (the connection opened, or the first bytes
-of the next request on a keep-alive connection) until the framework has the whole header block (it
-has then made the request's cycle); past `header_timeout_s` the connection gets a 408 and is
-closed. Bytes received while the header block is incomplete are counted: past `max_header_bytes`
-the connection gets a 431 and is closed (after up to LINGER_S of reading and dropping what the
-client still sends, so that the answer is not lost to a connection reset). The body's own timeout
-is the app's (app.py: 408).
+Header limits: uvicorn times out idle keep-alive connections, but not a request whose headers never
+finish (a new connection that sends nothing, or half its headers, is held open for as long as the
+client likes), and its httptools parser takes headers of any size. Each connection here runs a
+timer from the moment it waits for a request's headers (the connection opened, or the parser began
+the next request on a keep-alive connection) until the parser has the whole header block; past
+`header_timeout_s` the connection gets a 408 and is closed. Bytes received while the header block
+is incomplete are counted: past `max_header_bytes` the connection gets a 431 and is closed (after
+up to LINGER_S of reading and dropping what the client still sends, so that the answer is not lost
+to a connection reset). The body's own timeout is the app's (app.py: 408).
 
 `maasfin serve` passes `protocol_class(header_timeout_s, max_header_bytes)`, or with `--workers`
 the import string HTTP_PROTOCOL, whose limits the workers read from MAASFIN_HTTP_LIMITS.
@@ -28,7 +27,7 @@ import json
 import os
 import socket
 
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 LIMITS_ENV = "MAASFIN_HTTP_LIMITS"
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -44,7 +43,7 @@ def _refusal(status: int, reason: str, message: str) -> bytes:
     ).encode() + body
 
 
-class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+class NoDelayHTTPProtocol(HttpToolsProtocol):  # type: ignore[misc, valid-type]
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
 
@@ -57,20 +56,38 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
                 pass
         self._header_timer = None
         self._header_bytes = 0
-        self._waiting_cycle = None
         self._refused = False
+        self._body_chunk = False
         super().connection_made(transport)
-        self._await_headers()
+        self._await_headers()  # a connection that sends nothing is closed too
 
     def _await_headers(self) -> None:
-        self._header_bytes = 0
-        self._waiting_cycle = self.cycle
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_timed_out)
+        if self._header_timer is None:
+            self._header_bytes = 0
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_timed_out)
 
     def _headers_done(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    # the parser's callbacks: a request begins, its header block is complete, it is complete
+    def on_message_begin(self) -> None:
+        self._await_headers()
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._headers_done()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.cycle is not None and self.cycle.response_complete:
+            # answered before its body was read (a 413, say): uvicorn's keep-alive timer, armed
+            # when the response completed, was cancelled by the body's bytes; the next request's
+            # headers are awaited under the header timeout instead (this chunk's bytes were body)
+            self._await_headers()
+            self._body_chunk = True
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
         """Answers, half-closes, and reads (and drops) what the client is still sending for up to
@@ -89,6 +106,8 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
     def _headers_timed_out(self) -> None:
         self._header_timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered (its headers arrived with the timer's expiry)
         self._refuse(
             408,
             "Request Timeout",
@@ -98,13 +117,9 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     def data_received(self, data: bytes) -> None:
         if self._refused or self.transport.is_closing():
             return
-        if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
-            self._await_headers()  # the first bytes of the next request on a keep-alive connection
+        self._body_chunk = False
         super().data_received(data)
-        if self._header_timer is None:
-            return
-        if self.cycle is not self._waiting_cycle:  # the framework has the whole header block
-            self._headers_done()
+        if self._header_timer is None or self.transport.is_closing() or self._body_chunk:
             return
         self._header_bytes += len(data)
         if self._header_bytes > self.max_header_bytes:

@@ -1,5 +1,4 @@
-"""Warm-up of a newly loaded model version: predicts that must be finite, and match the scores
-recorded at save time, before it may serve.
+"""Warm-up of a newly loaded version: finite predictions matching the scores recorded at save time.
 
 Each check is one `predict_tiled` call (so the tile shape the requests will use is warmed too):
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from maasfin.explain.representative import representative_rows, score_mismatch
+from maasfin.explain import representative_rows, score_mismatch
 from maasfin.serving.tiling import predict_tiled
 from maasfin.signature import Signature
 
