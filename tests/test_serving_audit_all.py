@@ -87,7 +87,10 @@ def _requests(keys):
 def test_every_request_that_reaches_a_route_has_one_complete_line(kind, repo, tmp_path):
     with Front(kind, repo, tmp_path) as front, requests.Session() as session:
         sent = {}
-        for method, path, key, status, body in _requests(front.keys):
+        cases = _requests(front.keys)
+        if kind == "asgi":  # maasfin serve's OpenAPI document is a route too
+            cases += [("GET", "/openapi.json", front.keys["scoring"], 200, None), ("GET", "/docs", None, 401, None)]
+        for method, path, key, status, body in cases:
             headers = {"X-API-Key": key} if key else {}
             r = session.request(method, front.url + path, json=body, headers=headers, timeout=TIMEOUT)
             assert r.status_code == status, (path, r.text[:300])
@@ -108,7 +111,8 @@ def test_every_request_that_reaches_a_route_has_one_complete_line(kind, repo, tm
             assert rec["model"] == "credit"
         if "/versions/1" in path:
             assert rec["version"] == 1
-        expected = "operations" if ("drift" in path or path == "/metrics") else "v2" if path[:3] == "/v2" else None
+        operations = "drift" in path or path in ("/metrics", "/openapi.json", "/docs")
+        expected = "operations" if operations else "v2" if path[:3] == "/v2" else None
         if expected is not None:
             assert rec["protocol"] == expected
 

@@ -18,6 +18,7 @@ def server(tmp_path_factory):
     put(tmp / "repo", "credit", 1, credit_model(seed=5))
     audit = tmp / "audit.jsonl"
     args = ["--header-timeout", 0.5, "--body-timeout", 0.5, "--max-header-bytes", 4096, "--poll-seconds", 0]
+    args += ["--audit-refused-rate", 5, "--audit-refused-burst", 50]
     with Serve(tmp / "repo", *args, "--audit-log", audit) as srv:
         srv.audit = audit
         yield srv

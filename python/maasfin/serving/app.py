@@ -126,6 +126,8 @@ class _Gate:
         route = _route(method, path)
         if route is not None:  # every request that reaches a route gets its audit line
             ex = route[0].exchange(method, path, client[0] if client else None, route[1])
+        elif path in DOCS_PATHS:  # the OpenAPI document and its viewers too
+            ex = Exchange("operations", method, path, client[0] if client else None, observe=False)
         request_id = ex.request_id if ex is not None else new_request_id()
         state = scope.setdefault("state", {})
         state["maasfin_exchange"] = ex

@@ -59,6 +59,18 @@ def add_subcommands(sub) -> None:
         help="rotate the audit log past this size (default 100 MiB)",
     )
     serve.add_argument("--audit-backups", type=int, default=10, help="rotated audit files kept (default 10)")
+    serve.add_argument(
+        "--audit-refused-rate",
+        type=float,
+        default=10.0,
+        help="audit lines of refused (4xx) requests per second per key or client address (default 10)",
+    )
+    serve.add_argument(
+        "--audit-refused-burst",
+        type=int,
+        default=100,
+        help="... of which this many at once; beyond, one summary line counts the dropped ones (default 100)",
+    )
     serve.add_argument("--max-batch-size", type=int, default=256, help="rows merged into one predict call")
     serve.add_argument(
         "--chunk-rows",
@@ -143,6 +155,8 @@ def _config_from_args(args):
         audit_fsync=args.audit_fsync,
         audit_max_bytes=args.audit_max_bytes,
         audit_backups=args.audit_backups,
+        audit_refused_rate=args.audit_refused_rate,
+        audit_refused_burst=args.audit_refused_burst,
         max_batch_size=args.max_batch_size,
         max_latency_ms=args.max_latency_ms,
         chunk_rows=args.chunk_rows,
