@@ -74,7 +74,7 @@ def reference_scores(model) -> list[list[float]] | None:
     None if it has no representative rows or its outputs on them are not finite."""
     try:
         sig = model.signature
-    except ValueError:  # not built
+    except ValueError:  # not built, or no servable signature: nothing to record
         return None
     xs = representative_rows(model, sig)
     if xs is None:
