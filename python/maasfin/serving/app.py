@@ -54,6 +54,7 @@ from maasfin.version import VERSION
 log = logging.getLogger("maasfin.serving")
 
 _ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e) for e in ENDPOINTS]
+_ROUTES_BY_METHOD = {m: [r for r in _ROUTES if r[1].method == m] for m in {e.method for e in ENDPOINTS}}
 HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
@@ -66,15 +67,15 @@ def _route(method: str, path: str) -> tuple[Endpoint, dict] | None:
     this method first; a path of another method's route is answered 405 by the framework), or None."""
     if not path.startswith(("/v", "/metrics")):
         return None
-    other = None
+    for pattern, e in _ROUTES_BY_METHOD.get(method, ()):
+        m = pattern.match(path)
+        if m is not None:
+            return e, m.groupdict()
     for pattern, e in _ROUTES:
         m = pattern.match(path)
         if m is not None:
-            if e.method == method:
-                return e, m.groupdict()
-            if other is None:
-                other = e, m.groupdict()
-    return other
+            return e, m.groupdict()
+    return None
 
 
 def _error_of(held: list) -> str | None:
@@ -87,7 +88,7 @@ def _error_of(held: list) -> str | None:
     except Exception:  # noqa: BLE001 - not JSON: the audit line says so
         return "(an error response without a JSON body)"
     error = doc.get("error") if isinstance(doc, dict) else None
-    return error if isinstance(error, str) else str(error)
+    return error if isinstance(error, str) else "(an error response without an 'error' field)"
 
 
 def _response(reply: Reply) -> Response:
@@ -281,9 +282,9 @@ class _Server:
         too_big = too_large(limit)
         declared = headers.get("content-length")
         if declared is not None:
-            if not (declared.isascii() and declared.isdigit() and len(declared) < 19):
+            if not (declared.isascii() and declared.isdigit()):
                 raise RequestError(400, "the Content-Length header is not a number")
-            if int(declared) > limit:
+            if len(declared) > 18 or int(declared) > limit:
                 raise too_big
         timeout = self.service.config.body_timeout_s
         try:
