@@ -132,3 +132,27 @@ def test_a_trickled_body_gets_408_and_an_audit_line(server):
             break
         time.sleep(0.05)
     assert [(x["status"], x["error"]) for x in mine] == [(408, body["error"])]
+
+
+@pytest.mark.parametrize(
+    "raw, status, error",
+    [
+        (
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999999999999999\r\n\r\n",
+            413,
+            "the request body is larger than the limit of 16777216 bytes",
+        ),
+        (
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: \xd9\xa1\xd9\xa2\r\n\r\n",
+            400,
+            "the request is not valid HTTP/1.1 (Invalid HTTP request received)",
+        ),
+        (b"GARBAGE\r\n\r\n", 400, "the request is not valid HTTP/1.1 (Invalid HTTP request received)"),
+    ],
+    ids=["19-digit-length", "arabic-digit-length", "bad-request-line"],
+)
+def test_unreadable_requests_get_json_errors(server, raw, status, error):
+    with _connect(server) as s:
+        s.sendall(raw)
+        got = s.recv(65536)
+    assert _status_and_body(got) == (status, {"error": error})

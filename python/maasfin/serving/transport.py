@@ -89,6 +89,15 @@ class NoDelayHTTPProtocol(HttpToolsProtocol):  # type: ignore[misc, valid-type]
             self._await_headers()
             self._body_chunk = True
 
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser cannot read (a malformed request line or header, a Content-Length
+        that is not a number): a 400 with a JSON body like every other error, and the connection
+        closed (uvicorn's own answer is plain text)."""
+        self._headers_done()
+        if not self.transport.is_closing():
+            self.transport.write(_refusal(400, "Bad Request", f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})"))
+            self.transport.close()
+
     def _refuse(self, status: int, reason: str, message: str) -> None:
         """Answers, half-closes, and reads (and drops) what the client is still sending for up to
         LINGER_S before closing: closing with unread data would reset the connection, and the client
