@@ -1,4 +1,4 @@
-"""Explanations and monitoring: attributions and reason codes (attributions), population stability (monitoring)."""
+"""Explanations and monitoring: attributions and reason codes, population stability, representative rows."""
 
 from maasfin.explain import monitoring
 from maasfin.explain.attributions import (
@@ -14,6 +14,7 @@ from maasfin.explain.attributions import (
     record_reference,
     set_reason_codes,
 )
+from maasfin.explain.representative import representative_rows, score_mismatch
 
 __all__ = [
     "explain",
@@ -28,4 +29,6 @@ __all__ = [
     "raw_feature_names",
     "explained_feature_names",
     "monitoring",
+    "representative_rows",
+    "score_mismatch",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from maasfin.serving.errors import bad_request
+from maasfin.serving.exchange import Exchange
 from maasfin.serving.repository import VERSION_RE
 
 
@@ -39,6 +40,29 @@ class Endpoint:
     slow: bool = False  # the ASGI app runs it in a thread (drift reports)
     headers: bool = False  # a "read" call also gets the request headers (headers=...)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def predicts(self) -> bool:
+        return self.kind in ("predict", "explain")
+
+    def exchange(self, method: str, path: str, client: str | None, params: dict) -> Exchange:
+        """The audit record of a request that reached this endpoint. Read routes are audited with
+        the protocol they belong to ("tfserving", "v2", or "operations" for drift and /metrics),
+        the model and version their URL names, and are not counted in the request metrics."""
+        if self.predicts:
+            return Exchange(self.protocol, method, path, client)
+        if self.path.startswith("/v2"):
+            protocol = "v2"
+        elif self.tag == "operations":
+            protocol = "operations"
+        else:
+            protocol = "tfserving"
+        ex = Exchange(protocol, method, path, client, observe=False)
+        ex.model = params.get("name")
+        version = params.get("version")
+        if isinstance(version, str) and VERSION_RE.match(version):
+            ex.version = int(version)
+        return ex
 
 
 def url_version(version: str | None) -> str | None:

@@ -33,6 +33,7 @@ from maasfin.serving.drift import DriftMonitor
 from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply
 from maasfin.serving.metrics import ServingMetrics
+from maasfin.serving.refusals import RefusalLimiter
 from maasfin.serving.repository import Lease, ModelRepository
 from maasfin.serving.tiling import predict_tiled
 
@@ -70,6 +71,7 @@ class Service:
         self.repository = ModelRepository(config.repo, poll_seconds=config.poll_seconds, tile=config.tile)
         self.keys = KeyStore(config.api_keys) if config.api_keys else None  # a bad file fails here, at start-up
         self.audit: AuditLog | None = None
+        self.refusals: RefusalLimiter | None = None
         self.metrics = ServingMetrics()
         self.drift = DriftMonitor(config.drift_window, config.drift_dir, self.repository, self.metrics)
         self.repository.add_listener(self.on_repository_event)
@@ -96,13 +98,22 @@ class Service:
                 fsync=self.config.audit_fsync,
                 outputs=self.config.audit_outputs,
             )
+            self.refusals = RefusalLimiter(
+                self.config.audit_refused_rate,
+                self.config.audit_refused_burst,
+                self.config.audit_summary_seconds,
+            )
         self.repository.start(background=True)
         self.started = True
 
     def stop(self) -> None:
+        if not self.started:
+            return
         self.repository.stop()
         self.drift.close()
         if self.audit is not None:
+            for line in self.refusals.drain():
+                self.audit.write(line)
             self.audit.close()
         self.started = False
 
@@ -210,18 +221,30 @@ class Service:
 
     # -- accounting ----------------------------------------------------------------------------
     def finish(self, ex: Exchange, status: int) -> None:
-        """Writes the audit line and the metrics of a prediction request (raises if the audit write fails)."""
+        """Writes the audit line and, for prediction requests, the metrics of a request that
+        reached a route (raises if the audit write fails). Lines of refused requests (4xx) are
+        rate-limited per key or client address (refusals.py)."""
         seconds = time.perf_counter() - ex.started
-        known = ex.model is not None and self.repository.has_model(ex.model)
-        model_label = ex.model if known else ""
-        version_label = str(ex.version) if (known and ex.version is not None) else ""
-        self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
+        if ex.observe:
+            known = ex.model is not None and self.repository.has_model(ex.model)
+            model_label = ex.model if known else ""
+            version_label = str(ex.version) if (known and ex.version is not None) else ""
+            self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
         if self.audit is None:
+            return
+        key = ex.key.name if ex.key is not None else None
+        if 400 <= status < 500:
+            admitted, summaries = self.refusals.admit(key, ex.client)
+        else:
+            admitted, summaries = True, self.refusals.due()
+        for line in summaries:
+            self.audit.write(line)
+        if not admitted:
             return
         rec = {
             "time": timestamp(),
             "request_id": ex.request_id,
-            "key": ex.key.name if ex.key is not None else None,
+            "key": key,
             "client": ex.client,
             "method": ex.method,
             "path": ex.path,
