@@ -89,7 +89,8 @@ def batch_parts(item, k: int, what: str) -> tuple:
     if isinstance(item, tuple):
         if not 1 <= len(item) <= 3:
             raise ValueError(
-                f"{what}: batch {k} is a tuple of {len(item)} items; a batch is x, (x,), (x, y) or (x, y, sample_weight)"
+                f"{what}: batch {k} is a tuple of {len(item)} items; "
+                "a batch is x, (x,), (x, y) or (x, y, sample_weight)"
             )
         return tuple(item) + (None,) * (3 - len(item))
     return item, None, None
