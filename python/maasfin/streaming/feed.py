@@ -18,9 +18,9 @@ import numpy as np
 
 from maasfin.streaming.pydataset import PyDataset
 
-__all__ = ["is_stream", "StreamSource", "Chunk", "Prefetcher", "CHUNK_BYTES", "batch_parts"]
+__all__ = ["is_stream", "StreamSource", "Chunk", "Prefetcher", "CHUNK_BYTES", "batch_parts", "check_batch"]
 
-CHUNK_BYTES = 8 << 20  # a chunk is cut at ~8 MB of input: big enough to amortise a core call
+CHUNK_BYTES = 2 << 20  # a chunk is cut at ~2 MB of input: big enough to amortise a core call
 _DONE = object()
 
 
@@ -148,6 +148,27 @@ def _join(parts: list):
     return np.concatenate([np.asarray(p) for p in parts])
 
 
+def check_batch(k: int, parts: tuple, reference, what: str) -> tuple[int, list]:
+    """(rows, descriptions) of batch k's (x, y, sample_weight): x, y and the weights must have the
+    same row count, and per-row shapes, dtypes and columns must match batch 0's `reference`."""
+    descs = [_describe(p) for p in parts]
+    if descs[0][0] == "none":
+        raise ValueError(f"{what}: batch {k} has no x")
+    rows = descs[0][3]
+    if rows is None or rows < 0:
+        raise ValueError(f"{what}: batch {k} has inputs of different row counts or no batch dimension")
+    for name, d in zip(("y", "sample_weight"), descs[1:]):
+        if d[0] != "none" and d[3] != rows:
+            raise ValueError(f"{what}: batch {k} has {rows} rows of x but {d[3]} rows of {name}")
+    for name, d, ref in zip(("x", "y", "sample_weight"), descs, reference or ()):
+        if (d[0], d[1], d[2]) != (ref[0], ref[1], ref[2]):
+            raise ValueError(
+                f"{what}: batch {k} has {name} of {_shape_text(d, d[3])} but batch 0 had "
+                f"{_shape_text(ref, ref[3])}; every batch needs the same per-row shape and dtype"
+            )
+    return rows, descs
+
+
 class Chunk:
     """Consecutive batches of one size joined: `first` is the index of its first batch in the epoch."""
 
@@ -211,25 +232,9 @@ class Prefetcher:
         return self._put(Chunk(first, batch_rows, len(pending), rows, converted))
 
     def _check(self, k: int, parts: tuple) -> int:
-        what = self.source.what
-        descs = [_describe(p) for p in parts]
-        if descs[0][0] == "none":
-            raise ValueError(f"{what}: batch {k} has no x")
-        rows = descs[0][3]
-        if rows is None or rows < 0:
-            raise ValueError(f"{what}: batch {k} has inputs of different row counts or no batch dimension")
-        for name, d in zip(("y", "sample_weight"), descs[1:]):
-            if d[0] != "none" and d[3] != rows:
-                raise ValueError(f"{what}: batch {k} has {rows} rows of x but {d[3]} rows of {name}")
+        rows, descs = check_batch(k, parts, self.reference, self.source.what)
         if self.reference is None:
             self.reference = descs
-            return rows
-        for name, d, ref in zip(("x", "y", "sample_weight"), descs, self.reference):
-            if (d[0], d[1], d[2]) != (ref[0], ref[1], ref[2]):
-                raise ValueError(
-                    f"{what}: batch {k} has {name} of {_shape_text(d, d[3])} but batch 0 had "
-                    f"{_shape_text(ref, ref[3])}; every batch needs the same per-row shape and dtype"
-                )
         return rows
 
     def __iter__(self):

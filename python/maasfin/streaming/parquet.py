@@ -192,6 +192,46 @@ class ParquetDataset(PyDataset):
             out.append(arrays[self.sample_weight[0]].astype(np.float32))
         return out[0] if len(out) == 1 else tuple(out)
 
+    def _group_arrays(self, k: int) -> list[np.ndarray]:
+        """Row group k as the batch parts (x float32, y, weights), one array each."""
+        path, g, _ = self._groups[k]
+        table = _pyarrow().ParquetFile(path).read_row_group(g, columns=self._needed())
+        x = np.empty((table.num_rows, len(self.columns)), np.float32)
+        for j, n in enumerate(self.columns):
+            x[:, j] = table.column(n).to_numpy()
+        out = [x]
+        if self.label:
+            y = np.column_stack([table.column(n).to_numpy().astype(np.float32) for n in self.label])
+            out.append(y if len(self.label) > 1 else y.reshape(-1))
+        if self.sample_weight:
+            out.append(table.column(self.sample_weight[0]).to_numpy().astype(np.float32))
+        return out
+
+    def iter_epoch(self, steps: int | None = None):
+        """The batches in order, read sequentially: each row group is decoded once into one array
+        per part and the batches are slices of it (a batch that spans two groups is joined)."""
+        if self.workers > 1 or self.use_multiprocessing:
+            yield from super().iter_epoch(steps)
+            return
+        n_batches = len(self) if steps is None else min(steps, len(self))
+        bs, done, carry = self.batch_size, 0, None
+        for k in range(len(self._groups)):
+            parts = self._group_arrays(k)
+            if carry is not None:
+                parts = [np.concatenate([c, p]) for c, p in zip(carry, parts)]
+                carry = None
+            rows, start = parts[0].shape[0], 0
+            while rows - start >= bs and done < n_batches:
+                batch = [p[start : start + bs] for p in parts]
+                yield batch[0] if len(batch) == 1 else tuple(batch)
+                start, done = start + bs, done + 1
+            if done == n_batches:
+                return
+            if start < rows:
+                carry = [p[start:].copy() for p in parts]
+        if carry is not None and done < n_batches:
+            yield carry[0] if len(carry) == 1 else tuple(carry)
+
     def __getitem__(self, index):
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"ParquetDataset: batch index must be an integer, got {index!r}")

@@ -15,7 +15,7 @@ import numpy as np
 from maasfin import callbacks as callbacks_module
 from maasfin import data, explain
 from maasfin.seeds import draw_seed
-from maasfin.streaming.feed import Prefetcher, StreamSource, batch_parts
+from maasfin.streaming.feed import Prefetcher, StreamSource, batch_parts, check_batch
 
 
 class StreamingMixin:
@@ -64,7 +64,9 @@ class StreamingMixin:
         source = StreamSource(x, steps, "x")
         self._adopt_stream_names(source, adopt=False)
         if not self.built:  # build from batch 0 now, so weights draw their seeds before fit's (as in memory)
-            self._stream_convert("x", True)(*batch_parts(source.peek(), 0, "x"))
+            first = batch_parts(source.peek(), 0, "x")
+            check_batch(0, first, None, "x")
+            self._stream_convert("x", True)(*first)
         self.history = callbacks_module.History()
         cbs = list(callbacks or [])
         if verbose:
