@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from maasfin.streaming.pydataset import PyDataset
+from maasfin.streaming.pydataset import PyDataset, rebatch
 
 __all__ = ["ParquetDataset"]
 
@@ -214,23 +214,7 @@ class ParquetDataset(PyDataset):
             yield from super().iter_epoch(steps)
             return
         n_batches = len(self) if steps is None else min(steps, len(self))
-        bs, done, carry = self.batch_size, 0, None
-        for k in range(len(self._groups)):
-            parts = self._group_arrays(k)
-            if carry is not None:
-                parts = [np.concatenate([c, p]) for c, p in zip(carry, parts)]
-                carry = None
-            rows, start = parts[0].shape[0], 0
-            while rows - start >= bs and done < n_batches:
-                batch = [p[start : start + bs] for p in parts]
-                yield batch[0] if len(batch) == 1 else tuple(batch)
-                start, done = start + bs, done + 1
-            if done == n_batches:
-                return
-            if start < rows:
-                carry = [p[start:].copy() for p in parts]
-        if carry is not None and done < n_batches:
-            yield carry[0] if len(carry) == 1 else tuple(carry)
+        yield from rebatch((self._group_arrays(k) for k in range(len(self._groups))), self.batch_size, n_batches)
 
     def __getitem__(self, index):
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):

@@ -6,7 +6,9 @@ import concurrent.futures
 import multiprocessing
 from collections import deque
 
-__all__ = ["PyDataset"]
+import numpy as np
+
+__all__ = ["PyDataset", "rebatch"]
 
 
 def _positive(value, name: str) -> int:
@@ -115,6 +117,28 @@ class PyDataset:
             for f in window:
                 f.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def rebatch(blocks, batch_size: int, steps: int):
+    """Batches of exactly `batch_size` rows (the last one shorter) from `blocks`, an iterator of
+    lists of equal-length arrays (x, y, weights) of any lengths: row groups, partitions. A batch
+    is a tuple of slices (or x alone); a batch that spans two blocks is joined. Stops after `steps`."""
+    done, carry = 0, None
+    for parts in blocks:
+        if done >= steps:
+            return
+        if carry is not None:
+            parts = [np.concatenate([c, p]) for c, p in zip(carry, parts)]
+            carry = None
+        rows, start = len(parts[0]), 0
+        while rows - start >= batch_size and done < steps:
+            batch = [p[start : start + batch_size] for p in parts]
+            yield batch[0] if len(batch) == 1 else tuple(batch)
+            start, done = start + batch_size, done + 1
+        if start < rows and done < steps:
+            carry = [p[start:].copy() for p in parts]
+    if carry is not None and done < steps:
+        yield carry[0] if len(carry) == 1 else tuple(carry)
 
 
 _PROCESS_DATASET: list = []
