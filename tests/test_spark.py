@@ -129,3 +129,14 @@ def test_schema_mismatch_is_refused_before_any_job_runs(spark, portfolio, model)
         assert list(sc.statusTracker().getJobIdsForGroup("maasfin-schema-check")) == []
     finally:
         sc.setJobGroup("", "")
+
+
+def test_several_outputs_become_named_columns(spark, portfolio):
+    head = portfolio.limit(2000).toPandas()
+    maasfin.utils.set_random_seed(1)
+    m = maasfin.Sequential([maasfin.Input(shape=(8,)), maasfin.layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    m.fit(head[FEATURES], (head.id % 3).to_numpy(), epochs=1, verbose=0)
+    got = msp.predict(m, portfolio.limit(2000), output_columns=["p_a", "p_b", "p_c"]).toPandas().sort_values("id")
+    assert list(got.columns) == portfolio.columns + ["p_a", "p_b", "p_c"]
+    np.testing.assert_array_equal(got[["p_a", "p_b", "p_c"]].to_numpy(), m.predict(got[FEATURES]))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 
 from maasfin import config
 from maasfin.explain import explained_feature_names
 from maasfin.models import from_bytes
 
 try:
+    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError('maasfin.spark needs PySpark; install it with: pip install "maasfin[spark]"') from exc
@@ -89,26 +91,34 @@ def _broadcast(spark, model):
 def predict(model, spark_df, columns=None, output_columns=None):
     """`spark_df` with the model's scores appended (FloatType columns "score", or score_0..k-1, or
     `output_columns`); every other column and the row count are kept. Lazy, like any Spark
-    transformation. `columns` names the features when the model has none (trained on arrays)."""
+    transformation. `columns` names the features when the model has none (trained on arrays).
+
+    A pandas UDF over the feature columns: only they travel to Python (as Arrow batches) and only
+    the scores come back; the other columns stay in the JVM."""
     cols = feature_columns(model, spark_df.schema, columns, "maasfin.spark.predict")
     width = int(np.prod(model.output_shape[1:]))
     out = _output_names(output_columns, width, spark_df.schema)
     shipped = _broadcast(spark_df.sparkSession, model)
-    schema = T.StructType(spark_df.schema.fields + [T.StructField(c, T.FloatType(), False) for c in out])
+    if width == 1:
+        return_type = T.FloatType()
+    else:
+        return_type = T.StructType([T.StructField(c, T.FloatType(), True) for c in out])
 
-    def score(batches):
+    def score(*series):
         m = worker_model(shipped.value)
-        for pdf in batches:
-            if len(pdf):
-                y = _tiled(m, pdf[cols]).reshape(len(pdf), -1)
-                for k, c in enumerate(out):
-                    pdf[c] = y[:, k]
-            else:
-                for c in out:
-                    pdf[c] = np.zeros(0, np.float32)
-            yield pdf
+        frame = pd.concat(series, axis=1, keys=cols)
+        n = len(frame)
+        y = _tiled(m, frame).reshape(n, -1) if n else np.zeros((0, width), np.float32)
+        if width == 1:
+            return pd.Series(y[:, 0])
+        return pd.DataFrame(y, columns=out)
 
-    return spark_df.mapInPandas(score, schema)
+    udf = F.pandas_udf(score, return_type)
+    scored = udf(*[F.col(c) for c in cols])
+    if width == 1:
+        return spark_df.withColumn(out[0], scored)
+    tmp = "__maasfin_scores"
+    return spark_df.withColumn(tmp, scored).select("*", *[F.col(f"{tmp}.{c}").alias(c) for c in out]).drop(tmp)
 
 
 def explain(model, spark_df, columns=None, prefix="attr_", **kwargs):
