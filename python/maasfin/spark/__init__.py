@@ -1,4 +1,4 @@
-"""maasfin on Spark: score and explain Spark DataFrames with mapInPandas, and fit by streaming partitions.
+"""maasfin on Spark: score (pandas UDF) and explain (mapInPandas) Spark DataFrames; fit by streaming partitions.
 
 Needs `pip install "maasfin[spark]"` (pyspark; a Java runtime). `import maasfin` does not load this
 package. See docs/scale-out.md.

@@ -1,4 +1,4 @@
-"""predict / explain on a Spark DataFrame: Arrow batches through mapInPandas, the model broadcast once."""
+"""predict / explain on a Spark DataFrame: Arrow batches through pandas UDFs, the model broadcast once."""
 
 from __future__ import annotations
 
