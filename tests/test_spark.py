@@ -78,12 +78,18 @@ def test_predict_a_million_rows_equals_model_predict(portfolio, model):
     np.testing.assert_array_equal(got["score"].to_numpy(), model.predict(local[FEATURES])[:, 0])
 
 
-def test_explain_adds_attribution_columns(spark, portfolio, model):
+def test_explain_adds_attribution_and_reason_code_columns(spark, portfolio, model):
     small = portfolio.limit(300)
-    got = msp.explain(model, small, steps=16).toPandas().sort_values("id")
+    model.set_reason_codes({"c0": ("R00", "first feature"), "c1": ("R01", "second feature")})
+    got = msp.explain(model, small, steps=16, reason_codes=2).toPandas().sort_values("id")
     expected = model.explain(got[FEATURES], steps=16)
-    assert [c for c in got.columns if c.startswith("attr_")] == [f"attr_{c}" for c in FEATURES]
+    assert got.columns.tolist() == small.columns + [f"attr_{c}" for c in FEATURES] + ["reason_1", "reason_2"]
     np.testing.assert_allclose(got[[f"attr_{c}" for c in FEATURES]].to_numpy(), expected.to_numpy(), rtol=0, atol=1e-6)
+    reasons = model.reasons(got[FEATURES], top_k=2, steps=16)
+    for row, (r1, r2) in zip(reasons, got[["reason_1", "reason_2"]].itertuples(index=False)):
+        want = [r["code"] or r["feature"] for r in row] + [None] * (2 - len(row))
+        assert [r1, r2] == want
+    assert {"R00", "R01"} & set(got["reason_1"])
 
 
 def test_fit_streams_partitions_to_the_in_memory_weights(spark, portfolio):

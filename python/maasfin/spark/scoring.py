@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from maasfin import config
-from maasfin.explain import explained_feature_names
+from maasfin.explain import explained_feature_names, reasons_from_attributions
 from maasfin.models import from_bytes
 
 try:
@@ -121,29 +121,43 @@ def predict(model, spark_df, columns=None, output_columns=None):
     return spark_df.withColumn(tmp, scored).select("*", *[F.col(f"{tmp}.{c}").alias(c) for c in out]).drop(tmp)
 
 
-def explain(model, spark_df, columns=None, prefix="attr_", **kwargs):
+def explain(model, spark_df, columns=None, prefix="attr_", reason_codes=0, adverse="high", **kwargs):
     """`spark_df` with one DoubleType column `prefix + feature` per explained feature: the
-    attributions of model.explain (kwargs: baseline, steps, output, tolerance)."""
+    attributions of model.explain (kwargs: baseline, steps, output, tolerance). With
+    `reason_codes=k`, also string columns reason_1..reason_k: per row the k features pushing the
+    score toward the adverse outcome (model.reasons: their code from set_reason_codes, else the
+    feature's name; null when fewer features push that way)."""
     cols = feature_columns(model, spark_df.schema, columns, "maasfin.spark.explain")
     unknown = sorted(set(kwargs) - {"baseline", "steps", "output", "tolerance", "method"})
     if unknown:
         raise TypeError(f"maasfin.spark.explain: unexpected arguments {unknown}")
+    if isinstance(reason_codes, bool) or not isinstance(reason_codes, int) or reason_codes < 0:
+        raise ValueError(f"reason_codes must be a non-negative integer, got {reason_codes!r}")
+    if adverse not in ("high", "low"):
+        raise ValueError(f"adverse must be 'high' or 'low', got {adverse!r}")
     out = [prefix + n for n in explained_feature_names(model)]
-    _output_names(out, len(out), spark_df.schema)
+    codes = [f"reason_{k + 1}" for k in range(reason_codes)]
+    _output_names(out + codes, len(out) + len(codes), spark_df.schema)
     shipped = _broadcast(spark_df.sparkSession, model)
-    schema = T.StructType(spark_df.schema.fields + [T.StructField(c, T.DoubleType(), False) for c in out])
+    schema = T.StructType(
+        spark_df.schema.fields
+        + [T.StructField(c, T.DoubleType(), False) for c in out]
+        + [T.StructField(c, T.StringType(), True) for c in codes]
+    )
 
     def attribute(batches):
         m = worker_model(shipped.value)
         for pdf in batches:
+            values = np.zeros((0, len(out)))
             if len(pdf):
                 got = m.explain(pdf[cols], **kwargs)
                 values = np.asarray(got.to_numpy() if hasattr(got, "to_numpy") else got, dtype=np.float64)
-                for k, c in enumerate(out):
-                    pdf[c] = values[:, k]
-            else:
-                for c in out:
-                    pdf[c] = np.zeros(0, np.float64)
+            for k, c in enumerate(out):
+                pdf[c] = values[:, k]
+            if codes:
+                rows = reasons_from_attributions(m, values, reason_codes, adverse)
+                for k, c in enumerate(codes):
+                    pdf[c] = [(r[k]["code"] or r[k]["feature"]) if k < len(r) else None for r in rows]
             yield pdf
 
     return spark_df.mapInPandas(attribute, schema)
