@@ -455,3 +455,41 @@ def test_woe_encoding_keeps_a_declared_direction():
     wh.adapt(df[["Home"]].fillna("missing").to_numpy(object), y)
     with pytest.raises(ValueError, match="Home"):
         MonotonicDense(1, monotonicity_indicator={"Home": 1})(wh(home))
+
+
+def test_featurespace_declares_monotone_features_by_name():
+    df = mf.datasets.load_credit().head(800)
+    y = (df.pop("Status") == "bad").astype("float32").to_numpy()
+    fs = FeatureSpace.from_dataframe(df, monotonic={"Income": -1, "Debt": 1})
+    fs.adapt(df)
+    assert fs.monotonic == {"Income": -1, "Debt": 1}
+    h = MonotonicDense(8, activation="relu", monotonic=fs.monotonic)(fs.get_encoded_features())
+    model = Model(fs.get_inputs(), MonotonicDense(1, activation="sigmoid")(h))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(df, y, epochs=1, verbose=0)
+    assert model.monotonic_features == {"Income": -1, "Debt": 1}
+    report = check_monotonicity(model, df.head(200), fs.monotonic, grid=10)
+    assert all(r.count == 0 and r.checked > 0 for r in report.values())
+
+
+@pytest.mark.parametrize(
+    "features, monotonic, match",
+    [
+        ({"Income": "float_normalized"}, {"Salary": 1}, "'Salary', which is not a feature"),
+        ({"Income": "float_normalized"}, {"Income": 2}, r"monotonic\['Income'\] must be \+1 or -1"),
+        ({"Home": "string_categorical"}, {"Home": 1}, "'Home' is declared monotonic but is encoded as string_categ"),
+        (
+            {"Income": FeatureSpace.float_discretized(num_bins=5)},
+            {"Income": -1},
+            "'Income' is declared monotonic but is encoded as float_discretized with output_mode='one_hot'",
+        ),
+    ],
+)
+def test_featurespace_refuses_monotone_declarations_it_cannot_keep(features, monotonic, match):
+    with pytest.raises(ValueError, match=match):
+        FeatureSpace(features, monotonic=monotonic)
+
+
+def test_monotonic_and_monotonicity_indicator_are_one_argument():
+    with pytest.raises(ValueError, match="not both"):
+        MonotonicDense(4, monotonicity_indicator=-1, monotonic={"Income": 1})

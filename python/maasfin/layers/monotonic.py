@@ -81,10 +81,15 @@ class MonotonicDense(KernelBiasMixin, Layer):
         bias_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        monotonic=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         where = self._where = f"MonotonicDense '{self.name}'"
+        if monotonic is not None:  # the name a FeatureSpace uses: {raw feature: +1 or -1}
+            if not (isinstance(monotonicity_indicator, int) and monotonicity_indicator == 1):
+                raise ValueError(f"{where}: give monotonic= or monotonicity_indicator=, not both")
+            monotonicity_indicator = monotonic
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"{where}: units must be a positive integer, got {units!r}")
         self.units = int(units)
