@@ -87,6 +87,9 @@ def raw_feature_names(model) -> list[str]:
     for a single-input model trained on one, each input's name for inputs of one value
     (FeatureSpace models), "name[j]" for wider inputs of a multi-input model, else feature_0,
     feature_1, ..."""
+    own = getattr(model, "raw_feature_names", None)
+    if callable(own):  # models that name their own raw features (saved estimators)
+        return list(own())
     widths = [int(np.prod(s)) for s in model._input_shapes]
     if len(widths) == 1 and (widths[0] > 1 or model.feature_names is not None or not getattr(model, "_inputs", None)):
         return _feature_names(model, widths[0])

@@ -17,6 +17,9 @@ OPTIMIZER_FORMAT_NAME = "maasfin.optimizer_state"
 
 CONFIG, WEIGHTS, OPTIMIZER, METADATA = "config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json"
 REQUIRED = (CONFIG, WEIGHTS, METADATA)
+#: An estimator file (saving/estimators/) holds its model as an ONNX graph instead of weights.
+ONNX_GRAPH = "model.onnx"
+ESTIMATOR_REQUIRED = (CONFIG, ONNX_GRAPH, METADATA)
 
 _KiB, MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -29,6 +32,7 @@ LIMITS = {
     METADATA: 4 * MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
+    ONNX_GRAPH: 1 * _GiB,  # an estimator's ONNX graph (saving/estimators/)
     "model.weights.h5": 2 * _GiB,  # in Keras .keras files (keras_io.py); also caps a .h5's float32 data
     "hdf5_seconds": 60,  # CPU seconds of the process that parses a Keras file's HDF5
     "hdf5_memory": 4 * _GiB,  # its address space, plus 3x the HDF5 data

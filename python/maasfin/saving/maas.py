@@ -40,12 +40,15 @@ from maasfin.saving.archive import (
 )
 from maasfin.saving.checks import check_metadata, check_suffix, guard
 from maasfin.saving.config import check_saveable, config_document
+from maasfin.saving.estimators import load_estimator
 from maasfin.saving.explanations import load_explanations
 from maasfin.saving.file_format import (
     CONFIG,
+    ESTIMATOR_REQUIRED,
     FORMAT_NAME,
     FORMAT_VERSION,
     METADATA,
+    ONNX_GRAPH,
     OPTIMIZER,
     OPTIMIZER_FORMAT_NAME,
     REQUIRED,
@@ -149,9 +152,27 @@ def to_bytes(model, include_optimizer: bool = True) -> bytes:
     return buf.getvalue()
 
 
-def load_bytes(data: bytes, src: str, compile: bool):
-    members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
+MEMBERS = (CONFIG, WEIGHTS, OPTIMIZER, METADATA, ONNX_GRAPH)
+
+
+def read_members(data: bytes, src: str) -> dict:
+    """The members of a network's file (config, weights, optimizer state, metadata) or of an
+    estimator's (config, ONNX graph, metadata), never a mix, with the metadata's hashes checked."""
+    members = read_archive(data, src, MEMBERS, (CONFIG, METADATA))
+    required = ESTIMATOR_REQUIRED if ONNX_GRAPH in members else REQUIRED
+    missing = [n for n in required if n not in members]
+    if missing:
+        raise fail(src, f"is missing member(s) {missing}")
+    if ONNX_GRAPH in members and (WEIGHTS in members or OPTIMIZER in members):
+        raise fail(src, f"holds both an estimator's {ONNX_GRAPH} and a network's weights")
     check_metadata(loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
+    return members
+
+
+def load_bytes(data: bytes, src: str, compile: bool):
+    members = read_members(data, src)
+    if ONNX_GRAPH in members:
+        return load_estimator(members, src)
     doc = check_object(
         loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"), ("explanations",)
     )
@@ -182,7 +203,8 @@ def model_from_document(doc: dict, weights: dict, src: str, compile: bool = True
 
 
 def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: bool = True):
-    """Loads a `.maas` file. compile=False skips the compile config and the optimizer state.
+    """Loads a `.maas` file: a network (a Model), or an estimator saved by `save_estimator` (an
+    `EstimatorModel`, run in ONNX Runtime). compile=False skips the compile config and the optimizer state.
     custom_objects is accepted for Keras compatibility and must be empty: files cannot name
     classes outside maasfin."""
     if custom_objects:
@@ -214,7 +236,6 @@ def read_metadata(filepath) -> dict:
     data = read_file(p, src)
 
     def read():
-        members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
-        return check_metadata(loads(members[METADATA], src, METADATA), members, src)
+        return loads(read_members(data, src)[METADATA], src, METADATA)
 
     return guard(read, src)

@@ -1,0 +1,92 @@
+"""`EstimatorModel`: a saved scikit-learn, XGBoost or LightGBM model with the serving surface of a network.
+
+`maasfin.load_model` returns one for a file written by `save_estimator`. It has the public
+interface the server and explanations use (`signature`, `prepare_inputs`, `predict_arrays`,
+`index_limits`, `drift_reference`, `predict`), so `maasfin serve` serves it beside networks
+unchanged. Inference runs in ONNX Runtime, whose `run` is thread-safe and releases the GIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maasfin import data
+from maasfin.saving.estimators.schema import STRING, InputSchema
+from maasfin.signature import Signature, TensorSpec
+
+
+class EstimatorModel:
+    """A fitted estimator as an ONNX graph plus its input schema (saving/estimators/)."""
+
+    def __init__(self, name: str, schema: InputSchema, info: dict, session, explanations: dict | None = None):
+        self.name = name
+        self.schema = schema
+        self.info = info  # config.json "estimator": class, library, task, classes, outputs, layout
+        self._session = session
+        self._inputs = [i.name for i in session.get_inputs()]
+        self._output = info["output"]
+        self._width = len(info["classes"]) if info["task"] == "classification" else 1
+        explanations = explanations or {}
+        self._drift_reference = explanations.get("drift_reference")
+        self._explain_baseline = explanations.get("baseline")
+        self._reason_codes = explanations.get("reason_codes")
+        self.background = explanations.get("background")
+
+    def __repr__(self) -> str:
+        return f"<EstimatorModel {self.name!r}: {self.info['library']} {self.info['class']}>"
+
+    # -- the public model interface ---------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.schema.names)
+
+    def raw_feature_names(self) -> list[str]:
+        """One name per raw feature (the columns of drift reports)."""
+        return list(self.schema.names)
+
+    @property
+    def classes(self) -> list | None:
+        return list(self.info["classes"]) if self.info["task"] == "classification" else None
+
+    @property
+    def signature(self) -> Signature:
+        """One (1,)-shaped input per raw feature (strings as category indices, missing values
+        accepted); the output is predict_proba's columns, or the regression value."""
+        return Signature(
+            inputs=tuple(TensorSpec(n, (1,), "string" if d == STRING else "float32", True) for n, d in self._specs()),
+            output=TensorSpec(self._output, (self._width,)),
+            feature_names=tuple(self.schema.names),
+            raw=True,
+            strings=self.schema.strings,
+        )
+
+    def _specs(self):
+        return zip(self.schema.names, self.schema.dtypes)
+
+    def index_limits(self) -> dict:
+        """No input is read as an integer index by a layer (string indices are checked by `predict_arrays`)."""
+        return {}
+
+    @property
+    def drift_reference(self):
+        """The reference of drift reports, computed from the saved example (per-feature and score bins)."""
+        return self._drift_reference
+
+    def prepare_inputs(self, x, what: str = "x") -> list[np.ndarray]:
+        """The data boundary: `x` (DataFrame, dict of columns, records, 2-D array in feature order)
+        as one float32 (rows, 1) array per feature; unknown categories and features name the field."""
+        return self.schema.prepare(x, what)
+
+    def predict_arrays(self, xs: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Predictions (float32, rows x outputs) for arrays from `prepare_inputs`, in one ONNX Runtime call."""
+        data.positive_int(batch_size, "batch_size")
+        xs = [np.asarray(a, dtype=np.float32).reshape(-1, 1) for a in xs]
+        self.schema.check_codes(xs)
+        feeds = self.schema.onnx_feeds(xs, self.info["layout"], self._inputs)
+        y = self._session.run([self._output], feeds)[0]
+        return np.ascontiguousarray(np.asarray(y, dtype=np.float32).reshape(xs[0].shape[0], self._width))
+
+    def predict(self, x, batch_size: int = 32, verbose=0, **kwargs) -> np.ndarray:
+        """predict_proba (classifiers: one column per class, in `classes` order) or the
+        regression value, for raw records, DataFrames or arrays."""
+        return self.predict_arrays(self.prepare_inputs(x, "x"), batch_size)
