@@ -1,4 +1,4 @@
-"""`save_estimator`: a fitted scikit-learn, XGBoost or LightGBM model written to a `.maas` file (docs/file-format.md)."""
+"""`save_estimator`: a fitted scikit-learn, XGBoost or LightGBM model written to a `.maas` file (file-format.md)."""
 
 from __future__ import annotations
 
