@@ -120,3 +120,21 @@ def test_unseen_category_is_400_naming_the_feature(server):
     rec["Job"] = "astronaut"
     r = requests.post(s.url + "/v1/predict", json={"model_name": "scorecard", "input_data": [rec]}, timeout=30)
     assert r.status_code == 400 and "['Job'] row 0 holds 'astronaut'" in r.json()["error"], r.text
+
+
+def test_explain_requests_for_estimators_are_409(server):
+    s, _, _, rows = server
+    r = requests.post(
+        s.url + "/v1/explain", json={"model_name": "scorecard", "input_data": _records(rows.iloc[:1])}, timeout=30
+    )
+    assert r.status_code == 409 and "not available yet" in r.json()["error"], r.text
+
+
+def test_drift_report_names_the_raw_features(server):
+    s, _, _, rows = server
+    requests.post(s.url + "/v1/predict", json={"model_name": "scorecard", "input_data": _records(rows)}, timeout=30)
+    r = requests.get(s.url + "/v1/models/scorecard/drift", timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["reference"] is True
+    assert [f["feature"] for f in body["features"]] == list(rows.columns)

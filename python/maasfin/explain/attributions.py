@@ -73,6 +73,8 @@ class _Plan:
 
 
 def _plan(model) -> _Plan:
+    if getattr(model, "_graph", None) is None and hasattr(model, "raw_feature_names"):
+        raise ValueError(f"{type(model).__name__}: explanations of saved estimators are not available yet")
     if not model.built:
         raise ValueError("the model is not built: fit or build it before explaining")
     plan = getattr(model, "_explain_plan", None)
