@@ -7,7 +7,8 @@ import numpy as np
 from maasfin.saving.estimators.graph import check_graph, session
 from maasfin.saving.estimators.model import EstimatorModel
 from maasfin.saving.estimators.schema import FLOAT, InputSchema
-from maasfin.saving.explanations import check_bins
+from maasfin.saving.estimators.trees import tree_ensemble
+from maasfin.saving.explanations import check_bins, finite_list
 from maasfin.saving.file_format import (
     CONFIG,
     ONNX_GRAPH,
@@ -46,11 +47,18 @@ def _info(doc, src: str) -> dict:
 
 
 def _explanations(doc, src: str, schema: InputSchema) -> dict:
-    check_object(doc, src, "explanations", ("baseline", "reason_codes", "drift_reference", "background"))
+    check_object(
+        doc, src, "explanations", ("baseline", "reason_codes", "drift_reference", "background"), ("tree_covers",)
+    )
     if doc["baseline"] is not None or doc["reason_codes"] is not None:
         raise fail(src, "explanations.baseline and reason_codes must be null in an estimator's file")
     width = len(schema.names)
-    out = {"drift_reference": None, "background": None}
+    out = {"drift_reference": None, "background": None, "tree_covers": None}
+    if doc.get("tree_covers") is not None:
+        values = finite_list(doc["tree_covers"], src, "explanations.tree_covers", max_len=50_000_000)
+        if any(v < 0 for v in values):
+            raise fail(src, "explanations.tree_covers must be >= 0")
+        out["tree_covers"] = values
     if doc["drift_reference"] is not None:
         ref = check_object(doc["drift_reference"], src, "explanations.drift_reference", ("features", "score"))
         feats = check_list(ref["features"], src, "explanations.drift_reference.features", width)
@@ -93,8 +101,15 @@ def load_estimator(members: dict, src: str) -> EstimatorModel:
         raise fail(src, "estimator.layout 'matrix' takes numeric features only")
     explanations = _explanations(doc["explanations"], src, schema)
     inputs = list(schema.names) if info["layout"] == "columns" else ["input"]
-    check_graph(members[ONNX_GRAPH], src, inputs, [info["output"]])
+    proto = check_graph(members[ONNX_GRAPH], src, inputs, [info["output"]])
     sess = session(members[ONNX_GRAPH], src)
+    if explanations["tree_covers"] is not None:
+        try:
+            trees = tree_ensemble(proto, len(schema.names))
+            trees.set_cover(explanations["tree_covers"])
+        except ValueError as e:  # no ensemble, or covers that do not fit it
+            raise fail(src, f"explanations.tree_covers: {e}") from None
+        explanations["trees"] = trees
     model = EstimatorModel(info["class"], schema, info, sess, explanations)
     try:  # one row through the graph: inputs of the schema's types, an output of the declared width
         row = [np.zeros((1, 1), np.float32) for _ in schema.names]

@@ -31,6 +31,7 @@ class EstimatorModel:
         self._explain_baseline = explanations.get("baseline")
         self._reason_codes = explanations.get("reason_codes")
         self.background = explanations.get("background")
+        self._trees = explanations.get("trees")  # a _core.TreeEnsemble with covers, for TreeSHAP
 
     def __repr__(self) -> str:
         return f"<EstimatorModel {self.name!r}: {self.info['library']} {self.info['class']}>"
@@ -90,3 +91,24 @@ class EstimatorModel:
         """predict_proba (classifiers: one column per class, in `classes` order) or the
         regression value, for raw records, DataFrames or arrays."""
         return self.predict_arrays(self.prepare_inputs(x, "x"), batch_size)
+
+    # -- explanations ------------------------------------------------------------------------
+    def shap_values(self, x) -> np.ndarray:
+        """Exact path-dependent TreeSHAP (in the C++ core) of a tree ensemble, in margin space
+        (log-odds of the positive class for boosted classifiers, the positive class's probability
+        for forests): (rows, features + 1), the last column the expected margin, each row summing to
+        the row's margin. ValueError for estimators that are not a tree ensemble on raw features."""
+        if self._trees is None:
+            raise ValueError(
+                f"estimator {self.name!r} has no TreeSHAP explanations (only a tree ensemble on numeric "
+                "features without a pipeline has; linear and kernel explanations are not available yet)"
+            )
+        xs = self.prepare_inputs(x, "x")
+        return self._trees.shap(np.ascontiguousarray(np.concatenate(xs, axis=1), dtype=np.float32))
+
+    def margin(self, x) -> np.ndarray:
+        """The tree ensemble's margin (before its post-transform) for each row of `x`."""
+        if self._trees is None:
+            raise ValueError(f"estimator {self.name!r} is not a tree ensemble on raw features")
+        xs = self.prepare_inputs(x, "x")
+        return self._trees.margin(np.ascontiguousarray(np.concatenate(xs, axis=1), dtype=np.float32))

@@ -13,6 +13,7 @@ from maasfin.saving.archive import atomic_write, write_archive
 from maasfin.saving.checks import check_suffix
 from maasfin.saving.estimators.convert import check_fitted_columns, library_of, to_onnx
 from maasfin.saving.estimators.schema import STRING, InputSchema
+from maasfin.saving.estimators.trees import covers
 from maasfin.saving.file_format import (
     CONFIG,
     FORMAT_NAME,
@@ -35,7 +36,8 @@ def _evenly(n: int, k: int) -> np.ndarray:
 
 def explanation_state(schema: InputSchema, xs: list, scores: np.ndarray) -> dict:
     """The drift reference (deciles per numeric feature, one bin per category, the score's
-    deciles) and the explanation background (up to 100 evenly spaced rows) of the example."""
+    deciles) and the explanation background (up to 100 evenly spaced rows) of the example;
+    `save_estimator` adds the node covers of a tree ensemble (TreeSHAP)."""
     flat = np.concatenate(xs, axis=1)
     pick = _evenly(flat.shape[0], REFERENCE_ROWS)
     features = []
@@ -57,6 +59,7 @@ def explanation_state(schema: InputSchema, xs: list, scores: np.ndarray) -> dict
             "score": monitoring.reference_bins(score) if np.isfinite(score).any() else None,
         },
         "background": [[None if not np.isfinite(v) else float(v) for v in row] for row in background],
+        "tree_covers": None,
     }
 
 
@@ -75,10 +78,15 @@ def save_estimator(estimator, path, example, feature_names=None, metadata=None, 
     check_fitted_columns(estimator, schema)
     graph, info, scores = to_onnx(estimator, library, schema, example)
     xs = schema.prepare(example, "example")
+    state = explanation_state(schema, xs, scores)
+    if info["layout"] == "matrix":
+        import onnx
+
+        state["tree_covers"] = covers(onnx.ModelProto.FromString(graph), estimator, library, np.concatenate(xs, axis=1))
     doc = {
         "estimator": jsonable(info, "save_estimator"),
         "input_schema": schema.document(),
-        "explanations": explanation_state(schema, xs, scores),
+        "explanations": state,
     }
     meta = {
         "format": FORMAT_NAME,
