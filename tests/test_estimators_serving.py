@@ -56,7 +56,7 @@ def server(tmp_path_factory):
     net = credit_model(0)
     put(repo, "net", 1, net)
     with ServerThread(create_app(repo, poll_seconds=0)) as s:
-        s.net = net
+        s.net, s.repo = net, repo
         yield s, lr, gbm, rows
 
 
@@ -138,3 +138,30 @@ def test_drift_report_names_the_raw_features(server):
     body = r.json()
     assert body["reference"] is True
     assert [f["feature"] for f in body["features"]] == list(rows.columns)
+
+
+def test_explain_a_tree_estimator_gives_its_treeshap_attributions_and_reasons(server):
+    s, _, gbm, rows = server
+    rows = rows[NUM].iloc[:8]
+    r = requests.post(
+        s.url + "/v1/explain", json={"model_name": "gbm", "input_data": _records(rows), "top_k": 2}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    local = mf.load_model(os.path.join(s.repo, "gbm", "1", "model.maas"))
+    want = local.explain(rows)
+    got = np.array([[row[f] for f in NUM] for row in body["attributions"]])
+    shap = pytest.importorskip("shap")
+    ref = np.asarray(shap.TreeExplainer(gbm).shap_values(rows.to_numpy(np.float32)))
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(want.to_numpy(), ref, atol=1e-5, rtol=0)
+    assert [[d["feature"] for d in row] for row in body["reasons"]] == [
+        [d["feature"] for d in row] for row in local.reasons(rows, top_k=2)
+    ]
+
+
+def test_an_example_that_misses_tree_nodes_gives_no_treeshap(server, tmp_path):
+    _, _, gbm, rows = server
+    save_estimator(gbm, tmp_path / "g.maas", rows[NUM].iloc[:8])
+    with pytest.raises(ValueError, match="has no TreeSHAP explanations"):
+        mf.load_model(tmp_path / "g.maas").explain(rows[NUM].iloc[:2])

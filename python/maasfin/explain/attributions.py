@@ -108,6 +108,9 @@ def _input_names(model) -> list[str]:
 
 def explained_feature_names(model) -> list[str]:
     """The names under which `explain` reports attributions (and reason codes are looked up)."""
+    own = getattr(model, "raw_feature_names", None)
+    if callable(own):  # saved estimators attribute to their raw features
+        return list(own())
     return list(_plan(model).names)
 
 
@@ -220,7 +223,11 @@ def attribute(
     model, xs: list, baseline=None, steps: int = 64, output: int = 0, tolerance: float | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Attributions (N x reported features, float32) of prepared inputs `xs`, and the features'
-    names. `explain` validates the arguments and calls this; the server calls it directly."""
+    names. `explain` validates the arguments and calls this; the server calls it directly.
+    A saved estimator (`attribute_arrays`) gives its own exact attributions (TreeSHAP)."""
+    own = getattr(model, "attribute_arrays", None)
+    if callable(own):
+        return own(xs), explained_feature_names(model)
     plan = _plan(model)
     n = xs[0].shape[0]
     b = _baseline(model, plan, baseline, n)

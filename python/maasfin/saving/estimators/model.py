@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import data
+from maasfin import explain as explain_module
 from maasfin.saving.estimators.schema import STRING, InputSchema
 from maasfin.signature import Signature, TensorSpec
 
@@ -100,11 +101,36 @@ class EstimatorModel:
         the row's margin. ValueError for estimators that are not a tree ensemble on raw features."""
         if self._trees is None:
             raise ValueError(
-                f"estimator {self.name!r} has no TreeSHAP explanations (only a tree ensemble on numeric "
-                "features without a pipeline has; linear and kernel explanations are not available yet)"
+                f"estimator {self.name!r} has no TreeSHAP explanations: only a tree ensemble reading the raw "
+                "numeric features has them (linear and Kernel SHAP explanations are not available yet)"
             )
         xs = self.prepare_inputs(x, "x")
         return self._trees.shap(np.ascontiguousarray(np.concatenate(xs, axis=1), dtype=np.float32))
+
+    def attribute_arrays(self, xs: list[np.ndarray]) -> np.ndarray:
+        """TreeSHAP attributions (rows x features, float32) of arrays from `prepare_inputs`: what
+        the server's explanation endpoints and `maasfin.explain.reasons_from_attributions` use."""
+        if self._trees is None:
+            self.shap_values(None)  # raises, saying why
+        self.schema.check_codes(xs)
+        flat = np.ascontiguousarray(np.concatenate([a.reshape(-1, 1) for a in xs], axis=1), dtype=np.float32)
+        return self._trees.shap(flat)[:, :-1].astype(np.float32)
+
+    def explain(self, x):
+        """TreeSHAP attributions of every raw feature per row (margin space) as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.shap_values(x)[:, :-1], columns=self.schema.names)
+
+    def reasons(self, x, top_k: int = 4, adverse: str = "high") -> list[list[dict]]:
+        """Per row, the top-k features that pushed the margin up (adverse='high') or down, with
+        their contributions: the reason codes of networks, from TreeSHAP attributions."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        if adverse not in ("high", "low"):
+            raise ValueError(f"adverse must be 'high' or 'low', got {adverse!r}")
+        values = self.shap_values(x)[:, :-1]
+        return explain_module.reasons_from_attributions(self, values, top_k, adverse)
 
     def margin(self, x) -> np.ndarray:
         """The tree ensemble's margin (before its post-transform) for each row of `x`."""

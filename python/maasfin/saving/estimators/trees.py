@@ -104,7 +104,10 @@ def covers(proto, estimator, library: str, x: np.ndarray) -> list[float] | None:
         }
     else:
         ens.set_cover_from(np.ascontiguousarray(x, dtype=np.float32))
-        return list(ens.cover)
+        counted = list(ens.cover)
+        # A node no example row reaches has no conditional expectation: no TreeSHAP for this file
+        # (give the training data as the example).
+        return counted if min(counted) > 0 else None
     return [table.get((int(t), int(i)), 0.0) for t, i in zip(a["nodes_treeids"], a["nodes_nodeids"])]
 
 
