@@ -273,3 +273,25 @@ def test_config_fields_are_checked(saved, tmp_path):
     f[0], f[2] = f[2], f[0]  # two numeric features swapped
     with pytest.raises(ModelFileError, match="model.onnx takes inputs"):
         _load(repack(members, **{"config.json": json.dumps(doc).encode()}), tmp_path)
+
+
+def test_linear_contributions_are_exact_per_raw_feature(credit, tmp_path):
+    x, y, holdout = credit
+    pipe = Pipeline([("pre", _pre(True)), ("clf", LogisticRegression(max_iter=2000))]).fit(x, y)
+    save_estimator(pipe, tmp_path / "m.maas", x)
+    model = mf.load_model(tmp_path / "m.maas")
+    phi = model.shap_values(holdout)
+
+    def dense(a):
+        return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=np.float64)
+
+    z, z0 = dense(pipe[0].transform(_float32(holdout))), dense(pipe[0].transform(_float32(x)))
+    parts = (z - z0.mean(axis=0)) * pipe[-1].coef_.ravel()
+    names = list(pipe[0].get_feature_names_out())
+    for j, c in enumerate(x.columns):  # each raw feature: its scaled column, or its one-hot columns
+        cols = [k for k, n in enumerate(names) if n == f"num__{c}" or n.startswith(f"cat__{c}_")]
+        np.testing.assert_allclose(phi[:, j], parts[:, cols].sum(axis=1), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(phi.sum(axis=1), pipe.decision_function(_float32(holdout)), atol=1e-5, rtol=0)
+    reasons = model.reasons(holdout.iloc[:3], top_k=2)
+    for row, r in zip(phi[:3, :-1], reasons):
+        assert [d["feature"] for d in r] == [x.columns[j] for j in np.argsort(-row, kind="stable")[:2] if row[j] > 0]

@@ -122,12 +122,19 @@ def test_unseen_category_is_400_naming_the_feature(server):
     assert r.status_code == 400 and "['Job'] row 0 holds 'astronaut'" in r.json()["error"], r.text
 
 
-def test_explain_requests_for_estimators_are_409(server):
-    s, _, _, rows = server
+def test_explain_a_linear_scorecard_gives_exact_contributions(server):
+    s, lr, _, rows = server
+    rows = rows.iloc[:8]
     r = requests.post(
-        s.url + "/v1/explain", json={"model_name": "scorecard", "input_data": _records(rows.iloc[:1])}, timeout=30
+        s.url + "/v1/explain", json={"model_name": "scorecard", "input_data": _records(rows), "top_k": 3}, timeout=30
     )
-    assert r.status_code == 409 and "not available yet" in r.json()["error"], r.text
+    assert r.status_code == 200, r.text
+    got = np.array([[row[f] for f in rows.columns] for row in r.json()["attributions"]])
+    margin = lr.decision_function(_float32(rows))
+    local = mf.load_model(os.path.join(s.repo, "scorecard", "1", "model.maas"))
+    expected = local.shap_values(rows)
+    np.testing.assert_allclose(got, expected[:, :-1], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(expected.sum(axis=1), margin, atol=1e-5, rtol=0)
 
 
 def test_drift_report_names_the_raw_features(server):
@@ -163,5 +170,5 @@ def test_explain_a_tree_estimator_gives_its_treeshap_attributions_and_reasons(se
 def test_an_example_that_misses_tree_nodes_gives_no_treeshap(server, tmp_path):
     _, _, gbm, rows = server
     save_estimator(gbm, tmp_path / "g.maas", rows[NUM].iloc[:8])
-    with pytest.raises(ValueError, match="has no TreeSHAP explanations"):
+    with pytest.raises(ValueError, match="has no exact explanations"):
         mf.load_model(tmp_path / "g.maas").explain(rows[NUM].iloc[:2])

@@ -126,5 +126,5 @@ def test_estimators_without_trees_say_so(credit, tmp_path):
     x, y = credit
     est = LogisticRegression(max_iter=50).fit(x.fillna(0) / 1000, y)
     save_estimator(est, tmp_path / "m.maas", x.fillna(0) / 1000)
-    with pytest.raises(ValueError, match="has no TreeSHAP explanations"):
+    with pytest.raises(ValueError, match="has no exact explanations"):
         mf.load_model(tmp_path / "m.maas").shap_values(x.fillna(0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin.saving.estimators.graph import check_graph, session
+from maasfin.saving.estimators.linear import LinearContributions
 from maasfin.saving.estimators.model import EstimatorModel
 from maasfin.saving.estimators.schema import FLOAT, InputSchema
 from maasfin.saving.estimators.trees import tree_ensemble
@@ -48,12 +49,18 @@ def _info(doc, src: str) -> dict:
 
 def _explanations(doc, src: str, schema: InputSchema) -> dict:
     check_object(
-        doc, src, "explanations", ("baseline", "reason_codes", "drift_reference", "background"), ("tree_covers",)
+        doc,
+        src,
+        "explanations",
+        ("baseline", "reason_codes", "drift_reference", "background"),
+        ("tree_covers", "linear"),
     )
     if doc["baseline"] is not None or doc["reason_codes"] is not None:
         raise fail(src, "explanations.baseline and reason_codes must be null in an estimator's file")
     width = len(schema.names)
-    out = {"drift_reference": None, "background": None, "tree_covers": None}
+    out = {"drift_reference": None, "background": None, "tree_covers": None, "linear": None}
+    if doc.get("linear") is not None:
+        out["linear"] = LinearContributions(doc["linear"], src, width)
     if doc.get("tree_covers") is not None:
         values = finite_list(doc["tree_covers"], src, "explanations.tree_covers", max_len=50_000_000)
         if any(v < 0 for v in values):
@@ -101,7 +108,8 @@ def load_estimator(members: dict, src: str) -> EstimatorModel:
         raise fail(src, "estimator.layout 'matrix' takes numeric features only")
     explanations = _explanations(doc["explanations"], src, schema)
     inputs = list(schema.names) if info["layout"] == "columns" else ["input"]
-    proto = check_graph(members[ONNX_GRAPH], src, inputs, [info["output"]])
+    extra = [explanations["linear"].output] if explanations["linear"] is not None else []
+    proto = check_graph(members[ONNX_GRAPH], src, inputs, [info["output"], *extra])
     sess = session(members[ONNX_GRAPH], src)
     if explanations["tree_covers"] is not None:
         try:

@@ -33,6 +33,7 @@ class EstimatorModel:
         self._reason_codes = explanations.get("reason_codes")
         self.background = explanations.get("background")
         self._trees = explanations.get("trees")  # a _core.TreeEnsemble with covers, for TreeSHAP
+        self._linear = explanations.get("linear")  # LinearContributions, for additive linear pipelines
 
     def __repr__(self) -> str:
         return f"<EstimatorModel {self.name!r}: {self.info['library']} {self.info['class']}>"
@@ -94,37 +95,46 @@ class EstimatorModel:
         return self.predict_arrays(self.prepare_inputs(x, "x"), batch_size)
 
     # -- explanations ------------------------------------------------------------------------
+    def _explained(self, xs: list[np.ndarray]) -> np.ndarray:
+        """(rows, features + 1) exact attributions of prepared inputs in margin space, the last
+        column the expected margin: TreeSHAP for tree ensembles, linear contributions for
+        additive linear pipelines."""
+        if self._trees is not None:
+            self.schema.check_codes(xs)
+            flat = np.concatenate([np.asarray(a, np.float32).reshape(-1, 1) for a in xs], axis=1)
+            return self._trees.shap(np.ascontiguousarray(flat))
+        if self._linear is not None:
+            xs = [np.asarray(a, dtype=np.float32).reshape(-1, 1) for a in xs]
+            self.schema.check_codes(xs)
+            feeds = self.schema.onnx_feeds(xs, self.info["layout"], self._inputs)
+            return self._linear.contributions(self._session.run([self._linear.output], feeds)[0])
+        raise ValueError(
+            f"estimator {self.name!r} has no exact explanations: tree ensembles reading the raw numeric "
+            "features (TreeSHAP) and linear models behind per-column encoders have them (Kernel SHAP for "
+            "other estimators is not available yet)"
+        )
+
     def shap_values(self, x) -> np.ndarray:
-        """Exact path-dependent TreeSHAP (in the C++ core) of a tree ensemble, in margin space
-        (log-odds of the positive class for boosted classifiers, the positive class's probability
-        for forests): (rows, features + 1), the last column the expected margin, each row summing to
-        the row's margin. ValueError for estimators that are not a tree ensemble on raw features."""
-        if self._trees is None:
-            raise ValueError(
-                f"estimator {self.name!r} has no TreeSHAP explanations: only a tree ensemble reading the raw "
-                "numeric features has them (linear and Kernel SHAP explanations are not available yet)"
-            )
-        xs = self.prepare_inputs(x, "x")
-        return self._trees.shap(np.ascontiguousarray(np.concatenate(xs, axis=1), dtype=np.float32))
+        """Exact attributions in margin space: path-dependent TreeSHAP in the C++ core for a tree
+        ensemble (log-odds of the positive class for boosted classifiers, its probability for
+        forests), exact contributions (per raw feature, through the encoders) for a linear model.
+        (rows, features + 1), the last column the expected margin; each row sums to the margin."""
+        return self._explained(self.prepare_inputs(x, "x"))
 
     def attribute_arrays(self, xs: list[np.ndarray]) -> np.ndarray:
-        """TreeSHAP attributions (rows x features, float32) of arrays from `prepare_inputs`: what
-        the server's explanation endpoints and `maasfin.explain.reasons_from_attributions` use."""
-        if self._trees is None:
-            self.shap_values(None)  # raises, saying why
-        self.schema.check_codes(xs)
-        flat = np.ascontiguousarray(np.concatenate([a.reshape(-1, 1) for a in xs], axis=1), dtype=np.float32)
-        return self._trees.shap(flat)[:, :-1].astype(np.float32)
+        """Attributions (rows x features, float32) of arrays from `prepare_inputs`: what the
+        server's explanation endpoints and `maasfin.explain.reasons_from_attributions` use."""
+        return self._explained(xs)[:, :-1].astype(np.float32)
 
     def explain(self, x):
-        """TreeSHAP attributions of every raw feature per row (margin space) as a DataFrame."""
+        """The attributions of every raw feature per row (margin space) as a DataFrame."""
         import pandas as pd
 
         return pd.DataFrame(self.shap_values(x)[:, :-1], columns=self.schema.names)
 
     def reasons(self, x, top_k: int = 4, adverse: str = "high") -> list[list[dict]]:
         """Per row, the top-k features that pushed the margin up (adverse='high') or down, with
-        their contributions: the reason codes of networks, from TreeSHAP attributions."""
+        their contributions: the reason codes of networks, from exact attributions."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         if adverse not in ("high", "low"):
@@ -133,8 +143,5 @@ class EstimatorModel:
         return explain_module.reasons_from_attributions(self, values, top_k, adverse)
 
     def margin(self, x) -> np.ndarray:
-        """The tree ensemble's margin (before its post-transform) for each row of `x`."""
-        if self._trees is None:
-            raise ValueError(f"estimator {self.name!r} is not a tree ensemble on raw features")
-        xs = self.prepare_inputs(x, "x")
-        return self._trees.margin(np.ascontiguousarray(np.concatenate(xs, axis=1), dtype=np.float32))
+        """The margin (before the output's logistic/softmax) of each row: the sum of its attributions."""
+        return self.shap_values(x).sum(axis=1)

@@ -11,7 +11,8 @@ import numpy as np
 from maasfin.explain import monitoring
 from maasfin.saving.archive import atomic_write, write_archive
 from maasfin.saving.checks import check_suffix
-from maasfin.saving.estimators.convert import check_fitted_columns, library_of, to_onnx
+from maasfin.saving.estimators.convert import check_fitted_columns, library_of, run, to_onnx
+from maasfin.saving.estimators.linear import linear_state, with_mean
 from maasfin.saving.estimators.schema import STRING, InputSchema
 from maasfin.saving.estimators.trees import covers
 from maasfin.saving.file_format import (
@@ -79,10 +80,17 @@ def save_estimator(estimator, path, example, feature_names=None, metadata=None, 
     graph, info, scores = to_onnx(estimator, library, schema, example)
     xs = schema.prepare(example, "example")
     state = explanation_state(schema, xs, scores)
-    if info["layout"] == "matrix":
-        import onnx
+    import onnx
 
-        state["tree_covers"] = covers(onnx.ModelProto.FromString(graph), estimator, library, np.concatenate(xs, axis=1))
+    proto = onnx.ModelProto.FromString(graph)
+    if info["layout"] == "matrix":
+        state["tree_covers"] = covers(proto, estimator, library, np.concatenate(xs, axis=1))
+    linear = linear_state(estimator, proto, schema.names) if library == "scikit-learn" else None
+    if linear is not None:
+        proto, entry = linear
+        z, _ = run(proto, schema, info["layout"], xs, entry["encoded_output"])
+        state["linear"] = with_mean(entry, z)
+        graph = proto.SerializeToString()
     doc = {
         "estimator": jsonable(info, "save_estimator"),
         "input_schema": schema.document(),
