@@ -8,6 +8,9 @@ A `.maas` file is a zip archive of four members (docs/file-format.md documents e
     metadata.json          format name and version, maasfin version, creation time, training
                            summary, SHA-256 of the tensor members, user metadata
 
+An estimator's file (saving/estimators/) holds config.json, model.onnx and metadata.json instead;
+`load_model` returns an `EstimatorModel` for it.
+
 Loading reads data only. Nothing in a file is executed or imported: no pickle, no eval, and
 class names are looked up in allowlists of maasfin's own classes (`layer_classes()` and
 friends). Every member and field is validated (sizes before reading, types, shapes against the
