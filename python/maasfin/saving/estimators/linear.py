@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from maasfin.saving.explanations import finite_list
 from maasfin.saving.file_format import check_int, check_list, check_object, check_str, fail
 
 PER_COLUMN = ("SimpleImputer", "StandardScaler", "OneHotEncoder", "MinMaxScaler", "RobustScaler", "MaxAbsScaler")
@@ -84,8 +85,6 @@ class LinearContributions:
     """Checked linear state of a file: contributions from the encoded rows ONNX Runtime computes."""
 
     def __init__(self, doc, src: str, num_features: int):
-        from maasfin.saving.explanations import finite_list
-
         check_object(doc, src, "explanations.linear", ("encoded_output", "coef", "intercept", "groups", "mean"))
         self.output = check_str(doc["encoded_output"], src, "explanations.linear.encoded_output")
         self.coef = np.asarray(finite_list(doc["coef"], src, "explanations.linear.coef", max_len=10_000_000))
