@@ -143,6 +143,7 @@ TreeEnsemble::TreeEnsemble(std::vector<std::int64_t> roots, std::vector<std::int
         }
     }
     cover_.assign(n, 0.0);
+    expectation_ = base_;
 }
 
 bool TreeEnsemble::goes_yes(Index node, const float* row) const {
@@ -164,12 +165,16 @@ void TreeEnsemble::set_cover_from(const float* x, Index N) {
             }
         }
     }
+    expectation_ = base_;
+    for (std::int64_t r : roots_) expectation_ += expected(r);
 }
 
 void TreeEnsemble::set_cover(const std::vector<double>& cover) {
     require(cover.size() == cover_.size(), "cover must have one entry per node");
     for (double c : cover) require(std::isfinite(c) && c >= 0, "covers must be finite and >= 0");
     cover_ = cover;
+    expectation_ = base_;
+    for (std::int64_t r : roots_) expectation_ += expected(r);
 }
 
 void TreeEnsemble::margin(const float* x, Index N, double* margin) const {
@@ -196,8 +201,6 @@ void TreeEnsemble::shap(const float* x, Index N, double* phi) const {
     const Index F = num_features_;
     const int d = max_depth_ + 2;
     std::vector<PathElement> scratch(static_cast<std::size_t>(d) * (d + 1) / 2 + d + 1);
-    double expectation = base_;
-    for (std::int64_t r : roots_) expectation += expected(r);
     for (Index i = 0; i < N; ++i) {
         const float* row = x + i * F;
         double* out = phi + i * (F + 1);
@@ -205,7 +208,7 @@ void TreeEnsemble::shap(const float* x, Index N, double* phi) const {
         Walk w{feature_, yes_, no_, value_, cover_, row, out};
         auto goes = [this, row](Index node) { return goes_yes(node, row); };
         for (std::int64_t r : roots_) recurse(w, goes, r, scratch.data(), 0, 1, 1, -1);
-        out[F] = expectation;
+        out[F] = expectation_;
     }
 }
 

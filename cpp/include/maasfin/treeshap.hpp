@@ -56,6 +56,7 @@ private:
     std::vector<double> value_, cover_;
     Index num_features_;
     double base_;
+    double expectation_ = 0;  // base + each tree's cover-weighted mean leaf, updated with the covers
     int max_depth_ = 0;
 };
 
