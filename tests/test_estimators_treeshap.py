@@ -128,3 +128,24 @@ def test_estimators_without_trees_say_so(credit, tmp_path):
     save_estimator(est, tmp_path / "m.maas", x.fillna(0) / 1000)
     with pytest.raises(ValueError, match="has no exact explanations"):
         mf.load_model(tmp_path / "m.maas").shap_values(x.fillna(0))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("kind", ["random_forest", "gradient_boosting", "xgboost", "lightgbm"])
+def test_interventional_treeshap_equals_shap_with_the_stored_background(credit, tmp_path, kind):
+    x, y = credit
+    x = x.fillna(0) if kind in ("random_forest", "gradient_boosting") else x
+    est = _models()[kind]().fit(x, y)
+    save_estimator(est, tmp_path / "m.maas", x)
+    model = mf.load_model(tmp_path / "m.maas")
+    rows = x.iloc[:300]
+    phi = model.shap_values(rows, feature_perturbation="interventional")
+    bg = np.asarray(model.background, np.float32)
+    explainer = shap.TreeExplainer(est, data=bg, feature_perturbation="interventional", model_output="raw")
+    values = np.asarray(explainer.shap_values(rows.to_numpy(np.float32)))
+    values = values[..., 1] if values.ndim == 3 else values
+    np.testing.assert_allclose(phi[:, :-1], values, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(phi.sum(axis=1), model.margin(rows), atol=1e-9, rtol=0)
+    np.testing.assert_allclose(phi[0, -1], model._trees.margin(bg).mean(), atol=1e-12)
+    twin = model._trees.shap_interventional(rows.to_numpy(np.float32)[:5], bg, reference=True)
+    np.testing.assert_allclose(phi[:5], twin, atol=1e-12, rtol=0)

@@ -63,7 +63,25 @@ void bind_treeshap(py::module_& m) {
                 return out;
             },
             py::arg("x"), py::arg("reference") = false,
-            "Path-dependent TreeSHAP: (rows, features + 1), the last column the expected margin.");
+            "Path-dependent TreeSHAP: (rows, features + 1), the last column the expected margin.")
+        .def(
+            "shap_interventional",
+            [](const TreeEnsemble& e, const FArray& x, const FArray& background, bool reference) {
+                const Index N = rows_of(e, x), B = rows_of(e, background);
+                require(B >= 1, "background must have at least one row");
+                require(!reference || e.num_features() <= 16, "the reference takes at most 16 features");
+                DArray out(std::vector<py::ssize_t>{N, e.num_features() + 1});
+                double* dst = out.mutable_data();
+                py::gil_scoped_release nogil;
+                if (reference)
+                    e.shap_interventional_reference(x.data(), N, background.data(), B, dst);
+                else
+                    e.shap_interventional(x.data(), N, background.data(), B, dst);
+                return out;
+            },
+            py::arg("x"), py::arg("background"), py::arg("reference") = false,
+            "Interventional TreeSHAP against background rows: (rows, features + 1), the last column the mean "
+            "background margin.");
 }
 
 }  // namespace maasfin::bindings

@@ -248,4 +248,86 @@ void TreeEnsemble::shap_reference(const float* x, Index N, double* phi) const {
     }
 }
 
+// A path splits the features that decided it into those taken from x (p of them) and those taken
+// from r (n); a leaf reached so adds value * p-1! n! / (p+n)! to each x feature's attribution and
+// subtracts value * p! n-1! / (p+n)! from each r feature's (the Shapley weights of the subsets that
+// lead there). weight[k] holds k! for the ratio below.
+void TreeEnsemble::intervene(Index node, const float* x, const float* r, std::vector<std::uint8_t>& side,
+                             std::vector<std::int32_t>& path, int p, int n, const std::vector<double>& weight,
+                             double* phi) const {
+    const std::int32_t f = feature_[node];
+    if (f < 0) {
+        const double v = value_[node];
+        const double wx = p > 0 ? std::exp(weight[p - 1] + weight[n] - weight[p + n]) : 0.0;
+        const double wr = n > 0 ? std::exp(weight[p] + weight[n - 1] - weight[p + n]) : 0.0;
+        for (std::int32_t j : path) phi[j] += side[j] == 1 ? wx * v : -wr * v;
+        return;
+    }
+    const Index bx = goes_yes(node, x) ? yes_[node] : no_[node];
+    const Index br = goes_yes(node, r) ? yes_[node] : no_[node];
+    if (side[f] == 1 || bx == br) return intervene(side[f] == 2 ? br : bx, x, r, side, path, p, n, weight, phi);
+    if (side[f] == 2) return intervene(br, x, r, side, path, p, n, weight, phi);
+    path.push_back(f);
+    side[f] = 1;
+    intervene(bx, x, r, side, path, p + 1, n, weight, phi);
+    side[f] = 2;
+    intervene(br, x, r, side, path, p, n + 1, weight, phi);
+    side[f] = 0;
+    path.pop_back();
+}
+
+void TreeEnsemble::shap_interventional(const float* x, Index N, const float* bg, Index B, double* phi) const {
+    require(B >= 1, "interventional TreeSHAP needs at least one background row");
+    const Index F = num_features_;
+    std::vector<double> log_factorial(max_depth_ + 3, 0.0);
+    for (std::size_t k = 1; k < log_factorial.size(); ++k) log_factorial[k] = std::lgamma(static_cast<double>(k) + 1);
+    std::vector<double> bg_margin(B);
+    margin(bg, B, bg_margin.data());
+    double expectation = 0;
+    for (double m : bg_margin) expectation += m / static_cast<double>(B);
+    std::vector<std::uint8_t> side(F, 0);
+    std::vector<std::int32_t> path;
+    path.reserve(max_depth_ + 1);
+    for (Index i = 0; i < N; ++i) {
+        const float* row = x + i * F;
+        double* out = phi + i * (F + 1);
+        std::fill(out, out + F + 1, 0.0);
+        for (Index b = 0; b < B; ++b)
+            for (std::int64_t root : roots_) intervene(root, row, bg + b * F, side, path, 0, 0, log_factorial, out);
+        for (Index j = 0; j < F; ++j) out[j] /= static_cast<double>(B);
+        out[F] = expectation;
+    }
+}
+
+void TreeEnsemble::shap_interventional_reference(const float* x, Index N, const float* bg, Index B, double* phi) const {
+    const Index F = num_features_;
+    require(F <= 16 && B >= 1, "the reference enumerates 2^F subsets: at most 16 features, one background row");
+    const std::uint32_t subsets = 1u << F;
+    std::vector<double> weight(F + 1);
+    for (Index s = 0; s < F; ++s)
+        weight[s] = std::exp(std::lgamma(s + 1.0) + std::lgamma(F - s + 0.0) - std::lgamma(F + 1.0));
+    std::vector<double> v(subsets);
+    std::vector<float> hybrid(static_cast<std::size_t>(B * F));
+    std::vector<double> m(B);
+    for (Index i = 0; i < N; ++i) {
+        const float* row = x + i * F;
+        for (std::uint32_t s = 0; s < subsets; ++s) {
+            for (Index b = 0; b < B; ++b)
+                for (Index j = 0; j < F; ++j) hybrid[b * F + j] = (s >> j & 1u) ? row[j] : bg[b * F + j];
+            margin(hybrid.data(), B, m.data());
+            double total = 0;
+            for (double y : m) total += y / static_cast<double>(B);
+            v[s] = total;
+        }
+        double* out = phi + i * (F + 1);
+        for (Index j = 0; j < F; ++j) {
+            double a = 0;
+            for (std::uint32_t s = 0; s < subsets; ++s)
+                if (!(s >> j & 1u)) a += weight[__builtin_popcount(s)] * (v[s | (1u << j)] - v[s]);
+            out[j] = a;
+        }
+        out[F] = v[0];
+    }
+}
+
 }  // namespace maasfin

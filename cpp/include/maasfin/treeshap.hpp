@@ -42,11 +42,20 @@ public:
     // The reference twin: the same values by enumerating all 2^F feature subsets with the
     // path-dependent conditional expectation (F <= 16). For tests.
     void shap_reference(const float* x, Index N, double* phi) const;
+    // Interventional TreeSHAP against background rows bg (B x F): the mean over background rows r
+    // of the exact Shapley values of x with absent features taken from r (each pair's values sum
+    // to f(x) - f(r)); phi[i, F] is the mean background margin. O(N B T L). Const, thread-safe;
+    // needs no covers.
+    void shap_interventional(const float* x, Index N, const float* bg, Index B, double* phi) const;
+    // Its twin: v(S) = mean_r f(x_S, r_rest) over all 2^F subsets (F <= 16).
+    void shap_interventional_reference(const float* x, Index N, const float* bg, Index B, double* phi) const;
 
 private:
     bool goes_yes(Index node, const float* row) const;
     double expected(Index node) const;
     double conditional(Index node, const float* row, std::uint32_t present) const;
+    void intervene(Index node, const float* x, const float* r, std::vector<std::uint8_t>& side,
+                   std::vector<std::int32_t>& path, int p, int n, const std::vector<double>& weight, double* phi) const;
 
     std::vector<std::int64_t> roots_;
     std::vector<std::int32_t> feature_;

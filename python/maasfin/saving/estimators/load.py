@@ -111,13 +111,19 @@ def load_estimator(members: dict, src: str) -> EstimatorModel:
     extra = [explanations["linear"].output] if explanations["linear"] is not None else []
     proto = check_graph(members[ONNX_GRAPH], src, inputs, [info["output"], *extra])
     sess = session(members[ONNX_GRAPH], src)
-    if explanations["tree_covers"] is not None:
+    if info["layout"] == "matrix":
         try:
-            trees = tree_ensemble(proto, len(schema.names))
-            trees.set_cover(explanations["tree_covers"])
-        except ValueError as e:  # no ensemble, or covers that do not fit it
+            explanations["trees"] = tree_ensemble(proto, len(schema.names))
+        except ValueError as e:  # not an explainable ensemble (or a hostile one)
+            if explanations["tree_covers"] is not None:
+                raise fail(src, f"explanations.tree_covers: {e}") from None
+    if explanations["tree_covers"] is not None:
+        if explanations.get("trees") is None:
+            raise fail(src, "explanations.tree_covers is given for a graph without a tree ensemble")
+        try:
+            explanations["trees"].set_cover(explanations["tree_covers"])
+        except ValueError as e:
             raise fail(src, f"explanations.tree_covers: {e}") from None
-        explanations["trees"] = trees
     model = EstimatorModel(info["class"], schema, info, sess, explanations)
     try:  # one row through the graph: inputs of the schema's types, an output of the declared width
         row = [np.zeros((1, 1), np.float32) for _ in schema.names]

@@ -32,7 +32,8 @@ class EstimatorModel:
         self._explain_baseline = explanations.get("baseline")
         self._reason_codes = explanations.get("reason_codes")
         self.background = explanations.get("background")
-        self._trees = explanations.get("trees")  # a _core.TreeEnsemble with covers, for TreeSHAP
+        self._trees = explanations.get("trees")  # a _core.TreeEnsemble, for TreeSHAP
+        self._covers = explanations.get("tree_covers") is not None  # path-dependent TreeSHAP needs them
         self._linear = explanations.get("linear")  # LinearContributions, for additive linear pipelines
 
     def __repr__(self) -> str:
@@ -95,14 +96,28 @@ class EstimatorModel:
         return self.predict_arrays(self.prepare_inputs(x, "x"), batch_size)
 
     # -- explanations ------------------------------------------------------------------------
-    def _explained(self, xs: list[np.ndarray]) -> np.ndarray:
+    def _explained(self, xs: list[np.ndarray], perturbation: str = "tree_path_dependent") -> np.ndarray:
         """(rows, features + 1) exact attributions of prepared inputs in margin space, the last
-        column the expected margin: TreeSHAP for tree ensembles, linear contributions for
+        column the expected margin: TreeSHAP for tree ensembles (path-dependent with the node
+        covers, or interventional against the stored background), linear contributions for
         additive linear pipelines."""
+        if perturbation not in ("tree_path_dependent", "interventional"):
+            raise ValueError(
+                f"feature_perturbation must be 'tree_path_dependent' or 'interventional', got {perturbation!r}"
+            )
+        if self._trees is not None and not self._covers and perturbation == "tree_path_dependent":
+            raise ValueError(
+                f"estimator {self.name!r} has no node covers (its example missed some tree nodes): use "
+                "feature_perturbation='interventional', or save it with the training data as the example"
+            )
         if self._trees is not None:
             self.schema.check_codes(xs)
-            flat = np.concatenate([np.asarray(a, np.float32).reshape(-1, 1) for a in xs], axis=1)
-            return self._trees.shap(np.ascontiguousarray(flat))
+            flat = np.ascontiguousarray(np.concatenate([np.asarray(a, np.float32).reshape(-1, 1) for a in xs], axis=1))
+            if perturbation == "interventional":
+                if self.background is None:
+                    raise ValueError(f"estimator {self.name!r} was saved without an explanation background")
+                return self._trees.shap_interventional(flat, np.ascontiguousarray(self.background, np.float32))
+            return self._trees.shap(flat)
         if self._linear is not None:
             xs = [np.asarray(a, dtype=np.float32).reshape(-1, 1) for a in xs]
             self.schema.check_codes(xs)
@@ -114,12 +129,14 @@ class EstimatorModel:
             "other estimators is not available yet)"
         )
 
-    def shap_values(self, x) -> np.ndarray:
-        """Exact attributions in margin space: path-dependent TreeSHAP in the C++ core for a tree
-        ensemble (log-odds of the positive class for boosted classifiers, its probability for
-        forests), exact contributions (per raw feature, through the encoders) for a linear model.
-        (rows, features + 1), the last column the expected margin; each row sums to the margin."""
-        return self._explained(self.prepare_inputs(x, "x"))
+    def shap_values(self, x, feature_perturbation: str = "tree_path_dependent") -> np.ndarray:
+        """Exact attributions in margin space: TreeSHAP in the C++ core for a tree ensemble
+        (log-odds of the positive class for boosted classifiers, its probability for forests;
+        feature_perturbation "tree_path_dependent" uses the node covers, "interventional" the
+        stored background rows), exact contributions (per raw feature, through the encoders) for a
+        linear model. (rows, features + 1), the last column the expected margin (the mean
+        background margin when interventional); each row sums to the margin."""
+        return self._explained(self.prepare_inputs(x, "x"), feature_perturbation)
 
     def attribute_arrays(self, xs: list[np.ndarray]) -> np.ndarray:
         """Attributions (rows x features, float32) of arrays from `prepare_inputs`: what the
@@ -144,4 +161,8 @@ class EstimatorModel:
 
     def margin(self, x) -> np.ndarray:
         """The margin (before the output's logistic/softmax) of each row: the sum of its attributions."""
+        if self._trees is not None:
+            xs = self.prepare_inputs(x, "x")
+            self.schema.check_codes(xs)
+            return self._trees.margin(np.ascontiguousarray(np.concatenate(xs, axis=1), dtype=np.float32))
         return self.shap_values(x).sum(axis=1)
