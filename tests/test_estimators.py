@@ -295,3 +295,19 @@ def test_linear_contributions_are_exact_per_raw_feature(credit, tmp_path):
     reasons = model.reasons(holdout.iloc[:3], top_k=2)
     for row, r in zip(phi[:3, :-1], reasons):
         assert [d["feature"] for d in r] == [x.columns[j] for j in np.argsort(-row, kind="stable")[:2] if row[j] > 0]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kernel_shap_of_a_pipeline_with_strings_is_seeded_and_additive(credit, tmp_path):
+    x, y, holdout = credit
+    pipe = Pipeline([("pre", _pre(True)), ("mlp", MLPClassifier((8,), max_iter=100, random_state=0))]).fit(x, y)
+    save_estimator(pipe, tmp_path / "m.maas", x)
+    model = mf.load_model(tmp_path / "m.maas")
+    model.background = model.background[:20]
+    rows = holdout.iloc[:2]
+    phi = model.shap_values(rows)  # 2^13 coalitions > 2048: sampled with the fixed seed
+    np.testing.assert_array_equal(phi, model.shap_values(rows))
+    np.testing.assert_allclose(phi.sum(axis=1), pipe.predict_proba(_float32(rows))[:, 1], atol=1e-5)
+    bg = np.asarray(model.background, np.float32)
+    base = model.predict_arrays([bg[:, j : j + 1] for j in range(bg.shape[1])])[:, 1].astype(np.float64).mean()
+    assert phi[0, -1] == pytest.approx(base, abs=1e-6)

@@ -120,14 +120,42 @@ def test_hostile_tree_arrays_are_refused():
             _core.TreeEnsemble(**{**ok, **change})
 
 
-def test_estimators_without_trees_say_so(credit, tmp_path):
-    from sklearn.linear_model import LogisticRegression
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_kernel_shap_enumerating_every_coalition_is_the_exact_shapley_value(credit, tmp_path):
+    import itertools
+    import math
+
+    from sklearn.neural_network import MLPClassifier
 
     x, y = credit
-    est = LogisticRegression(max_iter=50).fit(x.fillna(0) / 1000, y)
-    save_estimator(est, tmp_path / "m.maas", x.fillna(0) / 1000)
-    with pytest.raises(ValueError, match="has no exact explanations"):
-        mf.load_model(tmp_path / "m.maas").shap_values(x.fillna(0))
+    x = (x.fillna(0) / 1000).to_numpy(np.float32)
+    est = MLPClassifier((8,), max_iter=50, random_state=0).fit(x, y)
+    save_estimator(est, tmp_path / "m.maas", x)
+    model = mf.load_model(tmp_path / "m.maas")
+    bg = np.asarray(model.background, np.float32)[:20]
+    model.background = bg
+    rows = x[:2]
+    phi = model.shap_values(rows)  # 2^9 - 2 = 510 coalitions <= 2048: all enumerated
+    F = rows.shape[1]
+
+    def value(row, subset):
+        hybrid = bg.copy()
+        hybrid[:, list(subset)] = row[list(subset)]
+        return est.predict_proba(hybrid)[:, 1].mean()
+
+    for r, row in enumerate(rows):
+        v = {s: value(row, s) for k in range(F + 1) for s in itertools.combinations(range(F), k)}
+        for j in range(F):
+            exact = sum(
+                math.factorial(len(s))
+                * math.factorial(F - len(s) - 1)
+                / math.factorial(F)
+                * (v[tuple(sorted(s + (j,)))] - v[s])
+                for s in v
+                if j not in s
+            )
+            assert phi[r, j] == pytest.approx(exact, abs=1e-5)
+    np.testing.assert_allclose(phi.sum(axis=1), est.predict_proba(rows)[:, 1], atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -12,6 +12,7 @@ import numpy as np
 
 from maasfin import data
 from maasfin import explain as explain_module
+from maasfin.saving.estimators.kernel import kernel_shap
 from maasfin.saving.estimators.schema import STRING, InputSchema
 from maasfin.signature import Signature, TensorSpec
 
@@ -97,10 +98,10 @@ class EstimatorModel:
 
     # -- explanations ------------------------------------------------------------------------
     def _explained(self, xs: list[np.ndarray], perturbation: str = "tree_path_dependent") -> np.ndarray:
-        """(rows, features + 1) exact attributions of prepared inputs in margin space, the last
-        column the expected margin: TreeSHAP for tree ensembles (path-dependent with the node
-        covers, or interventional against the stored background), linear contributions for
-        additive linear pipelines."""
+        """(rows, features + 1) attributions of prepared inputs, the last column the expected
+        value: exact in margin space for tree ensembles (TreeSHAP, path-dependent with the node
+        covers or interventional against the stored background) and additive linear pipelines;
+        seeded Kernel SHAP of the positive class's probability (or the value) for the rest."""
         if perturbation not in ("tree_path_dependent", "interventional"):
             raise ValueError(
                 f"feature_perturbation must be 'tree_path_dependent' or 'interventional', got {perturbation!r}"
@@ -123,11 +124,25 @@ class EstimatorModel:
             self.schema.check_codes(xs)
             feeds = self.schema.onnx_feeds(xs, self.info["layout"], self._inputs)
             return self._linear.contributions(self._session.run([self._linear.output], feeds)[0])
-        raise ValueError(
-            f"estimator {self.name!r} has no exact explanations: tree ensembles reading the raw numeric "
-            "features (TreeSHAP) and linear models behind per-column encoders have them (Kernel SHAP for "
-            "other estimators is not available yet)"
-        )
+        if self.background is None:
+            raise ValueError(f"estimator {self.name!r} was saved without an explanation background")
+        return self._kernel(xs)
+
+    def _kernel(self, xs: list[np.ndarray], nsamples: int = 2048, seed: int = 0) -> np.ndarray:
+        """Seeded Kernel SHAP over the stored background, on the explained output: the positive
+        class's probability (binary classifiers), the value (regressors)."""
+        xs = [np.asarray(a, dtype=np.float32).reshape(-1, 1) for a in xs]
+        self.schema.check_codes(xs)
+        column = 1 if self._width == 2 else 0
+        if self._width > 2:
+            raise ValueError(f"estimator {self.name!r}: explanations cover binary classifiers and regressors")
+
+        def f(m: np.ndarray) -> np.ndarray:
+            cols = [np.ascontiguousarray(m[:, j : j + 1]) for j in range(m.shape[1])]
+            return self.predict_arrays(cols)[:, column].astype(np.float64)
+
+        x = np.concatenate(xs, axis=1)
+        return kernel_shap(f, x, np.asarray(self.background, np.float32), nsamples, seed)
 
     def shap_values(self, x, feature_perturbation: str = "tree_path_dependent") -> np.ndarray:
         """Exact attributions in margin space: TreeSHAP in the C++ core for a tree ensemble
