@@ -51,5 +51,6 @@ inline std::vector<const float*> pointers(const std::vector<FArray>& xs) {
 void bind_explain(py::module_& m);
 void bind_preprocessing(py::module_& m);
 void bind_sequence_layers(py::module_& m);  // sequence_layers.cpp: spatial and recurrent layers
+void bind_treeshap(py::module_& m);         // treeshap.cpp: TreeEnsemble, TreeSHAP
 
 }  // namespace maasfin::bindings

@@ -79,6 +79,7 @@ py::array_t<float> arena_view(py::object graph, float* data, Index n) {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "maasfin C++ core";
     bind_explain(m);
+    bind_treeshap(m);
 
     m.def(
         "first_nonfinite", [](const FArray& a) { return first_nonfinite(a.data(), a.size()); },

@@ -74,6 +74,8 @@ class _Plan:
 
 
 def _plan(model) -> _Plan:
+    if getattr(model, "_graph", None) is None and hasattr(model, "raw_feature_names"):
+        raise ValueError(f"{type(model).__name__}: explanations of saved estimators are not available yet")
     if not model.built:
         raise ValueError("the model is not built: fit or build it before explaining")
     plan = getattr(model, "_explain_plan", None)
@@ -88,6 +90,9 @@ def raw_feature_names(model) -> list[str]:
     for a single-input model trained on one, each input's name for inputs of one value
     (FeatureSpace models), "name[j]" for wider inputs of a multi-input model, else feature_0,
     feature_1, ..."""
+    own = getattr(model, "raw_feature_names", None)
+    if callable(own):  # models that name their own raw features (saved estimators)
+        return list(own())
     widths = [int(np.prod(s)) for s in model._input_shapes]
     if len(widths) == 1 and (widths[0] > 1 or model.feature_names is not None or not getattr(model, "_inputs", None)):
         return _feature_names(model, widths[0])
@@ -104,6 +109,9 @@ def _input_names(model) -> list[str]:
 
 def explained_feature_names(model) -> list[str]:
     """The names under which `explain` reports attributions (and reason codes are looked up)."""
+    own = getattr(model, "raw_feature_names", None)
+    if callable(own):  # saved estimators attribute to their raw features
+        return list(own())
     return list(_plan(model).names)
 
 
@@ -228,7 +236,11 @@ def attribute(
     model, xs: list, baseline=None, steps: int = 64, output: int = 0, tolerance: float | None = None
 ) -> tuple[np.ndarray, list[str]]:
     """Attributions (N x reported features, float32) of prepared inputs `xs`, and the features'
-    names. `explain` validates the arguments and calls this; the server calls it directly."""
+    names. `explain` validates the arguments and calls this; the server calls it directly.
+    A saved estimator (`attribute_arrays`) gives its own exact attributions (TreeSHAP)."""
+    own = getattr(model, "attribute_arrays", None)
+    if callable(own):
+        return own(xs), explained_feature_names(model)
     plan = _plan(model)
     n = xs[0].shape[0]
     b = _baseline(model, plan, baseline, n)

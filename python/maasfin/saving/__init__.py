@@ -4,7 +4,8 @@ The face of the saving package. Its parts load on first use, so that layers (who
 inner layers through `saving.objects`) can import a part without loading the rest:
 file_format (constants, limits, field checks), archive (zip, safetensors, atomic writes),
 objects (allowlisted classes), config (architectures), tensors and weights, maas (the `.maas`
-file), backup (training state), keras/ (Keras files) and onnx (ONNX export).
+file), backup (training state), keras/ (Keras files), onnx (ONNX export) and estimators/
+(scikit-learn, XGBoost and LightGBM models as verified ONNX graphs: save_estimator, EstimatorModel).
 """
 
 import importlib
@@ -16,6 +17,8 @@ __all__ = [
     "to_bytes",
     "from_bytes",
     "read_metadata",
+    "save_estimator",
+    "EstimatorModel",
     "save_weights",
     "load_weights",
     "model_from_config",
@@ -30,6 +33,8 @@ _WHERE = {
     "to_bytes": "maas",
     "from_bytes": "maas",
     "read_metadata": "maas",
+    "save_estimator": "estimators",
+    "EstimatorModel": "estimators",
     "save_weights": "weights",
     "load_weights": "weights",
     "model_from_config": "config",

@@ -172,6 +172,8 @@ def read_archive(data: bytes, src: str, allowed: tuple[str, ...], required: tupl
             raise fail(src, f"has a duplicate member {name!r}")
         seen.add(name)
         if name not in allowed:
+            if name.lower().endswith((".pkl", ".pickle", ".joblib", ".pt", ".pth")):
+                raise fail(src, f"holds a pickle {name!r}; pickles run code when loaded and are refused")
             if name == "model.weights.h5":
                 raise fail(src, "is a Keras .keras archive, not a .maas file; load it with load_model('<path>.keras')")
             raise fail(src, f"has an unexpected member {name!r}; allowed members: {', '.join(allowed)}")

@@ -10,6 +10,7 @@ import re
 from maasfin.saving.file_format import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    ONNX_GRAPH,
     OPTIMIZER,
     REPORT,
     WEIGHTS,
@@ -75,8 +76,11 @@ def check_metadata(meta, members: dict[str, bytes], src: str) -> dict:
         for k, v in logs.items():
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise fail(src, f"metadata.json history.logs[{k!r}] must be a number or null")
-    hashes = check_object(meta["sha256"], src, "metadata.json sha256", (WEIGHTS,), (OPTIMIZER, REPORT))
-    for name in (WEIGHTS, OPTIMIZER, REPORT):
+    # A network's file hashes its weights (and optimizer state and report); an estimator's, its ONNX graph.
+    tensors = (ONNX_GRAPH,) if ONNX_GRAPH in members else (WEIGHTS,)
+    optional = (OPTIMIZER, REPORT) if WEIGHTS in tensors else ()
+    hashes = check_object(meta["sha256"], src, "metadata.json sha256", tensors, optional)
+    for name in tensors + (OPTIMIZER, REPORT):
         if (name in hashes) != (name in members):
             raise fail(
                 src,

@@ -18,7 +18,10 @@ OPTIMIZER_FORMAT_NAME = "maasfin.optimizer_state"
 CONFIG, WEIGHTS, OPTIMIZER, METADATA = "config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json"
 REPORT = "report.json"  # optional: the validation report (model.save(..., report=...))
 REQUIRED = (CONFIG, WEIGHTS, METADATA)
-MEMBERS = (CONFIG, WEIGHTS, OPTIMIZER, METADATA, REPORT)
+#: An estimator file (saving/estimators/) holds its model as an ONNX graph instead of weights.
+ONNX_GRAPH = "model.onnx"
+ESTIMATOR_REQUIRED = (CONFIG, ONNX_GRAPH, METADATA)
+MEMBERS = (CONFIG, WEIGHTS, OPTIMIZER, METADATA, REPORT, ONNX_GRAPH)
 
 _KiB, MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -32,6 +35,7 @@ LIMITS = {
     REPORT: 16 * MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
+    ONNX_GRAPH: 1 * _GiB,  # an estimator's ONNX graph (saving/estimators/)
     "model.weights.h5": 2 * _GiB,  # in Keras .keras files (keras_io.py); also caps a .h5's float32 data
     "hdf5_seconds": 60,  # CPU seconds of the process that parses a Keras file's HDF5
     "hdf5_memory": 4 * _GiB,  # its address space, plus 3x the HDF5 data

@@ -10,6 +10,9 @@ A `.maas` file is a zip archive of up to five members (docs/file-format.md docum
     report.json            optional: the validation report (maasfin.reports.Report), checked field
                            by field on load and restored as `model.report`
 
+An estimator's file (saving/estimators/) holds config.json, model.onnx and metadata.json instead;
+`load_model` returns an `EstimatorModel` for it.
+
 Loading reads data only. Nothing in a file is executed or imported: no pickle, no eval, and
 class names are looked up in allowlists of maasfin's own classes (`layer_classes()` and
 friends). Every member and field is validated (sizes before reading, types, shapes against the
@@ -43,13 +46,16 @@ from maasfin.saving.archive import (
 )
 from maasfin.saving.checks import check_metadata, check_suffix, guard
 from maasfin.saving.config import check_saveable, config_document
+from maasfin.saving.estimators import load_estimator
 from maasfin.saving.explanations import load_explanations
 from maasfin.saving.file_format import (
     CONFIG,
+    ESTIMATOR_REQUIRED,
     FORMAT_NAME,
     FORMAT_VERSION,
     MEMBERS,
     METADATA,
+    ONNX_GRAPH,
     OPTIMIZER,
     OPTIMIZER_FORMAT_NAME,
     REPORT,
@@ -175,9 +181,24 @@ def to_bytes(model, include_optimizer: bool = True) -> bytes:
     return buf.getvalue()
 
 
+def read_members(data: bytes, src: str) -> dict:
+    """The members of a network's file (config, weights, optimizer state, report, metadata) or of
+    an estimator's (config, ONNX graph, metadata), never a mix, with the metadata's hashes checked."""
+    members = read_archive(data, src, MEMBERS, (CONFIG, METADATA))
+    required = ESTIMATOR_REQUIRED if ONNX_GRAPH in members else REQUIRED
+    missing = [n for n in required if n not in members]
+    if missing:
+        raise fail(src, f"is missing member(s) {missing}")
+    if ONNX_GRAPH in members and any(n in members for n in (WEIGHTS, OPTIMIZER, REPORT)):
+        raise fail(src, f"holds both an estimator's {ONNX_GRAPH} and a network's weights")
+    return members
+
+
 def load_bytes(data: bytes, src: str, compile: bool):
-    members = read_archive(data, src, MEMBERS, REQUIRED)
+    members = read_members(data, src)
     meta = check_metadata(loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
+    if ONNX_GRAPH in members:
+        return load_estimator(members, src)
     doc = check_object(
         loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"), ("explanations",)
     )
@@ -214,7 +235,8 @@ def model_from_document(doc: dict, weights: dict, src: str, compile: bool = True
 
 
 def load_model(filepath, compile: bool = True, custom_objects=None, safe_mode: bool = True):
-    """Loads a `.maas` file. compile=False skips the compile config and the optimizer state.
+    """Loads a `.maas` file: a network (a Model), or an estimator saved by `save_estimator` (an
+    `EstimatorModel`, run in ONNX Runtime). compile=False skips the compile config and the optimizer state.
     custom_objects is accepted for Keras compatibility and must be empty: files cannot name
     classes outside maasfin."""
     if custom_objects:
@@ -246,7 +268,7 @@ def read_metadata(filepath) -> dict:
     data = read_file(p, src)
 
     def read():
-        members = read_archive(data, src, MEMBERS, REQUIRED)
+        members = read_members(data, src)
         return check_metadata(loads(members[METADATA], src, METADATA), members, src)
 
     return guard(read, src)
