@@ -81,6 +81,9 @@ class Exchange:
     outputs: object = None
     outputs_sha256: str | None = None
     error: str | None = None
+    routing_key: str | None = None  # the client's (routing.py)
+    route: str | None = None  # how the version was chosen: default, version, label, split, sticky
+    shadow: tuple | None = None  # (decode, request, versions) of a routed request with shadow versions
 
 
 @dataclass

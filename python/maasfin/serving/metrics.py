@@ -78,6 +78,26 @@ class ServingMetrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )  # workers share windows
+        self.routed = Counter(
+            "maasfin_routed_requests",
+            "Answered prediction requests by model, version and route "
+            "(default, version, label, split, sticky; shadow for shadow copies)",
+            ["model", "version", "route"],
+            registry=r,
+        )
+        self.shadow_latency = Histogram(
+            "maasfin_shadow_latency_seconds",
+            "Latency of a shadow version's prediction of a copied request (off the response path)",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            "maasfin_shadow_dropped",
+            "Shadow copies dropped because the shadow queue was full",
+            ["model", "version"],
+            registry=r,
+        )
 
     def observe_request(self, protocol: str, model: str, version: str, code: int, seconds: float) -> None:
         c = str(code)

@@ -34,6 +34,7 @@ from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply
 from maasfin.serving.metrics import ServingMetrics
 from maasfin.serving.repository import Lease, ModelRepository
+from maasfin.serving.shadow import ShadowRunner
 from maasfin.serving.tiling import predict_tiled
 
 __all__ = ["Service", "ServingConfig"]
@@ -72,6 +73,7 @@ class Service:
         self.audit: AuditLog | None = None
         self.metrics = ServingMetrics()
         self.drift = DriftMonitor(config.drift_window, config.drift_dir, self.repository, self.metrics)
+        self.shadows = ShadowRunner(self)
         self.repository.add_listener(self.on_repository_event)
         self.repository.add_poll_hook(self.reload_keys)
         self.repository.add_poll_hook(self.evaluate_drift)
@@ -101,6 +103,7 @@ class Service:
 
     def stop(self) -> None:
         self.repository.stop()
+        self.shadows.close()
         self.drift.close()
         if self.audit is not None:
             self.audit.close()
@@ -158,8 +161,9 @@ class Service:
         ex.model = name
         ex.label = label
         self.authorize(ex.key, name)
-        lease = self.repository.lease(name, version=version, label=label)
+        lease = self.repository.lease(name, version=version, label=label, routing_key=ex.routing_key)
         ex.version = lease.version.version
+        ex.route = lease.route
         return lease
 
     def plan(self, ex: Exchange, name, version, label, decode, request, explain: dict | None = None) -> Plan:
@@ -170,6 +174,8 @@ class Service:
             xs, answer = decode(request, lease.version)
             check_indices(lease.version, xs)
             ex.rows = int(xs[0].shape[0])
+            if lease.shadows:
+                ex.shadow = (decode, request, lease.shadows)
             if self.audit is not None:
                 ex.input_sha256 = tensor_digest(xs, lease.version.signature.input_names())
             return Plan(ex, lease, xs, answer, explain)
@@ -205,6 +211,7 @@ class Service:
             else:
                 plan.exchange.outputs_sha256 = tensor_digest([y], [plan.lease.version.signature.output.name])
         reply = plan.answer.encode(y)
+        reply.headers["X-Model-Version"] = str(plan.lease.version.version)
         self.drift.observe(plan.lease.version, plan.xs, y)
         return reply
 
@@ -216,6 +223,16 @@ class Service:
         model_label = ex.model if known else ""
         version_label = str(ex.version) if (known and ex.version is not None) else ""
         self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
+        if status == 200 and ex.route is not None and version_label:
+            self.metrics.routed.labels(model_label, version_label, ex.route).inc()
+        try:
+            self.write_audit(ex, status, seconds)
+        finally:
+            if status == 200 and ex.shadow is not None:
+                self.shadows.submit(ex, *ex.shadow)
+
+    def write_audit(self, ex: Exchange, status: int, seconds: float) -> None:
+        """The audit line of a prediction request (none without an audit log)."""
         if self.audit is None:
             return
         rec = {
@@ -233,6 +250,8 @@ class Service:
             "input_sha256": ex.input_sha256,
             "body_sha256": ex.body_sha256,
         }
+        if ex.route in ("split", "sticky"):  # chosen by the model's traffic policy (routing.py)
+            rec["route"] = ex.route
         if self.audit.outputs == "values":
             rec["outputs"] = ex.outputs
         else:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maasfin.serving import codec, explaining
+from maasfin.serving import codec, explaining, routing
 from maasfin.serving.endpoints import Endpoint
 from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Plan, Reply, json_reply
 from maasfin.serving.repository import LABEL_RE, VERSION_RE
 
-FIELDS = ("model_name", "model_version", "input_data")
+FIELDS = ("model_name", "model_version", "input_data", "routing_key")
 
 
 @dataclass(frozen=True)
@@ -111,21 +111,25 @@ def plan_request(service, ex, obj: dict, explain: dict | None = None) -> Plan:
     if unknown:
         raise bad_request(
             f"unknown field(s) {unknown}; the request takes 'model_name', 'input_data' "
-            "and optionally 'model_version' (a version number or a label)"
+            "and optionally 'model_version' (a version number or a label) and 'routing_key'"
         )
     if "model_name" not in obj:
         raise bad_request("the request has no 'model_name'")
+    if "routing_key" in obj:
+        ex.routing_key = routing.routing_key(obj["routing_key"], "routing_key")
     version, label = model_version(obj.get("model_version"))
     return service.plan(ex, obj["model_name"], version, label, decode_request, obj, explain)
 
 
 def plan(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/predict."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     return plan_request(service, ex, codec.parse_json(body))
 
 
 def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/explain: the simple call plus {"top_k": 1..20 (4), "steps": 1..512 (64)}."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     obj = codec.parse_json(body)
     options = explaining.options(obj, "")
     return plan_request(service, ex, obj, options)
