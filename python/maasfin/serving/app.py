@@ -187,7 +187,7 @@ class _Gate:
     async def _finish(self, ex: Exchange, status: int) -> Reply | None:
         service = self.service
         try:
-            if service.audit is not None and service.audit.fsync:
+            if service.finish_blocks:
                 await asyncio.get_running_loop().run_in_executor(None, service.finish, ex, status)
             else:
                 service.finish(ex, status)
@@ -351,6 +351,11 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
                 return _response(error_reply(err))
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
             return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    elif e.kind == "data":  # outcomes/api.py: path and query parameters and the body, in a thread
+
+        async def handler(request: Request):
+            params = {**request.path_params, "query": dict(request.query_params), "body": await request.body()}
+            return await asyncio.get_running_loop().run_in_executor(None, server.call, request, e.call, service, params)
     elif e.slow:
 
         async def handler(request: Request):

@@ -18,6 +18,9 @@ class ServingConfig:
     api_keys: str | None = None  # JSON file of hashed keys (auth.py); None: no authentication
     audit_log: str | None = None  # JSON-lines file; None: no audit log
     audit_outputs: str = "hash"  # "hash" (outputs_sha256) or "values" (the predictions themselves)
+    store: str | None = None  # outcome store: a SQLite file path or URL, or postgresql://...; None: none
+    store_retention_days: float | None = None  # predictions older than this are purged (None: kept)
+    store_inputs: bool = False  # also store each request's input digest with its predictions
     audit_fsync: bool = False  # fsync every line before the response
     audit_max_bytes: int = 100 * MiB  # rotate past this size
     audit_backups: int = 10  # rotated files kept
@@ -53,6 +56,8 @@ class ServingConfig:
             raise ValueError(f"poll_seconds must be >= 0, got {self.poll_seconds!r}")
         if not self.request_timeout_s > 0:
             raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        if self.store_retention_days is not None and not self.store_retention_days > 0:
+            raise ValueError(f"store_retention_days must be > 0, got {self.store_retention_days!r}")
         if self.audit_outputs not in ("hash", "values"):
             raise ValueError(f"audit_outputs must be 'hash' or 'values', got {self.audit_outputs!r}")
 

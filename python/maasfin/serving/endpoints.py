@@ -9,7 +9,9 @@ in how they read a request and send a reply. By kind, `call` is:
   reads the body under the size limit before, and predicts and answers after (service.py);
 - "read": `call(service, key, params) -> Reply`; an API key is required when keys are on;
 - "open": like "read", but answered without a key (the v2 health checks);
-- "metrics": None; the Prometheus text (drift gauges are evaluated first).
+- "metrics": None; the Prometheus text (drift gauges are evaluated first);
+- "data": `call(service, key, params) -> Reply` with the query string in `params["query"]` and
+  the body in `params["body"]`, run in a thread (the outcome endpoints, outcomes/api.py).
 
 `params` are the path parameters; `headers` a case-insensitive mapping of request headers.
 """

@@ -142,7 +142,13 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
         service.evaluate_drift()
         return Response(service.metrics.render(), status=200, content_type=CONTENT_TYPE_LATEST)
 
-    kinds = {"predict": predict, "explain": predict, "read": read, "open": read, "metrics": metrics}
+    def data(e: Endpoint, params: dict) -> Response:
+        try:
+            return read(e, {**params, "query": request.args.to_dict(), "body": read_body()})
+        except RequestError as err:
+            return respond(error_reply(err))
+
+    kinds = {"predict": predict, "explain": predict, "read": read, "open": read, "metrics": metrics, "data": data}
     for e in ENDPOINTS:
 
         def view(_e=e, **params):

@@ -92,6 +92,19 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.store_errors = Counter(
+            "maasfin_outcome_store_errors",
+            "Outcome store operations that failed (predictions are served regardless)",
+            registry=r,
+        )
+        self.realised = Gauge(
+            "maasfin_realised_performance",
+            'Realised performance over matured outcomes at the last performance query (version="" overall); '
+            "metric: n, roc_auc, gini, ks, brier, ece, observed_default_rate, mean_pd",
+            ["model", "version", "metric"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
         self.shadow_dropped = Counter(
             "maasfin_shadow_dropped",
             "Shadow copies dropped because the shadow queue was full",

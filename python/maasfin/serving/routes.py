@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from maasfin.serving.endpoints import Endpoint, url_version
 from maasfin.serving.exchange import Exchange, Reply, json_reply
+from maasfin.serving.outcomes import api as outcomes_api
 from maasfin.serving.protocols import simple, tfserving, v2
 
 
@@ -46,6 +47,8 @@ OPERATIONS: tuple[Endpoint, ...] = (
 )
 METRICS = Endpoint("metrics", "GET", "/metrics", "metrics", None, None, "operations", "Prometheus metrics")
 
-ENDPOINTS: tuple[Endpoint, ...] = simple.ENDPOINTS + tfserving.ENDPOINTS + OPERATIONS + v2.ENDPOINTS + (METRICS,)
+ENDPOINTS: tuple[Endpoint, ...] = (
+    simple.ENDPOINTS + tfserving.ENDPOINTS + OPERATIONS + outcomes_api.ENDPOINTS + v2.ENDPOINTS + (METRICS,)
+)
 
 OPEN_PATHS = frozenset(e.path for e in ENDPOINTS if e.kind == "open")

@@ -49,6 +49,7 @@ class SimplePredictResponse(BaseModel):
     model_name: str
     model_version: int
     predictions: list[Any] = Field(description="One output per row, in request order")
+    request_id: str = Field(description="Also the X-Request-ID header; outcomes address rows by it (POST /v1/outcomes)")
 
 
 class TFPredictRequest(BaseModel):

@@ -33,6 +33,7 @@ from maasfin.serving.drift import DriftMonitor
 from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply
 from maasfin.serving.metrics import ServingMetrics
+from maasfin.serving.outcomes.recorder import OutcomeRecorder, default_scores
 from maasfin.serving.repository import Lease, ModelRepository
 from maasfin.serving.shadow import ShadowRunner
 from maasfin.serving.tiling import predict_tiled
@@ -74,6 +75,12 @@ class Service:
         self.metrics = ServingMetrics()
         self.drift = DriftMonitor(config.drift_window, config.drift_dir, self.repository, self.metrics)
         self.shadows = ShadowRunner(self)
+        self.outcomes: OutcomeRecorder | None = None
+        if config.store:
+            self.outcomes = OutcomeRecorder(
+                config.store, self.metrics, config.store_retention_days, config.store_inputs
+            )
+            self.repository.add_poll_hook(self.outcomes.poll)
         self.repository.add_listener(self.on_repository_event)
         self.repository.add_poll_hook(self.reload_keys)
         self.repository.add_poll_hook(self.evaluate_drift)
@@ -98,12 +105,16 @@ class Service:
                 fsync=self.config.audit_fsync,
                 outputs=self.config.audit_outputs,
             )
+        if self.outcomes is not None:
+            self.outcomes.open()
         self.repository.start(background=True)
         self.started = True
 
     def stop(self) -> None:
         self.repository.stop()
         self.shadows.close()
+        if self.outcomes is not None:
+            self.outcomes.close()
         self.drift.close()
         if self.audit is not None:
             self.audit.close()
@@ -212,10 +223,17 @@ class Service:
                 plan.exchange.outputs_sha256 = tensor_digest([y], [plan.lease.version.signature.output.name])
         reply = plan.answer.encode(y)
         reply.headers["X-Model-Version"] = str(plan.lease.version.version)
+        if self.outcomes is not None:
+            plan.exchange.scores = default_scores(y)
         self.drift.observe(plan.lease.version, plan.xs, y)
         return reply
 
     # -- accounting ----------------------------------------------------------------------------
+    @property
+    def finish_blocks(self) -> bool:
+        """Whether `finish` may wait on a disk or a database (the ASGI app runs it in a thread)."""
+        return (self.audit is not None and self.audit.fsync) or self.outcomes is not None
+
     def finish(self, ex: Exchange, status: int) -> None:
         """Writes the audit line and the metrics of a prediction request (raises if the audit write fails)."""
         seconds = time.perf_counter() - ex.started
@@ -225,6 +243,8 @@ class Service:
         self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
         if status == 200 and ex.route is not None and version_label:
             self.metrics.routed.labels(model_label, version_label, ex.route).inc()
+        if status == 200 and ex.scores is not None:
+            self.outcomes.record(ex, ex.scores)
         try:
             self.write_audit(ex, status, seconds)
         finally:

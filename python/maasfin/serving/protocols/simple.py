@@ -9,7 +9,7 @@ numbers), or, for a model of several inputs, an object of rows per input. The an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,11 +28,13 @@ class Answer:
 
     name: str
     version: int
+    request_id: str | None = None  # also the X-Request-ID header; outcomes address rows by it
 
     def encode(self, y: np.ndarray) -> Reply:
-        return Reply(
-            200, codec.dumps_finite({"model_name": self.name, "model_version": self.version, "predictions": y.tolist()})
-        )
+        body = {"model_name": self.name, "model_version": self.version, "predictions": y.tolist()}
+        if self.request_id is not None:
+            body["request_id"] = self.request_id
+        return Reply(200, codec.dumps_finite(body))
 
     def explanation(self, y: np.ndarray, attributions: np.ndarray, names: list[str], reasons: list) -> Reply:
         return json_reply(
@@ -118,7 +120,9 @@ def plan_request(service, ex, obj: dict, explain: dict | None = None) -> Plan:
     if "routing_key" in obj:
         ex.routing_key = routing.routing_key(obj["routing_key"], "routing_key")
     version, label = model_version(obj.get("model_version"))
-    return service.plan(ex, obj["model_name"], version, label, decode_request, obj, explain)
+    plan = service.plan(ex, obj["model_name"], version, label, decode_request, obj, explain)
+    plan.answer = replace(plan.answer, request_id=ex.request_id)
+    return plan
 
 
 def plan(service, ex, body: bytes, params, headers) -> Plan:
