@@ -91,6 +91,12 @@ def add_subcommands(sub) -> None:
     )
     serve.add_argument("--public-docs", action="store_true", help="serve /docs and /openapi.json without a key")
     serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="also serve the Open Inference Protocol over gRPC on this port (needs maasfin[grpc])",
+    )
+    serve.add_argument(
         "--store",
         metavar="PATH_OR_URL",
         help="outcome store: a SQLite file (shared by the workers) or postgresql://user@host/db",
@@ -138,6 +144,8 @@ def _config_from_args(args):
         public_docs=args.public_docs,
         workers=args.workers,
         drift_window=args.drift_window,
+        grpc_port=args.grpc_port,
+        grpc_host=args.host,
         store=args.store,
         store_retention_days=args.store_retention_days,
         store_inputs=args.store_inputs,

@@ -18,6 +18,8 @@ class ServingConfig:
     api_keys: str | None = None  # JSON file of hashed keys (auth.py); None: no authentication
     audit_log: str | None = None  # JSON-lines file; None: no audit log
     audit_outputs: str = "hash"  # "hash" (outputs_sha256) or "values" (the predictions themselves)
+    grpc_port: int | None = None  # Open Inference Protocol over gRPC on this port (protocols/grpc.py)
+    grpc_host: str = "0.0.0.0"
     store: str | None = None  # outcome store: a SQLite file path or URL, or postgresql://...; None: none
     store_retention_days: float | None = None  # predictions older than this are purged (None: kept)
     store_inputs: bool = False  # also store each request's input digest with its predictions
@@ -56,6 +58,10 @@ class ServingConfig:
             raise ValueError(f"poll_seconds must be >= 0, got {self.poll_seconds!r}")
         if not self.request_timeout_s > 0:
             raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        if self.grpc_port is not None and (
+            isinstance(self.grpc_port, bool) or not isinstance(self.grpc_port, int) or not 0 <= self.grpc_port < 65536
+        ):
+            raise ValueError(f"grpc_port must be a port number, got {self.grpc_port!r}")
         if self.store_retention_days is not None and not self.store_retention_days > 0:
             raise ValueError(f"store_retention_days must be > 0, got {self.store_retention_days!r}")
         if self.audit_outputs not in ("hash", "values"):

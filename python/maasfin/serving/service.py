@@ -34,6 +34,7 @@ from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply
 from maasfin.serving.metrics import ServingMetrics
 from maasfin.serving.outcomes.recorder import OutcomeRecorder, default_scores
+from maasfin.serving.protocols import grpc as grpc_protocol
 from maasfin.serving.repository import Lease, ModelRepository
 from maasfin.serving.shadow import ShadowRunner
 from maasfin.serving.tiling import predict_tiled
@@ -76,6 +77,7 @@ class Service:
         self.drift = DriftMonitor(config.drift_window, config.drift_dir, self.repository, self.metrics)
         self.shadows = ShadowRunner(self)
         self.outcomes: OutcomeRecorder | None = None
+        self.grpc_server = None
         if config.store:
             self.outcomes = OutcomeRecorder(
                 config.store, self.metrics, config.store_retention_days, config.store_inputs
@@ -108,9 +110,14 @@ class Service:
         if self.outcomes is not None:
             self.outcomes.open()
         self.repository.start(background=True)
+        if self.config.grpc_port is not None:
+            self.grpc_server = grpc_protocol.serve(self, self.config.grpc_port, self.config.grpc_host)
         self.started = True
 
     def stop(self) -> None:
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=2).wait()
+            self.grpc_server = None
         self.repository.stop()
         self.shadows.close()
         if self.outcomes is not None:
