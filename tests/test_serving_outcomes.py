@@ -14,7 +14,7 @@ from serving_support import put, put_labels
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from test_serving_cli import Serve
 
-from maasfin.serving import ServingConfig
+from maasfin.serving import ServingConfig, input_digest
 from maasfin.serving.errors import RequestError
 from maasfin.serving.exchange import Exchange
 from maasfin.serving.outcomes import api, performance
@@ -135,6 +135,12 @@ def test_outcomes_in_process_bad_input_and_degraded_mode(credit_repo, tmp_path):
             scores += [p[0] for p in a["predictions"]]
             labels += [int(y[lo + r]) for r in range(10)]
             vs += [a["model_version"]] * 10
+        with service.outcomes.store.engine.connect() as conn:  # the input digest, as in the audit log
+            stored = conn.exec_driver_sql("SELECT input_sha256 FROM maasfin_predictions WHERE request_id = ?", (rid,))
+            digests = set(stored.scalars())
+        with service.repository.lease("credit", version=1) as v:
+            names = v.signature.input_names()
+        assert digests == {input_digest([np.asarray(rows[0:10], dtype=np.float32)], names)}
         with pytest.raises(RequestError, match="already has an outcome") as info:
             _post(service, {"outcomes": [{"request_id": rid, "row": 0, "label": 1}]})
         assert info.value.status == 409

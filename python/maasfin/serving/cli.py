@@ -104,7 +104,12 @@ def add_subcommands(sub) -> None:
     serve.add_argument(
         "--store-retention-days", type=float, default=None, help="purge stored predictions older than this"
     )
-    serve.add_argument("--store-inputs", action="store_true", help="store each request's input digest too")
+    serve.add_argument(
+        "--store-inputs",
+        choices=("hash", "none"),
+        default="hash",
+        help="store each request's input digest (SHA-256, as the audit log) with its predictions, or not",
+    )
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(run=run_serve)
 

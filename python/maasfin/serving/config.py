@@ -22,7 +22,7 @@ class ServingConfig:
     grpc_host: str = "0.0.0.0"
     store: str | None = None  # outcome store: a SQLite file path or URL, or postgresql://...; None: none
     store_retention_days: float | None = None  # predictions older than this are purged (None: kept)
-    store_inputs: bool = False  # also store each request's input digest with its predictions
+    store_inputs: str = "hash"  # "hash": store each request's input digest with its predictions; "none"
     audit_fsync: bool = False  # fsync every line before the response
     audit_max_bytes: int = 100 * MiB  # rotate past this size
     audit_backups: int = 10  # rotated files kept
@@ -64,6 +64,8 @@ class ServingConfig:
             raise ValueError(f"grpc_port must be a port number, got {self.grpc_port!r}")
         if self.store_retention_days is not None and not self.store_retention_days > 0:
             raise ValueError(f"store_retention_days must be > 0, got {self.store_retention_days!r}")
+        if self.store_inputs not in ("hash", "none"):
+            raise ValueError(f"store_inputs must be 'hash' or 'none', got {self.store_inputs!r}")
         if self.audit_outputs not in ("hash", "values"):
             raise ValueError(f"audit_outputs must be 'hash' or 'values', got {self.audit_outputs!r}")
 

@@ -194,7 +194,7 @@ class Service:
             ex.rows = int(xs[0].shape[0])
             if lease.shadows:
                 ex.shadow = (decode, request, lease.shadows)
-            if self.audit is not None:
+            if self.audit is not None or self.outcomes is not None:
                 ex.input_sha256 = tensor_digest(xs, lease.version.signature.input_names())
             return Plan(ex, lease, xs, answer, explain)
         except BaseException:

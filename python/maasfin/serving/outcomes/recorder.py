@@ -41,7 +41,7 @@ def default_scores(y: np.ndarray) -> np.ndarray | None:
 
 
 class OutcomeRecorder:
-    def __init__(self, target: str, metrics, retention_days: float | None = None, store_inputs: bool = False):
+    def __init__(self, target: str, metrics, retention_days: float | None = None, store_inputs: str = "hash"):
         self.target = target
         self.metrics = metrics
         self.retention_days = retention_days
@@ -82,7 +82,7 @@ class OutcomeRecorder:
         if self.store is None and (time.monotonic() - self._last_try < RETRY_SECONDS or not self.open()):
             self.metrics.store_errors.inc()
             return
-        digest = ex.input_sha256 if self.store_inputs else None
+        digest = ex.input_sha256 if self.store_inputs == "hash" else None
         try:
             self.store.record(ex.request_id, ex.model, ex.version, scores, time.time(), digest)
         except StoreUnavailable as e:
