@@ -189,3 +189,38 @@ def test_policy_is_validated_on_load_and_hot_reloaded(repo):
             assert info.value.status == 400
     finally:
         service.stop()
+
+
+def test_shadow_copies_are_merged_split_back_and_decoded_per_signature(repo, tmp_path):
+    root, _ = repo
+    models = {3: None, 4: plain_model(seed=44, d=4)}  # version 4 takes 4 features: its copy is decoded again
+    put(root, "m", 4, models[4])
+    put_labels(root, "m", {"routing": {"split": {"1": 100}, "shadow": [3, 4]}})
+    audit = tmp_path / "audit.jsonl"
+    service = Service(ServingConfig(repo=str(root), poll_seconds=0, audit_log=str(audit), audit_outputs="values"))
+    service.start(set_threads=False)
+    try:
+        with service.repository.lease("m", version=3) as v3:
+            m3 = v3.model
+        rng = np.random.default_rng(9)
+        sent = {}
+        for i in range(40):
+            rows = rng.standard_normal((1 + i % 3, 3)).round(3).tolist()
+            ex, _ = _call(service, {"model_name": "m", "input_data": rows, "routing_key": f"k{i}"})
+            sent[ex.request_id] = rows
+        assert service.shadows.wait_idle(30)
+    finally:
+        service.stop()
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    shadow = [rec for rec in lines if rec.get("shadow")]
+    assert len(shadow) == 80
+    for rec in shadow:
+        rows = sent[rec["request_id"]]
+        if rec["version"] == 3:
+            assert rec["status"] == 200 and rec["rows"] == len(rows)
+            np.testing.assert_allclose(rec["outputs"], m3.predict(np.asarray(rows, dtype=np.float32)), rtol=1e-6)
+        else:
+            assert rec["version"] == 4 and rec["status"] == 400 and rec["outputs"] is None
+            assert "4" in rec["error"]
+    text = service.metrics.render().decode()
+    assert 'maasfin_routed_requests_total{model="m",route="shadow",version="4"} 40.0' in text

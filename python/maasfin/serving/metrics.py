@@ -87,7 +87,7 @@ class ServingMetrics:
         )
         self.shadow_latency = Histogram(
             "maasfin_shadow_latency_seconds",
-            "Latency of a shadow version's prediction of a copied request (off the response path)",
+            "From a routed request's answer to its shadow version's outputs (queue and predict, off the response path)",
             ["model", "version"],
             buckets=LATENCY_BUCKETS,
             registry=r,

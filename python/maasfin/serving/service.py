@@ -193,7 +193,7 @@ class Service:
             check_indices(lease.version, xs)
             ex.rows = int(xs[0].shape[0])
             if lease.shadows:
-                ex.shadow = (decode, request, lease.shadows)
+                ex.shadow = (decode, request, lease.shadows, lease.version.signature, xs)
             if self.audit is not None or self.outcomes is not None:
                 ex.input_sha256 = tensor_digest(xs, lease.version.signature.input_names())
             return Plan(ex, lease, xs, answer, explain)
