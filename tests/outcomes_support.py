@@ -42,7 +42,7 @@ def credit_pd_model(x: pd.DataFrame, y: np.ndarray, seed: int = 3):
     return model
 
 
-def replay(url: str, x: pd.DataFrame, chunk: int = 50) -> tuple[list[str], np.ndarray, list[int]]:
+def replay(url: str, x: pd.DataFrame, chunk: int = 125) -> tuple[list[str], np.ndarray, list[int]]:
     """Predicts `x` in requests of `chunk` rows (a new connection each, so that every worker
     serves some): (request id per row, predicted PD per row, version per row)."""
     rows = x.to_numpy().tolist()

@@ -67,6 +67,13 @@ def test_performance_metrics_match_references():
     )
     assert p["ece"] == pytest.approx(ece, abs=1e-12)
     assert performance([0.2, 0.3], [0, 0])["roc_auc"] is None and performance([], [])["n"] == 0
+    for bad, message in (
+        ({"store": "mysql://db"}, "--store 'mysql://db'"),
+        ({"store": "x.db", "store_retention_days": 0}, "store_retention_days"),
+        ({"store": "x.db", "store_inputs": "values"}, "store_inputs"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            ServingConfig(repo=".", **bad)
 
 
 def _call(service, body):

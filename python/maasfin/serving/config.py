@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from maasfin.serving.outcomes.store import store_url
 from maasfin.serving.tiling import DEFAULT_TILE
 
 MiB = 1024 * 1024
@@ -62,6 +63,8 @@ class ServingConfig:
             isinstance(self.grpc_port, bool) or not isinstance(self.grpc_port, int) or not 0 <= self.grpc_port < 65536
         ):
             raise ValueError(f"grpc_port must be a port number, got {self.grpc_port!r}")
+        if self.store is not None:
+            store_url(self.store)  # ValueError for a URL that is neither SQLite nor PostgreSQL
         if self.store_retention_days is not None and not self.store_retention_days > 0:
             raise ValueError(f"store_retention_days must be > 0, got {self.store_retention_days!r}")
         if self.store_inputs not in ("hash", "none"):

@@ -78,6 +78,8 @@ class Service:
         self.shadows = ShadowRunner(self)
         self.outcomes: OutcomeRecorder | None = None
         self.grpc_server = None
+        if config.grpc_port is not None:
+            grpc_protocol.check_available()  # a missing extra fails here, naming it
         if config.store:
             self.outcomes = OutcomeRecorder(
                 config.store, self.metrics, config.store_retention_days, config.store_inputs

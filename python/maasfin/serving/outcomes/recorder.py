@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from maasfin.serving.errors import RequestError
-from maasfin.serving.outcomes.store import OutcomeStore, StoreUnavailable
+from maasfin.serving.outcomes.store import OutcomeStore, StoreUnavailable, check_dependencies
 
 __all__ = ["OutcomeRecorder", "default_scores"]
 
@@ -42,6 +42,7 @@ def default_scores(y: np.ndarray) -> np.ndarray | None:
 
 class OutcomeRecorder:
     def __init__(self, target: str, metrics, retention_days: float | None = None, store_inputs: str = "hash"):
+        check_dependencies(target)  # a missing extra fails at start-up, naming it
         self.target = target
         self.metrics = metrics
         self.retention_days = retention_days
@@ -59,7 +60,7 @@ class OutcomeRecorder:
             self._last_try = time.monotonic()
             try:
                 self.store = OutcomeStore(self.target)
-            except (StoreUnavailable, Exception) as e:  # noqa: BLE001 - any driver error: degraded mode
+            except Exception as e:  # noqa: BLE001 - any driver error (down, locked, refused): degraded mode
                 self.error = str(e)
                 log.warning("outcome store %s unavailable (%s); predictions are served, not recorded", self.target, e)
                 return False

@@ -24,7 +24,7 @@ import numpy as np
 
 from maasfin.serving.errors import RequestError
 
-__all__ = ["MIGRATIONS", "OutcomeStore", "StoreUnavailable", "store_url"]
+__all__ = ["MIGRATIONS", "OutcomeStore", "StoreUnavailable", "check_dependencies", "store_url"]
 
 log = logging.getLogger("maasfin.serving")
 
@@ -42,6 +42,16 @@ def _sqlalchemy():
             ' (and "maasfin[postgres]" for PostgreSQL)'
         ) from e
     return sqlalchemy
+
+
+def check_dependencies(target: str) -> None:
+    """ImportError naming the extra if the store `target` needs a library that is not installed."""
+    _sqlalchemy()
+    if not store_url(target).startswith("sqlite"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as e:
+            raise ImportError(f'--store {target!r} needs psycopg: pip install "maasfin[postgres]"') from e
 
 
 def store_url(target: str) -> str:

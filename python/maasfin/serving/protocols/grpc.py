@@ -32,7 +32,7 @@ try:  # the [grpc] extra
 except ImportError:  # pragma: no cover - depends on the environment
     grpc = pb = pb_grpc = None
 
-__all__ = ["GRPC_INSTALL", "serve"]
+__all__ = ["GRPC_INSTALL", "check_available", "serve"]
 
 log = logging.getLogger("maasfin.serving")
 
@@ -193,11 +193,16 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer if pb_grpc is not None else 
         return reply
 
 
+def check_available() -> None:
+    """ImportError naming the extra when grpcio or protobuf is missing."""
+    if grpc is None:
+        raise ImportError(f"maasfin serve --grpc-port needs grpcio and protobuf: {GRPC_INSTALL}")
+
+
 def serve(service, port: int, host: str = "0.0.0.0", threads: int = 8):
     """Starts the gRPC server of `service` on host:port (SO_REUSEPORT: every worker binds it) and
     returns it (`.stop(grace)`)."""
-    if grpc is None:
-        raise ImportError(f"maasfin serve --grpc-port needs grpcio and protobuf: {GRPC_INSTALL}")
+    check_available()
     server = grpc.server(
         ThreadPoolExecutor(max_workers=threads, thread_name_prefix="maasfin-grpc"),
         options=[
