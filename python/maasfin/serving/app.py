@@ -227,6 +227,10 @@ class _Server:
             if ex is not None:
                 ex.shutdown(wait=True)
 
+    async def batched(self, version, xs):
+        """The outputs of `xs` through `version`'s batcher (gRPC requests, from their threads)."""
+        return await self.batcher(version).submit(xs)
+
     def batcher(self, version) -> Batcher:
         b = version.attachments.get("batcher")
         if b is None:
@@ -410,7 +414,10 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
 
     @asynccontextmanager
     async def lifespan(app):
-        await asyncio.get_running_loop().run_in_executor(None, server.start)
+        loop = asyncio.get_running_loop()
+        # gRPC requests (protocols/grpc.py, in their own threads) join the REST requests' batches
+        service.batch_predict = lambda v, xs: asyncio.run_coroutine_threadsafe(server.batched(v, xs), loop)
+        await loop.run_in_executor(None, server.start)
         try:
             yield
         finally:

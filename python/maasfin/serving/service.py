@@ -78,6 +78,7 @@ class Service:
         self.shadows = ShadowRunner(self)
         self.outcomes: OutcomeRecorder | None = None
         self.grpc_server = None
+        self.batch_predict = None  # set by the ASGI app: (version, xs) -> Future of batched outputs
         if config.grpc_port is not None:
             grpc_protocol.check_available()  # a missing extra fails here, naming it
         if config.store:

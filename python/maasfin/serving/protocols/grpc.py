@@ -8,8 +8,9 @@ and binary section and goes through the same plan, decode, predict and accountin
 and outcome store. Outputs are returned as `raw_output_contents` (little-endian FP32), as
 Triton does. API keys come as metadata `authorization: Bearer <key>` (or `x-api-key`); a
 missing or wrong key is UNAUTHENTICATED, a key not allowed on the model PERMISSION_DENIED.
-Predictions run in the gRPC server's thread pool, one request per predict call (the REST
-server's cross-request batcher is asyncio-based and not shared).
+Under the ASGI app (`maasfin serve`), predictions go through the same per-version batcher as REST
+requests (`Service.batch_predict`), so gRPC and REST requests are merged; elsewhere one request
+per predict call.
 """
 
 from __future__ import annotations
@@ -162,7 +163,10 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer if pb_grpc is not None else 
             req = v2.Request(header, binary, "/v1/predict")
             version = v2.url_version(request.model_version or None)
             plan = service.plan(ex, request.model_name, version, None, v2.decode_request, req)
-            y = service.predict(plan)
+            if service.batch_predict is not None:  # through the ASGI app's batcher, merged with REST requests
+                y = service.batch_predict(plan.lease.version, plan.xs).result(service.config.request_timeout_s)
+            else:
+                y = service.predict(plan)
             service.reply(plan, y)  # finiteness, audit outputs, drift window, outcome scores
             a = plan.answer
             out = pb.ModelInferResponse.InferOutputTensor(name=a.output_name, datatype="FP32", shape=list(y.shape))
@@ -176,6 +180,8 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer if pb_grpc is not None else 
             status = 200
         except RequestError as e:
             status, ex.error = e.status, e.message
+        except TimeoutError:
+            status, ex.error = 504, f"the request took longer than {service.config.request_timeout_s:g} s"
         except Exception as e:  # noqa: BLE001 - answered and audited as INTERNAL
             log.exception("gRPC request %s failed", ex.request_id)
             ex.error = f"internal error ({type(e).__name__})"
