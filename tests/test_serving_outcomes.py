@@ -9,12 +9,13 @@ import os
 import numpy as np
 import pytest
 import requests
+from flask import Flask
 from outcomes_support import Postgres, credit_pd_model, credit_rows, outcomes_body, replay, wait_for
 from serving_support import put, put_labels
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from test_serving_cli import Serve
 
-from maasfin.serving import ServingConfig, input_digest
+from maasfin.serving import ServingConfig, flask_blueprint, input_digest
 from maasfin.serving.errors import RequestError
 from maasfin.serving.exchange import Exchange
 from maasfin.serving.outcomes import api, performance
@@ -252,3 +253,18 @@ def _post_ok(service, rid) -> bool:
         return _post(service, {"outcomes": [{"request_id": rid, "label": 1}]}) == {"stored": 1}
     except RequestError:
         return False
+
+
+def test_flask_blueprint_serves_the_outcome_endpoints(credit_repo, tmp_path):
+    root, x, y = credit_repo
+    app = Flask("outcomes")
+    app.register_blueprint(flask_blueprint(str(root), poll_seconds=0, store=str(tmp_path / "o.db")), url_prefix="/ml")
+    client = app.test_client()
+    r = client.post("/ml/v1/predict", json={"model_name": "credit", "input_data": x.to_numpy()[:20].tolist()})
+    assert r.status_code == 200 and r.json["request_id"] == r.headers["X-Request-ID"]
+    items = [{"request_id": r.json["request_id"], "row": i, "label": int(y[i])} for i in range(20)]
+    assert client.post("/ml/v1/outcomes", json={"outcomes": items}).json == {"stored": 20}
+    assert client.post("/ml/v1/outcomes", json={"outcomes": items[:1]}).status_code == 409
+    perf = client.get("/ml/v1/models/credit/performance?since=0").json
+    _check(perf, np.array([p[0] for p in r.json["predictions"]]), y[:20])
+    assert client.get("/ml/v1/models/credit/performance?since=soon").status_code == 400
