@@ -217,6 +217,12 @@ def main(argv=None) -> int:
         "1",
         "--audit-log",
         str(audit),
+        # every answered request must have its line here: refused requests' lines are not
+        # rate-limited (that limit is tested in tests/test_serving_audit_all.py)
+        "--audit-refused-rate",
+        "1000000",
+        "--audit-refused-burst",
+        "1000000",
         "--log-level",
         "warning",
     ]

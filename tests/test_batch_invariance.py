@@ -67,6 +67,20 @@ def test_kernel_equals_its_twin_and_rows_alone(backend, n, k, m, act):
     np.testing.assert_allclose(y, _testing.dense_fwd(x, w, b, act), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("n", [1, 40])
+def test_fused_relu_matches_the_twin_on_nan_and_signed_zero(backend, n):
+    x = RNG.standard_normal((n, 20)).astype(np.float32)
+    x[0, 3] = np.nan  # a NaN pre-activation: relu gives +0 in both
+    w = RNG.standard_normal((20, 70)).astype(np.float32)
+    w[:, 5] = 0.0  # exact zeros
+    b = np.zeros(70, np.float32)
+    b[6] = -0.0
+    y = _testing.dense_fwd(x, w, b, "relu", invariant=True)
+    backend(_core.Backend.reference)
+    twin = _testing.dense_fwd(x, w, b, "relu", invariant=True)
+    np.testing.assert_array_equal(y.view(np.uint32), twin.view(np.uint32))  # bits, signs of zeros included
+
+
 def test_twin_is_the_documented_fma_chain():
     """The column scheme is the fma chain over k from 0, then + bias, computed here in float64 with
     float32 rounding after every step (an fma rounds once: exact product, one rounding)."""
@@ -191,13 +205,14 @@ def test_default_predict_tiles_by_itself():
     model = wide_mlp()
     x = RNG.standard_normal((10_000, 30)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(x), model.predict(x, batch_size=32))
-    assert model._graph.auto_tile == 4096  # 30-256-128-1: a few hundred floats per row
+    # as many rows as keep every layer's outputs (30 + 256 + 128 + 128 + 1 floats a row) within 2 MiB
+    assert model._graph.auto_tile == 2 * 2**20 // (4 * 543)
     # a very wide model gets smaller tiles, never fewer than 32 rows
     mf.utils.set_random_seed(0)
     wide = Sequential([Input((4000,)), Dense(4000), Dense(1)])
     wide.build()
-    assert wide._graph.auto_tile == 16 * 2**20 // (4 * 8001)
-    huge = Sequential([Input((300_000,)), Dense(1)])
+    assert wide._graph.auto_tile == 2 * 2**20 // (4 * 8001)
+    huge = Sequential([Input((30_000,)), Dense(1)])
     huge.build()
     assert huge._graph.auto_tile == 32
 
@@ -244,3 +259,48 @@ def test_served_scores_do_not_depend_on_other_clients(tmp_path):
         for _ in range(2):
             run_threads(8, client)
             np.testing.assert_array_equal(got, want)
+
+
+# -- explanations ----------------------------------------------------------------------------------
+
+
+def explained(model, x, **kw):
+    out = model.explain(x, baseline=kw.pop("baseline", "zeros"), **kw)
+    return np.asarray(out, dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", ["wide_mlp", "normalization", "lstm"])
+@pytest.mark.parametrize("tolerance", [None, 1e-4])
+def test_explain_is_batch_invariant(name, tolerance, backend):
+    make, data = MODELS[name]
+    model = make()
+    n = 40 if name != "lstm" else 12
+    x = data(n)
+    steps = 16 if name == "lstm" else 64
+    ref = explained(model, x, steps=steps, tolerance=tolerance)
+    alone = np.concatenate([explained(model, x[i : i + 1], steps=steps, tolerance=tolerance) for i in range(n)])
+    np.testing.assert_array_equal(alone, ref)
+    perm = RNG.permutation(n)
+    shuffled = np.empty_like(ref)
+    shuffled[perm] = explained(model, x[perm], steps=steps, tolerance=tolerance)
+    np.testing.assert_array_equal(shuffled, ref)
+    backend(_core.Backend.onednn)
+    np.testing.assert_array_equal(explained(model, x, steps=steps, tolerance=tolerance), ref)
+
+
+def test_explain_of_a_featurespace_model_is_batch_invariant():
+    df = mf.datasets.load_credit().head(300)
+    y = (df.pop("Status") == "bad").astype("float32").to_numpy()
+    mf.utils.set_random_seed(11)
+    fs = mf.utils.FeatureSpace.from_dataframe(df)
+    fs.adapt(df)
+    model = Model(fs.get_inputs(), Dense(1, activation="sigmoid")(Dense(16, "relu")(fs.get_encoded_features())))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(df, y, epochs=1, verbose=0)
+    rows = df.head(30)
+    ref = explained(model, rows)
+    alone = np.concatenate([explained(model, rows.iloc[i : i + 1]) for i in range(len(rows))])
+    np.testing.assert_array_equal(alone, ref)
+    np.testing.assert_array_equal(
+        model.predict(rows)[:5], np.concatenate([model.predict(rows.iloc[i : i + 1]) for i in range(5)])
+    )

@@ -17,7 +17,7 @@ import pytest
 
 import maasfin as mf
 from maasfin import _core, losses
-from maasfin.layers import Activation, Add, Calibration, Concatenate, Dense, Dropout
+from maasfin.layers import Activation, Add, Calibration, Concatenate, Dense, Dropout, MonotonicDense
 
 ACTIVATIONS = _core.activation_names().split(", ")
 
@@ -419,3 +419,38 @@ def test_two_input_model_gradients(rng):
     a, b = data(rng, n=10, d=3), data(rng, n=10, d=2)
     y = _binary(rng, 10)
     check_model(m, [a, b], y, what="two inputs")
+
+
+# -- MonotonicDense: gradients through s |W| and the convex / concave / saturated shapes --------------
+@pytest.mark.parametrize("backend", [_core.Backend.reference, _core.Backend.onednn], ids=["reference", "onednn"])
+@pytest.mark.parametrize(
+    "act, kwargs",
+    [
+        ("relu", {}),
+        ("tanh", {}),
+        ("sigmoid", {"activation_weights": (1, 1, 1)}),
+        ("elu", {"is_convex": True}),
+        ("selu", {"is_concave": True}),
+        ("leaky_relu", {}),
+        ("linear", {}),
+    ],
+)
+def test_monotonic_dense_gradients(rng, act, kwargs, backend):
+    _core.set_backend(backend)
+    layers = [
+        mf.Input(shape=(3,)),
+        MonotonicDense(6, activation=act, monotonicity_indicator=[1, -1, 0], **kwargs),
+        MonotonicDense(2, activation="tanh"),
+    ]
+    m = compiled(mf.Sequential(layers), "mse")
+    # Central differences need every kink (|w| at 0; relu/selu/leaky_relu at 0, the saturated
+    # shape at -1 and 1) farther than a step from the point: draw until the point is clear.
+    for _ in range(200):
+        randomize_params(m, rng)
+        x = data(rng)
+        w = [layer.get_weights() for layer in m.layers]
+        h = x @ layers[1].effective_kernel() + w[0][1]
+        if min(np.abs(w[0][0]).min(), np.abs(w[1][0]).min()) > 0.05 and np.abs(h[..., None] - [-1, 0, 1]).min() > 0.05:
+            break
+    y = rng.standard_normal((8, 2)).astype(np.float32)
+    check_model(m, [x], y, what=f"MonotonicDense({act}, {kwargs})")

@@ -102,6 +102,10 @@ def test_notebook_results(executed):
     drift = _text(executed["c17"])
     assert re.search(r"Income\s+[0-9.]+\s+act", drift)
     assert any("image/png" in out.get("data", {}) for out in executed["c17"].outputs)
+    report = _text(executed["report"])
+    assert re.search(r"married\s+\d+\s+[0-9.]+\s+1\.0+\s+False", report)  # the reference group
+    low, high = (float(v) for v in re.search(r"ROC AUC [0-9.]+ \[([0-9.]+), ([0-9.]+)\]", report).groups())
+    assert low < _number(scores, "ROC AUC") < high and "report stored: True" in report
 
 
 def test_featurespace_reasons_name_raw_columns(executed):

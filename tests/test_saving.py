@@ -486,6 +486,11 @@ LAYER_EXAMPLES = {
             "float32",
         )
     ],
+    "MonotonicDense": [
+        (dict(units=4, activation="relu", monotonicity_indicator=[1, -1, 0]), [(3,)]),
+        (dict(units=3, activation="tanh", is_convex=True, use_bias=False, kernel_regularizer="l2"), [(2,)]),
+        (dict(units=2, activation="elu", monotonicity_indicator=-1, activation_weights=[1, 2, 1]), [(4,)]),
+    ],
     "Calibration": [
         (dict(method=m, num_knots=k), [(1,)], lambda rng, n, s: rng.uniform(0.01, 0.99, size=(n,) + s), "float32")
         for m, k in (("isotonic", 5), ("platt", None), ("beta", None))

@@ -140,6 +140,9 @@ def test_serve_two_workers(tmp_path):
     assert 1 <= len(files) <= 2 and all(f.rsplit(".", 1)[1].isdigit() for f in files)
     records = [json.loads(x) for f in files for x in Path(f).read_text().splitlines()]
     records = [r for r in records if r.get("event") != "drift_band"]  # /metrics scrapes evaluate drift
+    reads = [r for r in records if r["method"] == "GET"]  # read routes are audited too
+    assert sum(r["path"] == "/v2/health/live" for r in reads) == 20 and {r["status"] for r in reads} == {200}
+    records = [r for r in records if r["method"] == "POST"]
     assert len(records) == 20 and {r["status"] for r in records} == {200}
 
 

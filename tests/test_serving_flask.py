@@ -163,7 +163,13 @@ def test_flask_blueprint_under_concurrent_clients(tmp_path):
             for r, status, message in bad:
                 assert (r.status_code, r.json()) == (status, {"error": message})
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert len(lines) == 320 + 6
+    assert len(lines) == 320 + 2 + 6  # the two read requests are audited too
+    reads = lines[320:322]
+    assert [(x["method"], x["path"], x["status"], x["model"]) for x in reads] == [
+        ("GET", "/ml/v1/models/credit", 200, "credit"),
+        ("GET", "/ml/v1/models/credit/metadata", 200, "credit"),
+    ]
+    lines = lines[:320] + lines[322:]
     assert {x["request_id"] for x in lines[:320]} == set(sent)
     assert {x["key"] for x in lines[:320]} == {"web"}
     assert [x["status"] for x in lines[-6:]] == [401, 403, 400, 400, 413, 404]
@@ -344,4 +350,6 @@ def test_flask_blueprint_serves_every_endpoint_of_the_asgi_app(tmp_path):
         for m in rule.methods
         if m not in ("HEAD", "OPTIONS")
     }
-    assert len(asgi) == 29 and flask == asgi
+    assert (
+        len(asgi) == 35 and flask == asgi
+    )  # 26 + two model-card routes + the console (3 files, 1 status) + outcomes (3)

@@ -116,7 +116,7 @@ def test_shadow_outputs_reach_only_the_audit_log_and_metrics(repo, tmp_path):
         assert service.shadows.wait_idle(30)
         metrics = s.get(srv.url + "/metrics", timeout=10).text
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
-    primary = {rec["request_id"]: rec for rec in lines if not rec.get("shadow")}
+    primary = {rec["request_id"]: rec for rec in lines if not rec.get("shadow") and rec["path"] == "/v1/predict"}
     shadows = {rec["request_id"]: rec for rec in lines if rec.get("shadow")}
     assert set(primary) == set(answered) == set(shadows)
     for rid, rec in primary.items():

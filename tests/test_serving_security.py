@@ -230,6 +230,7 @@ def test_audit_log_one_line_per_request_with_rotation(repo, tmp_path):
         audit_max_bytes=64 * 1024,
         audit_backups=100,
         max_body_bytes=16 * 1024,
+        audit_refused_burst=1000,  # every refused request's line too (the rate limit: test_serving_audit_all.py)
     )
     df = credit_frame(64, seed=7)
     x = df.to_numpy()

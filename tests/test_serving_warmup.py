@@ -30,7 +30,7 @@ def test_reference_rows_make_the_model_fail_but_zeros_do_not():
     zeros = predict_tiled(model, [np.zeros((32, 5), np.float32)])
     assert np.isfinite(zeros).all()
     rows = reference_rows(model, sig)
-    assert rows is not None and rows[0].shape == (9, 5) and rows[0].dtype == np.float32
+    assert rows is not None and rows[0].shape == (10, 5) and rows[0].dtype == np.float32  # 9 decile edges, the baseline
     assert not np.isfinite(predict_tiled(model, rows)).all()
     good = credit_model(seed=32)
     assert np.isfinite(predict_tiled(good, reference_rows(good, good.signature))).all()

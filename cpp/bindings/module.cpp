@@ -17,6 +17,7 @@
 #include "maasfin/layers/dense.hpp"
 #include "maasfin/layers/dropout.hpp"
 #include "maasfin/layers/merge.hpp"
+#include "maasfin/layers/monotonic_dense.hpp"
 #include "maasfin/layers/noise.hpp"
 #include "maasfin/layers/normalization.hpp"
 #include "maasfin/schedule.hpp"
@@ -160,6 +161,20 @@ PYBIND11_MODULE(_core, m) {
                  return std::make_shared<Calibration>(parse_calibration_method(method), num_knots);
              }),
              py::arg("method"), py::arg("num_knots"));
+    py::class_<MonotonicDense, Layer, std::shared_ptr<MonotonicDense>>(m, "MonotonicDense")
+        .def(py::init([](Index units, const std::string& act, std::vector<int> indicator, bool is_convex,
+                         bool is_concave, std::array<double, 3> activation_weights, bool use_bias,
+                         const std::string& ki, const std::string& bi) {
+                 return std::make_shared<MonotonicDense>(units, parse_activation(act), std::move(indicator), is_convex,
+                                                         is_concave, activation_weights, use_bias,
+                                                         parse_initializer(ki), parse_initializer(bi));
+             }),
+             py::arg("units"), py::arg("activation"), py::arg("monotonicity_indicator"), py::arg("is_convex"),
+             py::arg("is_concave"), py::arg("activation_weights"), py::arg("use_bias"), py::arg("kernel_initializer"),
+             py::arg("bias_initializer"))
+        .def("split", &MonotonicDense::split);
+    m.def("activation_is_monotone",
+          [](const std::string& act) { return activation_is_monotone(parse_activation(act)); });
     bind_preprocessing(m);  // after Layer: its classes derive from it
 
     bind_sequence_layers(m);

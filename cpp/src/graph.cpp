@@ -163,6 +163,8 @@ void Graph::frontier_gradients(const std::vector<const float*>& z, Index N, cons
 void Graph::gradients_at(const std::vector<int>& sources, const std::vector<const float*>& values,
                          const std::vector<int>& order, Index N, const float* d_out,
                          const std::vector<float*>& out) const {
+    // Explanations: the forward and the input gradients batch-invariant too (see kernels.hpp).
+    kernels::RowInvariant invariant;
     auto ws = acquire();
     reserve(*ws, N, true);
     ws->rows = N;

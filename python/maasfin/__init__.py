@@ -23,11 +23,13 @@ from maasfin import (  # noqa: F401
     data,
     datasets,
     explain,
+    fairness,
     layers,
     losses,
     metrics,
     models,
     optimizers,
+    reports,
     saving,
     utils,
 )

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from maasfin import _core
+from maasfin.streaming.parquet import ParquetDataset  # noqa: F401  (maasfin.data.ParquetDataset)
 
 
 class _Pandas:

@@ -1,4 +1,4 @@
-"""Utilities with Keras's names: seeding, label encoding and FeatureSpace."""
+"""Utilities with Keras's names: seeding, label encoding, FeatureSpace and PyDataset."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 
 from maasfin.layers.preprocessing.feature_space import Cross, Feature, FeatureSpace
 from maasfin.seeds import seed_generator, set_random_seed
+from maasfin.streaming.pydataset import PyDataset
 
-__all__ = ["set_random_seed", "to_categorical", "seed_generator", "FeatureSpace", "Feature", "Cross"]
+__all__ = ["set_random_seed", "to_categorical", "seed_generator", "FeatureSpace", "Feature", "Cross", "PyDataset"]
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:

@@ -72,7 +72,7 @@ public:
     // speed: as many as keep those outputs within kAutoTileBytes, between 32 and 4,096.
     Index floats_per_row() const;
     Index auto_tile() const;
-    static constexpr Index kAutoTileBytes = 16 << 20;
+    static constexpr Index kAutoTileBytes = 2 << 20;  // the outputs of a tile stay in a core's L2 cache
 
     // One forward pass over a batch of N rows; with `for_backward`, keeps what backward needs.
     // `training` selects training behaviour (dropout on). Returns the output (N x numel(output shape)).

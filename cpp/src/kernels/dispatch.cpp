@@ -70,6 +70,16 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
 
 void dense_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
                float* diff_bias, Index N, Index D_in, Index D_out) {
+    if (row_invariant() && diff_src) {
+        // Input gradients of an explanation: diff_src = diff_dst . weights^T row by row through the
+        // rowwise kernel; the weight gradients (sums over rows) keep the usual kernels.
+        thread_local FloatVec wt;
+        wt.resize(static_cast<std::size_t>(D_in * D_out));
+        for (Index k = 0; k < D_in; ++k)
+            for (Index m = 0; m < D_out; ++m) wt[static_cast<std::size_t>(m * D_in + k)] = weights[k * D_out + m];
+        dense_fwd(diff_dst, wt.data(), nullptr, diff_src, nullptr, N, D_out, D_in, Activation::linear);
+        diff_src = nullptr;
+    }
     if (use_onednn(N * D_in * D_out))
         onednn::dense_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, D_in, D_out);
     else
@@ -132,7 +142,7 @@ void conv_fwd(const float* src, const float* weights, const float* bias, float* 
 
 void conv_bwd(const float* src, const float* weights, const float* diff_dst, float* diff_src, float* diff_weights,
               float* diff_bias, Index N, Index C_in, Index C_out, const Window& w) {
-    if (use_onednn(N * w.OH * w.OW * C_out * w.KH * w.KW * C_in))
+    if (!row_invariant() && use_onednn(N * w.OH * w.OW * C_out * w.KH * w.KW * C_in))
         onednn::conv_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, C_in, C_out, w);
     else
         reference::conv_bwd(src, weights, diff_dst, diff_src, diff_weights, diff_bias, N, C_in, C_out, w);

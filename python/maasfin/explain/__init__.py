@@ -1,8 +1,9 @@
-"""Explanations and monitoring: attributions and reason codes (attributions), population stability (monitoring)."""
+"""Explanations and monitoring: attributions and reason codes, population stability, representative rows."""
 
 from maasfin.explain import monitoring
 from maasfin.explain.attributions import (
     attribute,
+    baseline_output,
     baseline_width,
     drift,
     explain,
@@ -13,6 +14,7 @@ from maasfin.explain.attributions import (
     record_reference,
     set_reason_codes,
 )
+from maasfin.explain.representative import representative_rows, score_mismatch
 
 __all__ = [
     "explain",
@@ -21,9 +23,12 @@ __all__ = [
     "drift",
     "record_reference",
     "attribute",
+    "baseline_output",
     "baseline_width",
     "reasons_from_attributions",
     "raw_feature_names",
     "explained_feature_names",
     "monitoring",
+    "representative_rows",
+    "score_mismatch",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "reasons_from_attributions",
     "raw_feature_names",
     "explained_feature_names",
+    "monotone_consistent",
 ]
 
 
@@ -211,6 +212,18 @@ def _baseline(model, plan: _Plan, baseline, rows: int) -> np.ndarray:
     return np.ascontiguousarray(b)
 
 
+def baseline_output(model, output: int = 0) -> float | None:
+    """The model's output column `output` at the stored explanation baseline, for models explained
+    in their input space (attributions of a row then sum to its output minus this); None for
+    models explained in the encoded space or without a stored baseline."""
+    plan = _plan(model)
+    stored = getattr(model, "_explain_baseline", None)
+    if not plan.direct or stored is None:
+        return None
+    b = np.ascontiguousarray(np.asarray(stored, dtype=np.float32).reshape((1,) + tuple(model._input_shapes[0])))
+    return float(model._graph.predict([b], 1).reshape(1, -1)[0, output])
+
+
 def attribute(
     model, xs: list, baseline=None, steps: int = 64, output: int = 0, tolerance: float | None = None
 ) -> tuple[np.ndarray, list[str]]:
@@ -317,12 +330,39 @@ def reasons(
         raise ValueError(f"adverse must be 'high' or 'low', got {adverse!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    a = explain(model, x, baseline=baseline, steps=steps, output=output, tolerance=tolerance)
-    return reasons_from_attributions(model, np.asarray(a, dtype=np.float64), top_k, adverse)
+    a = np.asarray(explain(model, x, baseline=baseline, steps=steps, output=output, tolerance=tolerance), np.float64)
+    return reasons_from_attributions(model, a, top_k, adverse, xs=model._prepare_x(x), baseline=baseline)
 
 
-def reasons_from_attributions(model, values: np.ndarray, top_k: int = 4, adverse: str = "high") -> list[list[dict]]:
-    """`reasons` for attributions already computed (rows x features)."""
+def monotone_consistent(model, xs: list, baseline, values: np.ndarray) -> np.ndarray:
+    """Per row and reported feature: False where a feature declared monotone (model.monotonic_features,
+    direction d) has a contribution whose sign is not d times the sign of its value's move from the
+    baseline (its first encoded slot: the imputed value, the bin index or the input itself). Reason
+    codes drop those contributions, so they never cite a monotone feature against its direction."""
+    plan = _plan(model)
+    ok = np.ones(values.shape, dtype=bool)
+    b = _baseline(model, plan, baseline, xs[0].shape[0]).astype(np.float64)
+    z = (_flat(xs) if plan.direct else _core.encode(model._graph, xs)).astype(np.float64)
+    for f, d in model.monotonic_features.items():
+        if f not in plan.names:
+            continue
+        k = plan.names.index(f)
+        slot = k if plan.direct else plan.columns.index(k)
+        move = np.sign(z[:, slot] - b[:, slot] if b.shape[0] == z.shape[0] else z[:, slot] - b[0, slot])
+        ok[:, k] = np.sign(values[:, k]) == d * move
+    return ok
+
+
+def reasons_from_attributions(
+    model, values: np.ndarray, top_k: int = 4, adverse: str = "high", xs=None, baseline=None
+) -> list[list[dict]]:
+    """`reasons` for attributions already computed (rows x features) of the prepared inputs `xs`
+    (needed for a model with monotone features: their contributions against the declared direction
+    are never cited, see monotone_consistent)."""
+    if getattr(model, "monotonic_features", None):
+        if xs is None:
+            raise ValueError("reason codes of a model with monotone features need the explained inputs (xs)")
+        values = np.where(monotone_consistent(model, xs, baseline, values), values, 0.0)
     names = explained_feature_names(model)
     table = getattr(model, "_reason_codes", None) or {}
     sign = 1.0 if adverse == "high" else -1.0

@@ -2,7 +2,8 @@
 
 A Python layer holds its Keras config; the math runs in the C++ core. The families live in their
 own modules: base (the Layer contract), core, merge, normalization, noise, embedding, spatial,
-recurrent, attention, wrappers, preprocessing/ and calibration (the probability calibrator).
+recurrent, attention, wrappers, preprocessing/, calibration (the probability calibrator) and
+monotonic (MonotonicDense and the monotone-path checks).
 """
 
 from maasfin import registry
@@ -29,6 +30,7 @@ from maasfin.layers.merge import (
     multiply,
     subtract,
 )
+from maasfin.layers.monotonic import MonotonicDense
 from maasfin.layers.noise import AlphaDropout, GaussianDropout, GaussianNoise
 from maasfin.layers.normalization import BatchNormalization, LayerNormalization
 from maasfin.layers.preprocessing import (
@@ -132,6 +134,7 @@ __all__ = [
     "Bidirectional",
     "Calibration",
     "WoEEncoding",
+    "MonotonicDense",
 ]
 
 registry.register_exports("layer", globals(), __all__, Layer)

@@ -117,6 +117,19 @@ class Calibration(PreprocessingLayer):
             return {n: np.asarray(v, np.float32).astype(np.float64) for n, v in self._fitted.items()}
         raise ValueError(f"{self._where} is neither fitted nor built")
 
+    def monotonic_direction(self):
+        """+1 when the map is non-decreasing: always for isotonic; Platt with slope >= 0; beta with
+        a, b >= 0 (an unfitted layer is the identity); None otherwise. Models check it again once
+        weights are loaded (Model.monotonic_features)."""
+        if self.method == "isotonic":
+            return 1
+        values = self.parameters if self._graph is not None else self._fitted
+        if values is None:
+            return 1  # the core's initial map is the identity
+        if self.method == "platt":
+            return 1 if float(np.ravel(values["slope"])[0]) >= 0 else None
+        return 1 if float(np.ravel(values["a"])[0]) >= 0 and float(np.ravel(values["b"])[0]) >= 0 else None
+
     def get_config(self):
         cfg = {**super().get_config(), "method": self.method}
         if self.method == "isotonic":

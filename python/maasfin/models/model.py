@@ -11,9 +11,10 @@ import threading
 
 import numpy as np
 
-from maasfin import _core, explain
+from maasfin import _core, explain, reports
 from maasfin.data import shape_str
 from maasfin.layers.base import InputLayer, KerasTensor, Layer, Mask, unique_name
+from maasfin.layers.monotonic import check_monotone_paths
 from maasfin.saving import architecture, maas, onnx
 from maasfin.saving import config as saving_config
 from maasfin.saving import weights as saving_weights
@@ -65,6 +66,8 @@ class Model(TrainingMixin):
         self._pending_names = None
         self.stop_training = False
         self.history = None
+        self.metadata = None  # the user metadata of the file the model was loaded from
+        self.report = None  # a validation report (reports.Report), saved with the model
         self._init_training()
         if type(self) is Model or inputs is not None:
             if inputs is None or outputs is None:
@@ -99,6 +102,7 @@ class Model(TrainingMixin):
         if missing:
             raise ValueError(f"model '{self.name}': the output depends on input(s) {missing} that are not in `inputs`")
         self._inputs, self._outputs = ins, outs
+        self._monotonic = check_monotone_paths(outs[0], f"model '{self.name}'")
         # One tensor per layer (a layer with several outputs is attached once, at its first tensor).
         self._order, seen = [], set()
         for t in order:
@@ -118,6 +122,15 @@ class Model(TrainingMixin):
     @property
     def inputs(self):
         return list(self._inputs)
+
+    @property
+    def monotonic_features(self) -> dict[str, int]:
+        """{raw feature: +1 or -1}: the monotone effects declared on the model's MonotonicDense layers,
+        checked from input to output when the model is made, when it is loaded and on every use."""
+        if not getattr(self, "_monotonic", None):
+            return {}
+        # Checked again on every use: a Calibration's direction depends on its weights (loaded, set).
+        return check_monotone_paths(self._outputs[0], f"model '{self.name}'")
 
     @property
     def outputs(self):
@@ -295,10 +308,28 @@ class Model(TrainingMixin):
             raise ValueError("from_config: custom_objects are not supported")
         return architecture.model_from_config(config, cls)
 
-    def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata: dict | None = None):
+    def save(
+        self,
+        filepath,
+        overwrite: bool = True,
+        include_optimizer: bool = True,
+        metadata: dict | None = None,
+        report=None,
+    ):
         """Writes a `.maas` file (atomically): architecture, weights, compile config, optimizer
-        state (unless include_optimizer=False), input schema and `metadata` (a JSON-able dict)."""
-        maas.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, metadata=metadata)
+        state (unless include_optimizer=False), input schema, `metadata` (a JSON-able dict) and a
+        validation report (`report`, default `model.report`; loading restores it as `model.report`)."""
+        maas.save_model(
+            self, filepath, overwrite=overwrite, include_optimizer=include_optimizer, metadata=metadata, report=report
+        )
+        if report is not None:
+            self.report = report
+
+    def validation_report(self, x, y, groups=None, reference=None, cutoff=0.5, **options):
+        """The validation report / model card on data (x, y): model details, intended use (from
+        metadata), discrimination, calibration, stability, fair lending (with `groups`) and
+        explanations (`maasfin.reports.validation_report` lists the options). Returns a Report."""
+        return reports.validation_report(self, x, y, groups=groups, reference=reference, cutoff=cutoff, **options)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Writes the weights to a `.weights.safetensors` file (atomically)."""

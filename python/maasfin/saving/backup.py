@@ -10,6 +10,7 @@ from maasfin.saving.archive import parse_safetensors, read_archive, read_file
 from maasfin.saving.checks import check_metadata, guard
 from maasfin.saving.file_format import (
     CONFIG,
+    MEMBERS,
     METADATA,
     OPTIMIZER,
     REQUIRED,
@@ -55,7 +56,7 @@ def restore_backup(model, filepath) -> dict:
     data = read_file(p, src)
 
     def run():
-        members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
+        members = read_archive(data, src, MEMBERS, REQUIRED)
         meta = check_metadata(loads(members[METADATA], src, METADATA), members, src)
         if "training_state" not in meta:
             raise fail(src, "is not a BackupAndRestore backup (no training_state)")

@@ -11,6 +11,7 @@ from maasfin.saving.file_format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     OPTIMIZER,
+    REPORT,
     WEIGHTS,
     ModelFileError,
     check_dict,
@@ -74,8 +75,8 @@ def check_metadata(meta, members: dict[str, bytes], src: str) -> dict:
         for k, v in logs.items():
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise fail(src, f"metadata.json history.logs[{k!r}] must be a number or null")
-    hashes = check_object(meta["sha256"], src, "metadata.json sha256", (WEIGHTS,), (OPTIMIZER,))
-    for name in (WEIGHTS, OPTIMIZER):
+    hashes = check_object(meta["sha256"], src, "metadata.json sha256", (WEIGHTS,), (OPTIMIZER, REPORT))
+    for name in (WEIGHTS, OPTIMIZER, REPORT):
         if (name in hashes) != (name in members):
             raise fail(
                 src,

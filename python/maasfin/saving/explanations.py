@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from maasfin import explain
+from maasfin.explain.representative import MAX_ROWS, reference_scores
 from maasfin.saving.file_format import check_dict, check_list, check_object, check_str, fail, type_name
 
 
@@ -15,6 +16,9 @@ def explanation_state(model) -> dict:
         "baseline": getattr(model, "_explain_baseline", None),
         "reason_codes": getattr(model, "_reason_codes", None),
         "drift_reference": getattr(model, "_drift_reference", None),
+        # the model's outputs on its representative rows (explain/representative.py), recomputed and
+        # compared by a server's warm-up
+        "reference_scores": reference_scores(model),
     }
 
 
@@ -48,7 +52,7 @@ def check_bins(x, src: str, where: str) -> dict:
 def load_explanations(doc, model, src: str) -> None:
     if doc is None:
         return
-    check_object(doc, src, "explanations", ("baseline", "reason_codes", "drift_reference"))
+    check_object(doc, src, "explanations", ("baseline", "reason_codes", "drift_reference"), ("reference_scores",))
     if doc["baseline"] is not None:
         if not model.built:
             raise fail(src, "explanations.baseline needs a built model")
@@ -84,3 +88,10 @@ def load_explanations(doc, model, src: str) -> None:
             if ref["score"] is None
             else check_bins(ref["score"], src, "explanations.drift_reference.score"),
         }
+    if doc.get("reference_scores") is not None:  # absent from files written before maasfin recorded them
+        where = "explanations.reference_scores"
+        rows = check_list(doc["reference_scores"], src, where, MAX_ROWS)
+        if not rows:
+            raise fail(src, f"{where} must not be empty")
+        width = len(check_list(rows[0], src, f"{where}[0]", 1_000_000))
+        model._reference_scores = [finite_list(r, src, f"{where}[{i}]", length=width) for i, r in enumerate(rows)]

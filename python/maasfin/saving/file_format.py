@@ -16,7 +16,9 @@ WEIGHTS_FORMAT_NAME = "maasfin.weights"
 OPTIMIZER_FORMAT_NAME = "maasfin.optimizer_state"
 
 CONFIG, WEIGHTS, OPTIMIZER, METADATA = "config.json", "weights.safetensors", "optimizer.safetensors", "metadata.json"
+REPORT = "report.json"  # optional: the validation report (model.save(..., report=...))
 REQUIRED = (CONFIG, WEIGHTS, METADATA)
+MEMBERS = (CONFIG, WEIGHTS, OPTIMIZER, METADATA, REPORT)
 
 _KiB, MiB, _GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -27,6 +29,7 @@ LIMITS = {
     "total": 8 * _GiB,  # all members, uncompressed
     CONFIG: 16 * MiB,
     METADATA: 4 * MiB,
+    REPORT: 16 * MiB,
     WEIGHTS: 2 * _GiB,
     OPTIMIZER: 6 * _GiB,
     "model.weights.h5": 2 * _GiB,  # in Keras .keras files (keras_io.py); also caps a .h5's float32 data

@@ -1,12 +1,14 @@
 """Model files (`.maas`), weights files (`.weights.safetensors`) and their safe reader.
 
-A `.maas` file is a zip archive of four members (docs/file-format.md documents every field):
+A `.maas` file is a zip archive of up to five members (docs/file-format.md documents every field):
 
     config.json            architecture, compile config and input schema
     weights.safetensors    one float32 tensor per layer weight, named "<layer name>/<weight name>"
     optimizer.safetensors  optional: the optimizer's step count and slots, for exact resumption
     metadata.json          format name and version, maasfin version, creation time, training
-                           summary, SHA-256 of the tensor members, user metadata
+                           summary, SHA-256 of the tensor and report members, user metadata
+    report.json            optional: the validation report (maasfin.reports.Report), checked field
+                           by field on load and restored as `model.report`
 
 Loading reads data only. Nothing in a file is executed or imported: no pickle, no eval, and
 class names are looked up in allowlists of maasfin's own classes (`layer_classes()` and
@@ -29,6 +31,7 @@ import os
 
 import numpy as np
 
+from maasfin.reports.document import Report
 from maasfin.saving.architecture import build_architecture, check_schema, compile_from_entry, with_rng_preserved
 from maasfin.saving.archive import (
     atomic_write,
@@ -45,9 +48,11 @@ from maasfin.saving.file_format import (
     CONFIG,
     FORMAT_NAME,
     FORMAT_VERSION,
+    MEMBERS,
     METADATA,
     OPTIMIZER,
     OPTIMIZER_FORMAT_NAME,
+    REPORT,
     REQUIRED,
     WEIGHTS,
     check_object,
@@ -98,8 +103,16 @@ def optimizer_blob(model) -> bytes | None:
     return encode_safetensors({k: np.asarray(v, dtype=np.float32).reshape(-1) for k, v in state["slots"].items()}, meta)
 
 
-def archive_members(model, include_optimizer: bool = True, metadata=None, training_state=None) -> dict[str, bytes]:
+def archive_members(
+    model, include_optimizer: bool = True, metadata=None, training_state=None, report=None
+) -> dict[str, bytes]:
     check_saveable(model)
+    if report is None:
+        report = getattr(model, "report", None)
+    if report is not None and not isinstance(report, Report):
+        raise TypeError(
+            f"save: report must be a maasfin Report (model.validation_report(...)), got {type(report).__name__}"
+        )
     model._maybe_build()
     if metadata is not None:
         metadata = validate_user_metadata(metadata)
@@ -116,6 +129,9 @@ def archive_members(model, include_optimizer: bool = True, metadata=None, traini
     }
     if opt is not None:
         meta["sha256"][OPTIMIZER] = hashlib.sha256(opt).hexdigest()
+    report_json = None if report is None else report.to_json().encode("utf-8")
+    if report_json is not None:
+        meta["sha256"][REPORT] = hashlib.sha256(report_json).hexdigest()
     if metadata is not None:
         meta["user_metadata"] = metadata
     if training_state is not None:
@@ -124,22 +140,32 @@ def archive_members(model, include_optimizer: bool = True, metadata=None, traini
     if opt is not None:
         members[OPTIMIZER] = opt
     members[METADATA] = dumps(meta)
+    if report_json is not None:
+        members[REPORT] = report_json
     return members
 
 
 def save_model(
-    model, filepath, overwrite: bool = True, include_optimizer: bool = True, metadata=None, _training_state=None
+    model,
+    filepath,
+    overwrite: bool = True,
+    include_optimizer: bool = True,
+    metadata=None,
+    _training_state=None,
+    report=None,
 ) -> None:
     """Writes `model` to a `.maas` file atomically (see the module docstring), or to a Keras 3
-    `.keras` / legacy `.h5` file (keras_write.py)."""
+    `.keras` / legacy `.h5` file (keras_write.py). `report` (default: `model.report`, if any) is
+    stored as the report.json member."""
     path = check_suffix(filepath, (".maas",) + KERAS_MODEL_SUFFIXES, "save")
     if path.lower().endswith(KERAS_MODEL_SUFFIXES):
-        if metadata is not None:
-            raise ValueError(f"save: metadata is kept in .maas files only; Keras files have no place for it ('{path}')")
+        if metadata is not None or report is not None:
+            what = "metadata is" if metadata is not None else "a report is"
+            raise ValueError(f"save: {what} kept in .maas files only; Keras files have no place for it ('{path}')")
         return keras_write.save_keras_model(model, path, overwrite=overwrite)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save: '{path}' exists and overwrite=False")
-    members = archive_members(model, include_optimizer, metadata, _training_state)
+    members = archive_members(model, include_optimizer, metadata, _training_state, report)
     atomic_write(path, lambda f: write_archive(f, members))
 
 
@@ -150,8 +176,8 @@ def to_bytes(model, include_optimizer: bool = True) -> bytes:
 
 
 def load_bytes(data: bytes, src: str, compile: bool):
-    members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
-    check_metadata(loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
+    members = read_archive(data, src, MEMBERS, REQUIRED)
+    meta = check_metadata(loads(members[METADATA], src, METADATA), members, src)  # format version and hashes first
     doc = check_object(
         loads(members[CONFIG], src, CONFIG), src, CONFIG, ("model", "compile_config", "input_schema"), ("explanations",)
     )
@@ -165,6 +191,8 @@ def load_bytes(data: bytes, src: str, compile: bool):
             raise fail(src, "holds optimizer state for an unbuilt model")
         state = optimizer_state(model, members[OPTIMIZER], src)
         model.optimizer.set_state(state, int(model._graph.param_count))
+    model.metadata = meta.get("user_metadata")
+    model.report = Report.from_json(members[REPORT], f"{src} {REPORT}") if REPORT in members else None
     return model
 
 
@@ -174,6 +202,10 @@ def model_from_document(doc: dict, weights: dict, src: str, compile: bool = True
     `maasfin.calibration` builds a model with a layer appended."""
     model = with_rng_preserved(build_architecture(doc["model"], src, weights))
     assign_loaded_weights(model, weights, src)
+    try:
+        _ = model.monotonic_features  # declared monotone paths, again with the loaded weights (Calibration)
+    except ValueError as e:
+        raise fail(src, str(e)) from None
     check_schema(doc["input_schema"], model, src)
     load_explanations(doc.get("explanations"), model, src)
     if doc["compile_config"] is not None and compile:
@@ -214,7 +246,7 @@ def read_metadata(filepath) -> dict:
     data = read_file(p, src)
 
     def read():
-        members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
+        members = read_archive(data, src, MEMBERS, REQUIRED)
         return check_metadata(loads(members[METADATA], src, METADATA), members, src)
 
     return guard(read, src)

@@ -93,6 +93,8 @@ def nested_classes() -> dict[str, dict[str, type]]:
 
 
 WRAPPERS = ("TimeDistributed", "Bidirectional")
+# Config fields that hold plain data as a JSON object: {name: number}, no class inside.
+PLAIN_DICTS = ("monotonicity_indicator",)
 
 
 def make_layer(entry, src: str, where: str):
@@ -108,6 +110,12 @@ def make_layer(entry, src: str, where: str):
             if value["class_name"] in WRAPPERS or value["class_name"] == "InputLayer":
                 raise fail(src, f"{where} wraps a {value['class_name']!r}; a wrapper holds an ordinary layer")
             resolved[key] = make_layer(value, src, f"{where} layer")
+            continue
+        if isinstance(value, dict) and key in PLAIN_DICTS:
+            bad = [k for k, v in value.items() if isinstance(v, (dict, list, bool)) or not isinstance(v, (int, float))]
+            if bad:
+                raise fail(src, f"{where} config field {key!r} must map names to numbers; {bad[0]!r} does not")
+            resolved[key] = dict(value)
             continue
         if isinstance(value, dict):
             registry = next((r for suffix, r in kinds.items() if key.endswith(suffix)), None)

@@ -8,7 +8,7 @@ from maasfin.saving.architecture import check_weights_match
 from maasfin.saving.archive import atomic_write, encode_safetensors, parse_safetensors, read_archive, read_file
 from maasfin.saving.checks import check_metadata, check_suffix, guard
 from maasfin.saving.config import check_saveable
-from maasfin.saving.file_format import CONFIG, LIMITS, METADATA, OPTIMIZER, REQUIRED, WEIGHTS, fail, loads
+from maasfin.saving.file_format import LIMITS, MEMBERS, METADATA, REQUIRED, WEIGHTS, fail, loads
 from maasfin.saving.keras import read as keras_read
 from maasfin.saving.keras import write as keras_write
 from maasfin.saving.tensors import check_weights_meta, weight_specs, weight_tensors, weights_meta
@@ -68,7 +68,7 @@ def assign_weights(model, weights: dict, file_layers, src: str) -> None:
 def read_weights_member(data: bytes, src: str):
     """(weights, layer order or None) from a .weights.safetensors blob or a .maas archive."""
     if data[:4] == b"PK\x03\x04":
-        members = read_archive(data, src, (CONFIG, WEIGHTS, OPTIMIZER, METADATA), REQUIRED)
+        members = read_archive(data, src, MEMBERS, REQUIRED)
         check_metadata(loads(members[METADATA], src, METADATA), members, src)
         weights, meta = parse_safetensors(members[WEIGHTS], src, WEIGHTS, 1_000_000)
         return weights, check_weights_meta(meta, src, WEIGHTS)

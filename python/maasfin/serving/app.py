@@ -8,9 +8,8 @@ Layers, outermost first:
 2. Prediction and explanation requests are answered by the gate itself (`_Server.handle`): it
    reads the body under the size limit, under the request timeout, then plans (parse, authorize
    for the model (403), validate: the endpoint's protocol, protocols/), batches, predicts and
-   answers (service.py). Going
-   around the framework's routing, middleware and response objects halves the server's CPU per
-   one-row request; FastAPI still routes everything else and documents every endpoint (OpenAPI).
+   answers (service.py). Going around the framework's routing, middleware and response objects
+   halves the server's CPU per one-row request; FastAPI routes and documents everything else.
 3. The routes of routes.ENDPOINTS (the Flask blueprint registers the same table).
 
 Models load in the lifespan start-up, in the worker process, never in `create_app`.
@@ -19,6 +18,7 @@ Models load in the lifespan start-up, in the worker process, never in `create_ap
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +30,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from maasfin.serving import codec, explaining, schemas
+from maasfin.serving import bridge, codec, explaining, schemas
 from maasfin.serving.batching import Batcher
 from maasfin.serving.config import ServingConfig
 from maasfin.serving.endpoints import Endpoint
@@ -52,26 +52,42 @@ from maasfin.version import VERSION
 
 log = logging.getLogger("maasfin.serving")
 
-_PREDICT_ROUTES = [
-    (re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e)
-    for e in ENDPOINTS
-    if e.kind in ("predict", "explain")
-]
+_ROUTES = [(re.compile("^" + re.sub(r"\{([a-z_]+)\}", r"(?P<\1>[^/]+)", e.path) + "$"), e) for e in ENDPOINTS]
+_ROUTES_BY_METHOD = {m: [r for r in _ROUTES if r[1].method == m] for m in {e.method for e in ENDPOINTS}}
 HEALTH_PATHS = OPEN_PATHS
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 _PLAN_INLINE_BYTES = 32 * 1024  # bodies above this are parsed in a thread, off the event loop
+_REPLY_INLINE_ROWS = 1024  # replies above this are encoded in a thread
 _timeout = getattr(asyncio, "timeout", None)  # Python 3.11+; wait_for (one more task) before
 
 
-def _predict_route(path: str) -> tuple[Endpoint, dict] | None:
-    """(endpoint, path parameters) of a prediction or explanation path, or None."""
-    if not path.startswith("/v"):
+def _route(method: str, path: str) -> tuple[Endpoint, dict] | None:
+    """(endpoint, path parameters) of a request that reaches a route of routes.ENDPOINTS (one of
+    this method first; a path of another method's route is answered 405 by the framework), or None."""
+    if not path.startswith(("/v", "/metrics")):
         return None
-    for pattern, e in _PREDICT_ROUTES:
+    for pattern, e in _ROUTES_BY_METHOD.get(method, ()):
+        m = pattern.match(path)
+        if m is not None:
+            return e, m.groupdict()
+    for pattern, e in _ROUTES:
         m = pattern.match(path)
         if m is not None:
             return e, m.groupdict()
     return None
+
+
+def _error_of(held: list) -> str | None:
+    """The `error` of a held JSON error response's body, for its audit line."""
+    if not held or held[0]["status"] < 400:
+        return None
+    body = b"".join(m.get("body", b"") for m in held[1:])
+    try:
+        doc = json.loads(body)
+    except Exception:  # noqa: BLE001 - not JSON: the audit line says so
+        return "(an error response without a JSON body)"
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return error if isinstance(error, str) else "(an error response without an 'error' field)"
 
 
 def _response(reply: Reply) -> Response:
@@ -107,9 +123,11 @@ class _Gate:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names are lower case
         client = scope.get("client")
         ex = None
-        route = _predict_route(path) if method == "POST" else None
-        if route is not None:
-            ex = Exchange(route[0].protocol, method, path, client[0] if client else None)
+        route = _route(method, path)
+        if route is not None:  # every request that reaches a route gets its audit line
+            ex = route[0].exchange(method, path, client[0] if client else None, route[1])
+        elif path in DOCS_PATHS:  # the OpenAPI document and its viewers too
+            ex = Exchange("operations", method, path, client[0] if client else None, observe=False)
         request_id = ex.request_id if ex is not None else new_request_id()
         state = scope.setdefault("state", {})
         state["maasfin_exchange"] = ex
@@ -141,6 +159,8 @@ class _Gate:
                 if message.get("more_body", False):
                     return
                 finished = True
+                if ex.error is None:
+                    ex.error = _error_of(held)
                 out = await self._finish(ex, held[0]["status"])
                 if out is not None:  # the audit line could not be written: no answer without it
                     held[:] = []
@@ -157,7 +177,9 @@ class _Gate:
                 ex.error = early.message
             await _send_reply(send_wrapper, error_reply(early))
             return
-        if route is not None:  # predictions skip the framework: read, plan, batch, encode, audit, answer
+        if (
+            route is not None and route[0].predicts and method == "POST"
+        ):  # predictions skip the framework: read, plan, batch, encode, audit, answer
             await self._predict(route, headers, receive, send, ex)
             return
         try:
@@ -227,10 +249,6 @@ class _Server:
             if ex is not None:
                 ex.shutdown(wait=True)
 
-    async def batched(self, version, xs):
-        """The outputs of `xs` through `version`'s batcher (gRPC requests, from their threads)."""
-        return await self.batcher(version).submit(xs)
-
     def batcher(self, version) -> Batcher:
         b = version.attachments.get("batcher")
         if b is None:
@@ -245,6 +263,7 @@ class _Server:
                 max_concurrency=self.threads,
                 max_queue=cfg.max_queue,
                 on_batch=lambda rows, n: metrics.observe_batch(name, ver, rows, n),
+                chunk_rows=cfg.chunk_rows,
             )
             version.attachments["batcher"] = b
             loop = asyncio.get_running_loop()
@@ -257,15 +276,30 @@ class _Server:
         return await self._timed(ex, self._answer(e, params, headers, receive, ex))
 
     async def read_body(self, receive, headers) -> bytes:
+        """The request body, under the size limit and the body timeout (408)."""
         limit = self.service.config.max_body_bytes
         too_big = too_large(limit)
         declared = headers.get("content-length")
         if declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise too_big
-            except ValueError:
-                raise RequestError(400, "the Content-Length header is not a number") from None
+            if not (declared.isascii() and declared.isdigit()):
+                raise RequestError(400, "the Content-Length header is not a number")
+            if len(declared) > 18 or int(declared) > limit:
+                raise too_big
+        timeout = self.service.config.body_timeout_s
+        try:
+            if _timeout is None:
+                body = await asyncio.wait_for(self._receive_body(receive, limit, too_big), timeout)
+            else:
+                async with _timeout(timeout):
+                    body = await self._receive_body(receive, limit, too_big)
+        except asyncio.TimeoutError:
+            raise RequestError(
+                408, f"the request body did not arrive within the server's body timeout of {timeout:g} s"
+            ) from None
+        return decode_content(body, headers.get("content-encoding"), limit)
+
+    @staticmethod
+    async def _receive_body(receive, limit: int, too_big: RequestError) -> bytes:
         chunks, total = [], 0
         while True:
             message = await receive()
@@ -278,8 +312,7 @@ class _Server:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        return decode_content(body, headers.get("content-encoding"), limit)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _timed(self, ex: Exchange, work) -> Reply:
         """`work`'s reply, or its RequestError's, or 504 past the request timeout."""
@@ -306,7 +339,10 @@ class _Server:
         try:
             y = await self.batcher(plan.lease.version).submit(plan.xs)
             if plan.explain is None:
-                return self.service.reply(plan, y)
+                if y.shape[0] <= _REPLY_INLINE_ROWS:
+                    return self.service.reply(plan, y)
+                # a large reply is encoded in a thread, so the event loop keeps serving small requests
+                return await asyncio.get_running_loop().run_in_executor(self.plan_executor, self.service.reply, plan, y)
             return await asyncio.get_running_loop().run_in_executor(self.executor, explaining.explain, plan, y)
         finally:
             plan.lease.release()
@@ -321,10 +357,11 @@ class _Server:
             cf.add_done_callback(_release_planned)
             raise
 
-    def call(self, request: Request, fn, service: Service, params) -> Response:
+    def call(self, request: Request, fn, service: Service, params, headers: bool = False) -> Response:
         """A non-prediction endpoint: RequestError becomes its status and {"error": ...}."""
+        extra = {"headers": request.headers} if headers else {}
         try:
-            return _response(fn(service, request.scope["state"].get("maasfin_key"), params))
+            return _response(fn(service, request.scope["state"].get("maasfin_key"), params, **extra))
         except RequestError as e:
             return _response(error_reply(e))
 
@@ -341,11 +378,8 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
     if e.kind in ("predict", "explain"):  # answered by _Gate before routing; here for the OpenAPI document
 
         async def handler(request: Request):
-            return _response(
-                await server.handle(
-                    e, request.path_params, request.headers, request.receive, request.scope["state"]["maasfin_exchange"]
-                )
-            )
+            ex = request.scope["state"]["maasfin_exchange"]
+            return _response(await server.handle(e, request.path_params, request.headers, request.receive, ex))
     elif e.kind == "metrics":
 
         async def handler(request: Request):
@@ -355,21 +389,16 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
                 return _response(error_reply(err))
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
             return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-    elif e.kind == "data":  # outcomes/api.py: path and query parameters and the body, in a thread
-
-        async def handler(request: Request):
-            params = {**request.path_params, "query": dict(request.query_params), "body": await request.body()}
-            return await asyncio.get_running_loop().run_in_executor(None, server.call, request, e.call, service, params)
-    elif e.slow:
+    elif e.slow or e.kind == "data":  # in a thread; "data" routes also get the query string and body
 
         async def handler(request: Request):
             return await asyncio.get_running_loop().run_in_executor(
-                None, server.call, request, e.call, service, request.path_params
+                None, server.call, request, e.call, service, await bridge.route_params(request, e), e.headers
             )
     else:
 
         async def handler(request: Request):
-            return server.call(request, e.call, service, request.path_params)
+            return server.call(request, e.call, service, request.path_params, e.headers)
 
     extra: dict = {}
     names = [p[1:-1] for p in re.findall(r"\{[a-z_]+\}", e.path)]
@@ -384,7 +413,8 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
     if e.response is not None:
         responses[200] = {"model": getattr(schemas, e.response)}
     elif e.slow:
-        responses[200] = {"description": "PSI per feature and for the score, with bands"}
+        what = "PSI per feature and the score, with bands" if "drift" in e.name else e.summary
+        responses[200] = {"description": what}
     app.add_api_route(
         e.path,
         handler,
@@ -414,10 +444,8 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
 
     @asynccontextmanager
     async def lifespan(app):
-        loop = asyncio.get_running_loop()
-        # gRPC requests (protocols/grpc.py, in their own threads) join the REST requests' batches
-        service.batch_predict = lambda v, xs: asyncio.run_coroutine_threadsafe(server.batched(v, xs), loop)
-        await loop.run_in_executor(None, server.start)
+        bridge.connect_batcher(service, server.batcher, asyncio.get_running_loop())  # gRPC joins REST batches
+        await asyncio.get_running_loop().run_in_executor(None, server.start)
         try:
             yield
         finally:

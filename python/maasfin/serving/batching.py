@@ -5,7 +5,12 @@ Policy (per model version):
 - while predicts are in flight, arriving requests queue; the next batch leaves when a predict slot
   is free and either `max_batch_size` rows are queued or the oldest request has waited
   `max_latency_ms` (the latency a request may give up so that others can join it);
-- a request with more rows than `max_batch_size` runs alone;
+- a request with more rows than `max_batch_size` runs alone, in chunks of `chunk_rows` rows (a
+  multiple of the 32-row tile, so its predictions are those of one call): one chunk of all the
+  large requests of a version is queued or running at a time, the large requests taking turns
+  chunk by chunk, and the small requests' batches go between the chunks. A one-row request behind
+  a 1,000,000-row one therefore waits for at most one chunk (a few milliseconds), not the whole
+  request;
 - at most `max_concurrency` predicts per version run at once, in a thread pool shared by all
   models (predict releases the GIL, so the event loop keeps serving);
 - `max_queue` bounds the queued requests: beyond it a request is refused at once (503), never
@@ -47,6 +52,7 @@ class Batcher:
         max_concurrency: int = 2,
         max_queue: int = 4096,
         on_batch=None,
+        chunk_rows: int = 4096,
     ):
         self._predict = predict  # predict(xs: list[np.ndarray]) -> np.ndarray, run in `executor`
         self._executor = executor
@@ -55,6 +61,8 @@ class Batcher:
         self.max_concurrency = int(max_concurrency)
         self.max_queue = int(max_queue)
         self._on_batch = on_batch  # on_batch(rows, requests) after each batch
+        self.chunk_rows = int(chunk_rows)
+        self._large_lane: asyncio.Semaphore | None = None  # one chunk of the large requests at a time
         self._queue: collections.deque[_Item] = collections.deque()
         self._queued_rows = 0
         self._inflight = 0
@@ -76,11 +84,31 @@ class Batcher:
                 f"the server is overloaded ({len(self._queue)} requests queued for this model); retry later",
                 {"Retry-After": "1"},
             )
+        if xs[0].shape[0] > self.max_rows:
+            return await self._submit_large(xs)
         item = _Item(xs, xs[0].shape[0], loop.create_future(), time.monotonic())
         self._queue.append(item)
         self._queued_rows += item.rows
         self._event.set()
         return await item.future
+
+    async def _submit_large(self, xs: list[np.ndarray]) -> np.ndarray:
+        """A request of more than `max_batch_size` rows, predicted chunk by chunk in the large
+        requests' lane (one chunk at a time per version, in turn with the other large requests)."""
+        if self._large_lane is None:
+            self._large_lane = asyncio.Semaphore(1)
+        loop = asyncio.get_running_loop()
+        n, step = xs[0].shape[0], self.chunk_rows
+        parts = []
+        for start in range(0, n, step):
+            if self._closed:
+                raise RequestError(503, "this model version is being unloaded; retry the request")
+            chunk = [x[start : start + step] for x in xs] if n > step else xs
+            async with self._large_lane:
+                parts.append(await loop.run_in_executor(self._executor, self._predict, chunk))
+        if self._on_batch is not None:
+            self._on_batch(n, 1)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def close(self) -> None:
         """Stops the dispatcher; queued requests (there are none once a version is idle) fail with 503."""

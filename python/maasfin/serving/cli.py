@@ -20,7 +20,7 @@ import sys
 _CONFIG_ENV = "MAASFIN_SERVE_CONFIG"
 
 # The server's dependencies: the `serve` extra of pyproject.toml (the Keras API installs without them).
-SERVE_DEPENDENCIES = ("fastapi", "uvicorn", "prometheus_client", "orjson")
+SERVE_DEPENDENCIES = ("fastapi", "uvicorn", "httptools", "prometheus_client", "orjson")
 SERVE_INSTALL = "pip install 'maasfin[serve]'"
 
 
@@ -59,7 +59,25 @@ def add_subcommands(sub) -> None:
         help="rotate the audit log past this size (default 100 MiB)",
     )
     serve.add_argument("--audit-backups", type=int, default=10, help="rotated audit files kept (default 10)")
+    serve.add_argument(
+        "--audit-refused-rate",
+        type=float,
+        default=10.0,
+        help="audit lines of refused (4xx) requests per second per key or client address (default 10)",
+    )
+    serve.add_argument(
+        "--audit-refused-burst",
+        type=int,
+        default=100,
+        help="... of which this many at once; beyond, one summary line counts the dropped ones (default 100)",
+    )
     serve.add_argument("--max-batch-size", type=int, default=256, help="rows merged into one predict call")
+    serve.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=4096,
+        help="larger requests run in chunks of this many rows, with other requests between them (default 4096)",
+    )
     serve.add_argument(
         "--max-latency-ms",
         type=float,
@@ -74,6 +92,24 @@ def add_subcommands(sub) -> None:
     )
     serve.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="request body limit")
     serve.add_argument("--request-timeout", type=float, default=30.0, help="seconds before a request gets 504")
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds for a request's whole header block; then 408 and the connection is closed (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=20.0,
+        help="seconds for a request's whole body after its headers; then 408 (default 20)",
+    )
+    serve.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=32 * 1024,
+        help="larger header blocks get 431 and the connection is closed (default 32768)",
+    )
     serve.add_argument(
         "--threads", type=int, default=None, help="oneDNN threads per worker (default: cores // workers)"
     )
@@ -139,11 +175,17 @@ def _config_from_args(args):
         audit_fsync=args.audit_fsync,
         audit_max_bytes=args.audit_max_bytes,
         audit_backups=args.audit_backups,
+        audit_refused_rate=args.audit_refused_rate,
+        audit_refused_burst=args.audit_refused_burst,
         max_batch_size=args.max_batch_size,
         max_latency_ms=args.max_latency_ms,
+        chunk_rows=args.chunk_rows,
         poll_seconds=args.poll_seconds,
         max_body_bytes=args.max_body_bytes,
         request_timeout_s=args.request_timeout,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        max_header_bytes=args.max_header_bytes,
         num_threads=args.threads,
         predict_threads=args.predict_threads,
         public_docs=args.public_docs,
@@ -181,14 +223,25 @@ def run_serve(args) -> int:
         return 2
     import uvicorn
 
-    from maasfin.serving.transport import HTTP_PROTOCOL
+    import maasfin.serving.transport as transport
 
-    common = dict(host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=5, http=HTTP_PROTOCOL)
+    common = dict(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=config.max_header_bytes,
+    )
     if config.workers == 1:
         from maasfin.serving.app import create_app
 
-        uvicorn.run(create_app(config=config), **common)
+        http = transport.protocol_class(config.header_timeout_s, config.max_header_bytes)
+        uvicorn.run(create_app(config=config), http=http, **common)
         return 0
+    common["http"] = transport.HTTP_PROTOCOL
+    os.environ[transport.LIMITS_ENV] = json.dumps(
+        {"header_timeout_s": config.header_timeout_s, "max_header_bytes": config.max_header_bytes}
+    )
     import atexit
     import shutil
     import tempfile

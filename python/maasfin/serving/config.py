@@ -27,15 +27,22 @@ class ServingConfig:
     audit_fsync: bool = False  # fsync every line before the response
     audit_max_bytes: int = 100 * MiB  # rotate past this size
     audit_backups: int = 10  # rotated files kept
+    audit_refused_rate: float = 10.0  # audit lines of refused (4xx) requests per second per key or client
+    audit_refused_burst: int = 100  # ... of which this many at once (refusals.py)
+    audit_summary_seconds: float = 60.0  # at most one `audit_dropped` summary line per identity this often
     max_batch_size: int = 256  # rows merged into one predict call
     max_latency_ms: float = 2.0  # longest a request waits for others to join its batch
     poll_seconds: float = 5.0  # repository polling period (0: no polling)
     max_body_bytes: int = 16 * MiB  # request body limit (after decompression)
     request_timeout_s: float = 30.0  # body read + queue + predict; then 504
+    header_timeout_s: float = 10.0  # a request's whole header block must arrive within this; then 408 and closed
+    body_timeout_s: float = 20.0  # a request's whole body must arrive within this after its headers; then 408
+    max_header_bytes: int = 32 * 1024  # a larger header block gets 431 and the connection is closed
     num_threads: int | None = None  # oneDNN threads per worker (default: cores // workers)
     predict_threads: int | None = None  # threads running predict calls (default: cores // workers)
     max_queue: int = 4096  # queued requests per model version before 503
     tile: int = DEFAULT_TILE  # rows per core call (tiling.py)
+    chunk_rows: int = 4096  # larger requests run in chunks of this many rows, between other requests (batching.py)
     public_docs: bool = False  # /docs and /openapi.json without a key
     workers: int = 1  # processes (maasfin serve); used for thread defaults
     drift_window: int = 5000  # recent rows per version kept for drift reports (0: none)
@@ -43,7 +50,17 @@ class ServingConfig:
 
     def __post_init__(self):
         self.repo = os.fspath(self.repo)
-        for name in ("max_batch_size", "max_body_bytes", "max_queue", "tile", "workers", "audit_max_bytes"):
+        for name in (
+            "max_batch_size",
+            "max_body_bytes",
+            "max_queue",
+            "tile",
+            "chunk_rows",
+            "workers",
+            "audit_max_bytes",
+            "audit_refused_burst",
+            "max_header_bytes",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -53,12 +70,21 @@ class ServingConfig:
                 raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
         if isinstance(self.drift_window, bool) or not isinstance(self.drift_window, int) or self.drift_window < 0:
             raise ValueError(f"drift_window must be an integer >= 0, got {self.drift_window!r}")
+        if self.chunk_rows % self.tile:
+            raise ValueError(f"chunk_rows must be a multiple of tile ({self.tile}), got {self.chunk_rows!r}")
         if not self.max_latency_ms >= 0:
             raise ValueError(f"max_latency_ms must be >= 0, got {self.max_latency_ms!r}")
         if not self.poll_seconds >= 0:
             raise ValueError(f"poll_seconds must be >= 0, got {self.poll_seconds!r}")
-        if not self.request_timeout_s > 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        for name in ("request_timeout_s", "header_timeout_s", "body_timeout_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
+                raise ValueError(f"{name} must be a number of seconds > 0, got {v!r}")
+        if not (self.audit_refused_rate > 0 and self.audit_summary_seconds >= 0):
+            raise ValueError(
+                "audit_refused_rate must be > 0 and audit_summary_seconds >= 0, got "
+                f"{self.audit_refused_rate!r} and {self.audit_summary_seconds!r}"
+            )
         if self.grpc_port is not None and (
             isinstance(self.grpc_port, bool) or not isinstance(self.grpc_port, int) or not 0 <= self.grpc_port < 65536
         ):

@@ -1,4 +1,4 @@
-"""One prediction request on its way through the server: its id, body, plan, reply and record.
+"""One request on its way through the server: its id, body, plan, reply and record.
 
 - `Exchange`: the request as the audit log and the metrics see it, filled in as it goes;
 - `Plan`: a decoded request: the leased model version, the validated inputs, the protocol's
@@ -81,6 +81,7 @@ class Exchange:
     outputs: object = None
     outputs_sha256: str | None = None
     error: str | None = None
+    observe: bool = True  # a prediction request, counted in the request metrics (read routes: audit only)
     routing_key: str | None = None  # the client's (routing.py)
     route: str | None = None  # how the version was chosen: default, version, label, split, sticky
     shadow: tuple | None = None  # (decode, request, versions) of a routed request with shadow versions

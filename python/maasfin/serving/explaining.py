@@ -37,5 +37,5 @@ def explain(plan: Plan, predictions: np.ndarray) -> Reply:
     except ValueError as e:  # e.g. a model saved without a baseline
         raise RequestError(409, f"model {v.name!r} version {v.version} cannot be explained: {e}") from None
     values = values.astype(np.float64)
-    reasons = explain_module.reasons_from_attributions(model, values, plan.explain["top_k"])
+    reasons = explain_module.reasons_from_attributions(model, values, plan.explain["top_k"], xs=plan.xs)
     return plan.answer.explanation(predictions, values, names, reasons)

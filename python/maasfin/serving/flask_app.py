@@ -63,7 +63,7 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
         headers = dict(reply.headers)
         if request_id is not None:
             headers["X-Request-ID"] = request_id
-        return Response(reply.body, status=reply.status, headers=headers, mimetype=reply.media_type)
+        return Response(reply.body, status=reply.status, headers=headers, content_type=reply.media_type)
 
     def read_body() -> bytes:
         limit = config.max_body_bytes
@@ -74,11 +74,12 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
             raise too_large(limit)
         return decode_content(body, request.headers.get("Content-Encoding"), limit)
 
-    def accounted(ex: Exchange, run) -> Response:
-        """A prediction request: `run()` gives the Reply; RequestError and crashes become replies,
-        and the audit line and metrics are written before the response leaves."""
+    def accounted(ex: Exchange, run, authenticate: bool = True) -> Response:
+        """A request that reached a route: `run()` gives the Reply; RequestError and crashes become
+        replies, and the audit line (and a prediction's metrics) are written before the response leaves."""
         try:
-            ex.key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+            if authenticate:
+                ex.key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
             reply = run()
         except RequestError as e:
             ex.error = e.message
@@ -110,7 +111,7 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
 
     def predict(e: Endpoint, params: dict) -> Response:
         ensure_started()
-        ex = Exchange(e.protocol, "POST", request.path, request.remote_addr)
+        ex = e.exchange("POST", request.path, request.remote_addr, params)
 
         def run() -> Reply:
             plan = e.call(service, ex, body_of(ex), params, request.headers)
@@ -124,23 +125,20 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
 
     def read(e: Endpoint, params: dict) -> Response:
         ensure_started()
-        try:
-            key = None
-            if e.kind != "open":
-                key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
-            return respond(e.call(service, key, params))
-        except RequestError as err:
-            return respond(error_reply(err))
+        ex = e.exchange(e.method, request.path, request.remote_addr, params)
+        extra = {"headers": request.headers} if e.headers else {}
+        return accounted(ex, lambda: e.call(service, ex.key, params, **extra), authenticate=e.kind != "open")
 
     def metrics(e: Endpoint, params: dict) -> Response:
         ensure_started()
-        try:
-            key = service.authenticate(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
-            service.authorize_metrics(key)
-        except RequestError as err:
-            return respond(error_reply(err))
-        service.evaluate_drift()
-        return Response(service.metrics.render(), status=200, content_type=CONTENT_TYPE_LATEST)
+        ex = e.exchange(e.method, request.path, request.remote_addr, params)
+
+        def run() -> Reply:
+            service.authorize_metrics(ex.key)
+            service.evaluate_drift()
+            return Reply(200, service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+        return accounted(ex, run)
 
     def data(e: Endpoint, params: dict) -> Response:
         try:

@@ -130,11 +130,18 @@ class ServingMetrics:
         except KeyError:
             pass
 
-    def render(self) -> bytes:
+    def _merged(self) -> CollectorRegistry:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+            return registry
+        return self.registry
+
+    def render(self) -> bytes:
+        return generate_latest(self._merged())
+
+    def samples(self, names: set[str]) -> list:
+        """The samples (name, labels, value) of the named metrics, summed over workers."""
+        return [s for family in self._merged().collect() for s in family.samples if s.name in names]

@@ -7,6 +7,7 @@ service is in endpoints.py. The order is the OpenAPI document's.
 
 from __future__ import annotations
 
+from maasfin.serving import cards, console
 from maasfin.serving.endpoints import Endpoint, url_version
 from maasfin.serving.exchange import Exchange, Reply, json_reply
 from maasfin.serving.outcomes import api as outcomes_api
@@ -48,7 +49,14 @@ OPERATIONS: tuple[Endpoint, ...] = (
 METRICS = Endpoint("metrics", "GET", "/metrics", "metrics", None, None, "operations", "Prometheus metrics")
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    simple.ENDPOINTS + tfserving.ENDPOINTS + OPERATIONS + outcomes_api.ENDPOINTS + v2.ENDPOINTS + (METRICS,)
+    simple.ENDPOINTS
+    + tfserving.ENDPOINTS
+    + OPERATIONS
+    + cards.ENDPOINTS
+    + console.ENDPOINTS
+    + outcomes_api.ENDPOINTS
+    + v2.ENDPOINTS
+    + (METRICS,)
 )
 
 OPEN_PATHS = frozenset(e.path for e in ENDPOINTS if e.kind == "open")

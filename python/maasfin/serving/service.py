@@ -35,6 +35,7 @@ from maasfin.serving.exchange import Exchange, Plan, Reply
 from maasfin.serving.metrics import ServingMetrics
 from maasfin.serving.outcomes.recorder import OutcomeRecorder, default_scores
 from maasfin.serving.protocols import grpc as grpc_protocol
+from maasfin.serving.refusals import RefusalLimiter
 from maasfin.serving.repository import Lease, ModelRepository
 from maasfin.serving.shadow import ShadowRunner
 from maasfin.serving.tiling import predict_tiled
@@ -73,6 +74,7 @@ class Service:
         self.repository = ModelRepository(config.repo, poll_seconds=config.poll_seconds, tile=config.tile)
         self.keys = KeyStore(config.api_keys) if config.api_keys else None  # a bad file fails here, at start-up
         self.audit: AuditLog | None = None
+        self.refusals: RefusalLimiter | None = None
         self.metrics = ServingMetrics()
         self.drift = DriftMonitor(config.drift_window, config.drift_dir, self.repository, self.metrics)
         self.shadows = ShadowRunner(self)
@@ -110,6 +112,11 @@ class Service:
                 fsync=self.config.audit_fsync,
                 outputs=self.config.audit_outputs,
             )
+            self.refusals = RefusalLimiter(
+                self.config.audit_refused_rate,
+                self.config.audit_refused_burst,
+                self.config.audit_summary_seconds,
+            )
         if self.outcomes is not None:
             self.outcomes.open()
         self.repository.start(background=True)
@@ -118,6 +125,8 @@ class Service:
         self.started = True
 
     def stop(self) -> None:
+        if not self.started:
+            return
         if self.grpc_server is not None:
             self.grpc_server.stop(grace=2).wait()
             self.grpc_server = None
@@ -127,6 +136,8 @@ class Service:
             self.outcomes.close()
         self.drift.close()
         if self.audit is not None:
+            for line in self.refusals.drain():
+                self.audit.write(line)
             self.audit.close()
         self.started = False
 
@@ -245,14 +256,17 @@ class Service:
         return (self.audit is not None and self.audit.fsync) or self.outcomes is not None
 
     def finish(self, ex: Exchange, status: int) -> None:
-        """Writes the audit line and the metrics of a prediction request (raises if the audit write fails)."""
+        """Writes the audit line and, for prediction requests, the metrics of a request that
+        reached a route (raises if the audit write fails). Lines of refused requests (4xx) are
+        rate-limited per key or client address (refusals.py)."""
         seconds = time.perf_counter() - ex.started
-        known = ex.model is not None and self.repository.has_model(ex.model)
-        model_label = ex.model if known else ""
-        version_label = str(ex.version) if (known and ex.version is not None) else ""
-        self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
-        if status == 200 and ex.route is not None and version_label:
-            self.metrics.routed.labels(model_label, version_label, ex.route).inc()
+        if ex.observe:
+            known = ex.model is not None and self.repository.has_model(ex.model)
+            model_label = ex.model if known else ""
+            version_label = str(ex.version) if (known and ex.version is not None) else ""
+            self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
+            if status == 200 and ex.route is not None and version_label:
+                self.metrics.routed.labels(model_label, version_label, ex.route).inc()
         if status == 200 and ex.scores is not None:
             self.outcomes.record(ex, ex.scores)
         try:
@@ -262,13 +276,23 @@ class Service:
                 self.shadows.submit(ex, *ex.shadow)
 
     def write_audit(self, ex: Exchange, status: int, seconds: float) -> None:
-        """The audit line of a prediction request (none without an audit log)."""
+        """The audit line of a request (none without an audit log); refused requests' lines are
+        rate-limited per key or client address (refusals.py)."""
         if self.audit is None:
+            return
+        key = ex.key.name if ex.key is not None else None
+        if 400 <= status < 500:
+            admitted, summaries = self.refusals.admit(key, ex.client)
+        else:
+            admitted, summaries = True, self.refusals.due()
+        for line in summaries:
+            self.audit.write(line)
+        if not admitted:
             return
         rec = {
             "time": timestamp(),
             "request_id": ex.request_id,
-            "key": ex.key.name if ex.key is not None else None,
+            "key": key,
             "client": ex.client,
             "method": ex.method,
             "path": ex.path,

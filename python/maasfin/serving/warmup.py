@@ -1,43 +1,33 @@
-"""Warm-up of a newly loaded model version: predicts that must be finite before it may serve.
+"""Warm-up of a newly loaded version: finite predictions matching the scores recorded at save time.
 
-Two checks, each one `predict_tiled` call (so the tile shape the requests will use is warmed too):
+Each check is one `predict_tiled` call (so the tile shape the requests will use is warmed too):
 
 - a tile of zeros: the outputs must have the signature's shape and be finite;
-- representative rows stored in the model file: the quantile edges of its drift reference (the
-  fit-time distribution of each raw feature, `model.drift_reference`), one row per quantile, so
-  row k holds every feature's k-th decile edge. A version whose weights are finite on zeros but
-  give NaN or infinity on real rows (an overflow, a broken export) is refused here, and the version
-  it would have replaced keeps serving, instead of every client being told to check its inputs.
+- the model's representative rows (explain/representative.py: the quantile edges of its drift
+  reference, one row per quantile, and its explanation baseline), stored in the model file: every
+  output must be finite, and when the file holds the scores recorded at save time
+  (`explanations.reference_scores`), equal to them within SCORE_ATOL + SCORE_RTOL x |recorded|
+  (1e-4 + 1e-3 x |recorded|). A version whose weights are finite on zeros but give NaN or infinity
+  on real rows (an overflow, a broken export), or whose weights were altered after it was saved, is
+  refused here, and the version it would have replaced keeps serving.
 
-Models without a drift reference, and models that encode their own inputs (whose reference
-columns are raw features rather than the model's numeric inputs), get the zero tile only.
+Models without representative rows (no drift reference or baseline, or models that encode their
+own inputs, whose reference columns are raw features) get the zero tile only; files written before
+maasfin recorded scores get the finiteness checks only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from maasfin.explain import representative_rows, score_mismatch
 from maasfin.serving.tiling import predict_tiled
 from maasfin.signature import Signature
 
 
 def reference_rows(model, sig: Signature) -> list[np.ndarray] | None:
-    """Rows of the model's inputs made from its drift reference's quantile edges, or None."""
-    ref = getattr(model, "drift_reference", None)
-    if not isinstance(ref, dict) or sig.raw:
-        return None
-    features = ref.get("features")
-    widths = [s.width for s in sig.inputs]
-    if not isinstance(features, list) or len(features) != sum(widths) or not features:
-        return None
-    edges = [np.asarray(f.get("edges") or [0.0], dtype=np.float64) for f in features]
-    n = max(e.size for e in edges)
-    table = np.stack([e[np.minimum(np.arange(n), e.size - 1)] for e in edges], axis=1).astype(np.float32)
-    xs, start = [], 0
-    for s, w in zip(sig.inputs, widths):
-        xs.append(np.ascontiguousarray(table[:, start : start + w].reshape((n,) + s.shape)))
-        start += w
-    return xs
+    """The model's representative rows as its inputs, or None (explain/representative.py)."""
+    return representative_rows(model, sig)
 
 
 def warm_up(model, sig: Signature, tile: int) -> None:
@@ -59,3 +49,8 @@ def warm_up(model, sig: Signature, tile: int) -> None:
             f"reference) returned NaN or infinity for {int(bad.sum())} of {bad.size} rows: "
             "this version would fail real requests"
         )
+    recorded = getattr(model, "reference_scores", None)
+    if recorded is not None:
+        why = score_mismatch(recorded, y)
+        if why is not None:
+            raise ValueError(f"warm-up predict on the representative rows stored in the model: {why}")

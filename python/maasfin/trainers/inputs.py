@@ -206,6 +206,12 @@ class InputsMixin:
         """The fit-time reference of drift reports (per-feature and score bins), or None."""
         return getattr(self, "_drift_reference", None)
 
+    @property
+    def reference_scores(self):
+        """The outputs on the representative rows recorded when the model file was saved
+        (explain/representative.py; checked by a server's warm-up), or None."""
+        return getattr(self, "_reference_scores", None)
+
     def _prepare_y(self, y, n_rows: int, what: str = "y") -> np.ndarray:
         if y is None:
             raise ValueError(f"{what} is required for fit/evaluate with a supervised loss")

@@ -14,7 +14,9 @@ from maasfin import _core, data, explain, losses, optimizers
 from maasfin import callbacks as callbacks_module
 from maasfin import metrics as metrics_module
 from maasfin.seeds import draw_seed
+from maasfin.streaming.feed import is_stream
 from maasfin.trainers.inputs import InputsMixin
+from maasfin.trainers.streamed import StreamingMixin
 
 _VERBOSE = (0, 1, 2, "auto")
 
@@ -25,7 +27,7 @@ def _verbose(v, default: int) -> int:
     return default if v == "auto" else int(v)
 
 
-class TrainingMixin(InputsMixin):
+class TrainingMixin(StreamingMixin, InputsMixin):
     """compile, fit, evaluate and predict for Model and Sequential."""
 
     def _init_training(self) -> None:
@@ -181,6 +183,16 @@ class TrainingMixin(InputsMixin):
         validation_freq=1,
     ):
         self._require_compiled("fit")
+        stream = is_stream(x)
+        if stream:  # Keras: the dataset's batches carry y, the weights and the batch size
+            self._check_stream_args(
+                "fit",
+                y=y,
+                batch_size=batch_size,
+                sample_weight=sample_weight,
+                class_weight=class_weight,
+                validation_split=validation_split,
+            )
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
@@ -192,6 +204,12 @@ class TrainingMixin(InputsMixin):
         verbose = _verbose(verbose, 1)
         if not isinstance(shuffle, bool):
             raise ValueError(f"shuffle must be True or False, got {shuffle!r}")
+        if stream:
+            val_bs = data.positive_int(validation_batch_size or batch_size, "validation_batch_size")
+            validation = (validation_steps, validation_freq)
+            return self._fit_stream(
+                x, epochs, verbose, callbacks, validation_data, initial_epoch, steps_per_epoch, validation, val_bs
+            )
 
         xs, ys, w = self._prepare_xyw(x, y, sample_weight, class_weight)
         self._adopt_feature_names()
@@ -289,6 +307,9 @@ class TrainingMixin(InputsMixin):
         """The loss and metrics on (x, y), as Keras 3: `steps` limits the batches evaluated, and
         `callbacks` get on_test_begin/end and, when they override them, on_test_batch_begin/end."""
         self._require_compiled("evaluate")
+        if is_stream(x):
+            self._check_stream_args("evaluate", y=y, batch_size=batch_size, sample_weight=sample_weight)
+            return self._evaluate_stream(x, _verbose(verbose, 1), steps, callbacks, return_dict)
         batch_size = data.positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = _verbose(verbose, 1)
         xs, ys, w = self._prepare_xyw(x, y, sample_weight)
@@ -342,6 +363,10 @@ class TrainingMixin(InputsMixin):
             and verbose in _VERBOSE
         ):
             return g.predict([x], 0 if batch_size is None else data.positive_int(batch_size, "batch_size"))
+        if is_stream(x):
+            self._check_stream_args("predict", batch_size=batch_size)
+            _verbose(verbose, 0)
+            return self._predict_stream(x, steps, callbacks)
         # Without callbacks or steps, batch_size only bounds memory: inference is batch-invariant,
         # so the core picks the tile for speed (0); callbacks and steps count Keras's batches of 32.
         auto = batch_size is None and steps is None and not callbacks

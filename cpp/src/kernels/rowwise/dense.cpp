@@ -43,7 +43,7 @@ inline __m256 load8(const float* p, __m256i mask) {
 // of a partial panel.
 template <int MR, bool FULL>
 inline void panel16(const float* src, Index K, const float* w, Index ldw, Index M, const float* bias, float* dst,
-                    __m256i lo, __m256i hi) {
+                    __m256i lo, __m256i hi, bool relu) {
     __m256 acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (Index k = 0; k < K; ++k) {
@@ -61,6 +61,11 @@ inline void panel16(const float* src, Index K, const float* w, Index ldw, Index 
             acc[r][1] = _mm256_add_ps(acc[r][1], b1);
         }
     }
+    if (relu)  // max(x, +0) is the twin's `x > 0 ? x : 0` bit for bit (NaN and -0 give +0)
+        for (int r = 0; r < MR; ++r) {
+            acc[r][0] = _mm256_max_ps(acc[r][0], _mm256_setzero_ps());
+            acc[r][1] = _mm256_max_ps(acc[r][1], _mm256_setzero_ps());
+        }
     for (int r = 0; r < MR; ++r) {
         if constexpr (FULL) {
             _mm256_storeu_ps(dst + r * M, acc[r][0]);
@@ -74,7 +79,7 @@ inline void panel16(const float* src, Index K, const float* w, Index ldw, Index 
 
 // One row x 64 columns (8 accumulators: enough independent fma chains to hide the fma latency
 // when a single row passes, as in one-row predictions).
-inline void row64(const float* src, Index K, const float* w, Index M, const float* bias, float* dst) {
+inline void row64(const float* src, Index K, const float* w, Index M, const float* bias, float* dst, bool relu) {
     __m256 acc[8];
     for (int v = 0; v < 8; ++v) acc[v] = _mm256_setzero_ps();
     for (Index k = 0; k < K; ++k) {
@@ -84,23 +89,24 @@ inline void row64(const float* src, Index K, const float* w, Index M, const floa
     }
     for (int v = 0; v < 8; ++v) {
         if (bias) acc[v] = _mm256_add_ps(acc[v], _mm256_loadu_ps(bias + 8 * v));
+        if (relu) acc[v] = _mm256_max_ps(acc[v], _mm256_setzero_ps());
         _mm256_storeu_ps(dst + 8 * v, acc[v]);
     }
 }
 
 template <bool FULL>
 void panel_rows(const float* src, Index K, const float* w, Index ldw, Index M, const float* bias, float* dst,
-                Index rows, __m256i lo, __m256i hi) {
+                Index rows, __m256i lo, __m256i hi, bool relu) {
     Index r = 0;
-    for (; r + 6 <= rows; r += 6) panel16<6, FULL>(src + r * K, K, w, ldw, M, bias, dst + r * M, lo, hi);
+    for (; r + 6 <= rows; r += 6) panel16<6, FULL>(src + r * K, K, w, ldw, M, bias, dst + r * M, lo, hi, relu);
     const float* s = src + r * K;
     float* d = dst + r * M;
     switch (rows - r) {
-        case 5: panel16<5, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 4: panel16<4, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 3: panel16<3, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 2: panel16<2, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 1: panel16<1, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
+        case 5: panel16<5, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 4: panel16<4, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 3: panel16<3, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 2: panel16<2, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 1: panel16<1, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
         default: break;
     }
 }
@@ -109,22 +115,22 @@ void panel_rows(const float* src, Index K, const float* w, Index ldw, Index M, c
 // while every row of the chunk passes. `packed` (or null): the weights as contiguous K x 16 panels,
 // the last one zero-padded; without it the panels are read from the K x M weights in place.
 void column_scheme(const float* src, const float* w, const float* packed, const float* bias, float* dst, Index rows,
-                   Index K, Index M) {
+                   Index K, Index M, bool relu) {
     const __m256i all = _mm256_set1_epi32(-1);
     Index m = 0;
     if (!packed && rows < kPackMinRows)  // few rows: 64-column panels, row by row
         for (; m + 64 <= M; m += 64)
             for (Index r = 0; r < rows; ++r)
-                row64(src + r * K, K, w + m, M, bias ? bias + m : nullptr, dst + r * M + m);
+                row64(src + r * K, K, w + m, M, bias ? bias + m : nullptr, dst + r * M + m, relu);
     for (; m + 16 <= M; m += 16) {
         const float* wp = packed ? packed + m * K : w + m;
-        panel_rows<true>(src, K, wp, packed ? 16 : M, M, bias ? bias + m : nullptr, dst + m, rows, all, all);
+        panel_rows<true>(src, K, wp, packed ? 16 : M, M, bias ? bias + m : nullptr, dst + m, rows, all, all, relu);
     }
     if (m < M) {
         const Index rem = M - m;
         const float* wp = packed ? packed + m * K : w + m;
         panel_rows<false>(src, K, wp, packed ? 16 : M, M, bias ? bias + m : nullptr, dst + m, rows,
-                          lane_mask(std::min<Index>(rem, 8)), lane_mask(rem > 8 ? rem - 8 : 0));
+                          lane_mask(std::min<Index>(rem, 8)), lane_mask(rem > 8 ? rem - 8 : 0), relu);
     }
 }
 
@@ -133,7 +139,7 @@ void column_scheme(const float* src, const float* w, const float* packed, const 
 #define MAASFIN_AVX512 __attribute__((target("avx512f")))
 template <int MR, bool FULL>
 MAASFIN_AVX512 inline void panel32(const float* src, Index K, const float* w, Index ldw, Index M, const float* bias,
-                                   float* dst, __mmask16 lo, __mmask16 hi) {
+                                   float* dst, __mmask16 lo, __mmask16 hi, bool relu) {
     __m512 acc[MR][2];
     for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (Index k = 0; k < K; ++k) {
@@ -154,6 +160,11 @@ MAASFIN_AVX512 inline void panel32(const float* src, Index K, const float* w, In
             acc[r][1] = _mm512_add_ps(acc[r][1], b1);
         }
     }
+    if (relu)
+        for (int r = 0; r < MR; ++r) {
+            acc[r][0] = _mm512_max_ps(acc[r][0], _mm512_setzero_ps());
+            acc[r][1] = _mm512_max_ps(acc[r][1], _mm512_setzero_ps());
+        }
     for (int r = 0; r < MR; ++r) {
         if constexpr (FULL) {
             _mm512_storeu_ps(dst + r * M, acc[r][0]);
@@ -167,19 +178,19 @@ MAASFIN_AVX512 inline void panel32(const float* src, Index K, const float* w, In
 
 template <bool FULL>
 MAASFIN_AVX512 void panel32_rows(const float* src, Index K, const float* w, Index ldw, Index M, const float* bias,
-                                 float* dst, Index rows, __mmask16 lo, __mmask16 hi) {
+                                 float* dst, Index rows, __mmask16 lo, __mmask16 hi, bool relu) {
     Index r = 0;
-    for (; r + 8 <= rows; r += 8) panel32<8, FULL>(src + r * K, K, w, ldw, M, bias, dst + r * M, lo, hi);
+    for (; r + 8 <= rows; r += 8) panel32<8, FULL>(src + r * K, K, w, ldw, M, bias, dst + r * M, lo, hi, relu);
     const float* s = src + r * K;
     float* d = dst + r * M;
     switch (rows - r) {
-        case 7: panel32<7, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 6: panel32<6, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 5: panel32<5, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 4: panel32<4, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 3: panel32<3, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 2: panel32<2, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
-        case 1: panel32<1, FULL>(s, K, w, ldw, M, bias, d, lo, hi); break;
+        case 7: panel32<7, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 6: panel32<6, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 5: panel32<5, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 4: panel32<4, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 3: panel32<3, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 2: panel32<2, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
+        case 1: panel32<1, FULL>(s, K, w, ldw, M, bias, d, lo, hi, relu); break;
         default: break;
     }
 }
@@ -190,17 +201,18 @@ inline __mmask16 mask16(Index valid) {
 
 // `packed`: contiguous K x 32 panels (the last one zero-padded), or null to read in place.
 MAASFIN_AVX512 void column_scheme512(const float* src, const float* w, const float* packed, const float* bias,
-                                     float* dst, Index rows, Index K, Index M) {
+                                     float* dst, Index rows, Index K, Index M, bool relu) {
     Index m = 0;
     for (; m + 32 <= M; m += 32) {
         const float* wp = packed ? packed + m * K : w + m;
-        panel32_rows<true>(src, K, wp, packed ? 32 : M, M, bias ? bias + m : nullptr, dst + m, rows, 0xFFFF, 0xFFFF);
+        panel32_rows<true>(src, K, wp, packed ? 32 : M, M, bias ? bias + m : nullptr, dst + m, rows, 0xFFFF, 0xFFFF,
+                           relu);
     }
     if (m < M) {
         const Index rem = M - m;
         const float* wp = packed ? packed + m * K : w + m;
         panel32_rows<false>(src, K, wp, packed ? 32 : M, M, bias ? bias + m : nullptr, dst + m, rows,
-                            mask16(std::min<Index>(rem, 16)), mask16(rem > 16 ? rem - 16 : 0));
+                            mask16(std::min<Index>(rem, 16)), mask16(rem > 16 ? rem - 16 : 0), relu);
     }
 }
 
@@ -267,16 +279,18 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
     auto run = [&](Index c) {
         const Index r0 = c * kChunkRows, r1 = std::min(N, r0 + kChunkRows);
 #ifdef MAASFIN_ROWWISE_AVX2
+        const bool relu = !dot && act == Activation::relu;  // fused into the panels' stores
         if (dot)
             dot_scheme(src + r0 * K, wtp, bias, dst + r0 * M, r1 - r0, K, M);
         else if (wide)
-            column_scheme512(src + r0 * K, weights, pkp, bias, dst + r0 * M, r1 - r0, K, M);
+            column_scheme512(src + r0 * K, weights, pkp, bias, dst + r0 * M, r1 - r0, K, M, relu);
         else
-            column_scheme(src + r0 * K, weights, pkp, bias, dst + r0 * M, r1 - r0, K, M);
+            column_scheme(src + r0 * K, weights, pkp, bias, dst + r0 * M, r1 - r0, K, M, relu);
 #else
+        const bool relu = false;
         reference::dense_fwd_rowwise(src + r0 * K, weights, bias, dst + r0 * M, r1 - r0, K, M, Activation::linear);
 #endif
-        if (act != Activation::linear) eltwise_fwd(act, dst + r0 * M, dst + r0 * M, r1 - r0, M);
+        if (act != Activation::linear && !relu) eltwise_fwd(act, dst + r0 * M, dst + r0 * M, r1 - r0, M);
     };
     if (threads == 1) {
         for (Index c = 0; c < chunks; ++c) run(c);

@@ -126,6 +126,12 @@ class PreprocessingLayer(Layer):
     def _where(self) -> str:
         return f"{type(self).__name__} '{self.name}'"
 
+    # -- monotone paths (layers/monotonic.py) ---------------------------------------------------
+    def monotonic_direction(self):
+        """+1 (or -1) when every output column is a non-decreasing (non-increasing) function of its
+        input column, None when the layer is not monotone (lookups, hashing, one-hot encodings)."""
+        return None
+
     # -- state ---------------------------------------------------------------------------------
     def _state(self, shapes: dict) -> dict:
         """Values for this layer's non-trainable weights, by name, given their shapes; {} keeps the

@@ -39,6 +39,7 @@ import numpy as np
 
 from maasfin import data
 from maasfin import layers as L
+from maasfin.layers.monotonic import feature_columns
 
 __all__ = ["FeatureSpace", "Feature", "Cross"]
 
@@ -118,6 +119,7 @@ class FeatureSpace:
         crosses=None,
         num_discretization_bins: int = 32,
         name: str | None = None,
+        monotonic=None,
     ):
         if output_mode not in ("concat", "dict"):
             raise ValueError(f"FeatureSpace: output_mode must be 'concat' or 'dict', got {output_mode!r}")
@@ -153,6 +155,7 @@ class FeatureSpace:
             if cross.name in self.features or any(cross.name == o.name for o in self.crosses):
                 raise ValueError(f"FeatureSpace: the cross name {cross.name!r} is used twice")
             self.crosses.append(cross)
+        self.monotonic = self._check_monotonic(monotonic)
         self.output_mode = output_mode
         self.num_discretization_bins = int(num_discretization_bins)
         self.name = name or "feature_space"
@@ -160,6 +163,37 @@ class FeatureSpace:
         self._inputs = None
         self._encoded = None
         self.built = False
+
+    def _check_monotonic(self, monotonic) -> dict[str, int]:
+        """{feature: +1 or -1}, the effects a model on these features declares
+        (`MonotonicDense(units, monotonicity_indicator=fs.monotonic)`); only features whose encoding
+        is monotone in their value can be declared, so a one-hot of a number is refused by name."""
+        if monotonic is None:
+            return {}
+        if not isinstance(monotonic, dict):
+            raise TypeError(f"FeatureSpace: monotonic must be a dict {{feature: +1 or -1}}, got {monotonic!r}")
+        out = {}
+        for col, direction in monotonic.items():
+            if col not in self.features:
+                raise ValueError(
+                    f"FeatureSpace: monotonic names {col!r}, which is not a feature (features: {list(self.features)})"
+                )
+            if isinstance(direction, bool) or direction not in (1, -1):
+                raise ValueError(f"FeatureSpace: monotonic[{col!r}] must be +1 or -1, got {direction!r}")
+            feature = self.features[col]
+            mode = feature.options.get("output_mode")
+            if not (
+                feature.kind in ("float", "float_normalized") or (feature.kind, mode) == ("float_discretized", "int")
+            ):
+                how = feature.kind + (f" with output_mode={mode!r}" if mode else "")
+                raise ValueError(
+                    f"FeatureSpace: feature {col!r} is declared monotonic but is encoded as {how}, which is not "
+                    "monotone in its value; use float, float_normalized or float_discretized(output_mode='int')"
+                )
+            if any(col in c.feature_names for c in self.crosses):
+                raise ValueError(f"FeatureSpace: feature {col!r} is declared monotonic and crossed; a cross is not")
+            out[str(col)] = int(direction)
+        return out
 
     @staticmethod
     def _from_kind(kind: str, bins: int) -> Feature:
@@ -392,6 +426,14 @@ class FeatureSpace:
         """The encoded tensor (output_mode="concat") or a dict of per-feature tensors ("dict")."""
         self._build()
         return self._encoded if self.output_mode == "concat" else dict(self._encoded)
+
+    def feature_columns(self) -> dict[str, list[int]]:
+        """{raw feature (or cross): [columns of the concatenated encoded tensor computed from it]}, so a
+        declaration by raw feature name (MonotonicDense(monotonicity_indicator={...})) finds its columns."""
+        self._build()
+        if self.output_mode != "concat":
+            raise ValueError(f"FeatureSpace '{self.name}': feature_columns needs output_mode='concat'")
+        return feature_columns(self._encoded)
 
     def __repr__(self) -> str:
         crosses = "".join(f", {c.name}=cross({c.crossing_dim})" for c in self.crosses)

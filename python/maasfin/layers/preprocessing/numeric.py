@@ -47,6 +47,10 @@ class Normalization(PreprocessingLayer):
     def _make_core(self):
         return _core.Normalization(self.invert)
 
+    def monotonic_direction(self):
+        """+1: (x - mean) / sqrt(variance) and its inverse have a positive scale (variance >= 0)."""
+        return 1
+
     def adapt(self, data, batch_size=None, steps=None):
         if self.mean is not None:
             raise ValueError(
@@ -116,6 +120,10 @@ class Discretization(PreprocessingLayer):
         self.epsilon = float(epsilon)
         self.output_mode = check_mode(output_mode, self._where)
         self.sparse = False
+
+    def monotonic_direction(self):
+        """+1 for output_mode="int" (the bin index grows with x); one-hot style outputs are not monotone."""
+        return 1 if self.output_mode == "int" else None
 
     def _boundaries(self, values) -> list[float]:
         b = float_list(values, self._where, "bin_boundaries")
@@ -235,6 +243,15 @@ class Imputation(PreprocessingLayer):
 
     def _make_core(self):
         return _core.Imputation(self.add_indicator)
+
+    def monotonic_direction(self):
+        """+1: a present value passes through unchanged (a missing one takes the fill value)."""
+        return 1
+
+    def monotonic_columns(self, width: int) -> list:
+        """(input column, moves with its value) per output column: the value columns follow their
+        inputs; the missing-value indicators come from them but stay constant while a value is present."""
+        return [(j, True) for j in range(width)] + ([(j, False) for j in range(width)] if self.add_indicator else [])
 
     def adapt(self, data, batch_size=None, steps=None):
         if self.strategy == "constant":

@@ -17,6 +17,39 @@ def _dense(g, layer, xs, out, shapes):
     return activation(g, layer.activation, y, out, f"Dense '{layer.name}'")
 
 
+def _monotonic_dense(g, layer, xs, out, shapes):
+    # The effective kernel s_i |W_ij| is exported (the stored kernel is unconstrained), then the
+    # convex / concave / saturated shapes of the activation per unit, selected by Where.
+    n = layer.name
+    y = g.tmp("MatMul", [xs[0], g.const(f"{n}/effective_kernel", layer.effective_kernel())], f"{n}/matmul")
+    if layer.use_bias:
+        y = g.tmp("Add", [y, g.const(f"{n}/bias", layer.get_weights()[1])], f"{n}/bias_add")
+    if layer.activation == "linear":
+        return g.op("Identity", [y], out)
+    convex, concave, _ = layer.split()
+    j = np.arange(layer.units)
+    is_convex = g.const(f"{n}/convex_units", (j < convex).reshape(1, -1), np.bool_)
+    is_concave = g.const(f"{n}/concave_units", ((j >= convex) & (j < convex + concave)).reshape(1, -1), np.bool_)
+    one = g.const(f"{n}/one", 1.0)
+    below = g.tmp("Less", [y, g.const(f"{n}/zero", 0.0)], f"{n}/below_zero")
+    neg = g.tmp("Neg", [y], f"{n}/neg")
+    sat_u = g.tmp(
+        "Where",
+        [below, g.tmp("Add", [y, one], f"{n}/plus_one"), g.tmp("Sub", [one, y], f"{n}/one_minus")],
+        f"{n}/saturated_arg",
+    )
+    u = g.tmp("Where", [is_convex, y, g.tmp("Where", [is_concave, neg, sat_u], f"{n}/arg_rest")], f"{n}/arg")
+    r = activation(g, layer.activation, u, g.name(f"{n}/rho"), f"MonotonicDense '{n}'")
+    rho1 = activation(g, layer.activation, one, g.name(f"{n}/rho_one"), f"MonotonicDense '{n}'")
+    sat = g.tmp(
+        "Where",
+        [below, g.tmp("Sub", [r, rho1], f"{n}/rho_minus"), g.tmp("Sub", [rho1, r], f"{n}/minus_rho")],
+        f"{n}/saturated",
+    )
+    rest = g.tmp("Where", [is_concave, g.tmp("Neg", [r], f"{n}/concave"), sat], f"{n}/rest")
+    return g.op("Where", [is_convex, r, rest], out)
+
+
 def _activation_layer(g, layer, xs, out, shapes):
     return activation(g, layer.activation, xs[0], out, f"Activation '{layer.name}'")
 
@@ -425,6 +458,7 @@ def converter_table() -> dict[type, object]:
         L.Embedding: _embedding,
         L.Calibration: _calibration,
         L.WoEEncoding: _woe_encoding,
+        L.MonotonicDense: _monotonic_dense,
     }
     return table
 
