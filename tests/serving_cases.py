@@ -109,7 +109,7 @@ BAD = [
         {},
         400,
         "unknown field(s) ['inputs']; the request takes 'model_name', 'input_data' and optionally 'model_version' "
-        "(a version number or a label)",
+        "(a version number or a label) and 'routing_key'",
     ),
     (
         "no-input",

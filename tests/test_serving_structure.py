@@ -37,8 +37,17 @@ def _module_name(path: pathlib.Path, root: pathlib.Path = SERVING) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _generated(path: pathlib.Path) -> bool:
+    """protoc's output (protocols/oip/*_pb2*.py, scripts/gen_grpc.sh): not ours to shape."""
+    return path.stem.endswith(("_pb2", "_pb2_grpc"))
+
+
 def _sources(root: pathlib.Path = SERVING) -> dict:
-    return {_module_name(p, root): (p, ast.parse(p.read_text(), str(p))) for p in sorted(root.rglob("*.py"))}
+    return {
+        _module_name(p, root): (p, ast.parse(p.read_text(), str(p)))
+        for p in sorted(root.rglob("*.py"))
+        if not _generated(p)
+    }
 
 
 def _imports(tree: ast.Module, module: str, is_package: bool):

@@ -30,7 +30,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from maasfin.serving import codec, explaining, schemas
+from maasfin.serving import bridge, codec, explaining, schemas
 from maasfin.serving.batching import Batcher
 from maasfin.serving.config import ServingConfig
 from maasfin.serving.endpoints import Endpoint
@@ -209,7 +209,7 @@ class _Gate:
     async def _finish(self, ex: Exchange, status: int) -> Reply | None:
         service = self.service
         try:
-            if service.audit is not None and service.audit.fsync:
+            if service.finish_blocks:
                 await asyncio.get_running_loop().run_in_executor(None, service.finish, ex, status)
             else:
                 service.finish(ex, status)
@@ -389,11 +389,11 @@ def _add_route(app: FastAPI, server: _Server, e: Endpoint, errors: dict) -> None
                 return _response(error_reply(err))
             await asyncio.get_running_loop().run_in_executor(None, service.evaluate_drift)
             return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-    elif e.slow:
+    elif e.slow or e.kind == "data":  # in a thread; "data" routes also get the query string and body
 
         async def handler(request: Request):
             return await asyncio.get_running_loop().run_in_executor(
-                None, server.call, request, e.call, service, request.path_params, e.headers
+                None, server.call, request, e.call, service, await bridge.route_params(request, e), e.headers
             )
     else:
 
@@ -444,6 +444,7 @@ def create_app(repo=None, *, config: ServingConfig | None = None, **options) -> 
 
     @asynccontextmanager
     async def lifespan(app):
+        bridge.connect_batcher(service, server.batcher, asyncio.get_running_loop())  # gRPC joins REST batches
         await asyncio.get_running_loop().run_in_executor(None, server.start)
         try:
             yield

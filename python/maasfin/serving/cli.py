@@ -126,6 +126,26 @@ def add_subcommands(sub) -> None:
         help="recent rows per model version kept for drift reports and PSI gauges (0: off; default 5000)",
     )
     serve.add_argument("--public-docs", action="store_true", help="serve /docs and /openapi.json without a key")
+    serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="also serve the Open Inference Protocol over gRPC on this port (needs maasfin[grpc])",
+    )
+    serve.add_argument(
+        "--store",
+        metavar="PATH_OR_URL",
+        help="outcome store: a SQLite file (shared by the workers) or postgresql://user@host/db",
+    )
+    serve.add_argument(
+        "--store-retention-days", type=float, default=None, help="purge stored predictions older than this"
+    )
+    serve.add_argument(
+        "--store-inputs",
+        choices=("hash", "none"),
+        default="hash",
+        help="store each request's input digest (SHA-256, as the audit log) with its predictions, or not",
+    )
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve.set_defaults(run=run_serve)
 
@@ -171,6 +191,11 @@ def _config_from_args(args):
         public_docs=args.public_docs,
         workers=args.workers,
         drift_window=args.drift_window,
+        grpc_port=args.grpc_port,
+        grpc_host=args.host,
+        store=args.store,
+        store_retention_days=args.store_retention_days,
+        store_inputs=args.store_inputs,
     )
 
 

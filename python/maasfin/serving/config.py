@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from maasfin.serving.outcomes.store import store_url
 from maasfin.serving.tiling import DEFAULT_TILE
 
 MiB = 1024 * 1024
@@ -18,6 +19,11 @@ class ServingConfig:
     api_keys: str | None = None  # JSON file of hashed keys (auth.py); None: no authentication
     audit_log: str | None = None  # JSON-lines file; None: no audit log
     audit_outputs: str = "hash"  # "hash" (outputs_sha256) or "values" (the predictions themselves)
+    grpc_port: int | None = None  # Open Inference Protocol over gRPC on this port (protocols/grpc.py)
+    grpc_host: str = "0.0.0.0"
+    store: str | None = None  # outcome store: a SQLite file path or URL, or postgresql://...; None: none
+    store_retention_days: float | None = None  # predictions older than this are purged (None: kept)
+    store_inputs: str = "hash"  # "hash": store each request's input digest with its predictions; "none"
     audit_fsync: bool = False  # fsync every line before the response
     audit_max_bytes: int = 100 * MiB  # rotate past this size
     audit_backups: int = 10  # rotated files kept
@@ -79,6 +85,16 @@ class ServingConfig:
                 "audit_refused_rate must be > 0 and audit_summary_seconds >= 0, got "
                 f"{self.audit_refused_rate!r} and {self.audit_summary_seconds!r}"
             )
+        if self.grpc_port is not None and (
+            isinstance(self.grpc_port, bool) or not isinstance(self.grpc_port, int) or not 0 <= self.grpc_port < 65536
+        ):
+            raise ValueError(f"grpc_port must be a port number, got {self.grpc_port!r}")
+        if self.store is not None:
+            store_url(self.store)  # ValueError for a URL that is neither SQLite nor PostgreSQL
+        if self.store_retention_days is not None and not self.store_retention_days > 0:
+            raise ValueError(f"store_retention_days must be > 0, got {self.store_retention_days!r}")
+        if self.store_inputs not in ("hash", "none"):
+            raise ValueError(f"store_inputs must be 'hash' or 'none', got {self.store_inputs!r}")
         if self.audit_outputs not in ("hash", "values"):
             raise ValueError(f"audit_outputs must be 'hash' or 'values', got {self.audit_outputs!r}")
 

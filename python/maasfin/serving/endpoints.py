@@ -10,7 +10,9 @@ in how they read a request and send a reply. By kind, `call` is:
 - "read": `call(service, key, params) -> Reply` (plus `headers=` when the endpoint sets `headers`,
   as the model card does to answer Accept: text/html); an API key is required when keys are on;
 - "open": like "read", but answered without a key (the v2 health checks);
-- "metrics": None; the Prometheus text (drift gauges are evaluated first).
+- "metrics": None; the Prometheus text (drift gauges are evaluated first);
+- "data": `call(service, key, params) -> Reply` with the query string in `params["query"]` and
+  the body in `params["body"]`, run in a thread (the outcome endpoints, outcomes/api.py).
 
 `params` are the path parameters; `headers` a case-insensitive mapping of request headers.
 """

@@ -82,6 +82,10 @@ class Exchange:
     outputs_sha256: str | None = None
     error: str | None = None
     observe: bool = True  # a prediction request, counted in the request metrics (read routes: audit only)
+    routing_key: str | None = None  # the client's (routing.py)
+    route: str | None = None  # how the version was chosen: default, version, label, split, sticky
+    shadow: tuple | None = None  # (decode, request, versions) of a routed request with shadow versions
+    scores: object = None  # the PD per row, for the outcome store (outcomes/recorder.py)
 
 
 @dataclass

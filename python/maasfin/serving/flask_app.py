@@ -140,7 +140,13 @@ def flask_blueprint(repo=None, *, config: ServingConfig | None = None, name: str
 
         return accounted(ex, run)
 
-    kinds = {"predict": predict, "explain": predict, "read": read, "open": read, "metrics": metrics}
+    def data(e: Endpoint, params: dict) -> Response:
+        try:
+            return read(e, {**params, "query": request.args.to_dict(), "body": read_body()})
+        except RequestError as err:
+            return respond(error_reply(err))
+
+    kinds = {"predict": predict, "explain": predict, "read": read, "open": read, "metrics": metrics, "data": data}
     for e in ENDPOINTS:
 
         def view(_e=e, **params):

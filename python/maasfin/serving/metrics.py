@@ -78,6 +78,39 @@ class ServingMetrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )  # workers share windows
+        self.routed = Counter(
+            "maasfin_routed_requests",
+            "Answered prediction requests by model, version and route "
+            "(default, version, label, split, sticky; shadow for shadow copies)",
+            ["model", "version", "route"],
+            registry=r,
+        )
+        self.shadow_latency = Histogram(
+            "maasfin_shadow_latency_seconds",
+            "From a routed request's answer to its shadow version's outputs (queue and predict, off the response path)",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "maasfin_outcome_store_errors",
+            "Outcome store operations that failed (predictions are served regardless)",
+            registry=r,
+        )
+        self.realised = Gauge(
+            "maasfin_realised_performance",
+            'Realised performance over matured outcomes at the last performance query (version="" overall); '
+            "metric: n, roc_auc, gini, ks, brier, ece, observed_default_rate, mean_pd",
+            ["model", "version", "metric"],
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.shadow_dropped = Counter(
+            "maasfin_shadow_dropped",
+            "Shadow copies dropped because the shadow queue was full",
+            ["model", "version"],
+            registry=r,
+        )
 
     def observe_request(self, protocol: str, model: str, version: str, code: int, seconds: float) -> None:
         c = str(code)

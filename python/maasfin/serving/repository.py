@@ -1,7 +1,8 @@
 """The model repository: `ROOT/<name>/<version>/model.maas`, with labels in `ROOT/<name>/labels.json`.
 
 - Versions are directory names made of digits; the newest *available* version serves by default.
-- `labels.json` maps label names to versions, e.g. {"stable": 1, "canary": 2}.
+- `labels.json` maps label names to versions, e.g. {"stable": 1, "canary": 2}, and may hold a
+  traffic policy under "routing" (splits, sticky keys and shadow versions: routing.py).
 - `poll()` (run every `poll_seconds` by a background thread) picks up changes without a restart:
   a new or changed model file is loaded, validated (signature, warm-up predicts on a zero tile and
   on representative rows stored in the model, finite outputs: warmup.py) and only then swapped in,
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from maasfin import saving
+from maasfin.serving import routing
 from maasfin.serving.errors import RequestError, not_found
 from maasfin.serving.tiling import DEFAULT_TILE
 from maasfin.serving.warmup import warm_up
@@ -122,10 +124,12 @@ class ServedVersion:
 class Lease:
     """A resolved version, held for the duration of one request (`with repo.lease(...) as v:`)."""
 
-    __slots__ = ("version", "_released")
+    __slots__ = ("version", "route", "shadows", "_released")
 
-    def __init__(self, version: ServedVersion):
+    def __init__(self, version: ServedVersion, route: str = "version", shadows: tuple[int, ...] = ()):
         self.version = version
+        self.route = route  # "default" | "version" | "label" | "split" | "sticky" (routing.py)
+        self.shadows = shadows
         self._released = False
 
     def release(self) -> None:
@@ -147,6 +151,7 @@ class _ModelEntry:
     labels: dict[str, int] = field(default_factory=dict)
     labels_key: object = None
     labels_error: str | None = None
+    routing: routing.RoutingPolicy | None = None
 
     def newest(self) -> ServedVersion | None:
         return self.versions[max(self.versions)] if self.versions else None
@@ -292,7 +297,14 @@ class ModelRepository:
         removed = [v for v in new_versions if v not in on_disk]
         for v in removed:
             new_versions.pop(v)
-        labels, labels_key, labels_error = self._read_labels(mdir, entry)
+        labels, labels_key, labels_error, policy = self._read_labels(mdir, entry)
+        if policy is not None and labels_error is None:
+            try:
+                routing.check_versions(policy, on_disk)
+            except ValueError as e:
+                labels_error = f"{os.path.join(mdir, LABELS_FILE)}: {e}"
+                log.error("routing policy of model '%s' is invalid (%s); keeping the previous one", name, e)
+                policy = entry.routing
 
         retired = [
             entry.versions[v]
@@ -300,7 +312,12 @@ class ModelRepository:
             if v not in new_versions or new_versions[v] is not entry.versions[v]
         ]
         new_entry = _ModelEntry(
-            versions=new_versions, failures=failures, labels=labels, labels_key=labels_key, labels_error=labels_error
+            versions=new_versions,
+            failures=failures,
+            labels=labels,
+            labels_key=labels_key,
+            labels_error=labels_error,
+            routing=policy,
         )
         with self._lock:  # the atomic swap
             self._models[name] = new_entry
@@ -319,15 +336,18 @@ class ModelRepository:
         try:
             key = _stat_key(path)
         except OSError:
-            return {}, None, None
+            return {}, None, None, None
         if key == entry.labels_key:
-            return entry.labels, entry.labels_key, entry.labels_error
+            return entry.labels, entry.labels_key, entry.labels_error, entry.routing
         try:
             with open(path, "rb") as f:
                 raw = f.read(1 << 20)
             labels = json.loads(raw.decode("utf-8"))
             if not isinstance(labels, dict):
                 raise ValueError("it must be a JSON object mapping label names to versions")
+            policy = (
+                routing.parse_policy(labels.pop(routing.ROUTING_ENTRY)) if routing.ROUTING_ENTRY in labels else None
+            )
             for k, v in labels.items():
                 if not LABEL_RE.match(k):
                     raise ValueError(f"label {k!r} is not a valid name (letters, digits, '_' and '-')")
@@ -336,8 +356,8 @@ class ModelRepository:
         except (OSError, ValueError) as e:
             msg = f"{path}: {e}"
             log.error("labels file %s is invalid (%s); keeping the previous labels", path, e)
-            return entry.labels, key, msg
-        return dict(labels), key, None
+            return entry.labels, key, msg, entry.routing
+        return dict(labels), key, None, policy
 
     def _load(self, name: str, version: int, path: str, key) -> ServedVersion:
 
@@ -355,12 +375,22 @@ class ModelRepository:
         return ServedVersion(name, version, path, model, sig, metadata, key, seconds)
 
     # -- requests ----------------------------------------------------------------------------
-    def lease(self, name: str, version: int | str | None = None, label: str | None = None) -> Lease:
-        """The version a request names (or the newest), counted until the lease is released."""
+    def lease(
+        self, name: str, version: int | str | None = None, label: str | None = None, routing_key: str | None = None
+    ) -> Lease:
+        """The version a request names (or the one its model's traffic policy picks for
+        `routing_key`, or the newest), counted until the lease is released; `Lease.route` says how
+        it was chosen and `Lease.shadows` lists the shadow versions of a routed request."""
+        route, shadows, routed = "label" if label is not None else "version", (), None
         with self._lock:
             entry = self._models.get(name)
             if entry is None:
                 raise not_found(f"model '{name}' is not in the repository")
+            if label is None and version is None and entry.routing is not None:
+                routed, route = entry.routing.choose(routing_key)
+                shadows = entry.routing.shadow
+                if routed is not None:
+                    version = routed
             if label is not None:
                 if label not in entry.labels:
                     raise not_found(
@@ -380,9 +410,16 @@ class ModelRepository:
                         raise RequestError(400, f"version {version!r} is not a version number")
                     version = int(version)
                 v = entry.versions.get(version)
+                if v is None and routed is not None:
+                    raise RequestError(
+                        503,
+                        f"model '{name}' routes this request to version {version}, which is not available"
+                        f"{self._why(entry, version)}",
+                    )
                 if v is None:
                     raise not_found(f"model '{name}' has no available version {version}{self._why(entry, version)}")
             else:
+                route = "default"
                 v = entry.newest()
                 if v is None:
                     raise RequestError(
@@ -391,7 +428,7 @@ class ModelRepository:
                         f"{self._why(entry, max(entry.failures)) if entry.failures else ''}",
                     )
             v.acquire()
-            return Lease(v)
+            return Lease(v, route, shadows)
 
     @staticmethod
     def _why(entry: _ModelEntry, version: int) -> str:
@@ -447,6 +484,7 @@ class ModelRepository:
                 "default_version": None if newest is None else newest.version,
                 "labels": dict(e.labels),
                 "labels_error": e.labels_error,
+                "routing": e.routing.as_json() if e.routing is not None else None,
             }
 
     def loaded_versions(self) -> list[ServedVersion]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from maasfin.serving import cards, console
 from maasfin.serving.endpoints import Endpoint, url_version
 from maasfin.serving.exchange import Exchange, Reply, json_reply
+from maasfin.serving.outcomes import api as outcomes_api
 from maasfin.serving.protocols import simple, tfserving, v2
 
 
@@ -53,6 +54,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + OPERATIONS
     + cards.ENDPOINTS
     + console.ENDPOINTS
+    + outcomes_api.ENDPOINTS
     + v2.ENDPOINTS
     + (METRICS,)
 )

@@ -37,6 +37,11 @@ class SimplePredictRequest(BaseModel):
         description="One record keyed by feature name, a list of records, a list of rows (lists of numbers "
         "in the model's feature order), or for a multi-input model an object of rows per input"
     )
+    routing_key: str | None = Field(
+        None,
+        description="Routes a request that names no version by the model's traffic policy: the same key "
+        "always gets the same version (also the header X-Routing-Key)",
+    )
 
 
 class SimplePredictResponse(BaseModel):
@@ -44,6 +49,7 @@ class SimplePredictResponse(BaseModel):
     model_name: str
     model_version: int
     predictions: list[Any] = Field(description="One output per row, in request order")
+    request_id: str = Field(description="Also the X-Request-ID header; outcomes address rows by it (POST /v1/outcomes)")
 
 
 class TFPredictRequest(BaseModel):

@@ -33,8 +33,11 @@ from maasfin.serving.drift import DriftMonitor
 from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply
 from maasfin.serving.metrics import ServingMetrics
+from maasfin.serving.outcomes.recorder import OutcomeRecorder, default_scores
+from maasfin.serving.protocols import grpc as grpc_protocol
 from maasfin.serving.refusals import RefusalLimiter
 from maasfin.serving.repository import Lease, ModelRepository
+from maasfin.serving.shadow import ShadowRunner
 from maasfin.serving.tiling import predict_tiled
 
 __all__ = ["Service", "ServingConfig"]
@@ -74,6 +77,17 @@ class Service:
         self.refusals: RefusalLimiter | None = None
         self.metrics = ServingMetrics()
         self.drift = DriftMonitor(config.drift_window, config.drift_dir, self.repository, self.metrics)
+        self.shadows = ShadowRunner(self)
+        self.outcomes: OutcomeRecorder | None = None
+        self.grpc_server = None
+        self.batch_predict = None  # set by the ASGI app: (version, xs) -> Future of batched outputs
+        if config.grpc_port is not None:
+            grpc_protocol.check_available()  # a missing extra fails here, naming it
+        if config.store:
+            self.outcomes = OutcomeRecorder(
+                config.store, self.metrics, config.store_retention_days, config.store_inputs
+            )
+            self.repository.add_poll_hook(self.outcomes.poll)
         self.repository.add_listener(self.on_repository_event)
         self.repository.add_poll_hook(self.reload_keys)
         self.repository.add_poll_hook(self.evaluate_drift)
@@ -103,13 +117,23 @@ class Service:
                 self.config.audit_refused_burst,
                 self.config.audit_summary_seconds,
             )
+        if self.outcomes is not None:
+            self.outcomes.open()
         self.repository.start(background=True)
+        if self.config.grpc_port is not None:
+            self.grpc_server = grpc_protocol.serve(self, self.config.grpc_port, self.config.grpc_host)
         self.started = True
 
     def stop(self) -> None:
         if not self.started:
             return
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=2).wait()
+            self.grpc_server = None
         self.repository.stop()
+        self.shadows.close()
+        if self.outcomes is not None:
+            self.outcomes.close()
         self.drift.close()
         if self.audit is not None:
             for line in self.refusals.drain():
@@ -169,8 +193,9 @@ class Service:
         ex.model = name
         ex.label = label
         self.authorize(ex.key, name)
-        lease = self.repository.lease(name, version=version, label=label)
+        lease = self.repository.lease(name, version=version, label=label, routing_key=ex.routing_key)
         ex.version = lease.version.version
+        ex.route = lease.route
         return lease
 
     def plan(self, ex: Exchange, name, version, label, decode, request, explain: dict | None = None) -> Plan:
@@ -181,7 +206,9 @@ class Service:
             xs, answer = decode(request, lease.version)
             check_indices(lease.version, xs)
             ex.rows = int(xs[0].shape[0])
-            if self.audit is not None:
+            if lease.shadows:
+                ex.shadow = (decode, request, lease.shadows, lease.version.signature, xs)
+            if self.audit is not None or self.outcomes is not None:
                 ex.input_sha256 = tensor_digest(xs, lease.version.signature.input_names())
             return Plan(ex, lease, xs, answer, explain)
         except BaseException:
@@ -216,10 +243,18 @@ class Service:
             else:
                 plan.exchange.outputs_sha256 = tensor_digest([y], [plan.lease.version.signature.output.name])
         reply = plan.answer.encode(y)
+        reply.headers["X-Model-Version"] = str(plan.lease.version.version)
+        if self.outcomes is not None:
+            plan.exchange.scores = default_scores(y)
         self.drift.observe(plan.lease.version, plan.xs, y)
         return reply
 
     # -- accounting ----------------------------------------------------------------------------
+    @property
+    def finish_blocks(self) -> bool:
+        """Whether `finish` may wait on a disk or a database (the ASGI app runs it in a thread)."""
+        return (self.audit is not None and self.audit.fsync) or self.outcomes is not None
+
     def finish(self, ex: Exchange, status: int) -> None:
         """Writes the audit line and, for prediction requests, the metrics of a request that
         reached a route (raises if the audit write fails). Lines of refused requests (4xx) are
@@ -230,6 +265,19 @@ class Service:
             model_label = ex.model if known else ""
             version_label = str(ex.version) if (known and ex.version is not None) else ""
             self.metrics.observe_request(ex.protocol, model_label, version_label, status, seconds)
+            if status == 200 and ex.route is not None and version_label:
+                self.metrics.routed.labels(model_label, version_label, ex.route).inc()
+        if status == 200 and ex.scores is not None:
+            self.outcomes.record(ex, ex.scores)
+        try:
+            self.write_audit(ex, status, seconds)
+        finally:
+            if status == 200 and ex.shadow is not None:
+                self.shadows.submit(ex, *ex.shadow)
+
+    def write_audit(self, ex: Exchange, status: int, seconds: float) -> None:
+        """The audit line of a request (none without an audit log); refused requests' lines are
+        rate-limited per key or client address (refusals.py)."""
         if self.audit is None:
             return
         key = ex.key.name if ex.key is not None else None
@@ -256,6 +304,8 @@ class Service:
             "input_sha256": ex.input_sha256,
             "body_sha256": ex.body_sha256,
         }
+        if ex.route in ("split", "sticky"):  # chosen by the model's traffic policy (routing.py)
+            rec["route"] = ex.route
         if self.audit.outputs == "values":
             rec["outputs"] = ex.outputs
         else:

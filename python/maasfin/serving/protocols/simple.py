@@ -9,17 +9,17 @@ numbers), or, for a model of several inputs, an object of rows per input. The an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from maasfin.serving import codec, explaining
+from maasfin.serving import codec, explaining, routing
 from maasfin.serving.endpoints import Endpoint
 from maasfin.serving.errors import bad_request
 from maasfin.serving.exchange import Plan, Reply, json_reply
 from maasfin.serving.repository import LABEL_RE, VERSION_RE
 
-FIELDS = ("model_name", "model_version", "input_data")
+FIELDS = ("model_name", "model_version", "input_data", "routing_key")
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,13 @@ class Answer:
 
     name: str
     version: int
+    request_id: str | None = None  # also the X-Request-ID header; outcomes address rows by it
 
     def encode(self, y: np.ndarray) -> Reply:
-        return Reply(
-            200, codec.dumps_finite({"model_name": self.name, "model_version": self.version, "predictions": y.tolist()})
-        )
+        body = {"model_name": self.name, "model_version": self.version, "predictions": y.tolist()}
+        if self.request_id is not None:
+            body["request_id"] = self.request_id
+        return Reply(200, codec.dumps_finite(body))
 
     def explanation(self, y: np.ndarray, attributions: np.ndarray, names: list[str], reasons: list) -> Reply:
         return json_reply(
@@ -111,21 +113,27 @@ def plan_request(service, ex, obj: dict, explain: dict | None = None) -> Plan:
     if unknown:
         raise bad_request(
             f"unknown field(s) {unknown}; the request takes 'model_name', 'input_data' "
-            "and optionally 'model_version' (a version number or a label)"
+            "and optionally 'model_version' (a version number or a label) and 'routing_key'"
         )
     if "model_name" not in obj:
         raise bad_request("the request has no 'model_name'")
+    if "routing_key" in obj:
+        ex.routing_key = routing.routing_key(obj["routing_key"], "routing_key")
     version, label = model_version(obj.get("model_version"))
-    return service.plan(ex, obj["model_name"], version, label, decode_request, obj, explain)
+    plan = service.plan(ex, obj["model_name"], version, label, decode_request, obj, explain)
+    plan.answer = replace(plan.answer, request_id=ex.request_id)
+    return plan
 
 
 def plan(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/predict."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     return plan_request(service, ex, codec.parse_json(body))
 
 
 def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/explain: the simple call plus {"top_k": 1..20 (4), "steps": 1..512 (64)}."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     obj = codec.parse_json(body)
     options = explaining.options(obj, "")
     return plan_request(service, ex, obj, options)

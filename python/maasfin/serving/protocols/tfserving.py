@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maasfin.serving import codec, explaining
+from maasfin.serving import codec, explaining, routing
 from maasfin.serving.endpoints import Endpoint, url_version
 from maasfin.serving.errors import RequestError, bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply, json_reply
@@ -128,6 +128,7 @@ def decode_request(obj: dict, v) -> tuple[list[np.ndarray], Answer]:
 # -- plans -----------------------------------------------------------------------------------------
 def plan(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/models/{name}[/versions/{v} | /labels/{l}]:predict."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     version = url_version(params.get("version"))
     obj = codec.parse_json(body)
     return service.plan(ex, params["name"], version, params.get("label"), decode_request, obj)
@@ -136,6 +137,7 @@ def plan(service, ex, body: bytes, params, headers) -> Plan:
 def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v1/models/{name}[/versions/{v}]:explain: {"instances": rows or records} and the
     explanation options, planned as the simple protocol's /v1/explain."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     version = url_version(params.get("version"))  # ASCII digits only: "١" or "²" is not a version
     obj = codec.parse_json(body)
     if "instances" not in obj:

@@ -19,7 +19,7 @@ import numpy as np
 
 import maasfin
 from maasfin import data as data_module
-from maasfin.serving import codec, explaining
+from maasfin.serving import codec, explaining, routing
 from maasfin.serving.endpoints import Endpoint, url_version
 from maasfin.serving.errors import RequestError, bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply, json_reply
@@ -307,6 +307,7 @@ def _parse(body: bytes, headers) -> tuple[dict, bytes]:
 
 def plan(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v2/models/{name}[/versions/{v}]/infer."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     version = url_version(params.get("version"))
     header, binary = _parse(body, headers)
     request = Request(header, binary, f"/v1/predict or /v1/models/{params['name']}:predict")
@@ -315,6 +316,7 @@ def plan(service, ex, body: bytes, params, headers) -> Plan:
 
 def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     """POST /v2/models/{name}[/versions/{v}]/explain: "top_k" and "steps" in `parameters`."""
+    ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     version = url_version(params.get("version"))
     header, binary = _parse(body, headers)
     p = header.get("parameters")
