@@ -268,10 +268,15 @@ void dense_fwd(const float* src, const float* weights, const float* bias, float*
     if (pack) {
         const Index P = wide ? 32 : 16;  // panel width
         const Index panels = (M + P - 1) / P;
-        packed.assign(static_cast<std::size_t>(panels * P * K), 0.f);
-        for (Index k = 0; k < K; ++k)
-            for (Index m = 0; m < M; ++m)
-                packed[static_cast<std::size_t>((m / P) * P * K + k * P + m % P)] = weights[k * M + m];
+        packed.resize(static_cast<std::size_t>(panels * P * K));
+        float* out = packed.data();
+        for (Index m0 = 0; m0 < M; m0 += P) {  // panel by panel, row by row: sequential writes
+            const Index width = std::min(P, M - m0);
+            for (Index k = 0; k < K; ++k, out += P) {
+                std::copy(weights + k * M + m0, weights + k * M + m0 + width, out);
+                std::fill(out + width, out + P, 0.f);
+            }
+        }
     }
     const float* wtp = wt.data();
     const float* pkp = pack ? packed.data() : nullptr;
