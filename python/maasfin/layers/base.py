@@ -452,3 +452,20 @@ class KernelBiasMixin:
     @property
     def bias(self):
         return self.get_weights()[1] if self.use_bias else None
+
+    def _regularization(self) -> tuple[list, list]:
+        return parameter_regularization(self)
+
+
+def parameter_regularization(layer) -> tuple[list, list]:
+    """Penalties and constraints of every parameter of `layer` from its `<param>_regularizer` and
+    `<param>_constraint` attributes (kernel_regularizer, bias_constraint, ...)."""
+    penalties, cons = [], []
+    for pname, shape, off in layer._param_specs():
+        reg, con = getattr(layer, f"{pname}_regularizer", None), getattr(layer, f"{pname}_constraint", None)
+        size = int(np.prod(shape))
+        if reg is not None and (reg.l1 or reg.l2):
+            penalties.append((off, off + size, reg.l1, reg.l2))
+        if con is not None:
+            cons.append(con._spec(off, tuple(shape)))
+    return penalties, cons

@@ -60,18 +60,6 @@ class Dense(KernelBiasMixin, Layer):
                 cfg[arg] = serialize(getattr(self, arg))
         return cfg
 
-    def _regularization(self) -> tuple[list, list]:
-        penalties, cons = [], []
-        for pname, shape, off in self._param_specs():
-            reg = self.kernel_regularizer if pname == "kernel" else self.bias_regularizer
-            con = self.kernel_constraint if pname == "kernel" else self.bias_constraint
-            size = int(np.prod(shape))
-            if reg is not None and (reg.l1 or reg.l2):
-                penalties.append((off, off + size, reg.l1, reg.l2))
-            if con is not None:
-                cons.append(con._spec(off, tuple(shape)))
-        return penalties, cons
-
 
 class Activation(Layer):
     """Applies an activation function element-wise (softmax over the last axis)."""

@@ -218,18 +218,6 @@ class MonotonicDense(KernelBiasMixin, Layer):
                 cfg[arg] = serialize(getattr(self, arg))
         return cfg
 
-    def _regularization(self) -> tuple[list, list]:
-        penalties, cons = [], []
-        for pname, shape, off in self._param_specs():
-            reg = self.kernel_regularizer if pname == "kernel" else self.bias_regularizer
-            con = self.kernel_constraint if pname == "kernel" else self.bias_constraint
-            size = int(np.prod(shape))
-            if reg is not None and (reg.l1 or reg.l2):
-                penalties.append((off, off + size, reg.l1, reg.l2))
-            if con is not None:
-                cons.append(con._spec(off, tuple(shape)))
-        return penalties, cons
-
 
 # -- the path analysis ---------------------------------------------------------------------------
 # A column's sources: {raw feature: (direction, culprit)}. direction +1/-1 when the column moves

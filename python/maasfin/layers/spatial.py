@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from maasfin import _core, constraints, regularizers
-from maasfin.layers.base import KernelBiasMixin, Layer, activation_name, deserialize, initializer_name, serialize
+from maasfin.layers.base import (
+    KernelBiasMixin,
+    Layer,
+    activation_name,
+    deserialize,
+    initializer_name,
+    parameter_regularization,
+    serialize,
+)
 from maasfin.seeds import draw_seed
 
 __all__ = [
@@ -88,15 +96,7 @@ class WeightedLayer(Layer):
         return cfg
 
     def _regularization(self) -> tuple[list, list]:
-        penalties, cons = [], []
-        for pname, shape, off in self._param_specs():
-            reg, con = getattr(self, f"{pname}_regularizer", None), getattr(self, f"{pname}_constraint", None)
-            size = int(np.prod(shape))
-            if reg is not None and (reg.l1 or reg.l2):
-                penalties.append((off, off + size, reg.l1, reg.l2))
-            if con is not None:
-                cons.append(con._spec(off, tuple(shape)))
-        return penalties, cons
+        return parameter_regularization(self)
 
 
 class _Conv(KernelBiasMixin, WeightedLayer):
