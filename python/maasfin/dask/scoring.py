@@ -8,21 +8,13 @@ import pandas as pd
 
 from maasfin.dask.schema import attribution_names, feature_columns, model_payload, worker_model
 
-__all__ = ["predict", "explain", "TILE"]
-
-TILE = 32  # rows per core call, as model.predict's default batch
+__all__ = ["predict", "explain"]
 
 
-def _tiled(model, frame: pd.DataFrame) -> np.ndarray:
-    """Predictions in fixed TILE-row core calls (the last one zero-padded), so that a row's score
-    does not depend on where a partition starts: bit-identical to model.predict(x) for every row
-    model.predict computes in a full 32-row batch (all rows when len(x) is a multiple of 32)."""
-    xs = model.prepare_inputs(frame, "partition")
-    n = xs[0].shape[0]
-    padded = -(-n // TILE) * TILE
-    if padded != n:
-        xs = [np.concatenate([x, np.zeros((padded - n,) + x.shape[1:], dtype=x.dtype)]) for x in xs]
-    return model.predict_arrays(xs, TILE)[:n]
+def _scores(model, frame: pd.DataFrame) -> np.ndarray:
+    """The partition's scores: inference is batch-invariant, so a row's score does not depend on
+    where its partition starts or how many rows it holds (bit-identical to model.predict)."""
+    return model.predict_arrays(model.prepare_inputs(frame, "partition"))
 
 
 def _score_partition(part: pd.DataFrame, payload, columns: list[str], out: list[str]) -> pd.DataFrame:
@@ -30,7 +22,7 @@ def _score_partition(part: pd.DataFrame, payload, columns: list[str], out: list[
     model = worker_model(digest, raw)
     if len(part) == 0:
         return pd.DataFrame({c: np.zeros(0, np.float32) for c in out}, index=part.index)
-    y = _tiled(model, part[columns]).reshape(len(part), -1)
+    y = _scores(model, part[columns]).reshape(len(part), -1)
     return pd.DataFrame(y, index=part.index, columns=out)
 
 

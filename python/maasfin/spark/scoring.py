@@ -17,9 +17,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError('maasfin.spark needs PySpark; install it with: pip install "maasfin[spark]"') from exc
 
-__all__ = ["predict", "explain", "feature_columns", "check_numeric", "worker_model", "TILE"]
+__all__ = ["predict", "explain", "feature_columns", "check_numeric", "worker_model"]
 
-TILE = 32  # rows per core call, as model.predict's default batch
 _CACHE: dict = {}  # per Python worker process: digest -> model
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType, T.BooleanType)
 
@@ -72,15 +71,10 @@ def worker_model(payload):
     return model
 
 
-def _tiled(model, frame) -> np.ndarray:
-    """Scores in fixed TILE-row core calls (the last zero-padded): a row's score never depends on
-    the Arrow batch it arrived in, and equals model.predict's for rows in its full 32-row batches."""
-    xs = model.prepare_inputs(frame, "batch")
-    n = xs[0].shape[0]
-    padded = -(-n // TILE) * TILE
-    if padded != n:
-        xs = [np.concatenate([x, np.zeros((padded - n,) + x.shape[1:], dtype=x.dtype)]) for x in xs]
-    return model.predict_arrays(xs, TILE)[:n]
+def _scores(model, frame) -> np.ndarray:
+    """The batch's scores: inference is batch-invariant, so a row's score never depends on the
+    Arrow batch it arrived in (bit-identical to model.predict)."""
+    return model.predict_arrays(model.prepare_inputs(frame, "batch"))
 
 
 def _broadcast(spark, model):
@@ -108,7 +102,7 @@ def predict(model, spark_df, columns=None, output_columns=None):
         m = worker_model(shipped.value)
         frame = pd.concat(series, axis=1, keys=cols)
         n = len(frame)
-        y = _tiled(m, frame).reshape(n, -1) if n else np.zeros((0, width), np.float32)
+        y = _scores(m, frame).reshape(n, -1) if n else np.zeros((0, width), np.float32)
         if width == 1:
             return pd.Series(y[:, 0])
         return pd.DataFrame(y, columns=out)

@@ -168,13 +168,13 @@ class InputsMixin:
         matched; errors name `what`, the field and both shapes. Builds the model if needed."""
         return self._prepare_x(x, what)
 
-    def predict_arrays(self, xs: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+    def predict_arrays(self, xs: list[np.ndarray], batch_size: int | None = None) -> np.ndarray:
         """Predictions for arrays returned by `prepare_inputs` (one float32 C-contiguous array per
-        input), computed `batch_size` rows at a time; the core checks only their shapes."""
+        input), computed `batch_size` rows at a time (default: the core's automatic tile; inference
+        is batch-invariant, so the tile never changes a row's output); the core checks only shapes."""
         self._require_built("predictions")
-        return self._graph.predict(
-            [np.ascontiguousarray(x, dtype=np.float32) for x in xs], data.positive_int(batch_size, "batch_size")
-        )
+        tile = 0 if batch_size is None else data.positive_int(batch_size, "batch_size")
+        return self._graph.predict([np.ascontiguousarray(x, dtype=np.float32) for x in xs], tile)
 
     @property
     def signature(self) -> Signature:
