@@ -39,6 +39,28 @@ def _read_until_closed(s: socket.socket) -> bytes:
         out += chunk
 
 
+def _read_response(s: socket.socket) -> bytes:
+    """One whole response: its headers, then Content-Length bytes of body (a single recv may
+    return only part of it)."""
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+    head, _, body = out.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        None,
+    )
+    while length is not None and len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def _status_and_body(raw: bytes) -> tuple[int, dict]:
     head, _, body = raw.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
@@ -73,7 +95,7 @@ def test_a_silent_connection_is_closed(server):
 def test_half_headers_of_a_second_keep_alive_request_are_timed_out(server):
     with _connect(server) as s:
         s.sendall(_request(ROW))
-        first = s.recv(65536)
+        first = _read_response(s)
         assert first.startswith(b"HTTP/1.1 200 ")
         s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 1")
         assert _status_and_body(_read_until_closed(s))[0] == 408
@@ -154,5 +176,5 @@ def test_a_trickled_body_gets_408_and_an_audit_line(server):
 def test_unreadable_requests_get_json_errors(server, raw, status, error):
     with _connect(server) as s:
         s.sendall(raw)
-        got = s.recv(65536)
+        got = _read_response(s)
     assert _status_and_body(got) == (status, {"error": error})

@@ -1,17 +1,10 @@
-"""The one way the server runs a model: `predict_tiled`, in fixed-size tiles of rows.
+"""The one way the server runs a model: `predict_tiled`, in tiles of at most `tile` rows.
 
 `predict_tiled` is the only call into the core the server makes (through the model's public
-`predict_arrays`). It pads the rows to a whole number of `tile`-row tiles and has the core run one
-tile at a time, so:
-
-- every core call sees the same batch shape (N = tile): oneDNN's primitive cache holds one entry
-  per layer, however request sizes vary;
-- a row's prediction does not depend on which other requests it was batched with. The core picks
-  its product routine by row count (a matrix-vector product for one row, small-matrix products
-  below ~20, blocked GEMM above, oneDNN above ~96k multiply-adds), and those routines round
-  differently in the last bit; with a fixed tile a row is always computed by the same routine.
-  Served predictions therefore equal `model.predict(x)` in-process (batch_size=32) for rows that
-  fall in a full 32-row batch there, bit for bit, and never vary with traffic.
+`predict_arrays`). A row's prediction does not depend on which other requests it was batched with:
+inference is batch-invariant (every row computed with one fixed reduction order, whatever the
+batch), so the rows go to the core as they are, without padding, and served predictions equal
+`model.predict(x)` in-process bit for bit.
 
 What a served model accepts and returns is its public `model.signature` (maasfin.signature).
 """
@@ -24,11 +17,7 @@ DEFAULT_TILE = 32
 
 
 def predict_tiled(model, xs: list[np.ndarray], tile: int = DEFAULT_TILE) -> np.ndarray:
-    """Predictions for validated float32 C-contiguous inputs, computed in fixed `tile`-row tiles."""
-    n = xs[0].shape[0]
-    padded = -(-n // tile) * tile
-    if padded != n:
-        xs = [np.concatenate([x, np.zeros((padded - n,) + x.shape[1:], dtype=np.float32)]) for x in xs]
+    """Predictions for validated float32 C-contiguous inputs, at most `tile` rows per core call."""
     # The arrays are already what the core takes (string features encoded at the request codec),
     # so they go to the core directly, past the model's own data boundary.
-    return model.predict_arrays(xs, tile)[:n]
+    return model.predict_arrays(xs, tile)
