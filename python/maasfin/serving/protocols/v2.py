@@ -309,11 +309,10 @@ def decode_raw(body: dict, binary: bytes, v) -> tuple[list[np.ndarray], Answer]:
 
 @dataclass(frozen=True)
 class Request:
-    """A parsed inference request: JSON header, binary section, and the route records belong to."""
+    """A parsed inference request: JSON header and binary section."""
 
     header: dict
     binary: bytes
-    records_route: str
 
 
 def decode_request(request: Request, v) -> tuple[list[np.ndarray], Answer]:
@@ -335,7 +334,7 @@ def plan(service, ex, body: bytes, params, headers) -> Plan:
     ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     version = url_version(params.get("version"))
     header, binary = _parse(body, headers)
-    request = Request(header, binary, f"/v1/predict or /v1/models/{params['name']}:predict")
+    request = Request(header, binary)
     return service.plan(ex, params["name"], version, None, decode_request, request)
 
 
@@ -346,9 +345,7 @@ def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     header, binary = _parse(body, headers)
     p = header.get("parameters")
     options = explaining.options(dict(p) if isinstance(p, dict) else {}, "parameters.")
-    return service.plan(
-        ex, params["name"], version, None, decode_request, Request(header, binary, "/v1/explain"), options
-    )
+    return service.plan(ex, params["name"], version, None, decode_request, Request(header, binary), options)
 
 
 # -- metadata and health ---------------------------------------------------------------------------
