@@ -224,3 +224,31 @@ def test_bad_inputs_are_400_naming_the_field(servers, front):
     assert "input 'Job'" in msg and "element 1" in msg
     ok = _binary_request(url, "net", [*rest, ("score", "FP32", [n], np.float32([0.5, 0.1]).tobytes())])
     assert ok.status_code == 200, ok.text
+
+
+def test_json_literals_and_ranges_are_400_naming_the_row(servers):
+    urls, _, _, rows = servers
+    x = rows.drop(columns="score").iloc[:3].fillna({c: "rent" for c in CAT}).fillna(1.0)
+    inputs = [dict(t, data=[1.0, "NAN-LITERAL", 2.0]) if t["name"] == "Age" else t for t in _json_inputs(x)]
+    body = json.dumps({"inputs": inputs}).replace('"NAN-LITERAL"', "NaN")
+    r = requests.post(urls["asgi"] + "/v2/models/hgb/infer", data=body, timeout=30)
+    assert r.status_code == 400 and "input 'Age': row 1" in r.json()["error"], r.text
+    inputs = [dict(t, datatype="INT8", data=[1, 300, 2]) if t["name"] == "Age" else t for t in _json_inputs(x)]
+    r = requests.post(urls["asgi"] + "/v2/models/hgb/infer", json={"inputs": inputs}, timeout=30)
+    assert r.status_code == 400 and "input 'Age': row 1 is 300, outside the range of INT8" in r.json()["error"]
+
+
+def test_explain_a_raw_estimator_through_v2(servers):
+    urls, _, hgb, rows = servers
+    x = rows.drop(columns="score").iloc[:4]
+    r = requests.post(
+        urls["asgi"] + "/v2/models/hgb/explain",
+        json={"inputs": _json_inputs(x), "parameters": {"top_k": 2}},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    got = np.asarray(out["probabilities"]["data"]).reshape(len(x), -1)
+    np.testing.assert_allclose(got, hgb.predict_proba(_float32(x)), atol=1e-5, rtol=0)
+    assert out["attributions"]["shape"] == [len(x), len(x.columns)]
+    assert out["attributions"]["parameters"]["feature_names"] == list(x.columns)

@@ -97,12 +97,14 @@ def _numbers(t, where, spec, datatype, dtype, binary_part, count, shape) -> np.n
         for row, v in enumerate(values):
             if v is None:
                 out[row] = np.nan
+            elif isinstance(v, codec.NonFinite):
+                raise bad_request(codec.non_finite_message(f"{where}: row {row}", v))
             elif type(v) is bool or not isinstance(v, (int, float)):
                 raise bad_request(f"{where} is {datatype}, but row {row} is {codec.show(v)}, not a number or null")
             elif dtype.kind in "iu" and type(v) is not int:
                 raise bad_request(f"{where} is {datatype}, but row {row} is {v!r}, not an integer")
-            elif isinstance(v, codec.NonFinite):
-                raise bad_request(codec.non_finite_message(f"{where}: row {row}", v))
+            elif dtype.kind in "iu" and not np.iinfo(dtype).min <= v <= np.iinfo(dtype).max:
+                raise bad_request(f"{where}: row {row} is {v}, outside the range of {datatype}")
             else:
                 try:
                     out[row] = float(v)
