@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 httpclient = pytest.importorskip("tritonclient.http")
 flask = pytest.importorskip("flask")
 
-from serving_support import FlaskThread, ServerThread, put  # noqa: E402
+from serving_support import FlaskThread, ServerThread, free_socket, put  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
@@ -61,8 +61,12 @@ def servers(tmp_path_factory):
     rows = rows.assign(score=np.linspace(-0.5, 0.5, len(rows)))
     fapp = flask.Flask("v2raw")
     fapp.register_blueprint(flask_blueprint(repo, poll_seconds=0), url_prefix="/ml")
-    with ServerThread(create_app(repo, poll_seconds=0)) as s, FlaskThread(fapp) as f:
-        yield {"asgi": s.url, "flask": f.url + "/ml"}, loaded, hgb, rows
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    app = create_app(repo, poll_seconds=0, grpc_port=port, grpc_host="127.0.0.1")
+    with ServerThread(app) as s, FlaskThread(fapp) as f:
+        yield {"asgi": s.url, "flask": f.url + "/ml", "grpc": f"127.0.0.1:{port}"}, loaded, hgb, rows
 
 
 def _float32(frame):
@@ -252,3 +256,25 @@ def test_explain_a_raw_estimator_through_v2(servers):
     np.testing.assert_allclose(got, hgb.predict_proba(_float32(x)), atol=1e-5, rtol=0)
     assert out["attributions"]["shape"] == [len(x), len(x.columns)]
     assert out["attributions"]["parameters"]["feature_names"] == list(x.columns)
+
+
+def test_grpc_tritonclient_raw_contents_give_model_predict(servers):
+    tgrpc = pytest.importorskip("tritonclient.grpc")
+    urls, net, hgb, rows = servers
+    rows = rows.dropna(subset=CAT)
+    client = tgrpc.InferenceServerClient(urls["grpc"])
+    inputs = []
+    for name in rows.columns:
+        if name in CAT:
+            arr = np.array(rows[name].tolist(), dtype=np.object_).reshape(-1, 1)
+            t = tgrpc.InferInput(name, list(arr.shape), "BYTES")
+        else:
+            arr = rows[name].to_numpy(np.float64).reshape(-1, 1)
+            t = tgrpc.InferInput(name, list(arr.shape), "FP64")
+        t.set_data_from_numpy(arr)
+        inputs.append(t)
+    got = client.infer("net", inputs).as_numpy(net.signature.output.name)
+    np.testing.assert_array_equal(got, net.predict(rows).astype(np.float32))
+    meta = client.get_model_metadata("hgb")
+    assert {i.name: i.datatype for i in meta.inputs}["Job"] == "BYTES"
+    client.close()
