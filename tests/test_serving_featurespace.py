@@ -93,8 +93,8 @@ def test_non_records_are_400(server, data):
     assert r.status_code == 400, r.text
 
 
-def test_open_inference_protocol_refuses_string_features_with_a_pointer(server):
-    s, _, _ = server
+def test_open_inference_protocol_needs_one_tensor_per_raw_feature(server):
+    s, _, x = server
     body = {"inputs": [{"name": "Seniority", "shape": [1, 1], "datatype": "FP32", "data": [1.0]}]}
     r = requests.post(s.url + "/v2/models/fs/infer", json=body, timeout=30)
-    assert r.status_code == 400 and "/v1/predict" in r.json()["error"]
+    assert r.status_code == 400 and "missing input(s) ['Home', 'Time'" in r.json()["error"], r.text

@@ -160,7 +160,7 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer if pb_grpc is not None else 
             ex.key, md = self._key(context)
             ex.routing_key = routing.routing_key(md.get("x-routing-key"), "metadata x-routing-key")
             header, binary = to_v2(request)
-            req = v2.Request(header, binary, "/v1/predict")
+            req = v2.Request(header, binary)
             version = v2.url_version(request.model_version or None)
             plan = service.plan(ex, request.model_name, version, None, v2.decode_request, req)
             if service.batch_predict is not None:  # through the ASGI app's batcher, merged with REST requests

@@ -23,6 +23,7 @@ from maasfin.serving import codec, explaining, routing
 from maasfin.serving.endpoints import Endpoint, url_version
 from maasfin.serving.errors import RequestError, bad_request
 from maasfin.serving.exchange import Exchange, Plan, Reply, json_reply
+from maasfin.serving.protocols import v2_raw
 
 DTYPES = {
     "FP32": np.dtype("<f4"),
@@ -247,10 +248,8 @@ def _binary_output(body: dict, params: dict, sig) -> bool:
     return binary
 
 
-def decode(body: dict, binary: bytes, v) -> tuple[list[np.ndarray], Answer]:
-    """(inputs, answer) of an inference request (JSON header `body`, binary section `binary`)
-    for served version `v`."""
-    sig, model = v.signature, v.name
+def _envelope(body: dict) -> tuple[str | None, dict, list]:
+    """(id, parameters, inputs) of an inference request, checked."""
     unknown = sorted(k for k in body if k not in ("id", "parameters", "inputs", "outputs"))
     if unknown:
         raise bad_request(f"unknown field(s) {unknown} in the inference request")
@@ -263,38 +262,63 @@ def decode(body: dict, binary: bytes, v) -> tuple[list[np.ndarray], Answer]:
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise bad_request("'inputs' must be a non-empty list of tensors {name, shape, datatype, data}")
+    return rid, params, inputs
+
+
+def _all_read(by_name: dict, sig, model: str, binary: bytes, offset: int) -> None:
+    missing = [n for n in sig.input_names() if n not in by_name]
+    if missing:
+        raise bad_request(f"missing input(s) {missing}; model '{model}' has input(s) {sig.input_names()}")
+    if offset != len(binary):
+        raise bad_request(f"the request has {len(binary)} bytes of binary data, but its inputs declare {offset}")
+
+
+def decode(body: dict, binary: bytes, v) -> tuple[list[np.ndarray], Answer]:
+    """(inputs, answer) of an inference request (JSON header `body`, binary section `binary`)
+    for served version `v`."""
+    sig, model = v.signature, v.name
+    rid, params, inputs = _envelope(body)
     by_name: dict[str, np.ndarray] = {}
     specs = {s.name: s for s in sig.inputs}
     offset = 0
     for k, t in enumerate(inputs):
         name, arr, offset = _tensor(t, k, specs, by_name, sig, model, binary, offset)
         by_name[name] = arr
-    missing = [n for n in sig.input_names() if n not in by_name]
-    if missing:
-        raise bad_request(f"missing input(s) {missing}; model '{model}' has input(s) {sig.input_names()}")
-    if offset != len(binary):
-        raise bad_request(f"the request has {len(binary)} bytes of binary data, but its inputs declare {offset}")
+    _all_read(by_name, sig, model, binary, offset)
     xs = [by_name[n] for n in sig.input_names()]
     codec.same_rows(xs, sig, "inputs")
     return xs, Answer(v.name, v.version, rid, _binary_output(body, params, sig), sig.output.name)
 
 
+def decode_raw(body: dict, binary: bytes, v) -> tuple[list[np.ndarray], Answer]:
+    """(inputs, answer) for a raw-feature model: one [N] or [N, 1] tensor per feature (BYTES for
+    strings), converted by the model's data boundary (see v2_raw)."""
+    sig, model = v.signature, v.name
+    rid, params, inputs = _envelope(body)
+    by_name: dict = {}
+    shapes: dict = {}
+    specs = {s.name: s for s in sig.inputs}
+    offset = 0
+    for k, t in enumerate(inputs):
+        name, column, offset = v2_raw.raw_tensor(t, k, specs, by_name, sig, model, binary, offset, DTYPES)
+        by_name[name], shapes[name] = column, t["shape"]
+    _all_read(by_name, sig, model, binary, offset)
+    xs = v2_raw.model_columns(by_name, shapes, v)
+    return xs, Answer(v.name, v.version, rid, _binary_output(body, params, sig), sig.output.name)
+
+
 @dataclass(frozen=True)
 class Request:
-    """A parsed inference request: JSON header, binary section, and the route records belong to."""
+    """A parsed inference request: JSON header and binary section."""
 
     header: dict
     binary: bytes
-    records_route: str
 
 
 def decode_request(request: Request, v) -> tuple[list[np.ndarray], Answer]:
     """Service.plan calls this with the leased version `v`."""
-    if v.signature.strings:
-        raise bad_request(
-            f"model {v.name!r} takes string features, which the Open Inference Protocol "
-            f"tensors here do not carry: send records to {request.records_route}"
-        )
+    if v.signature.raw:
+        return decode_raw(request.header, request.binary, v)
     return decode(request.header, request.binary, v)
 
 
@@ -310,7 +334,7 @@ def plan(service, ex, body: bytes, params, headers) -> Plan:
     ex.routing_key = routing.routing_key(headers.get("x-routing-key"), "header X-Routing-Key")
     version = url_version(params.get("version"))
     header, binary = _parse(body, headers)
-    request = Request(header, binary, f"/v1/predict or /v1/models/{params['name']}:predict")
+    request = Request(header, binary)
     return service.plan(ex, params["name"], version, None, decode_request, request)
 
 
@@ -321,9 +345,7 @@ def plan_explain(service, ex, body: bytes, params, headers) -> Plan:
     header, binary = _parse(body, headers)
     p = header.get("parameters")
     options = explaining.options(dict(p) if isinstance(p, dict) else {}, "parameters.")
-    return service.plan(
-        ex, params["name"], version, None, decode_request, Request(header, binary, "/v1/explain"), options
-    )
+    return service.plan(ex, params["name"], version, None, decode_request, Request(header, binary), options)
 
 
 # -- metadata and health ---------------------------------------------------------------------------
@@ -341,7 +363,10 @@ def model_metadata(service, key, params) -> Reply:
                 "name": v.name,
                 "versions": versions,
                 "platform": "maasfin",
-                "inputs": [{"name": s.name, "datatype": "FP32", "shape": [-1, *s.shape]} for s in sig.inputs],
+                "inputs": [
+                    {"name": s.name, "datatype": "BYTES" if s.dtype == "string" else "FP32", "shape": [-1, *s.shape]}
+                    for s in sig.inputs
+                ],
                 "outputs": [{"name": sig.output.name, "datatype": "FP32", "shape": [-1, *sig.output.shape]}],
                 "parameters": {
                     "version": str(v.version),
