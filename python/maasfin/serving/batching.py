@@ -5,8 +5,8 @@ Policy (per model version):
 - while predicts are in flight, arriving requests queue; the next batch leaves when a predict slot
   is free and either `max_batch_size` rows are queued or the oldest request has waited
   `max_latency_ms` (the latency a request may give up so that others can join it);
-- a request with more rows than `max_batch_size` runs alone, in chunks of `chunk_rows` rows (a
-  multiple of the 32-row tile, so its predictions are those of one call): one chunk of all the
+- a request with more rows than `max_batch_size` runs alone, in chunks of `chunk_rows` rows (its
+  predictions are those of one call: inference is batch-invariant): one chunk of all the
   large requests of a version is queued or running at a time, the large requests taking turns
   chunk by chunk, and the small requests' batches go between the chunks. A one-row request behind
   a 1,000,000-row one therefore waits for at most one chunk (a few milliseconds), not the whole
@@ -18,8 +18,8 @@ Policy (per model version):
 - a merged batch whose predict raises is run again one request at a time, so that one client's
   bad input (an index out of an Embedding's range, say) fails only that client's request.
 
-Row counts are padded inside `predict_tiled` to whole 32-row tiles, so the shapes the core sees are
-bounded whatever the batch (see tiling.py).
+A row's prediction never depends on the batch it was merged into: inference is batch-invariant
+(see tiling.py).
 
 Hand-written: the ASGI libraries have no batching primitive; this is a few dozen lines of asyncio.
 """
