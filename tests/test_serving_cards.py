@@ -134,3 +134,28 @@ def test_quantiles_from_histogram_buckets():
     assert quantile_from_buckets(0.99, buckets) == pytest.approx(0.01 + 0.09 * (9.9 - 6) / 4)
     assert quantile_from_buckets(0.99, [(0.1, 1.0), (float("inf"), 2.0)]) == 0.1
     assert quantile_from_buckets(0.5, [(0.1, 0.0), (float("inf"), 0.0)]) is None
+
+
+def test_console_latency_percentiles_cover_the_last_window():
+    """The console's percentiles come from the requests of the last WINDOW_SECONDS: the histogram
+    now minus the newest snapshot at least that old (everything while the server is younger)."""
+    from maasfin.serving.console import LatencyWindow
+
+    w = LatencyWindow(window=60.0)
+    slow = {"m": {0.01: 0.0, 1.0: 100.0, float("inf"): 100.0}}  # 100 requests of up to 1 s
+    first = w.recent(0.0, slow)["m"]
+    assert first == [(0.01, 0.0), (1.0, 100.0), (float("inf"), 100.0)]  # younger than the window
+    assert quantile_from_buckets(0.5, first) > 0.01
+    later = {"m": {0.01: 50.0, 1.0: 150.0, float("inf"): 150.0}}  # then 50 fast ones
+    w.recent(30.0, later)
+    recent = w.recent(90.0, later)["m"]  # the snapshot at t=30 is the newest one >= 60 s old
+    assert recent == [(0.01, 0.0), (1.0, 0.0), (float("inf"), 0.0)]
+    assert quantile_from_buckets(0.5, recent) is None  # no request in the last minute
+    w2 = LatencyWindow(window=60.0)
+    w2.recent(0.0, slow)
+    got = w2.recent(61.0, later)["m"]  # only the 50 fast requests since t=0
+    assert got == [(0.01, 50.0), (1.0, 50.0), (float("inf"), 50.0)]
+    assert quantile_from_buckets(0.99, got) <= 0.01
+    # a model that appears later counts from zero
+    got = w2.recent(62.0, {**later, "new": {1.0: 3.0, float("inf"): 3.0}})
+    assert got["new"] == [(1.0, 3.0), (float("inf"), 3.0)]

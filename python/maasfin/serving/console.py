@@ -10,12 +10,19 @@ POST /v1/explain and shows its reason codes. Nothing is fetched from elsewhere.
 
 from __future__ import annotations
 
+import collections
+import threading
+import time
+import weakref
 from importlib import resources
 
 from maasfin.serving.endpoints import Endpoint
 from maasfin.serving.exchange import Reply, json_reply
 
-__all__ = ["ENDPOINTS", "models_status", "quantile_from_buckets"]
+__all__ = ["ENDPOINTS", "models_status", "quantile_from_buckets", "LatencyWindow", "WINDOW_SECONDS"]
+
+#: The console's latency percentiles cover the requests of the last WINDOW_SECONDS.
+WINDOW_SECONDS = 60.0
 
 ASSETS = {
     "/ui": ("index.html", "text/html; charset=utf-8"),
@@ -62,6 +69,46 @@ def quantile_from_buckets(q: float, buckets: list[tuple[float, float]]) -> float
     return prev_bound
 
 
+class LatencyWindow:
+    """Snapshots of the cumulative latency histograms (per model), so that percentiles can be taken
+    over the requests of the last `window` seconds: the difference between the histogram now and
+    the newest snapshot at least `window` old (or since start while the server is younger)."""
+
+    def __init__(self, window: float = WINDOW_SECONDS):
+        self.window = float(window)
+        self._snapshots: collections.deque = collections.deque()
+        self._lock = threading.Lock()
+
+    def recent(self, now: float, current: dict[str, dict[float, float]]) -> dict[str, list[tuple[float, float]]]:
+        """{model: cumulative [(upper bound, count)] of the requests within the window}."""
+        with self._lock:
+            base: dict = {}
+            while self._snapshots and now - self._snapshots[0][0] >= self.window:
+                if len(self._snapshots) == 1 or now - self._snapshots[1][0] < self.window:
+                    base = self._snapshots[0][1]
+                    break
+                self._snapshots.popleft()
+            if not self._snapshots or now - self._snapshots[-1][0] >= 1.0:  # at most one a second
+                self._snapshots.append((now, {m: dict(b) for m, b in current.items()}))
+        out = {}
+        for model, buckets in current.items():
+            old = base.get(model, {})
+            out[model] = sorted((le, max(0.0, n - old.get(le, 0.0))) for le, n in buckets.items())
+        return out
+
+
+_WINDOWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WINDOWS_LOCK = threading.Lock()
+
+
+def _window(service) -> LatencyWindow:
+    with _WINDOWS_LOCK:
+        w = _WINDOWS.get(service)
+        if w is None:
+            w = _WINDOWS[service] = LatencyWindow()
+        return w
+
+
 def _stats(service, names: list[str]) -> dict:
     wanted = {"maasfin_requests_total", "maasfin_request_errors_total", "maasfin_request_latency_seconds_bucket"}
     out = {n: {"requests": 0.0, "errors": 0.0, "buckets": {}} for n in names}
@@ -76,12 +123,14 @@ def _stats(service, names: list[str]) -> dict:
         else:
             le = float(s.labels["le"])
             row["buckets"][le] = row["buckets"].get(le, 0.0) + s.value
+    recent = _window(service).recent(time.monotonic(), {n: row["buckets"] for n, row in out.items()})
     stats = {}
     for n, row in out.items():
-        buckets = sorted(row["buckets"].items())
+        buckets = recent[n]
         stats[n] = {
             "requests": int(row["requests"]),
             "errors": int(row["errors"]),
+            "latency_window_s": WINDOW_SECONDS,
             "latency_ms": {
                 f"p{int(q * 100)}": (None if (v := quantile_from_buckets(q, buckets)) is None else v * 1000.0)
                 for q in (0.5, 0.95, 0.99)
@@ -92,7 +141,8 @@ def _stats(service, names: list[str]) -> dict:
 
 def models_status(service, key, params) -> Reply:
     """GET /v1/console/models: the models `key` may see, each with the repository's status
-    (versions, state, labels) and its request counters and latency percentiles since start."""
+    (versions, state, labels), its request counters since start and its latency percentiles over
+    the last WINDOW_SECONDS."""
     names = [n for n in service.repository.names() if key is None or key.allows(n)]
     stats = _stats(service, names)
     models = []
